@@ -1,0 +1,144 @@
+// File: coordinator_state.h
+// The coordinator's durable state: runs, round history, the global model of
+// every completed round, TorchScript artifacts and known clients, kept in
+// RocksDB so that a restarted coordinator continues exactly where the last
+// committed round left off. The key layout is described in
+// docs/storage_format.md.
+//
+// Example:
+//   TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<CoordinatorState> state,
+//                            CoordinatorState::Open("/var/lib/tessera/state"));
+//   TESSERA_RETURN_IF_ERROR(state->CreateRun(run, initial_model,
+//   /*artifact=*/""));
+//   ...
+//   run.set_completed_rounds(summary.round());
+//   TESSERA_RETURN_IF_ERROR(state->CommitRound(run, summary, new_model));
+#ifndef TESSERA_COORDINATOR_STATE_COORDINATOR_STATE_H_
+#define TESSERA_COORDINATOR_STATE_COORDINATOR_STATE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "core/model/tensor.h"
+#include "tessera/storage/v1/records.pb.h"
+#include "tessera/wire/v1/control.pb.h"
+
+namespace rocksdb {
+class DB;
+}  // namespace rocksdb
+
+namespace tessera {
+namespace coordinator {
+
+// Durable coordinator state on RocksDB.
+//
+// Thread-safe: every method may be called concurrently. Writes are serialized
+// internally so that the read-check-write of CreateRun, UpdateRun and
+// CommitRound is atomic; reads run against a consistent snapshot. Every write
+// except PutClient is one synced WriteBatch, so a method that returned OK
+// survives a process crash or power loss. One process at a time can hold a
+// database open (RocksDB's LOCK file).
+//
+// Run ids and client names must be non-empty, at most 256 bytes, with no '/'
+// and no control characters; otherwise INVALID_ARGUMENT. `has_artifact` of a
+// RunRecord is owned by the store: CreateRun sets it from the artifact, later
+// writes keep the stored value.
+class CoordinatorState {
+ public:
+  // Opens or creates the database in `dir` (creating `dir` and its parents if
+  // missing). Errors: UNAVAILABLE with the RocksDB message when the database
+  // cannot be opened (e.g. "lock hold by another process"), DATA_LOSS if it is
+  // corrupt, FAILED_PRECONDITION if it was written in an unknown format version
+  // or is not a coordinator database.
+  static absl::StatusOr<std::unique_ptr<CoordinatorState>> Open(
+      const std::string& dir);
+
+  ~CoordinatorState();
+  CoordinatorState(const CoordinatorState&) = delete;
+  CoordinatorState& operator=(const CoordinatorState&) = delete;
+
+  // Atomically stores the run, its round-0 global model and the optional
+  // TorchScript `artifact` (empty = none). Errors: ALREADY_EXISTS if the run id
+  // exists, INVALID_ARGUMENT for a bad run id, a non-zero completed_rounds or
+  // an unstorable model.
+  absl::Status CreateRun(const storage::v1::RunRecord& run,
+                         const ArrayRecord& initial_model,
+                         absl::string_view artifact);
+
+  // NOT_FOUND "run X not found".
+  absl::StatusOr<storage::v1::RunRecord> GetRun(absl::string_view run_id);
+  // All runs in creation order.
+  absl::StatusOr<std::vector<storage::v1::RunRecord>> ListRuns();
+
+  // Replaces the stored run record (state, message, config...). Errors:
+  // NOT_FOUND if absent; FAILED_PRECONDITION if run.completed_rounds() differs
+  // from the stored value (only CommitRound advances it; this catches writes
+  // from a stale copy).
+  absl::Status UpdateRun(const storage::v1::RunRecord& run);
+
+  // The atomic round commit: stores the round's summary, the global model after
+  // that round (under round summary.round()) and `run`. REQUIRES:
+  // run.completed_rounds() == summary.round() (else INVALID_ARGUMENT). Errors:
+  // NOT_FOUND if the run is absent; FAILED_PRECONDITION unless summary.round()
+  // is the stored completed_rounds + 1 (protects against double commits after a
+  // restart); ALREADY_EXISTS if a summary with the same (round, attempt) is
+  // stored.
+  absl::Status CommitRound(const storage::v1::RunRecord& run,
+                           const wire::v1::RoundSummary& summary,
+                           const ArrayRecord& model);
+
+  // Keeps a failed attempt of the round in progress for history. Errors:
+  // NOT_FOUND if the run is absent; FAILED_PRECONDITION unless summary.round()
+  // is the stored completed_rounds + 1; ALREADY_EXISTS if that (round, attempt)
+  // is already stored.
+  absl::Status RecordFailedAttempt(absl::string_view run_id,
+                                   const wire::v1::RoundSummary& summary);
+
+  // Completed rounds and failed attempts in (round, attempt) order. NOT_FOUND
+  // if the run is absent; DATA_LOSS if a stored summary does not parse.
+  absl::StatusOr<std::vector<wire::v1::RoundSummary>> ListRounds(
+      absl::string_view run_id);
+
+  // The global model after `round` (0 = the initial model). NOT_FOUND if there
+  // is none; DATA_LOSS if the stored bytes fail validation or do not match the
+  // manifest's digest.
+  absl::StatusOr<ArrayRecord> LoadModel(absl::string_view run_id,
+                                        uint32_t round);
+  // NOT_FOUND if there is no model for `round`.
+  absl::StatusOr<storage::v1::ModelManifest> GetModelManifest(
+      absl::string_view run_id, uint32_t round);
+
+  // The TorchScript program given to CreateRun. NOT_FOUND if the run is absent
+  // or has none.
+  absl::StatusOr<std::string> LoadArtifact(absl::string_view run_id);
+
+  // Inserts or replaces a client by name. Not synced: it survives a process
+  // crash but the last updates may be lost on power loss (it is refreshed on
+  // every check-in).
+  absl::Status PutClient(const storage::v1::ClientRecord& client);
+  // All clients ordered by name.
+  absl::StatusOr<std::vector<storage::v1::ClientRecord>> ListClients();
+
+  // Test only: writes `value` under `key` verbatim (to simulate corruption).
+  absl::Status TEST_PutRaw(absl::string_view key, absl::string_view value);
+
+ private:
+  CoordinatorState(std::unique_ptr<rocksdb::DB> db, uint64_t next_run_seq);
+
+  const std::unique_ptr<rocksdb::DB> db_;
+  // Serializes writers so that read-check-write sequences are atomic.
+  absl::Mutex write_mu_;
+  uint64_t next_run_seq_ ABSL_GUARDED_BY(write_mu_);
+};
+
+}  // namespace coordinator
+}  // namespace tessera
+
+#endif  // TESSERA_COORDINATOR_STATE_COORDINATOR_STATE_H_

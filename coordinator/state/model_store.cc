@@ -1,0 +1,93 @@
+#include "coordinator/state/model_store.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/state/db_access.h"
+#include "coordinator/state/record_codec.h"
+#include "coordinator/state/rocksdb_status.h"
+#include "coordinator/state/storage_keys.h"
+#include "core/base/status_macros.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+
+namespace tessera {
+namespace coordinator {
+namespace state_internal {
+namespace {
+
+std::string ModelName(absl::string_view run_id, uint32_t round) {
+  return absl::StrCat("model of run ", run_id, " round ", round);
+}
+
+}  // namespace
+
+absl::Status AddModelToBatch(absl::string_view run_id, uint32_t round,
+                             const ArrayRecord& model,
+                             rocksdb::WriteBatch* batch) {
+  if (model.tensors.size() > kMaxModelTensors) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model has ", model.tensors.size(),
+                     " tensors; the limit is ", kMaxModelTensors));
+  }
+  TESSERA_RETURN_IF_ERROR(CheckUniqueNames(model));
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    TESSERA_ASSIGN_OR_RETURN(std::string value, EncodeTensor(model.tensors[i]));
+    TESSERA_RETURN_IF_ERROR(
+        FromRocksDbStatus(batch->Put(ModelTensorKey(run_id, round, i), value),
+                          "batching a tensor"));
+  }
+  TESSERA_ASSIGN_OR_RETURN(
+      std::string manifest,
+      SerializeRecord(MakeManifest(model), "model manifest"));
+  return FromRocksDbStatus(
+      batch->Put(ModelManifestKey(run_id, round), manifest),
+      "batching a model manifest");
+}
+
+absl::StatusOr<storage::v1::ModelManifest> ReadModelManifest(
+    rocksdb::DB* db, const rocksdb::ReadOptions& options,
+    absl::string_view run_id, uint32_t round) {
+  std::string value;
+  TESSERA_ASSIGN_OR_RETURN(
+      bool found,
+      ReadKey(db, options, ModelManifestKey(run_id, round), &value));
+  const std::string what = ModelName(run_id, round);
+  if (!found) return absl::NotFoundError(absl::StrCat(what, " not found"));
+  storage::v1::ModelManifest manifest;
+  TESSERA_RETURN_IF_ERROR(ParseRecord(value, what, &manifest));
+  return manifest;
+}
+
+absl::StatusOr<ArrayRecord> ReadModel(rocksdb::DB* db,
+                                      const rocksdb::ReadOptions& options,
+                                      absl::string_view run_id,
+                                      uint32_t round) {
+  TESSERA_ASSIGN_OR_RETURN(storage::v1::ModelManifest manifest,
+                           ReadModelManifest(db, options, run_id, round));
+  const std::string what = ModelName(run_id, round);
+  if (manifest.num_tensors() > kMaxModelTensors) {
+    return absl::DataLossError(absl::StrCat(
+        what, ": manifest lists ", manifest.num_tensors(), " tensors"));
+  }
+  ArrayRecord model;
+  model.tensors.reserve(manifest.num_tensors());
+  TESSERA_RETURN_IF_ERROR(ForEachWithPrefix(
+      db, options, ModelTensorPrefix(run_id, round),
+      [&](absl::string_view key, absl::string_view bytes) -> absl::Status {
+        if (key != ModelTensorKey(run_id, round, model.tensors.size())) {
+          return absl::DataLossError(
+              absl::StrCat(what, ": unexpected key ", key));
+        }
+        TESSERA_ASSIGN_OR_RETURN(Tensor tensor, DecodeTensor(bytes, key));
+        model.tensors.push_back(std::move(tensor));
+        return absl::OkStatus();
+      }));
+  TESSERA_RETURN_IF_ERROR(VerifyManifest(manifest, model, what));
+  return model;
+}
+
+}  // namespace state_internal
+}  // namespace coordinator
+}  // namespace tessera

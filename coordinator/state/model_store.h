@@ -1,0 +1,50 @@
+// File: model_store.h
+// Writes and reads one global model under model/<run id>/<round>/
+// (docs/storage_format.md). Internal to coordinator/state; RocksDB types are
+// only forward-declared.
+#ifndef TESSERA_COORDINATOR_STATE_MODEL_STORE_H_
+#define TESSERA_COORDINATOR_STATE_MODEL_STORE_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/model/tensor.h"
+#include "tessera/storage/v1/records.pb.h"
+
+namespace rocksdb {
+class DB;
+class WriteBatch;
+struct ReadOptions;
+}  // namespace rocksdb
+
+namespace tessera {
+namespace coordinator {
+namespace state_internal {
+
+// Adds the tensors and manifest of `model` as round `round` of `run_id` to
+// `batch`. INVALID_ARGUMENT for duplicate tensor names, more than
+// kMaxModelTensors tensors or a tensor too large to store.
+absl::Status AddModelToBatch(absl::string_view run_id, uint32_t round,
+                             const ArrayRecord& model,
+                             rocksdb::WriteBatch* batch);
+
+// NOT_FOUND "model of run X round N not found"; DATA_LOSS if it does not parse.
+absl::StatusOr<storage::v1::ModelManifest> ReadModelManifest(
+    rocksdb::DB* db, const rocksdb::ReadOptions& options,
+    absl::string_view run_id, uint32_t round);
+
+// The model, validated against its manifest. NOT_FOUND as ReadModelManifest;
+// DATA_LOSS if a tensor does not parse or validate, an index is missing or
+// extra, or the count, byte total or SHA-256 differ from the manifest.
+// `options` should name a snapshot so the manifest and tensors agree.
+absl::StatusOr<ArrayRecord> ReadModel(rocksdb::DB* db,
+                                      const rocksdb::ReadOptions& options,
+                                      absl::string_view run_id, uint32_t round);
+
+}  // namespace state_internal
+}  // namespace coordinator
+}  // namespace tessera
+
+#endif  // TESSERA_COORDINATOR_STATE_MODEL_STORE_H_

@@ -1,0 +1,106 @@
+#include "coordinator/state/record_codec.h"
+
+#include <climits>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/status_macros.h"
+#include "core/serde/tensor_stream.h"
+#include "tessera/wire/v1/tensor.pb.h"
+
+namespace tessera {
+namespace coordinator {
+namespace state_internal {
+
+absl::StatusOr<std::string> SerializeRecord(
+    const google::protobuf::MessageLite& message, absl::string_view what) {
+  const size_t size = message.ByteSizeLong();
+  if (size > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is ", size,
+                     " bytes serialized; the storage limit is ", INT_MAX));
+  }
+  std::string out;
+  if (!message.SerializeToString(&out)) {
+    return absl::InternalError(absl::StrCat("cannot serialize ", what));
+  }
+  return out;
+}
+
+absl::Status ParseRecord(absl::string_view bytes, absl::string_view what,
+                         google::protobuf::MessageLite* message) {
+  if (bytes.size() > static_cast<size_t>(INT_MAX) ||
+      !message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(absl::StrCat("stored ", what, " (", bytes.size(),
+                                            " bytes) does not parse"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> EncodeTensor(const Tensor& tensor) {
+  storage::v1::StoredTensor stored;
+  stored.set_name(tensor.name());
+  stored.set_dtype(
+      static_cast<wire::v1::DType>(static_cast<int>(tensor.dtype())));
+  for (int64_t d : tensor.shape()) stored.add_shape(d);
+  stored.set_data(tensor.data());
+  return SerializeRecord(stored,
+                         absl::StrCat("tensor \"", tensor.name(), "\""));
+}
+
+absl::StatusOr<Tensor> DecodeTensor(absl::string_view bytes,
+                                    absl::string_view what) {
+  storage::v1::StoredTensor stored;
+  TESSERA_RETURN_IF_ERROR(ParseRecord(bytes, what, &stored));
+  absl::StatusOr<DType> dtype = DTypeFromWire(static_cast<int>(stored.dtype()));
+  if (!dtype.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("stored ", what, ": ", dtype.status().message()));
+  }
+  std::vector<int64_t> shape(stored.shape().begin(), stored.shape().end());
+  absl::StatusOr<Tensor> tensor =
+      Tensor::Create(std::move(*stored.mutable_name()), *dtype,
+                     std::move(shape), std::move(*stored.mutable_data()));
+  if (!tensor.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "stored ", what, " is invalid: ", tensor.status().message()));
+  }
+  return tensor;
+}
+
+storage::v1::ModelManifest MakeManifest(const ArrayRecord& model) {
+  storage::v1::ModelManifest manifest;
+  manifest.set_num_tensors(static_cast<uint32_t>(model.tensors.size()));
+  manifest.set_total_bytes(model.TotalBytes());
+  manifest.set_sha256(DigestArrayRecord(model));
+  return manifest;
+}
+
+absl::Status VerifyManifest(const storage::v1::ModelManifest& manifest,
+                            const ArrayRecord& model, absl::string_view what) {
+  if (manifest.num_tensors() != model.tensors.size()) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": manifest lists ", manifest.num_tensors(),
+                     " tensors, found ", model.tensors.size()));
+  }
+  if (manifest.total_bytes() != model.TotalBytes()) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": manifest lists ", manifest.total_bytes(),
+                     " data bytes, found ", model.TotalBytes()));
+  }
+  const std::string digest = DigestArrayRecord(model);
+  if (manifest.sha256() != digest) {
+    return absl::DataLossError(
+        absl::StrCat(what, ": SHA-256 mismatch (manifest ",
+                     absl::BytesToHexString(manifest.sha256()), ", data ",
+                     absl::BytesToHexString(digest), ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace state_internal
+}  // namespace coordinator
+}  // namespace tessera

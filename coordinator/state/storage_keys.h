@@ -1,0 +1,67 @@
+// File: storage_keys.h
+// The RocksDB key layout of the coordinator state (docs/storage_format.md).
+// Internal to coordinator/state: nothing outside this folder may depend on the
+// byte layout.
+#ifndef TESSERA_COORDINATOR_STATE_STORAGE_KEYS_H_
+#define TESSERA_COORDINATOR_STATE_STORAGE_KEYS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace tessera {
+namespace coordinator {
+namespace state_internal {
+
+// The on-disk format this code reads and writes, stored under
+// kFormatVersionKey.
+inline constexpr absl::string_view kFormatVersion = "1";
+inline constexpr absl::string_view kFormatVersionKey = "meta/format_version";
+
+// Limits that keep the fixed-width key fields sortable.
+inline constexpr size_t kMaxIdBytes = 256;
+inline constexpr uint32_t kMaxRound = 99999999;     // %08u
+inline constexpr uint32_t kMaxAttempt = 9999;       // %04u
+inline constexpr size_t kMaxModelTensors = 999999;  // %06u
+
+// INVALID_ARGUMENT unless `id` is non-empty, at most kMaxIdBytes, and free of
+// '/' and of control characters. `what` names the field in the message ("run
+// id", "client name").
+absl::Status ValidateId(absl::string_view what, absl::string_view id);
+// INVALID_ARGUMENT when the round or attempt does not fit its key field.
+absl::Status ValidateRoundAttempt(uint32_t round, uint32_t attempt);
+
+// run/<id>
+std::string RunKey(absl::string_view run_id);
+// runorder/<seq %020u> -> run id; lists runs in creation order.
+inline constexpr absl::string_view kRunOrderPrefix = "runorder/";
+std::string RunOrderKey(uint64_t seq);
+// The sequence number of a runorder key; false when `key` is not one.
+bool ParseRunOrderKey(absl::string_view key, uint64_t* seq);
+
+// round/<id>/<round %08u>/<attempt %04u>
+std::string RoundPrefix(absl::string_view run_id);
+std::string RoundKey(absl::string_view run_id, uint32_t round,
+                     uint32_t attempt);
+
+// model/<id>/<round %08u>/m  and  model/<id>/<round %08u>/t/<index %06u>
+std::string ModelManifestKey(absl::string_view run_id, uint32_t round);
+std::string ModelTensorPrefix(absl::string_view run_id, uint32_t round);
+std::string ModelTensorKey(absl::string_view run_id, uint32_t round,
+                           size_t index);
+
+// artifact/<id>
+std::string ArtifactKey(absl::string_view run_id);
+
+// client/<name>
+inline constexpr absl::string_view kClientPrefix = "client/";
+std::string ClientKey(absl::string_view name);
+
+}  // namespace state_internal
+}  // namespace coordinator
+}  // namespace tessera
+
+#endif  // TESSERA_COORDINATOR_STATE_STORAGE_KEYS_H_
