@@ -1,0 +1,67 @@
+// tessera-coordinator: serves the Fleet and Control APIs. Flags only here; see
+// docs/architecture.md and `tessera-coordinator --help`.
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <glog/logging.h>
+
+#include "coordinator/service/server.h"
+#include "core/base/version.h"
+
+int main(int argc, char** argv) {
+  tessera::coordinator::CoordinatorServerOptions options;
+  std::string port_file;
+  CLI::App app{"Tessera coordinator: distributes models, aggregates updates, keeps run state."};
+  app.set_version_flag("--version", std::string(tessera::kVersion));
+  app.add_option("--listen", options.listen_address, "address:port to serve on (port 0: any)")
+      ->capture_default_str();
+  app.add_option("--state-dir", options.state_dir, "RocksDB state directory")->required();
+  app.add_option("--ca", options.ca_cert_path, "federation CA certificate (PEM)");
+  app.add_option("--cert", options.cert_path, "this coordinator's certificate (PEM)");
+  app.add_option("--key", options.key_path, "this coordinator's private key (PEM)");
+  app.add_flag("--insecure", options.insecure,
+               "plaintext, no client authentication (loopback demos only)");
+  app.add_option("--max-clients", options.max_clients, "registered clients at most")
+      ->capture_default_str()->check(CLI::Range(1u, 1000000u));
+  app.add_option("--max-concurrent-uploads", options.max_concurrent_uploads,
+                 "updates staged in memory at once")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--port-file", port_file, "write the bound port to this file");
+  CLI11_PARSE(app, argc, argv);
+
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+
+  // Block the signals before any thread starts, then wait for them on one thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = tessera::coordinator::CoordinatorServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "tessera-coordinator: " << server.status().message() << "\n";
+    return 1;
+  }
+  if (!port_file.empty()) {
+    std::ofstream out(port_file + ".tmp");
+    out << (*server)->port() << "\n";
+    out.close();
+    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+  }
+  std::cout << "tessera-coordinator " << tessera::kVersion << " listening on port "
+            << (*server)->port() << std::endl;
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    LOG(INFO) << "signal " << sig << ": shutting down";
+    (*server)->Shutdown();
+  });
+  (*server)->Wait();
+  waiter.detach();
+  return 0;
+}

@@ -1,0 +1,154 @@
+#include "coordinator/round/client_registry.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "privacy/crypto/random.h"
+
+namespace tessera::coordinator {
+
+absl::Status ValidateClientName(absl::string_view name) {
+  if (name.empty() || name.size() > 128) {
+    return absl::InvalidArgumentError("client name must be 1..128 characters");
+  }
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("client name \"", name, "\" may only use [A-Za-z0-9._-]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ClientRegistry::Register(absl::string_view name,
+                                                     absl::string_view device,
+                                                     absl::string_view version) {
+  if (absl::Status s = ValidateClientName(name); !s.ok()) return s;
+  absl::MutexLock l(&mu_);
+  auto it = clients_.find(name);
+  if (it == clients_.end()) {
+    if (clients_.size() >= options_.max_clients) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the coordinator accepts at most ", options_.max_clients, " clients"));
+    }
+    it = clients_.emplace(std::string(name), Entry{}).first;
+    it->second.info.set_name(std::string(name));
+  }
+  Entry& e = it->second;
+  if (!e.session_id.empty()) sessions_.erase(e.session_id);
+  e.session_id = crypto::RandomHexId(16);
+  e.info.set_device(std::string(device));
+  e.info.set_version(std::string(version));
+  e.info.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
+  sessions_[e.session_id] = std::string(name);
+  return e.session_id;
+}
+
+absl::StatusOr<std::string> ClientRegistry::Lookup(absl::string_view session_id) {
+  absl::MutexLock l(&mu_);
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) {
+    return absl::UnauthenticatedError("unknown or expired session: register again");
+  }
+  return it->second;
+}
+
+absl::StatusOr<uint64_t> ClientRegistry::Attach(absl::string_view session_id,
+                                                TaskSender sender) {
+  absl::MutexLock l(&mu_);
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) {
+    return absl::UnauthenticatedError("unknown or expired session: register again");
+  }
+  Entry& e = clients_[it->second];
+  e.sender = std::move(sender);
+  e.token = next_token_++;
+  e.info.set_connected(true);
+  e.info.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
+  return e.token;
+}
+
+void ClientRegistry::Detach(absl::string_view name, uint64_t token) {
+  absl::MutexLock l(&mu_);
+  auto it = clients_.find(name);
+  if (it == clients_.end() || it->second.token != token) return;
+  it->second.sender = nullptr;
+  it->second.info.set_connected(false);
+  it->second.info.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
+}
+
+bool ClientRegistry::Send(absl::string_view name, const wire::v1::Task& task) {
+  TaskSender sender;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = clients_.find(name);
+    if (it == clients_.end() || !it->second.sender) return false;
+    sender = it->second.sender;
+  }
+  return sender(task);
+}
+
+std::vector<std::string> ClientRegistry::Connected() {
+  absl::MutexLock l(&mu_);
+  std::vector<std::string> names;
+  for (const auto& [name, e] : clients_) {
+    if (e.sender) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+size_t ClientRegistry::NumConnected() {
+  absl::MutexLock l(&mu_);
+  size_t n = 0;
+  for (const auto& [name, e] : clients_) n += e.sender ? 1 : 0;
+  return n;
+}
+
+void ClientRegistry::Touch(absl::string_view name) {
+  absl::MutexLock l(&mu_);
+  auto it = clients_.find(name);
+  if (it != clients_.end()) {
+    it->second.info.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
+  }
+}
+
+void ClientRegistry::CountParticipation(absl::string_view name) {
+  absl::MutexLock l(&mu_);
+  auto it = clients_.find(name);
+  if (it != clients_.end()) {
+    it->second.info.set_rounds_participated(it->second.info.rounds_participated() + 1);
+  }
+}
+
+void ClientRegistry::Restore(const wire::v1::ClientInfo& info) {
+  absl::MutexLock l(&mu_);
+  Entry& e = clients_[info.name()];
+  e.info = info;
+  e.info.set_connected(false);
+}
+
+std::vector<wire::v1::ClientInfo> ClientRegistry::List() {
+  absl::MutexLock l(&mu_);
+  std::vector<wire::v1::ClientInfo> out;
+  for (const auto& [name, e] : clients_) out.push_back(e.info);
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.name() < b.name(); });
+  return out;
+}
+
+size_t ClientRegistry::AwaitConnected(size_t n, absl::Time deadline,
+                                      const std::function<bool()>& stop) {
+  // Subscriptions come and go on gRPC threads; a short poll of a local counter keeps this
+  // simple (no network polling is involved).
+  while (true) {
+    size_t have = NumConnected();
+    if (have >= n || absl::Now() >= deadline || stop()) return have;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+}  // namespace tessera::coordinator

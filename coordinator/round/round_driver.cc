@@ -1,0 +1,338 @@
+// The round loop of one run (RunManager::Drive and helpers). See docs/architecture.md.
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "coordinator/round/run_manager.h"
+#include "coordinator/round/run_manager_internal.h"
+#include "core/serde/tensor_stream.h"
+#include "privacy/crypto/random.h"
+
+namespace tessera::coordinator {
+namespace {
+
+absl::Duration Seconds(double s) { return absl::Milliseconds(static_cast<int64_t>(s * 1000)); }
+
+// Clients to select this round: a count or a fraction of the connected ones.
+size_t TargetClients(const wire::v1::SelectionConfig& sel, size_t connected) {
+  if (sel.clients_per_round() > 0) return sel.clients_per_round();
+  const double fraction = sel.fraction() > 0 ? sel.fraction() : 1.0;
+  return std::max<size_t>(sel.min_clients(),
+                          static_cast<size_t>(std::ceil(fraction * connected)));
+}
+
+}  // namespace
+
+void RunManager::Drive(std::shared_ptr<Run> run) {
+  uint32_t attempt = 0;
+  uint32_t last_round = 0;
+  while (!run->stop && !shutting_down_) {
+    uint32_t completed, total, max_retries;
+    {
+      absl::MutexLock l(&run->mu);
+      if (run->record.state() != wire::v1::RUNNING) return;
+      completed = run->record.completed_rounds();
+      total = run->record.config().rounds();
+      max_retries = run->record.config().round().max_retries();
+    }
+    if (completed >= total) {
+      SetRunState(run, wire::v1::COMPLETED, absl::StrCat("completed ", total, " rounds"));
+      return;
+    }
+    const uint32_t number = completed + 1;
+    attempt = number == last_round ? attempt + 1 : 1;
+    last_round = number;
+
+    wire::v1::RoundSummary summary;
+    summary.set_round(number);
+    summary.set_attempt(attempt);
+    summary.set_state(wire::v1::ROUND_WAITING);
+    const absl::Time started = absl::Now();
+    {
+      absl::MutexLock l(&run->mu);
+      run->current = summary;
+    }
+    Notify(run);
+
+    absl::StatusOr<std::shared_ptr<const ModelSnapshot>> model = TrainRound(run, &summary);
+    if (run->stop || shutting_down_) return;
+    if (model.ok()) {
+      EvaluateRound(run, *model, &summary);
+      if (run->stop || shutting_down_) return;
+      summary.set_state(wire::v1::ROUND_COMPLETED);
+      summary.set_model_sha256((*model)->digest);
+      summary.set_seconds(absl::ToDoubleSeconds(absl::Now() - started));
+      absl::Status commit;
+      {
+        absl::MutexLock l(&run->mu);
+        storage::v1::RunRecord updated = run->record;
+        updated.set_completed_rounds(number);
+        commit = state_->CommitRound(updated, summary, (*model)->weights);
+        if (commit.ok()) {
+          run->record = std::move(updated);
+          run->history.push_back(summary);
+          run->model = *model;
+          run->current.reset();
+        }
+      }
+      if (!commit.ok()) {
+        LOG(ERROR) << "run " << run->id << ": cannot commit round " << number << ": "
+                   << commit;
+        SetRunState(run, wire::v1::FAILED,
+                    absl::StrCat("cannot store round ", number, ": ", commit.message()));
+        return;
+      }
+      LOG(INFO) << "run " << run->id << " round " << number << " completed: "
+                << summary.reported() << "/" << summary.selected() << " clients, train_loss "
+                << summary.train_loss() << ", eval_accuracy " << summary.eval_accuracy();
+      Notify(run);
+      continue;
+    }
+    summary.set_state(wire::v1::ROUND_FAILED);
+    summary.set_failure_reason(std::string(model.status().message()));
+    summary.set_seconds(absl::ToDoubleSeconds(absl::Now() - started));
+    LOG(WARNING) << "run " << run->id << " round " << number << " attempt " << attempt
+                 << " failed: " << model.status().message();
+    if (absl::Status s = state_->RecordFailedAttempt(run->id, summary); !s.ok()) {
+      LOG(ERROR) << "cannot record failed attempt: " << s;
+    }
+    {
+      absl::MutexLock l(&run->mu);
+      run->history.push_back(summary);
+      run->current.reset();
+    }
+    if (attempt > max_retries) {
+      SetRunState(run, wire::v1::FAILED,
+                  absl::StrCat("round ", number, " failed ", attempt,
+                               " times; last reason: ", model.status().message()));
+      return;
+    }
+    Notify(run);
+  }
+}
+
+size_t RunManager::DispatchTasks(const std::shared_ptr<Run>& run,
+                                 const std::shared_ptr<Round>& round,
+                                 const std::vector<std::string>& clients) {
+  wire::v1::Task proto;
+  wire::v1::RunConfig config;
+  {
+    absl::MutexLock l(&run->mu);
+    config = run->record.config();
+  }
+  proto.set_type(round->type);
+  proto.set_run_id(run->id);
+  proto.set_round(round->number);
+  proto.set_model_round(round->model->round);
+  *proto.mutable_model() = config.model();
+  *proto.mutable_train() = config.train();
+  proto.set_model_sha256(round->model->digest);
+  proto.set_model_bytes(round->model->weights.TotalBytes());
+  proto.set_deadline_seconds(round->type == wire::v1::TRAIN
+                                 ? config.round().deadline_seconds()
+                                 : config.evaluation().deadline_seconds());
+  proto.set_seed(config.seed() * 1000003ull + round->number);
+  std::vector<std::shared_ptr<Task>> tasks;
+  for (const std::string& client : clients) {
+    auto task = std::make_shared<Task>();
+    task->task = proto;
+    task->task.set_task_id(crypto::RandomHexId(12));
+    task->client = client;
+    task->round = round;
+    tasks.push_back(task);
+  }
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& t : tasks) tasks_[t->task.task_id()] = t;
+  }
+  size_t delivered = 0;
+  for (auto& t : tasks) {
+    if (registry_->Send(t->client, t->task)) {
+      ++delivered;
+    } else {
+      LOG(WARNING) << "client " << t->client << " disconnected before task "
+                   << t->task.task_id();
+    }
+  }
+  absl::MutexLock l(&round->mu);
+  round->dispatched = delivered;
+  return delivered;
+}
+
+void RunManager::CloseRound(const std::shared_ptr<Round>& round) {
+  {
+    absl::MutexLock l(&round->mu);
+    round->open = false;
+  }
+  absl::MutexLock l(&mu_);
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    if (it->second->round == round) {
+      tasks_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
+    const std::shared_ptr<Run>& run, wire::v1::RoundSummary* summary) {
+  wire::v1::RunConfig config;
+  std::shared_ptr<const ModelSnapshot> global;
+  {
+    absl::MutexLock l(&run->mu);
+    config = run->record.config();
+    global = run->model;
+  }
+  const auto& sel = config.selection();
+  const size_t min_clients = std::max<uint32_t>(1, sel.min_clients());
+  const absl::Time wait_until = absl::Now() + Seconds(sel.wait_for_clients_seconds());
+  const size_t want = sel.clients_per_round() > 0 ? sel.clients_per_round() : min_clients;
+  const size_t connected = registry_->AwaitConnected(
+      want, wait_until, [&] { return run->stop || shutting_down_; });
+  if (run->stop || shutting_down_) return absl::CancelledError("run stopped");
+  if (connected < min_clients) {
+    return absl::UnavailableError(absl::StrCat("only ", connected,
+                                               " clients connected, need at least ",
+                                               min_clients));
+  }
+  std::vector<std::string> candidates = registry_->Connected();
+  std::mt19937_64 rng(config.seed() * 1000003ull + summary->round() * 131ull +
+                      summary->attempt());
+  std::shuffle(candidates.begin(), candidates.end(), rng);
+  candidates.resize(std::min(candidates.size(), TargetClients(sel, candidates.size())));
+  std::sort(candidates.begin(), candidates.end());
+
+  auto round = std::make_shared<Round>();
+  round->run_id = run->id;
+  round->number = summary->round();
+  round->attempt = summary->attempt();
+  round->type = wire::v1::TRAIN;
+  round->model = global;
+  {
+    absl::StatusOr<aggregation::WeightedAccumulator> acc =
+        aggregation::WeightedAccumulator::Create(global->weights);
+    if (!acc.ok()) return acc.status();
+    absl::MutexLock l(&round->mu);
+    round->accumulator.emplace(std::move(*acc));
+  }
+  summary->set_state(wire::v1::ROUND_TRAINING);
+  summary->set_selected(static_cast<uint32_t>(candidates.size()));
+  {
+    absl::MutexLock l(&run->mu);
+    run->current = *summary;
+  }
+  Notify(run);
+  const size_t delivered = DispatchTasks(run, round, candidates);
+
+  // Wait for every delivered task, the deadline, or a stop; publish progress as reports land.
+  const absl::Time deadline = absl::Now() + Seconds(config.round().deadline_seconds());
+  size_t seen = 0;
+  while (true) {
+    size_t reported;
+    {
+      absl::MutexLock l(&round->mu);
+      auto progressed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(round->mu) {
+        return round->reported != seen || round->reported >= delivered || run->stop.load() ||
+               shutting_down_.load();
+      };
+      round->mu.AwaitWithDeadline(absl::Condition(&progressed),
+                                  std::min(deadline, absl::Now() + absl::Milliseconds(200)));
+      reported = round->reported;
+    }
+    if (reported != seen) {
+      seen = reported;
+      summary->set_reported(static_cast<uint32_t>(reported));
+      summary->set_bytes_down(round->bytes_down);
+      summary->set_bytes_up(round->bytes_up);
+      {
+        absl::MutexLock l(&run->mu);
+        run->current = *summary;
+      }
+      Notify(run);
+    }
+    if (reported >= delivered || run->stop || shutting_down_ || absl::Now() >= deadline) break;
+  }
+  CloseRound(round);
+  if (run->stop || shutting_down_) return absl::CancelledError("run stopped");
+
+  absl::MutexLock l(&round->mu);
+  summary->set_reported(static_cast<uint32_t>(round->reported));
+  summary->set_num_examples(round->examples);
+  summary->set_bytes_down(round->bytes_down);
+  summary->set_bytes_up(round->bytes_up);
+  for (const auto& p : round->participants) summary->add_participants(p);
+  std::sort(summary->mutable_participants()->begin(), summary->mutable_participants()->end());
+  if (round->reported < min_clients) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        round->reported, " of ", candidates.size(), " selected clients reported by the ",
+        config.round().deadline_seconds(), " s deadline; need ", min_clients));
+  }
+  summary->set_train_loss(round->examples ? round->weighted_loss / round->examples : 0.0);
+  absl::StatusOr<ArrayRecord> mean_delta = std::move(*round->accumulator).Average();
+  round->accumulator.reset();
+  if (!mean_delta.ok()) return mean_delta.status();
+  // new global = old global + weighted mean of the deltas, computed in the delta's buffers.
+  if (absl::Status s = aggregation::ApplyDelta(*mean_delta, global->weights); !s.ok()) return s;
+  for (const Tensor& t : mean_delta->tensors) {
+    if (absl::Status s = CheckFinite(t); !s.ok()) {
+      return absl::InternalError(absl::StrCat("aggregate is not finite: ", s.message()));
+    }
+  }
+  auto next = std::make_shared<ModelSnapshot>();
+  next->round = summary->round();
+  next->digest = DigestArrayRecord(*mean_delta);
+  next->weights = std::move(*mean_delta);
+  return next;
+}
+
+void RunManager::EvaluateRound(const std::shared_ptr<Run>& run,
+                               const std::shared_ptr<const ModelSnapshot>& model,
+                               wire::v1::RoundSummary* summary) {
+  wire::v1::RunConfig config;
+  {
+    absl::MutexLock l(&run->mu);
+    config = run->record.config();
+  }
+  const uint32_t every = config.evaluation().every();
+  if (every == 0 || (summary->round() % every != 0 && summary->round() != config.rounds())) {
+    return;
+  }
+  auto round = std::make_shared<Round>();
+  round->run_id = run->id;
+  round->number = summary->round();
+  round->attempt = summary->attempt();
+  round->type = wire::v1::EVALUATE;
+  round->model = model;
+  summary->set_state(wire::v1::ROUND_EVALUATING);
+  {
+    absl::MutexLock l(&run->mu);
+    run->current = *summary;
+  }
+  Notify(run);
+  const size_t delivered = DispatchTasks(run, round, registry_->Connected());
+  const absl::Time deadline = absl::Now() + Seconds(config.evaluation().deadline_seconds());
+  {
+    absl::MutexLock l(&round->mu);
+    auto all_in = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(round->mu) {
+      return round->reported >= delivered || run->stop.load() || shutting_down_.load();
+    };
+    while (!all_in() && absl::Now() < deadline) {
+      round->mu.AwaitWithDeadline(absl::Condition(&all_in),
+                                  std::min(deadline, absl::Now() + absl::Milliseconds(200)));
+    }
+  }
+  CloseRound(round);
+  absl::MutexLock l(&round->mu);
+  summary->set_evaluated(static_cast<uint32_t>(round->reported));
+  summary->set_bytes_down(summary->bytes_down() + round->bytes_down);
+  if (round->examples > 0) {
+    summary->set_eval_loss(round->weighted_loss / round->examples);
+    summary->set_eval_accuracy(round->weighted_accuracy / round->examples);
+  }
+}
+
+}  // namespace tessera::coordinator

@@ -1,0 +1,429 @@
+#include "coordinator/round/run_manager.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "coordinator/round/run_manager_internal.h"
+#include "core/base/status_macros.h"
+#include "core/config/run_config.h"
+#include "core/serde/tensor_stream.h"
+#include "privacy/crypto/random.h"
+#include "privacy/crypto/sha256.h"
+
+namespace tessera::coordinator {
+
+RunManager::RunManager(RunManagerOptions options, CoordinatorState* state,
+                       ClientRegistry* registry)
+    : options_(options), state_(state), registry_(registry) {}
+
+RunManager::~RunManager() { Shutdown(); }
+
+void RunManager::Shutdown() {
+  shutting_down_ = true;
+  std::vector<std::shared_ptr<Run>> runs;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [id, run] : runs_) runs.push_back(run);
+  }
+  for (auto& run : runs) {
+    run->stop = true;
+    if (run->driver.joinable()) run->driver.join();
+  }
+}
+
+absl::Status RunManager::Recover() {
+  TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::RunRecord> records, state_->ListRuns());
+  for (storage::v1::RunRecord& record : records) {
+    auto run = std::make_shared<Run>();
+    run->id = record.run_id();
+    if (record.has_artifact()) {
+      TESSERA_ASSIGN_OR_RETURN(run->artifact, state_->LoadArtifact(run->id));
+    }
+    TESSERA_ASSIGN_OR_RETURN(ArrayRecord weights,
+                             state_->LoadModel(run->id, record.completed_rounds()));
+    auto model = std::make_shared<ModelSnapshot>();
+    model->round = record.completed_rounds();
+    model->digest = DigestArrayRecord(weights);
+    model->weights = std::move(weights);
+    TESSERA_ASSIGN_OR_RETURN(std::vector<wire::v1::RoundSummary> history,
+                             state_->ListRounds(run->id));
+    const bool running = record.state() == wire::v1::RUNNING;
+    {
+      absl::MutexLock l(&run->mu);
+      run->record = std::move(record);
+      run->history = std::move(history);
+      run->model = std::move(model);
+    }
+    {
+      absl::MutexLock l(&mu_);
+      runs_[run->id] = run;
+    }
+    if (running) StartDriver(run);
+  }
+  TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::ClientRecord> clients,
+                           state_->ListClients());
+  for (const auto& c : clients) {
+    wire::v1::ClientInfo info;
+    info.set_name(c.name());
+    info.set_last_seen_unix_ms(c.last_seen_unix_ms());
+    info.set_device(c.device());
+    info.set_version(c.version());
+    info.set_rounds_participated(c.rounds_participated());
+    registry_->Restore(info);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunConfig& config,
+                                                          ArrayRecord initial_weights,
+                                                          std::string artifact) {
+  TESSERA_RETURN_IF_ERROR(ValidateRunConfig(config));
+  if (initial_weights.tensors.empty()) {
+    return absl::InvalidArgumentError("initial weights: no tensors");
+  }
+  TESSERA_RETURN_IF_ERROR(CheckUniqueNames(initial_weights));
+  for (const Tensor& t : initial_weights.tensors) TESSERA_RETURN_IF_ERROR(CheckFinite(t));
+  if (config.model().architecture().empty()) {
+    if (artifact.empty()) {
+      return absl::InvalidArgumentError(
+          "model: a run without model.architecture needs its TorchScript program");
+    }
+    if (crypto::Sha256Digest(artifact) != config.model().torchscript_sha256()) {
+      return absl::InvalidArgumentError("model.torchscript_sha256 does not match the program");
+    }
+  } else if (!artifact.empty()) {
+    return absl::InvalidArgumentError(
+        "model: give either model.architecture or a TorchScript program, not both");
+  }
+  {
+    absl::MutexLock l(&mu_);
+    if (runs_.size() >= options_.max_runs) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the coordinator keeps at most ", options_.max_runs, " runs"));
+    }
+  }
+  auto run = std::make_shared<Run>();
+  run->id = crypto::RandomHexId(8);
+  run->artifact = std::move(artifact);
+  storage::v1::RunRecord record;
+  record.set_run_id(run->id);
+  *record.mutable_config() = config;
+  record.set_state(wire::v1::CREATED);
+  record.set_created_unix_ms(absl::ToUnixMillis(absl::Now()));
+  record.set_has_artifact(!run->artifact.empty());
+  TESSERA_RETURN_IF_ERROR(state_->CreateRun(record, initial_weights, run->artifact));
+  auto model = std::make_shared<ModelSnapshot>();
+  model->digest = DigestArrayRecord(initial_weights);
+  model->weights = std::move(initial_weights);
+  wire::v1::RunStatus status;
+  {
+    absl::MutexLock l(&run->mu);
+    run->record = std::move(record);
+    run->model = std::move(model);
+    status = StatusOf(*run);
+  }
+  absl::MutexLock l(&mu_);
+  runs_[run->id] = run;
+  return status;
+}
+
+absl::StatusOr<std::shared_ptr<RunManager::Run>> RunManager::FindRun(absl::string_view run_id) {
+  absl::MutexLock l(&mu_);
+  auto it = runs_.find(std::string(run_id));
+  if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("run \"", run_id, "\" not found"));
+  return it->second;
+}
+
+absl::StatusOr<wire::v1::RunStatus> RunManager::StartRun(absl::string_view run_id) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
+  {
+    absl::MutexLock l(&run->mu);
+    if (run->record.state() != wire::v1::CREATED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("run ", run_id, " is ", wire::v1::RunState_Name(run->record.state()),
+                       "; only a CREATED run can be started"));
+    }
+    storage::v1::RunRecord updated = run->record;
+    updated.set_state(wire::v1::RUNNING);
+    TESSERA_RETURN_IF_ERROR(state_->UpdateRun(updated));
+    run->record = std::move(updated);
+  }
+  StartDriver(run);
+  Notify(run);
+  return GetRunStatus(run_id);
+}
+
+absl::StatusOr<wire::v1::RunStatus> RunManager::CancelRun(absl::string_view run_id) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
+  {
+    absl::MutexLock l(&run->mu);
+    const auto s = run->record.state();
+    if (s != wire::v1::CREATED && s != wire::v1::RUNNING) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("run ", run_id, " already ended (", wire::v1::RunState_Name(s), ")"));
+    }
+    storage::v1::RunRecord updated = run->record;
+    updated.set_state(wire::v1::CANCELLED);
+    updated.set_message("cancelled by the operator");
+    TESSERA_RETURN_IF_ERROR(state_->UpdateRun(updated));
+    run->record = std::move(updated);
+    run->current.reset();
+  }
+  run->stop = true;
+  Notify(run);
+  return GetRunStatus(run_id);
+}
+
+void RunManager::StartDriver(const std::shared_ptr<Run>& run) {
+  run->stop = false;
+  run->driver = std::thread([this, run] { Drive(run); });
+}
+
+void RunManager::SetRunState(const std::shared_ptr<Run>& run, wire::v1::RunState state,
+                             absl::string_view message) {
+  {
+    absl::MutexLock l(&run->mu);
+    storage::v1::RunRecord updated = run->record;
+    updated.set_state(state);
+    updated.set_message(std::string(message));
+    if (absl::Status s = state_->UpdateRun(updated); !s.ok()) {
+      updated.set_message(absl::StrCat(message, " (not persisted: ", s.message(), ")"));
+    }
+    run->record = std::move(updated);
+    run->current.reset();
+  }
+  Notify(run);
+}
+
+absl::StatusOr<wire::v1::RunStatus> RunManager::GetRunStatus(absl::string_view run_id) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
+  absl::MutexLock l(&run->mu);
+  return StatusOf(*run);
+}
+
+std::vector<wire::v1::RunStatus> RunManager::ListRuns() {
+  std::vector<std::shared_ptr<Run>> runs;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [id, run] : runs_) runs.push_back(run);
+  }
+  std::vector<wire::v1::RunStatus> out;
+  for (auto& run : runs) {
+    absl::MutexLock l(&run->mu);
+    wire::v1::RunStatus s = StatusOf(*run);
+    s.clear_rounds();
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.created_unix_ms() < b.created_unix_ms();
+  });
+  return out;
+}
+
+wire::v1::RunStatus RunManager::StatusOf(const Run& run) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // REQUIRES: run.mu held.
+  wire::v1::RunStatus s;
+  s.set_run_id(run.id);
+  s.set_name(run.record.config().name());
+  s.set_state(run.record.state());
+  s.set_total_rounds(run.record.config().rounds());
+  s.set_completed_rounds(run.record.completed_rounds());
+  s.set_message(run.record.message());
+  s.set_created_unix_ms(run.record.created_unix_ms());
+  *s.mutable_config() = run.record.config();
+  for (const auto& r : run.history) *s.add_rounds() = r;
+  if (run.current.has_value()) *s.add_rounds() = *run.current;
+  return s;
+}
+
+absl::StatusOr<uint64_t> RunManager::AddWatcher(
+    absl::string_view run_id, std::function<void(const wire::v1::RunStatus&)> fn) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
+  absl::MutexLock l(&mu_);
+  const uint64_t id = next_watcher_++;
+  watchers_[id] = Watcher{std::string(run_id), std::move(fn)};
+  return id;
+}
+
+void RunManager::RemoveWatcher(uint64_t id) {
+  absl::MutexLock l(&mu_);
+  watchers_.erase(id);
+}
+
+void RunManager::Notify(const std::shared_ptr<Run>& run) {
+  wire::v1::RunStatus status;
+  {
+    absl::MutexLock l(&run->mu);
+    status = StatusOf(*run);
+  }
+  std::vector<std::function<void(const wire::v1::RunStatus&)>> fns;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [id, w] : watchers_) {
+      if (w.run_id == run->id) fns.push_back(w.fn);
+    }
+  }
+  for (auto& fn : fns) fn(status);
+}
+
+absl::StatusOr<std::shared_ptr<RunManager::Task>> RunManager::FindTask(
+    absl::string_view task_id, absl::string_view client) {
+  std::shared_ptr<Task> task;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = tasks_.find(task_id);
+    if (it == tasks_.end()) {
+      return absl::NotFoundError(absl::StrCat("unknown task \"", task_id, "\""));
+    }
+    task = it->second;
+  }
+  if (task->client != client) {
+    return absl::PermissionDeniedError(absl::StrCat("task ", task_id, " was not assigned to ",
+                                                    client, ": it belongs to another client"));
+  }
+  absl::MutexLock l(&task->round->mu);
+  if (!task->round->open) {
+    return absl::FailedPreconditionError(absl::StrCat("round ", task->round->number,
+                                                      " of run ", task->round->run_id,
+                                                      " is closed"));
+  }
+  return task;
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::ModelForTask(
+    absl::string_view task_id, absl::string_view client) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  return task->round->model;
+}
+
+absl::StatusOr<std::string> RunManager::ArtifactForTask(absl::string_view task_id,
+                                                        absl::string_view client) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(task->task.run_id()));
+  if (run->artifact.empty()) {
+    return absl::NotFoundError(absl::StrCat("run ", run->id, " has no TorchScript program"));
+  }
+  return run->artifact;
+}
+
+void RunManager::CountBytesDown(absl::string_view task_id, uint64_t bytes) {
+  absl::MutexLock l(&mu_);
+  auto it = tasks_.find(task_id);
+  if (it != tasks_.end()) it->second->round->bytes_down += bytes;
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::BeginUpdate(
+    absl::string_view task_id, absl::string_view client) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  if (task->task.type() != wire::v1::TRAIN) {
+    return absl::FailedPreconditionError(absl::StrCat("task ", task_id, " is not a training task"));
+  }
+  absl::MutexLock l(&task->round->mu);
+  if (task->reported) {
+    return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already has an update"));
+  }
+  return task->round->model;
+}
+
+absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_view client,
+                                      uint64_t num_examples,
+                                      const std::map<std::string, double>& metrics,
+                                      const ArrayRecord& update, uint64_t bytes_up) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  if (task->task.type() != wire::v1::TRAIN) {
+    return absl::FailedPreconditionError(absl::StrCat("task ", task_id, " is not a training task"));
+  }
+  if (num_examples == 0 || num_examples > options_.max_update_examples) {
+    return absl::InvalidArgumentError(absl::StrCat("num_examples must be in 1..",
+                                                   options_.max_update_examples, ", got ",
+                                                   num_examples));
+  }
+  for (const auto& [name, value] : metrics) {
+    if (!std::isfinite(value)) {
+      return absl::InvalidArgumentError(absl::StrCat("metric \"", name, "\" is not finite"));
+    }
+  }
+  Round& round = *task->round;
+  {
+    absl::MutexLock l(&round.mu);
+    if (!round.open) {
+      return absl::FailedPreconditionError(absl::StrCat("round ", round.number, " is closed"));
+    }
+    if (task->reported) {
+      return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already has an update"));
+    }
+    // Add validates fully before folding, so a rejected update leaves the sum unchanged.
+    TESSERA_RETURN_IF_ERROR(round.accumulator->Add(update, static_cast<double>(num_examples)));
+    task->reported = true;
+    ++round.reported;
+    round.examples += num_examples;
+    auto loss = metrics.find("train_loss");
+    if (loss != metrics.end()) round.weighted_loss += loss->second * num_examples;
+    round.participants.push_back(std::string(client));
+  }
+  round.bytes_up += bytes_up;
+  registry_->CountParticipation(client);
+  return absl::OkStatus();
+}
+
+absl::Status RunManager::SubmitEvaluation(absl::string_view task_id, absl::string_view client,
+                                          uint64_t num_examples, double loss, double accuracy) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  if (task->task.type() != wire::v1::EVALUATE) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", task_id, " is not an evaluation task"));
+  }
+  if (num_examples == 0 || num_examples > options_.max_update_examples) {
+    return absl::InvalidArgumentError("num_examples out of range");
+  }
+  if (!std::isfinite(loss) || !(accuracy >= 0.0 && accuracy <= 1.0)) {
+    return absl::InvalidArgumentError(
+        "evaluation: loss must be finite and accuracy in [0, 1]");
+  }
+  Round& round = *task->round;
+  absl::MutexLock l(&round.mu);
+  if (task->reported) {
+    return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already reported"));
+  }
+  task->reported = true;
+  ++round.reported;
+  round.examples += num_examples;
+  round.weighted_loss += loss * num_examples;
+  round.weighted_accuracy += accuracy * num_examples;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunManager::Export> RunManager::ExportModel(absl::string_view run_id,
+                                                           int32_t round) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
+  Export out;
+  uint32_t completed;
+  {
+    absl::MutexLock l(&run->mu);
+    out.config = run->record.config();
+    completed = run->record.completed_rounds();
+    if (round < 0 || static_cast<uint32_t>(round) == completed) {
+      out.round = completed;
+      out.model = run->model;
+    }
+  }
+  if (out.model == nullptr) {
+    if (static_cast<uint32_t>(round) > completed) {
+      return absl::NotFoundError(absl::StrCat("run ", run_id, " has completed ", completed,
+                                              " rounds; round ", round, " does not exist"));
+    }
+    TESSERA_ASSIGN_OR_RETURN(ArrayRecord weights,
+                             state_->LoadModel(run_id, static_cast<uint32_t>(round)));
+    auto model = std::make_shared<ModelSnapshot>();
+    model->round = static_cast<uint32_t>(round);
+    model->digest = DigestArrayRecord(weights);
+    model->weights = std::move(weights);
+    out.model = std::move(model);
+    out.round = static_cast<uint32_t>(round);
+  }
+  out.artifact = run->artifact;
+  return out;
+}
+
+}  // namespace tessera::coordinator

@@ -1,0 +1,153 @@
+// File: run_manager.h
+// The coordinator's domain core: runs, their rounds, and the tasks handed to clients.
+// gRPC-free; the services in coordinator/service translate RPCs into these calls.
+//
+// A running run has one driver thread that loops: wait for clients, select, push TRAIN
+// tasks, fold each verified update into a streaming weighted accumulator as it arrives,
+// aggregate at quorum or deadline (or fail the attempt and retry), optionally evaluate the
+// new global model on every connected client, then commit the round atomically to the
+// CoordinatorState. See docs/architecture.md.
+#ifndef TESSERA_COORDINATOR_ROUND_RUN_MANAGER_H_
+#define TESSERA_COORDINATOR_ROUND_RUN_MANAGER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "coordinator/round/client_registry.h"
+#include "coordinator/state/coordinator_state.h"
+#include "core/model/tensor.h"
+#include "tessera/storage/v1/records.pb.h"
+#include "tessera/wire/v1/control.pb.h"
+#include "tessera/wire/v1/fleet.pb.h"
+
+namespace tessera::coordinator {
+
+// A global model that stays immutable while tasks stream it.
+struct ModelSnapshot {
+  uint32_t round = 0;
+  ArrayRecord weights;
+  std::string digest;  // DigestArrayRecord(weights)
+};
+
+struct RunManagerOptions {
+  uint64_t max_update_examples = 1ull << 32;  // per update
+  uint32_t max_runs = 1000;
+};
+
+// Thread-safe.
+class RunManager {
+ public:
+  // `state` and `registry` must outlive the manager.
+  RunManager(RunManagerOptions options, CoordinatorState* state, ClientRegistry* registry);
+  ~RunManager();  // stops drivers (runs stay RUNNING on disk and resume on restart)
+  RunManager(const RunManager&) = delete;
+  RunManager& operator=(const RunManager&) = delete;
+
+  // Loads stored runs and resumes the RUNNING ones at their last completed round.
+  absl::Status Recover();
+  // Stops every driver thread; idempotent.
+  void Shutdown();
+
+  // Errors: INVALID_ARGUMENT (config or weights), RESOURCE_EXHAUSTED (max_runs).
+  absl::StatusOr<wire::v1::RunStatus> CreateRun(const wire::v1::RunConfig& config,
+                                                ArrayRecord initial_weights,
+                                                std::string artifact);
+  // NOT_FOUND; FAILED_PRECONDITION unless the run is CREATED.
+  absl::StatusOr<wire::v1::RunStatus> StartRun(absl::string_view run_id);
+  // NOT_FOUND; FAILED_PRECONDITION if the run already ended.
+  absl::StatusOr<wire::v1::RunStatus> CancelRun(absl::string_view run_id);
+  absl::StatusOr<wire::v1::RunStatus> GetRunStatus(absl::string_view run_id);
+  std::vector<wire::v1::RunStatus> ListRuns();
+
+  // Calls `fn` with the status after every change of the run until RemoveWatcher.
+  absl::StatusOr<uint64_t> AddWatcher(absl::string_view run_id,
+                                      std::function<void(const wire::v1::RunStatus&)> fn);
+  void RemoveWatcher(uint64_t id);
+
+  // ---- Fleet side. `client` is the authenticated caller. ----
+  struct TaskModel {
+    std::shared_ptr<const ModelSnapshot> model;
+  };
+  // The model a task refers to. NOT_FOUND (unknown task), PERMISSION_DENIED (another
+  // client's task), FAILED_PRECONDITION (the task's round is closed).
+  absl::StatusOr<std::shared_ptr<const ModelSnapshot>> ModelForTask(absl::string_view task_id,
+                                                                    absl::string_view client);
+  absl::StatusOr<std::string> ArtifactForTask(absl::string_view task_id,
+                                              absl::string_view client);
+  void CountBytesDown(absl::string_view task_id, uint64_t bytes);
+  // The layout an update for this task must have (same checks as ModelForTask, plus
+  // FAILED_PRECONDITION for non-TRAIN tasks and ALREADY_EXISTS for a second update).
+  absl::StatusOr<std::shared_ptr<const ModelSnapshot>> BeginUpdate(absl::string_view task_id,
+                                                                   absl::string_view client);
+  // Folds a verified update into the round. Same errors as BeginUpdate, plus
+  // INVALID_ARGUMENT for a bad example count or metric. Nothing changes on error.
+  absl::Status SubmitUpdate(absl::string_view task_id, absl::string_view client,
+                            uint64_t num_examples, const std::map<std::string, double>& metrics,
+                            const ArrayRecord& update, uint64_t bytes_up);
+  absl::Status SubmitEvaluation(absl::string_view task_id, absl::string_view client,
+                                uint64_t num_examples, double loss, double accuracy);
+
+  // The model of `round` (-1: last completed) with the run's config and artifact.
+  struct Export {
+    wire::v1::RunConfig config;
+    uint32_t round = 0;
+    std::shared_ptr<const ModelSnapshot> model;
+    std::string artifact;
+  };
+  absl::StatusOr<Export> ExportModel(absl::string_view run_id, int32_t round);
+
+ private:
+  struct Round;
+  struct Task;
+  struct Run;
+
+  void Drive(std::shared_ptr<Run> run);
+  // One attempt of training round `round`; returns the new model or why the attempt failed.
+  absl::StatusOr<std::shared_ptr<const ModelSnapshot>> TrainRound(const std::shared_ptr<Run>& run,
+                                                                   wire::v1::RoundSummary* summary);
+  void EvaluateRound(const std::shared_ptr<Run>& run,
+                     const std::shared_ptr<const ModelSnapshot>& model,
+                     wire::v1::RoundSummary* summary);
+  // Pushes tasks of `round` to `clients`; returns how many were delivered.
+  size_t DispatchTasks(const std::shared_ptr<Run>& run, const std::shared_ptr<Round>& round,
+                       const std::vector<std::string>& clients);
+  void CloseRound(const std::shared_ptr<Round>& round);
+  absl::StatusOr<std::shared_ptr<Task>> FindTask(absl::string_view task_id,
+                                                 absl::string_view client);
+  absl::StatusOr<std::shared_ptr<Run>> FindRun(absl::string_view run_id);
+  wire::v1::RunStatus StatusOf(const Run& run);
+  void Notify(const std::shared_ptr<Run>& run);
+  void SetRunState(const std::shared_ptr<Run>& run, wire::v1::RunState state,
+                   absl::string_view message);
+  void StartDriver(const std::shared_ptr<Run>& run);
+
+  const RunManagerOptions options_;
+  CoordinatorState* const state_;
+  ClientRegistry* const registry_;
+
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Run>> runs_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
+  struct Watcher {
+    std::string run_id;
+    std::function<void(const wire::v1::RunStatus&)> fn;
+  };
+  std::map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_watcher_ ABSL_GUARDED_BY(mu_) = 1;
+  std::atomic<bool> shutting_down_{false};
+};
+
+}  // namespace tessera::coordinator
+
+#endif  // TESSERA_COORDINATOR_ROUND_RUN_MANAGER_H_

@@ -1,0 +1,57 @@
+// Private state of RunManager, shared by run_manager.cc and round_driver.cc.
+#ifndef TESSERA_COORDINATOR_ROUND_RUN_MANAGER_INTERNAL_H_
+#define TESSERA_COORDINATOR_ROUND_RUN_MANAGER_INTERNAL_H_
+
+#include <atomic>
+#include <optional>
+#include <thread>
+
+#include "aggregation/fed_avg.h"
+#include "coordinator/round/run_manager.h"
+
+namespace tessera::coordinator {
+
+struct RunManager::Run {
+  std::string id;
+  std::string artifact;  // TorchScript program, empty for built-in architectures
+  std::atomic<bool> stop{false};
+  std::thread driver;
+
+  absl::Mutex mu;
+  storage::v1::RunRecord record ABSL_GUARDED_BY(mu);
+  std::vector<wire::v1::RoundSummary> history ABSL_GUARDED_BY(mu);
+  std::optional<wire::v1::RoundSummary> current ABSL_GUARDED_BY(mu);
+  std::shared_ptr<const ModelSnapshot> model ABSL_GUARDED_BY(mu);  // last committed
+};
+
+// One attempt of one round (training or evaluation).
+struct RunManager::Round {
+  std::string run_id;
+  uint32_t number = 0;
+  uint32_t attempt = 0;
+  wire::v1::TaskType type = wire::v1::TRAIN;
+  std::shared_ptr<const ModelSnapshot> model;  // what this round's tasks fetch
+
+  absl::Mutex mu;
+  bool open ABSL_GUARDED_BY(mu) = true;
+  size_t dispatched ABSL_GUARDED_BY(mu) = 0;
+  size_t reported ABSL_GUARDED_BY(mu) = 0;
+  std::optional<aggregation::WeightedAccumulator> accumulator ABSL_GUARDED_BY(mu);
+  double weighted_loss ABSL_GUARDED_BY(mu) = 0;      // sum of loss * examples
+  double weighted_accuracy ABSL_GUARDED_BY(mu) = 0;  // sum of accuracy * examples
+  uint64_t examples ABSL_GUARDED_BY(mu) = 0;
+  std::atomic<uint64_t> bytes_down{0};
+  std::atomic<uint64_t> bytes_up{0};
+  std::vector<std::string> participants ABSL_GUARDED_BY(mu);
+};
+
+struct RunManager::Task {
+  wire::v1::Task task;
+  std::string client;
+  std::shared_ptr<Round> round;
+  bool reported = false;  // guarded by round->mu
+};
+
+}  // namespace tessera::coordinator
+
+#endif  // TESSERA_COORDINATOR_ROUND_RUN_MANAGER_INTERNAL_H_

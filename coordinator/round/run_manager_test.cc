@@ -1,0 +1,273 @@
+// RunManager without gRPC: clients are registry entries whose task streams land in a queue.
+#include "coordinator/round/run_manager.h"
+
+#include <filesystem>
+#include <map>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "core/base/testing/status_matchers.h"
+#include "privacy/crypto/random.h"
+
+namespace tessera::coordinator {
+namespace {
+
+using ::testing::HasSubstr;
+
+class RunManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("rm-test-" + crypto::RandomHexId(6));
+    Open();
+  }
+  void TearDown() override {
+    runs_.reset();
+    state_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Open() {
+    auto state = CoordinatorState::Open(dir_.string());
+    ASSERT_THAT(state, IsOk());
+    state_ = std::move(*state);
+    runs_ = std::make_unique<RunManager>(RunManagerOptions{}, state_.get(), &registry_);
+  }
+  // Connects a client whose tasks are queued for the test to answer.
+  void Connect(const std::string& name) {
+    auto session = registry_.Register(name, "cpu", "test");
+    ASSERT_THAT(session, IsOk());
+    ASSERT_THAT(registry_.Attach(*session,
+                                 [this, name](const wire::v1::Task& t) {
+                                   absl::MutexLock l(&mu_);
+                                   tasks_[name].push_back(t);
+                                   return true;
+                                 }),
+                IsOk());
+  }
+  // Waits for the next task of `name`.
+  wire::v1::Task NextTask(const std::string& name) {
+    absl::MutexLock l(&mu_);
+    auto has = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_[name].empty(); };
+    EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&has), absl::Seconds(10)));
+    if (tasks_[name].empty()) return {};
+    wire::v1::Task t = tasks_[name].front();
+    tasks_[name].erase(tasks_[name].begin());
+    return t;
+  }
+  static ArrayRecord Weights(float value, int64_t steps = 0) {
+    ArrayRecord r;
+    r.tensors.push_back(*Tensor::FromFloats("w", {3}, {value, value, value}));
+    r.tensors.push_back(*Tensor::Create("steps", DType::kInt64, {},
+                                        std::string(reinterpret_cast<char*>(&steps), 8)));
+    return r;
+  }
+  static wire::v1::RunConfig Config(uint32_t rounds, uint32_t per_round, uint32_t min_clients,
+                                    double deadline = 10, uint32_t eval_every = 0) {
+    wire::v1::RunConfig c;
+    c.set_name("test-run");
+    c.set_rounds(rounds);
+    c.mutable_model()->set_architecture("mlp");
+    c.mutable_train()->set_local_epochs(1);
+    c.mutable_train()->set_batch_size(8);
+    c.mutable_train()->set_learning_rate(0.1);
+    c.mutable_selection()->set_clients_per_round(per_round);
+    c.mutable_selection()->set_min_clients(min_clients);
+    c.mutable_selection()->set_wait_for_clients_seconds(5);
+    c.mutable_round()->set_deadline_seconds(deadline);
+    c.mutable_round()->set_max_retries(1);
+    c.mutable_evaluation()->set_every(eval_every);
+    c.mutable_evaluation()->set_deadline_seconds(5);
+    return c;
+  }
+  wire::v1::RunStatus AwaitState(const std::string& run, wire::v1::RunState state) {
+    wire::v1::RunStatus s;
+    for (int i = 0; i < 500; ++i) {
+      s = *runs_->GetRunStatus(run);
+      if (s.state() == state) break;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    EXPECT_EQ(s.state(), state) << s.DebugString();
+    return s;
+  }
+  absl::Status Answer(const std::string& client, const wire::v1::Task& t, float delta,
+                      uint64_t n) {
+    auto model = runs_->BeginUpdate(t.task_id(), client);
+    if (!model.ok()) return model.status();
+    return runs_->SubmitUpdate(t.task_id(), client, n, {{"train_loss", 1.0}}, Weights(delta, 1),
+                               100);
+  }
+
+  std::filesystem::path dir_;
+  ClientRegistry registry_{ClientRegistry::Options{}};
+  std::unique_ptr<CoordinatorState> state_;
+  std::unique_ptr<RunManager> runs_;
+  absl::Mutex mu_;
+  std::map<std::string, std::vector<wire::v1::Task>> tasks_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(RunManagerTest, WeightedFedAvgOverTwoRoundsThenCompletes) {
+  Connect("a");
+  Connect("b");
+  auto run = runs_->CreateRun(Config(2, 2, 2), Weights(1.0f), "");
+  ASSERT_THAT(run, IsOk());
+  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  for (int round = 1; round <= 2; ++round) {
+    wire::v1::Task ta = NextTask("a");
+    wire::v1::Task tb = NextTask("b");
+    EXPECT_EQ(ta.round(), static_cast<uint32_t>(round));
+    EXPECT_EQ(ta.type(), wire::v1::TRAIN);
+    // Deltas 1 (weight 1) and 4 (weight 3): mean 3.25.
+    TESSERA_ASSERT_OK(Answer("a", ta, 1.0f, 1));
+    TESSERA_ASSERT_OK(Answer("b", tb, 4.0f, 3));
+  }
+  wire::v1::RunStatus s = AwaitState(run->run_id(), wire::v1::COMPLETED);
+  EXPECT_EQ(s.completed_rounds(), 2u);
+  ASSERT_EQ(s.rounds_size(), 2);
+  EXPECT_EQ(s.rounds(1).reported(), 2u);
+  EXPECT_EQ(s.rounds(1).num_examples(), 4u);
+  auto exported = runs_->ExportModel(run->run_id(), -1);
+  ASSERT_THAT(exported, IsOk());
+  EXPECT_FLOAT_EQ(exported->model->weights.tensors[0].values<float>()[0], 1.0f + 2 * 3.25f);
+  EXPECT_EQ(exported->model->weights.tensors[1].values<int64_t>()[0], 2);
+}
+
+TEST_F(RunManagerTest, BadUpdatesAreRejectedAndLeaveTheSumUnchanged) {
+  Connect("a");
+  Connect("b");
+  auto run = runs_->CreateRun(Config(1, 2, 2), Weights(0.0f), "");
+  ASSERT_THAT(run, IsOk());
+  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  wire::v1::Task ta = NextTask("a");
+  wire::v1::Task tb = NextTask("b");
+  // Unknown task, someone else's task, bad example count, NaN, wrong layout.
+  EXPECT_THAT(runs_->BeginUpdate("nope", "a"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(runs_->BeginUpdate(tb.task_id(), "a"),
+              StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("not assigned")));
+  EXPECT_THAT(runs_->SubmitUpdate(ta.task_id(), "a", 0, {}, Weights(1), 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("num_examples")));
+  ArrayRecord nan = Weights(std::nanf(""));
+  EXPECT_THAT(runs_->SubmitUpdate(ta.task_id(), "a", 1, {}, nan, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  ArrayRecord wrong;
+  wrong.tensors.push_back(*Tensor::FromFloats("w", {2}, {1, 1}));
+  EXPECT_THAT(runs_->SubmitUpdate(ta.task_id(), "a", 1, {}, wrong, 1),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(runs_->SubmitUpdate(ta.task_id(), "a", 1, {{"train_loss", INFINITY}}, Weights(1), 1),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("train_loss")));
+  // Then good updates; a second update for the same task is refused.
+  TESSERA_ASSERT_OK(Answer("a", ta, 2.0f, 1));
+  EXPECT_THAT(Answer("a", ta, 2.0f, 1), StatusIs(absl::StatusCode::kAlreadyExists));
+  TESSERA_ASSERT_OK(Answer("b", tb, 2.0f, 1));
+  AwaitState(run->run_id(), wire::v1::COMPLETED);
+  auto exported = runs_->ExportModel(run->run_id(), 1);
+  ASSERT_THAT(exported, IsOk());
+  EXPECT_FLOAT_EQ(exported->model->weights.tensors[0].values<float>()[0], 2.0f);
+  // The round is closed now.
+  EXPECT_THAT(Answer("a", ta, 2.0f, 1), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(RunManagerTest, MissingReportsFailTheAttemptAndTheRoundIsRetried) {
+  Connect("a");
+  Connect("b");
+  auto run = runs_->CreateRun(Config(1, 2, 2, /*deadline=*/0.5), Weights(0.0f), "");
+  ASSERT_THAT(run, IsOk());
+  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 1.0f, 1));
+  NextTask("b");  // b never answers: attempt 1 fails at the deadline
+  wire::v1::Task a2 = NextTask("a");
+  wire::v1::Task b2 = NextTask("b");
+  EXPECT_EQ(a2.round(), 1u);
+  TESSERA_ASSERT_OK(Answer("a", a2, 1.0f, 1));
+  TESSERA_ASSERT_OK(Answer("b", b2, 1.0f, 1));
+  wire::v1::RunStatus s = AwaitState(run->run_id(), wire::v1::COMPLETED);
+  ASSERT_EQ(s.rounds_size(), 2);
+  EXPECT_EQ(s.rounds(0).state(), wire::v1::ROUND_FAILED);
+  EXPECT_THAT(s.rounds(0).failure_reason(), HasSubstr("1 of 2 selected clients reported"));
+  EXPECT_EQ(s.rounds(1).state(), wire::v1::ROUND_COMPLETED);
+  EXPECT_EQ(s.rounds(1).attempt(), 2u);
+}
+
+TEST_F(RunManagerTest, RunFailsAfterMaxRetries) {
+  wire::v1::RunConfig config = Config(1, 2, 2, 0.2);
+  config.mutable_selection()->set_wait_for_clients_seconds(0.2);
+  auto run = runs_->CreateRun(config, Weights(0.0f), "");
+  ASSERT_THAT(run, IsOk());
+  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  wire::v1::RunStatus s;
+  for (int i = 0; i < 500; ++i) {  // no clients at all: both attempts fail
+    s = *runs_->GetRunStatus(run->run_id());
+    if (s.state() == wire::v1::FAILED) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(s.state(), wire::v1::FAILED);
+  EXPECT_THAT(s.message(), HasSubstr("only 0 clients connected"));
+}
+
+TEST_F(RunManagerTest, EvaluationIsAggregatedByExamples) {
+  Connect("a");
+  Connect("b");
+  auto run = runs_->CreateRun(Config(1, 2, 2, 10, /*eval_every=*/1), Weights(0.0f), "");
+  ASSERT_THAT(run, IsOk());
+  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 1.0f, 1));
+  TESSERA_ASSERT_OK(Answer("b", NextTask("b"), 1.0f, 1));
+  wire::v1::Task ea = NextTask("a");
+  wire::v1::Task eb = NextTask("b");
+  EXPECT_EQ(ea.type(), wire::v1::EVALUATE);
+  EXPECT_THAT(runs_->BeginUpdate(ea.task_id(), "a"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(runs_->SubmitEvaluation(ea.task_id(), "a", 10, 0.5, 1.5),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  TESSERA_ASSERT_OK(runs_->SubmitEvaluation(ea.task_id(), "a", 100, 0.5, 0.9));
+  TESSERA_ASSERT_OK(runs_->SubmitEvaluation(eb.task_id(), "b", 300, 1.0, 0.5));
+  wire::v1::RunStatus s = AwaitState(run->run_id(), wire::v1::COMPLETED);
+  EXPECT_NEAR(s.rounds(0).eval_accuracy(), 0.6, 1e-9);
+  EXPECT_NEAR(s.rounds(0).eval_loss(), 0.875, 1e-9);
+  EXPECT_EQ(s.rounds(0).evaluated(), 2u);
+}
+
+TEST_F(RunManagerTest, RestartResumesAtTheLastCompletedRound) {
+  Connect("a");
+  auto run = runs_->CreateRun(Config(3, 1, 1), Weights(0.0f), "");
+  ASSERT_THAT(run, IsOk());
+  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 1.0f, 1));
+  wire::v1::Task in_flight = NextTask("a");  // round 2 is in flight when we "crash"
+  EXPECT_EQ(in_flight.round(), 2u);
+  runs_.reset();
+  state_.reset();
+  Open();
+  TESSERA_ASSERT_OK(runs_->Recover());
+  wire::v1::RunStatus s = *runs_->GetRunStatus(run->run_id());
+  EXPECT_EQ(s.completed_rounds(), 1u);
+  EXPECT_EQ(s.state(), wire::v1::RUNNING);
+  // The old task is unknown now; the round is re-dispatched.
+  EXPECT_THAT(Answer("a", in_flight, 1.0f, 1), StatusIs(absl::StatusCode::kNotFound));
+  for (int i = 0; i < 2; ++i) TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 1.0f, 1));
+  s = AwaitState(run->run_id(), wire::v1::COMPLETED);
+  auto exported = runs_->ExportModel(run->run_id(), -1);
+  EXPECT_FLOAT_EQ(exported->model->weights.tensors[0].values<float>()[0], 3.0f);
+}
+
+TEST_F(RunManagerTest, InvalidRunsAndStateTransitions) {
+  wire::v1::RunConfig bad = Config(0, 1, 1);
+  EXPECT_THAT(runs_->CreateRun(bad, Weights(0), ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rounds")));
+  EXPECT_THAT(runs_->CreateRun(Config(1, 1, 1), ArrayRecord{}, ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no tensors")));
+  EXPECT_THAT(runs_->CreateRun(Config(1, 1, 1), Weights(INFINITY), ""),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(runs_->StartRun("nope"), StatusIs(absl::StatusCode::kNotFound));
+  auto run = runs_->CreateRun(Config(1, 1, 1), Weights(0), "");
+  ASSERT_THAT(run, IsOk());
+  ASSERT_THAT(runs_->CancelRun(run->run_id()), IsOk());
+  EXPECT_THAT(runs_->StartRun(run->run_id()), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(runs_->CancelRun(run->run_id()), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(runs_->ExportModel(run->run_id(), 5), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(runs_->ExportModel(run->run_id(), 0), IsOk());
+}
+
+}  // namespace
+}  // namespace tessera::coordinator

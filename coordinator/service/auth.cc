@@ -1,0 +1,62 @@
+#include "coordinator/service/auth.h"
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "privacy/crypto/certificate.h"
+
+namespace tessera::coordinator {
+
+absl::StatusOr<Caller> Authenticate(const grpc::CallbackServerContext& context, bool insecure,
+                                    Role role) {
+  Caller caller;
+  caller.peer = context.peer();
+  if (insecure) return caller;
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  std::vector<grpc::string_ref> pem =
+      auth ? auth->FindPropertyValues("x509_pem_cert") : std::vector<grpc::string_ref>{};
+  if (pem.empty()) {
+    LOG(WARNING) << "refused " << caller.peer << ": no client certificate";
+    return absl::UnauthenticatedError("a client certificate is required");
+  }
+  absl::StatusOr<crypto::CertificateIdentity> id = crypto::ParseCertificateIdentity(
+      absl::string_view(pem.front().data(), pem.front().size()));
+  if (!id.ok()) {
+    LOG(WARNING) << "refused " << caller.peer << ": unreadable certificate: " << id.status();
+    return absl::UnauthenticatedError("the client certificate cannot be read");
+  }
+  caller.identity = id->common_name;
+  caller.role = id->organizational_unit;
+  const char* want = role == Role::kClient ? "client" : "operator";
+  if (caller.role != want) {
+    LOG(WARNING) << "refused " << caller.identity << " (role \"" << caller.role << "\") at "
+                 << caller.peer << ": this RPC needs role " << want;
+    return absl::PermissionDeniedError(absl::StrCat("certificate of \"", caller.identity,
+                                                    "\" has role \"", caller.role,
+                                                    "\"; this RPC requires role \"", want,
+                                                    "\""));
+  }
+  return caller;
+}
+
+absl::StatusOr<std::string> AuthenticateClient(const grpc::CallbackServerContext& context,
+                                               bool insecure, ClientRegistry& registry) {
+  absl::StatusOr<Caller> caller = Authenticate(context, insecure, Role::kClient);
+  if (!caller.ok()) return caller.status();
+  auto it = context.client_metadata().find(kSessionMetadataKey);
+  if (it == context.client_metadata().end()) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("missing ", kSessionMetadataKey, " metadata: call Register first"));
+  }
+  absl::StatusOr<std::string> name =
+      registry.Lookup(absl::string_view(it->second.data(), it->second.size()));
+  if (!name.ok()) return name.status();
+  if (!insecure && *name != caller->identity) {
+    LOG(WARNING) << "refused " << caller->identity << ": presented the session of " << *name;
+    return absl::PermissionDeniedError("the session belongs to another client");
+  }
+  registry.Touch(*name);
+  return name;
+}
+
+}  // namespace tessera::coordinator

@@ -1,0 +1,51 @@
+// File: control_service.h
+// The Control gRPC service (wire::v1::Control): the operator's API. Every RPC requires an
+// operator certificate (role "operator") unless the coordinator runs --insecure.
+#ifndef TESSERA_COORDINATOR_SERVICE_CONTROL_SERVICE_H_
+#define TESSERA_COORDINATOR_SERVICE_CONTROL_SERVICE_H_
+
+#include "coordinator/round/client_registry.h"
+#include "coordinator/round/run_manager.h"
+#include "tessera/wire/v1/control.grpc.pb.h"
+
+namespace tessera::coordinator {
+
+inline constexpr uint64_t kMaxArtifactBytes = 1ull << 30;
+
+class ControlService final : public wire::v1::Control::CallbackService {
+ public:
+  // `runs` and `registry` must outlive the service.
+  ControlService(bool insecure, RunManager* runs, ClientRegistry* registry)
+      : insecure_(insecure), runs_(runs), registry_(registry) {}
+
+  grpc::ServerReadReactor<wire::v1::CreateRunRequest>* CreateRun(
+      grpc::CallbackServerContext* context, wire::v1::RunStatus* response) override;
+  grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* context,
+                                     const wire::v1::RunRef* request,
+                                     wire::v1::RunStatus* response) override;
+  grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext* context,
+                                      const wire::v1::RunRef* request,
+                                      wire::v1::RunStatus* response) override;
+  grpc::ServerUnaryReactor* GetRunStatus(grpc::CallbackServerContext* context,
+                                         const wire::v1::RunRef* request,
+                                         wire::v1::RunStatus* response) override;
+  grpc::ServerWriteReactor<wire::v1::RunStatus>* WatchRun(
+      grpc::CallbackServerContext* context, const wire::v1::RunRef* request) override;
+  grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* context,
+                                     const wire::v1::ListRunsRequest* request,
+                                     wire::v1::ListRunsResponse* response) override;
+  grpc::ServerUnaryReactor* ListClients(grpc::CallbackServerContext* context,
+                                        const wire::v1::ListClientsRequest* request,
+                                        wire::v1::ListClientsResponse* response) override;
+  grpc::ServerWriteReactor<wire::v1::ExportModelResponse>* ExportModel(
+      grpc::CallbackServerContext* context, const wire::v1::ExportModelRequest* request) override;
+
+ private:
+  const bool insecure_;
+  RunManager* const runs_;
+  ClientRegistry* const registry_;
+};
+
+}  // namespace tessera::coordinator
+
+#endif  // TESSERA_COORDINATOR_SERVICE_CONTROL_SERVICE_H_

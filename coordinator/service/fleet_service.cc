@@ -1,0 +1,222 @@
+#include "coordinator/service/fleet_service.h"
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "coordinator/service/auth.h"
+#include "coordinator/service/outbound_stream.h"
+#include "core/base/version.h"
+#include "core/serde/grpc_status.h"
+#include "core/serde/tensor_stream.h"
+#include "privacy/crypto/sha256.h"
+
+namespace tessera::coordinator {
+namespace {
+
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                      const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// Streams a model snapshot; the snapshot stays alive while it is written.
+class ModelWriter final : public grpc::ServerWriteReactor<wire::v1::TensorChunk> {
+ public:
+  ModelWriter(std::shared_ptr<const ModelSnapshot> model, std::function<void(uint64_t)> done)
+      : model_(std::move(model)), writer_(&model_->weights, model_->digest), done_(std::move(done)) {
+    WriteNext();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "client stopped reading"));
+      return;
+    }
+    WriteNext();
+  }
+  void OnDone() override {
+    done_(writer_.data_bytes_sent());
+    delete this;
+  }
+
+ private:
+  void WriteNext() {
+    if (writer_.Next(&chunk_)) {
+      StartWrite(&chunk_);
+    } else {
+      Finish(grpc::Status::OK);
+    }
+  }
+  std::shared_ptr<const ModelSnapshot> model_;
+  TensorStreamWriter writer_;
+  wire::v1::TensorChunk chunk_;
+  std::function<void(uint64_t)> done_;
+};
+
+class ArtifactWriter final : public grpc::ServerWriteReactor<wire::v1::ArtifactChunk> {
+ public:
+  explicit ArtifactWriter(std::string data) : data_(std::move(data)) { WriteNext(); }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "client stopped reading"));
+      return;
+    }
+    WriteNext();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void WriteNext() {
+    if (offset_ > data_.size()) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    const size_t n = std::min(kMaxChunkBytes, data_.size() - offset_);
+    chunk_.Clear();
+    chunk_.set_data(data_.substr(offset_, n));
+    offset_ += n;
+    if (offset_ == data_.size()) {
+      chunk_.set_sha256(crypto::Sha256Digest(data_));
+      offset_ = data_.size() + 1;  // finish after this write
+    }
+    StartWrite(&chunk_);
+  }
+  std::string data_;
+  size_t offset_ = 0;
+  wire::v1::ArtifactChunk chunk_;
+};
+
+template <typename T>
+grpc::ServerWriteReactor<T>* FailedStream(const absl::Status& status) {
+  class Failed final : public grpc::ServerWriteReactor<T> {
+   public:
+    explicit Failed(const absl::Status& s) { this->Finish(ToGrpcStatus(s)); }
+    void OnDone() override { delete this; }
+  };
+  return new Failed(status);
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* FleetService::Register(grpc::CallbackServerContext* context,
+                                                 const wire::v1::RegisterRequest* request,
+                                                 wire::v1::RegisterResponse* response) {
+  absl::StatusOr<Caller> caller = Authenticate(*context, options_.insecure, Role::kClient);
+  if (!caller.ok()) return FinishUnary(context, caller.status());
+  if (!options_.insecure && request->name() != caller->identity) {
+    LOG(WARNING) << "refused registration of \"" << request->name() << "\" by certificate "
+                 << caller->identity;
+    return FinishUnary(context, absl::PermissionDeniedError(absl::StrCat(
+                                    "name \"", request->name(), "\" does not match the "
+                                    "certificate's CN \"", caller->identity, "\"")));
+  }
+  if (request->device().size() > 64 || request->version().size() > 128) {
+    return FinishUnary(context, absl::InvalidArgumentError("device or version too long"));
+  }
+  absl::StatusOr<std::string> session =
+      registry_->Register(request->name(), request->device(), request->version());
+  if (!session.ok()) return FinishUnary(context, session.status());
+  storage::v1::ClientRecord record;
+  record.set_name(request->name());
+  record.set_device(request->device());
+  record.set_version(request->version());
+  record.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
+  for (const auto& info : registry_->List()) {
+    if (info.name() == request->name()) record.set_rounds_participated(info.rounds_participated());
+  }
+  if (absl::Status s = state_->PutClient(record); !s.ok()) {
+    LOG(ERROR) << "cannot persist client " << request->name() << ": " << s;
+  }
+  LOG(INFO) << "client " << request->name() << " registered (" << request->device() << ", "
+            << caller->peer << ")";
+  response->set_client_id(request->name());
+  response->set_session_id(*session);
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<wire::v1::Task>* FleetService::Subscribe(
+    grpc::CallbackServerContext* context, const wire::v1::SubscribeRequest* request) {
+  absl::StatusOr<Caller> caller = Authenticate(*context, options_.insecure, Role::kClient);
+  if (!caller.ok()) return FailedStream<wire::v1::Task>(caller.status());
+  absl::StatusOr<std::string> name = registry_->Lookup(request->session_id());
+  if (!name.ok()) return FailedStream<wire::v1::Task>(name.status());
+  if (!options_.insecure && *name != caller->identity) {
+    return FailedStream<wire::v1::Task>(
+        absl::PermissionDeniedError("the session belongs to another client"));
+  }
+  auto token = std::make_shared<std::atomic<uint64_t>>(0);
+  ClientRegistry* registry = registry_;
+  std::string client = *name;
+  auto [stream, reactor] = OutboundStream<wire::v1::Task>::Create([registry, client, token] {
+    registry->Detach(client, token->load());
+    LOG(INFO) << "client " << client << " unsubscribed";
+  });
+  std::weak_ptr<OutboundStream<wire::v1::Task>> weak = stream;
+  absl::StatusOr<uint64_t> attached =
+      registry_->Attach(request->session_id(), [weak](const wire::v1::Task& task) {
+        auto s = weak.lock();
+        return s != nullptr && s->Push(task);
+      });
+  if (!attached.ok()) {
+    stream->Finish(ToGrpcStatus(attached.status()));
+  } else {
+    *token = *attached;
+    // An initial ping tells the client its subscription is live.
+    wire::v1::Task ping;
+    ping.set_type(wire::v1::PING);
+    stream->Push(ping);
+    LOG(INFO) << "client " << client << " subscribed";
+  }
+  return reactor;
+}
+
+grpc::ServerWriteReactor<wire::v1::TensorChunk>* FleetService::FetchModel(
+    grpc::CallbackServerContext* context, const wire::v1::FetchModelRequest* request) {
+  absl::StatusOr<std::string> client =
+      AuthenticateClient(*context, options_.insecure, *registry_);
+  if (!client.ok()) return FailedStream<wire::v1::TensorChunk>(client.status());
+  absl::StatusOr<std::shared_ptr<const ModelSnapshot>> model =
+      runs_->ModelForTask(request->task_id(), *client);
+  if (!model.ok()) {
+    LOG(WARNING) << "FetchModel by " << *client << ": " << model.status();
+    return FailedStream<wire::v1::TensorChunk>(model.status());
+  }
+  RunManager* runs = runs_;
+  std::string task_id = request->task_id();
+  return new ModelWriter(*model, [runs, task_id](uint64_t bytes) {
+    runs->CountBytesDown(task_id, bytes);
+  });
+}
+
+grpc::ServerWriteReactor<wire::v1::ArtifactChunk>* FleetService::FetchArtifact(
+    grpc::CallbackServerContext* context, const wire::v1::FetchArtifactRequest* request) {
+  absl::StatusOr<std::string> client =
+      AuthenticateClient(*context, options_.insecure, *registry_);
+  if (!client.ok()) return FailedStream<wire::v1::ArtifactChunk>(client.status());
+  absl::StatusOr<std::string> artifact = runs_->ArtifactForTask(request->task_id(), *client);
+  if (!artifact.ok()) return FailedStream<wire::v1::ArtifactChunk>(artifact.status());
+  return new ArtifactWriter(std::move(*artifact));
+}
+
+grpc::ServerUnaryReactor* FleetService::PushEvaluation(
+    grpc::CallbackServerContext* context, const wire::v1::PushEvaluationRequest* request,
+    wire::v1::PushEvaluationResponse* /*response*/) {
+  absl::StatusOr<std::string> client =
+      AuthenticateClient(*context, options_.insecure, *registry_);
+  if (!client.ok()) return FinishUnary(context, client.status());
+  absl::Status s = runs_->SubmitEvaluation(request->task_id(), *client, request->num_examples(),
+                                           request->loss(), request->accuracy());
+  if (!s.ok()) LOG(WARNING) << "evaluation from " << *client << " rejected: " << s;
+  return FinishUnary(context, s);
+}
+
+grpc::ServerUnaryReactor* FleetService::Heartbeat(grpc::CallbackServerContext* context,
+                                                  const wire::v1::HeartbeatRequest* /*request*/,
+                                                  wire::v1::HeartbeatResponse* /*response*/) {
+  absl::StatusOr<std::string> client =
+      AuthenticateClient(*context, options_.insecure, *registry_);
+  return FinishUnary(context, client.status());
+}
+
+}  // namespace tessera::coordinator

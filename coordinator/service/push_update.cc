@@ -1,0 +1,168 @@
+// Fleet.PushUpdate: header, then the update as a tensor stream. The update is staged (one
+// model-sized buffer, admitted by the UploadGate), verified (layout, finiteness, SHA-256)
+// and then folded into the round's running sum, so a bad upload never touches the sum.
+#include <glog/logging.h>
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/service/auth.h"
+#include "coordinator/service/fleet_service.h"
+#include "core/serde/grpc_status.h"
+#include "core/serde/tensor_stream.h"
+
+namespace tessera::coordinator {
+namespace {
+
+class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRequest> {
+ public:
+  UpdateReader(RunManager* runs, UploadGate* gate, std::string client,
+               wire::v1::PushUpdateResponse* response)
+      : runs_(runs), gate_(gate), client_(std::move(client)), response_(response),
+        guard_(std::make_shared<Guard>()) {
+    guard_->reactor = this;
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Complete();
+      return;
+    }
+    const bool header = request_.has_header();
+    absl::Status s = Handle();
+    if (!s.ok()) {
+      Fail(s);
+      return;
+    }
+    // After a header the gate's callback starts the next read (maybe already has): request_
+    // must not be touched here any more.
+    if (header) return;
+    StartRead(&request_);
+  }
+
+  void OnCancel() override {
+    absl::MutexLock l(&guard_->mu);
+    guard_->cancelled = true;
+    if (guard_->waiting) {
+      // Not reading while parked at the gate: finish now; the gate callback sees the flag.
+      guard_->waiting = false;
+      Finish(grpc::Status::CANCELLED);
+    }
+  }
+
+  void OnDone() override {
+    bool release = false;
+    {
+      absl::MutexLock l(&guard_->mu);
+      guard_->reactor = nullptr;
+      release = holds_slot_;
+    }
+    if (release) gate_->Leave();
+    delete this;
+  }
+
+ private:
+  struct Guard {
+    absl::Mutex mu;
+    UpdateReader* reactor = nullptr;
+    bool waiting = false;
+    bool cancelled = false;
+  };
+
+  absl::Status Handle() {
+    if (request_.has_header()) {
+      if (reader_ != nullptr) return absl::InvalidArgumentError("second update header");
+      header_ = request_.header();
+      absl::StatusOr<std::shared_ptr<const ModelSnapshot>> model =
+          runs_->BeginUpdate(header_.task_id(), client_);
+      if (!model.ok()) return model.status();
+      model_ = *model;
+      TensorStreamLimits limits;
+      limits.expected_layout = &model_->weights;
+      limits.require_finite = true;
+      reader_ = std::make_unique<TensorStreamReader>(limits);
+      WaitForSlot();
+      return absl::OkStatus();
+    }
+    if (!request_.has_chunk()) return absl::InvalidArgumentError("empty PushUpdate message");
+    if (reader_ == nullptr) return absl::InvalidArgumentError("update data before its header");
+    return reader_->Add(request_.chunk());
+  }
+
+  void WaitForSlot() {
+    {
+      absl::MutexLock l(&guard_->mu);
+      guard_->waiting = true;
+    }
+    std::shared_ptr<Guard> guard = guard_;
+    UploadGate* gate = gate_;
+    gate_->Enter([guard, gate] {
+      absl::MutexLock l(&guard->mu);
+      if (guard->reactor == nullptr || guard->cancelled || !guard->waiting) {
+        gate->Leave();  // the upload is gone; pass the slot on
+        return;
+      }
+      guard->waiting = false;
+      guard->reactor->holds_slot_ = true;
+      guard->reactor->StartRead(&guard->reactor->request_);
+    });
+  }
+
+  void Complete() {
+    if (reader_ == nullptr) {
+      Fail(absl::InvalidArgumentError("the update stream ended before its header"));
+      return;
+    }
+    const uint64_t bytes = reader_->data_bytes_received();
+    absl::StatusOr<ArrayRecord> update = std::move(*reader_).Finish();
+    if (!update.ok()) {
+      Fail(update.status());
+      return;
+    }
+    std::map<std::string, double> metrics(header_.metrics().begin(), header_.metrics().end());
+    absl::Status s = runs_->SubmitUpdate(header_.task_id(), client_, header_.num_examples(),
+                                         metrics, *update, bytes);
+    if (!s.ok()) {
+      Fail(s);
+      return;
+    }
+    response_->set_accepted(true);
+    Finish(grpc::Status::OK);
+  }
+
+  void Fail(const absl::Status& s) {
+    LOG(WARNING) << "update from " << client_ << " for task " << header_.task_id()
+                 << " rejected: " << s;
+    Finish(ToGrpcStatus(s));
+  }
+
+  RunManager* const runs_;
+  UploadGate* const gate_;
+  const std::string client_;
+  wire::v1::PushUpdateResponse* const response_;
+  std::shared_ptr<Guard> guard_;
+  wire::v1::PushUpdateRequest request_;
+  wire::v1::UpdateHeader header_;
+  std::shared_ptr<const ModelSnapshot> model_;
+  std::unique_ptr<TensorStreamReader> reader_;
+  bool holds_slot_ = false;  // written under guard_->mu or before any concurrency
+};
+
+class RejectedUpload final : public grpc::ServerReadReactor<wire::v1::PushUpdateRequest> {
+ public:
+  explicit RejectedUpload(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<wire::v1::PushUpdateRequest>* FleetService::PushUpdate(
+    grpc::CallbackServerContext* context, wire::v1::PushUpdateResponse* response) {
+  absl::StatusOr<std::string> client =
+      AuthenticateClient(*context, options_.insecure, *registry_);
+  if (!client.ok()) return new RejectedUpload(client.status());
+  return new UpdateReader(runs_, &gate_, *client, response);
+}
+
+}  // namespace tessera::coordinator

@@ -1,0 +1,130 @@
+#include "coordinator/service/server.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <glog/logging.h>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "coordinator/round/client_registry.h"
+#include "coordinator/round/run_manager.h"
+#include "coordinator/service/control_service.h"
+#include "coordinator/service/fleet_service.h"
+#include "coordinator/state/coordinator_state.h"
+
+namespace tessera::coordinator {
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view what) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", what, " is required for mTLS (or use --insecure on a loopback address)"));
+  }
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("--", what, ": cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+bool IsLoopbackAddress(const std::string& address) {
+  return absl::StartsWith(address, "127.") || absl::StartsWith(address, "localhost:") ||
+         absl::StartsWith(address, "[::1]:");
+}
+
+class CoordinatorServer::Impl {
+ public:
+  std::unique_ptr<CoordinatorState> state;
+  std::unique_ptr<ClientRegistry> registry;
+  std::unique_ptr<RunManager> runs;
+  std::unique_ptr<FleetService> fleet;
+  std::unique_ptr<ControlService> control;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  bool stopped = false;
+};
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
+    CoordinatorServerOptions options) {
+  if (options.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (options.insecure) {
+    if (!IsLoopbackAddress(options.listen_address)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--insecure is only allowed on a loopback address, not ", options.listen_address));
+    }
+    creds = grpc::InsecureServerCredentials();
+  } else {
+    absl::StatusOr<std::string> ca = ReadPem(options.ca_cert_path, "ca");
+    if (!ca.ok()) return ca.status();
+    absl::StatusOr<std::string> cert = ReadPem(options.cert_path, "cert");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPem(options.key_path, "key");
+    if (!key.ok()) return key.status();
+    grpc::SslServerCredentialsOptions ssl(
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = *ca;
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+
+  auto impl = std::make_unique<Impl>();
+  absl::StatusOr<std::unique_ptr<CoordinatorState>> state =
+      CoordinatorState::Open(options.state_dir);
+  if (!state.ok()) return state.status();
+  impl->state = std::move(*state);
+  impl->registry = std::make_unique<ClientRegistry>(ClientRegistry::Options{options.max_clients});
+  impl->runs = std::make_unique<RunManager>(RunManagerOptions{}, impl->state.get(),
+                                            impl->registry.get());
+  impl->fleet = std::make_unique<FleetService>(
+      FleetServiceOptions{options.insecure, options.max_concurrent_uploads}, impl->runs.get(),
+      impl->registry.get(), impl->state.get());
+  impl->control =
+      std::make_unique<ControlService>(options.insecure, impl->runs.get(), impl->registry.get());
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen_address, creds, &impl->port);
+  builder.RegisterService(impl->fleet.get());
+  builder.RegisterService(impl->control.get());
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  // Detect dead clients within ~15 s; let clients ping idle subscriptions.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  impl->server = builder.BuildAndStart();
+  if (impl->server == nullptr || impl->port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));
+  }
+  if (absl::Status s = impl->runs->Recover(); !s.ok()) {
+    impl->server->Shutdown();
+    return s;
+  }
+  LOG(INFO) << "coordinator listening on " << options.listen_address << " (port " << impl->port
+            << ", " << (options.insecure ? "INSECURE" : "mTLS") << "), state in "
+            << options.state_dir;
+  return std::unique_ptr<CoordinatorServer>(new CoordinatorServer(std::move(impl)));
+}
+
+CoordinatorServer::CoordinatorServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+int CoordinatorServer::port() const { return impl_->port; }
+
+void CoordinatorServer::Wait() { impl_->server->Wait(); }
+
+void CoordinatorServer::Shutdown() {
+  if (impl_ == nullptr || impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->runs->Shutdown();
+  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+}  // namespace tessera::coordinator

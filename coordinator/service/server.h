@@ -1,0 +1,54 @@
+// File: server.h
+// The coordinator process's server: state, registry, run manager and both gRPC services
+// behind one handle. gRPC does not appear in this header.
+#ifndef TESSERA_COORDINATOR_SERVICE_SERVER_H_
+#define TESSERA_COORDINATOR_SERVICE_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace tessera::coordinator {
+
+struct CoordinatorServerOptions {
+  std::string listen_address = "127.0.0.1:7800";  // port 0 picks a free port
+  std::string state_dir;                           // RocksDB directory (required)
+  // mTLS (default): PEM files of the federation CA, this server's certificate and key.
+  std::string ca_cert_path;
+  std::string cert_path;
+  std::string key_path;
+  // Plaintext without client authentication; only allowed on a loopback address.
+  bool insecure = false;
+  uint32_t max_clients = 10000;
+  size_t max_concurrent_uploads = 2;  // updates staged in memory at once
+  int max_message_bytes = 4 << 20;    // per gRPC message; chunks are <= 1 MiB
+};
+
+class CoordinatorServer {
+ public:
+  // Opens the state, resumes running runs and starts serving. Errors: INVALID_ARGUMENT for
+  // bad options (e.g. --insecure on a non-loopback address), NOT_FOUND for missing PEM files,
+  // UNAVAILABLE when the address cannot be bound or the state is locked.
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(CoordinatorServerOptions options);
+  ~CoordinatorServer();  // Shutdown()
+  CoordinatorServer(const CoordinatorServer&) = delete;
+  CoordinatorServer& operator=(const CoordinatorServer&) = delete;
+
+  int port() const;
+  // Blocks until Shutdown() is called from another thread.
+  void Wait();
+  void Shutdown();
+
+ private:
+  class Impl;
+  explicit CoordinatorServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// True for 127.0.0.0/8, [::1] and localhost addresses.
+bool IsLoopbackAddress(const std::string& address);
+
+}  // namespace tessera::coordinator
+
+#endif  // TESSERA_COORDINATOR_SERVICE_SERVER_H_
