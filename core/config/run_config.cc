@@ -1,0 +1,358 @@
+#include "core/config/run_config.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <string_view>  // toml++ speaks std::string_view
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/base/status_macros.h"
+#include "core/config/toml_reader.h"
+#include "toml++/toml.h"
+
+namespace tessera {
+namespace {
+
+using config_internal::CheckRange;
+using config_internal::FieldError;
+using config_internal::Range;
+using config_internal::TableReader;
+
+// Integer ranges, shared by parsing (which must reject values that do not fit
+// the proto field before narrowing) and ValidateRunConfig.
+constexpr int64_t kU32Max = std::numeric_limits<uint32_t>::max();
+constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
+constexpr Range kRounds{1, 100000};
+constexpr Range kSeed{0, kI64Max};
+constexpr Range kLocalEpochs{1, 1000};
+constexpr Range kBatchSize{1, 65536};
+constexpr Range kMaxSteps{0, kU32Max};
+constexpr Range kClientsPerRound{0, kU32Max};
+constexpr Range kMinClients{1, kU32Max};
+constexpr Range kMaxRetries{0, 100};
+constexpr Range kEvaluateEvery{0, 100000};
+constexpr double kMaxDeadlineSeconds = 86400;
+constexpr size_t kMaxNameLength = 128;
+constexpr absl::string_view kArchitectures[] = {"niid_cnn", "mcmahan_cnn",
+                                                "mlp"};
+
+absl::Status CheckPositiveSeconds(absl::string_view path, double v,
+                                  double max) {
+  if (v > 0 && v <= max) return absl::OkStatus();
+  return FieldError(path,
+                    absl::StrCat("must be > 0 and <= ", max, ", got ", v));
+}
+
+std::string Resolve(absl::string_view base_dir, const std::string& path) {
+  const std::filesystem::path p(path);
+  if (p.is_absolute() || base_dir.empty()) return path;
+  return (std::filesystem::path(std::string(base_dir)) / p)
+      .lexically_normal()
+      .string();
+}
+
+absl::Status ParseModel(const TableReader& model, absl::string_view base_dir,
+                        RunConfigFile& out) {
+  TESSERA_RETURN_IF_ERROR(model.CheckKeys(
+      {"architecture", "torchscript", "initial_weights", "seed"}));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> arch,
+                           model.String("architecture"));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> script,
+                           model.String("torchscript"));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> weights,
+                           model.String("initial_weights"));
+  TESSERA_ASSIGN_OR_RETURN(int64_t seed, model.IntIn("seed", kSeed, 1));
+  if (arch.has_value() == script.has_value()) {
+    return FieldError(
+        "model", "set exactly one of model.architecture and model.torchscript");
+  }
+  if (script.has_value() && script->empty())
+    return FieldError("model.torchscript", "is empty");
+  if (weights.has_value() && weights->empty()) {
+    return FieldError("model.initial_weights", "is empty");
+  }
+  wire::v1::ModelSpec& spec = *out.config.mutable_model();
+  spec.set_architecture(arch.value_or(""));
+  spec.set_seed(seed);
+  if (script.has_value()) out.torchscript_path = Resolve(base_dir, *script);
+  if (weights.has_value())
+    out.initial_safetensors_path = Resolve(base_dir, *weights);
+  if (weights.has_value()) {
+    spec.set_initial_weights_source(absl::StrCat("safetensors:", *weights));
+  } else if (script.has_value()) {
+    spec.set_initial_weights_source(absl::StrCat("torchscript:", *script));
+  } else {
+    spec.set_initial_weights_source(
+        absl::StrCat("architecture:", *arch, " seed=", seed));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseTrain(const TableReader& t, wire::v1::TrainConfig& train) {
+  TESSERA_RETURN_IF_ERROR(
+      t.CheckKeys({"local_epochs", "batch_size", "learning_rate", "momentum",
+                   "weight_decay", "max_steps"}));
+  TESSERA_ASSIGN_OR_RETURN(int64_t epochs,
+                           t.IntIn("local_epochs", kLocalEpochs, 1));
+  TESSERA_ASSIGN_OR_RETURN(int64_t batch,
+                           t.IntIn("batch_size", kBatchSize, 32));
+  TESSERA_ASSIGN_OR_RETURN(int64_t max_steps,
+                           t.IntIn("max_steps", kMaxSteps, 0));
+  TESSERA_ASSIGN_OR_RETURN(double lr, t.FloatOr("learning_rate", 0.01));
+  TESSERA_ASSIGN_OR_RETURN(double momentum, t.FloatOr("momentum", 0.0));
+  TESSERA_ASSIGN_OR_RETURN(double wd, t.FloatOr("weight_decay", 0.0));
+  train.set_local_epochs(static_cast<uint32_t>(epochs));
+  train.set_batch_size(static_cast<uint32_t>(batch));
+  train.set_max_steps(static_cast<uint32_t>(max_steps));
+  train.set_learning_rate(lr);
+  train.set_momentum(momentum);
+  train.set_weight_decay(wd);
+  return absl::OkStatus();
+}
+
+absl::Status ParseSelection(const TableReader& s,
+                            wire::v1::SelectionConfig& sel) {
+  TESSERA_RETURN_IF_ERROR(
+      s.CheckKeys({"clients_per_round", "fraction", "min_clients",
+                   "wait_for_clients_seconds"}));
+  TESSERA_ASSIGN_OR_RETURN(int64_t per_round,
+                           s.IntIn("clients_per_round", kClientsPerRound, 0));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<double> fraction, s.Float("fraction"));
+  TESSERA_ASSIGN_OR_RETURN(int64_t min_clients,
+                           s.IntIn("min_clients", kMinClients, 1));
+  TESSERA_ASSIGN_OR_RETURN(double wait,
+                           s.FloatOr("wait_for_clients_seconds", 60));
+  if (per_round > 0 && fraction.has_value()) {
+    return FieldError(
+        "selection",
+        "set only one of selection.clients_per_round and selection.fraction");
+  }
+  sel.set_clients_per_round(static_cast<uint32_t>(per_round));
+  sel.set_fraction(per_round > 0 ? 0.0 : fraction.value_or(1.0));
+  sel.set_min_clients(static_cast<uint32_t>(min_clients));
+  sel.set_wait_for_clients_seconds(wait);
+  return absl::OkStatus();
+}
+
+absl::Status ParseRoundAndEvaluation(const TableReader& r, const TableReader& e,
+                                     wire::v1::RunConfig& config) {
+  TESSERA_RETURN_IF_ERROR(r.CheckKeys({"deadline_seconds", "max_retries"}));
+  TESSERA_ASSIGN_OR_RETURN(double deadline, r.FloatOr("deadline_seconds", 300));
+  TESSERA_ASSIGN_OR_RETURN(int64_t retries,
+                           r.IntIn("max_retries", kMaxRetries, 3));
+  config.mutable_round()->set_deadline_seconds(deadline);
+  config.mutable_round()->set_max_retries(static_cast<uint32_t>(retries));
+
+  TESSERA_RETURN_IF_ERROR(e.CheckKeys({"every", "deadline_seconds"}));
+  TESSERA_ASSIGN_OR_RETURN(int64_t every, e.IntIn("every", kEvaluateEvery, 1));
+  TESSERA_ASSIGN_OR_RETURN(double eval_deadline,
+                           e.FloatOr("deadline_seconds", 120));
+  config.mutable_evaluation()->set_every(static_cast<uint32_t>(every));
+  config.mutable_evaluation()->set_deadline_seconds(eval_deadline);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Validation of the proto.
+
+absl::Status ValidateName(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= kMaxNameLength;
+  for (char c : name) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-');
+  }
+  if (ok) return absl::OkStatus();
+  return FieldError(
+      "name",
+      absl::StrCat("must be 1-", kMaxNameLength,
+                   " characters of [A-Za-z0-9._-], got \"", name, "\""));
+}
+
+// `torchscript_pending`: the TOML named a TorchScript file whose hash is not
+// computed yet.
+absl::Status ValidateModel(const wire::v1::ModelSpec& model,
+                           bool torchscript_pending) {
+  const bool has_arch = !model.architecture().empty();
+  const bool has_script =
+      !model.torchscript_sha256().empty() || torchscript_pending;
+  if (has_arch == has_script) {
+    return FieldError(
+        "model", "set exactly one of model.architecture and model.torchscript");
+  }
+  if (has_arch) {
+    bool known = false;
+    for (absl::string_view a : kArchitectures)
+      known = known || model.architecture() == a;
+    if (!known) {
+      return FieldError(
+          "model.architecture",
+          absl::StrCat("must be one of ", absl::StrJoin(kArchitectures, ", "),
+                       "; got \"", model.architecture(), "\""));
+    }
+  }
+  if (!torchscript_pending && !model.torchscript_sha256().empty() &&
+      model.torchscript_sha256().size() != 32) {
+    return FieldError("model.torchscript_sha256",
+                      absl::StrCat("must be 32 bytes, got ",
+                                   model.torchscript_sha256().size()));
+  }
+  return CheckRange("model.seed", model.seed(), kSeed);
+}
+
+absl::Status ValidateTrain(const wire::v1::TrainConfig& t) {
+  TESSERA_RETURN_IF_ERROR(
+      CheckRange("train.local_epochs", t.local_epochs(), kLocalEpochs));
+  TESSERA_RETURN_IF_ERROR(
+      CheckRange("train.batch_size", t.batch_size(), kBatchSize));
+  TESSERA_RETURN_IF_ERROR(
+      CheckRange("train.max_steps", t.max_steps(), kMaxSteps));
+  if (!(t.learning_rate() > 0 && t.learning_rate() <= 10)) {
+    return FieldError(
+        "train.learning_rate",
+        absl::StrCat("must be > 0 and <= 10, got ", t.learning_rate()));
+  }
+  if (!(t.momentum() >= 0 && t.momentum() < 1)) {
+    return FieldError("train.momentum",
+                      absl::StrCat("must be in [0, 1), got ", t.momentum()));
+  }
+  if (!(t.weight_decay() >= 0 && std::isfinite(t.weight_decay()))) {
+    return FieldError(
+        "train.weight_decay",
+        absl::StrCat("must be finite and >= 0, got ", t.weight_decay()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSelection(const wire::v1::SelectionConfig& s) {
+  if (s.clients_per_round() > 0) {
+    if (s.fraction() != 0) {
+      return FieldError(
+          "selection",
+          "set only one of selection.clients_per_round and selection.fraction");
+    }
+    if (s.min_clients() > s.clients_per_round()) {
+      return FieldError(
+          "selection.min_clients",
+          absl::StrCat("must be <= selection.clients_per_round (",
+                       s.clients_per_round(), "), got ", s.min_clients()));
+    }
+  } else if (!(s.fraction() > 0 && s.fraction() <= 1)) {
+    return FieldError("selection.fraction",
+                      absl::StrCat("must be > 0 and <= 1, got ", s.fraction()));
+  }
+  TESSERA_RETURN_IF_ERROR(
+      CheckRange("selection.min_clients", s.min_clients(), kMinClients));
+  if (!(s.wait_for_clients_seconds() > 0 &&
+        std::isfinite(s.wait_for_clients_seconds()))) {
+    return FieldError("selection.wait_for_clients_seconds",
+                      absl::StrCat("must be finite and > 0, got ",
+                                   s.wait_for_clients_seconds()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const wire::v1::RunConfig& c, bool torchscript_pending) {
+  TESSERA_RETURN_IF_ERROR(ValidateName(c.name()));
+  TESSERA_RETURN_IF_ERROR(CheckRange("rounds", c.rounds(), kRounds));
+  if (c.seed() > static_cast<uint64_t>(kI64Max)) {
+    return FieldError(
+        "seed", absl::StrCat("must be in [0, ", kI64Max, "], got ", c.seed()));
+  }
+  TESSERA_RETURN_IF_ERROR(ValidateModel(c.model(), torchscript_pending));
+  TESSERA_RETURN_IF_ERROR(ValidateTrain(c.train()));
+  TESSERA_RETURN_IF_ERROR(ValidateSelection(c.selection()));
+  TESSERA_RETURN_IF_ERROR(CheckPositiveSeconds("round.deadline_seconds",
+                                               c.round().deadline_seconds(),
+                                               kMaxDeadlineSeconds));
+  TESSERA_RETURN_IF_ERROR(
+      CheckRange("round.max_retries", c.round().max_retries(), kMaxRetries));
+  TESSERA_RETURN_IF_ERROR(
+      CheckRange("evaluation.every", c.evaluation().every(), kEvaluateEvery));
+  return CheckPositiveSeconds("evaluation.deadline_seconds",
+                              c.evaluation().deadline_seconds(),
+                              kMaxDeadlineSeconds);
+}
+
+}  // namespace
+
+absl::StatusOr<RunConfigFile> ParseRunConfigToml(absl::string_view toml_text,
+                                                 absl::string_view base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(std::string_view(toml_text.data(), toml_text.size()));
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "line ", e.source().begin.line, ", column ", e.source().begin.column,
+        ": ",
+        absl::string_view(e.description().data(), e.description().size())));
+  }
+  const TableReader top(&root, "");
+  TESSERA_RETURN_IF_ERROR(
+      top.CheckKeys({"name", "rounds", "seed", "model", "train", "selection",
+                     "round", "evaluation"}));
+
+  RunConfigFile out;
+  wire::v1::RunConfig& config = out.config;
+  TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> name, top.String("name"));
+  if (!name.has_value()) return FieldError("name", "is required");
+  config.set_name(*name);
+  TESSERA_ASSIGN_OR_RETURN(std::optional<int64_t> rounds, top.Int("rounds"));
+  if (!rounds.has_value()) return FieldError("rounds", "is required");
+  TESSERA_RETURN_IF_ERROR(CheckRange("rounds", *rounds, kRounds));
+  config.set_rounds(static_cast<uint32_t>(*rounds));
+  TESSERA_ASSIGN_OR_RETURN(int64_t seed, top.IntIn("seed", kSeed, 0));
+  config.set_seed(static_cast<uint64_t>(seed));
+
+  TESSERA_ASSIGN_OR_RETURN(TableReader model, top.Table("model"));
+  if (!model.present()) {
+    return FieldError(
+        "model", "is required (set model.architecture or model.torchscript)");
+  }
+  TESSERA_RETURN_IF_ERROR(ParseModel(model, base_dir, out));
+  TESSERA_ASSIGN_OR_RETURN(TableReader train, top.Table("train"));
+  TESSERA_RETURN_IF_ERROR(ParseTrain(train, *config.mutable_train()));
+  TESSERA_ASSIGN_OR_RETURN(TableReader selection, top.Table("selection"));
+  TESSERA_RETURN_IF_ERROR(
+      ParseSelection(selection, *config.mutable_selection()));
+  TESSERA_ASSIGN_OR_RETURN(TableReader round, top.Table("round"));
+  TESSERA_ASSIGN_OR_RETURN(TableReader evaluation, top.Table("evaluation"));
+  TESSERA_RETURN_IF_ERROR(ParseRoundAndEvaluation(round, evaluation, config));
+
+  TESSERA_RETURN_IF_ERROR(
+      Validate(config, /*torchscript_pending=*/!out.torchscript_path.empty()));
+  return out;
+}
+
+absl::StatusOr<RunConfigFile> LoadRunConfigFile(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr)
+    return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", path));
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (failed)
+    return absl::ErrnoToStatus(err, absl::StrCat("cannot read ", path));
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  absl::StatusOr<RunConfigFile> parsed = ParseRunConfigToml(text, dir);
+  if (!parsed.ok()) {
+    return absl::Status(parsed.status().code(),
+                        absl::StrCat(path, ": ", parsed.status().message()));
+  }
+  return parsed;
+}
+
+absl::Status ValidateRunConfig(const wire::v1::RunConfig& config) {
+  return Validate(config, /*torchscript_pending=*/false);
+}
+
+}  // namespace tessera

@@ -1,0 +1,61 @@
+// File: run_config.h
+// The operator's run configuration: parsed from TOML (docs/run_config.md) into
+// the wire::v1::RunConfig the coordinator stores and distributes, and
+// validated.
+//
+// Example run.toml:
+//   name = "fmnist-demo"
+//   rounds = 5
+//   [model]
+//   architecture = "niid_cnn"
+//   [train]
+//   learning_rate = 0.01
+//
+// Error messages name the field by its TOML path, e.g.
+//   "train.learning_rate: must be > 0 and <= 10, got -1".
+#ifndef TESSERA_CORE_CONFIG_RUN_CONFIG_H_
+#define TESSERA_CORE_CONFIG_RUN_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "tessera/wire/v1/run_config.pb.h"
+
+namespace tessera {
+
+struct RunConfigFile {
+  // Every field filled, defaults applied. When the model is TorchScript,
+  // config.model().torchscript_sha256() is still empty: the caller hashes the
+  // file.
+  wire::v1::RunConfig config;
+  // model.initial_weights and model.torchscript, resolved against the config
+  // file's directory; empty when not set.
+  std::string initial_safetensors_path;
+  std::string torchscript_path;
+};
+
+// Parses and validates a run configuration. Relative paths are resolved against
+// `base_dir` (left relative when `base_dir` is empty).
+// Errors: INVALID_ARGUMENT for TOML syntax errors ("line L, column C: ..."),
+// unknown keys or tables, wrong value types, missing required keys and
+// out-of-range values; the message names the field path.
+absl::StatusOr<RunConfigFile> ParseRunConfigToml(absl::string_view toml_text,
+                                                 absl::string_view base_dir);
+
+// Reads `path` and parses it with base_dir = the file's directory. Errors: as
+// ParseRunConfigToml, prefixed with the path; NOT_FOUND etc. when the file
+// cannot be read.
+absl::StatusOr<RunConfigFile> LoadRunConfigFile(const std::string& path);
+
+// Checks every field of a complete RunConfig (the coordinator calls this on
+// every CreateRun). The model must name exactly one of a known architecture or
+// a TorchScript program (a 32-byte torchscript_sha256). Errors:
+// INVALID_ARGUMENT naming the first bad field, e.g. "train.learning_rate: must
+// be > 0 and <= 10, got -1".
+absl::Status ValidateRunConfig(const wire::v1::RunConfig& config);
+
+}  // namespace tessera
+
+#endif  // TESSERA_CORE_CONFIG_RUN_CONFIG_H_

@@ -1,0 +1,129 @@
+#include "privacy/crypto/certificate.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <climits>
+#include <ctime>
+#include <memory>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "privacy/crypto/openssl_error.h"
+#include "privacy/crypto/sha256.h"
+
+namespace tessera {
+namespace crypto {
+namespace {
+
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct BnFree {
+  void operator()(BIGNUM* bn) const { BN_free(bn); }
+};
+struct OpenSslStringFree {
+  void operator()(char* s) const { OPENSSL_free(s); }
+};
+
+absl::Status Invalid(absl::string_view what) {
+  return crypto_internal::OpenSslError(absl::StatusCode::kInvalidArgument,
+                                       what);
+}
+
+// The subject's text for `nid`, or "" when absent.
+absl::StatusOr<std::string> SubjectText(X509_NAME* name, int nid,
+                                        absl::string_view label) {
+  if (name == nullptr || X509_NAME_get_index_by_NID(name, nid, -1) < 0)
+    return std::string();
+  const int len = X509_NAME_get_text_by_NID(name, nid, nullptr, 0);
+  if (len < 0) return Invalid(absl::StrCat("cannot read subject ", label));
+  std::string text(static_cast<size_t>(len) + 1, '\0');
+  if (X509_NAME_get_text_by_NID(name, nid, text.data(), len + 1) != len) {
+    return Invalid(absl::StrCat("cannot read subject ", label));
+  }
+  text.resize(static_cast<size_t>(len));
+  return text;
+}
+
+// Days from 1970-01-01 to the proleptic Gregorian date y-m-d (Howard Hinnant's
+// days_from_civil), so we need neither timegm nor the local time zone.
+int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
+  y -= m <= 2 ? 1 : 0;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+}  // namespace
+
+absl::StatusOr<CertificateIdentity> ParseCertificateIdentity(
+    absl::string_view pem) {
+  crypto_internal::ClearOpenSslErrors();
+  if (pem.empty())
+    return absl::InvalidArgumentError("certificate PEM is empty");
+  if (pem.size() > INT_MAX)
+    return absl::InvalidArgumentError("certificate PEM too large");
+
+  std::unique_ptr<BIO, BioFree> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (bio == nullptr) {
+    return crypto_internal::OpenSslError(absl::StatusCode::kResourceExhausted,
+                                         "BIO_new_mem_buf failed");
+  }
+  std::unique_ptr<X509, X509Free> cert(
+      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) return Invalid("not a PEM X.509 certificate");
+
+  CertificateIdentity id;
+  X509_NAME* subject = X509_get_subject_name(cert.get());
+  auto cn = SubjectText(subject, NID_commonName, "CN");
+  if (!cn.ok()) return cn.status();
+  auto org = SubjectText(subject, NID_organizationName, "O");
+  if (!org.ok()) return org.status();
+  auto ou = SubjectText(subject, NID_organizationalUnitName, "OU");
+  if (!ou.ok()) return ou.status();
+  id.common_name = *std::move(cn);
+  id.organization = *std::move(org);
+  id.organizational_unit = *std::move(ou);
+
+  const ASN1_INTEGER* serial = X509_get0_serialNumber(cert.get());
+  std::unique_ptr<BIGNUM, BnFree> bn(ASN1_INTEGER_to_BN(serial, nullptr));
+  if (bn == nullptr) return Invalid("cannot decode serial number");
+  std::unique_ptr<char, OpenSslStringFree> serial_hex(BN_bn2hex(bn.get()));
+  if (serial_hex == nullptr) return Invalid("cannot format serial number");
+  id.serial_hex = absl::AsciiStrToLower(serial_hex.get());
+
+  const int der_len = i2d_X509(cert.get(), nullptr);
+  if (der_len <= 0) return Invalid("cannot DER-encode certificate");
+  std::string der(static_cast<size_t>(der_len), '\0');
+  auto* der_out = reinterpret_cast<unsigned char*>(der.data());
+  if (i2d_X509(cert.get(), &der_out) != der_len)
+    return Invalid("cannot DER-encode certificate");
+  id.fingerprint_sha256_hex = HexEncode(Sha256Digest(der));
+
+  const ASN1_TIME* not_after = X509_get0_notAfter(cert.get());
+  std::tm tm{};
+  if (not_after == nullptr || ASN1_TIME_to_tm(not_after, &tm) != 1) {
+    return Invalid("cannot decode notAfter");
+  }
+  id.not_after_unix =
+      DaysFromCivil(int64_t{tm.tm_year} + 1900, tm.tm_mon + 1, tm.tm_mday) *
+          86400 +
+      int64_t{tm.tm_hour} * 3600 + tm.tm_min * 60 + tm.tm_sec;
+  return id;
+}
+
+}  // namespace crypto
+}  // namespace tessera
