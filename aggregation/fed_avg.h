@@ -1,0 +1,106 @@
+// File: fed_avg.h
+// Federated averaging (McMahan et al. 2017): the example-weighted mean of
+// client updates, folded one update at a time so the coordinator never holds
+// more than one running sum of the model, however many clients report.
+//
+// Example:
+//   TESSERA_ASSIGN_OR_RETURN(auto acc,
+//   aggregation::WeightedAccumulator::Create(global)); for (const Report& r :
+//   reports) {
+//     TESSERA_RETURN_IF_ERROR(acc.Add(r.weights, r.num_examples));
+//   }
+//   TESSERA_ASSIGN_OR_RETURN(ArrayRecord next, std::move(acc).Average());
+#ifndef TESSERA_AGGREGATION_FED_AVG_H_
+#define TESSERA_AGGREGATION_FED_AVG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/model/tensor.h"
+
+namespace tessera {
+namespace aggregation {
+
+// A running weighted sum sum_k(w_k * x_k) of ArrayRecords with one fixed
+// layout.
+//
+// Precision: float32 tensors are summed in float32 (the fold is memory-bound,
+// and this keeps memory_bytes() equal to the model size); float64 tensors in
+// double; float16, bfloat16 and integer tensors in double (exact for integers
+// below 2^53).
+//
+// Not thread-safe: callers serialise Add(). Movable, not copyable.
+class WeightedAccumulator {
+ public:
+  // Errors: INVALID_ARGUMENT if `layout` has duplicate tensor names. Only the
+  // names, dtypes and shapes of `layout` are used; its values are not read.
+  static absl::StatusOr<WeightedAccumulator> Create(const ArrayRecord& layout);
+
+  WeightedAccumulator(WeightedAccumulator&&) = default;
+  WeightedAccumulator& operator=(WeightedAccumulator&&) = default;
+  WeightedAccumulator(const WeightedAccumulator&) = delete;
+  WeightedAccumulator& operator=(const WeightedAccumulator&) = delete;
+
+  // Adds weight * update. The update is validated completely before anything is
+  // folded, so on error the accumulator is unchanged. Errors: INVALID_ARGUMENT
+  // if the layout differs from Create's (names, order, dtypes, shapes; the
+  // message names the tensor), if weight is not finite, <= 0 or above FLT_MAX,
+  // or if a float tensor holds NaN or Inf (the message names tensor and index).
+  absl::Status Add(const ArrayRecord& update, double weight);
+
+  // Add() for an update whose float values the caller has already verified finite (for
+  // example a TensorStreamReader with require_finite): checks the layout and the weight
+  // but skips the NaN/Inf scan, so the fold reads the update once.
+  // REQUIRES: every float value of `update` is finite. Errors: as Add() minus NaN/Inf.
+  absl::Status AddFinite(const ArrayRecord& update, double weight);
+
+  // Sum of the weights of the updates added so far.
+  double total_weight() const { return total_weight_; }
+  // Number of updates added so far.
+  size_t count() const { return count_; }
+
+  // Returns sum / total_weight in the layout's dtypes, consuming the
+  // accumulator. Integer results are rounded to nearest (halves away from zero)
+  // and saturated to the dtype's range; bool is 1 where the weighted mean is >=
+  // 0.5. Errors: FAILED_PRECONDITION if count() == 0; OUT_OF_RANGE if a float
+  // sum overflowed (only possible with extreme weights or values).
+  absl::StatusOr<ArrayRecord> Average() &&;
+
+  // Bytes held for the running sum (equal to the model size for float32
+  // models).
+  uint64_t memory_bytes() const;
+
+ private:
+  explicit WeightedAccumulator(ArrayRecord sums);
+
+  // Layout and running sums. float32/float64 tensors hold their sums in place;
+  // the other tensors hold zeros and are summed in wide_[i] instead.
+  ArrayRecord sums_;
+  std::vector<std::vector<double>> wide_;
+  double total_weight_ = 0.0;
+  size_t count_ = 0;
+};
+
+// The weighted average of `updates`: sum_k(weights[k] * updates[k]) /
+// sum_k(weights[k]). Errors: INVALID_ARGUMENT if `updates` is empty, the spans
+// differ in length, or any update is rejected by WeightedAccumulator::Add (the
+// message names its index); OUT_OF_RANGE as for Average().
+absl::StatusOr<ArrayRecord> FedAvg(absl::Span<const ArrayRecord> updates,
+                                   absl::Span<const double> weights);
+
+// global += delta, tensor by tensor. Integers are added exactly; float16 and
+// bfloat16 are added in float32 and rounded back to nearest even. On error
+// `global` is unchanged. Errors: INVALID_ARGUMENT if the layouts differ or
+// `delta` holds NaN or Inf; OUT_OF_RANGE if a result overflows its dtype
+// (integer overflow, a bool leaving {0,1}, or a float sum becoming Inf/NaN).
+// The message names the tensor and index.
+absl::Status ApplyDelta(ArrayRecord& global, const ArrayRecord& delta);
+
+}  // namespace aggregation
+}  // namespace tessera
+
+#endif  // TESSERA_AGGREGATION_FED_AVG_H_
