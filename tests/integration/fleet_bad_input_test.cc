@@ -1,0 +1,341 @@
+// Bad input over the real wire: an in-process coordinator with mTLS on 127.0.0.1, and this
+// test speaking the Fleet/Control protocol directly to send what real clients never would.
+#include <cmath>
+#include <deque>
+#include <filesystem>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/mutex.h"
+#include "coordinator/service/server.h"
+#include "core/serde/tensor_stream.h"
+#include "tessera/wire/v1/control.grpc.pb.h"
+#include "tessera/wire/v1/fleet.grpc.pb.h"
+#include "tests/integration/process.h"
+
+namespace tessera::testing_support {
+namespace {
+
+using ::testing::HasSubstr;
+
+ArrayRecord Model(float value, int64_t steps) {
+  ArrayRecord r;
+  std::vector<float> w(1000, value);
+  r.tensors.push_back(*Tensor::FromFloats("w", {10, 100}, w));
+  r.tensors.push_back(*Tensor::Create("steps", DType::kInt64, {},
+                                      std::string(reinterpret_cast<char*>(&steps), 8)));
+  return r;
+}
+
+std::vector<wire::v1::TensorChunk> Chunks(const ArrayRecord& r) {
+  std::vector<wire::v1::TensorChunk> out;
+  TensorStreamWriter w(&r);
+  wire::v1::TensorChunk c;
+  while (w.Next(&c)) out.push_back(c);
+  return out;
+}
+
+class FleetBadInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("badinput");
+    ASSERT_TRUE(MakePki(dir_ + "/pki", {"good", "other"}));
+    ASSERT_TRUE(MakePki(dir_ + "/rogue", {"good"}));  // another CA, same names
+    coordinator::CoordinatorServerOptions o;
+    o.listen_address = "127.0.0.1:0";
+    o.state_dir = dir_ + "/state";
+    o.ca_cert_path = dir_ + "/pki/ca.pem";
+    o.cert_path = dir_ + "/pki/coordinator.pem";
+    o.key_path = dir_ + "/pki/coordinator.key";
+    auto server = coordinator::CoordinatorServer::Start(o);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    control_ = wire::v1::Control::NewStub(Channel("pki", "operator"));
+  }
+  void TearDown() override {
+    if (subscription_ctx_) subscription_ctx_->TryCancel();
+    if (subscriber_.joinable()) subscriber_.join();
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::shared_ptr<grpc::Channel> Channel(const std::string& pki, const std::string& who) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadFileOrEmpty(dir_ + "/pki/ca.pem");
+    ssl.pem_cert_chain = ReadFileOrEmpty(dir_ + "/" + pki + "/" + who + ".pem");
+    ssl.pem_private_key = ReadFileOrEmpty(dir_ + "/" + pki + "/" + who + ".key");
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(8 << 20);
+    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                     grpc::SslCredentials(ssl), args);
+  }
+
+  std::string CreateAndStartRun() {
+    grpc::ClientContext ctx;
+    wire::v1::RunStatus status;
+    auto w = control_->CreateRun(&ctx, &status);
+    wire::v1::CreateRunRequest m;
+    auto* c = m.mutable_config();
+    c->set_name("bad-input");
+    c->set_rounds(1);
+    c->mutable_model()->set_architecture("mlp");
+    c->mutable_train()->set_local_epochs(1);
+    c->mutable_train()->set_batch_size(1);
+    c->mutable_train()->set_learning_rate(0.1);
+    c->mutable_selection()->set_clients_per_round(1);
+    c->mutable_selection()->set_min_clients(1);
+    c->mutable_selection()->set_wait_for_clients_seconds(30);
+    c->mutable_round()->set_deadline_seconds(60);
+    c->mutable_evaluation()->set_every(0);
+    c->mutable_evaluation()->set_deadline_seconds(10);
+    EXPECT_TRUE(w->Write(m));
+    for (auto& chunk : Chunks(Model(1.0f, 5))) {
+      m.Clear();
+      *m.mutable_weights() = chunk;
+      EXPECT_TRUE(w->Write(m));
+    }
+    w->WritesDone();
+    grpc::Status s = w->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    grpc::ClientContext sctx;
+    wire::v1::RunRef ref;
+    ref.set_run_id(status.run_id());
+    EXPECT_TRUE(control_->StartRun(&sctx, ref, &status).ok());
+    return status.run_id();
+  }
+
+  // Registers `name` and subscribes on a thread; tasks land in tasks_.
+  std::string RegisterAndSubscribe(wire::v1::Fleet::Stub& stub, const std::string& name) {
+    grpc::ClientContext ctx;
+    wire::v1::RegisterRequest req;
+    req.set_name(name);
+    wire::v1::RegisterResponse resp;
+    grpc::Status s = stub.Register(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    subscription_ctx_ = std::make_unique<grpc::ClientContext>();
+    subscriber_ = std::thread([this, &stub, session = resp.session_id()] {
+      wire::v1::SubscribeRequest sub;
+      sub.set_session_id(session);
+      auto reader = stub.Subscribe(subscription_ctx_.get(), sub);
+      wire::v1::Task t;
+      while (reader->Read(&t)) {
+        absl::MutexLock l(&mu_);
+        if (t.type() == wire::v1::TRAIN) tasks_.push_back(t);
+      }
+      reader->Finish();
+    });
+    return resp.session_id();
+  }
+
+  wire::v1::Task NextTask() {
+    absl::MutexLock l(&mu_);
+    auto has = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty(); };
+    EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&has), absl::Seconds(30)));
+    wire::v1::Task t = tasks_.empty() ? wire::v1::Task() : tasks_.front();
+    if (!tasks_.empty()) tasks_.pop_front();
+    return t;
+  }
+
+  grpc::Status Push(wire::v1::Fleet::Stub& stub, const std::string& session,
+                    const std::string& task_id, const std::vector<wire::v1::TensorChunk>& chunks,
+                    uint64_t examples = 10) {
+    grpc::ClientContext ctx;
+    if (!session.empty()) ctx.AddMetadata("x-tessera-session", session);
+    wire::v1::PushUpdateResponse resp;
+    auto w = stub.PushUpdate(&ctx, &resp);
+    wire::v1::PushUpdateRequest m;
+    m.mutable_header()->set_task_id(task_id);
+    m.mutable_header()->set_num_examples(examples);
+    bool ok = w->Write(m);
+    for (size_t i = 0; ok && i < chunks.size(); ++i) {
+      m.Clear();
+      *m.mutable_chunk() = chunks[i];
+      ok = w->Write(m);
+    }
+    w->WritesDone();
+    return w->Finish();
+  }
+
+  wire::v1::RunStatus Status(const std::string& run) {
+    grpc::ClientContext ctx;
+    wire::v1::RunRef ref;
+    ref.set_run_id(run);
+    wire::v1::RunStatus s;
+    EXPECT_TRUE(control_->GetRunStatus(&ctx, ref, &s).ok());
+    return s;
+  }
+
+  std::string dir_;
+  std::unique_ptr<coordinator::CoordinatorServer> server_;
+  std::unique_ptr<wire::v1::Control::Stub> control_;
+  std::unique_ptr<grpc::ClientContext> subscription_ctx_;
+  std::thread subscriber_;
+  absl::Mutex mu_;
+  std::deque<wire::v1::Task> tasks_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(FleetBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
+  auto good = wire::v1::Fleet::NewStub(Channel("pki", "good"));
+  auto other = wire::v1::Fleet::NewStub(Channel("pki", "other"));
+  const std::string run = CreateAndStartRun();
+  const std::string session = RegisterAndSubscribe(*good, "good");
+  const wire::v1::Task task = NextTask();
+  ASSERT_FALSE(task.task_id().empty());
+
+  ArrayRecord delta = Model(0.5f, 1);
+  std::vector<wire::v1::TensorChunk> chunks = Chunks(delta);
+
+  // Unknown task; no session; another client's session for this task.
+  EXPECT_EQ(Push(*good, session, "no-such-task", chunks).error_code(), grpc::NOT_FOUND);
+  EXPECT_EQ(Push(*good, "", task.task_id(), chunks).error_code(), grpc::UNAUTHENTICATED);
+  {
+    grpc::ClientContext ctx;
+    wire::v1::RegisterRequest req;
+    req.set_name("other");
+    wire::v1::RegisterResponse resp;
+    ASSERT_TRUE(other->Register(&ctx, req, &resp).ok());
+    grpc::Status s = Push(*other, resp.session_id(), task.task_id(), chunks);
+    EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED) << s.error_message();
+    // ...and "other" cannot use good's session either: the certificate must match.
+    EXPECT_EQ(Push(*other, session, task.task_id(), chunks).error_code(),
+              grpc::PERMISSION_DENIED);
+  }
+  // Oversized chunk.
+  {
+    std::vector<wire::v1::TensorChunk> big = chunks;
+    big[2].set_data(std::string(kMaxChunkBytes + 1, '\0'));
+    grpc::Status s = Push(*good, session, task.task_id(), big);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("exceeds the limit"));
+  }
+  // Truncated stream (no end message, data cut short).
+  {
+    std::vector<wire::v1::TensorChunk> cut(chunks.begin(), chunks.begin() + 3);
+    cut[2].set_data(cut[2].data().substr(0, 100));
+    grpc::Status s = Push(*good, session, task.task_id(), cut);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("truncated"));
+  }
+  // Shape and dtype that do not match the model.
+  {
+    ArrayRecord wrong;
+    wrong.tensors.push_back(*Tensor::FromFloats("w", {1000}, std::vector<float>(1000, 0.5f)));
+    wrong.tensors.push_back(delta.tensors[1]);
+    grpc::Status s = Push(*good, session, task.task_id(), Chunks(wrong));
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("expected w float32[10,100]"));
+    ArrayRecord wrong_dtype = delta;
+    wrong_dtype.tensors[1] = *Tensor::Create("steps", DType::kFloat64, {}, std::string(8, '\0'));
+    EXPECT_EQ(Push(*good, session, task.task_id(), Chunks(wrong_dtype)).error_code(),
+              grpc::INVALID_ARGUMENT);
+  }
+  // NaN and Inf.
+  {
+    ArrayRecord nan = delta;
+    nan.tensors[0].mutable_values<float>()[17] = std::nanf("");
+    grpc::Status s = Push(*good, session, task.task_id(), Chunks(nan));
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("non-finite value at index 17"));
+    ArrayRecord inf = delta;
+    inf.tensors[0].mutable_values<float>()[0] = INFINITY;
+    EXPECT_EQ(Push(*good, session, task.task_id(), Chunks(inf)).error_code(),
+              grpc::INVALID_ARGUMENT);
+  }
+  // Corrupted bytes: the SHA-256 does not match.
+  {
+    std::vector<wire::v1::TensorChunk> corrupt = chunks;
+    (*corrupt[2].mutable_data())[5] ^= 0x40;
+    grpc::Status s = Push(*good, session, task.task_id(), corrupt);
+    EXPECT_EQ(s.error_code(), grpc::DATA_LOSS);
+  }
+  // Zero examples.
+  EXPECT_EQ(Push(*good, session, task.task_id(), chunks, 0).error_code(), grpc::INVALID_ARGUMENT);
+
+  // None of that changed the round.
+  wire::v1::RunStatus s = Status(run);
+  EXPECT_EQ(s.state(), wire::v1::RUNNING);
+  ASSERT_EQ(s.rounds_size(), 1);
+  EXPECT_EQ(s.rounds(0).reported(), 0u);
+  EXPECT_EQ(s.completed_rounds(), 0u);
+
+  // The good update is accepted once; the round completes with exactly initial + delta.
+  grpc::Status ok = Push(*good, session, task.task_id(), chunks);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  EXPECT_NE(Push(*good, session, task.task_id(), chunks).error_code(), grpc::OK);
+  for (int i = 0; i < 200 && Status(run).state() != wire::v1::COMPLETED; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(Status(run).state(), wire::v1::COMPLETED);
+  grpc::ClientContext ctx;
+  wire::v1::ExportModelRequest req;
+  req.set_run_id(run);
+  req.set_round(-1);
+  auto reader = control_->ExportModel(&ctx, req);
+  wire::v1::ExportModelResponse m;
+  TensorStreamReader stream;
+  while (reader->Read(&m)) {
+    if (m.has_weights()) {
+      ASSERT_TRUE(stream.Add(m.weights()).ok());
+    }
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  auto final_model = std::move(stream).Finish();
+  ASSERT_TRUE(final_model.ok());
+  EXPECT_EQ(final_model->tensors[0].values<float>()[999], 1.5f);
+  EXPECT_EQ(final_model->tensors[1].values<int64_t>()[0], 6);
+}
+
+TEST_F(FleetBadInputTest, IdentityAndRoleChecks) {
+  // A client certificate cannot call operator RPCs.
+  auto as_client = wire::v1::Control::NewStub(Channel("pki", "good"));
+  grpc::ClientContext c1;
+  wire::v1::ListRunsResponse runs;
+  grpc::Status s = as_client->ListRuns(&c1, {}, &runs);
+  EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("requires role \"operator\""));
+  // An operator certificate cannot register as a client, nor a client under another name.
+  auto as_operator = wire::v1::Fleet::NewStub(Channel("pki", "operator"));
+  grpc::ClientContext c2;
+  wire::v1::RegisterRequest req;
+  req.set_name("operator");
+  wire::v1::RegisterResponse resp;
+  EXPECT_EQ(as_operator->Register(&c2, req, &resp).error_code(), grpc::PERMISSION_DENIED);
+  auto good = wire::v1::Fleet::NewStub(Channel("pki", "good"));
+  grpc::ClientContext c3;
+  req.set_name("other");
+  s = good->Register(&c3, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("does not match the certificate"));
+  // A certificate from another CA never gets through the TLS handshake.
+  auto rogue = wire::v1::Fleet::NewStub(Channel("rogue", "good"));
+  grpc::ClientContext c4;
+  c4.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  req.set_name("good");
+  EXPECT_EQ(rogue->Register(&c4, req, &resp).error_code(), grpc::UNAVAILABLE);
+  // Unknown run; invalid config: clear statuses, nothing stored.
+  grpc::ClientContext c5;
+  wire::v1::RunRef ref;
+  ref.set_run_id("does-not-exist");
+  wire::v1::RunStatus status;
+  s = control_->GetRunStatus(&c5, ref, &status);
+  EXPECT_EQ(s.error_code(), grpc::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("does-not-exist"));
+  grpc::ClientContext c6;
+  auto w = control_->CreateRun(&c6, &status);
+  wire::v1::CreateRunRequest m;
+  m.mutable_config()->set_name("x");
+  m.mutable_config()->set_rounds(0);
+  w->Write(m);
+  w->WritesDone();
+  s = w->Finish();
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  grpc::ClientContext c7;
+  ASSERT_TRUE(control_->ListRuns(&c7, {}, &runs).ok());
+  EXPECT_EQ(runs.runs_size(), 0);
+}
+
+}  // namespace
+}  // namespace tessera::testing_support

@@ -1,0 +1,117 @@
+#include "tests/integration/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace tessera::testing_support {
+
+Process::Process(std::vector<std::string> argv, std::string log_path,
+                 std::vector<std::string> env)
+    : log_path_(std::move(log_path)) {
+  pid_ = fork();
+  if (pid_ == 0) {
+    int fd = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    for (auto& e : env) putenv(e.data());
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+}
+
+Process::~Process() {
+  if (pid_ > 0 && !reaped_) Kill(SIGKILL);
+}
+
+int Process::Kill(int signal) {
+  if (pid_ <= 0 || reaped_) return status_;
+  kill(pid_, signal);
+  waitpid(pid_, &status_, 0);
+  reaped_ = true;
+  return status_;
+}
+
+int Process::Wait(double seconds) {
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  while (!reaped_) {
+    pid_t r = waitpid(pid_, &status_, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > until) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+}
+
+bool Process::running() {
+  if (reaped_) return false;
+  if (waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+  return !reaped_;
+}
+
+std::string Process::Log() const { return ReadFileOrEmpty(log_path_); }
+
+int RunCommand(const std::vector<std::string>& argv, std::string* output, double timeout_s) {
+  const std::string log = MakeTempDir("cmd") + "/out.log";
+  Process p(argv, log);
+  int rc = p.Wait(timeout_s);
+  if (rc < 0) p.Kill(SIGKILL);
+  if (output != nullptr) *output = ReadFileOrEmpty(log);
+  return rc;
+}
+
+std::string BinDir() { return TESSERA_BIN_DIR; }
+std::string SourceDir() { return TESSERA_SOURCE_DIR; }
+
+std::string MakeTempDir(const std::string& prefix) {
+  std::random_device rd;
+  auto dir = std::filesystem::temp_directory_path() /
+             ("tessera-" + prefix + "-" + std::to_string(rd()) + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+bool MakePki(const std::string& dir, const std::vector<std::string>& clients) {
+  std::vector<std::string> argv = {"/bin/bash", SourceDir() + "/scripts/make_pki.sh", dir};
+  argv.insert(argv.end(), clients.begin(), clients.end());
+  std::string out;
+  return RunCommand(argv, &out, 120) == 0;
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int WaitForPort(const std::string& port_file, double seconds) {
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  while (std::chrono::steady_clock::now() < until) {
+    std::string s = ReadFileOrEmpty(port_file);
+    if (!s.empty()) return std::atoi(s.c_str());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return 0;
+}
+
+}  // namespace tessera::testing_support

@@ -1,0 +1,52 @@
+// Test helpers: child processes, PKI and temp dirs for multi-process integration tests.
+#ifndef TESSERA_TESTS_INTEGRATION_PROCESS_H_
+#define TESSERA_TESTS_INTEGRATION_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace tessera::testing_support {
+
+// A child process with stdout+stderr redirected to `log_path`; killed (SIGKILL) on
+// destruction if still running.
+class Process {
+ public:
+  Process(std::vector<std::string> argv, std::string log_path,
+          std::vector<std::string> env = {});
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // Sends `signal` and reaps the child; returns its wait status.
+  int Kill(int signal);
+  // Waits up to `seconds` for the child to exit; returns the exit code, or -1 on timeout.
+  int Wait(double seconds);
+  bool running();
+  const std::string& log_path() const { return log_path_; }
+  std::string Log() const;
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int status_ = 0;
+  std::string log_path_;
+};
+
+// Runs a command to completion; returns its exit code and fills `output` (stdout+stderr).
+int RunCommand(const std::vector<std::string>& argv, std::string* output, double timeout_s = 300);
+
+std::string BinDir();     // build/bin
+std::string SourceDir();  // the repository root
+std::string MakeTempDir(const std::string& prefix);
+// scripts/make_pki.sh DIR clients...; returns false on failure.
+bool MakePki(const std::string& dir, const std::vector<std::string>& clients);
+std::string ReadFileOrEmpty(const std::string& path);
+// Polls for a non-empty port file written by tessera-coordinator --port-file.
+int WaitForPort(const std::string& port_file, double seconds);
+
+}  // namespace tessera::testing_support
+
+#endif  // TESSERA_TESTS_INTEGRATION_PROCESS_H_
