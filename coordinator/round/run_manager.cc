@@ -344,6 +344,9 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
       return absl::InvalidArgumentError(absl::StrCat("metric \"", name, "\" is not finite"));
     }
   }
+  // Validate outside the round lock (concurrent uploads scan in parallel); the fold under
+  // the lock then reads the update once.
+  for (const Tensor& t : update.tensors) TESSERA_RETURN_IF_ERROR(CheckFinite(t));
   Round& round = *task->round;
   {
     absl::MutexLock l(&round.mu);
@@ -353,8 +356,10 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
     if (task->reported) {
       return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already has an update"));
     }
-    // Add validates fully before folding, so a rejected update leaves the sum unchanged.
-    TESSERA_RETURN_IF_ERROR(round.accumulator->Add(update, static_cast<double>(num_examples)));
+    // AddFinite checks layout and weight before folding: a rejected update leaves the sum
+    // unchanged.
+    TESSERA_RETURN_IF_ERROR(
+        round.accumulator->AddFinite(update, static_cast<double>(num_examples)));
     task->reported = true;
     ++round.reported;
     round.examples += num_examples;
