@@ -1,0 +1,135 @@
+// File: local_model.h
+// A client's trainable model: the one place that wraps LibTorch. Models are either built-in
+// architectures (see BuiltinArchitectures) or TorchScript programs exported from PyTorch.
+// Weights cross this boundary only as tessera::ArrayRecord.
+//
+// Example:
+//   TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<LocalModel> model,
+//                            LocalModel::CreateBuiltin("niid_cnn", /*seed=*/1, "cpu"));
+//   TESSERA_RETURN_IF_ERROR(model->SetWeights(global_weights));
+//   TESSERA_ASSIGN_OR_RETURN(TrainResult r, model->Train(local_data, options));
+//   TESSERA_ASSIGN_OR_RETURN(ArrayRecord update, model->GetWeights());
+#ifndef TESSERA_CLIENT_TRAINING_LOCAL_MODEL_H_
+#define TESSERA_CLIENT_TRAINING_LOCAL_MODEL_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "client/data/dataset.h"
+#include "core/model/tensor.h"
+
+namespace tessera {
+
+struct TrainOptions {
+  uint32_t epochs = 1;
+  uint32_t batch_size = 64;
+  double learning_rate = 0.01;
+  double momentum = 0.9;
+  double weight_decay = 0;
+  // Stops after this many optimizer steps in total; 0 = no cap (epochs decide).
+  uint32_t max_steps = 0;
+  // Seeds the per-epoch shuffling of the examples.
+  uint64_t seed = 0;
+  // Called after every step with the fraction of steps done, in (0, 1]. Optional.
+  std::function<void(double progress)> on_progress;
+};
+
+struct TrainResult {
+  // Examples in one epoch (the dataset size): the FedAvg weight of this update.
+  uint64_t num_examples = 0;
+  // Mean of the per-step mean cross-entropy losses.
+  double train_loss = 0;
+  uint64_t steps = 0;
+  // Examples processed over all steps (for throughput).
+  uint64_t examples_processed = 0;
+  double seconds = 0;
+};
+
+struct EvalResult {
+  // Mean cross-entropy over the examples.
+  double loss = 0;
+  // Fraction of examples whose arg-max logit is the label.
+  double accuracy = 0;
+  uint64_t num_examples = 0;
+};
+
+// Names accepted by LocalModel::CreateBuiltin: "niid_cnn", "mcmahan_cnn", "mlp".
+const std::vector<std::string>& BuiltinArchitectures();
+
+// Not thread-safe: use one instance from one thread at a time. Distinct instances may be
+// used concurrently (they share LibTorch's process-wide thread pool).
+class LocalModel {
+ public:
+  // A built-in architecture with PyTorch's default initialization drawn deterministically
+  // from `seed` (independent of the device). Built-in models take 1x28x28 examples
+  // (any dataset whose examples have 784 values) and return 10 logits.
+  // `device` is a ResolveDevice spec ("auto", "cpu", "cuda", "cuda:N").
+  // Errors: INVALID_ARGUMENT for an unknown architecture (listing the known ones) or
+  // device spec; FAILED_PRECONDITION when CUDA is requested but unavailable.
+  static absl::StatusOr<std::unique_ptr<LocalModel>> CreateBuiltin(
+      absl::string_view architecture, uint64_t seed, absl::string_view device = "cpu");
+
+  // A TorchScript module (torch.jit.script/trace(...).save() in PyTorch). Its forward
+  // takes one float tensor of shape [batch] + example_shape and returns [batch, classes]
+  // logits. Its parameters that require grad are trained.
+  // Errors: NOT_FOUND for a missing file; INVALID_ARGUMENT when LibTorch cannot load it
+  // (with LibTorch's message); device errors as CreateBuiltin.
+  static absl::StatusOr<std::unique_ptr<LocalModel>> LoadTorchScriptFile(
+      const std::string& path, absl::string_view device = "cpu");
+  static absl::StatusOr<std::unique_ptr<LocalModel>> LoadTorchScriptBytes(
+      absl::string_view bytes, absl::string_view device = "cpu");
+
+  LocalModel(const LocalModel&) = delete;
+  LocalModel& operator=(const LocalModel&) = delete;
+  ~LocalModel();
+
+  // Parameters and buffers (including integer buffers such as BatchNorm's
+  // num_batches_tracked) in PyTorch state_dict order: module by module in pre-order, each
+  // module's own parameters, then its own buffers. CPU copies.
+  absl::StatusOr<ArrayRecord> GetWeights() const;
+
+  // Replaces every parameter and buffer. `weights` must hold exactly the model's tensor
+  // names (in any order) with the same dtypes and shapes. Nothing changes on error.
+  // Errors: INVALID_ARGUMENT naming the first missing, unknown or mismatching tensor.
+  absl::Status SetWeights(const ArrayRecord& weights);
+
+  // Local SGD (with momentum and weight decay) on cross-entropy loss over shuffled
+  // mini-batches; the last batch of an epoch may be smaller. The model is in training
+  // mode only during the call.
+  // Errors: INVALID_ARGUMENT for an empty or inconsistent dataset, examples the model
+  // cannot take, epochs or batch_size of 0, or a LibTorch error (message included);
+  // FAILED_PRECONDITION when the model has no trainable parameters.
+  absl::StatusOr<TrainResult> Train(const Dataset& data, const TrainOptions& options);
+
+  // Loss and accuracy in evaluation mode, without gradients.
+  // Errors: as Train.
+  absl::StatusOr<EvalResult> Evaluate(const Dataset& data, uint32_t batch_size = 256);
+
+  // Saves the TorchScript module with the current weights (on the CPU, in its current
+  // train/eval mode) so that PyTorch's torch.jit.load opens it.
+  // Errors: FAILED_PRECONDITION for built-in models; INTERNAL when writing fails.
+  absl::Status SaveTorchScript(const std::string& path) const;
+
+  // "cpu" or "cuda:N".
+  std::string device() const;
+  // The built-in architecture name, or "torchscript".
+  std::string architecture() const;
+  // Number of parameter elements (buffers excluded).
+  int64_t num_parameters() const;
+
+ private:
+  class Impl;
+  explicit LocalModel(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_CLIENT_TRAINING_LOCAL_MODEL_H_
