@@ -1,0 +1,100 @@
+// tessera-client: a partner's training node. Flags only here; see docs/architecture.md.
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <glog/logging.h>
+
+#include "client/runtime/local_data.h"
+#include "client/runtime/node_runner.h"
+#include "client/training/device.h"
+#include "core/base/version.h"
+
+int main(int argc, char** argv) {
+  tessera::NodeRunnerOptions options;
+  tessera::LocalDataOptions data;
+  int threads = 0;
+  CLI::App app{"Tessera client: trains the federation's model on this site's private data."};
+  app.set_version_flag("--version", std::string(tessera::kVersion));
+  app.add_option("--coordinator", options.coordinator, "coordinator address host:port")
+      ->capture_default_str();
+  app.add_option("--name", options.name, "this client's name (the certificate's CN)")->required();
+  app.add_option("--ca", options.ca_cert_path, "federation CA certificate (PEM)");
+  app.add_option("--cert", options.cert_path, "this client's certificate (PEM)");
+  app.add_option("--key", options.key_path, "this client's private key (PEM)");
+  app.add_flag("--insecure", options.insecure, "plaintext (loopback demos only)");
+  app.add_option("--device", options.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
+  app.add_option("--threads", threads, "LibTorch intra-op threads (0: LibTorch's default)");
+  app.add_option("--data", data.source, "idx:DIR or csv:FILE")->capture_default_str();
+  app.add_option("--test-data", data.test_source, "csv:FILE test split (csv sources)");
+  app.add_option("--label-column", data.label_column, "CSV label column")->capture_default_str();
+  app.add_option("--partition", data.partition, "none | iid | dirichlet:ALPHA")
+      ->capture_default_str();
+  app.add_option("--num-partitions", data.num_partitions, "parties in the partition")
+      ->capture_default_str();
+  app.add_option("--partition-index", data.partition_index, "which party this client is")
+      ->capture_default_str();
+  app.add_option("--partition-seed", data.partition_seed, "partition seed")->capture_default_str();
+  app.add_option("--limit", data.limit, "use at most N examples of each split (0: all)");
+  app.add_flag("--bench-fixed-update", options.bench_fixed_update,
+               "benchmark mode: no training, send a zero update");
+  app.add_option("--max-tasks", options.max_tasks, "exit after N tasks (0: never)");
+  CLI11_PARSE(app, argc, argv);
+
+  google::InitGoogleLogging(argv[0]);
+  FLAGS_logtostderr = true;
+  if (!options.insecure && (options.ca_cert_path.empty() || options.cert_path.empty() ||
+                            options.key_path.empty())) {
+    std::cerr << "tessera-client: --ca, --cert and --key are required (or --insecure for a "
+                 "loopback demo)\n";
+    return 2;
+  }
+  if (absl::Status s = tessera::SetTorchThreads(threads); !s.ok()) {
+    std::cerr << "tessera-client: --threads: " << s.message() << "\n";
+    return 2;
+  }
+  if (!options.bench_fixed_update) {
+    absl::StatusOr<std::string> device = tessera::ResolveDevice(options.device);
+    if (!device.ok()) {
+      std::cerr << "tessera-client: --device: " << device.status().message() << "\n";
+      return 2;
+    }
+    options.device = *device;
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  tessera::LocalData local;
+  if (!options.bench_fixed_update) {
+    absl::StatusOr<tessera::LocalData> loaded = tessera::LoadLocalData(data);
+    if (!loaded.ok()) {
+      std::cerr << "tessera-client: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    local = std::move(*loaded);
+    LOG(INFO) << options.name << ": " << local.train.size() << " training and "
+              << local.test.size() << " test examples";
+  }
+  auto runner = tessera::NodeRunner::Create(options, std::move(local));
+  if (!runner.ok()) {
+    std::cerr << "tessera-client: " << runner.status().message() << "\n";
+    return 2;
+  }
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    (*runner)->Stop();
+  });
+  stopper.detach();
+  absl::Status s = (*runner)->Run();
+  if (!s.ok()) {
+    std::cerr << "tessera-client: " << s.message() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,40 @@
+// File: local_data.h
+// A client's private data as its flags describe it: the source (IDX directory or CSV file)
+// and, for demos and experiments, which shard of a partition this client holds.
+#ifndef TESSERA_CLIENT_RUNTIME_LOCAL_DATA_H_
+#define TESSERA_CLIENT_RUNTIME_LOCAL_DATA_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "client/data/dataset.h"
+
+namespace tessera {
+
+struct LocalDataOptions {
+  // "idx:DIR" (MNIST-family files train-*/t10k-*, .gz or raw) or "csv:FILE".
+  std::string source = "idx:/usr/share/datasets/fashion-mnist";
+  // For CSV sources: "csv:FILE" with the test split (required for csv).
+  std::string test_source;
+  std::string label_column = "label";  // CSV label column
+  // "none" (all of the data), "iid", or "dirichlet:ALPHA" (label skew, NIID-Bench).
+  std::string partition = "none";
+  uint32_t num_partitions = 1;
+  uint32_t partition_index = 0;
+  uint64_t partition_seed = 42;
+  // Use at most this many examples of each split before partitioning (0 = all).
+  size_t limit = 0;
+};
+
+struct LocalData {
+  Dataset train;
+  Dataset test;  // this client's shard of the test split (IID), for federated evaluation
+};
+
+// Errors name the flag: INVALID_ARGUMENT ("--partition: ...") or NOT_FOUND for files.
+absl::StatusOr<LocalData> LoadLocalData(const LocalDataOptions& options);
+
+}  // namespace tessera
+
+#endif  // TESSERA_CLIENT_RUNTIME_LOCAL_DATA_H_

@@ -1,0 +1,349 @@
+#include "client/runtime/node_runner.h"
+
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include <glog/logging.h>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "client/runtime/update_delta.h"
+#include "client/training/local_model.h"
+#include "core/base/status_macros.h"
+#include "core/base/version.h"
+#include "core/serde/grpc_status.h"
+#include "core/serde/tensor_stream.h"
+#include "privacy/crypto/sha256.h"
+#include "tessera/wire/v1/fleet.grpc.pb.h"
+
+namespace tessera {
+namespace {
+
+constexpr char kSessionKey[] = "x-tessera-session";
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+class NodeRunner::Impl {
+ public:
+  NodeRunnerOptions options;
+  LocalData data;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<wire::v1::Fleet::Stub> stub;
+
+  absl::Status Run();
+  void Stop();
+
+ private:
+  void Worker();
+  absl::Status RunTask(const wire::v1::Task& task);
+  absl::Status EnsureModel(const wire::v1::Task& task);
+  absl::StatusOr<ArrayRecord> FetchModel(const wire::v1::Task& task);
+  absl::Status PushUpdate(const wire::v1::Task& task, const ArrayRecord& delta,
+                          uint64_t num_examples, double loss, double seconds);
+  void PrepareContext(grpc::ClientContext* ctx, double seconds);
+  absl::Status RegisterAndSubscribe();
+  bool stopping() {
+    absl::MutexLock l(&mu_);
+    return stopping_;
+  }
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::string session_ ABSL_GUARDED_BY(mu_);
+  grpc::ClientContext* subscription_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::deque<wire::v1::Task> queue_ ABSL_GUARDED_BY(mu_);
+  uint32_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::unique_ptr<LocalModel> model_;  // worker thread only
+  std::string model_key_;              // what model_ was built from
+};
+
+void NodeRunner::Impl::PrepareContext(grpc::ClientContext* ctx, double seconds) {
+  std::string session;
+  {
+    absl::MutexLock l(&mu_);
+    session = session_;
+  }
+  ctx->AddMetadata(kSessionKey, session);
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
+}
+
+absl::Status NodeRunner::Impl::EnsureModel(const wire::v1::Task& task) {
+  const auto& spec = task.model();
+  if (!spec.architecture().empty()) {
+    const std::string key = absl::StrCat("arch:", spec.architecture());
+    if (model_ != nullptr && model_key_ == key) return absl::OkStatus();
+    TESSERA_ASSIGN_OR_RETURN(model_, LocalModel::CreateBuiltin(spec.architecture(), spec.seed(),
+                                                               options.device));
+    model_key_ = key;
+    LOG(INFO) << "model " << spec.architecture() << " on " << model_->device() << ", "
+              << model_->num_parameters() << " parameters";
+    return absl::OkStatus();
+  }
+  const std::string key = absl::StrCat("ts:", crypto::HexEncode(spec.torchscript_sha256()));
+  if (model_ != nullptr && model_key_ == key) return absl::OkStatus();
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, 600);
+  wire::v1::FetchArtifactRequest req;
+  req.set_task_id(task.task_id());
+  auto reader = stub->FetchArtifact(&ctx, req);
+  std::string program;
+  wire::v1::ArtifactChunk chunk;
+  std::string digest;
+  while (reader->Read(&chunk)) {
+    program += chunk.data();
+    if (!chunk.sha256().empty()) digest = chunk.sha256();
+  }
+  TESSERA_RETURN_IF_ERROR(FromGrpcStatus(reader->Finish()));
+  if (crypto::Sha256Digest(program) != spec.torchscript_sha256() || digest != spec.torchscript_sha256()) {
+    return absl::DataLossError("the TorchScript program does not match its SHA-256");
+  }
+  TESSERA_ASSIGN_OR_RETURN(model_, LocalModel::LoadTorchScriptBytes(program, options.device));
+  model_key_ = key;
+  LOG(INFO) << "TorchScript model (" << program.size() << " bytes) on " << model_->device();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ArrayRecord> NodeRunner::Impl::FetchModel(const wire::v1::Task& task) {
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, std::max(60.0, task.deadline_seconds()));
+  wire::v1::FetchModelRequest req;
+  req.set_task_id(task.task_id());
+  auto reader = stub->FetchModel(&ctx, req);
+  TensorStreamLimits limits;
+  limits.require_finite = true;
+  TensorStreamReader stream(limits);
+  wire::v1::TensorChunk chunk;
+  absl::Status bad;
+  while (reader->Read(&chunk)) {
+    if (bad.ok()) bad = stream.Add(chunk);
+    if (!bad.ok()) ctx.TryCancel();
+  }
+  absl::Status rpc = FromGrpcStatus(reader->Finish());
+  if (!bad.ok()) return bad;
+  TESSERA_RETURN_IF_ERROR(rpc);
+  TESSERA_ASSIGN_OR_RETURN(ArrayRecord weights, std::move(stream).Finish());
+  if (DigestArrayRecord(weights) != task.model_sha256()) {
+    return absl::DataLossError("the global model does not match the task's SHA-256");
+  }
+  return weights;
+}
+
+absl::Status NodeRunner::Impl::PushUpdate(const wire::v1::Task& task, const ArrayRecord& delta,
+                                          uint64_t num_examples, double loss, double seconds) {
+  grpc::ClientContext ctx;
+  PrepareContext(&ctx, std::max(60.0, task.deadline_seconds()));
+  wire::v1::PushUpdateResponse response;
+  auto writer = stub->PushUpdate(&ctx, &response);
+  wire::v1::PushUpdateRequest msg;
+  auto* header = msg.mutable_header();
+  header->set_task_id(task.task_id());
+  header->set_num_examples(num_examples);
+  (*header->mutable_metrics())["train_loss"] = loss;
+  (*header->mutable_metrics())["train_seconds"] = seconds;
+  bool ok = writer->Write(msg);
+  TensorStreamWriter stream(&delta);
+  while (ok) {
+    msg.Clear();
+    if (!stream.Next(msg.mutable_chunk())) break;
+    ok = writer->Write(msg);
+  }
+  writer->WritesDone();
+  return FromGrpcStatus(writer->Finish());
+}
+
+absl::Status NodeRunner::Impl::RunTask(const wire::v1::Task& task) {
+  const absl::Time start = absl::Now();
+  if (!options.bench_fixed_update) TESSERA_RETURN_IF_ERROR(EnsureModel(task));
+  TESSERA_ASSIGN_OR_RETURN(ArrayRecord global, FetchModel(task));
+  if (task.type() == wire::v1::EVALUATE) {
+    EvalResult eval;
+    if (options.bench_fixed_update) {
+      eval.num_examples = 1;
+    } else {
+      TESSERA_RETURN_IF_ERROR(model_->SetWeights(global));
+      TESSERA_ASSIGN_OR_RETURN(eval, model_->Evaluate(data.test));
+    }
+    grpc::ClientContext ctx;
+    PrepareContext(&ctx, 60);
+    wire::v1::PushEvaluationRequest req;
+    req.set_task_id(task.task_id());
+    req.set_num_examples(eval.num_examples);
+    req.set_loss(eval.loss);
+    req.set_accuracy(eval.accuracy);
+    wire::v1::PushEvaluationResponse resp;
+    TESSERA_RETURN_IF_ERROR(FromGrpcStatus(stub->PushEvaluation(&ctx, req, &resp)));
+    LOG(INFO) << "round " << task.round() << " evaluation: accuracy " << eval.accuracy
+              << ", loss " << eval.loss << " on " << eval.num_examples << " examples";
+    return absl::OkStatus();
+  }
+  if (options.bench_fixed_update) {
+    ArrayRecord zeros;
+    for (const Tensor& t : global.tensors) {
+      TESSERA_ASSIGN_OR_RETURN(Tensor z, Tensor::Zeros(t.name(), t.dtype(), t.shape()));
+      zeros.tensors.push_back(std::move(z));
+    }
+    return PushUpdate(task, zeros, 1, 0.0, 0.0);
+  }
+  TESSERA_RETURN_IF_ERROR(model_->SetWeights(global));
+  TrainOptions train;
+  train.epochs = task.train().local_epochs();
+  train.batch_size = task.train().batch_size();
+  train.learning_rate = task.train().learning_rate();
+  train.momentum = task.train().momentum();
+  train.weight_decay = task.train().weight_decay();
+  train.max_steps = task.train().max_steps();
+  train.seed = task.seed() ^ std::hash<std::string>{}(options.name);
+  TESSERA_ASSIGN_OR_RETURN(TrainResult result, model_->Train(data.train, train));
+  TESSERA_ASSIGN_OR_RETURN(ArrayRecord trained, model_->GetWeights());
+  TESSERA_ASSIGN_OR_RETURN(ArrayRecord delta, ComputeDelta(trained, global));
+  TESSERA_RETURN_IF_ERROR(
+      PushUpdate(task, delta, result.num_examples, result.train_loss, result.seconds));
+  LOG(INFO) << "round " << task.round() << ": trained on " << result.num_examples
+            << " examples (" << result.steps << " steps, loss " << result.train_loss << ") in "
+            << absl::ToDoubleSeconds(absl::Now() - start) << " s, update sent";
+  return absl::OkStatus();
+}
+
+void NodeRunner::Impl::Worker() {
+  while (true) {
+    wire::v1::Task task;
+    {
+      absl::MutexLock l(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue_.empty();
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stopping_) return;
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    absl::Status s = RunTask(task);
+    if (!s.ok()) {
+      LOG(WARNING) << "task " << task.task_id() << " (round " << task.round() << ") failed: " << s;
+    }
+    absl::MutexLock l(&mu_);
+    ++tasks_done_;
+    if (options.max_tasks > 0 && tasks_done_ >= options.max_tasks) {
+      stopping_ = true;
+      if (subscription_ != nullptr) subscription_->TryCancel();
+    }
+  }
+}
+
+absl::Status NodeRunner::Impl::RegisterAndSubscribe() {
+  wire::v1::RegisterRequest req;
+  req.set_name(options.name);
+  req.set_device(options.bench_fixed_update ? "bench" : options.device);
+  req.set_version(kVersion);
+  wire::v1::RegisterResponse resp;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_wait_for_ready(true);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    TESSERA_RETURN_IF_ERROR(FromGrpcStatus(stub->Register(&ctx, req, &resp)));
+  }
+  grpc::ClientContext ctx;
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_) return absl::CancelledError("stopping");
+    session_ = resp.session_id();
+    subscription_ = &ctx;
+  }
+  LOG(INFO) << "registered as " << options.name << "; waiting for tasks";
+  wire::v1::SubscribeRequest sub;
+  sub.set_session_id(resp.session_id());
+  auto reader = stub->Subscribe(&ctx, sub);
+  wire::v1::Task task;
+  while (reader->Read(&task)) {
+    if (task.type() == wire::v1::PING) continue;
+    absl::MutexLock l(&mu_);
+    queue_.push_back(task);
+  }
+  absl::Status s = FromGrpcStatus(reader->Finish());
+  absl::MutexLock l(&mu_);
+  subscription_ = nullptr;
+  return s.ok() ? absl::UnavailableError("the coordinator closed the subscription") : s;
+}
+
+absl::Status NodeRunner::Impl::Run() {
+  std::thread worker([this] { Worker(); });
+  std::mt19937_64 rng(std::random_device{}());
+  double backoff = 0.5;
+  while (!stopping()) {
+    const absl::Time attempt = absl::Now();
+    absl::Status s = RegisterAndSubscribe();
+    if (stopping()) break;
+    if (absl::Now() - attempt > absl::Seconds(10)) backoff = 0.5;  // it was a live session
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    const double wait = backoff * jitter(rng);
+    LOG(WARNING) << "connection to " << options.coordinator << " lost (" << s.message()
+                 << "); retrying in " << wait << " s";
+    {
+      absl::MutexLock l(&mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(wait));
+    }
+    backoff = std::min(backoff * 2, options.max_backoff_seconds);
+  }
+  worker.join();
+  return absl::OkStatus();
+}
+
+void NodeRunner::Impl::Stop() {
+  absl::MutexLock l(&mu_);
+  stopping_ = true;
+  if (subscription_ != nullptr) subscription_->TryCancel();
+}
+
+absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions options,
+                                                                LocalData data) {
+  if (options.name.empty()) return absl::InvalidArgumentError("--name: required");
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (options.insecure) {
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions ssl;
+    TESSERA_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.ca_cert_path, "--ca"));
+    TESSERA_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(options.cert_path, "--cert"));
+    TESSERA_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFile(options.key_path, "--key"));
+    creds = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(4 << 20);
+  args.SetMaxSendMessageSize(4 << 20);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 300);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 3000);
+  auto impl = std::make_unique<Impl>();
+  impl->channel = grpc::CreateCustomChannel(options.coordinator, creds, args);
+  impl->stub = wire::v1::Fleet::NewStub(impl->channel);
+  impl->options = std::move(options);
+  impl->data = std::move(data);
+  return std::unique_ptr<NodeRunner>(new NodeRunner(std::move(impl)));
+}
+
+NodeRunner::NodeRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+NodeRunner::~NodeRunner() = default;
+absl::Status NodeRunner::Run() { return impl_->Run(); }
+void NodeRunner::Stop() { impl_->Stop(); }
+
+}  // namespace tessera

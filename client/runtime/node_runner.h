@@ -1,0 +1,52 @@
+// File: node_runner.h
+// The long-running client ("SuperNode"): registers, keeps a task subscription open, runs
+// each task (fetch the global model, train or evaluate locally, report) and reconnects with
+// jittered exponential backoff whenever the coordinator goes away.
+#ifndef TESSERA_CLIENT_RUNTIME_NODE_RUNNER_H_
+#define TESSERA_CLIENT_RUNTIME_NODE_RUNNER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "client/runtime/local_data.h"
+
+namespace tessera {
+
+struct NodeRunnerOptions {
+  std::string coordinator = "127.0.0.1:7800";
+  std::string name;  // must equal the certificate's CN under mTLS
+  std::string ca_cert_path, cert_path, key_path;
+  bool insecure = false;
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  double max_backoff_seconds = 30;
+  // Benchmark mode: skip training and send a zero update of the right layout.
+  bool bench_fixed_update = false;
+  // Exit after this many tasks (0 = run until stopped); for tests and benchmarks.
+  uint32_t max_tasks = 0;
+};
+
+class NodeRunner {
+ public:
+  // Loads the TLS files. Errors: NOT_FOUND / INVALID_ARGUMENT naming the flag.
+  static absl::StatusOr<std::unique_ptr<NodeRunner>> Create(NodeRunnerOptions options,
+                                                            LocalData data);
+  ~NodeRunner();
+  NodeRunner(const NodeRunner&) = delete;
+  NodeRunner& operator=(const NodeRunner&) = delete;
+
+  // Runs until Stop() (or max_tasks); returns the reason it stopped.
+  absl::Status Run();
+  // Thread-safe; may be called from a signal-handling thread.
+  void Stop();
+
+ private:
+  class Impl;
+  explicit NodeRunner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessera
+
+#endif  // TESSERA_CLIENT_RUNTIME_NODE_RUNNER_H_

@@ -1,0 +1,18 @@
+// The update a client sends: trained weights minus the global weights, tensor by tensor.
+#ifndef TESSERA_CLIENT_RUNTIME_UPDATE_DELTA_H_
+#define TESSERA_CLIENT_RUNTIME_UPDATE_DELTA_H_
+
+#include "absl/status/statusor.h"
+#include "core/model/tensor.h"
+
+namespace tessera {
+
+// trained - global for every tensor (same layout required: INVALID_ARGUMENT otherwise).
+// Float types subtract in their own precision (float16/bfloat16: UNIMPLEMENTED); integer
+// types subtract exactly; bool tensors give int8 0/1/-1 is not representable, so bool
+// tensors must be unchanged (INVALID_ARGUMENT otherwise) and give all-false.
+absl::StatusOr<ArrayRecord> ComputeDelta(const ArrayRecord& trained, const ArrayRecord& global);
+
+}  // namespace tessera
+
+#endif  // TESSERA_CLIENT_RUNTIME_UPDATE_DELTA_H_
