@@ -1,0 +1,464 @@
+// tessera-bench-federation: end-to-end benchmarks of a real tessera-coordinator process over
+// mTLS on 127.0.0.1, each printed as a table next to a baseline measured in the same run.
+//
+//   distribution  a model of --dist-mb MB fetched by 1 and 10 clients at once, in MB/s,
+//                 next to a raw gRPC byte stream (1 MiB messages, same TLS) of the same bytes
+//   rss           coordinator peak RSS (VmHWM) through one full round with 10 and 50
+//                 uploading clients and a --rss-params float32 model, as a multiple of it
+//   overhead      wall time per round with 10 and 50 tessera-client processes in
+//                 --bench-fixed-update mode (no training) and a --overhead-params model
+//
+// Usage: tessera-bench-federation [--only distribution|rss|overhead] [sizes...]
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "core/serde/tensor_stream.h"
+#include "privacy/crypto/sha256.h"
+#include "tessera/wire/v1/control.grpc.pb.h"
+#include "tessera/wire/v1/fleet.grpc.pb.h"
+#include "tests/integration/process.h"
+
+namespace tessera::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using testing_support::BinDir;
+using testing_support::MakePki;
+using testing_support::MakeTempDir;
+using testing_support::Process;
+using testing_support::ReadFileOrEmpty;
+using testing_support::WaitForPort;
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+struct Env {
+  std::string dir;
+  std::string Pki(const std::string& f) const { return dir + "/pki/" + f; }
+  std::shared_ptr<grpc::ChannelCredentials> Creds(const std::string& who) const {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadFileOrEmpty(Pki("ca.pem"));
+    ssl.pem_cert_chain = ReadFileOrEmpty(Pki(who + ".pem"));
+    ssl.pem_private_key = ReadFileOrEmpty(Pki(who + ".key"));
+    return grpc::SslCredentials(ssl);
+  }
+  std::shared_ptr<grpc::Channel> Channel(int port, const std::string& who) const {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(4 << 20);
+    args.SetInt("bench.unique", rand());  // one connection per simulated client
+    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port), Creds(who), args);
+  }
+};
+
+std::unique_ptr<Process> StartCoordinator(const Env& env, const std::string& tag) {
+  const std::string port_file = env.dir + "/" + tag + ".port";
+  auto p = std::make_unique<Process>(
+      std::vector<std::string>{BinDir() + "/tessera-coordinator", "--listen", "127.0.0.1:0",
+                               "--port-file", port_file, "--state-dir", env.dir + "/" + tag,
+                               "--ca", env.Pki("ca.pem"), "--cert", env.Pki("coordinator.pem"),
+                               "--key", env.Pki("coordinator.key")},
+      env.dir + "/" + tag + ".log");
+  if (WaitForPort(port_file, 30) == 0) {
+    std::fprintf(stderr, "coordinator did not start:\n%s\n", p->Log().c_str());
+    return nullptr;
+  }
+  return p;
+}
+
+int PortOf(const Env& env, const std::string& tag) {
+  return std::atoi(ReadFileOrEmpty(env.dir + "/" + tag + ".port").c_str());
+}
+
+ArrayRecord Model(int64_t params) {
+  ArrayRecord r;
+  const int64_t per = std::max<int64_t>(1, params / 4);
+  for (int i = 0; i < 4; ++i) {
+    std::vector<float> v(static_cast<size_t>(per), 0.01f * static_cast<float>(i + 1));
+    r.tensors.push_back(*Tensor::FromFloats(absl::StrCat("layer", i, ".weight"), {per}, v));
+  }
+  return r;
+}
+
+std::string CreateRun(wire::v1::Control::Stub& control, const ArrayRecord& model,
+                      uint32_t clients, uint32_t rounds) {
+  grpc::ClientContext ctx;
+  wire::v1::RunStatus status;
+  auto w = control.CreateRun(&ctx, &status);
+  wire::v1::CreateRunRequest m;
+  auto* c = m.mutable_config();
+  c->set_name("bench");
+  c->set_rounds(rounds);
+  c->mutable_model()->set_architecture("mlp");
+  c->mutable_train()->set_local_epochs(1);
+  c->mutable_train()->set_batch_size(32);
+  c->mutable_train()->set_learning_rate(0.01);
+  c->mutable_selection()->set_clients_per_round(clients);
+  c->mutable_selection()->set_min_clients(clients);
+  c->mutable_selection()->set_wait_for_clients_seconds(300);
+  c->mutable_round()->set_deadline_seconds(600);
+  c->mutable_round()->set_max_retries(0);
+  c->mutable_evaluation()->set_every(0);
+  c->mutable_evaluation()->set_deadline_seconds(60);
+  w->Write(m);
+  TensorStreamWriter stream(&model);
+  while (true) {
+    m.Clear();
+    if (!stream.Next(m.mutable_weights())) break;
+    w->Write(m);
+  }
+  w->WritesDone();
+  grpc::Status s = w->Finish();
+  if (!s.ok()) std::fprintf(stderr, "CreateRun: %s\n", s.error_message().c_str());
+  grpc::ClientContext sctx;
+  wire::v1::RunRef ref;
+  ref.set_run_id(status.run_id());
+  control.StartRun(&sctx, ref, &status);
+  return status.run_id();
+}
+
+// One simulated client inside this process: register, wait for a task, then the caller's
+// steps. Uses its own TCP connection.
+struct SimClient {
+  std::unique_ptr<wire::v1::Fleet::Stub> stub;
+  std::string session;
+  wire::v1::Task task;
+
+  bool Join(const Env& env, int port, const std::string& name) {
+    stub = wire::v1::Fleet::NewStub(env.Channel(port, name));
+    grpc::ClientContext ctx;
+    ctx.set_wait_for_ready(true);
+    wire::v1::RegisterRequest req;
+    req.set_name(name);
+    wire::v1::RegisterResponse resp;
+    if (!stub->Register(&ctx, req, &resp).ok()) return false;
+    session = resp.session_id();
+    return true;
+  }
+  // Blocks until the first TRAIN task arrives (the subscription stays open on a thread).
+  void Subscribe(std::atomic<int>* ready) {
+    sub_ctx = std::make_unique<grpc::ClientContext>();
+    std::atomic<bool> got{false};
+    thread = std::thread([this, ready, &got] {
+      wire::v1::SubscribeRequest req;
+      req.set_session_id(session);
+      auto reader = stub->Subscribe(sub_ctx.get(), req);
+      wire::v1::Task t;
+      bool counted = false;
+      while (reader->Read(&t)) {
+        if (t.type() == wire::v1::PING && !counted) {
+          ++*ready;
+          counted = true;
+        }
+        if (t.type() == wire::v1::TRAIN && !got) {
+          task = t;
+          got = true;
+        }
+      }
+      reader->Finish();
+    });
+    while (!got) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  uint64_t Fetch(ArrayRecord* out) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-tessera-session", session);
+    wire::v1::FetchModelRequest req;
+    req.set_task_id(task.task_id());
+    auto reader = stub->FetchModel(&ctx, req);
+    TensorStreamReader stream;
+    wire::v1::TensorChunk c;
+    while (reader->Read(&c)) {
+      if (!stream.Add(c).ok()) return 0;
+    }
+    if (!reader->Finish().ok()) return 0;
+    const uint64_t bytes = stream.data_bytes_received();
+    auto r = std::move(stream).Finish();
+    if (!r.ok()) return 0;
+    if (out != nullptr) *out = std::move(*r);
+    return bytes;
+  }
+  bool Push(const ArrayRecord& update) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-tessera-session", session);
+    wire::v1::PushUpdateResponse resp;
+    auto w = stub->PushUpdate(&ctx, &resp);
+    wire::v1::PushUpdateRequest m;
+    m.mutable_header()->set_task_id(task.task_id());
+    m.mutable_header()->set_num_examples(1);
+    w->Write(m);
+    TensorStreamWriter stream(&update);
+    while (true) {
+      m.Clear();
+      if (!stream.Next(m.mutable_chunk())) break;
+      if (!w->Write(m)) break;
+    }
+    w->WritesDone();
+    return w->Finish().ok();
+  }
+  void Stop() {
+    if (sub_ctx) sub_ctx->TryCancel();
+    if (thread.joinable()) thread.join();
+  }
+  std::unique_ptr<grpc::ClientContext> sub_ctx;
+  std::thread thread;
+};
+
+// A raw byte stream over the same TLS: the Fleet.FetchArtifact RPC of a bare server that
+// streams a preallocated buffer in 1 MiB messages with no hashing and no tensor framing.
+class RawStreamService final : public wire::v1::Fleet::CallbackService {
+ public:
+  explicit RawStreamService(size_t bytes) : data_(bytes, 'x') {}
+  grpc::ServerWriteReactor<wire::v1::ArtifactChunk>* FetchArtifact(
+      grpc::CallbackServerContext*, const wire::v1::FetchArtifactRequest*) override {
+    class Writer final : public grpc::ServerWriteReactor<wire::v1::ArtifactChunk> {
+     public:
+      explicit Writer(const std::string* data) : data_(data) { Next(); }
+      void OnWriteDone(bool ok) override {
+        if (!ok) {
+          Finish(grpc::Status::CANCELLED);
+          return;
+        }
+        Next();
+      }
+      void OnDone() override { delete this; }
+
+     private:
+      void Next() {
+        if (off_ >= data_->size()) {
+          Finish(grpc::Status::OK);
+          return;
+        }
+        const size_t n = std::min<size_t>(kMaxChunkBytes, data_->size() - off_);
+        chunk_.set_data(data_->data() + off_, n);
+        off_ += n;
+        StartWrite(&chunk_);
+      }
+      const std::string* data_;
+      size_t off_ = 0;
+      wire::v1::ArtifactChunk chunk_;
+    };
+    return new Writer(&data_);
+  }
+
+ private:
+  std::string data_;
+};
+
+double RawBaseline(const Env& env, size_t bytes, int clients) {
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  ssl.pem_root_certs = ReadFileOrEmpty(env.Pki("ca.pem"));
+  ssl.pem_key_cert_pairs.push_back(
+      {ReadFileOrEmpty(env.Pki("coordinator.key")), ReadFileOrEmpty(env.Pki("coordinator.pem"))});
+  RawStreamService service(bytes);
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  std::vector<std::unique_ptr<wire::v1::Fleet::Stub>> stubs;
+  for (int i = 0; i < clients; ++i) {
+    stubs.push_back(wire::v1::Fleet::NewStub(env.Channel(port, "c" + std::to_string(i))));
+  }
+  std::atomic<uint64_t> received{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (auto& stub : stubs) {
+    threads.emplace_back([&] {
+      grpc::ClientContext ctx;
+      auto reader = stub->FetchArtifact(&ctx, {});
+      wire::v1::ArtifactChunk c;
+      while (reader->Read(&c)) received += c.data().size();
+      reader->Finish();
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double seconds = Since(start);
+  server->Shutdown();
+  return static_cast<double>(received.load()) / seconds / 1e6;
+}
+
+int Distribution(const Env& env, double mb) {
+  const int64_t params = static_cast<int64_t>(mb * 1e6 / 4);
+  ArrayRecord model = Model(params);
+  std::printf("\n## Model distribution over mTLS on loopback (%.0f MB model)\n", mb);
+  std::printf("%8s %16s %16s %8s\n", "clients", "tessera MB/s", "raw gRPC MB/s", "ratio");
+  for (int n : {1, 10}) {
+    auto coordinator = StartCoordinator(env, "dist" + std::to_string(n));
+    if (!coordinator) return 1;
+    const int port = PortOf(env, "dist" + std::to_string(n));
+    auto control = wire::v1::Control::NewStub(env.Channel(port, "operator"));
+    std::vector<SimClient> clients(n);
+    for (int i = 0; i < n; ++i) clients[i].Join(env, port, "c" + std::to_string(i));
+    std::atomic<int> ready{0};
+    CreateRun(*control, model, n, 1);
+    for (auto& c : clients) c.Subscribe(&ready);
+    std::atomic<uint64_t> bytes{0};
+    const auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (auto& c : clients) threads.emplace_back([&] { bytes += c.Fetch(nullptr); });
+    for (auto& t : threads) t.join();
+    const double seconds = Since(start);
+    const double ours = static_cast<double>(bytes.load()) / seconds / 1e6;
+    const double raw = RawBaseline(env, model.TotalBytes(), n);
+    std::printf("%8d %16.0f %16.0f %8.2f\n", n, ours, raw, ours / raw);
+    for (auto& c : clients) c.Stop();
+    coordinator->Kill(SIGKILL);
+  }
+  return 0;
+}
+
+uint64_t PeakRssBytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+int Rss(const Env& env, int64_t params) {
+  ArrayRecord model = Model(params);
+  const double model_mb = static_cast<double>(model.TotalBytes()) / 1e6;
+  std::printf("\n## Coordinator peak RSS through one round (%lld params, %.0f MB model)\n",
+              static_cast<long long>(params), model_mb);
+  std::printf("%8s %14s %14s %12s %10s\n", "clients", "idle RSS MB", "peak RSS MB",
+              "peak/model", "round s");
+  for (int n : {10, 50}) {
+    const std::string tag = "rss" + std::to_string(n);
+    auto coordinator = StartCoordinator(env, tag);
+    if (!coordinator) return 1;
+    const int port = PortOf(env, tag);
+    const double idle = static_cast<double>(PeakRssBytes(coordinator->pid())) / 1e6;
+    auto control = wire::v1::Control::NewStub(env.Channel(port, "operator"));
+    std::vector<SimClient> clients(n);
+    for (int i = 0; i < n; ++i) clients[i].Join(env, port, "c" + std::to_string(i));
+    std::atomic<int> ready{0};
+    const std::string run = CreateRun(*control, model, n, 1);
+    const auto start = Clock::now();
+    for (auto& c : clients) c.Subscribe(&ready);
+    ArrayRecord zeros = Model(params);
+    for (auto& t : zeros.tensors) std::fill(t.mutable_values<float>().begin(), t.mutable_values<float>().end(), 0.0f);
+    std::vector<std::thread> threads;
+    for (auto& c : clients) {
+      threads.emplace_back([&] {
+        c.Fetch(nullptr);
+        c.Push(zeros);
+      });
+    }
+    for (auto& t : threads) t.join();
+    wire::v1::RunStatus status;
+    for (int i = 0; i < 600; ++i) {
+      grpc::ClientContext ctx;
+      wire::v1::RunRef ref;
+      ref.set_run_id(run);
+      control->GetRunStatus(&ctx, ref, &status);
+      if (status.state() == wire::v1::COMPLETED || status.state() == wire::v1::FAILED) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const double seconds = Since(start);
+    const double peak = static_cast<double>(PeakRssBytes(coordinator->pid())) / 1e6;
+    std::printf("%8d %14.0f %14.0f %12.2f %10.2f%s\n", n, idle, peak, peak / model_mb, seconds,
+                status.state() == wire::v1::COMPLETED ? "" : "  (round did not complete)");
+    for (auto& c : clients) c.Stop();
+    coordinator->Kill(SIGKILL);
+  }
+  return 0;
+}
+
+int Overhead(const Env& env, int64_t params, int rounds) {
+  ArrayRecord model = Model(params);
+  std::printf("\n## Round overhead, clients doing no training (%lld params, mTLS, %d rounds)\n",
+              static_cast<long long>(params), rounds);
+  std::printf("%8s %16s %16s %16s\n", "clients", "median round s", "min round s",
+              "MB moved/round");
+  for (int n : {10, 50}) {
+    const std::string tag = "ovh" + std::to_string(n);
+    auto coordinator = StartCoordinator(env, tag);
+    if (!coordinator) return 1;
+    const int port = PortOf(env, tag);
+    std::vector<std::unique_ptr<Process>> procs;
+    for (int i = 0; i < n; ++i) {
+      const std::string name = "c" + std::to_string(i);
+      procs.push_back(std::make_unique<Process>(
+          std::vector<std::string>{BinDir() + "/tessera-client", "--coordinator",
+                                   "127.0.0.1:" + std::to_string(port), "--name", name, "--ca",
+                                   env.Pki("ca.pem"), "--cert", env.Pki(name + ".pem"), "--key",
+                                   env.Pki(name + ".key"), "--bench-fixed-update"},
+          env.dir + "/" + tag + "-" + name + ".log"));
+    }
+    auto control = wire::v1::Control::NewStub(env.Channel(port, "operator"));
+    const std::string run = CreateRun(*control, model, n, rounds);
+    wire::v1::RunStatus status;
+    for (int i = 0; i < 6000; ++i) {
+      grpc::ClientContext ctx;
+      wire::v1::RunRef ref;
+      ref.set_run_id(run);
+      control->GetRunStatus(&ctx, ref, &status);
+      if (status.state() == wire::v1::COMPLETED || status.state() == wire::v1::FAILED) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::vector<double> secs;
+    double mb = 0;
+    for (const auto& r : status.rounds()) {
+      if (r.state() != wire::v1::ROUND_COMPLETED) continue;
+      // Round 1 includes waiting for all client processes to start; skip it.
+      if (r.round() == 1) continue;
+      secs.push_back(r.seconds());
+      mb = static_cast<double>(r.bytes_down() + r.bytes_up()) / 1e6;
+    }
+    std::sort(secs.begin(), secs.end());
+    if (secs.empty()) {
+      std::printf("%8d  (run %s: %s)\n", n, wire::v1::RunState_Name(status.state()).c_str(),
+                  status.message().c_str());
+    } else {
+      std::printf("%8d %16.3f %16.3f %16.1f\n", n, secs[secs.size() / 2], secs.front(), mb);
+    }
+    procs.clear();
+    coordinator->Kill(SIGKILL);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace tessera::bench
+
+int main(int argc, char** argv) {
+  std::string only;
+  double dist_mb = 100;
+  int64_t rss_params = 10'000'000;
+  int64_t overhead_params = 1'000'000;
+  int rounds = 6;
+  CLI::App app{"Tessera federation benchmarks (real coordinator process, mTLS, loopback)"};
+  app.add_option("--only", only, "distribution | rss | overhead");
+  app.add_option("--dist-mb", dist_mb, "model size for distribution")->capture_default_str();
+  app.add_option("--rss-params", rss_params, "float32 params for the RSS bench")->capture_default_str();
+  app.add_option("--overhead-params", overhead_params, "params for round overhead")->capture_default_str();
+  app.add_option("--rounds", rounds, "rounds for round overhead")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  signal(SIGPIPE, SIG_IGN);
+  tessera::bench::Env env;
+  env.dir = tessera::testing_support::MakeTempDir("bench");
+  std::vector<std::string> names;
+  for (int i = 0; i < 50; ++i) names.push_back("c" + std::to_string(i));
+  if (!tessera::testing_support::MakePki(env.dir + "/pki", names)) {
+    std::fprintf(stderr, "cannot create the PKI\n");
+    return 1;
+  }
+  std::printf("tessera-bench-federation (work dir %s)\n", env.dir.c_str());
+  int rc = 0;
+  if (only.empty() || only == "distribution") rc |= tessera::bench::Distribution(env, dist_mb);
+  if (only.empty() || only == "rss") rc |= tessera::bench::Rss(env, rss_params);
+  if (only.empty() || only == "overhead") rc |= tessera::bench::Overhead(env, overhead_params, rounds);
+  return rc;
+}

@@ -1,0 +1,55 @@
+#include "tools/cli/connection.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace tessera::cli {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view flag) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " is required for mTLS (or --insecure for a loopback demo)"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<wire::v1::Control::Stub>> Connect(const ConnectionOptions& o) {
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (o.insecure) {
+    creds = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions ssl;
+    absl::StatusOr<std::string> ca = ReadFile(o.ca_cert_path, "--ca");
+    if (!ca.ok()) return ca.status();
+    absl::StatusOr<std::string> cert = ReadFile(o.cert_path, "--cert");
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadFile(o.key_path, "--key");
+    if (!key.ok()) return key.status();
+    ssl.pem_root_certs = *ca;
+    ssl.pem_cert_chain = *cert;
+    ssl.pem_private_key = *key;
+    creds = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(4 << 20);
+  args.SetMaxSendMessageSize(4 << 20);
+  return wire::v1::Control::NewStub(grpc::CreateCustomChannel(o.coordinator, creds, args));
+}
+
+std::unique_ptr<grpc::ClientContext> UnaryContext(const ConnectionOptions& o) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(o.timeout_seconds * 1000)));
+  return ctx;
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,90 @@
+#include "tools/cli/format.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace tessera::cli {
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = false;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1000 && u < 4) {
+    v /= 1000;
+    ++u;
+  }
+  return u == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", v, units[u]);
+}
+
+std::string RoundTableHeader() {
+  return absl::StrFormat("%5s %3s %-10s %8s %10s %9s %9s %10s %10s %7s", "round", "try",
+                         "state", "clients", "train_loss", "test_acc", "test_loss",
+                         "bytes_down", "bytes_up", "seconds");
+}
+
+std::string RoundTableRow(const wire::v1::RoundSummary& r) {
+  std::string state = wire::v1::RoundState_Name(r.state());
+  if (state.rfind("ROUND_", 0) == 0) state = state.substr(6);
+  const bool evaluated = r.evaluated() > 0;
+  std::string row = absl::StrFormat(
+      "%5u %3u %-10s %8s %10.4f %9s %9s %10s %10s %7.1f", r.round(), r.attempt(), state,
+      absl::StrCat(r.reported(), "/", r.selected()), r.train_loss(),
+      evaluated ? absl::StrFormat("%.2f%%", 100 * r.eval_accuracy()) : "-",
+      evaluated ? absl::StrFormat("%.4f", r.eval_loss()) : "-", HumanBytes(r.bytes_down()),
+      HumanBytes(r.bytes_up()), r.seconds());
+  if (!r.failure_reason().empty()) absl::StrAppend(&row, "  (", r.failure_reason(), ")");
+  return row;
+}
+
+std::string RunStatusText(const wire::v1::RunStatus& s) {
+  std::string out = absl::StrFormat(
+      "run %s (%s): %s, %u/%u rounds completed\n", s.run_id(), s.name(),
+      wire::v1::RunState_Name(s.state()), s.completed_rounds(), s.total_rounds());
+  if (!s.message().empty()) absl::StrAppend(&out, "  ", s.message(), "\n");
+  if (s.rounds_size() > 0) {
+    absl::StrAppend(&out, RoundTableHeader(), "\n");
+    for (const auto& r : s.rounds()) absl::StrAppend(&out, RoundTableRow(r), "\n");
+  }
+  return out;
+}
+
+std::string RunListText(const wire::v1::ListRunsResponse& runs) {
+  std::string out = absl::StrFormat("%-18s %-24s %-10s %s\n", "run", "name", "state", "rounds");
+  for (const auto& s : runs.runs()) {
+    absl::StrAppend(&out, absl::StrFormat("%-18s %-24s %-10s %u/%u\n", s.run_id(), s.name(),
+                                          wire::v1::RunState_Name(s.state()),
+                                          s.completed_rounds(), s.total_rounds()));
+  }
+  return out;
+}
+
+std::string ClientListText(const wire::v1::ListClientsResponse& clients) {
+  std::string out = absl::StrFormat("%-24s %-10s %-8s %-8s %s\n", "client", "connected",
+                                    "device", "rounds", "last seen");
+  const absl::Time now = absl::Now();
+  for (const auto& c : clients.clients()) {
+    const absl::Duration ago = now - absl::FromUnixMillis(c.last_seen_unix_ms());
+    absl::StrAppend(&out, absl::StrFormat("%-24s %-10s %-8s %-8u %s ago\n", c.name(),
+                                          c.connected() ? "yes" : "no", c.device(),
+                                          c.rounds_participated(),
+                                          absl::FormatDuration(absl::Trunc(ago, absl::Seconds(1)))));
+  }
+  return out;
+}
+
+}  // namespace tessera::cli

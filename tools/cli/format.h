@@ -1,0 +1,26 @@
+// File: format.h
+// How the operator CLI prints runs, rounds and clients: tables for people, JSON (the
+// proto3 JSON mapping of the wire messages) for scripts.
+#ifndef TESSERA_TOOLS_CLI_FORMAT_H_
+#define TESSERA_TOOLS_CLI_FORMAT_H_
+
+#include <string>
+
+#include <google/protobuf/message.h>
+
+#include "tessera/wire/v1/control.pb.h"
+
+namespace tessera::cli {
+
+std::string ToJson(const google::protobuf::Message& message);
+// "1.2 MB", "512 B".
+std::string HumanBytes(uint64_t bytes);
+std::string RoundTableHeader();
+std::string RoundTableRow(const wire::v1::RoundSummary& round);
+std::string RunStatusText(const wire::v1::RunStatus& status);
+std::string RunListText(const wire::v1::ListRunsResponse& runs);
+std::string ClientListText(const wire::v1::ListClientsResponse& clients);
+
+}  // namespace tessera::cli
+
+#endif  // TESSERA_TOOLS_CLI_FORMAT_H_

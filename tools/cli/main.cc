@@ -1,0 +1,74 @@
+// tessera: the operator CLI. Talks to the coordinator's Control API.
+//   tessera run create CONFIG.toml [--start]   tessera run start|status|watch|cancel RUN
+//   tessera run list   tessera clients list    tessera model export --run RUN --out FILE
+// Every command takes --json. Connection flags may also come from the environment
+// (TESSERA_COORDINATOR, TESSERA_CA, TESSERA_CERT, TESSERA_KEY).
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "core/base/version.h"
+#include "tools/cli/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace tessera::cli;  // NOLINT: main only
+  ConnectionOptions conn;
+  OutputOptions out;
+  CLI::App app{"tessera: operate a Tessera federation (runs, clients, models)."};
+  app.set_version_flag("--version", std::string(tessera::kVersion));
+  app.require_subcommand(1);
+  app.add_option("--coordinator", conn.coordinator, "coordinator host:port")
+      ->envname("TESSERA_COORDINATOR")->capture_default_str();
+  app.add_option("--ca", conn.ca_cert_path, "federation CA certificate (PEM)")->envname("TESSERA_CA");
+  app.add_option("--cert", conn.cert_path, "operator certificate (PEM)")->envname("TESSERA_CERT");
+  app.add_option("--key", conn.key_path, "operator private key (PEM)")->envname("TESSERA_KEY");
+  app.add_flag("--insecure", conn.insecure, "plaintext (loopback demos only)");
+  app.add_option("--timeout", conn.timeout_seconds, "seconds per call")->capture_default_str();
+  app.add_flag("--json", out.json, "machine-readable output");
+
+  int rc = 0;
+  std::string run_id, config_path, out_path, torchscript_path;
+  int round = -1;
+  bool start = false;
+
+  CLI::App* run = app.add_subcommand("run", "create, start, watch and cancel runs");
+  run->require_subcommand(1);
+  CLI::App* create = run->add_subcommand("create", "create a run from a TOML config");
+  create->add_option("config", config_path, "run config (TOML)")->required()->check(CLI::ExistingFile);
+  create->add_flag("--start", start, "start the run right away");
+  create->callback([&] { rc = CreateRun(conn, out, config_path, start); });
+  struct RunCmd {
+    const char* name;
+    const char* help;
+    int (*fn)(const ConnectionOptions&, const OutputOptions&, const std::string&);
+  };
+  for (const RunCmd& cmd : {RunCmd{"start", "start a created run", &StartRun},
+                            RunCmd{"status", "show a run and its rounds", &RunStatus},
+                            RunCmd{"watch", "follow a run live until it ends", &WatchRun},
+                            RunCmd{"cancel", "cancel a run", &CancelRun}}) {
+    CLI::App* sub = run->add_subcommand(cmd.name, cmd.help);
+    sub->add_option("run", run_id, "run id")->required();
+    auto fn = cmd.fn;
+    sub->callback([&, fn] { rc = fn(conn, out, run_id); });
+  }
+  run->add_subcommand("list", "list runs")->callback([&] { rc = ListRuns(conn, out); });
+
+  CLI::App* clients = app.add_subcommand("clients", "registered clients");
+  clients->require_subcommand(1);
+  clients->add_subcommand("list", "list clients with last-seen")->callback([&] {
+    rc = ListClients(conn, out);
+  });
+
+  CLI::App* model = app.add_subcommand("model", "global models");
+  model->require_subcommand(1);
+  CLI::App* exp = model->add_subcommand("export", "export a round's global model");
+  exp->add_option("--run", run_id, "run id")->required();
+  exp->add_option("--round", round, "round (-1: last completed, 0: initial)")->capture_default_str();
+  exp->add_option("--out", out_path, "safetensors file to write")->required();
+  exp->add_option("--torchscript", torchscript_path,
+                  "TorchScript file to write (TorchScript runs; default: --out with .pt)");
+  exp->callback([&] { rc = ExportModel(conn, out, run_id, round, out_path, torchscript_path); });
+
+  CLI11_PARSE(app, argc, argv);
+  return rc;
+}

@@ -1,0 +1,318 @@
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/config/run_config.h"
+#include "core/model/safetensors.h"
+#include "core/serde/grpc_status.h"
+#include "core/serde/tensor_stream.h"
+#include "privacy/crypto/random.h"
+#include "privacy/crypto/sha256.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/format.h"
+
+namespace tessera::cli {
+namespace {
+
+int Fail(absl::string_view what, const absl::Status& s) {
+  std::cerr << "tessera: " << what << ": " << s.message() << "\n";
+  return 1;
+}
+
+int Fail(absl::string_view what, const grpc::Status& s) {
+  std::string code = absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()));
+  std::cerr << "tessera: " << what << ": " << s.error_message() << " (" << code << ")\n";
+  return 1;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string TempPath(absl::string_view suffix) {
+  return (std::filesystem::temp_directory_path() /
+          absl::StrCat("tessera-", crypto::RandomHexId(6), suffix))
+      .string();
+}
+
+// The initial weights of a run config (and its TorchScript program, if any).
+absl::Status PrepareWeights(RunConfigFile& file, ArrayRecord* weights, std::string* program) {
+  std::string tmp;
+  auto& model = *file.config.mutable_model();
+  if (!file.torchscript_path.empty()) {
+    absl::StatusOr<std::string> bytes = ReadFile(file.torchscript_path);
+    if (!bytes.ok()) return absl::Status(bytes.status().code(),
+                                         absl::StrCat("model.torchscript: ", bytes.status().message()));
+    *program = std::move(*bytes);
+    model.set_torchscript_sha256(crypto::Sha256Digest(*program));
+    if (file.initial_safetensors_path.empty()) {
+      tmp = TempPath(".safetensors");
+      if (RunModelTool({"import", "--torchscript", file.torchscript_path, "--out", tmp}) != 0) {
+        return absl::InvalidArgumentError("model.torchscript: tessera-model import failed");
+      }
+    }
+  } else if (file.initial_safetensors_path.empty()) {
+    tmp = TempPath(".safetensors");
+    if (RunModelTool({"init", "--architecture", model.architecture(), "--seed",
+                      absl::StrCat(model.seed()), "--out", tmp}) != 0) {
+      return absl::InvalidArgumentError("model.architecture: tessera-model init failed");
+    }
+  }
+  const std::string path = tmp.empty() ? file.initial_safetensors_path : tmp;
+  absl::StatusOr<ArrayRecord> read = ReadSafetensorsFile(path);
+  if (!tmp.empty()) std::filesystem::remove(tmp);
+  if (!read.ok()) {
+    return absl::Status(read.status().code(),
+                        absl::StrCat("model.initial_weights: ", read.status().message()));
+  }
+  *weights = std::move(*read);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int CreateRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& config,
+              bool start) {
+  absl::StatusOr<RunConfigFile> file = LoadRunConfigFile(config);
+  if (!file.ok()) return Fail(config, file.status());
+  ArrayRecord weights;
+  std::string program;
+  if (absl::Status s = PrepareWeights(*file, &weights, &program); !s.ok()) return Fail(config, s);
+  auto stub = Connect(c);
+  if (!stub.ok()) return Fail("connect", stub.status());
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(30));
+  wire::v1::RunStatus status;
+  auto writer = (*stub)->CreateRun(&ctx, &status);
+  wire::v1::CreateRunRequest msg;
+  *msg.mutable_config() = file->config;
+  bool ok = writer->Write(msg);
+  TensorStreamWriter stream(&weights);
+  while (ok) {
+    msg.Clear();
+    if (!stream.Next(msg.mutable_weights())) break;
+    ok = writer->Write(msg);
+  }
+  for (size_t off = 0; ok && off < program.size(); off += kMaxChunkBytes) {
+    msg.Clear();
+    msg.set_artifact(program.substr(off, kMaxChunkBytes));
+    ok = writer->Write(msg);
+  }
+  writer->WritesDone();
+  grpc::Status s = writer->Finish();
+  if (!s.ok()) return Fail("run create", s);
+  if (start) {
+    wire::v1::RunRef ref;
+    ref.set_run_id(status.run_id());
+    auto sctx = UnaryContext(c);
+    grpc::Status started = (*stub)->StartRun(sctx.get(), ref, &status);
+    if (!started.ok()) return Fail("run start", started);
+  }
+  if (out.json) {
+    std::cout << ToJson(status) << "\n";
+  } else {
+    std::cout << "created run " << status.run_id() << " (" << status.name() << ", "
+              << weights.tensors.size() << " tensors, " << HumanBytes(weights.TotalBytes())
+              << ")" << (start ? ", started" : "") << "\n";
+  }
+  return 0;
+}
+
+namespace {
+
+using RunRpc = grpc::Status (wire::v1::Control::Stub::*)(grpc::ClientContext*,
+                                                          const wire::v1::RunRef&,
+                                                          wire::v1::RunStatus*);
+
+int UnaryRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id,
+             RunRpc rpc, absl::string_view what) {
+  auto stub = Connect(c);
+  if (!stub.ok()) return Fail("connect", stub.status());
+  wire::v1::RunRef ref;
+  ref.set_run_id(run_id);
+  wire::v1::RunStatus status;
+  auto ctx = UnaryContext(c);
+  grpc::Status s = ((**stub).*rpc)(ctx.get(), ref, &status);
+  if (!s.ok()) return Fail(what, s);
+  std::cout << (out.json ? ToJson(status) + "\n" : RunStatusText(status));
+  return 0;
+}
+
+}  // namespace
+
+int StartRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id) {
+  return UnaryRun(c, out, run_id, &wire::v1::Control::Stub::StartRun, "run start");
+}
+
+int CancelRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id) {
+  return UnaryRun(c, out, run_id, &wire::v1::Control::Stub::CancelRun, "run cancel");
+}
+
+int RunStatus(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id) {
+  return UnaryRun(c, out, run_id, &wire::v1::Control::Stub::GetRunStatus, "run status");
+}
+
+int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id) {
+  auto stub = Connect(c);
+  if (!stub.ok()) return Fail("connect", stub.status());
+  grpc::ClientContext ctx;
+  wire::v1::RunRef ref;
+  ref.set_run_id(run_id);
+  auto reader = (*stub)->WatchRun(&ctx, ref);
+  wire::v1::RunStatus status;
+  const bool tty = isatty(STDOUT_FILENO);
+  size_t printed = 0;  // finished round rows already printed
+  bool header = false;
+  std::string live;
+  wire::v1::RunState last_state = wire::v1::RUN_STATE_UNSPECIFIED;
+  while (reader->Read(&status)) {
+    if (out.json) {
+      std::cout << ToJson(status) << std::endl;
+      last_state = status.state();
+      continue;
+    }
+    if (!header) {
+      std::cout << "run " << status.run_id() << " (" << status.name() << "), "
+                << status.total_rounds() << " rounds\n" << RoundTableHeader() << "\n";
+      header = true;
+    }
+    std::vector<const wire::v1::RoundSummary*> finished;
+    const wire::v1::RoundSummary* current = nullptr;
+    for (const auto& r : status.rounds()) {
+      if (r.state() == wire::v1::ROUND_COMPLETED || r.state() == wire::v1::ROUND_FAILED) {
+        finished.push_back(&r);
+      } else {
+        current = &r;
+      }
+    }
+    if (tty && !live.empty()) std::cout << "\r\033[K";
+    for (; printed < finished.size(); ++printed) {
+      std::cout << RoundTableRow(*finished[printed]) << "\n";
+    }
+    live.clear();
+    if (current != nullptr) {
+      live = RoundTableRow(*current);
+      if (tty) std::cout << live;
+    }
+    std::cout.flush();
+    last_state = status.state();
+  }
+  grpc::Status s = reader->Finish();
+  if (tty && !live.empty()) std::cout << "\n";
+  if (!s.ok()) return Fail("run watch", s);
+  if (!out.json) {
+    std::cout << "run " << run_id << " " << wire::v1::RunState_Name(last_state);
+    if (!status.message().empty()) std::cout << ": " << status.message();
+    std::cout << "\n";
+  }
+  return last_state == wire::v1::COMPLETED ? 0 : 1;
+}
+
+int ListRuns(const ConnectionOptions& c, const OutputOptions& out) {
+  auto stub = Connect(c);
+  if (!stub.ok()) return Fail("connect", stub.status());
+  wire::v1::ListRunsResponse runs;
+  auto ctx = UnaryContext(c);
+  grpc::Status s = (*stub)->ListRuns(ctx.get(), {}, &runs);
+  if (!s.ok()) return Fail("run list", s);
+  std::cout << (out.json ? ToJson(runs) + "\n" : RunListText(runs));
+  return 0;
+}
+
+int ListClients(const ConnectionOptions& c, const OutputOptions& out) {
+  auto stub = Connect(c);
+  if (!stub.ok()) return Fail("connect", stub.status());
+  wire::v1::ListClientsResponse clients;
+  auto ctx = UnaryContext(c);
+  grpc::Status s = (*stub)->ListClients(ctx.get(), {}, &clients);
+  if (!s.ok()) return Fail("clients list", s);
+  std::cout << (out.json ? ToJson(clients) + "\n" : ClientListText(clients));
+  return 0;
+}
+
+int ExportModel(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id,
+                int round, const std::string& out_path, std::string torchscript_path) {
+  auto stub = Connect(c);
+  if (!stub.ok()) return Fail("connect", stub.status());
+  grpc::ClientContext ctx;
+  wire::v1::ExportModelRequest req;
+  req.set_run_id(run_id);
+  req.set_round(round);
+  auto reader = (*stub)->ExportModel(&ctx, req);
+  wire::v1::ExportModelResponse msg;
+  wire::v1::ExportHeader header;
+  TensorStreamReader weights;
+  std::string program;
+  absl::Status bad;
+  while (reader->Read(&msg)) {
+    if (!bad.ok()) continue;
+    if (msg.has_header()) {
+      header = msg.header();
+    } else if (msg.has_weights()) {
+      bad = weights.Add(msg.weights());
+    } else {
+      program += msg.artifact();
+    }
+    if (!bad.ok()) ctx.TryCancel();
+  }
+  grpc::Status s = reader->Finish();
+  if (!bad.ok()) return Fail("model export", bad);
+  if (!s.ok()) return Fail("model export", s);
+  absl::StatusOr<ArrayRecord> record = std::move(weights).Finish();
+  if (!record.ok()) return Fail("model export", record.status());
+  if (DigestArrayRecord(*record) != header.model_sha256()) {
+    return Fail("model export", absl::DataLossError("weights do not match the run's SHA-256"));
+  }
+  std::map<std::string, std::string> metadata = {
+      {"format", "pt"},
+      {"tessera.run_id", run_id},
+      {"tessera.run_name", header.config().name()},
+      {"tessera.round", absl::StrCat(header.round())},
+      {"tessera.model_sha256", crypto::HexEncode(header.model_sha256())},
+      {"tessera.architecture", header.config().model().architecture()},
+  };
+  if (absl::Status w = WriteSafetensorsFile(out_path, *record, metadata); !w.ok()) {
+    return Fail(out_path, w);
+  }
+  std::string message = absl::StrCat("exported round ", header.round(), " of run ", run_id,
+                                     " to ", out_path);
+  if (!program.empty()) {
+    if (torchscript_path.empty()) {
+      torchscript_path = std::filesystem::path(out_path).replace_extension(".pt").string();
+    }
+    const std::string base = TempPath(".pt");
+    {
+      std::ofstream f(base, std::ios::binary);
+      f << program;
+    }
+    const int rc = RunModelTool({"export-torchscript", "--torchscript", base, "--weights",
+                                 out_path, "--out", torchscript_path});
+    std::filesystem::remove(base);
+    if (rc != 0) return Fail("model export", absl::InternalError("TorchScript export failed"));
+    absl::StrAppend(&message, " and ", torchscript_path);
+  }
+  if (out.json) {
+    std::cout << absl::StrFormat(
+        "{\"run_id\":\"%s\",\"round\":%u,\"safetensors\":\"%s\",\"torchscript\":\"%s\","
+        "\"sha256\":\"%s\"}\n",
+        run_id, header.round(), out_path, program.empty() ? "" : torchscript_path,
+        crypto::HexEncode(header.model_sha256()));
+  } else {
+    std::cout << message << " (" << record->tensors.size() << " tensors, "
+              << HumanBytes(record->TotalBytes()) << ")\n";
+  }
+  return 0;
+}
+
+}  // namespace tessera::cli
