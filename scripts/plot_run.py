@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Writes a run's metrics as CSV and plots test accuracy and train loss over rounds.
+
+Usage: plot_run.py RUN_STATUS.json OUT.png   (input: `tessera --json run status RUN`)
+The CSV lands next to the PNG; the plot is drawn by gnuplot (Debian's gnuplot-nox).
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+
+def main():
+    status_path, png = sys.argv[1], sys.argv[2]
+    with open(status_path) as f:
+        status = json.load(f)
+    rows = [r for r in status.get("rounds", []) if r.get("state") == "ROUND_COMPLETED"]
+    csv = os.path.splitext(png)[0] + ".csv"
+    with open(csv, "w") as f:
+        f.write("round,clients,train_loss,test_accuracy,test_loss,bytes_down,bytes_up,seconds\n")
+        for r in rows:
+            f.write("{},{},{},{},{},{},{},{}\n".format(
+                r["round"], r["reported"], r["train_loss"], r["eval_accuracy"],
+                r["eval_loss"], r["bytes_down"], r["bytes_up"], r["seconds"]))
+    if not shutil.which("gnuplot"):
+        print("plot_run: gnuplot not found; wrote", csv)
+        return
+    script = f"""
+set terminal pngcairo size 900,500 noenhanced
+set output '{png}'
+set datafile separator ','
+set title 'run {status.get("run_id")} ({status.get("name")})'
+set xlabel 'round'
+set ylabel 'test accuracy (%)'
+set y2label 'train loss'
+set ytics nomirror
+set y2tics
+set key bottom right
+set grid
+plot '{csv}' using 1:($4*100) skip 1 with linespoints lw 2 title 'global test accuracy', \\
+     '{csv}' using 1:3 skip 1 axes x1y2 with linespoints lw 2 title 'train loss'
+"""
+    subprocess.run(["gnuplot"], input=script.encode(), check=True)
+    print("plot_run: wrote", png, "and", csv)
+
+
+if __name__ == "__main__":
+    main()
