@@ -36,7 +36,8 @@ set ylabel 'test accuracy (%)'
 set y2label 'train loss'
 set ytics nomirror
 set y2tics
-set key bottom right
+set key center right
+set xtics 1
 set grid
 plot '{csv}' using 1:($4*100) skip 1 with linespoints lw 2 title 'global test accuracy', \\
      '{csv}' using 1:3 skip 1 axes x1y2 with linespoints lw 2 title 'train loss'

@@ -360,6 +360,7 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
     // unchanged.
     TESSERA_RETURN_IF_ERROR(
         round.accumulator->AddFinite(update, static_cast<double>(num_examples)));
+    round.bytes_up += bytes_up;  // before `reported` moves: the driver reads both at quorum
     task->reported = true;
     ++round.reported;
     round.examples += num_examples;
@@ -367,7 +368,6 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
     if (loss != metrics.end()) round.weighted_loss += loss->second * num_examples;
     round.participants.push_back(std::string(client));
   }
-  round.bytes_up += bytes_up;
   registry_->CountParticipation(client);
   return absl::OkStatus();
 }
