@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Enforces where third-party libraries and sibling folders may be included
+# (docs/architecture.md, ../shared/STYLE.md "Keep each third-party dependency in one place").
+# Usage: include_policy_test.sh SOURCE_DIR
+set -uo pipefail
+cd "$1"
+fail=0
+# rule: PATTERN ALLOWED_PREFIX_REGEX DESCRIPTION
+check() {
+  local pattern=$1 allowed=$2 what=$3
+  local hits
+  hits=$(grep -rnE --include='*.h' --include='*.cc' "^#include [<\"]($pattern)" \
+           core coordinator client aggregation privacy tools tests 2>/dev/null |
+         grep -vE "^($allowed)" || true)
+  if [ -n "$hits" ]; then
+    echo "FAIL: $what"
+    echo "$hits"
+    fail=1
+  else
+    echo "ok:   $what"
+  fi
+}
+check 'torch/|ATen/|c10/' 'client/training/|tools/model/' "LibTorch only in client/training and tools/model"
+check 'rocksdb/' 'coordinator/state/' "RocksDB only in coordinator/state"
+check 'openssl/' 'privacy/crypto/' "OpenSSL only in privacy/crypto"
+check 'toml\+\+/' 'core/config/' "toml++ only in core/config"
+check 'grpcpp/|grpc/' 'core/serde/|coordinator/service/|client/runtime/|tools/cli/|tools/bench/|tests/' \
+  "gRPC only in serde, services, the client runtime, the CLI, benches and tests"
+check 'client/' 'client/|tests/|tools/model/' "nothing outside client/ (and tools/model, tests) includes client/"
+check 'coordinator/' 'coordinator/|tests/' "nothing outside coordinator/ (and tests) includes coordinator/"
+check 'tessera/wire|tessera/storage' 'core/serde/|core/config/|coordinator/|client/runtime/|tools/|tests/' \
+  "generated protos stay out of core/model, aggregation, client data/training and privacy"
+exit $fail
