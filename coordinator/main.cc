@@ -1,5 +1,7 @@
 // tessera-coordinator: serves the Fleet and Control APIs. Flags only here; see
 // docs/architecture.md and `tessera-coordinator --help`.
+#include <malloc.h>
+
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -29,9 +31,19 @@ int main(int argc, char** argv) {
   app.add_option("--max-concurrent-uploads", options.max_concurrent_uploads,
                  "updates staged in memory at once")
       ->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--max-concurrent-downloads", options.max_concurrent_downloads,
+                 "model streams in flight at once (others wait their turn)")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
+  app.add_option("--transport-memory-bytes", options.transport_memory_bytes,
+                 "memory gRPC may use for transport buffers")
+      ->capture_default_str()->check(CLI::Range(int64_t{8} << 20, int64_t{1} << 40));
   app.add_option("--port-file", port_file, "write the bound port to this file");
   CLI11_PARSE(app, argc, argv);
 
+  // Tensors are multi-megabyte buffers that live for a round: give them their own mappings
+  // so freeing one returns it to the OS (glibc's dynamic threshold would otherwise keep freed
+  // tensors in the heap and the process would hold its historical peak forever).
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
   google::InitGoogleLogging(argv[0]);
   FLAGS_logtostderr = true;
 

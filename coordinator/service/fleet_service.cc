@@ -21,12 +21,38 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
   return reactor;
 }
 
-// Streams a model snapshot; the snapshot stays alive while it is written.
+// Streams a model snapshot; the snapshot stays alive while it is written. At most the gate's
+// slots stream at once (each holds ~2 MiB of chunk and transport buffers); the others wait
+// unstarted, so memory does not grow with the number of clients fetching.
 class ModelWriter final : public grpc::ServerWriteReactor<wire::v1::TensorChunk> {
  public:
-  ModelWriter(std::shared_ptr<const ModelSnapshot> model, std::function<void(uint64_t)> done)
-      : model_(std::move(model)), writer_(&model_->weights, model_->digest), done_(std::move(done)) {
-    WriteNext();
+  ModelWriter(std::shared_ptr<const ModelSnapshot> model, std::function<void(uint64_t)> done,
+              UploadGate* gate)
+      : model_(std::move(model)),
+        writer_(&model_->weights, model_->digest),
+        done_(std::move(done)),
+        gate_(gate),
+        guard_(std::make_shared<Guard>()) {
+    guard_->reactor = this;
+    guard_->waiting = true;
+    std::shared_ptr<Guard> guard = guard_;
+    gate_->Enter([guard, gate] {
+      ModelWriter* start = nullptr;
+      {
+        absl::MutexLock l(&guard->mu);
+        if (guard->reactor != nullptr && guard->waiting) {
+          guard->waiting = false;
+          guard->holds_slot = true;
+          start = guard->reactor;
+        }
+      }
+      if (start == nullptr) {
+        gate->Leave();  // the fetch is gone; pass the slot on
+        return;
+      }
+      // Not finished yet (waiting was set), so the reactor is alive.
+      start->WriteNext();
+    });
   }
   void OnWriteDone(bool ok) override {
     if (!ok) {
@@ -35,12 +61,34 @@ class ModelWriter final : public grpc::ServerWriteReactor<wire::v1::TensorChunk>
     }
     WriteNext();
   }
+  void OnCancel() override {
+    bool finish = false;
+    {
+      absl::MutexLock l(&guard_->mu);
+      finish = guard_->waiting;
+      guard_->waiting = false;
+    }
+    if (finish) Finish(grpc::Status::CANCELLED);
+  }
   void OnDone() override {
+    bool release = false;
+    {
+      absl::MutexLock l(&guard_->mu);
+      guard_->reactor = nullptr;
+      release = guard_->holds_slot;
+    }
+    if (release) gate_->Leave();
     done_(writer_.data_bytes_sent());
     delete this;
   }
 
  private:
+  struct Guard {
+    absl::Mutex mu;
+    ModelWriter* reactor = nullptr;
+    bool waiting = false;
+    bool holds_slot = false;
+  };
   void WriteNext() {
     if (writer_.Next(&chunk_)) {
       StartWrite(&chunk_);
@@ -52,6 +100,8 @@ class ModelWriter final : public grpc::ServerWriteReactor<wire::v1::TensorChunk>
   TensorStreamWriter writer_;
   wire::v1::TensorChunk chunk_;
   std::function<void(uint64_t)> done_;
+  UploadGate* const gate_;
+  std::shared_ptr<Guard> guard_;
 };
 
 class ArtifactWriter final : public grpc::ServerWriteReactor<wire::v1::ArtifactChunk> {
@@ -184,9 +234,9 @@ grpc::ServerWriteReactor<wire::v1::TensorChunk>* FleetService::FetchModel(
   }
   RunManager* runs = runs_;
   std::string task_id = request->task_id();
-  return new ModelWriter(*model, [runs, task_id](uint64_t bytes) {
-    runs->CountBytesDown(task_id, bytes);
-  });
+  return new ModelWriter(
+      *model, [runs, task_id](uint64_t bytes) { runs->CountBytesDown(task_id, bytes); },
+      &download_gate_);
 }
 
 grpc::ServerWriteReactor<wire::v1::ArtifactChunk>* FleetService::FetchArtifact(

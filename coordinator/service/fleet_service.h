@@ -14,7 +14,8 @@ namespace tessera::coordinator {
 
 struct FleetServiceOptions {
   bool insecure = false;
-  size_t max_concurrent_uploads = 2;
+  size_t max_concurrent_uploads = 2;    // updates staged in memory at once
+  size_t max_concurrent_downloads = 16;  // model streams in flight at once
 };
 
 class FleetService final : public wire::v1::Fleet::CallbackService {
@@ -26,7 +27,8 @@ class FleetService final : public wire::v1::Fleet::CallbackService {
         runs_(runs),
         registry_(registry),
         state_(state),
-        gate_(options.max_concurrent_uploads) {}
+        gate_(options.max_concurrent_uploads),
+        download_gate_(options.max_concurrent_downloads) {}
 
   grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* context,
                                      const wire::v1::RegisterRequest* request,
@@ -53,6 +55,7 @@ class FleetService final : public wire::v1::Fleet::CallbackService {
   ClientRegistry* const registry_;
   CoordinatorState* const state_;
   UploadGate gate_;
+  UploadGate download_gate_;
 };
 
 

@@ -98,14 +98,22 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
     std::shared_ptr<Guard> guard = guard_;
     UploadGate* gate = gate_;
     gate_->Enter([guard, gate] {
-      absl::MutexLock l(&guard->mu);
-      if (guard->reactor == nullptr || guard->cancelled || !guard->waiting) {
+      UpdateReader* start = nullptr;
+      {
+        absl::MutexLock l(&guard->mu);
+        if (guard->reactor != nullptr && !guard->cancelled && guard->waiting) {
+          guard->waiting = false;
+          guard->reactor->holds_slot_ = true;
+          start = guard->reactor;
+        }
+      }
+      if (start == nullptr) {
         gate->Leave();  // the upload is gone; pass the slot on
         return;
       }
-      guard->waiting = false;
-      guard->reactor->holds_slot_ = true;
-      guard->reactor->StartRead(&guard->reactor->request_);
+      // Not finished (it was waiting and not cancelled), so the reactor is alive; reactions
+      // may run inline, hence outside the lock.
+      start->StartRead(&start->request_);
     });
   }
 

@@ -81,7 +81,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   impl->runs = std::make_unique<RunManager>(RunManagerOptions{}, impl->state.get(),
                                             impl->registry.get());
   impl->fleet = std::make_unique<FleetService>(
-      FleetServiceOptions{options.insecure, options.max_concurrent_uploads}, impl->runs.get(),
+      FleetServiceOptions{options.insecure, options.max_concurrent_uploads,
+                          options.max_concurrent_downloads}, impl->runs.get(),
       impl->registry.get(), impl->state.get());
   impl->control =
       std::make_unique<ControlService>(options.insecure, impl->runs.get(), impl->registry.get());
@@ -92,6 +93,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.RegisterService(impl->control.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
+  grpc::ResourceQuota quota("tessera-coordinator");
+  quota.Resize(static_cast<size_t>(options.transport_memory_bytes));
+  builder.SetResourceQuota(quota);
   // Detect dead clients within ~15 s; let clients ping idle subscriptions.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);

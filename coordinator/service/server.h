@@ -22,7 +22,12 @@ struct CoordinatorServerOptions {
   bool insecure = false;
   uint32_t max_clients = 10000;
   size_t max_concurrent_uploads = 2;  // updates staged in memory at once
+  size_t max_concurrent_downloads = 16;  // model streams in flight at once
   int max_message_bytes = 4 << 20;    // per gRPC message; chunks are <= 1 MiB
+  // Memory gRPC's transport may use for buffers (its ResourceQuota): under pressure gRPC
+  // shrinks flow-control windows, so many concurrent uploads wait at their senders instead
+  // of piling up here. Independent of the model size and the number of clients.
+  int64_t transport_memory_bytes = 64 << 20;
 };
 
 class CoordinatorServer {

@@ -130,6 +130,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorState>> CoordinatorState::Open(
   options.keep_log_file_num = 4;
   // Model tensors are large and written once: keep them out of the LSM tree so
   // compactions do not rewrite them.
+  // Memtables hold whole values until a flush moves them to blob files: small memtables
+  // keep the coordinator's memory near the model size rather than 2 x 64 MiB above it.
+  options.write_buffer_size = 8 << 20;
+  options.max_write_buffer_number = 2;
   options.enable_blob_files = true;
   options.min_blob_size = 64 << 10;
   options.enable_blob_garbage_collection = true;
@@ -171,9 +175,8 @@ absl::Status CoordinatorState::CreateRun(const RunRecord& run,
   TESSERA_ASSIGN_OR_RETURN(
       std::string run_value,
       si::SerializeRecord(stored, absl::StrCat("run ", run.run_id())));
+  TESSERA_RETURN_IF_ERROR(CheckUniqueNames(initial_model));
   rocksdb::WriteBatch batch;
-  TESSERA_RETURN_IF_ERROR(
-      si::AddModelToBatch(run.run_id(), 0, initial_model, &batch));
   if (!artifact.empty()) {
     TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
         batch.Put(si::ArtifactKey(run.run_id()), si::ToSlice(artifact)),
@@ -191,6 +194,10 @@ absl::Status CoordinatorState::CreateRun(const RunRecord& run,
     return absl::AlreadyExistsError(
         absl::StrCat("run ", run.run_id(), " already exists"));
   }
+  // The run does not exist: its round-0 tensors may be written now, one at a time; the
+  // manifest commits with the run record below.
+  TESSERA_RETURN_IF_ERROR(si::WriteModelTensorsAndBatchManifest(
+      db_.get(), run.run_id(), 0, initial_model, &batch));
   TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
       batch.Put(si::RunOrderKey(next_run_seq_), si::ToSlice(run.run_id())),
       "batching a run"));
@@ -260,8 +267,6 @@ absl::Status CoordinatorState::CommitRound(const RunRecord& run,
                      " with completed_rounds ", run.completed_rounds()));
   }
   rocksdb::WriteBatch batch;
-  TESSERA_RETURN_IF_ERROR(
-      si::AddModelToBatch(run_id, summary.round(), model, &batch));
   TESSERA_ASSIGN_OR_RETURN(std::string summary_value,
                            si::SerializeRecord(summary, "round summary"));
   TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
@@ -275,6 +280,9 @@ absl::Status CoordinatorState::CommitRound(const RunRecord& run,
   TESSERA_RETURN_IF_ERROR(CheckNextRound(stored, summary.round()));
   TESSERA_RETURN_IF_ERROR(
       CheckNoSummary(db_.get(), run_id, summary.round(), summary.attempt()));
+  // Checked above that the round is not committed: only now may its tensor keys be written.
+  TESSERA_RETURN_IF_ERROR(si::WriteModelTensorsAndBatchManifest(
+      db_.get(), run_id, summary.round(), model, &batch));
   RunRecord updated = run;
   updated.set_has_artifact(stored.has_artifact());
   TESSERA_ASSIGN_OR_RETURN(

@@ -23,9 +23,9 @@ std::string ModelName(absl::string_view run_id, uint32_t round) {
 
 }  // namespace
 
-absl::Status AddModelToBatch(absl::string_view run_id, uint32_t round,
-                             const ArrayRecord& model,
-                             rocksdb::WriteBatch* batch) {
+absl::Status WriteModelTensorsAndBatchManifest(rocksdb::DB* db, absl::string_view run_id,
+                                               uint32_t round, const ArrayRecord& model,
+                                               rocksdb::WriteBatch* batch) {
   if (model.tensors.size() > kMaxModelTensors) {
     return absl::InvalidArgumentError(
         absl::StrCat("model has ", model.tensors.size(),
@@ -34,9 +34,9 @@ absl::Status AddModelToBatch(absl::string_view run_id, uint32_t round,
   TESSERA_RETURN_IF_ERROR(CheckUniqueNames(model));
   for (size_t i = 0; i < model.tensors.size(); ++i) {
     TESSERA_ASSIGN_OR_RETURN(std::string value, EncodeTensor(model.tensors[i]));
-    TESSERA_RETURN_IF_ERROR(
-        FromRocksDbStatus(batch->Put(ModelTensorKey(run_id, round, i), value),
-                          "batching a tensor"));
+    TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
+        db->Put(rocksdb::WriteOptions(), ModelTensorKey(run_id, round, i), value),
+        "writing a tensor"));
   }
   TESSERA_ASSIGN_OR_RETURN(
       std::string manifest,

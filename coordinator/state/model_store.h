@@ -23,12 +23,15 @@ namespace tessera {
 namespace coordinator {
 namespace state_internal {
 
-// Adds the tensors and manifest of `model` as round `round` of `run_id` to
-// `batch`. INVALID_ARGUMENT for duplicate tensor names, more than
-// kMaxModelTensors tensors or a tensor too large to store.
-absl::Status AddModelToBatch(absl::string_view run_id, uint32_t round,
-                             const ArrayRecord& model,
-                             rocksdb::WriteBatch* batch);
+// Writes the tensors of `model` one Put at a time (not synced; a later synced write makes
+// them durable), then adds only the manifest to `batch`. The model becomes visible when the
+// batch commits: readers require the manifest, and tensors left by an attempt that never
+// committed are overwritten by the next one. Peak memory is one encoded tensor, not the
+// whole model a second time. REQUIRES: the caller has checked that this round is not
+// committed yet (otherwise a committed model's tensors would be overwritten).
+absl::Status WriteModelTensorsAndBatchManifest(rocksdb::DB* db, absl::string_view run_id,
+                                               uint32_t round, const ArrayRecord& model,
+                                               rocksdb::WriteBatch* batch);
 
 // NOT_FOUND "model of run X round N not found"; DATA_LOSS if it does not parse.
 absl::StatusOr<storage::v1::ModelManifest> ReadModelManifest(

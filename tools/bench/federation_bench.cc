@@ -62,14 +62,16 @@ struct Env {
   }
 };
 
+std::vector<std::string> g_coordinator_args;  // extra flags (--coordinator-arg)
+
 std::unique_ptr<Process> StartCoordinator(const Env& env, const std::string& tag) {
   const std::string port_file = env.dir + "/" + tag + ".port";
-  auto p = std::make_unique<Process>(
-      std::vector<std::string>{BinDir() + "/tessera-coordinator", "--listen", "127.0.0.1:0",
-                               "--port-file", port_file, "--state-dir", env.dir + "/" + tag,
-                               "--ca", env.Pki("ca.pem"), "--cert", env.Pki("coordinator.pem"),
-                               "--key", env.Pki("coordinator.key")},
-      env.dir + "/" + tag + ".log");
+  std::vector<std::string> argv = {BinDir() + "/tessera-coordinator", "--listen", "127.0.0.1:0",
+                                   "--port-file", port_file, "--state-dir", env.dir + "/" + tag,
+                                   "--ca", env.Pki("ca.pem"), "--cert", env.Pki("coordinator.pem"),
+                                   "--key", env.Pki("coordinator.key")};
+  argv.insert(argv.end(), g_coordinator_args.begin(), g_coordinator_args.end());
+  auto p = std::make_unique<Process>(argv, env.dir + "/" + tag + ".log");
   if (WaitForPort(port_file, 30) == 0) {
     std::fprintf(stderr, "coordinator did not start:\n%s\n", p->Log().c_str());
     return nullptr;
@@ -146,21 +148,15 @@ struct SimClient {
     session = resp.session_id();
     return true;
   }
-  // Blocks until the first TRAIN task arrives (the subscription stays open on a thread).
-  void Subscribe(std::atomic<int>* ready) {
+  // Opens the task subscription on a thread; WaitTask() blocks until a TRAIN task arrived.
+  void Subscribe() {
     sub_ctx = std::make_unique<grpc::ClientContext>();
-    std::atomic<bool> got{false};
-    thread = std::thread([this, ready, &got] {
+    thread = std::thread([this] {
       wire::v1::SubscribeRequest req;
       req.set_session_id(session);
       auto reader = stub->Subscribe(sub_ctx.get(), req);
       wire::v1::Task t;
-      bool counted = false;
       while (reader->Read(&t)) {
-        if (t.type() == wire::v1::PING && !counted) {
-          ++*ready;
-          counted = true;
-        }
         if (t.type() == wire::v1::TRAIN && !got) {
           task = t;
           got = true;
@@ -168,9 +164,13 @@ struct SimClient {
       }
       reader->Finish();
     });
+  }
+  void WaitTask() {
     while (!got) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  uint64_t Fetch(ArrayRecord* out) {
+  // verify=false counts the bytes only (what the coordinator can serve); verify=true
+  // reassembles the tensors and checks the SHA-256, as tessera-client does.
+  uint64_t Fetch(ArrayRecord* out, bool verify = true) {
     grpc::ClientContext ctx;
     ctx.AddMetadata("x-tessera-session", session);
     wire::v1::FetchModelRequest req;
@@ -178,10 +178,13 @@ struct SimClient {
     auto reader = stub->FetchModel(&ctx, req);
     TensorStreamReader stream;
     wire::v1::TensorChunk c;
+    uint64_t raw = 0;
     while (reader->Read(&c)) {
-      if (!stream.Add(c).ok()) return 0;
+      raw += c.data().size();
+      if (verify && !stream.Add(c).ok()) return 0;
     }
     if (!reader->Finish().ok()) return 0;
+    if (!verify) return raw;
     const uint64_t bytes = stream.data_bytes_received();
     auto r = std::move(stream).Finish();
     if (!r.ok()) return 0;
@@ -212,6 +215,7 @@ struct SimClient {
   }
   std::unique_ptr<grpc::ClientContext> sub_ctx;
   std::thread thread;
+  std::atomic<bool> got{false};
 };
 
 // A raw byte stream over the same TLS: the Fleet.FetchArtifact RPC of a bare server that
@@ -292,7 +296,8 @@ int Distribution(const Env& env, double mb) {
   const int64_t params = static_cast<int64_t>(mb * 1e6 / 4);
   ArrayRecord model = Model(params);
   std::printf("\n## Model distribution over mTLS on loopback (%.0f MB model)\n", mb);
-  std::printf("%8s %16s %16s %8s\n", "clients", "tessera MB/s", "raw gRPC MB/s", "ratio");
+  std::printf("%8s %18s %18s %14s %10s %10s\n", "clients", "fetch+verify MB/s",
+              "fetch only MB/s", "raw gRPC MB/s", "ratio v", "ratio f");
   for (int n : {1, 10}) {
     auto coordinator = StartCoordinator(env, "dist" + std::to_string(n));
     if (!coordinator) return 1;
@@ -300,18 +305,22 @@ int Distribution(const Env& env, double mb) {
     auto control = wire::v1::Control::NewStub(env.Channel(port, "operator"));
     std::vector<SimClient> clients(n);
     for (int i = 0; i < n; ++i) clients[i].Join(env, port, "c" + std::to_string(i));
-    std::atomic<int> ready{0};
     CreateRun(*control, model, n, 1);
-    for (auto& c : clients) c.Subscribe(&ready);
-    std::atomic<uint64_t> bytes{0};
-    const auto start = Clock::now();
-    std::vector<std::thread> threads;
-    for (auto& c : clients) threads.emplace_back([&] { bytes += c.Fetch(nullptr); });
-    for (auto& t : threads) t.join();
-    const double seconds = Since(start);
-    const double ours = static_cast<double>(bytes.load()) / seconds / 1e6;
+    for (auto& c : clients) c.Subscribe();
+    for (auto& c : clients) c.WaitTask();
+    auto measure = [&](bool verify) {
+      std::atomic<uint64_t> bytes{0};
+      const auto start = Clock::now();
+      std::vector<std::thread> threads;
+      for (auto& c : clients) threads.emplace_back([&] { bytes += c.Fetch(nullptr, verify); });
+      for (auto& t : threads) t.join();
+      return static_cast<double>(bytes.load()) / Since(start) / 1e6;
+    };
+    const double verified = measure(true);
+    const double fetched = measure(false);
     const double raw = RawBaseline(env, model.TotalBytes(), n);
-    std::printf("%8d %16.0f %16.0f %8.2f\n", n, ours, raw, ours / raw);
+    std::printf("%8d %18.0f %18.0f %14.0f %10.2f %10.2f\n", n, verified, fetched, raw,
+                verified / raw, fetched / raw);
     for (auto& c : clients) c.Stop();
     coordinator->Kill(SIGKILL);
   }
@@ -332,8 +341,8 @@ int Rss(const Env& env, int64_t params) {
   const double model_mb = static_cast<double>(model.TotalBytes()) / 1e6;
   std::printf("\n## Coordinator peak RSS through one round (%lld params, %.0f MB model)\n",
               static_cast<long long>(params), model_mb);
-  std::printf("%8s %14s %14s %12s %10s\n", "clients", "idle RSS MB", "peak RSS MB",
-              "peak/model", "round s");
+  std::printf("%8s %12s %14s %14s %12s %10s\n", "clients", "idle RSS MB", "created RSS MB",
+              "peak RSS MB", "peak/model", "round s");
   for (int n : {10, 50}) {
     const std::string tag = "rss" + std::to_string(n);
     auto coordinator = StartCoordinator(env, tag);
@@ -343,10 +352,11 @@ int Rss(const Env& env, int64_t params) {
     auto control = wire::v1::Control::NewStub(env.Channel(port, "operator"));
     std::vector<SimClient> clients(n);
     for (int i = 0; i < n; ++i) clients[i].Join(env, port, "c" + std::to_string(i));
-    std::atomic<int> ready{0};
     const std::string run = CreateRun(*control, model, n, 1);
+    const double created = static_cast<double>(PeakRssBytes(coordinator->pid())) / 1e6;
     const auto start = Clock::now();
-    for (auto& c : clients) c.Subscribe(&ready);
+    for (auto& c : clients) c.Subscribe();
+    for (auto& c : clients) c.WaitTask();
     ArrayRecord zeros = Model(params);
     for (auto& t : zeros.tensors) std::fill(t.mutable_values<float>().begin(), t.mutable_values<float>().end(), 0.0f);
     std::vector<std::thread> threads;
@@ -368,7 +378,8 @@ int Rss(const Env& env, int64_t params) {
     }
     const double seconds = Since(start);
     const double peak = static_cast<double>(PeakRssBytes(coordinator->pid())) / 1e6;
-    std::printf("%8d %14.0f %14.0f %12.2f %10.2f%s\n", n, idle, peak, peak / model_mb, seconds,
+    std::printf("%8d %12.0f %14.0f %14.0f %12.2f %10.2f%s\n", n, idle, created, peak,
+                peak / model_mb, seconds,
                 status.state() == wire::v1::COMPLETED ? "" : "  (round did not complete)");
     for (auto& c : clients) c.Stop();
     coordinator->Kill(SIGKILL);
@@ -434,6 +445,7 @@ int Overhead(const Env& env, int64_t params, int rounds) {
 }  // namespace tessera::bench
 
 int main(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
   std::string only;
   double dist_mb = 100;
   int64_t rss_params = 10'000'000;
@@ -444,6 +456,8 @@ int main(int argc, char** argv) {
   app.add_option("--dist-mb", dist_mb, "model size for distribution")->capture_default_str();
   app.add_option("--rss-params", rss_params, "float32 params for the RSS bench")->capture_default_str();
   app.add_option("--overhead-params", overhead_params, "params for round overhead")->capture_default_str();
+  app.add_option("--coordinator-arg", tessera::bench::g_coordinator_args,
+                 "extra tessera-coordinator flag (repeatable), e.g. --coordinator-arg=--max-concurrent-uploads=1");
   app.add_option("--rounds", rounds, "rounds for round overhead")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
