@@ -1,10 +1,8 @@
 #include "client/runtime/node_runner.h"
 
 #include <deque>
-#include <fstream>
 #include <functional>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include <glog/logging.h>
@@ -15,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "client/runtime/update_delta.h"
 #include "client/training/local_model.h"
+#include "core/base/file.h"
 #include "core/base/status_macros.h"
 #include "core/base/version.h"
 #include "core/serde/grpc_status.h"
@@ -27,12 +26,13 @@ namespace {
 
 constexpr char kSessionKey[] = "x-tessera-session";
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// The file's bytes, or the error prefixed with the flag that named it.
+absl::StatusOr<std::string> ReadFlagFile(const std::string& path, absl::string_view flag) {
+  absl::StatusOr<std::string> bytes = ReadFileToString(path);
+  if (!bytes.ok()) {
+    return absl::Status(bytes.status().code(), absl::StrCat(flag, ": ", bytes.status().message()));
+  }
+  return bytes;
 }
 
 }  // namespace
@@ -319,9 +319,9 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
     creds = grpc::InsecureChannelCredentials();
   } else {
     grpc::SslCredentialsOptions ssl;
-    TESSERA_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFile(options.ca_cert_path, "--ca"));
-    TESSERA_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFile(options.cert_path, "--cert"));
-    TESSERA_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFile(options.key_path, "--key"));
+    TESSERA_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFlagFile(options.ca_cert_path, "--ca"));
+    TESSERA_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFlagFile(options.cert_path, "--cert"));
+    TESSERA_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFlagFile(options.key_path, "--key"));
     creds = grpc::SslCredentials(ssl);
   }
   grpc::ChannelArguments args;

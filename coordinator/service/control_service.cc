@@ -5,18 +5,12 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/service/auth.h"
 #include "coordinator/service/outbound_stream.h"
+#include "coordinator/service/reactors.h"
 #include "core/serde/grpc_status.h"
 #include "core/serde/tensor_stream.h"
 
 namespace tessera::coordinator {
 namespace {
-
-grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
-                                      const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
 
 bool IsEnded(wire::v1::RunState s) {
   return s == wire::v1::COMPLETED || s == wire::v1::CANCELLED || s == wire::v1::FAILED;
@@ -105,11 +99,6 @@ class CreateRunReader final : public grpc::ServerReadReactor<wire::v1::CreateRun
   std::string artifact_;
 };
 
-class RejectedCreate final : public grpc::ServerReadReactor<wire::v1::CreateRunRequest> {
- public:
-  explicit RejectedCreate(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
-  void OnDone() override { delete this; }
-};
 
 class ExportWriter final : public grpc::ServerWriteReactor<wire::v1::ExportModelResponse> {
  public:
@@ -158,7 +147,7 @@ class ExportWriter final : public grpc::ServerWriteReactor<wire::v1::ExportModel
 grpc::ServerReadReactor<wire::v1::CreateRunRequest>* ControlService::CreateRun(
     grpc::CallbackServerContext* context, wire::v1::RunStatus* response) {
   absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator);
-  if (!caller.ok()) return new RejectedCreate(caller.status());
+  if (!caller.ok()) return FailedReader<wire::v1::CreateRunRequest>(caller.status());
   return new CreateRunReader(runs_, caller->identity, response);
 }
 
@@ -248,15 +237,11 @@ grpc::ServerUnaryReactor* ControlService::ListClients(
 
 grpc::ServerWriteReactor<wire::v1::ExportModelResponse>* ControlService::ExportModel(
     grpc::CallbackServerContext* context, const wire::v1::ExportModelRequest* request) {
-  class Failed final : public grpc::ServerWriteReactor<wire::v1::ExportModelResponse> {
-   public:
-    explicit Failed(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
-    void OnDone() override { delete this; }
-  };
+
   absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator);
-  if (!caller.ok()) return new Failed(caller.status());
+  if (!caller.ok()) return FailedWriter<wire::v1::ExportModelResponse>(caller.status());
   absl::StatusOr<RunManager::Export> e = runs_->ExportModel(request->run_id(), request->round());
-  if (!e.ok()) return new Failed(e.status());
+  if (!e.ok()) return FailedWriter<wire::v1::ExportModelResponse>(e.status());
   LOG(INFO) << "round " << e->round << " of run " << request->run_id() << " exported by "
             << caller->identity;
   return new ExportWriter(request->run_id(), std::move(*e));

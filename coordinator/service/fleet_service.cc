@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "coordinator/service/auth.h"
 #include "coordinator/service/outbound_stream.h"
+#include "coordinator/service/reactors.h"
 #include "core/base/version.h"
 #include "core/serde/grpc_status.h"
 #include "core/serde/tensor_stream.h"
@@ -13,13 +14,6 @@
 
 namespace tessera::coordinator {
 namespace {
-
-grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
-                                      const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
 
 // Streams a model snapshot; the snapshot stays alive while it is written. At most the gate's
 // slots stream at once (each holds ~2 MiB of chunk and transport buffers); the others wait
@@ -137,15 +131,6 @@ class ArtifactWriter final : public grpc::ServerWriteReactor<wire::v1::ArtifactC
   wire::v1::ArtifactChunk chunk_;
 };
 
-template <typename T>
-grpc::ServerWriteReactor<T>* FailedStream(const absl::Status& status) {
-  class Failed final : public grpc::ServerWriteReactor<T> {
-   public:
-    explicit Failed(const absl::Status& s) { this->Finish(ToGrpcStatus(s)); }
-    void OnDone() override { delete this; }
-  };
-  return new Failed(status);
-}
 
 }  // namespace
 
@@ -188,11 +173,11 @@ grpc::ServerUnaryReactor* FleetService::Register(grpc::CallbackServerContext* co
 grpc::ServerWriteReactor<wire::v1::Task>* FleetService::Subscribe(
     grpc::CallbackServerContext* context, const wire::v1::SubscribeRequest* request) {
   absl::StatusOr<Caller> caller = Authenticate(*context, options_.insecure, Role::kClient);
-  if (!caller.ok()) return FailedStream<wire::v1::Task>(caller.status());
+  if (!caller.ok()) return FailedWriter<wire::v1::Task>(caller.status());
   absl::StatusOr<std::string> name = registry_->Lookup(request->session_id());
-  if (!name.ok()) return FailedStream<wire::v1::Task>(name.status());
+  if (!name.ok()) return FailedWriter<wire::v1::Task>(name.status());
   if (!options_.insecure && *name != caller->identity) {
-    return FailedStream<wire::v1::Task>(
+    return FailedWriter<wire::v1::Task>(
         absl::PermissionDeniedError("the session belongs to another client"));
   }
   auto token = std::make_shared<std::atomic<uint64_t>>(0);
@@ -225,12 +210,12 @@ grpc::ServerWriteReactor<wire::v1::TensorChunk>* FleetService::FetchModel(
     grpc::CallbackServerContext* context, const wire::v1::FetchModelRequest* request) {
   absl::StatusOr<std::string> client =
       AuthenticateClient(*context, options_.insecure, *registry_);
-  if (!client.ok()) return FailedStream<wire::v1::TensorChunk>(client.status());
+  if (!client.ok()) return FailedWriter<wire::v1::TensorChunk>(client.status());
   absl::StatusOr<std::shared_ptr<const ModelSnapshot>> model =
       runs_->ModelForTask(request->task_id(), *client);
   if (!model.ok()) {
     LOG(WARNING) << "FetchModel by " << *client << ": " << model.status();
-    return FailedStream<wire::v1::TensorChunk>(model.status());
+    return FailedWriter<wire::v1::TensorChunk>(model.status());
   }
   RunManager* runs = runs_;
   std::string task_id = request->task_id();
@@ -243,9 +228,9 @@ grpc::ServerWriteReactor<wire::v1::ArtifactChunk>* FleetService::FetchArtifact(
     grpc::CallbackServerContext* context, const wire::v1::FetchArtifactRequest* request) {
   absl::StatusOr<std::string> client =
       AuthenticateClient(*context, options_.insecure, *registry_);
-  if (!client.ok()) return FailedStream<wire::v1::ArtifactChunk>(client.status());
+  if (!client.ok()) return FailedWriter<wire::v1::ArtifactChunk>(client.status());
   absl::StatusOr<std::string> artifact = runs_->ArtifactForTask(request->task_id(), *client);
-  if (!artifact.ok()) return FailedStream<wire::v1::ArtifactChunk>(artifact.status());
+  if (!artifact.ok()) return FailedWriter<wire::v1::ArtifactChunk>(artifact.status());
   return new ArtifactWriter(std::move(*artifact));
 }
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "coordinator/service/auth.h"
 #include "coordinator/service/fleet_service.h"
+#include "coordinator/service/reactors.h"
 #include "core/serde/grpc_status.h"
 #include "core/serde/tensor_stream.h"
 
@@ -157,11 +158,6 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
   bool holds_slot_ = false;  // written under guard_->mu or before any concurrency
 };
 
-class RejectedUpload final : public grpc::ServerReadReactor<wire::v1::PushUpdateRequest> {
- public:
-  explicit RejectedUpload(const absl::Status& s) { Finish(ToGrpcStatus(s)); }
-  void OnDone() override { delete this; }
-};
 
 }  // namespace
 
@@ -169,7 +165,7 @@ grpc::ServerReadReactor<wire::v1::PushUpdateRequest>* FleetService::PushUpdate(
     grpc::CallbackServerContext* context, wire::v1::PushUpdateResponse* response) {
   absl::StatusOr<std::string> client =
       AuthenticateClient(*context, options_.insecure, *registry_);
-  if (!client.ok()) return new RejectedUpload(client.status());
+  if (!client.ok()) return FailedReader<wire::v1::PushUpdateRequest>(client.status());
   return new UpdateReader(runs_, &gate_, *client, response);
 }
 

@@ -1,7 +1,5 @@
 #include "coordinator/service/server.h"
 
-#include <fstream>
-#include <sstream>
 
 #include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
@@ -13,6 +11,7 @@
 #include "coordinator/service/control_service.h"
 #include "coordinator/service/fleet_service.h"
 #include "coordinator/state/coordinator_state.h"
+#include "core/base/file.h"
 
 namespace tessera::coordinator {
 namespace {
@@ -22,11 +21,11 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view w
     return absl::InvalidArgumentError(absl::StrCat(
         "--", what, " is required for mTLS (or use --insecure on a loopback address)"));
   }
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("--", what, ": cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  absl::StatusOr<std::string> pem = ReadFileToString(path);
+  if (!pem.ok()) {
+    return absl::Status(pem.status().code(), absl::StrCat("--", what, ": ", pem.status().message()));
+  }
+  return pem;
 }
 
 }  // namespace

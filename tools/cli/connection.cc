@@ -1,9 +1,8 @@
 #include "tools/cli/connection.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/file.h"
 
 namespace tessera::cli {
 namespace {
@@ -13,11 +12,11 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view 
     return absl::InvalidArgumentError(
         absl::StrCat(flag, " is required for mTLS (or --insecure for a loopback demo)"));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  absl::StatusOr<std::string> bytes = ReadFileToString(path);
+  if (!bytes.ok()) {
+    return absl::Status(bytes.status().code(), absl::StrCat(flag, ": ", bytes.status().message()));
+  }
+  return bytes;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/base/file.h"
 #include "core/config/run_config.h"
 #include "core/model/safetensors.h"
 #include "core/serde/grpc_status.h"
@@ -31,14 +32,6 @@ int Fail(absl::string_view what, const grpc::Status& s) {
   return 1;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string TempPath(absl::string_view suffix) {
   return (std::filesystem::temp_directory_path() /
           absl::StrCat("tessera-", crypto::RandomHexId(6), suffix))
@@ -50,7 +43,7 @@ absl::Status PrepareWeights(RunConfigFile& file, ArrayRecord* weights, std::stri
   std::string tmp;
   auto& model = *file.config.mutable_model();
   if (!file.torchscript_path.empty()) {
-    absl::StatusOr<std::string> bytes = ReadFile(file.torchscript_path);
+    absl::StatusOr<std::string> bytes = ReadFileToString(file.torchscript_path);
     if (!bytes.ok()) return absl::Status(bytes.status().code(),
                                          absl::StrCat("model.torchscript: ", bytes.status().message()));
     *program = std::move(*bytes);
