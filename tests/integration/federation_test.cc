@@ -160,55 +160,57 @@ TEST_F(FederationTest, CoordinatorKilledMidRoundAndBetweenRoundsResumes) {
   StartCoordinator();
   StartClients(/*limit=*/9000);
   std::string out;
-  ASSERT_EQ(Cli({"--json", "run", "create", WriteConfig(3, 0.02), "--start"}, &out), 0) << out;
+  ASSERT_EQ(Cli({"--json", "run", "create", WriteConfig(4, 0.02), "--start"}, &out), 0) << out;
   const std::string run = JsonFrom(out)["run_id"];
 
-  // Kill -9 while round 1 is training.
-  bool killed = false;
-  for (int i = 0; i < 600 && !killed; ++i) {
+  // Kill -9 while a round (the first or second) is training.
+  int completed_at_kill = -1;
+  for (int i = 0; i < 600 && completed_at_kill < 0; ++i) {
     nlohmann::json s = Status(run);
-    if (s.is_object() && s["rounds"].size() == 1 && s["rounds"][0]["state"] == "ROUND_TRAINING") {
+    if (s.is_object() && !s["rounds"].empty() && s["completed_rounds"] <= 1 &&
+        s["rounds"].back()["state"] == "ROUND_TRAINING") {
       coordinator_->Kill(SIGKILL);
-      killed = true;
+      completed_at_kill = s["completed_rounds"];
     } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  ASSERT_TRUE(killed) << "round 1 never started training";
+  ASSERT_GE(completed_at_kill, 0) << "never saw a round training";
   StartCoordinator();  // same port and state dir; clients reconnect by themselves
 
-  // Kill -9 again right after round 1 is committed (between rounds).
-  killed = false;
-  std::string sha_round1;
+  // Kill -9 again right after the next round is committed (between rounds).
+  const int committed = completed_at_kill + 1;
+  bool killed = false;
+  std::string sha;
   for (int i = 0; i < 1200 && !killed; ++i) {
     nlohmann::json s = Status(run);
-    if (s.is_object() && s["completed_rounds"] == 1) {
+    if (s.is_object() && s["completed_rounds"] >= committed) {
       coordinator_->Kill(SIGKILL);
       killed = true;
       for (const auto& r : s["rounds"]) {
-        if (r["round"] == 1 && r["state"] == "ROUND_COMPLETED") sha_round1 = r["model_sha256"];
+        if (r["round"] == committed && r["state"] == "ROUND_COMPLETED") sha = r["model_sha256"];
       }
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  ASSERT_TRUE(killed) << "round 1 never completed";
-  ASSERT_FALSE(sha_round1.empty());
+  ASSERT_TRUE(killed) << "round " << committed << " never completed";
+  ASSERT_FALSE(sha.empty());
   StartCoordinator();
   ASSERT_EQ(Cli({"run", "watch", run}, &out), 0) << out << coordinator_->Log();
 
   nlohmann::json status = Status(run);
   ASSERT_EQ(status["state"], "COMPLETED");
-  EXPECT_EQ(status["completed_rounds"], 3);
+  EXPECT_EQ(status["completed_rounds"], 4);
   std::vector<int> completed;
   for (const auto& r : status["rounds"]) {
     if (r["state"] == "ROUND_COMPLETED") completed.push_back(r["round"]);
   }
-  EXPECT_THAT(completed, ::testing::ElementsAre(1, 2, 3));
-  // Round 1's stored model survived both crashes unchanged.
+  EXPECT_THAT(completed, ::testing::ElementsAre(1, 2, 3, 4));
+  // The model committed just before the second crash survived it unchanged.
   for (const auto& r : status["rounds"]) {
-    if (r["round"] == 1 && r["state"] == "ROUND_COMPLETED") {
-      EXPECT_EQ(r["model_sha256"], sha_round1);
+    if (r["round"] == committed && r["state"] == "ROUND_COMPLETED") {
+      EXPECT_EQ(r["model_sha256"], sha);
     }
   }
 }
