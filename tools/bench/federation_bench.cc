@@ -327,6 +327,22 @@ int Distribution(const Env& env, double mb) {
   return 0;
 }
 
+// Polls the run until it completes or fails, or `seconds` pass.
+wire::v1::RunStatus AwaitRunEnd(wire::v1::Control::Stub& control, const std::string& run,
+                                double seconds) {
+  wire::v1::RunStatus status;
+  const auto start = Clock::now();
+  while (Since(start) < seconds) {
+    grpc::ClientContext ctx;
+    wire::v1::RunRef ref;
+    ref.set_run_id(run);
+    control.GetRunStatus(&ctx, ref, &status);
+    if (status.state() == wire::v1::COMPLETED || status.state() == wire::v1::FAILED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return status;
+}
+
 uint64_t PeakRssBytes(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -367,15 +383,7 @@ int Rss(const Env& env, int64_t params) {
       });
     }
     for (auto& t : threads) t.join();
-    wire::v1::RunStatus status;
-    for (int i = 0; i < 600; ++i) {
-      grpc::ClientContext ctx;
-      wire::v1::RunRef ref;
-      ref.set_run_id(run);
-      control->GetRunStatus(&ctx, ref, &status);
-      if (status.state() == wire::v1::COMPLETED || status.state() == wire::v1::FAILED) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    wire::v1::RunStatus status = AwaitRunEnd(*control, run, 30);
     const double seconds = Since(start);
     const double peak = static_cast<double>(PeakRssBytes(coordinator->pid())) / 1e6;
     std::printf("%8d %12.0f %14.0f %14.0f %12.2f %10.2f%s\n", n, idle, created, peak,
@@ -410,15 +418,7 @@ int Overhead(const Env& env, int64_t params, int rounds) {
     }
     auto control = wire::v1::Control::NewStub(env.Channel(port, "operator"));
     const std::string run = CreateRun(*control, model, n, rounds);
-    wire::v1::RunStatus status;
-    for (int i = 0; i < 6000; ++i) {
-      grpc::ClientContext ctx;
-      wire::v1::RunRef ref;
-      ref.set_run_id(run);
-      control->GetRunStatus(&ctx, ref, &status);
-      if (status.state() == wire::v1::COMPLETED || status.state() == wire::v1::FAILED) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    wire::v1::RunStatus status = AwaitRunEnd(*control, run, 300);
     std::vector<double> secs;
     double mb = 0;
     for (const auto& r : status.rounds()) {

@@ -1,0 +1,143 @@
+// RunManager's Fleet side: looking up tasks and taking updates and evaluations.
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/round/run_manager.h"
+#include "coordinator/round/run_manager_internal.h"
+#include "core/base/status_macros.h"
+
+namespace tessera::coordinator {
+
+absl::StatusOr<std::shared_ptr<RunManager::Task>> RunManager::FindTask(
+    absl::string_view task_id, absl::string_view client) {
+  std::shared_ptr<Task> task;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = tasks_.find(task_id);
+    if (it == tasks_.end()) {
+      return absl::NotFoundError(absl::StrCat("unknown task \"", task_id, "\""));
+    }
+    task = it->second;
+  }
+  if (task->client != client) {
+    return absl::PermissionDeniedError(absl::StrCat("task ", task_id, " was not assigned to ",
+                                                    client, ": it belongs to another client"));
+  }
+  absl::MutexLock l(&task->round->mu);
+  if (!task->round->open) {
+    return absl::FailedPreconditionError(absl::StrCat("round ", task->round->number,
+                                                      " of run ", task->round->run_id,
+                                                      " is closed"));
+  }
+  return task;
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::ModelForTask(
+    absl::string_view task_id, absl::string_view client) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  return task->round->model;
+}
+
+absl::StatusOr<std::string> RunManager::ArtifactForTask(absl::string_view task_id,
+                                                        absl::string_view client) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(task->task.run_id()));
+  if (run->artifact.empty()) {
+    return absl::NotFoundError(absl::StrCat("run ", run->id, " has no TorchScript program"));
+  }
+  return run->artifact;
+}
+
+void RunManager::CountBytesDown(absl::string_view task_id, uint64_t bytes) {
+  absl::MutexLock l(&mu_);
+  auto it = tasks_.find(task_id);
+  if (it != tasks_.end()) it->second->round->bytes_down += bytes;
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::BeginUpdate(
+    absl::string_view task_id, absl::string_view client) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  if (task->task.type() != wire::v1::TRAIN) {
+    return absl::FailedPreconditionError(absl::StrCat("task ", task_id, " is not a training task"));
+  }
+  absl::MutexLock l(&task->round->mu);
+  if (task->reported) {
+    return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already has an update"));
+  }
+  return task->round->model;
+}
+
+absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_view client,
+                                      uint64_t num_examples,
+                                      const std::map<std::string, double>& metrics,
+                                      const ArrayRecord& update, uint64_t bytes_up) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  if (task->task.type() != wire::v1::TRAIN) {
+    return absl::FailedPreconditionError(absl::StrCat("task ", task_id, " is not a training task"));
+  }
+  if (num_examples == 0 || num_examples > options_.max_update_examples) {
+    return absl::InvalidArgumentError(absl::StrCat("num_examples must be in 1..",
+                                                   options_.max_update_examples, ", got ",
+                                                   num_examples));
+  }
+  for (const auto& [name, value] : metrics) {
+    if (!std::isfinite(value)) {
+      return absl::InvalidArgumentError(absl::StrCat("metric \"", name, "\" is not finite"));
+    }
+  }
+  // Validate outside the round lock (concurrent uploads scan in parallel); the fold under
+  // the lock then reads the update once.
+  for (const Tensor& t : update.tensors) TESSERA_RETURN_IF_ERROR(CheckFinite(t));
+  Round& round = *task->round;
+  {
+    absl::MutexLock l(&round.mu);
+    if (!round.open) {
+      return absl::FailedPreconditionError(absl::StrCat("round ", round.number, " is closed"));
+    }
+    if (task->reported) {
+      return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already has an update"));
+    }
+    // AddFinite checks layout and weight before folding: a rejected update leaves the sum
+    // unchanged.
+    TESSERA_RETURN_IF_ERROR(
+        round.accumulator->AddFinite(update, static_cast<double>(num_examples)));
+    round.bytes_up += bytes_up;  // before `reported` moves: the driver reads both at quorum
+    task->reported = true;
+    ++round.reported;
+    round.examples += num_examples;
+    auto loss = metrics.find("train_loss");
+    if (loss != metrics.end()) round.weighted_loss += loss->second * num_examples;
+    round.participants.push_back(std::string(client));
+  }
+  registry_->CountParticipation(client);
+  return absl::OkStatus();
+}
+
+absl::Status RunManager::SubmitEvaluation(absl::string_view task_id, absl::string_view client,
+                                          uint64_t num_examples, double loss, double accuracy) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  if (task->task.type() != wire::v1::EVALUATE) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", task_id, " is not an evaluation task"));
+  }
+  if (num_examples == 0 || num_examples > options_.max_update_examples) {
+    return absl::InvalidArgumentError("num_examples out of range");
+  }
+  if (!std::isfinite(loss) || !(accuracy >= 0.0 && accuracy <= 1.0)) {
+    return absl::InvalidArgumentError(
+        "evaluation: loss must be finite and accuracy in [0, 1]");
+  }
+  Round& round = *task->round;
+  absl::MutexLock l(&round.mu);
+  if (task->reported) {
+    return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already reported"));
+  }
+  task->reported = true;
+  ++round.reported;
+  round.examples += num_examples;
+  round.weighted_loss += loss * num_examples;
+  round.weighted_accuracy += accuracy * num_examples;
+  return absl::OkStatus();
+}
+
+}  // namespace tessera::coordinator
