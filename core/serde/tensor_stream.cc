@@ -62,10 +62,11 @@ TensorStreamWriter::TensorStreamWriter(const ArrayRecord* record,
 TensorStreamWriter::~TensorStreamWriter() = default;
 
 bool TensorStreamWriter::Next(wire::v1::TensorChunk* chunk) {
-  chunk->Clear();
+  // No chunk->Clear(): consecutive data messages reuse the 1 MiB string's buffer.
   switch (phase_) {
     case Phase::kBegin: {
       auto* begin = chunk->mutable_begin();
+      begin->Clear();
       begin->set_num_tensors(static_cast<uint32_t>(record_->tensors.size()));
       begin->set_total_bytes(record_->TotalBytes());
       if (hash_) HashStreamHeader(*hash_, begin->num_tensors());
@@ -75,6 +76,7 @@ bool TensorStreamWriter::Next(wire::v1::TensorChunk* chunk) {
     case Phase::kTensorHeader: {
       const Tensor& t = record_->tensors[tensor_];
       auto* header = chunk->mutable_tensor();
+      header->Clear();
       header->set_name(t.name());
       header->set_dtype(static_cast<wire::v1::DType>(t.dtype()));
       for (int64_t d : t.shape()) header->add_shape(d);
@@ -88,7 +90,7 @@ bool TensorStreamWriter::Next(wire::v1::TensorChunk* chunk) {
       const Tensor& t = record_->tensors[tensor_];
       const size_t n = std::min(chunk_bytes_, t.byte_size() - offset_);
       absl::string_view piece(t.data().data() + offset_, n);
-      chunk->set_data(piece.data(), piece.size());
+      chunk->mutable_data()->assign(piece.data(), piece.size());
       if (hash_) hash_->Update(piece);
       offset_ += n;
       data_bytes_sent_ += n;
@@ -99,11 +101,13 @@ bool TensorStreamWriter::Next(wire::v1::TensorChunk* chunk) {
     }
     case Phase::kEnd: {
       std::string digest = hash_ ? std::move(*hash_).Finish() : *digest_;
+      chunk->mutable_end()->Clear();
       chunk->mutable_end()->set_sha256(std::move(digest));
       phase_ = Phase::kDone;
       return true;
     }
     case Phase::kDone:
+      chunk->Clear();
       return false;
   }
   return false;
