@@ -1,0 +1,144 @@
+#include "privacy/crypto/prg.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "privacy/crypto/hkdf.h"
+#include "privacy/crypto/openssl_error.h"
+#include "privacy/crypto/openssl_handles.h"
+
+namespace tessera {
+namespace crypto {
+namespace {
+
+// EVP_EncryptUpdate takes an int length.
+constexpr size_t kMaxPiece = size_t{1} << 30;
+
+[[noreturn]] void DieOpenSsl(const char* what) {
+  const std::string errors = crypto_internal::DrainOpenSslErrors();
+  std::fprintf(stderr, "FATAL: privacy/crypto/prg.cc: %s failed: %s\n", what,
+               errors.c_str());
+  std::abort();
+}
+
+void AppendU32Be(std::string& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((v >> shift) & 0xFF));
+  }
+}
+
+template <typename Word>
+Word LoadLittleEndian(const uint8_t* p) {
+  Word w = 0;
+  for (size_t i = 0; i < sizeof(Word); ++i) w |= Word{p[i]} << (8 * i);
+  return w;
+}
+
+}  // namespace
+
+struct MaskPrg::Impl {
+  crypto_internal::CipherCtxPtr ctx;
+
+  // Encrypts `n` bytes at `p` in place; CTR mode XORs the keystream, so zeroed
+  // memory becomes keystream.
+  void Keystream(uint8_t* p, size_t n) {
+    std::memset(p, 0, n);
+    for (size_t done = 0; done < n;) {
+      const size_t piece = std::min(n - done, kMaxPiece);
+      int written = 0;
+      if (EVP_EncryptUpdate(ctx.get(), p + done, &written, p + done,
+                            static_cast<int>(piece)) != 1 ||
+          static_cast<size_t>(written) != piece) {
+        DieOpenSsl("EVP_EncryptUpdate(AES-256-CTR)");
+      }
+      done += piece;
+    }
+  }
+
+  template <typename Word>
+  void FillWords(absl::Span<Word> out) {
+    if (out.empty()) return;
+    auto* bytes = reinterpret_cast<uint8_t*>(out.data());
+    Keystream(bytes, out.size() * sizeof(Word));
+    if constexpr (std::endian::native != std::endian::little) {
+      for (Word& w : out) {
+        uint8_t le[sizeof(Word)];
+        std::memcpy(le, &w, sizeof(Word));
+        w = LoadLittleEndian<Word>(le);
+      }
+    }
+  }
+};
+
+MaskPrg::MaskPrg(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+MaskPrg::~MaskPrg() = default;
+MaskPrg::MaskPrg(MaskPrg&& other) noexcept = default;
+MaskPrg& MaskPrg::operator=(MaskPrg&& other) noexcept = default;
+
+absl::StatusOr<MaskPrg> MaskPrg::Create(absl::string_view seed32) {
+  static constexpr char kZeroCounter[16] = {};
+  return CreateWithCounter(seed32, absl::string_view(kZeroCounter, 16));
+}
+
+absl::StatusOr<MaskPrg> MaskPrg::CreateWithCounter(absl::string_view seed32,
+                                                   absl::string_view iv16) {
+  if (seed32.size() != kMaskSeedBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("mask PRG seed must be 32 bytes, got ", seed32.size()));
+  }
+  if (iv16.size() != 16) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "AES-CTR initial counter must be 16 bytes, got ", iv16.size()));
+  }
+  crypto_internal::ClearOpenSslErrors();
+  auto impl = std::make_unique<Impl>();
+  impl->ctx.reset(EVP_CIPHER_CTX_new());
+  if (impl->ctx == nullptr ||
+      EVP_EncryptInit_ex(impl->ctx.get(), EVP_aes_256_ctr(), nullptr,
+                         crypto_internal::Bytes(seed32.data()),
+                         crypto_internal::Bytes(iv16.data())) != 1) {
+    return crypto_internal::OpenSslError(absl::StatusCode::kInternal,
+                                         "AES-256-CTR init failed");
+  }
+  return MaskPrg(std::move(impl));
+}
+
+void MaskPrg::Fill(absl::Span<uint8_t> out) {
+  if (!out.empty()) impl_->Keystream(out.data(), out.size());
+}
+
+void MaskPrg::FillUint32(absl::Span<uint32_t> out) { impl_->FillWords(out); }
+
+void MaskPrg::FillUint64(absl::Span<uint64_t> out) { impl_->FillWords(out); }
+
+absl::StatusOr<std::string> DeriveMaskSeed(absl::string_view shared_secret,
+                                           absl::string_view session_id,
+                                           uint32_t round,
+                                           absl::string_view tensor_name) {
+  if (shared_secret.empty()) {
+    return absl::InvalidArgumentError("mask seed: shared secret is empty");
+  }
+  constexpr size_t kMaxField = std::numeric_limits<uint32_t>::max();
+  if (session_id.size() > kMaxField || tensor_name.size() > kMaxField) {
+    return absl::InvalidArgumentError(
+        "mask seed: session id or tensor name too long");
+  }
+  std::string info(kMaskSeedInfoLabel);
+  AppendU32Be(info, static_cast<uint32_t>(session_id.size()));
+  info.append(session_id.data(), session_id.size());
+  AppendU32Be(info, round);
+  AppendU32Be(info, static_cast<uint32_t>(tensor_name.size()));
+  info.append(tensor_name.data(), tensor_name.size());
+  return HkdfSha256(shared_secret, /*salt=*/"", info, kMaskSeedBytes);
+}
+
+}  // namespace crypto
+}  // namespace tessera
