@@ -148,6 +148,15 @@ TEST_F(FederationTest, ThreeClientsOverMtlsAccuracyRises) {
   EXPECT_EQ(weights->tensors.size(), 10u);  // 5 layers x (weight, bias)
   EXPECT_EQ(meta["tessera.round"], "3");
 
+  // A bad config is refused by the CLI with the field named, and creates nothing.
+  const std::string bad = dir_ + "/bad.toml";
+  std::ofstream(bad) << "name = \"bad\"\nrounds = 2\n[model]\narchitecture = \"niid_cnn\"\n"
+                     << "[train]\nlearning_rate = -1\n";
+  EXPECT_NE(Cli({"run", "create", bad}, &out), 0);
+  EXPECT_THAT(out, ::testing::HasSubstr("train.learning_rate"));
+  ASSERT_EQ(Cli({"--json", "run", "list"}, &out), 0);
+  EXPECT_EQ(JsonFrom(out)["runs"].size(), 1u) << out;
+
   // A client certificate cannot drive the Control API.
   std::vector<std::string> argv = {BinDir() + "/tessera", "--coordinator", Address(), "--ca",
                                    Pki("ca.pem"), "--cert", Pki("site-a.pem"), "--key",
