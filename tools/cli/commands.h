@@ -4,7 +4,9 @@
 #ifndef TESSERA_TOOLS_CLI_COMMANDS_H_
 #define TESSERA_TOOLS_CLI_COMMANDS_H_
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tools/cli/connection.h"
 
@@ -29,6 +31,20 @@ int ExportModel(const ConnectionOptions& c, const OutputOptions& out, const std:
 
 // Runs the torch-linked tessera-model tool (found next to this binary or on PATH).
 int RunModelTool(const std::vector<std::string>& args);
+
+// `tessera privacy epsilon|noise`: offline privacy accounting for DP-FedAvg / DP-SGD with
+// Poisson sampling (privacy/dp/rdp_accountant.h). They need no coordinator connection.
+struct PrivacyArgs {
+  double q = -1;                 // --q, the per-step sampling probability
+  double noise_multiplier = -1;  // --noise-multiplier (epsilon only)
+  double epsilon = -1;           // --epsilon, the target (noise only)
+  uint64_t steps = 0;            // --steps
+  double delta = -1;             // --delta
+  std::string orders;            // --orders, comma-separated; empty: the default orders
+  std::string conversion = "improved";  // --conversion improved|classic
+};
+int PrivacyEpsilon(const OutputOptions& out, const PrivacyArgs& args);
+int PrivacyNoise(const OutputOptions& out, const PrivacyArgs& args);
 
 }  // namespace tessera::cli
 

@@ -69,6 +69,32 @@ int main(int argc, char** argv) {
                   "TorchScript file to write (TorchScript runs; default: --out with .pt)");
   exp->callback([&] { rc = ExportModel(conn, out, run_id, round, out_path, torchscript_path); });
 
+  // Offline privacy accounting (no coordinator connection); see docs/privacy.md.
+  PrivacyArgs dp_args;
+  CLI::App* privacy = app.add_subcommand("privacy", "differential-privacy accounting (offline)");
+  privacy->require_subcommand(1);
+  CLI::App* eps = privacy->add_subcommand("epsilon", "epsilon spent by a DP schedule");
+  eps->add_option("--noise-multiplier", dp_args.noise_multiplier, "noise stddev / clip norm")
+      ->required();
+  CLI::App* noise = privacy->add_subcommand("noise", "smallest noise multiplier for a target");
+  noise->add_option("--epsilon", dp_args.epsilon, "target epsilon")->required();
+  for (CLI::App* sub : {eps, noise}) {
+    sub->add_option("--q", dp_args.q, "per-step Poisson sampling probability")->required();
+    sub->add_option("--steps", dp_args.steps, "number of steps (rounds)")
+        ->required()
+        ->check(CLI::Validator(
+            [](std::string& v) { return v.rfind('-', 0) == 0 ? "must be >= 0" : ""; },
+            "NONNEGATIVE"));
+    sub->add_option("--delta", dp_args.delta, "target delta")->required();
+    sub->add_option("--orders", dp_args.orders,
+                    "comma-separated RDP orders (default: dp_accounting's 156)");
+    sub->add_option("--conversion", dp_args.conversion, "RDP -> (eps, delta): improved|classic")
+        ->capture_default_str();
+    sub->add_flag("--json", out.json, "machine-readable output");
+  }
+  eps->callback([&] { rc = PrivacyEpsilon(out, dp_args); });
+  noise->callback([&] { rc = PrivacyNoise(out, dp_args); });
+
   CLI11_PARSE(app, argc, argv);
   return rc;
 }

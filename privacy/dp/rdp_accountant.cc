@@ -1,0 +1,247 @@
+#include "privacy/dp/rdp_accountant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numbers>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace tessera::dp {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// The fractional series stops once both new terms are below exp(-30) (as TF Privacy does).
+constexpr double kSeriesCutoff = -30.0;
+constexpr int kMaxSeriesTerms = 1000000;
+
+// log(exp(a) + exp(b)), with -inf as log(0).
+double LogAdd(double a, double b) {
+  const double lo = std::min(a, b);
+  const double hi = std::max(a, b);
+  if (lo == -kInf) return hi;
+  return std::log1p(std::exp(lo - hi)) + hi;
+}
+
+// log(exp(a) - exp(b)); NaN when the difference would be negative (numerical failure).
+double LogSub(double a, double b) {
+  if (a < b) return kNaN;
+  if (b == -kInf) return a;
+  if (a == b) return -kInf;
+  const double d = a - b;
+  // For large d, expm1(d) overflows but log(expm1(d)) ~= d.
+  if (d > 700.0) return a;
+  return std::log(std::expm1(d)) + b;
+}
+
+// log(erfc(x)), accurate where erfc(x) underflows: for large x use the asymptotic series
+//   log erfc(x) ~ -x^2 - log(x) - log(pi)/2 - 1/(2x^2) + 5/(8x^4) - 37/(24x^6) + 353/(64x^8).
+double LogErfc(double x) {
+  if (x < 25.0) return std::log(std::erfc(x));
+  const double x2 = x * x;
+  return -x2 - std::log(x) - 0.5 * std::log(std::numbers::pi) - 0.5 / x2 + 0.625 / (x2 * x2) -
+         37.0 / 24.0 / (x2 * x2 * x2) + 353.0 / 64.0 / (x2 * x2 * x2 * x2);
+}
+
+double LogBinomial(double n, double k) {
+  return std::lgamma(n + 1) - std::lgamma(k + 1) - std::lgamma(n - k + 1);
+}
+
+// log(A_alpha) for integer alpha and 0 < q < 1 (Mironov et al. 2019, Sec. 3.3):
+//   A_alpha = sum_{i=0}^{alpha} C(alpha, i) q^i (1-q)^(alpha-i) exp((i^2 - i) / (2 sigma^2)).
+double LogAInt(double q, double sigma, double alpha) {
+  const double log_q = std::log(q);
+  const double log_1mq = std::log1p(-q);
+  const double two_var = 2.0 * sigma * sigma;
+  double log_a = -kInf;
+  const auto n = static_cast<int64_t>(alpha);
+  for (int64_t k = 0; k <= n; ++k) {
+    const double i = static_cast<double>(k);
+    const double term =
+        LogBinomial(alpha, i) + i * log_q + (alpha - i) * log_1mq + (i * i - i) / two_var;
+    log_a = LogAdd(log_a, term);
+  }
+  return log_a;
+}
+
+// log(A_alpha) for fractional alpha and 0 < q < 1: A_alpha split at
+// z0 = sigma^2 log(1/q - 1) + 1/2 into two convergent series of generalised binomial terms
+// (Mironov et al. 2019, Sec. 3.3), as in TF Privacy's _compute_log_a_frac. NaN on failure.
+double LogAFrac(double q, double sigma, double alpha) {
+  const double log_q = std::log(q);
+  const double log_1mq = std::log1p(-q);
+  const double two_var = 2.0 * sigma * sigma;
+  const double z0 = sigma * sigma * std::log(1.0 / q - 1.0) + 0.5;
+  const double erfc_scale = std::sqrt(2.0) * sigma;
+  const double log_half = std::log(0.5);
+  double log_a0 = -kInf;
+  double log_a1 = -kInf;
+  // |C(alpha, i)| in log space and its sign, updated by C(a, i+1) = C(a, i) (a - i) / (i + 1).
+  double log_coef = 0.0;
+  bool coef_positive = true;
+  for (int k = 0; k < kMaxSeriesTerms; ++k) {
+    const double i = static_cast<double>(k);
+    const double j = alpha - i;
+    const double log_t0 = log_coef + i * log_q + j * log_1mq;
+    const double log_t1 = log_coef + j * log_q + i * log_1mq;
+    const double log_e0 = log_half + LogErfc((i - z0) / erfc_scale);
+    const double log_e1 = log_half + LogErfc((z0 - j) / erfc_scale);
+    const double log_s0 = log_t0 + (i * i - i) / two_var + log_e0;
+    const double log_s1 = log_t1 + (j * j - j) / two_var + log_e1;
+    if (coef_positive) {
+      log_a0 = LogAdd(log_a0, log_s0);
+      log_a1 = LogAdd(log_a1, log_s1);
+    } else {
+      log_a0 = LogSub(log_a0, log_s0);
+      log_a1 = LogSub(log_a1, log_s1);
+    }
+    if (std::isnan(log_a0) || std::isnan(log_a1)) return kNaN;
+    if (std::max(log_s0, log_s1) < kSeriesCutoff) return LogAdd(log_a0, log_a1);
+    log_coef += std::log(std::abs(alpha - i)) - std::log(i + 1.0);
+    if (alpha - i < 0) coef_positive = !coef_positive;
+  }
+  return kNaN;
+}
+
+absl::Status ValidateMechanism(double q, double noise_multiplier) {
+  if (!(q >= 0.0 && q <= 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("q must be in [0, 1], got ", q));
+  }
+  if (!(noise_multiplier >= 0.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("noise_multiplier must be >= 0, got ", noise_multiplier));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOrder(double order) {
+  if (!(order > 1.0) || !std::isfinite(order)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("orders must be finite and > 1, got ", order));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDelta(double delta) {
+  if (!(delta > 0.0 && delta < 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("delta must be in (0, 1), got ", delta));
+  }
+  return absl::OkStatus();
+}
+
+// RDP of one step; arguments already validated.
+absl::StatusOr<double> RdpOneStep(double q, double sigma, double order) {
+  if (q == 0.0) return 0.0;
+  if (sigma == 0.0) return kInf;
+  if (q == 1.0) return order / (2.0 * sigma * sigma);
+  const double log_a = std::floor(order) == order ? LogAInt(q, sigma, order)
+                                                   : LogAFrac(q, sigma, order);
+  if (std::isnan(log_a)) {
+    return absl::InternalError(absl::StrCat("RDP series did not converge at order ", order,
+                                            " (q=", q, ", noise_multiplier=", sigma, ")"));
+  }
+  // log(A_alpha) >= 0 mathematically; clamp rounding noise.
+  return std::max(0.0, log_a) / (order - 1.0);
+}
+
+// (epsilon, delta) from RDP value `rdp` at `order`.
+double EpsilonFromRdp(double rdp, double order, double delta, Conversion conversion) {
+  if (std::isinf(rdp)) return kInf;
+  if (conversion == Conversion::kClassic) return rdp - std::log(delta) / (order - 1.0);
+  // dp_accounting's _compute_epsilon: when delta^2 > 1 - exp(-rdp), the KL bound
+  // delta <= sqrt(1 - exp(-KL)) already gives epsilon = 0.
+  if (delta * delta + std::expm1(-rdp) > 0.0) return 0.0;
+  // The improved bound is numerically unstable as alpha -> 1 (dp_accounting's cut-off).
+  if (order <= 1.01) return kInf;
+  const double eps =
+      rdp + std::log1p(-1.0 / order) - (std::log(delta) + std::log(order)) / (order - 1.0);
+  return std::max(0.0, eps);
+}
+
+}  // namespace
+
+std::vector<double> DefaultOrders() {
+  std::vector<double> orders;
+  orders.reserve(156);
+  for (int x = 1; x <= 99; ++x) orders.push_back(1.0 + x / 10.0);
+  for (int a = 11; a <= 63; ++a) orders.push_back(a);
+  for (double a : {128.0, 256.0, 512.0, 1024.0}) orders.push_back(a);
+  return orders;
+}
+
+absl::StatusOr<double> ComputeRdp(double q, double noise_multiplier, uint64_t steps,
+                                  double order) {
+  if (absl::Status s = ValidateMechanism(q, noise_multiplier); !s.ok()) return s;
+  if (absl::Status s = ValidateOrder(order); !s.ok()) return s;
+  if (steps == 0) return 0.0;
+  absl::StatusOr<double> one = RdpOneStep(q, noise_multiplier, order);
+  if (!one.ok()) return one.status();
+  return *one * static_cast<double>(steps);
+}
+
+absl::StatusOr<EpsilonResult> ComputeEpsilon(double q, double noise_multiplier, uint64_t steps,
+                                             double delta, absl::Span<const double> orders,
+                                             Conversion conversion) {
+  if (absl::Status s = ValidateMechanism(q, noise_multiplier); !s.ok()) return s;
+  if (absl::Status s = ValidateDelta(delta); !s.ok()) return s;
+  if (orders.empty()) return absl::InvalidArgumentError("orders must not be empty");
+  for (double order : orders) {
+    if (absl::Status s = ValidateOrder(order); !s.ok()) return s;
+  }
+  EpsilonResult best{kInf, orders.front()};
+  for (double order : orders) {
+    absl::StatusOr<double> rdp = ComputeRdp(q, noise_multiplier, steps, order);
+    if (!rdp.ok()) return rdp.status();
+    const double eps = EpsilonFromRdp(*rdp, order, delta, conversion);
+    if (eps < best.epsilon) best = {eps, order};
+  }
+  return best;
+}
+
+absl::StatusOr<double> FindNoiseMultiplier(double target_epsilon, double delta, double q,
+                                           uint64_t steps, Conversion conversion,
+                                           absl::Span<const double> orders) {
+  if (!(target_epsilon > 0.0) || !std::isfinite(target_epsilon)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target_epsilon must be finite and > 0, got ", target_epsilon));
+  }
+  // Validates every argument (sigma = 1 is a valid placeholder).
+  if (absl::StatusOr<EpsilonResult> probe =
+          ComputeEpsilon(q, 1.0, steps, delta, orders, conversion);
+      !probe.ok()) {
+    return probe.status();
+  }
+  if (q == 0.0 || steps == 0) return 0.0;
+  auto meets = [&](double sigma) -> absl::StatusOr<bool> {
+    absl::StatusOr<EpsilonResult> r = ComputeEpsilon(q, sigma, steps, delta, orders, conversion);
+    if (!r.ok()) return r.status();
+    return r->epsilon <= target_epsilon;
+  };
+  // Epsilon decreases monotonically in sigma: bracket [lo, hi] with meets(hi), !meets(lo).
+  double lo = 0.0;
+  double hi = 1.0;
+  while (true) {
+    absl::StatusOr<bool> ok = meets(hi);
+    if (!ok.ok()) return ok.status();
+    if (*ok) break;
+    if (hi >= kMaxNoiseMultiplier) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target_epsilon ", target_epsilon,
+                       " is unreachable with noise_multiplier <= ", kMaxNoiseMultiplier,
+                       " (delta=", delta, ", q=", q, ", steps=", steps, ")"));
+    }
+    lo = hi;
+    hi = std::min(2.0 * hi, kMaxNoiseMultiplier);
+  }
+  while (hi - lo > kNoiseSearchRelativeTolerance * hi) {
+    const double mid = 0.5 * (lo + hi);
+    absl::StatusOr<bool> ok = meets(mid);
+    if (!ok.ok()) return ok.status();
+    (*ok ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+}  // namespace tessera::dp

@@ -1,0 +1,81 @@
+// File: rdp_accountant.h
+// Rényi-DP accounting for the Poisson-subsampled Gaussian mechanism (DP-SGD / DP-FedAvg with
+// Poisson client sampling): the RDP of one step, its T-fold composition, the conversion to
+// (epsilon, delta), and the inverse search for a noise multiplier. See docs/privacy.md.
+//
+// Example:
+//   absl::StatusOr<EpsilonResult> r = ComputeEpsilon(
+//       /*q=*/0.01, /*noise_multiplier=*/1.1, /*steps=*/1000, /*delta=*/1e-5,
+//       DefaultOrders(), Conversion::kImproved);
+//   if (r.ok()) std::cout << r->epsilon << " at order " << r->order;
+//
+// All functions are pure and thread-compatible.
+#ifndef TESSERA_PRIVACY_DP_RDP_ACCOUNTANT_H_
+#define TESSERA_PRIVACY_DP_RDP_ACCOUNTANT_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace tessera::dp {
+
+// How RDP at order alpha is turned into (epsilon, delta)-DP.
+enum class Conversion {
+  // Balle et al. 2020 ("Hypothesis testing interpretations and Rényi DP", Prop. 12) and
+  // Canonne, Kamath, Steinke 2020 (Eq. 20):
+  //   eps = rdp + log1p(-1/alpha) - (log(delta) + log(alpha)) / (alpha - 1),
+  // used by dp_accounting / TF Privacy and Opacus. Never worse than kClassic for alpha > 1.01.
+  kImproved,
+  // Mironov 2017 ("Rényi Differential Privacy", Prop. 3): eps = rdp - log(delta) / (alpha - 1).
+  kClassic,
+};
+
+struct EpsilonResult {
+  double epsilon;  // the smallest epsilon over the orders tried
+  double order;    // the RDP order that achieved it
+};
+
+// The dp_accounting default orders: 1 + x/10 for x = 1..99, then 11..63, then 128, 256, 512,
+// 1024 (156 orders).
+std::vector<double> DefaultOrders();
+
+// The RDP at `order` of `steps` compositions of the Gaussian mechanism with noise standard
+// deviation `noise_multiplier` times the L2 sensitivity, applied to a Poisson sample where
+// every record (client) is included independently with probability `q` (Mironov, Talwar,
+// Zhang 2019, "Rényi Differential Privacy of the Sampled Gaussian Mechanism"; add/remove-one
+// adjacency). Integer orders are exact; fractional orders use the two-series expansion.
+// Special cases: q == 0 or steps == 0 -> 0; noise_multiplier == 0 -> +inf;
+// q == 1 -> steps * order / (2 noise_multiplier^2).
+// Errors: INVALID_ARGUMENT (naming the argument) for q outside [0, 1], a negative or NaN
+// noise_multiplier, or an order that is not finite and > 1; INTERNAL if the series fails
+// numerically.
+absl::StatusOr<double> ComputeRdp(double q, double noise_multiplier, uint64_t steps,
+                                  double order);
+
+// The smallest epsilon (and its order) such that the mechanism above is (epsilon, delta)-DP,
+// minimised over `orders`.
+// Errors: INVALID_ARGUMENT for the ComputeRdp cases, delta outside (0, 1), or empty `orders`.
+absl::StatusOr<EpsilonResult> ComputeEpsilon(double q, double noise_multiplier, uint64_t steps,
+                                             double delta, absl::Span<const double> orders,
+                                             Conversion conversion);
+
+// Relative tolerance of FindNoiseMultiplier: the returned sigma is within this fraction of the
+// smallest noise multiplier that meets the target.
+inline constexpr double kNoiseSearchRelativeTolerance = 1e-4;
+// The largest noise multiplier FindNoiseMultiplier will consider.
+inline constexpr double kMaxNoiseMultiplier = 1e4;
+
+// The smallest noise multiplier (up to kNoiseSearchRelativeTolerance, rounded up) for which
+// ComputeEpsilon(q, sigma, steps, delta, orders, conversion) <= target_epsilon. The result
+// always meets the target. Returns 0 when no noise is needed (q == 0 or steps == 0).
+// Errors: INVALID_ARGUMENT for a target_epsilon that is not finite and > 0, the
+// ComputeEpsilon argument errors, or a target that sigma <= kMaxNoiseMultiplier cannot meet.
+absl::StatusOr<double> FindNoiseMultiplier(double target_epsilon, double delta, double q,
+                                           uint64_t steps, Conversion conversion,
+                                           absl::Span<const double> orders);
+
+}  // namespace tessera::dp
+
+#endif  // TESSERA_PRIVACY_DP_RDP_ACCOUNTANT_H_
