@@ -78,11 +78,13 @@ std::string ClientListText(const wire::v1::ListClientsResponse& clients) {
                                     "device", "rounds", "last seen");
   const absl::Time now = absl::Now();
   for (const auto& c : clients.clients()) {
-    const absl::Duration ago = now - absl::FromUnixMillis(c.last_seen_unix_ms());
-    absl::StrAppend(&out, absl::StrFormat("%-24s %-10s %-8s %-8u %s ago\n", c.name(),
+    const absl::Duration ago =
+        absl::Trunc(now - absl::FromUnixMillis(c.last_seen_unix_ms()), absl::Seconds(1));
+    const std::string seen =
+        ago < absl::Seconds(1) ? "just now" : absl::StrCat(absl::FormatDuration(ago), " ago");
+    absl::StrAppend(&out, absl::StrFormat("%-24s %-10s %-8s %-8u %s\n", c.name(),
                                           c.connected() ? "yes" : "no", c.device(),
-                                          c.rounds_participated(),
-                                          absl::FormatDuration(absl::Trunc(ago, absl::Seconds(1)))));
+                                          c.rounds_participated(), seen));
   }
   return out;
 }
