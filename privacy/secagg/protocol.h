@@ -1,0 +1,83 @@
+// File: protocol.h
+// Pieces of the secure aggregation protocol (docs/secagg.md, "Protocol") that the client
+// (privacy/secagg/client) and the server (privacy/secagg/server) must compute identically:
+// message headers, the signed advertisement payload, the share-encryption key and AAD, and
+// the neighbour graph of a roster.
+#ifndef TESSERA_PRIVACY_SECAGG_PROTOCOL_H_
+#define TESSERA_PRIVACY_SECAGG_PROTOCOL_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "tessera/secagg/v1/secagg.pb.h"
+
+namespace tessera::secagg {
+
+// The masked weight is masked like a one-element tensor of this name.
+inline constexpr absl::string_view kWeightTensorName = "tessera/secagg/weight";
+inline constexpr size_t kSelfSeedBytes = 32;
+
+// Signs `message` with the caller's long-term identity key (e.g. a lambda around
+// crypto::SignWithPrivateKeyPem or crypto::Ed25519Signer::Sign).
+using SignFn = std::function<absl::StatusOr<std::string>(absl::string_view message)>;
+// OK iff `signature` is client `client_index`'s identity signature of `message` (e.g.
+// crypto::VerifyWithCertificate with that client's certificate).
+using VerifyFn = std::function<absl::Status(uint32_t client_index, absl::string_view message,
+                                            absl::string_view signature)>;
+
+// One quantized tensor: integers mod 2^b.
+struct QuantizedTensor {
+  std::string name;
+  std::vector<uint64_t> values;
+};
+
+// What the server expects of each client's masked input.
+struct TensorSpec {
+  std::string name;
+  size_t length = 0;
+};
+
+v1::Header MakeHeader(absl::string_view session_id, uint32_t round, v1::Phase phase);
+
+// OK iff `header` is for this session and round and phase `expected`.
+// Errors: INVALID_ARGUMENT for another session or round; FAILED_PRECONDITION for another
+// phase (a reordered or replayed message).
+absl::Status CheckHeader(const v1::Header& header, absl::string_view session_id,
+                         uint32_t round, v1::Phase expected);
+
+// The header of whichever message `msg` holds; the default Header if it holds none.
+const v1::Header& HeaderOf(const v1::ClientToServer& msg);
+const v1::Header& HeaderOf(const v1::ServerToClient& msg);
+
+// The bytes a client signs in AdvertiseKeys: a label, then u32be-length-prefixed
+// session_id, u32be round, u32be client_index, u32be-length-prefixed c_pk and s_pk.
+std::string AdvertisePayload(absl::string_view session_id, uint32_t round,
+                             uint32_t client_index, absl::string_view c_pk,
+                             absl::string_view s_pk);
+
+// The AES-256-GCM key for shares between two clients: HKDF-SHA256 of their c-key X25519
+// secret, info binding session and round. Symmetric in the two clients.
+absl::StatusOr<std::string> DeriveShareKey(absl::string_view shared_secret,
+                                           absl::string_view session_id, uint32_t round);
+
+// The AAD of the share `sender` encrypts for `receiver`.
+std::string ShareAad(absl::string_view session_id, uint32_t round, uint32_t sender,
+                     uint32_t receiver);
+
+// Neighbours (by client index, ascending) of each client of a roster: the graph is
+// RandomRegularGraph(indices.size(), k, seed) over positions in `indices`' order.
+// Errors: INVALID_ARGUMENT if `indices` is not strictly ascending, and those of
+// RandomRegularGraph.
+absl::StatusOr<std::map<uint32_t, std::vector<uint32_t>>> RosterGraph(
+    absl::Span<const uint32_t> indices, uint32_t degree_k, absl::string_view seed32);
+
+}  // namespace tessera::secagg
+
+#endif  // TESSERA_PRIVACY_SECAGG_PROTOCOL_H_
