@@ -19,8 +19,8 @@ namespace tessera {
 namespace crypto {
 namespace {
 
-// EVP_EncryptUpdate takes an int length.
-constexpr size_t kMaxPiece = size_t{1} << 30;
+// Keystream is produced in pieces of this size from a block of zeros.
+constexpr size_t kZeroBlock = 16 << 10;
 
 [[noreturn]] void DieOpenSsl(const char* what) {
   const std::string errors = crypto_internal::DrainOpenSslErrors();
@@ -47,14 +47,15 @@ Word LoadLittleEndian(const uint8_t* p) {
 struct MaskPrg::Impl {
   crypto_internal::CipherCtxPtr ctx;
 
-  // Encrypts `n` bytes at `p` in place; CTR mode XORs the keystream, so zeroed
-  // memory becomes keystream.
+  // Writes `n` bytes of keystream to `p`: CTR mode XORs the keystream into its input, so
+  // encrypting zeros yields the keystream. The zeros come from one small block that stays in
+  // cache, so `p` is written once and never read (no memset pass over it).
   void Keystream(uint8_t* p, size_t n) {
-    std::memset(p, 0, n);
+    static const uint8_t kZeros[kZeroBlock] = {};
     for (size_t done = 0; done < n;) {
-      const size_t piece = std::min(n - done, kMaxPiece);
+      const size_t piece = std::min(n - done, kZeroBlock);
       int written = 0;
-      if (EVP_EncryptUpdate(ctx.get(), p + done, &written, p + done,
+      if (EVP_EncryptUpdate(ctx.get(), p + done, &written, kZeros,
                             static_cast<int>(piece)) != 1 ||
           static_cast<size_t>(written) != piece) {
         DieOpenSsl("EVP_EncryptUpdate(AES-256-CTR)");
