@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "aggregation/fed_avg.h"
+#include "core/model/testing/tensor_builders.h"
 #include "core/base/testing/status_matchers.h"
 
 namespace tessera {
@@ -18,29 +19,12 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-template <typename T>
-Tensor Make(std::string name, DType dtype, std::vector<T> v) {
-  std::string data(v.size() * sizeof(T), '\0');
-  if (!v.empty()) std::memcpy(data.data(), v.data(), data.size());
-  const auto n = static_cast<int64_t>(v.size());
-  absl::StatusOr<Tensor> t =
-      Tensor::Create(std::move(name), dtype, {n}, std::move(data));
-  EXPECT_THAT(t, IsOk());
-  return *std::move(t);
-}
-
-template <typename T>
-std::vector<T> Values(const ArrayRecord& r, size_t i) {
-  auto v = r.tensors[i].values<T>();
-  return std::vector<T>(v.begin(), v.end());
-}
-
 ArrayRecord Mixed(std::vector<float> f, std::vector<int64_t> i,
                   std::vector<int8_t> q) {
   ArrayRecord r;
-  r.tensors.push_back(Make<float>("f", DType::kFloat32, std::move(f)));
-  r.tensors.push_back(Make<int64_t>("i", DType::kInt64, std::move(i)));
-  r.tensors.push_back(Make<int8_t>("q", DType::kInt8, std::move(q)));
+  r.tensors.push_back(MakeVector<float>("f", DType::kFloat32, std::move(f)));
+  r.tensors.push_back(MakeVector<int64_t>("i", DType::kInt64, std::move(i)));
+  r.tensors.push_back(MakeVector<int8_t>("q", DType::kInt8, std::move(q)));
   return r;
 }
 
@@ -56,14 +40,14 @@ TEST(ApplyDeltaTest, AddsPerTensorExactlyForIntegers) {
 
 TEST(ApplyDeltaTest, Float64AndHalfTypes) {
   ArrayRecord global, delta;
-  global.tensors.push_back(Make<double>("d", DType::kFloat64, {1.0, 2.0}));
+  global.tensors.push_back(MakeVector<double>("d", DType::kFloat64, {1.0, 2.0}));
   global.tensors.push_back(
-      Make<uint16_t>("h", DType::kFloat16, {0x3C00}));  // 1.0
+      MakeVector<uint16_t>("h", DType::kFloat16, {0x3C00}));  // 1.0
   global.tensors.push_back(
-      Make<uint16_t>("bf", DType::kBFloat16, {0x3F80}));  // 1.0
-  delta.tensors.push_back(Make<double>("d", DType::kFloat64, {0.5, -4.0}));
-  delta.tensors.push_back(Make<uint16_t>("h", DType::kFloat16, {0x3C00}));
-  delta.tensors.push_back(Make<uint16_t>("bf", DType::kBFloat16, {0x3F80}));
+      MakeVector<uint16_t>("bf", DType::kBFloat16, {0x3F80}));  // 1.0
+  delta.tensors.push_back(MakeVector<double>("d", DType::kFloat64, {0.5, -4.0}));
+  delta.tensors.push_back(MakeVector<uint16_t>("h", DType::kFloat16, {0x3C00}));
+  delta.tensors.push_back(MakeVector<uint16_t>("bf", DType::kBFloat16, {0x3F80}));
   TESSERA_ASSERT_OK(ApplyDelta(global, delta));
   EXPECT_THAT(Values<double>(global, 0), ElementsAre(1.5, -2.0));
   EXPECT_THAT(Values<uint16_t>(global, 1), ElementsAre(0x4000));  // 2.0
@@ -93,8 +77,8 @@ TEST(ApplyDeltaTest, FloatOverflowIsOutOfRange) {
 
 TEST(ApplyDeltaTest, BoolMustStayZeroOrOne) {
   ArrayRecord global, delta;
-  global.tensors.push_back(Make<uint8_t>("m", DType::kBool, {0, 1}));
-  delta.tensors.push_back(Make<uint8_t>("m", DType::kBool, {1, 0}));
+  global.tensors.push_back(MakeVector<uint8_t>("m", DType::kBool, {0, 1}));
+  delta.tensors.push_back(MakeVector<uint8_t>("m", DType::kBool, {1, 0}));
   TESSERA_ASSERT_OK(ApplyDelta(global, delta));
   EXPECT_THAT(Values<uint8_t>(global, 0), ElementsAre(1, 1));
   EXPECT_THAT(ApplyDelta(global, delta),
@@ -109,7 +93,7 @@ TEST(ApplyDeltaTest, RejectsNaNDeltaAndLayoutMismatch) {
   EXPECT_THAT(ApplyDelta(global, Mixed({0.0f}, {1}, {1})),
               StatusIs(absl::StatusCode::kInvalidArgument));
   ArrayRecord fewer;
-  fewer.tensors.push_back(Make<float>("f", DType::kFloat32, {0.0f, 0.0f}));
+  fewer.tensors.push_back(MakeVector<float>("f", DType::kFloat32, {0.0f, 0.0f}));
   EXPECT_THAT(ApplyDelta(global, fewer),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Values<float>(global, 0), ElementsAre(1.0f, 2.0f));

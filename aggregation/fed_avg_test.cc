@@ -1,4 +1,5 @@
 #include "aggregation/fed_avg.h"
+#include "core/model/testing/tensor_builders.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -18,34 +19,17 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-template <typename T>
-Tensor Make(std::string name, DType dtype, std::vector<int64_t> shape,
-            std::vector<T> v) {
-  std::string data(v.size() * sizeof(T), '\0');
-  if (!v.empty()) std::memcpy(data.data(), v.data(), data.size());
-  absl::StatusOr<Tensor> t =
-      Tensor::Create(std::move(name), dtype, std::move(shape), data);
-  EXPECT_THAT(t, IsOk());
-  return *std::move(t);
-}
-
 Tensor F32(std::string name, std::vector<float> v) {
   const auto n = static_cast<int64_t>(v.size());
-  return Make<float>(std::move(name), DType::kFloat32, {n}, std::move(v));
+  return MakeTensor<float>(std::move(name), DType::kFloat32, {n}, std::move(v));
 }
 
 // A two-tensor model: "w" float32[2] and "b" float64[1].
 ArrayRecord Model(float w0, float w1, double b) {
   ArrayRecord r;
   r.tensors.push_back(F32("w", {w0, w1}));
-  r.tensors.push_back(Make<double>("b", DType::kFloat64, {1}, {b}));
+  r.tensors.push_back(MakeTensor<double>("b", DType::kFloat64, {1}, {b}));
   return r;
-}
-
-template <typename T>
-std::vector<T> Values(const ArrayRecord& r, size_t i) {
-  auto v = r.tensors[i].values<T>();
-  return std::vector<T>(v.begin(), v.end());
 }
 
 TEST(WeightedAccumulatorTest, TwoClientsWeightedOneAndThree) {
@@ -88,14 +72,14 @@ TEST(WeightedAccumulatorTest, MemoryEqualsModelSizeForFloat32) {
 
 TEST(WeightedAccumulatorTest, IntegersRoundToNearestAndSaturate) {
   ArrayRecord a, b;
-  a.tensors.push_back(Make<int64_t>("steps", DType::kInt64, {3}, {0, 1, -1}));
-  a.tensors.push_back(Make<uint8_t>("u8", DType::kUInt8, {2}, {0, 255}));
-  a.tensors.push_back(Make<uint8_t>("flag", DType::kBool, {3}, {0, 1, 1}));
-  a.tensors.push_back(Make<int32_t>("scalar", DType::kInt32, {}, {7}));
-  b.tensors.push_back(Make<int64_t>("steps", DType::kInt64, {3}, {1, 2, -2}));
-  b.tensors.push_back(Make<uint8_t>("u8", DType::kUInt8, {2}, {1, 255}));
-  b.tensors.push_back(Make<uint8_t>("flag", DType::kBool, {3}, {0, 0, 1}));
-  b.tensors.push_back(Make<int32_t>("scalar", DType::kInt32, {}, {8}));
+  a.tensors.push_back(MakeTensor<int64_t>("steps", DType::kInt64, {3}, {0, 1, -1}));
+  a.tensors.push_back(MakeTensor<uint8_t>("u8", DType::kUInt8, {2}, {0, 255}));
+  a.tensors.push_back(MakeTensor<uint8_t>("flag", DType::kBool, {3}, {0, 1, 1}));
+  a.tensors.push_back(MakeTensor<int32_t>("scalar", DType::kInt32, {}, {7}));
+  b.tensors.push_back(MakeTensor<int64_t>("steps", DType::kInt64, {3}, {1, 2, -2}));
+  b.tensors.push_back(MakeTensor<uint8_t>("u8", DType::kUInt8, {2}, {1, 255}));
+  b.tensors.push_back(MakeTensor<uint8_t>("flag", DType::kBool, {3}, {0, 0, 1}));
+  b.tensors.push_back(MakeTensor<int32_t>("scalar", DType::kInt32, {}, {8}));
   auto acc = WeightedAccumulator::Create(a);
   ASSERT_THAT(acc, IsOk());
   TESSERA_ASSERT_OK(acc->Add(a, 1.0));
@@ -112,8 +96,8 @@ TEST(WeightedAccumulatorTest, IntegersRoundToNearestAndSaturate) {
 
 TEST(WeightedAccumulatorTest, IntegerWeightedAverage) {
   ArrayRecord a, b;
-  a.tensors.push_back(Make<int8_t>("q", DType::kInt8, {2}, {-100, 10}));
-  b.tensors.push_back(Make<int8_t>("q", DType::kInt8, {2}, {100, 20}));
+  a.tensors.push_back(MakeTensor<int8_t>("q", DType::kInt8, {2}, {-100, 10}));
+  b.tensors.push_back(MakeTensor<int8_t>("q", DType::kInt8, {2}, {100, 20}));
   auto avg_or = FedAvg({a, b}, {1.0, 3.0});
   ASSERT_THAT(avg_or, IsOk());
   // (-100 + 300)/4 = 50, (10 + 60)/4 = 17.5 -> 18.
@@ -123,10 +107,10 @@ TEST(WeightedAccumulatorTest, IntegerWeightedAverage) {
 TEST(WeightedAccumulatorTest, HalfAndBFloat16) {
   ArrayRecord a, b;
   // float16: 1.0 = 0x3C00, 3.0 = 0x4200; bfloat16: 1.0 = 0x3F80, 3.0 = 0x4040.
-  a.tensors.push_back(Make<uint16_t>("h", DType::kFloat16, {1}, {0x3C00}));
-  a.tensors.push_back(Make<uint16_t>("bf", DType::kBFloat16, {1}, {0x3F80}));
-  b.tensors.push_back(Make<uint16_t>("h", DType::kFloat16, {1}, {0x4200}));
-  b.tensors.push_back(Make<uint16_t>("bf", DType::kBFloat16, {1}, {0x4040}));
+  a.tensors.push_back(MakeTensor<uint16_t>("h", DType::kFloat16, {1}, {0x3C00}));
+  a.tensors.push_back(MakeTensor<uint16_t>("bf", DType::kBFloat16, {1}, {0x3F80}));
+  b.tensors.push_back(MakeTensor<uint16_t>("h", DType::kFloat16, {1}, {0x4200}));
+  b.tensors.push_back(MakeTensor<uint16_t>("bf", DType::kBFloat16, {1}, {0x4040}));
   auto avg = FedAvg({a, b}, {1.0, 1.0});
   ASSERT_THAT(avg, IsOk());
   EXPECT_THAT(Values<uint16_t>(*avg, 0), ElementsAre(0x4000));  // 2.0
@@ -139,12 +123,12 @@ TEST(WeightedAccumulatorTest, LayoutMismatchLeavesAccumulatorUnchanged) {
   TESSERA_ASSERT_OK(acc->Add(Model(2, 4, 6), 1.0));
 
   ArrayRecord renamed = Model(100, 100, 100);
-  renamed.tensors[1] = Make<double>("bias", DType::kFloat64, {1}, {100});
+  renamed.tensors[1] = MakeTensor<double>("bias", DType::kFloat64, {1}, {100});
   EXPECT_THAT(acc->Add(renamed, 1.0),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bias")));
   ArrayRecord reshaped;
   reshaped.tensors.push_back(F32("w", {1, 2, 3}));
-  reshaped.tensors.push_back(Make<double>("b", DType::kFloat64, {1}, {0}));
+  reshaped.tensors.push_back(MakeTensor<double>("b", DType::kFloat64, {1}, {0}));
   EXPECT_THAT(acc->Add(reshaped, 1.0),
               StatusIs(absl::StatusCode::kInvalidArgument));
   ArrayRecord missing;

@@ -1,4 +1,5 @@
 #include "core/model/safetensors.h"
+#include "core/model/testing/tensor_builders.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -22,30 +23,19 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-template <typename T>
-Tensor Make(std::string name, DType dtype, std::vector<int64_t> shape,
-            std::vector<T> v) {
-  std::string data(v.size() * sizeof(T), '\0');
-  if (!v.empty()) std::memcpy(data.data(), v.data(), data.size());
-  absl::StatusOr<Tensor> t =
-      Tensor::Create(std::move(name), dtype, std::move(shape), data);
-  EXPECT_THAT(t, IsOk());
-  return *std::move(t);
-}
-
 ArrayRecord MixedRecord() {
   ArrayRecord r;
   r.tensors.push_back(
-      Make<float>("conv.weight", DType::kFloat32, {2, 3}, {1, 2, 3, 4, 5, 6}));
-  r.tensors.push_back(Make<int64_t>("bn.num_batches_tracked", DType::kInt64, {},
+      MakeTensor<float>("conv.weight", DType::kFloat32, {2, 3}, {1, 2, 3, 4, 5, 6}));
+  r.tensors.push_back(MakeTensor<int64_t>("bn.num_batches_tracked", DType::kInt64, {},
                                     {123456789012}));
-  r.tensors.push_back(Make<uint8_t>("mask", DType::kBool, {3}, {1, 0, 1}));
-  r.tensors.push_back(Make<double>("scale", DType::kFloat64, {1}, {-0.5}));
+  r.tensors.push_back(MakeTensor<uint8_t>("mask", DType::kBool, {3}, {1, 0, 1}));
+  r.tensors.push_back(MakeTensor<double>("scale", DType::kFloat64, {1}, {-0.5}));
   r.tensors.push_back(
-      Make<uint16_t>("half", DType::kFloat16, {2}, {0x3C00, 0xC000}));
-  r.tensors.push_back(Make<int8_t>("q", DType::kInt8, {0}, {}));
+      MakeTensor<uint16_t>("half", DType::kFloat16, {2}, {0x3C00, 0xC000}));
+  r.tensors.push_back(MakeTensor<int8_t>("q", DType::kInt8, {0}, {}));
   r.tensors.push_back(
-      Make<int32_t>("counts", DType::kInt32, {1, 1, 2}, {-7, 7}));
+      MakeTensor<int32_t>("counts", DType::kInt32, {1, 1, 2}, {-7, 7}));
   return r;
 }
 
@@ -98,7 +88,7 @@ TEST(SafetensorsTest, HeaderIsAlignedAndOmitsEmptyMetadata) {
 
 TEST(SafetensorsTest, ByteExactSingleTensor) {
   ArrayRecord r;
-  r.tensors.push_back(Make<float>("a", DType::kFloat32, {2}, {1.0f, 2.0f}));
+  r.tensors.push_back(MakeTensor<float>("a", DType::kFloat32, {2}, {1.0f, 2.0f}));
   absl::StatusOr<std::string> bytes = SerializeSafetensors(r);
   ASSERT_THAT(bytes, IsOk());
   // 54-byte header + 2 spaces = 56 = 0x38; then 1.0f and 2.0f little-endian.
@@ -111,7 +101,7 @@ TEST(SafetensorsTest, ByteExactSingleTensor) {
 
 TEST(SafetensorsTest, ByteExactWithMetadata) {
   ArrayRecord r;
-  r.tensors.push_back(Make<uint8_t>("b", DType::kUInt8, {1}, {9}));
+  r.tensors.push_back(MakeTensor<uint8_t>("b", DType::kUInt8, {1}, {9}));
   absl::StatusOr<std::string> bytes = SerializeSafetensors(r, {{"k", "v"}});
   ASSERT_THAT(bytes, IsOk());
   const std::string header =
@@ -142,18 +132,18 @@ TEST(SafetensorsTest, ReturnsTensorsInDataOffsetOrder) {
 
 TEST(SafetensorsTest, SerializeRejectsBadRecords) {
   ArrayRecord dup;
-  dup.tensors.push_back(Make<float>("w", DType::kFloat32, {1}, {1}));
-  dup.tensors.push_back(Make<float>("w", DType::kFloat32, {1}, {1}));
+  dup.tensors.push_back(MakeTensor<float>("w", DType::kFloat32, {1}, {1}));
+  dup.tensors.push_back(MakeTensor<float>("w", DType::kFloat32, {1}, {1}));
   EXPECT_THAT(SerializeSafetensors(dup),
               StatusIs(absl::StatusCode::kInvalidArgument));
   ArrayRecord reserved;
   reserved.tensors.push_back(
-      Make<float>("__metadata__", DType::kFloat32, {1}, {1}));
+      MakeTensor<float>("__metadata__", DType::kFloat32, {1}, {1}));
   EXPECT_THAT(SerializeSafetensors(reserved),
               StatusIs(absl::StatusCode::kInvalidArgument));
   ArrayRecord bad_utf8;
   bad_utf8.tensors.push_back(
-      Make<float>("\xff\xfe", DType::kFloat32, {1}, {1}));
+      MakeTensor<float>("\xff\xfe", DType::kFloat32, {1}, {1}));
   EXPECT_THAT(SerializeSafetensors(bad_utf8),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
@@ -289,7 +279,7 @@ TEST_F(SafetensorsFileTest, WriteThenReadAndOverwrite) {
   ExpectSameRecord(*back, MixedRecord());
 
   ArrayRecord small;
-  small.tensors.push_back(Make<float>("x", DType::kFloat32, {1}, {3.0f}));
+  small.tensors.push_back(MakeTensor<float>("x", DType::kFloat32, {1}, {3.0f}));
   TESSERA_ASSERT_OK(WriteSafetensorsFile(path, small));
   back = ReadSafetensorsFile(path);
   ASSERT_THAT(back, IsOk());
@@ -324,9 +314,9 @@ TEST_F(SafetensorsFileTest, ReadableByIndependentPythonReader) {
   const std::string path = (dir_ / "py.safetensors").string();
   ArrayRecord r;
   r.tensors.push_back(
-      Make<float>("w", DType::kFloat32, {2, 2}, {1.5f, -2, 0.25f, 8}));
-  r.tensors.push_back(Make<int64_t>("n", DType::kInt64, {}, {-42}));
-  r.tensors.push_back(Make<uint8_t>("m", DType::kBool, {2}, {1, 0}));
+      MakeTensor<float>("w", DType::kFloat32, {2, 2}, {1.5f, -2, 0.25f, 8}));
+  r.tensors.push_back(MakeTensor<int64_t>("n", DType::kInt64, {}, {-42}));
+  r.tensors.push_back(MakeTensor<uint8_t>("m", DType::kBool, {2}, {1, 0}));
   TESSERA_ASSERT_OK(WriteSafetensorsFile(path, r, {{"format", "pt"}}));
   const std::string script = R"PY(
 import json, struct, sys

@@ -1,4 +1,5 @@
 #include "privacy/crypto/aes_gcm.h"
+#include "privacy/crypto/testing/unhex.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,12 +14,6 @@ namespace crypto {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string Unhex(absl::string_view hex) {
-  absl::StatusOr<std::string> bytes = HexDecode(hex);
-  EXPECT_THAT(bytes, IsOk());
-  return bytes.value_or("");
-}
 
 struct GcmVector {
   const char* name;

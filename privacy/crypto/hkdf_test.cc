@@ -1,4 +1,5 @@
 #include "privacy/crypto/hkdf.h"
+#include "privacy/crypto/testing/unhex.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,12 +12,6 @@
 namespace tessera {
 namespace crypto {
 namespace {
-
-std::string Unhex(absl::string_view hex) {
-  absl::StatusOr<std::string> bytes = HexDecode(hex);
-  EXPECT_THAT(bytes, IsOk());
-  return bytes.value_or("");
-}
 
 // Bytes first, first + 1, ..., first + n - 1.
 std::string Sequence(int first, int n) {

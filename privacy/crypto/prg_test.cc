@@ -1,4 +1,5 @@
 #include "privacy/crypto/prg.h"
+#include "privacy/crypto/testing/unhex.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -15,12 +16,6 @@ namespace crypto {
 namespace {
 
 using ::testing::ElementsAre;
-
-std::string Unhex(absl::string_view hex) {
-  absl::StatusOr<std::string> bytes = HexDecode(hex);
-  EXPECT_THAT(bytes, IsOk());
-  return bytes.value_or("");
-}
 
 std::string Take(MaskPrg& prg, size_t n) {
   std::vector<uint8_t> buf(n, 0xAA);

@@ -1,4 +1,5 @@
 #include "privacy/crypto/signature.h"
+#include "privacy/crypto/testing/unhex.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -18,12 +19,6 @@ namespace crypto {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string Unhex(absl::string_view hex) {
-  absl::StatusOr<std::string> bytes = HexDecode(hex);
-  EXPECT_THAT(bytes, IsOk());
-  return bytes.value_or("");
-}
 
 struct Ed25519Vector {
   const char* name;
