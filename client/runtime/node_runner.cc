@@ -137,11 +137,12 @@ absl::StatusOr<ArrayRecord> NodeRunner::Impl::FetchModel(const wire::v1::Task& t
   absl::Status rpc = FromGrpcStatus(reader->Finish());
   if (!bad.ok()) return bad;
   TESSERA_RETURN_IF_ERROR(rpc);
-  TESSERA_ASSIGN_OR_RETURN(ArrayRecord weights, std::move(stream).Finish());
-  if (DigestArrayRecord(weights) != task.model_sha256()) {
+  // The reader checked the stream against its own trailer; the task says which model it
+  // must be.
+  if (stream.done() && stream.digest() != task.model_sha256()) {
     return absl::DataLossError("the global model does not match the task's SHA-256");
   }
-  return weights;
+  return std::move(stream).Finish();
 }
 
 absl::Status NodeRunner::Impl::PushUpdate(const wire::v1::Task& task, const ArrayRecord& delta,

@@ -7,7 +7,6 @@
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
 #include "core/config/run_config.h"
-#include "core/serde/tensor_stream.h"
 #include "privacy/crypto/random.h"
 #include "privacy/crypto/sha256.h"
 
@@ -40,12 +39,8 @@ absl::Status RunManager::Recover() {
     if (record.has_artifact()) {
       TESSERA_ASSIGN_OR_RETURN(run->artifact, state_->LoadArtifact(run->id));
     }
-    TESSERA_ASSIGN_OR_RETURN(ArrayRecord weights,
-                             state_->LoadModel(run->id, record.completed_rounds()));
-    auto model = std::make_shared<ModelSnapshot>();
-    model->round = record.completed_rounds();
-    model->digest = DigestArrayRecord(weights);
-    model->weights = std::move(weights);
+    TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<ModelSnapshot> model,
+                             LoadSnapshot(run->id, record.completed_rounds()));
     TESSERA_ASSIGN_OR_RETURN(std::vector<wire::v1::RoundSummary> history,
                              state_->ListRounds(run->id));
     const bool running = record.state() == wire::v1::RUNNING;
@@ -113,8 +108,10 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
   record.set_created_unix_ms(absl::ToUnixMillis(absl::Now()));
   record.set_has_artifact(!run->artifact.empty());
   TESSERA_RETURN_IF_ERROR(state_->CreateRun(record, initial_weights, run->artifact));
+  TESSERA_ASSIGN_OR_RETURN(storage::v1::ModelManifest manifest,
+                           state_->GetModelManifest(run->id, 0));
   auto model = std::make_shared<ModelSnapshot>();
-  model->digest = DigestArrayRecord(initial_weights);
+  model->digest = manifest.sha256();
   model->weights = std::move(initial_weights);
   wire::v1::RunStatus status;
   {
@@ -133,6 +130,18 @@ absl::StatusOr<std::shared_ptr<RunManager::Run>> RunManager::FindRun(absl::strin
   auto it = runs_.find(std::string(run_id));
   if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("run \"", run_id, "\" not found"));
   return it->second;
+}
+
+absl::StatusOr<std::shared_ptr<ModelSnapshot>> RunManager::LoadSnapshot(
+    absl::string_view run_id, uint32_t round) {
+  TESSERA_ASSIGN_OR_RETURN(ArrayRecord weights, state_->LoadModel(run_id, round));
+  TESSERA_ASSIGN_OR_RETURN(storage::v1::ModelManifest manifest,
+                           state_->GetModelManifest(run_id, round));
+  auto model = std::make_shared<ModelSnapshot>();
+  model->round = round;
+  model->digest = manifest.sha256();
+  model->weights = std::move(weights);
+  return model;
 }
 
 absl::StatusOr<wire::v1::RunStatus> RunManager::StartRun(absl::string_view run_id) {
@@ -286,13 +295,7 @@ absl::StatusOr<RunManager::Export> RunManager::ExportModel(absl::string_view run
       return absl::NotFoundError(absl::StrCat("run ", run_id, " has completed ", completed,
                                               " rounds; round ", round, " does not exist"));
     }
-    TESSERA_ASSIGN_OR_RETURN(ArrayRecord weights,
-                             state_->LoadModel(run_id, static_cast<uint32_t>(round)));
-    auto model = std::make_shared<ModelSnapshot>();
-    model->round = static_cast<uint32_t>(round);
-    model->digest = DigestArrayRecord(weights);
-    model->weights = std::move(weights);
-    out.model = std::move(model);
+    TESSERA_ASSIGN_OR_RETURN(out.model, LoadSnapshot(run_id, static_cast<uint32_t>(round)));
     out.round = static_cast<uint32_t>(round);
   }
   out.artifact = run->artifact;

@@ -126,6 +126,9 @@ class RunManager {
   absl::StatusOr<std::shared_ptr<Task>> FindTask(absl::string_view task_id,
                                                  absl::string_view client);
   absl::StatusOr<std::shared_ptr<Run>> FindRun(absl::string_view run_id);
+  // A stored model with the digest its manifest holds (LoadModel already verified it).
+  absl::StatusOr<std::shared_ptr<ModelSnapshot>> LoadSnapshot(absl::string_view run_id,
+                                                              uint32_t round);
   wire::v1::RunStatus StatusOf(const Run& run);
   void Notify(const std::shared_ptr<Run>& run);
   void SetRunState(const std::shared_ptr<Run>& run, wire::v1::RunState state,

@@ -1,5 +1,5 @@
 // Fleet.PushUpdate: header, then the update as a tensor stream. The update is staged (one
-// model-sized buffer, admitted by the UploadGate), verified (layout, finiteness, SHA-256)
+// model-sized buffer, admitted by the UploadGate), verified (layout, SHA-256, then finiteness)
 // and then folded into the round's running sum, so a bad upload never touches the sum.
 #include <glog/logging.h>
 
@@ -81,7 +81,7 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
       model_ = *model;
       TensorStreamLimits limits;
       limits.expected_layout = &model_->weights;
-      limits.require_finite = true;
+      // Finiteness is checked once, by RunManager::SubmitUpdate (outside the round lock).
       reader_ = std::make_unique<TensorStreamReader>(limits);
       WaitForSlot();
       return absl::OkStatus();

@@ -91,6 +91,8 @@ class TensorStreamReader {
   // True once the end message was accepted.
   bool done() const { return done_; }
   uint64_t data_bytes_received() const { return data_bytes_; }
+  // The verified SHA-256 of the stream (DigestArrayRecord of the result). REQUIRES: done().
+  const std::string& digest() const { return digest_; }
   // REQUIRES: done(). Otherwise INVALID_ARGUMENT "truncated".
   absl::StatusOr<ArrayRecord> Finish() &&;
 

@@ -262,11 +262,11 @@ int ExportModel(const ConnectionOptions& c, const OutputOptions& out, const std:
   grpc::Status s = reader->Finish();
   if (!bad.ok()) return Fail("model export", bad);
   if (!s.ok()) return Fail("model export", s);
-  absl::StatusOr<ArrayRecord> record = std::move(weights).Finish();
-  if (!record.ok()) return Fail("model export", record.status());
-  if (DigestArrayRecord(*record) != header.model_sha256()) {
+  if (weights.done() && weights.digest() != header.model_sha256()) {
     return Fail("model export", absl::DataLossError("weights do not match the run's SHA-256"));
   }
+  absl::StatusOr<ArrayRecord> record = std::move(weights).Finish();
+  if (!record.ok()) return Fail("model export", record.status());
   std::map<std::string, std::string> metadata = {
       {"format", "pt"},
       {"tessera.run_id", run_id},
