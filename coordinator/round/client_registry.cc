@@ -103,6 +103,10 @@ std::vector<std::string> ClientRegistry::Connected() {
 
 size_t ClientRegistry::NumConnected() {
   absl::MutexLock l(&mu_);
+  return NumConnectedLocked();
+}
+
+size_t ClientRegistry::NumConnectedLocked() {
   size_t n = 0;
   for (const auto& [name, e] : clients_) n += e.sender ? 1 : 0;
   return n;
@@ -142,13 +146,17 @@ std::vector<wire::v1::ClientInfo> ClientRegistry::List() {
 
 size_t ClientRegistry::AwaitConnected(size_t n, absl::Time deadline,
                                       const std::function<bool()>& stop) {
-  // Subscriptions come and go on gRPC threads; a short poll of a local counter keeps this
-  // simple (no network polling is involved).
-  while (true) {
-    size_t have = NumConnected();
-    if (have >= n || absl::Now() >= deadline || stop()) return have;
-    absl::SleepFor(absl::Milliseconds(20));
+  absl::MutexLock l(&mu_);
+  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return NumConnectedLocked() >= n;
+  };
+  // Wakes as soon as a subscription attaches; `stop` is outside this lock, so it is looked at
+  // every 100 ms.
+  while (!enough() && absl::Now() < deadline && !stop()) {
+    mu_.AwaitWithDeadline(absl::Condition(&enough),
+                          std::min(deadline, absl::Now() + absl::Milliseconds(100)));
   }
+  return NumConnectedLocked();
 }
 
 }  // namespace tessera::coordinator

@@ -66,6 +66,8 @@ class ClientRegistry {
     uint64_t token = 0;
   };
 
+  size_t NumConnectedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const Options options_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Entry> clients_ ABSL_GUARDED_BY(mu_);
