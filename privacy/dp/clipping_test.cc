@@ -1,4 +1,5 @@
 #include "privacy/dp/clipping.h"
+#include "privacy/dp/testing/seeded_random.h"
 
 #include <cmath>
 #include <cstdio>
@@ -13,12 +14,6 @@
 
 namespace tessera::dp {
 namespace {
-
-SecureRandom Seeded(char fill) {
-  absl::StatusOr<SecureRandom> rng = SecureRandom::FromSeed(std::string(32, fill));
-  EXPECT_THAT(rng, IsOk());
-  return std::move(rng).value();
-}
 
 TEST(ClippingTest, L2Norm) {
   EXPECT_EQ(L2Norm({}), 0.0);

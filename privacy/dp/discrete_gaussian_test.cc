@@ -1,4 +1,5 @@
 #include "privacy/dp/discrete_gaussian.h"
+#include "privacy/dp/testing/seeded_random.h"
 
 #include <cmath>
 #include <cstdint>
@@ -15,12 +16,6 @@
 
 namespace tessera::dp {
 namespace {
-
-SecureRandom Seeded(char fill) {
-  absl::StatusOr<SecureRandom> rng = SecureRandom::FromSeed(std::string(32, fill));
-  EXPECT_THAT(rng, IsOk());
-  return std::move(rng).value();
-}
 
 TEST(BernoulliExpTest, MatchesExpFrequencies) {
   SecureRandom rng = Seeded('b');

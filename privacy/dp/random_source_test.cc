@@ -1,4 +1,5 @@
 #include "privacy/dp/random_source.h"
+#include "privacy/dp/testing/seeded_random.h"
 
 #include <cmath>
 #include <cstdint>
@@ -14,12 +15,6 @@
 
 namespace tessera::dp {
 namespace {
-
-SecureRandom Seeded(char fill) {
-  absl::StatusOr<SecureRandom> rng = SecureRandom::FromSeed(std::string(32, fill));
-  EXPECT_THAT(rng, IsOk());
-  return std::move(rng).value();
-}
 
 TEST(SecureRandomTest, RejectsBadSeedLength) {
   EXPECT_THAT(SecureRandom::FromSeed("short"), StatusIs(absl::StatusCode::kInvalidArgument));
