@@ -27,9 +27,11 @@ inline constexpr size_t kSelfSeedBytes = 32;
 // Signs `message` with the caller's long-term identity key (e.g. a lambda around
 // crypto::SignWithPrivateKeyPem or crypto::Ed25519Signer::Sign).
 using SignFn = std::function<absl::StatusOr<std::string>(absl::string_view message)>;
-// OK iff `signature` is client `client_index`'s identity signature of `message` (e.g.
-// crypto::VerifyWithCertificate with that client's certificate).
-using VerifyFn = std::function<absl::Status(uint32_t client_index, absl::string_view message,
+// OK iff `signature` is client `client_index`'s signature of `message` under the identity
+// it advertised (`identity`, as relayed in the roster), and that identity is acceptable for
+// that client (privacy/secagg/identity.h: a certificate of the federation's CA).
+using VerifyFn = std::function<absl::Status(uint32_t client_index, const v1::Identity& identity,
+                                            absl::string_view message,
                                             absl::string_view signature)>;
 
 // One quantized tensor: integers mod 2^b.

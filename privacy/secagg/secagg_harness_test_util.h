@@ -31,9 +31,13 @@ class SecAggHarness {
     std::mt19937_64 rng(n * 7919 + dim);
     std::uniform_int_distribution<uint64_t> value(0, mask_);
     for (uint32_t i = 0; i < n; ++i) signers_.push_back(*crypto::Ed25519Signer::Generate());
-    VerifyFn verify = [this](uint32_t i, absl::string_view m, absl::string_view sig) {
+    VerifyFn verify = [this](uint32_t i, const v1::Identity& id, absl::string_view m,
+                             absl::string_view sig) {
       if (i >= signers_.size()) return absl::NotFoundError("unknown client");
-      return crypto::Ed25519Verify(signers_[i].public_key(), m, sig);
+      if (id.ed25519_public_key() != signers_[i].public_key()) {
+        return absl::PermissionDeniedError("not this client's identity");
+      }
+      return crypto::Ed25519Verify(id.ed25519_public_key(), m, sig);
     };
     ServerConfig sc{.session_id = kSession, .round = kRound, .threat_model = model,
                     .modulus_mask = mask_, .tensors = {{"a", dim}, {"b", 3}},
@@ -51,6 +55,7 @@ class SecAggHarness {
       cc.inputs = {{"a", a}, {"b", b}};
       cc.weight = 1 + i;
       cc.sign = [this, i](absl::string_view m) { return signers_[i].Sign(m); };
+      cc.identity.set_ed25519_public_key(signers_[i].public_key());
       cc.verify = verify;
       inputs_.push_back(cc.inputs);
       weights_.push_back(cc.weight);

@@ -162,9 +162,12 @@ CellResult RunCell(uint32_t n, size_t dim, double dropout, double corrupt,
     if (!s.ok()) Die("Ed25519Signer::Generate", s.status());
     signers.push_back(*std::move(s));
   }
-  secagg::VerifyFn verify = [&signers](uint32_t i, absl::string_view m,
-                                       absl::string_view sig) {
+  secagg::VerifyFn verify = [&signers](uint32_t i, const secagg::v1::Identity& id,
+                                       absl::string_view m, absl::string_view sig) {
     if (i >= signers.size()) return absl::NotFoundError("unknown client");
+    if (id.ed25519_public_key() != signers[i].public_key()) {
+      return absl::PermissionDeniedError("not this client's identity");
+    }
     return crypto::Ed25519Verify(signers[i].public_key(), m, sig);
   };
   secagg::ServerConfig sc{.session_id = kSession, .round = kRound, .threat_model = model,
@@ -185,6 +188,7 @@ CellResult RunCell(uint32_t n, size_t dim, double dropout, double corrupt,
     cc.inputs = {{kTensor, MakeInput(i, dim, mask)}};
     cc.weight = 1;
     cc.sign = [&signers, i](absl::string_view m) { return signers[i].Sign(m); };
+    cc.identity.set_ed25519_public_key(signers[i].public_key());
     cc.verify = verify;
     auto c = SecAggClient::Create(std::move(cc));
     if (!c.ok()) Die("SecAggClient::Create", c.status());

@@ -29,7 +29,7 @@ ClientTransition AdvertiseKeysState::HandleMessage(const v1::ServerToClient& msg
                    absl::StrCat("roster keys of client ", e.client_index(), " are not 32 bytes"));
     }
     absl::Status verified = cfg.verify(
-        e.client_index(),
+        e.client_index(), e.identity(),
         AdvertisePayload(cfg.session_id, cfg.round, e.client_index(), e.c_pk(), e.s_pk()),
         e.signature());
     if (!verified.ok()) {

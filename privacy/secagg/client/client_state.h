@@ -45,6 +45,7 @@ struct ClientConfig {
   std::vector<QuantizedTensor> inputs;   // each value < 2^b
   uint64_t weight = 0;                   // quantized weight, < 2^b
   SignFn sign;                           // the client's long-term identity key
+  v1::Identity identity;                 // what `sign`'s signatures verify under
   VerifyFn verify;                       // peers' identity signatures
   uint32_t min_threshold = 2;            // refuse a roster whose t is lower
 };

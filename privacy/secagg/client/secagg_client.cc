@@ -53,6 +53,7 @@ absl::StatusOr<std::unique_ptr<SecAggClient>> SecAggClient::Create(ClientConfig 
       config.sign(AdvertisePayload(config.session_id, config.round, config.client_index,
                                    c_keys.public_key(), s_keys.public_key())));
   adv->set_signature(std::move(signature));
+  *adv->mutable_identity() = config.identity;
 
   auto ctx = std::make_unique<ClientContext>(std::move(config), std::move(c_keys),
                                              std::move(s_keys), std::move(seed));

@@ -23,7 +23,7 @@ absl::Status ServerAdvertiseKeysState::HandleMessage(uint32_t from,
     return absl::InvalidArgumentError("c_pk and s_pk must be distinct 32-byte X25519 keys");
   }
   absl::Status verified = cfg.verify(
-      from, AdvertisePayload(cfg.session_id, cfg.round, from, adv.c_pk(), adv.s_pk()),
+      from, adv.identity(), AdvertisePayload(cfg.session_id, cfg.round, from, adv.c_pk(), adv.s_pk()),
       adv.signature());
   if (!verified.ok()) {
     return absl::PermissionDeniedError(
@@ -73,6 +73,7 @@ std::unique_ptr<ServerState> ServerAdvertiseKeysState::Advance() {
     entry.set_c_pk(adv.c_pk());
     entry.set_s_pk(adv.s_pk());
     entry.set_signature(adv.signature());
+    *entry.mutable_identity() = adv.identity();
     c.roster[i] = entry;
     *roster->add_entries() = std::move(entry);
   }

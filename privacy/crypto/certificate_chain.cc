@@ -1,0 +1,62 @@
+#include "privacy/crypto/certificate_chain.h"
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "privacy/crypto/openssl_handles.h"
+
+namespace tessera {
+namespace crypto {
+namespace {
+
+using crypto_internal::BioPtr;
+using crypto_internal::X509Ptr;
+
+struct StoreFree {
+  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
+  void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
+};
+
+BioPtr ReadOnlyBio(absl::string_view pem) {
+  return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+}  // namespace
+
+absl::Status VerifyCertificateChain(absl::string_view certificate_pem,
+                                    absl::string_view trusted_ca_pem) {
+  BioPtr leaf_bio = ReadOnlyBio(certificate_pem);
+  X509Ptr leaf(leaf_bio ? PEM_read_bio_X509(leaf_bio.get(), nullptr, nullptr, nullptr)
+                        : nullptr);
+  if (leaf == nullptr) return absl::InvalidArgumentError("no certificate in the PEM");
+  std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
+  if (store == nullptr) return absl::InternalError("X509_STORE_new failed");
+  BioPtr ca_bio = ReadOnlyBio(trusted_ca_pem);
+  int added = 0;
+  while (ca_bio != nullptr) {
+    X509Ptr ca(PEM_read_bio_X509(ca_bio.get(), nullptr, nullptr, nullptr));
+    if (ca == nullptr) break;
+    if (X509_STORE_add_cert(store.get(), ca.get()) != 1) {
+      return absl::InternalError("X509_STORE_add_cert failed");
+    }
+    ++added;
+  }
+  if (added == 0) return absl::InvalidArgumentError("no certificate in the trusted CA PEM");
+  std::unique_ptr<X509_STORE_CTX, StoreFree> ctx(X509_STORE_CTX_new());
+  if (ctx == nullptr || X509_STORE_CTX_init(ctx.get(), store.get(), leaf.get(), nullptr) != 1) {
+    return absl::InternalError("X509_STORE_CTX_init failed");
+  }
+  if (X509_verify_cert(ctx.get()) != 1) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "certificate chain does not verify: ",
+        X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()))));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace crypto
+}  // namespace tessera

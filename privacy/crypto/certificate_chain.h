@@ -1,0 +1,26 @@
+// File: certificate_chain.h
+// Checks that a certificate was issued by a trusted CA, e.g. a peer's client certificate
+// relayed by the coordinator in a secure aggregation roster, which a client must not take
+// on the coordinator's word (docs/secagg.md, "Identities").
+#ifndef TESSERA_PRIVACY_CRYPTO_CERTIFICATE_CHAIN_H_
+#define TESSERA_PRIVACY_CRYPTO_CERTIFICATE_CHAIN_H_
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace tessera {
+namespace crypto {
+
+// OK iff the first certificate in `certificate_pem` chains to one of the certificates in
+// `trusted_ca_pem` (a PEM bundle) and is within its validity period now, by OpenSSL's
+// X509_verify_cert with default flags.
+// Errors: INVALID_ARGUMENT if either PEM holds no certificate; PERMISSION_DENIED with
+// OpenSSL's reason (e.g. "unable to get local issuer certificate", "certificate has
+// expired") if the chain does not verify.
+absl::Status VerifyCertificateChain(absl::string_view certificate_pem,
+                                    absl::string_view trusted_ca_pem);
+
+}  // namespace crypto
+}  // namespace tessera
+
+#endif  // TESSERA_PRIVACY_CRYPTO_CERTIFICATE_CHAIN_H_
