@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/status_macros.h"
+#include "core/config/secure_aggregation_config.h"
 #include "core/config/toml_reader.h"
 #include "toml++/toml.h"
 
@@ -274,9 +275,10 @@ absl::Status Validate(const wire::v1::RunConfig& c, bool torchscript_pending) {
       CheckRange("round.max_retries", c.round().max_retries(), kMaxRetries));
   TESSERA_RETURN_IF_ERROR(
       CheckRange("evaluation.every", c.evaluation().every(), kEvaluateEvery));
-  return CheckPositiveSeconds("evaluation.deadline_seconds",
-                              c.evaluation().deadline_seconds(),
-                              kMaxDeadlineSeconds);
+  TESSERA_RETURN_IF_ERROR(CheckPositiveSeconds(
+      "evaluation.deadline_seconds", c.evaluation().deadline_seconds(),
+      kMaxDeadlineSeconds));
+  return config_internal::ValidateSecureAggregation(c);
 }
 
 }  // namespace
@@ -295,7 +297,7 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(absl::string_view toml_text,
   const TableReader top(&root, "");
   TESSERA_RETURN_IF_ERROR(
       top.CheckKeys({"name", "rounds", "seed", "model", "train", "selection",
-                     "round", "evaluation"}));
+                     "round", "evaluation", "secure_aggregation"}));
 
   RunConfigFile out;
   wire::v1::RunConfig& config = out.config;
@@ -323,6 +325,12 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(absl::string_view toml_text,
   TESSERA_ASSIGN_OR_RETURN(TableReader round, top.Table("round"));
   TESSERA_ASSIGN_OR_RETURN(TableReader evaluation, top.Table("evaluation"));
   TESSERA_RETURN_IF_ERROR(ParseRoundAndEvaluation(round, evaluation, config));
+  TESSERA_ASSIGN_OR_RETURN(TableReader secagg, top.Table("secure_aggregation"));
+  TESSERA_ASSIGN_OR_RETURN(wire::v1::SecureAggregationConfig secure_aggregation,
+                           config_internal::ParseSecureAggregation(secagg));
+  if (secure_aggregation.enabled()) {
+    *config.mutable_secure_aggregation() = std::move(secure_aggregation);
+  }
 
   TESSERA_RETURN_IF_ERROR(
       Validate(config, /*torchscript_pending=*/!out.torchscript_path.empty()));

@@ -10,6 +10,9 @@
 //   architecture = "niid_cnn"
 //   [train]
 //   learning_rate = 0.01
+//   [selection]
+//   min_clients = 2
+//   [secure_aggregation]   # optional: on with the defaults
 //
 // Error messages name the field by its TOML path, e.g.
 //   "train.learning_rate: must be > 0 and <= 10, got -1".
@@ -51,7 +54,8 @@ absl::StatusOr<RunConfigFile> LoadRunConfigFile(const std::string& path);
 
 // Checks every field of a complete RunConfig (the coordinator calls this on
 // every CreateRun). The model must name exactly one of a known architecture or
-// a TorchScript program (a 32-byte torchscript_sha256). Errors:
+// a TorchScript program (a 32-byte torchscript_sha256). secure_aggregation is
+// checked only when enabled (then selection.min_clients must be >= 2). Errors:
 // INVALID_ARGUMENT naming the first bad field, e.g. "train.learning_rate: must
 // be > 0 and <= 10, got -1".
 absl::Status ValidateRunConfig(const wire::v1::RunConfig& config);

@@ -106,6 +106,8 @@ TEST(RunConfigTest, DefaultsApply) {
   EXPECT_EQ(c.round().max_retries(), 3u);
   EXPECT_EQ(c.evaluation().every(), 1u);
   EXPECT_EQ(c.evaluation().deadline_seconds(), 120.0);
+  // More in secure_aggregation_config_test.cc.
+  EXPECT_FALSE(c.secure_aggregation().enabled());
 }
 
 TEST(RunConfigTest, FractionAndIntegerForFloat) {
@@ -269,6 +271,8 @@ TEST(RunConfigTest, UnknownKeysAndTablesNameTheKey) {
       {Minimal("[evaluation]\nevry = 1\n"), "evaluation.evry: unknown key"},
       {Minimal("[optimizer]\nname = \"sgd\"\n"), "optimizer: unknown table"},
       {Minimal("[train.extra]\nx = 1\n"), "train.extra: unknown table"},
+      {Minimal("[secure_aggregation]\nk = 5\n"),
+       "secure_aggregation.k: unknown key"},
   };
   for (const BadCase& c : cases) {
     EXPECT_THAT(

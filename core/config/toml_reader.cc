@@ -94,6 +94,14 @@ absl::StatusOr<std::optional<std::string>> TableReader::String(
   return node->as_string()->get();
 }
 
+absl::StatusOr<std::optional<bool>> TableReader::Bool(
+    absl::string_view key) const {
+  const toml::node* node = Get(key);
+  if (node == nullptr) return std::nullopt;
+  if (!node->is_boolean()) return TypeError(key, "boolean", *node);
+  return node->as_boolean()->get();
+}
+
 absl::StatusOr<int64_t> TableReader::IntIn(absl::string_view key, Range range,
                                            int64_t fallback) const {
   TESSERA_ASSIGN_OR_RETURN(std::optional<int64_t> v, Int(key));

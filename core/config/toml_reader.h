@@ -1,7 +1,7 @@
 // File: toml_reader.h
 // Internal to core/config: typed, path-aware access to a toml++ table, so every
 // error names the field ("train.batch_size: expected integer, got float"). Only
-// run_config.cc includes this (toml++ is a private dependency of
+// core/config/*.cc include this (toml++ is a private dependency of
 // tessera::config).
 #ifndef TESSERA_CORE_CONFIG_TOML_READER_H_
 #define TESSERA_CORE_CONFIG_TOML_READER_H_
@@ -53,6 +53,7 @@ class TableReader {
   absl::StatusOr<std::optional<double>> Float(absl::string_view key) const;
   absl::StatusOr<std::optional<std::string>> String(
       absl::string_view key) const;
+  absl::StatusOr<std::optional<bool>> Bool(absl::string_view key) const;
 
   // An integer checked against `range` before any narrowing, or `fallback` when
   // absent.

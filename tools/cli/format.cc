@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tools/cli/secagg_status.h"
 
 namespace tessera::cli {
 
@@ -56,9 +57,12 @@ std::string RunStatusText(const wire::v1::RunStatus& s) {
       "run %s (%s): %s, %u/%u rounds completed\n", s.run_id(), s.name(),
       wire::v1::RunState_Name(s.state()), s.completed_rounds(), s.total_rounds());
   if (!s.message().empty()) absl::StrAppend(&out, "  ", s.message(), "\n");
+  absl::StrAppend(&out, SecAggConfigText(s.config().secure_aggregation()));
   if (s.rounds_size() > 0) {
     absl::StrAppend(&out, RoundTableHeader(), "\n");
-    for (const auto& r : s.rounds()) absl::StrAppend(&out, RoundTableRow(r), "\n");
+    for (const auto& r : s.rounds()) {
+      absl::StrAppend(&out, RoundTableRow(r), "\n", SecAggRoundText(r));
+    }
   }
   return out;
 }

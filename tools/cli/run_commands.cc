@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "privacy/crypto/sha256.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/format.h"
+#include "tools/cli/secagg_status.h"
 
 namespace tessera::cli {
 namespace {
@@ -77,7 +79,7 @@ absl::Status PrepareWeights(RunConfigFile& file, ArrayRecord* weights, std::stri
 int CreateRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& config,
               bool start) {
   absl::StatusOr<RunConfigFile> file = LoadRunConfigFile(config);
-  if (!file.ok()) return Fail(config, file.status());
+  if (!file.ok()) return Fail("run create", file.status());  // the message names the file
   ArrayRecord weights;
   std::string program;
   if (absl::Status s = PrepareWeights(*file, &weights, &program); !s.ok()) return Fail(config, s);
@@ -117,12 +119,19 @@ int CreateRun(const ConnectionOptions& c, const OutputOptions& out, const std::s
   } else {
     std::cout << "created run " << status.run_id() << " (" << status.name() << ", "
               << weights.tensors.size() << " tensors, " << HumanBytes(weights.TotalBytes())
-              << ")" << (start ? ", started" : "") << "\n";
+              << ")" << (start ? ", started" : "") << "\n"
+              << SecAggConfigText(file->config.secure_aggregation());
   }
   return 0;
 }
 
 namespace {
+
+// Erases the live block printed last (`live`, cursor at the end of its last line).
+std::string EraseLive(const std::string& live) {
+  const auto up = std::count(live.begin(), live.end(), '\n');
+  return up > 0 ? absl::StrCat("\r\033[", up, "A\033[J") : "\r\033[K";
+}
 
 using RunRpc = grpc::Status (wire::v1::Control::Stub::*)(grpc::ClientContext*,
                                                           const wire::v1::RunRef&,
@@ -177,7 +186,9 @@ int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::st
     }
     if (!header) {
       std::cout << "run " << status.run_id() << " (" << status.name() << "), "
-                << status.total_rounds() << " rounds\n" << RoundTableHeader() << "\n";
+                << status.total_rounds() << " rounds\n"
+                << SecAggConfigText(status.config().secure_aggregation()) << RoundTableHeader()
+                << "\n";
       header = true;
     }
     std::vector<const wire::v1::RoundSummary*> finished;
@@ -189,13 +200,16 @@ int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::st
         current = &r;
       }
     }
-    if (tty && !live.empty()) std::cout << "\r\033[K";
+    if (tty && !live.empty()) std::cout << EraseLive(live);
     for (; printed < finished.size(); ++printed) {
-      std::cout << RoundTableRow(*finished[printed]) << "\n";
+      std::cout << RoundTableRow(*finished[printed]) << "\n" << SecAggRoundText(*finished[printed]);
     }
     live.clear();
     if (current != nullptr) {
-      live = RoundTableRow(*current);
+      // The row and its secure aggregation lines, without the last newline so the next
+      // update can rewrite them in place.
+      live = absl::StrCat(RoundTableRow(*current), "\n", SecAggRoundText(*current));
+      live.pop_back();
       if (tty) std::cout << live;
     }
     std::cout.flush();
