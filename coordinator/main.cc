@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
   app.add_option("--transport-memory-bytes", options.transport_memory_bytes,
                  "memory gRPC may use for transport buffers")
       ->capture_default_str()->check(CLI::Range(int64_t{8} << 20, int64_t{1} << 40));
+  app.add_option("--max-message-bytes", options.max_message_bytes,
+                 "largest gRPC message (secure aggregation sends a model's masked input in one)")
+      ->check(CLI::Range(1 << 20, 1 << 30));
   app.add_option("--port-file", port_file, "write the bound port to this file");
   CLI11_PARSE(app, argc, argv);
 

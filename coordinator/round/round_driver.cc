@@ -15,7 +15,6 @@
 namespace tessera::coordinator {
 namespace {
 
-absl::Duration Seconds(double s) { return absl::Milliseconds(static_cast<int64_t>(s * 1000)); }
 
 // Clients to select this round: a count or a fraction of the connected ones.
 size_t TargetClients(const wire::v1::SelectionConfig& sel, size_t connected) {
@@ -117,7 +116,8 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
 
 size_t RunManager::DispatchTasks(const std::shared_ptr<Run>& run,
                                  const std::shared_ptr<Round>& round,
-                                 const std::vector<std::string>& clients) {
+                                 const std::vector<std::string>& clients,
+                                 const std::function<void(size_t, wire::v1::Task&)>& customize) {
   wire::v1::Task proto;
   wire::v1::RunConfig config;
   {
@@ -137,10 +137,13 @@ size_t RunManager::DispatchTasks(const std::shared_ptr<Run>& run,
                                  : config.evaluation().deadline_seconds());
   proto.set_seed(config.seed() * 1000003ull + round->number);
   std::vector<std::shared_ptr<Task>> tasks;
-  for (const std::string& client : clients) {
+  for (size_t i = 0; i < clients.size(); ++i) {
+    const std::string& client = clients[i];
     auto task = std::make_shared<Task>();
     task->task = proto;
     task->task.set_task_id(crypto::RandomHexId(12));
+    task->index = static_cast<uint32_t>(i);
+    if (customize) customize(i, task->task);
     task->client = client;
     task->round = round;
     tasks.push_back(task);
@@ -178,15 +181,9 @@ void RunManager::CloseRound(const std::shared_ptr<Round>& round) {
   }
 }
 
-absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
-    const std::shared_ptr<Run>& run, wire::v1::RoundSummary* summary) {
-  wire::v1::RunConfig config;
-  std::shared_ptr<const ModelSnapshot> global;
-  {
-    absl::MutexLock l(&run->mu);
-    config = run->record.config();
-    global = run->model;
-  }
+absl::StatusOr<std::vector<std::string>> RunManager::SelectClients(
+    const std::shared_ptr<Run>& run, const wire::v1::RunConfig& config,
+    const wire::v1::RoundSummary& summary) {
   const auto& sel = config.selection();
   const size_t min_clients = std::max<uint32_t>(1, sel.min_clients());
   const absl::Time wait_until = absl::Now() + Seconds(sel.wait_for_clients_seconds());
@@ -200,11 +197,28 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
                                                min_clients));
   }
   std::vector<std::string> candidates = registry_->Connected();
-  std::mt19937_64 rng(config.seed() * 1000003ull + summary->round() * 131ull +
-                      summary->attempt());
+  std::mt19937_64 rng(config.seed() * 1000003ull + summary.round() * 131ull +
+                      summary.attempt());
   std::shuffle(candidates.begin(), candidates.end(), rng);
   candidates.resize(std::min(candidates.size(), TargetClients(sel, candidates.size())));
   std::sort(candidates.begin(), candidates.end());
+  return candidates;
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
+    const std::shared_ptr<Run>& run, wire::v1::RoundSummary* summary) {
+  wire::v1::RunConfig config;
+  std::shared_ptr<const ModelSnapshot> global;
+  {
+    absl::MutexLock l(&run->mu);
+    config = run->record.config();
+    global = run->model;
+  }
+  if (config.secure_aggregation().enabled()) return TrainRoundSecure(run, summary);
+  const size_t min_clients = std::max<uint32_t>(1, config.selection().min_clients());
+  absl::StatusOr<std::vector<std::string>> selected = SelectClients(run, config, *summary);
+  if (!selected.ok()) return selected.status();
+  std::vector<std::string> candidates = *std::move(selected);
 
   auto round = std::make_shared<Round>();
   round->run_id = run->id;

@@ -32,6 +32,7 @@ void RunManager::Shutdown() {
 }
 
 absl::Status RunManager::Recover() {
+  TESSERA_RETURN_IF_ERROR(AbortInterruptedSessions());
   TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::RunRecord> records, state_->ListRuns());
   for (storage::v1::RunRecord& record : records) {
     auto run = std::make_shared<Run>();
@@ -91,6 +92,7 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
     return absl::InvalidArgumentError(
         "model: give either model.architecture or a TorchScript program, not both");
   }
+  TESSERA_RETURN_IF_ERROR(CheckSecAggRun(config, initial_weights));
   {
     absl::MutexLock l(&mu_);
     if (runs_.size() >= options_.max_runs) {

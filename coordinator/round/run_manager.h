@@ -27,6 +27,7 @@
 #include "coordinator/round/client_registry.h"
 #include "coordinator/state/coordinator_state.h"
 #include "core/model/tensor.h"
+#include "tessera/secagg/v1/secagg.pb.h"
 #include "tessera/storage/v1/records.pb.h"
 #include "tessera/wire/v1/control.pb.h"
 #include "tessera/wire/v1/fleet.pb.h"
@@ -43,6 +44,13 @@ struct ModelSnapshot {
 struct RunManagerOptions {
   uint64_t max_update_examples = 1ull << 32;  // per update
   uint32_t max_runs = 1000;
+  // Secure aggregation identities: under mTLS, clients' advertised certificates must chain
+  // to this CA; with `insecure`, Ed25519 identities are accepted instead.
+  std::string trusted_ca_pem;
+  bool insecure = false;
+  // The largest gRPC message; CreateRun refuses secure aggregation runs whose masked input
+  // could not fit.
+  uint64_t max_message_bytes = 4 << 20;
 };
 
 // Thread-safe.
@@ -95,6 +103,13 @@ class RunManager {
   absl::Status SubmitUpdate(absl::string_view task_id, absl::string_view client,
                             uint64_t num_examples, const std::map<std::string, double>& metrics,
                             const ArrayRecord& update, uint64_t bytes_up);
+  // Hands a secure aggregation message of a TRAIN task's client to its round; on OK,
+  // `reply` gets the coordinator's answer when the phase closes. Errors: as BeginUpdate
+  // (FAILED_PRECONDITION also for a run without secure aggregation), and those of
+  // SecAggRound::Submit (the client is then dropped from the round).
+  absl::Status SubmitSecAgg(absl::string_view task_id, absl::string_view client,
+                            const secagg::v1::ClientToServer& message,
+                            std::function<void(absl::StatusOr<secagg::v1::ServerToClient>)> reply);
   absl::Status SubmitEvaluation(absl::string_view task_id, absl::string_view client,
                                 uint64_t num_examples, double loss, double accuracy);
 
@@ -120,8 +135,22 @@ class RunManager {
                      const std::shared_ptr<const ModelSnapshot>& model,
                      wire::v1::RoundSummary* summary);
   // Pushes tasks of `round` to `clients`; returns how many were delivered.
+  // `customize`, when set, adjusts client i's task before it is sent.
   size_t DispatchTasks(const std::shared_ptr<Run>& run, const std::shared_ptr<Round>& round,
-                       const std::vector<std::string>& clients);
+                       const std::vector<std::string>& clients,
+                       const std::function<void(size_t, wire::v1::Task&)>& customize = nullptr);
+  // Waits for enough connected clients and picks this round's, sorted by name.
+  absl::StatusOr<std::vector<std::string>> SelectClients(const std::shared_ptr<Run>& run,
+                                                         const wire::v1::RunConfig& config,
+                                                         const wire::v1::RoundSummary& summary);
+  // TrainRound for runs with secure aggregation (secagg_driver.cc).
+  absl::StatusOr<std::shared_ptr<const ModelSnapshot>> TrainRoundSecure(
+      const std::shared_ptr<Run>& run, wire::v1::RoundSummary* summary);
+  // INVALID_ARGUMENT naming the field when a secure aggregation run cannot work: no k and t
+  // for its threat model, a modulus over 62 bits, masked inputs over max_message_bytes.
+  absl::Status CheckSecAggRun(const wire::v1::RunConfig& config, const ArrayRecord& weights);
+  // Marks the secure aggregation sessions a previous process left ACTIVE as ABORTED.
+  absl::Status AbortInterruptedSessions();
   void CloseRound(const std::shared_ptr<Round>& round);
   absl::StatusOr<std::shared_ptr<Task>> FindTask(absl::string_view task_id,
                                                  absl::string_view client);

@@ -8,8 +8,13 @@
 
 #include "aggregation/fed_avg.h"
 #include "coordinator/round/run_manager.h"
+#include "coordinator/round/secagg_round.h"
 
 namespace tessera::coordinator {
+
+inline absl::Duration Seconds(double s) {
+  return absl::Milliseconds(static_cast<int64_t>(s * 1000));
+}
 
 struct RunManager::Run {
   std::string id;
@@ -43,12 +48,14 @@ struct RunManager::Round {
   std::atomic<uint64_t> bytes_down{0};
   std::atomic<uint64_t> bytes_up{0};
   std::vector<std::string> participants ABSL_GUARDED_BY(mu);
+  std::shared_ptr<SecAggRound> secagg;  // set before dispatch in secure aggregation rounds
 };
 
 struct RunManager::Task {
   wire::v1::Task task;
   std::string client;
   std::shared_ptr<Round> round;
+  uint32_t index = 0;     // position among the round's selected clients
   bool reported = false;  // guarded by round->mu
 };
 

@@ -60,6 +60,11 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::BeginUpdate(
   if (task->task.type() != wire::v1::TRAIN) {
     return absl::FailedPreconditionError(absl::StrCat("task ", task_id, " is not a training task"));
   }
+  if (task->round->secagg != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "round ", task->round->number, " uses secure aggregation: a plaintext update is "
+        "refused; send it masked with SecAggExchange"));
+  }
   absl::MutexLock l(&task->round->mu);
   if (task->reported) {
     return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already has an update"));

@@ -246,6 +246,29 @@ grpc::ServerUnaryReactor* FleetService::PushEvaluation(
   return FinishUnary(context, s);
 }
 
+grpc::ServerUnaryReactor* FleetService::SecAggExchange(grpc::CallbackServerContext* context,
+                                                       const wire::v1::SecAggRequest* request,
+                                                       wire::v1::SecAggResponse* response) {
+  absl::StatusOr<std::string> client =
+      AuthenticateClient(*context, options_.insecure, *registry_);
+  if (!client.ok()) return FinishUnary(context, client.status());
+  // The call stays open until the phase closes; the round answers it exactly once. The
+  // reactor and `response` live until Finish, even if the client goes away meanwhile.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Status s = runs_->SubmitSecAgg(
+      request->task_id(), *client, request->message(),
+      [reactor, response](absl::StatusOr<secagg::v1::ServerToClient> reply) {
+        if (reply.ok()) {
+          *response->mutable_message() = *std::move(reply);
+          reactor->Finish(grpc::Status::OK);
+        } else {
+          reactor->Finish(ToGrpcStatus(reply.status()));
+        }
+      });
+  if (!s.ok()) reactor->Finish(ToGrpcStatus(s));
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* FleetService::Heartbeat(grpc::CallbackServerContext* context,
                                                   const wire::v1::HeartbeatRequest* /*request*/,
                                                   wire::v1::HeartbeatResponse* /*response*/) {

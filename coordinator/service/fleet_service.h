@@ -48,6 +48,9 @@ class FleetService final : public wire::v1::Fleet::CallbackService {
   grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
                                       const wire::v1::HeartbeatRequest* request,
                                       wire::v1::HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* SecAggExchange(grpc::CallbackServerContext* context,
+                                           const wire::v1::SecAggRequest* request,
+                                           wire::v1::SecAggResponse* response) override;
 
  private:
   const FleetServiceOptions options_;

@@ -51,6 +51,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     CoordinatorServerOptions options) {
   if (options.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
   std::shared_ptr<grpc::ServerCredentials> creds;
+  RunManagerOptions run_options;
+  run_options.insecure = options.insecure;
+  run_options.max_message_bytes = static_cast<uint64_t>(options.max_message_bytes);
   if (options.insecure) {
     if (!IsLoopbackAddress(options.listen_address)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -67,6 +70,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     grpc::SslServerCredentialsOptions ssl(
         GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
     ssl.pem_root_certs = *ca;
+    run_options.trusted_ca_pem = *ca;
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
     creds = grpc::SslServerCredentials(ssl);
   }
@@ -77,7 +81,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   if (!state.ok()) return state.status();
   impl->state = std::move(*state);
   impl->registry = std::make_unique<ClientRegistry>(ClientRegistry::Options{options.max_clients});
-  impl->runs = std::make_unique<RunManager>(RunManagerOptions{}, impl->state.get(),
+  impl->runs = std::make_unique<RunManager>(run_options, impl->state.get(),
                                             impl->registry.get());
   impl->fleet = std::make_unique<FleetService>(
       FleetServiceOptions{options.insecure, options.max_concurrent_uploads,

@@ -23,7 +23,7 @@ struct CoordinatorServerOptions {
   uint32_t max_clients = 10000;
   size_t max_concurrent_uploads = 2;  // updates staged in memory at once
   size_t max_concurrent_downloads = 16;  // model streams in flight at once
-  int max_message_bytes = 4 << 20;    // per gRPC message; chunks are <= 1 MiB
+  int max_message_bytes = 32 << 20;   // per gRPC message; chunks are <= 1 MiB, masked inputs larger
   // Memory gRPC's transport may use for buffers (its ResourceQuota): under pressure gRPC
   // shrinks flow-control windows, so many concurrent uploads wait at their senders instead
   // of piling up here. Independent of the model size and the number of clients.

@@ -126,6 +126,13 @@ class CoordinatorState {
   // All clients ordered by name.
   absl::StatusOr<std::vector<storage::v1::ClientRecord>> ListClients();
 
+  // Stores a secure aggregation session's trace (one synced write, so it is durable before
+  // the coordinator sends the messages of the phase it records). Errors: INVALID_ARGUMENT
+  // for a bad run or session id.
+  absl::Status PutSecAggSession(const storage::v1::SecAggSessionRecord& session);
+  // All session records, by run id then session id.
+  absl::StatusOr<std::vector<storage::v1::SecAggSessionRecord>> ListSecAggSessions();
+
   // Test only: writes `value` under `key` verbatim (to simulate corruption).
   absl::Status TEST_PutRaw(absl::string_view key, absl::string_view value);
 

@@ -85,6 +85,10 @@ std::string ArtifactKey(absl::string_view run_id) {
   return absl::StrCat("artifact/", run_id);
 }
 
+std::string SecAggKey(absl::string_view run_id, absl::string_view session_id) {
+  return absl::StrCat(kSecAggPrefix, run_id, "/", session_id);
+}
+
 std::string ClientKey(absl::string_view name) {
   return absl::StrCat(kClientPrefix, name);
 }

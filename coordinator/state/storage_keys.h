@@ -59,6 +59,9 @@ std::string ArtifactKey(absl::string_view run_id);
 // client/<name>
 inline constexpr absl::string_view kClientPrefix = "client/";
 std::string ClientKey(absl::string_view name);
+// secagg/<run id>/<session id>: storage::v1::SecAggSessionRecord.
+inline constexpr absl::string_view kSecAggPrefix = "secagg/";
+std::string SecAggKey(absl::string_view run_id, absl::string_view session_id);
 
 }  // namespace state_internal
 }  // namespace coordinator

@@ -211,10 +211,10 @@ TEST_F(FleetBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
     EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
     EXPECT_THAT(s.error_message(), HasSubstr("exceeds the limit"));
   }
-  // A message over the coordinator's 4 MiB gRPC limit never reaches our code.
+  // A message over the coordinator's 32 MiB gRPC limit never reaches our code.
   {
     std::vector<wire::v1::TensorChunk> huge = chunks;
-    huge[2].set_data(std::string(5 << 20, '\0'));
+    huge[2].set_data(std::string(33 << 20, '\0'));
     EXPECT_EQ(Push(*good, session, task.task_id(), huge).error_code(),
               grpc::RESOURCE_EXHAUSTED);
   }

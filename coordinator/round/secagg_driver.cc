@@ -1,0 +1,250 @@
+// Training rounds with secure aggregation (docs/secagg.md, "In a round"): the selected
+// clients train, then run the four protocol phases through SecAggExchange; the coordinator
+// only ever holds masked inputs and, at the end, their sum.
+#include <algorithm>
+#include <cmath>
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "coordinator/round/run_manager.h"
+#include "coordinator/round/run_manager_internal.h"
+#include "core/base/status_macros.h"
+#include "core/serde/tensor_stream.h"
+#include "privacy/crypto/random.h"
+#include "privacy/crypto/sha256.h"
+#include "privacy/secagg/identity.h"
+#include "privacy/secagg/secagg_params.h"
+#include "privacy/secagg/update_codec.h"
+
+namespace tessera::coordinator {
+namespace {
+
+secagg::QuantizerOptions QuantizerFor(const wire::v1::SecureAggregationConfig& c,
+                                      uint32_t num_clients) {
+  return {.clip = c.clip(), .max_weight = c.max_examples(), .max_clients = num_clients,
+          .value_bits = c.value_bits()};
+}
+
+secagg::ThreatModel ThreatFor(const wire::v1::SecureAggregationConfig& c, uint32_t n) {
+  return {.num_clients = n, .dropout_fraction = c.dropout_fraction(),
+          .corrupt_fraction = c.corrupt_fraction(), .security_bits = c.security_bits()};
+}
+
+absl::Status Field(absl::string_view field, const absl::Status& s) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", s.message()));
+}
+
+}  // namespace
+
+absl::Status RunManager::CheckSecAggRun(const wire::v1::RunConfig& config,
+                                        const ArrayRecord& weights) {
+  const auto& sa = config.secure_aggregation();
+  if (!sa.enabled()) return absl::OkStatus();
+  // The largest round: a fixed selection, or (for fractions) the registry limit is unknown
+  // here, so check the threat model at the smallest and a 1000-client round.
+  const uint32_t n = config.selection().clients_per_round() > 0
+                         ? config.selection().clients_per_round()
+                         : 1000;
+  if (n < 3) {
+    return Field("selection.clients_per_round",
+                 absl::InvalidArgumentError("secure aggregation needs at least 3 clients"));
+  }
+  if (absl::StatusOr<secagg::SecAggParams> p = secagg::DeriveParams(ThreatFor(sa, n)); !p.ok()) {
+    return Field("secure_aggregation", p.status());
+  }
+  absl::StatusOr<secagg::QuantizerParams> q = secagg::MakeQuantizerParams(QuantizerFor(sa, n));
+  if (!q.ok()) return Field("secure_aggregation.value_bits", q.status());
+  uint64_t values = 0;
+  for (const secagg::TensorSpec& t : secagg::SummedTensors(weights)) values += t.length;
+  if (values == 0) {
+    return absl::InvalidArgumentError("secure_aggregation: the model has no float32 tensors");
+  }
+  // Packed varints of b bits, plus per-tensor framing.
+  const uint64_t bytes = values * ((q->modulus_bits + 6) / 7) + 64 * weights.tensors.size() + 4096;
+  if (bytes > options_.max_message_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secure_aggregation: a masked input of this model (", values, " values of ",
+        q->modulus_bits, " bits) takes about ", bytes, " bytes, over the coordinator's ",
+        options_.max_message_bytes, "-byte message limit (--max-message-bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunManager::AbortInterruptedSessions() {
+  TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::SecAggSessionRecord> sessions,
+                           state_->ListSecAggSessions());
+  for (storage::v1::SecAggSessionRecord& s : sessions) {
+    if (s.state() != storage::v1::SecAggSessionRecord::ACTIVE) continue;
+    s.set_state(storage::v1::SecAggSessionRecord::ABORTED);
+    s.set_abort_reason(absl::StrCat("the coordinator restarted during ", s.phase(),
+                                    "; the session is abandoned, never resumed"));
+    s.mutable_status()->set_state("Aborted");
+    s.mutable_status()->set_abort_reason(s.abort_reason());
+    s.set_updated_unix_ms(absl::ToUnixMillis(absl::Now()));
+    TESSERA_RETURN_IF_ERROR(state_->PutSecAggSession(s));
+    LOG(WARNING) << "run " << s.run_id() << " round " << s.round() << ": secure aggregation "
+                 << "session " << s.session_id() << " was interrupted in " << s.phase()
+                 << "; marked aborted";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunManager::SubmitSecAgg(
+    absl::string_view task_id, absl::string_view client, const secagg::v1::ClientToServer& msg,
+    std::function<void(absl::StatusOr<secagg::v1::ServerToClient>)> reply) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  if (task->round->secagg == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("round ", task->round->number, " does not use secure aggregation"));
+  }
+  task->round->bytes_up += msg.ByteSizeLong();
+  absl::Status s = task->round->secagg->Submit(task->index, msg, std::move(reply));
+  if (!s.ok()) {
+    LOG(WARNING) << "secure aggregation message from " << client << " rejected: " << s;
+  }
+  return s;
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecure(
+    const std::shared_ptr<Run>& run, wire::v1::RoundSummary* summary) {
+  wire::v1::RunConfig config;
+  std::shared_ptr<const ModelSnapshot> global;
+  {
+    absl::MutexLock l(&run->mu);
+    config = run->record.config();
+    global = run->model;
+  }
+  const auto& sa = config.secure_aggregation();
+  TESSERA_ASSIGN_OR_RETURN(std::vector<std::string> clients,
+                           SelectClients(run, config, *summary));
+  const uint32_t n = static_cast<uint32_t>(clients.size());
+  if (n < 3) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("secure aggregation needs at least 3 clients, ", n, " selected"));
+  }
+  TESSERA_ASSIGN_OR_RETURN(secagg::QuantizerParams quantizer,
+                           secagg::MakeQuantizerParams(QuantizerFor(sa, n)));
+
+  auto round = std::make_shared<Round>();
+  round->run_id = run->id;
+  round->number = summary->round();
+  round->attempt = summary->attempt();
+  round->type = wire::v1::TRAIN;
+  round->model = global;
+
+  SecAggRound::Options options;
+  options.run_id = run->id;
+  options.round = summary->round();
+  options.attempt = summary->attempt();
+  options.session_id = crypto::RandomHexId(16);
+  options.clients = clients;
+  options.threat_model = ThreatFor(sa, n);
+  options.modulus_mask = quantizer.modulus_mask;
+  options.tensors = secagg::SummedTensors(global->weights);
+  options.verify = options_.insecure
+                       ? secagg::InsecureVerifier()
+                       : secagg::CertificateVerifier(options_.trusted_ca_pem,
+                                                     [clients](uint32_t i) {
+                                                       return i < clients.size() ? clients[i]
+                                                                                 : "";
+                                                     });
+  CoordinatorState* state = state_;
+  options.persist = [state](const storage::v1::SecAggSessionRecord& r) {
+    return state->PutSecAggSession(r);
+  };
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<SecAggRound> session,
+                           SecAggRound::Create(std::move(options)));
+  round->secagg = std::move(session);
+  SecAggRound& secure = *round->secagg;
+
+  auto publish = [&] {
+    *summary->mutable_secagg() = secure.Status();
+    summary->set_bytes_down(round->bytes_down);
+    summary->set_bytes_up(round->bytes_up);
+    {
+      absl::MutexLock l(&run->mu);
+      run->current = *summary;
+    }
+    Notify(run);
+  };
+  summary->set_state(wire::v1::ROUND_TRAINING);
+  summary->set_selected(n);
+  publish();
+  DispatchTasks(run, round, clients, [&](size_t i, wire::v1::Task& task) {
+    wire::v1::SecAggTask* st = task.mutable_secagg();
+    st->set_session_id(secure.Status().session_id());
+    st->set_client_index(static_cast<uint32_t>(i));
+    st->set_num_clients(n);
+    st->set_clip(sa.clip());
+    st->set_max_weight(sa.max_examples());
+    st->set_value_bits(sa.value_bits());
+    st->set_max_clients(n);
+    st->set_min_threshold(2);
+    st->set_phase_deadline_seconds(sa.phase_deadline_seconds());
+    st->set_require_certificates(!options_.insecure);
+  });
+
+  // Phase 1 (AdvertiseKeys) comes after local training, so it gets the round deadline; the
+  // others get the per-phase deadline.
+  absl::Status outcome;
+  for (int phase = 1; phase <= 4 && outcome.ok(); ++phase) {
+    const absl::Time deadline =
+        absl::Now() + Seconds(phase == 1 ? config.round().deadline_seconds()
+                                         : sa.phase_deadline_seconds());
+    std::string last;
+    while (!secure.AllResponded() && absl::Now() < deadline && !run->stop && !shutting_down_) {
+      secure.WaitForSubmit(std::min(deadline, absl::Now() + absl::Milliseconds(200)));
+      wire::v1::SecAggRoundStatus now = secure.Status();
+      if (now.SerializeAsString() != last) {
+        last = now.SerializeAsString();
+        publish();
+      }
+    }
+    if (run->stop || shutting_down_) {
+      secure.Cancel(absl::UnavailableError("the coordinator is stopping the run"));
+      CloseRound(round);
+      return absl::CancelledError("run stopped");
+    }
+    outcome = secure.Advance();
+    publish();
+  }
+  CloseRound(round);
+  summary->mutable_secagg()->set_modulus_bits(quantizer.modulus_bits);
+  if (!outcome.ok()) {
+    return absl::Status(outcome.code(),
+                        absl::StrCat("secure aggregation aborted: ", outcome.message()));
+  }
+  TESSERA_ASSIGN_OR_RETURN(secagg::SecAggResult result, secure.Result());
+  summary->mutable_secagg()->set_sum_sha256(
+      secagg::SumDigest(result.sums, result.weight_sum));
+  summary->set_reported(static_cast<uint32_t>(result.survivors.size()));
+  summary->set_num_examples(result.weight_sum);
+  for (uint32_t i : result.survivors) summary->add_participants(clients[i]);
+  const size_t min_clients = std::max<uint32_t>(1, config.selection().min_clients());
+  if (result.survivors.size() < min_clients) {
+    return absl::DeadlineExceededError(absl::StrCat(result.survivors.size(), " of ", n,
+                                                    " selected clients are in the sum; need ",
+                                                    min_clients));
+  }
+  TESSERA_ASSIGN_OR_RETURN(ArrayRecord mean, secagg::MeanDeltaFromSum(
+                                                 result.sums, result.weight_sum, quantizer,
+                                                 global->weights));
+  TESSERA_RETURN_IF_ERROR(aggregation::ApplyDelta(mean, global->weights));
+  for (const Tensor& t : mean.tensors) {
+    if (absl::Status s = CheckFinite(t); !s.ok()) {
+      return absl::InternalError(absl::StrCat("aggregate is not finite: ", s.message()));
+    }
+  }
+  auto next = std::make_shared<ModelSnapshot>();
+  next->round = summary->round();
+  next->digest = DigestArrayRecord(mean);
+  next->weights = std::move(mean);
+  LOG(INFO) << "run " << run->id << " round " << summary->round() << ": secure sum of "
+            << result.survivors.size() << "/" << n << " clients (k=" << summary->secagg().degree_k()
+            << ", t=" << summary->secagg().threshold_t() << ")";
+  return next;
+}
+
+}  // namespace tessera::coordinator

@@ -1,0 +1,194 @@
+#include "coordinator/round/secagg_round.h"
+
+#include <utility>
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/base/status_macros.h"
+
+namespace tessera::coordinator {
+namespace {
+
+constexpr const char* kPhaseNames[] = {"AdvertiseKeys", "ShareKeys", "MaskedInput",
+                                       "Unmasking"};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SecAggRound>> SecAggRound::Create(Options options) {
+  secagg::ServerConfig config;
+  config.session_id = options.session_id;
+  config.round = options.round;
+  config.threat_model = options.threat_model;
+  config.threat_model.num_clients = static_cast<uint32_t>(options.clients.size());
+  config.modulus_mask = options.modulus_mask;
+  config.tensors = options.tensors;
+  config.verify = options.verify;
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<secagg::SecAggServer> server,
+                           secagg::SecAggServer::Create(std::move(config)));
+  std::unique_ptr<SecAggRound> round(new SecAggRound(std::move(options), std::move(server)));
+  absl::MutexLock l(&round->mu_);
+  TESSERA_RETURN_IF_ERROR(round->PersistLocked(storage::v1::SecAggSessionRecord::ACTIVE));
+  return round;
+}
+
+SecAggRound::~SecAggRound() {
+  absl::MutexLock l(&mu_);
+  FailWaitingLocked(absl::UnavailableError("the secure aggregation session ended"));
+}
+
+absl::Status SecAggRound::Submit(uint32_t index, const secagg::v1::ClientToServer& msg,
+                                 Reply reply) {
+  absl::MutexLock l(&mu_);
+  if (cancelled_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("secure aggregation session ended: ", cancel_reason_));
+  }
+  if (waiting_.count(index) > 0) {
+    return absl::AlreadyExistsError("a message of this client is already waiting");
+  }
+  TESSERA_RETURN_IF_ERROR(server_->HandleMessage(index, msg));
+  waiting_[index] = std::move(reply);
+  ++submits_;
+  return absl::OkStatus();
+}
+
+bool SecAggRound::AllResponded() const { return server_->AllResponded(); }
+
+void SecAggRound::WaitForSubmit(absl::Time until) {
+  absl::MutexLock l(&mu_);
+  const uint64_t seen = submits_;
+  auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return submits_ != seen || cancelled_;
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&changed), until);
+}
+
+absl::Status SecAggRound::Advance() {
+  absl::MutexLock l(&mu_);
+  if (cancelled_) return absl::FailedPreconditionError("the session was cancelled");
+  const absl::Status advanced = server_->AdvancePhase();
+  std::vector<std::pair<uint32_t, secagg::v1::ServerToClient>> out = server_->TakeOutgoing();
+  for (const auto& [to, m] : out) {
+    if (m.has_unmask_request()) {
+      unmask_survivors_.assign(m.unmask_request().survivors().begin(),
+                               m.unmask_request().survivors().end());
+      unmask_dropped_.assign(m.unmask_request().dropped().begin(),
+                             m.unmask_request().dropped().end());
+      break;
+    }
+  }
+  using Record = storage::v1::SecAggSessionRecord;
+  const secagg::SecAggStatus status = server_->Status();
+  const Record::State state = status.phase != secagg::v1::PHASE_UNSPECIFIED ? Record::ACTIVE
+                              : advanced.ok()                              ? Record::COMPLETED
+                                                                           : Record::ABORTED;
+  // The trace is durable before any client hears of the new phase: after a crash the
+  // session is known to be interrupted, and never resumed (docs/secagg.md, "Restarts").
+  if (absl::Status s = PersistLocked(state); !s.ok()) {
+    LOG(ERROR) << "secagg session " << options_.session_id << ": cannot store trace: " << s;
+    cancelled_ = true;
+    cancel_reason_ = "the coordinator cannot store the session trace";
+    FailWaitingLocked(absl::UnavailableError(cancel_reason_));
+    return absl::InternalError(absl::StrCat("cannot store the secure aggregation trace: ",
+                                            s.message()));
+  }
+  for (auto& [to, m] : out) {
+    auto it = waiting_.find(to);
+    if (it == waiting_.end()) continue;  // the client's call is gone; it is dropped next phase
+    Reply reply = std::move(it->second);
+    waiting_.erase(it);
+    reply(std::move(m));
+  }
+  FailWaitingLocked(absl::AbortedError(
+      advanced.ok() ? "dropped from the secure aggregation round" : advanced.message()));
+  return advanced;
+}
+
+bool SecAggRound::Done() const {
+  absl::MutexLock l(&mu_);
+  return cancelled_ || server_->Status().phase == secagg::v1::PHASE_UNSPECIFIED;
+}
+
+void SecAggRound::Cancel(const absl::Status& why) {
+  absl::MutexLock l(&mu_);
+  if (cancelled_) return;
+  const bool active = server_->Status().phase != secagg::v1::PHASE_UNSPECIFIED;
+  cancelled_ = true;
+  cancel_reason_ = std::string(why.message());
+  FailWaitingLocked(why);
+  if (active) {
+    if (absl::Status s = PersistLocked(storage::v1::SecAggSessionRecord::ABORTED); !s.ok()) {
+      LOG(ERROR) << "secagg session " << options_.session_id << ": cannot store abort: " << s;
+    }
+  }
+}
+
+absl::StatusOr<secagg::SecAggResult> SecAggRound::Result() const { return server_->Result(); }
+
+wire::v1::SecAggRoundStatus SecAggRound::Status() const {
+  absl::MutexLock l(&mu_);
+  return StatusLocked();
+}
+
+wire::v1::SecAggRoundStatus SecAggRound::StatusLocked() const {
+  const secagg::SecAggStatus s = server_->Status();
+  auto name = [this](uint32_t i) {
+    return i < options_.clients.size() ? options_.clients[i] : absl::StrCat("#", i);
+  };
+  wire::v1::SecAggRoundStatus out;
+  out.set_session_id(options_.session_id);
+  out.set_state(cancelled_ ? "Aborted" : s.state);
+  out.set_degree_k(s.degree_k);
+  out.set_threshold_t(s.threshold_t);
+  for (size_t p = 0; p < s.phases.size(); ++p) {
+    const secagg::PhaseStats& stats = s.phases[p];
+    if (stats.expected == 0) continue;  // not reached
+    wire::v1::SecAggPhaseStatus* phase = out.add_phases();
+    phase->set_phase(kPhaseNames[p]);
+    phase->set_expected(stats.expected);
+    phase->set_responded(stats.responded);
+    for (uint32_t i : stats.dropped) phase->add_dropped(name(i));
+    for (const auto& [i, why] : stats.rejected) {
+      phase->add_rejected(absl::StrCat(name(i), ": ", why.message()));
+    }
+  }
+  if (absl::StatusOr<secagg::SecAggResult> r = server_->Result(); r.ok()) {
+    out.set_survivors(static_cast<uint32_t>(r->survivors.size()));
+  }
+  if (cancelled_) {
+    out.set_abort_reason(cancel_reason_);
+  } else if (s.abort_reason.has_value()) {
+    out.set_abort_reason(absl::StrCat(secagg::ServerAbortReasonName(*s.abort_reason), ": ",
+                                      s.abort_status.message()));
+  }
+  return out;
+}
+
+absl::Status SecAggRound::PersistLocked(storage::v1::SecAggSessionRecord::State state) {
+  storage::v1::SecAggSessionRecord record;
+  record.set_run_id(options_.run_id);
+  record.set_round(options_.round);
+  record.set_attempt(options_.attempt);
+  record.set_session_id(options_.session_id);
+  record.set_state(state);
+  *record.mutable_status() = StatusLocked();
+  record.set_phase(record.status().state());
+  for (const std::string& c : options_.clients) record.add_clients(c);
+  record.set_degree_k(record.status().degree_k());
+  record.set_threshold_t(record.status().threshold_t());
+  for (uint32_t i : unmask_survivors_) record.add_unmask_survivors(i);
+  for (uint32_t i : unmask_dropped_) record.add_unmask_dropped(i);
+  record.set_abort_reason(record.status().abort_reason());
+  record.set_updated_unix_ms(absl::ToUnixMillis(absl::Now()));
+  return options_.persist ? options_.persist(record) : absl::OkStatus();
+}
+
+void SecAggRound::FailWaitingLocked(const absl::Status& why) {
+  std::map<uint32_t, Reply> waiting = std::move(waiting_);
+  waiting_.clear();
+  for (auto& [index, reply] : waiting) reply(why);
+}
+
+}  // namespace tessera::coordinator

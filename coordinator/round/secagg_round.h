@@ -1,0 +1,101 @@
+// File: secagg_round.h
+// One secure aggregation session of a training round (docs/secagg.md, "In a round"): the
+// SecAggServer state machine, the clients' calls waiting for their phase to close, and the
+// durable trace of the session in RocksDB. gRPC-free: the Fleet service hands each
+// SecAggExchange call in as a message and a reply callback.
+//
+// The driver thread runs the phases:
+//   while (!round->AllResponded() && before deadline) round->WaitForSubmit(...);
+//   TESSERA_RETURN_IF_ERROR(round->Advance());   // persists, then answers the clients
+// and, after the fourth phase, takes Result().
+#ifndef TESSERA_COORDINATOR_ROUND_SECAGG_ROUND_H_
+#define TESSERA_COORDINATOR_ROUND_SECAGG_ROUND_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "privacy/secagg/server/secagg_server.h"
+#include "tessera/storage/v1/records.pb.h"
+#include "tessera/wire/v1/control.pb.h"
+
+namespace tessera::coordinator {
+
+class SecAggRound {
+ public:
+  // Called exactly once per accepted message: with the coordinator's next message for that
+  // client, or with an error if the round ended without one.
+  using Reply = std::function<void(absl::StatusOr<secagg::v1::ServerToClient>)>;
+  // Durably stores the session trace; called before each phase's messages go out.
+  using Persist = std::function<absl::Status(const storage::v1::SecAggSessionRecord&)>;
+
+  struct Options {
+    std::string run_id;
+    uint32_t round = 0;
+    uint32_t attempt = 0;
+    std::string session_id;
+    std::vector<std::string> clients;  // client names by index
+    secagg::ThreatModel threat_model;  // num_clients = clients.size()
+    uint64_t modulus_mask = 0;
+    std::vector<secagg::TensorSpec> tensors;
+    secagg::VerifyFn verify;
+    Persist persist;
+  };
+
+  // Errors: those of SecAggServer::Create; the first Persist error.
+  static absl::StatusOr<std::unique_ptr<SecAggRound>> Create(Options options);
+  ~SecAggRound();  // answers waiting clients with UNAVAILABLE if Cancel was not called
+
+  // Judges `msg` from client `index`. OK: `reply` will be called when the phase closes.
+  // Otherwise the client is dropped from the round (see SecAggServer::HandleMessage) and
+  // `reply` is never called; FAILED_PRECONDITION also when the session has ended.
+  absl::Status Submit(uint32_t index, const secagg::v1::ClientToServer& msg, Reply reply);
+
+  // True when every client still in the round answered the current phase.
+  bool AllResponded() const;
+  // Waits until a message is accepted or `until`.
+  void WaitForSubmit(absl::Time until);
+
+  // Closes the current phase: stores the trace, then answers the waiting clients. Returns
+  // the ABORTED status when the round aborted (too few clients or shares), or INTERNAL when
+  // the trace cannot be stored (the session is then aborted).
+  absl::Status Advance();
+  // True once the session completed or aborted.
+  bool Done() const;
+  // Ends a session that is not done: waiting clients get `why`; the trace says ABORTED.
+  void Cancel(const absl::Status& why);
+
+  absl::StatusOr<secagg::SecAggResult> Result() const;
+  wire::v1::SecAggRoundStatus Status() const;
+  const std::vector<std::string>& clients() const { return options_.clients; }
+
+ private:
+  SecAggRound(Options options, std::unique_ptr<secagg::SecAggServer> server)
+      : options_(std::move(options)), server_(std::move(server)) {}
+  wire::v1::SecAggRoundStatus StatusLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PersistLocked(storage::v1::SecAggSessionRecord::State state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FailWaitingLocked(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const Options options_;
+  const std::unique_ptr<secagg::SecAggServer> server_;  // thread-safe itself
+
+  mutable absl::Mutex mu_;
+  std::map<uint32_t, Reply> waiting_ ABSL_GUARDED_BY(mu_);
+  uint64_t submits_ ABSL_GUARDED_BY(mu_) = 0;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::string cancel_reason_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint32_t> unmask_survivors_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint32_t> unmask_dropped_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tessera::coordinator
+
+#endif  // TESSERA_COORDINATOR_ROUND_SECAGG_ROUND_H_
