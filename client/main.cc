@@ -40,6 +40,13 @@ int main(int argc, char** argv) {
   app.add_flag("--bench-fixed-update", options.bench_fixed_update,
                "benchmark mode: no training, send a zero update");
   app.add_option("--max-tasks", options.max_tasks, "exit after N tasks (0: never)");
+  app.add_option("--secagg-dump-dir", options.secagg_dump_dir,
+                 "write each secure aggregation input (quantized) here, for audits");
+  app.add_option("--fault-drop-before", options.fault_drop_before,
+                 "testing: crash before sending this secure aggregation phase's message")
+      ->check(CLI::IsMember({"advertise", "share", "masked", "unmask"}));
+  app.add_flag("--fault-hang", options.fault_hang,
+               "testing: with --fault-drop-before, hang (staying connected) instead of exiting");
   CLI11_PARSE(app, argc, argv);
 
   google::InitGoogleLogging(argv[0]);

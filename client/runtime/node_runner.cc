@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "client/runtime/secagg_participant.h"
 #include "client/runtime/update_delta.h"
 #include "client/training/local_model.h"
 #include "core/base/file.h"
@@ -40,6 +41,7 @@ absl::StatusOr<std::string> ReadFlagFile(const std::string& path, absl::string_v
 class NodeRunner::Impl {
  public:
   NodeRunnerOptions options;
+  SecAggParticipantOptions secagg;
   LocalData data;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<wire::v1::Fleet::Stub> stub;
@@ -54,6 +56,9 @@ class NodeRunner::Impl {
   absl::StatusOr<ArrayRecord> FetchModel(const wire::v1::Task& task);
   absl::Status PushUpdate(const wire::v1::Task& task, const ArrayRecord& delta,
                           uint64_t num_examples, double loss, double seconds);
+  // Sends the update masked (the task's round uses secure aggregation).
+  absl::Status PushSecure(const wire::v1::Task& task, const ArrayRecord& delta,
+                          uint64_t num_examples);
   void PrepareContext(grpc::ClientContext* ctx, double seconds);
   absl::Status RegisterAndSubscribe();
   bool stopping() {
@@ -168,6 +173,26 @@ absl::Status NodeRunner::Impl::PushUpdate(const wire::v1::Task& task, const Arra
   return FromGrpcStatus(writer->Finish());
 }
 
+absl::Status NodeRunner::Impl::PushSecure(const wire::v1::Task& task, const ArrayRecord& delta,
+                                          uint64_t num_examples) {
+  SecAggTransport transport = [this, &task](const secagg::v1::ClientToServer& m,
+                                            double timeout) -> absl::StatusOr<secagg::v1::ServerToClient> {
+    grpc::ClientContext ctx;
+    PrepareContext(&ctx, timeout);
+    wire::v1::SecAggRequest req;
+    req.set_task_id(task.task_id());
+    *req.mutable_message() = m;
+    wire::v1::SecAggResponse resp;
+    TESSERA_RETURN_IF_ERROR(FromGrpcStatus(stub->SecAggExchange(&ctx, req, &resp)));
+    return std::move(*resp.mutable_message());
+  };
+  TESSERA_ASSIGN_OR_RETURN(SecAggOutcome outcome,
+                           RunSecAggParticipant(task, delta, num_examples, secagg, transport));
+  LOG(INFO) << "round " << task.round() << ": masked update is in the secure sum of "
+            << outcome.survivors << " clients";
+  return absl::OkStatus();
+}
+
 absl::Status NodeRunner::Impl::RunTask(const wire::v1::Task& task) {
   const absl::Time start = absl::Now();
   if (!options.bench_fixed_update) TESSERA_RETURN_IF_ERROR(EnsureModel(task));
@@ -199,6 +224,7 @@ absl::Status NodeRunner::Impl::RunTask(const wire::v1::Task& task) {
       TESSERA_ASSIGN_OR_RETURN(Tensor z, Tensor::Zeros(t.name(), t.dtype(), t.shape()));
       zeros.tensors.push_back(std::move(z));
     }
+    if (task.has_secagg()) return PushSecure(task, zeros, 1);
     return PushUpdate(task, zeros, 1, 0.0, 0.0);
   }
   TESSERA_RETURN_IF_ERROR(model_->SetWeights(global));
@@ -213,8 +239,12 @@ absl::Status NodeRunner::Impl::RunTask(const wire::v1::Task& task) {
   TESSERA_ASSIGN_OR_RETURN(TrainResult result, model_->Train(data.train, train));
   TESSERA_ASSIGN_OR_RETURN(ArrayRecord trained, model_->GetWeights());
   TESSERA_ASSIGN_OR_RETURN(ArrayRecord delta, ComputeDelta(trained, global));
-  TESSERA_RETURN_IF_ERROR(
-      PushUpdate(task, delta, result.num_examples, result.train_loss, result.seconds));
+  if (task.has_secagg()) {
+    TESSERA_RETURN_IF_ERROR(PushSecure(task, delta, result.num_examples));
+  } else {
+    TESSERA_RETURN_IF_ERROR(
+        PushUpdate(task, delta, result.num_examples, result.train_loss, result.seconds));
+  }
   LOG(INFO) << "round " << task.round() << ": trained on " << result.num_examples
             << " examples (" << result.steps << " steps, loss " << result.train_loss << ") in "
             << absl::ToDoubleSeconds(absl::Now() - start) << " s, update sent";
@@ -316,18 +346,28 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
                                                                 LocalData data) {
   if (options.name.empty()) return absl::InvalidArgumentError("--name: required");
   std::shared_ptr<grpc::ChannelCredentials> creds;
+  SecAggParticipantOptions secagg;
+  secagg.dump_dir = options.secagg_dump_dir;
+  secagg.drop_before = options.fault_drop_before;
+  secagg.drop_by_exit = !options.fault_hang;
   if (options.insecure) {
     creds = grpc::InsecureChannelCredentials();
+    TESSERA_ASSIGN_OR_RETURN(secagg.signer, secagg::EphemeralSigner());
+    secagg.verify = secagg::InsecureVerifier();
   } else {
     grpc::SslCredentialsOptions ssl;
     TESSERA_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFlagFile(options.ca_cert_path, "--ca"));
     TESSERA_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFlagFile(options.cert_path, "--cert"));
     TESSERA_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFlagFile(options.key_path, "--key"));
+    TESSERA_ASSIGN_OR_RETURN(secagg.signer,
+                             secagg::CertificateSigner(ssl.pem_cert_chain, ssl.pem_private_key));
+    secagg.verify = secagg::CertificateVerifier(ssl.pem_root_certs);
     creds = grpc::SslCredentials(ssl);
   }
   grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(4 << 20);
-  args.SetMaxSendMessageSize(4 << 20);
+  // Masked inputs travel in one message (as large as the coordinator's default limit).
+  args.SetMaxReceiveMessageSize(32 << 20);
+  args.SetMaxSendMessageSize(32 << 20);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -338,6 +378,7 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
   impl->channel = grpc::CreateCustomChannel(options.coordinator, creds, args);
   impl->stub = wire::v1::Fleet::NewStub(impl->channel);
   impl->options = std::move(options);
+  impl->secagg = std::move(secagg);
   impl->data = std::move(data);
   return std::unique_ptr<NodeRunner>(new NodeRunner(std::move(impl)));
 }

@@ -25,6 +25,10 @@ struct NodeRunnerOptions {
   bool bench_fixed_update = false;
   // Exit after this many tasks (0 = run until stopped); for tests and benchmarks.
   uint32_t max_tasks = 0;
+  // Secure aggregation: see SecAggParticipantOptions (secagg_participant.h).
+  std::string secagg_dump_dir;
+  std::string fault_drop_before;
+  bool fault_hang = false;  // hang (staying connected) instead of exiting
 };
 
 class NodeRunner {

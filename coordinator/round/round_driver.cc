@@ -27,8 +27,18 @@ size_t TargetClients(const wire::v1::SelectionConfig& sel, size_t connected) {
 }  // namespace
 
 void RunManager::Drive(std::shared_ptr<Run> run) {
+  // Continue the attempt numbering of the round in progress: a previous process may have
+  // stored failed attempts of it (or an attempt interrupted by a restart).
   uint32_t attempt = 0;
   uint32_t last_round = 0;
+  {
+    absl::MutexLock l(&run->mu);
+    const uint32_t next = run->record.completed_rounds() + 1;
+    for (const wire::v1::RoundSummary& h : run->history) {
+      if (h.round() == next) attempt = std::max(attempt, h.attempt());
+    }
+    if (attempt > 0) last_round = next;
+  }
   while (!run->stop && !shutting_down_) {
     uint32_t completed, total, max_retries;
     {

@@ -84,6 +84,17 @@ absl::Status RunManager::AbortInterruptedSessions() {
     s.mutable_status()->set_abort_reason(s.abort_reason());
     s.set_updated_unix_ms(absl::ToUnixMillis(absl::Now()));
     TESSERA_RETURN_IF_ERROR(state_->PutSecAggSession(s));
+    // The interrupted attempt goes into the round's history, so the operator sees it.
+    wire::v1::RoundSummary failed;
+    failed.set_round(s.round());
+    failed.set_attempt(s.attempt());
+    failed.set_state(wire::v1::ROUND_FAILED);
+    failed.set_selected(static_cast<uint32_t>(s.clients_size()));
+    failed.set_failure_reason(s.abort_reason());
+    *failed.mutable_secagg() = s.status();
+    if (absl::Status r = state_->RecordFailedAttempt(s.run_id(), failed); !r.ok()) {
+      LOG(WARNING) << "cannot record the interrupted attempt: " << r;
+    }
     LOG(WARNING) << "run " << s.run_id() << " round " << s.round() << ": secure aggregation "
                  << "session " << s.session_id() << " was interrupted in " << s.phase()
                  << "; marked aborted";
@@ -194,7 +205,19 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
         absl::Now() + Seconds(phase == 1 ? config.round().deadline_seconds()
                                          : sa.phase_deadline_seconds());
     std::string last;
-    while (!secure.AllResponded() && absl::Now() < deadline && !run->stop && !shutting_down_) {
+    // A phase also closes early once every client it still waits for has disconnected
+    // (its task subscription ended): a crashed client cannot answer any more.
+    auto all_gone = [&] {
+      const std::vector<std::string> pending = secure.Pending();
+      if (pending.empty()) return false;
+      const std::vector<std::string> connected = registry_->Connected();
+      for (const std::string& p : pending) {
+        if (std::find(connected.begin(), connected.end(), p) != connected.end()) return false;
+      }
+      return true;
+    };
+    while (!secure.AllResponded() && !all_gone() && absl::Now() < deadline && !run->stop &&
+           !shutting_down_) {
       secure.WaitForSubmit(std::min(deadline, absl::Now() + absl::Milliseconds(200)));
       wire::v1::SecAggRoundStatus now = secure.Status();
       if (now.SerializeAsString() != last) {

@@ -56,6 +56,14 @@ absl::Status SecAggRound::Submit(uint32_t index, const secagg::v1::ClientToServe
 
 bool SecAggRound::AllResponded() const { return server_->AllResponded(); }
 
+std::vector<std::string> SecAggRound::Pending() const {
+  std::vector<std::string> names;
+  for (uint32_t i : server_->Pending()) {
+    if (i < options_.clients.size()) names.push_back(options_.clients[i]);
+  }
+  return names;
+}
+
 void SecAggRound::WaitForSubmit(absl::Time until) {
   absl::MutexLock l(&mu_);
   const uint64_t seen = submits_;
@@ -68,6 +76,9 @@ void SecAggRound::WaitForSubmit(absl::Time until) {
 absl::Status SecAggRound::Advance() {
   absl::MutexLock l(&mu_);
   if (cancelled_) return absl::FailedPreconditionError("the session was cancelled");
+  if (server_->Status().phase == secagg::v1::PHASE_UNSPECIFIED) {
+    return absl::FailedPreconditionError("the session is already over");
+  }
   const absl::Status advanced = server_->AdvancePhase();
   std::vector<std::pair<uint32_t, secagg::v1::ServerToClient>> out = server_->TakeOutgoing();
   for (const auto& [to, m] : out) {
@@ -113,8 +124,10 @@ bool SecAggRound::Done() const {
 
 void SecAggRound::Cancel(const absl::Status& why) {
   absl::MutexLock l(&mu_);
-  if (cancelled_) return;
-  const bool active = server_->Status().phase != secagg::v1::PHASE_UNSPECIFIED;
+  const secagg::v1::Phase phase = server_->Status().phase;
+  if (cancelled_ || phase == secagg::v1::PHASE_UNSPECIFIED) return;  // already over
+  const bool active = true;
+  cancelled_phase_ = kPhaseNames[static_cast<int>(phase) - 1];
   cancelled_ = true;
   cancel_reason_ = std::string(why.message());
   FailWaitingLocked(why);
@@ -139,7 +152,11 @@ wire::v1::SecAggRoundStatus SecAggRound::StatusLocked() const {
   };
   wire::v1::SecAggRoundStatus out;
   out.set_session_id(options_.session_id);
-  out.set_state(cancelled_ ? "Aborted" : s.state);
+  // The phase collecting, by the names of docs/secagg.md; "Completed" or "Aborted" after.
+  out.set_state(cancelled_ ? "Aborted"
+                : s.phase != secagg::v1::PHASE_UNSPECIFIED
+                    ? kPhaseNames[static_cast<int>(s.phase) - 1]
+                    : s.state);
   out.set_degree_k(s.degree_k);
   out.set_threshold_t(s.threshold_t);
   for (size_t p = 0; p < s.phases.size(); ++p) {
@@ -160,8 +177,7 @@ wire::v1::SecAggRoundStatus SecAggRound::StatusLocked() const {
   if (cancelled_) {
     out.set_abort_reason(cancel_reason_);
   } else if (s.abort_reason.has_value()) {
-    out.set_abort_reason(absl::StrCat(secagg::ServerAbortReasonName(*s.abort_reason), ": ",
-                                      s.abort_status.message()));
+    out.set_abort_reason(std::string(s.abort_status.message()));
   }
   return out;
 }
@@ -174,7 +190,7 @@ absl::Status SecAggRound::PersistLocked(storage::v1::SecAggSessionRecord::State 
   record.set_session_id(options_.session_id);
   record.set_state(state);
   *record.mutable_status() = StatusLocked();
-  record.set_phase(record.status().state());
+  record.set_phase(cancelled_ ? cancelled_phase_ : record.status().state());
   for (const std::string& c : options_.clients) record.add_clients(c);
   record.set_degree_k(record.status().degree_k());
   record.set_threshold_t(record.status().threshold_t());

@@ -60,6 +60,8 @@ class SecAggRound {
 
   // True when every client still in the round answered the current phase.
   bool AllResponded() const;
+  // Names of the clients still in the round that have not answered the current phase.
+  std::vector<std::string> Pending() const;
   // Waits until a message is accepted or `until`.
   void WaitForSubmit(absl::Time until);
 
@@ -92,6 +94,7 @@ class SecAggRound {
   uint64_t submits_ ABSL_GUARDED_BY(mu_) = 0;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::string cancel_reason_ ABSL_GUARDED_BY(mu_);
+  std::string cancelled_phase_ ABSL_GUARDED_BY(mu_);
   std::vector<uint32_t> unmask_survivors_ ABSL_GUARDED_BY(mu_);
   std::vector<uint32_t> unmask_dropped_ ABSL_GUARDED_BY(mu_);
 };

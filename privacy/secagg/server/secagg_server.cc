@@ -101,6 +101,16 @@ bool SecAggServer::AllResponded() const {
   return true;
 }
 
+std::vector<uint32_t> SecAggServer::Pending() const {
+  absl::MutexLock l(&mu_);
+  std::vector<uint32_t> pending;
+  if (state_->IsTerminal()) return pending;
+  for (uint32_t i : state_->ctx().alive) {
+    if (!state_->Responded(i)) pending.push_back(i);
+  }
+  return pending;
+}
+
 std::vector<std::pair<uint32_t, v1::ServerToClient>> SecAggServer::TakeOutgoing() {
   absl::MutexLock l(&mu_);
   std::vector<std::pair<uint32_t, v1::ServerToClient>> out;
@@ -116,6 +126,11 @@ SecAggStatus SecAggServer::Status() const {
   s.state = std::string(state_->Name());
   s.phases = c.stats;
   s.alive = static_cast<uint32_t>(c.alive.size());
+  if (!state_->IsTerminal()) {  // live progress of the phase collecting
+    uint32_t answered = 0;
+    for (uint32_t i : c.alive) answered += state_->Responded(i) ? 1 : 0;
+    s.phases[static_cast<size_t>(s.phase) - 1].responded = answered;
+  }
   s.degree_k = c.degree_k;
   s.threshold_t = c.threshold_t;
   if (auto* aborted = dynamic_cast<const ServerAbortedState*>(state_.get())) {

@@ -74,6 +74,9 @@ class SecAggServer {
   // True when every client still in the round has answered the current phase.
   bool AllResponded() const;
 
+  // Clients still in the round that have not answered the current phase (ascending).
+  std::vector<uint32_t> Pending() const;
+
   // Messages to deliver, as (client index, message); clears the outbox.
   std::vector<std::pair<uint32_t, v1::ServerToClient>> TakeOutgoing();
 

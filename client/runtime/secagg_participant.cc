@@ -1,0 +1,120 @@
+#include "client/runtime/secagg_participant.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/status_macros.h"
+#include "privacy/secagg/client/secagg_client.h"
+#include "privacy/secagg/update_codec.h"
+
+namespace tessera {
+namespace {
+
+const char* PhaseKey(const secagg::v1::ClientToServer& m) {
+  switch (m.message_case()) {
+    case secagg::v1::ClientToServer::kAdvertiseKeys: return "advertise";
+    case secagg::v1::ClientToServer::kShareKeys: return "share";
+    case secagg::v1::ClientToServer::kMaskedInput: return "masked";
+    case secagg::v1::ClientToServer::kUnmaskResponse: return "unmask";
+    default: return "";
+  }
+}
+
+absl::Status Dump(const std::string& dir, const wire::v1::Task& task,
+                  const std::vector<secagg::QuantizedTensor>& inputs, uint64_t weight) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string path =
+      absl::StrCat(dir, "/round-", task.round(), "-", task.secagg().session_id(), ".u64");
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  auto put = [&out](uint64_t v) {
+    char b[8];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    out.write(b, 8);
+  };
+  for (const auto& t : inputs) {
+    for (uint64_t v : t.values) put(v);
+  }
+  put(weight);
+  out.close();
+  if (!out) return absl::UnavailableError(absl::StrCat("--secagg-dump-dir: cannot write ", path));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<SecAggOutcome> RunSecAggParticipant(const wire::v1::Task& task,
+                                                   const ArrayRecord& delta,
+                                                   uint64_t num_examples,
+                                                   const SecAggParticipantOptions& options,
+                                                   const SecAggTransport& transport) {
+  if (!task.has_secagg()) return absl::InvalidArgumentError("the task has no secagg section");
+  const wire::v1::SecAggTask& st = task.secagg();
+  TESSERA_ASSIGN_OR_RETURN(
+      secagg::QuantizerParams params,
+      secagg::MakeQuantizerParams({.clip = st.clip(), .max_weight = st.max_weight(),
+                                   .max_clients = st.max_clients(),
+                                   .value_bits = st.value_bits()}));
+  // The FedAvg weight is the example count, capped where the quantizer's range ends.
+  const uint64_t cap = static_cast<uint64_t>(std::max(1.0, st.max_weight()));
+  const uint64_t weight = std::clamp<uint64_t>(num_examples, 1, cap);
+  if (num_examples > cap) {
+    LOG(WARNING) << "trained on " << num_examples << " examples; secure aggregation weighs "
+                 << "this update as " << cap << " (secure_aggregation.max_examples)";
+  }
+  TESSERA_ASSIGN_OR_RETURN(secagg::UniformSource uniform, secagg::SecureUniformSource());
+  TESSERA_ASSIGN_OR_RETURN(std::vector<secagg::QuantizedTensor> inputs,
+                           secagg::QuantizeUpdate(delta, weight, params, uniform));
+  if (!options.dump_dir.empty()) {
+    TESSERA_RETURN_IF_ERROR(Dump(options.dump_dir, task, inputs, weight));
+  }
+
+  secagg::ClientConfig config;
+  config.client_index = st.client_index();
+  config.session_id = st.session_id();
+  config.round = task.round();
+  config.modulus_mask = params.modulus_mask;
+  config.inputs = std::move(inputs);
+  config.weight = weight;
+  config.sign = options.signer.sign;
+  config.identity = options.signer.identity;
+  config.verify = options.verify;
+  config.min_threshold = std::max<uint32_t>(2, st.min_threshold());
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<secagg::SecAggClient> client,
+                           secagg::SecAggClient::Create(std::move(config)));
+  TESSERA_ASSIGN_OR_RETURN(secagg::v1::ClientToServer next, client->Start());
+
+  SecAggOutcome outcome;
+  // The first reply waits for every selected client to finish training.
+  double timeout = task.deadline_seconds() + 30;
+  while (true) {
+    if (!options.drop_before.empty() && options.drop_before == PhaseKey(next)) {
+      LOG(WARNING) << "fault injection: dropping out before " << options.drop_before;
+      if (options.drop_by_exit) std::_Exit(17);
+      while (true) std::this_thread::sleep_for(std::chrono::hours(1));
+    }
+    TESSERA_ASSIGN_OR_RETURN(secagg::v1::ServerToClient reply, transport(next, timeout));
+    timeout = 2 * st.phase_deadline_seconds() + 30;
+    if (reply.has_completed()) outcome.survivors = reply.completed().num_survivors();
+    absl::StatusOr<std::optional<secagg::v1::ClientToServer>> out = client->HandleMessage(reply);
+    outcome.state = client->StateName();
+    if (!out.ok()) return out.status();
+    if (client->IsCompleted()) {
+      outcome.completed = true;
+      return outcome;
+    }
+    if (!out->has_value()) {
+      return absl::InternalError(
+          absl::StrCat("secure aggregation stopped in state ", client->StateName()));
+    }
+    next = **std::move(out);
+  }
+}
+
+}  // namespace tessera

@@ -1,0 +1,57 @@
+// File: secagg_participant.h
+// A client's side of a secure aggregation round (docs/secagg.md, "In a round"): quantize
+// the local update, then run the SecAggClient state machine over the coordinator's
+// SecAggExchange call, one exchange per phase, until the round completes or aborts. The
+// plaintext update never leaves this process.
+#ifndef TESSERA_CLIENT_RUNTIME_SECAGG_PARTICIPANT_H_
+#define TESSERA_CLIENT_RUNTIME_SECAGG_PARTICIPANT_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/model/tensor.h"
+#include "privacy/secagg/identity.h"
+#include "tessera/wire/v1/fleet.pb.h"
+
+namespace tessera {
+
+struct SecAggParticipantOptions {
+  secagg::Signer signer;    // this client's long-term identity
+  secagg::VerifyFn verify;  // peers' identities
+  // When set, the quantized input is written to DIR/round-R-<session>.u64 (little-endian
+  // u64 values of every summed tensor, then the weight): an audit trail of exactly what
+  // this client contributed, and how tests check the coordinator's sum bit for bit.
+  std::string dump_dir;
+  // Fault injection for tests: exit the process abruptly just before sending the message
+  // of this phase ("advertise", "share", "masked" or "unmask"); empty: never.
+  std::string drop_before;
+  // How the fault drops out: exit the process (true), or hang while staying connected.
+  bool drop_by_exit = true;
+};
+
+// Sends one protocol message and returns the coordinator's reply (when the phase closes).
+using SecAggTransport = std::function<absl::StatusOr<secagg::v1::ServerToClient>(
+    const secagg::v1::ClientToServer& message, double timeout_seconds)>;
+
+// What a participation ended with.
+struct SecAggOutcome {
+  bool completed = false;   // our input is in the sum
+  std::string state;        // the client state machine's last state
+  uint32_t survivors = 0;   // from RoundCompleted
+};
+
+// Errors: INVALID_ARGUMENT for a task without secagg or bad quantizer options, the
+// quantizer's errors (NaN in the update); the abort status of the client state machine
+// (e.g. a peer's signature that does not verify); the transport's errors.
+absl::StatusOr<SecAggOutcome> RunSecAggParticipant(const wire::v1::Task& task,
+                                                   const ArrayRecord& delta,
+                                                   uint64_t num_examples,
+                                                   const SecAggParticipantOptions& options,
+                                                   const SecAggTransport& transport);
+
+}  // namespace tessera
+
+#endif  // TESSERA_CLIENT_RUNTIME_SECAGG_PARTICIPANT_H_
