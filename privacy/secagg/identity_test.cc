@@ -1,6 +1,8 @@
 // Identities over a PKI issued by scripts/make_pki.sh, the one demos and deployments use.
 #include "privacy/secagg/identity.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -25,7 +27,9 @@ struct Pki {
 };
 
 Pki MakePki(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/identity_" + name;
+  // Per process: ctest runs each test of this file as its own process, in parallel.
+  const std::string dir =
+      ::testing::TempDir() + "/identity_" + name + "_" + std::to_string(getpid());
   std::filesystem::remove_all(dir);
   const std::string cmd = std::string("bash ") + TESSERA_SOURCE_DIR +
                           "/scripts/make_pki.sh " + dir + " site-a site-b >/dev/null";
@@ -40,6 +44,8 @@ class IdentityTest : public ::testing::Test {
     other_ = new Pki(MakePki("other"));
   }
   static void TearDownTestSuite() {
+    std::filesystem::remove_all(pki_->dir);
+    std::filesystem::remove_all(other_->dir);
     delete pki_;
     delete other_;
   }
