@@ -68,7 +68,7 @@ class FleetBadInputTest : public ::testing::Test {
     ssl.pem_cert_chain = ReadFileOrEmpty(dir_ + "/" + pki + "/" + who + ".pem");
     ssl.pem_private_key = ReadFileOrEmpty(dir_ + "/" + pki + "/" + who + ".key");
     grpc::ChannelArguments args;
-    args.SetMaxSendMessageSize(8 << 20);
+    args.SetMaxSendMessageSize(64 << 20);
     return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->port()),
                                      grpc::SslCredentials(ssl), args);
   }
