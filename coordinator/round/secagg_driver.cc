@@ -3,6 +3,7 @@
 // only ever holds masked inputs and, at the end, their sum.
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include <glog/logging.h>
 
@@ -207,14 +208,23 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
     std::string last;
     // A phase also closes early once every client it still waits for has disconnected
     // (its task subscription ended): a crashed client cannot answer any more.
+    // A brief reconnect (e.g. after a transport reset) does not count: the clients must stay
+    // away for kGoneGrace.
+    constexpr absl::Duration kGoneGrace = absl::Seconds(3);
+    std::optional<absl::Time> gone_since;
     auto all_gone = [&] {
       const std::vector<std::string> pending = secure.Pending();
-      if (pending.empty()) return false;
       const std::vector<std::string> connected = registry_->Connected();
+      bool gone = !pending.empty();
       for (const std::string& p : pending) {
-        if (std::find(connected.begin(), connected.end(), p) != connected.end()) return false;
+        if (std::find(connected.begin(), connected.end(), p) != connected.end()) gone = false;
       }
-      return true;
+      if (!gone) {
+        gone_since.reset();
+        return false;
+      }
+      if (!gone_since) gone_since = absl::Now();
+      return absl::Now() - *gone_since >= kGoneGrace;
     };
     while (!secure.AllResponded() && !all_gone() && absl::Now() < deadline && !run->stop &&
            !shutting_down_) {
@@ -231,6 +241,17 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
       return absl::CancelledError("run stopped");
     }
     outcome = secure.Advance();
+    if (outcome.ok() && phase == 3) {
+      // Do not even unmask a sum of fewer inputs than the run's minimum.
+      const wire::v1::SecAggRoundStatus now = secure.Status();
+      const uint32_t inputs = now.phases_size() >= 3 ? now.phases(2).responded() : 0;
+      if (inputs < std::max<uint32_t>(1, config.selection().min_clients())) {
+        outcome = absl::FailedPreconditionError(
+            absl::StrCat(inputs, " clients sent masked input; selection.min_clients is ",
+                         config.selection().min_clients(), ", so the sum is not unmasked"));
+        secure.Cancel(outcome);
+      }
+    }
     publish();
   }
   CloseRound(round);

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/base/status_macros.h"
+#include "privacy/crypto/sha256.h"
 
 namespace tessera::coordinator {
 namespace {
@@ -45,11 +46,19 @@ absl::Status SecAggRound::Submit(uint32_t index, const secagg::v1::ClientToServe
     return absl::FailedPreconditionError(
         absl::StrCat("secure aggregation session ended: ", cancel_reason_));
   }
+  std::string digest = crypto::Sha256Digest(msg.SerializeAsString());
+  if (auto w = waiting_.find(index); w != waiting_.end() && last_digest_[index] == digest) {
+    Reply old = std::move(w->second);
+    w->second = std::move(reply);
+    old(absl::CancelledError("superseded by a retry of the same message"));
+    return absl::OkStatus();
+  }
   if (waiting_.count(index) > 0) {
-    return absl::AlreadyExistsError("a message of this client is already waiting");
+    return absl::AlreadyExistsError("a different message of this client is already waiting");
   }
   TESSERA_RETURN_IF_ERROR(server_->HandleMessage(index, msg));
   waiting_[index] = std::move(reply);
+  last_digest_[index] = std::move(digest);
   ++submits_;
   return absl::OkStatus();
 }
@@ -107,7 +116,7 @@ absl::Status SecAggRound::Advance() {
   }
   for (auto& [to, m] : out) {
     auto it = waiting_.find(to);
-    if (it == waiting_.end()) continue;  // the client's call is gone; it is dropped next phase
+    if (it == waiting_.end()) continue;  // the call is gone; the client drops next phase
     Reply reply = std::move(it->second);
     waiting_.erase(it);
     reply(std::move(m));

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,9 @@ class SecAggRound {
   // Judges `msg` from client `index`. OK: `reply` will be called when the phase closes.
   // Otherwise the client is dropped from the round (see SecAggServer::HandleMessage) and
   // `reply` is never called; FAILED_PRECONDITION also when the session has ended.
+  // A retransmission (the same bytes as the client's accepted message, while its phase is
+  // still open) takes over the waiting call; the old call gets CANCELLED. Once the phase
+  // has closed, the same bytes are a replay: rejected, and the client is dropped.
   absl::Status Submit(uint32_t index, const secagg::v1::ClientToServer& msg, Reply reply);
 
   // True when every client still in the round answered the current phase.
@@ -91,6 +95,7 @@ class SecAggRound {
 
   mutable absl::Mutex mu_;
   std::map<uint32_t, Reply> waiting_ ABSL_GUARDED_BY(mu_);
+  std::map<uint32_t, std::string> last_digest_ ABSL_GUARDED_BY(mu_);  // SHA-256, by client
   uint64_t submits_ ABSL_GUARDED_BY(mu_) = 0;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::string cancel_reason_ ABSL_GUARDED_BY(mu_);

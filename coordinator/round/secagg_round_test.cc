@@ -277,15 +277,24 @@ TEST_F(SecAggRoundTest, RejectedMessagesAreNeverAnsweredAndListedByName) {
   wrong.mutable_advertise_keys()->mutable_header()->set_session_id("other-session");
   EXPECT_THAT(Submit(1, wrong), StatusIs(Code::kInvalidArgument, HasSubstr("other-session")));
   pending_.erase(1);
-  // A second message while the first one's call still waits is refused.
+  // A retry of the same bytes takes over the waiting call (the first one is CANCELLED);
+  // different bytes while a call waits are refused.
   EXPECT_THAT(Submit(0, pending_[0]), IsOk());
-  EXPECT_THAT(Submit(0, pending_[0]), StatusIs(Code::kAlreadyExists));
+  std::shared_ptr<Call> first = calls_.back();
+  EXPECT_THAT(Submit(0, pending_[0]), IsOk());
+  EXPECT_EQ(first->calls, 1);
+  EXPECT_THAT(first->reply, StatusIs(Code::kCancelled));
+  first->delivered = true;
+  secagg::v1::ClientToServer other = pending_[0];
+  other.mutable_advertise_keys()->set_signature("x");
+  EXPECT_THAT(Submit(0, other), StatusIs(Code::kAlreadyExists, HasSubstr("different")));
   pending_.erase(0);
   const secagg::v1::ClientToServer advertise3 = pending_[3];
   SubmitAll();
   EXPECT_TRUE(round_->AllResponded());  // client 1 is no longer expected
   ASSERT_THAT(round_->Advance(), IsOk());
   Deliver();
+
   // Client 3 replays its advertisement during ShareKeys: rejected too.
   EXPECT_THAT(Submit(3, advertise3), StatusIs(Code::kAlreadyExists, HasSubstr("replayed")));
   EXPECT_THAT(Submit(3, pending_[3]), StatusIs(Code::kFailedPrecondition));

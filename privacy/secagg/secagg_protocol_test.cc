@@ -276,6 +276,12 @@ TEST(SecAggClientTest, RefusesOutOfPhaseWrongSessionBadSignatureAndSmallRoster) 
   low_t.mutable_roster()->set_threshold_t(1);
   EXPECT_THAT(h2.client(1).HandleMessage(low_t), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(h2.client(1).abort_reason(), AbortReason::kRosterTooSmall);
+  v1::ServerToClient twice = out[3].second;
+  *twice.mutable_roster()->mutable_entries(4)->mutable_identity() =
+      twice.roster().entries(3).identity();
+  EXPECT_THAT(h2.client(3).HandleMessage(twice),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("repeats")));
+  EXPECT_EQ(h2.client(3).abort_reason(), AbortReason::kMalformedMessage);
   v1::ServerToClient few = out[2].second;
   few.mutable_roster()->mutable_entries()->DeleteSubrange(5, 5);
   EXPECT_THAT(h2.client(2).HandleMessage(few), StatusIs(absl::StatusCode::kFailedPrecondition));

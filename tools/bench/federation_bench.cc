@@ -7,6 +7,8 @@
 //                 uploading clients and a --rss-params float32 model, as a multiple of it
 //   overhead      wall time per round with 10 and 50 tessera-client processes in
 //                 --bench-fixed-update mode (no training) and a --overhead-params model
+//   secagg        the same rounds with secure aggregation on, next to plain FedAvg: the
+//                 end-to-end ratio
 //
 // Usage: tessera-bench-federation [--only distribution|rss|overhead] [sizes...]
 #include <signal.h>
@@ -94,7 +96,7 @@ ArrayRecord Model(int64_t params) {
 }
 
 std::string CreateRun(wire::v1::Control::Stub& control, const ArrayRecord& model,
-                      uint32_t clients, uint32_t rounds) {
+                      uint32_t clients, uint32_t rounds, bool secure = false) {
   grpc::ClientContext ctx;
   wire::v1::RunStatus status;
   auto w = control.CreateRun(&ctx, &status);
@@ -113,6 +115,17 @@ std::string CreateRun(wire::v1::Control::Stub& control, const ArrayRecord& model
   c->mutable_round()->set_max_retries(0);
   c->mutable_evaluation()->set_every(0);
   c->mutable_evaluation()->set_deadline_seconds(60);
+  if (secure) {
+    auto* sa = c->mutable_secure_aggregation();
+    sa->set_enabled(true);
+    sa->set_dropout_fraction(0.1);
+    sa->set_corrupt_fraction(0.1);
+    sa->set_security_bits(40);
+    sa->set_clip(1.0);
+    sa->set_value_bits(24);
+    sa->set_max_examples(1000);
+    sa->set_phase_deadline_seconds(120);
+  }
   w->Write(m);
   TensorStreamWriter stream(&model);
   while (true) {
@@ -395,6 +408,16 @@ int Rss(const Env& env, int64_t params) {
   return 0;
 }
 
+// Median and minimum seconds of rounds 2.. of a run of `n` --bench-fixed-update clients
+// (round 1 includes the client processes starting), and MB moved per round; empty on failure.
+struct RoundTimes {
+  double median = 0, min = 0, mb = 0;
+  bool ok = false;
+};
+
+RoundTimes TimeRounds(const Env& env, const ArrayRecord& model, int n, int rounds, bool secure,
+                      const std::string& tag);
+
 int Overhead(const Env& env, int64_t params, int rounds) {
   ArrayRecord model = Model(params);
   std::printf("\n## Round overhead, clients doing no training (%lld params, mTLS, %d rounds)\n",
@@ -402,9 +425,37 @@ int Overhead(const Env& env, int64_t params, int rounds) {
   std::printf("%8s %16s %16s %16s\n", "clients", "median round s", "min round s",
               "MB moved/round");
   for (int n : {10, 50}) {
-    const std::string tag = "ovh" + std::to_string(n);
+    const RoundTimes t = TimeRounds(env, model, n, rounds, false, "ovh" + std::to_string(n));
+    if (!t.ok) return 1;
+    std::printf("%8d %16.3f %16.3f %16.1f\n", n, t.median, t.min, t.mb);
+  }
+  return 0;
+}
+
+// End-to-end round time with secure aggregation against plain FedAvg, same model, same
+// client processes' code and the same coordinator build, measured one after the other.
+int SecAggOverhead(const Env& env, int64_t params, int rounds) {
+  ArrayRecord model = Model(params);
+  std::printf("\n## Secure aggregation round time vs plain FedAvg (%lld params, mTLS, %d rounds,"
+              " no training)\n", static_cast<long long>(params), rounds);
+  std::printf("%8s %14s %14s %8s %12s %12s\n", "clients", "plain s", "secagg s", "ratio",
+              "plain MB", "secagg MB");
+  for (int n : {10, 50}) {
+    const RoundTimes plain = TimeRounds(env, model, n, rounds, false, "sap" + std::to_string(n));
+    const RoundTimes secure = TimeRounds(env, model, n, rounds, true, "sas" + std::to_string(n));
+    if (!plain.ok || !secure.ok) return 1;
+    std::printf("%8d %14.3f %14.3f %8.2f %12.1f %12.1f\n", n, plain.median, secure.median,
+                secure.median / plain.median, plain.mb, secure.mb);
+  }
+  return 0;
+}
+
+RoundTimes TimeRounds(const Env& env, const ArrayRecord& model, int n, int rounds, bool secure,
+                      const std::string& tag) {
+  RoundTimes times;
+  {
     auto coordinator = StartCoordinator(env, tag);
-    if (!coordinator) return 1;
+    if (!coordinator) return times;
     const int port = PortOf(env, tag);
     std::vector<std::unique_ptr<Process>> procs;
     for (int i = 0; i < n; ++i) {
@@ -417,8 +468,8 @@ int Overhead(const Env& env, int64_t params, int rounds) {
           env.dir + "/" + tag + "-" + name + ".log"));
     }
     auto control = wire::v1::Control::NewStub(env.Channel(port, "operator"));
-    const std::string run = CreateRun(*control, model, n, rounds);
-    wire::v1::RunStatus status = AwaitRunEnd(*control, run, 300);
+    const std::string run = CreateRun(*control, model, n, rounds, secure);
+    wire::v1::RunStatus status = AwaitRunEnd(*control, run, 600);
     std::vector<double> secs;
     double mb = 0;
     for (const auto& r : status.rounds()) {
@@ -433,12 +484,12 @@ int Overhead(const Env& env, int64_t params, int rounds) {
       std::printf("%8d  (run %s: %s)\n", n, wire::v1::RunState_Name(status.state()).c_str(),
                   status.message().c_str());
     } else {
-      std::printf("%8d %16.3f %16.3f %16.1f\n", n, secs[secs.size() / 2], secs.front(), mb);
+      times = {secs[secs.size() / 2], secs.front(), mb, true};
     }
     procs.clear();
     coordinator->Kill(SIGKILL);
   }
-  return 0;
+  return times;
 }
 
 }  // namespace
@@ -452,7 +503,7 @@ int main(int argc, char** argv) {
   int64_t overhead_params = 1'000'000;
   int rounds = 6;
   CLI::App app{"Tessera federation benchmarks (real coordinator process, mTLS, loopback)"};
-  app.add_option("--only", only, "distribution | rss | overhead");
+  app.add_option("--only", only, "distribution | rss | overhead | secagg");
   app.add_option("--dist-mb", dist_mb, "model size for distribution")->capture_default_str();
   app.add_option("--rss-params", rss_params, "float32 params for the RSS bench")->capture_default_str();
   app.add_option("--overhead-params", overhead_params, "params for round overhead")->capture_default_str();
@@ -474,5 +525,8 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "distribution") rc |= tessera::bench::Distribution(env, dist_mb);
   if (only.empty() || only == "rss") rc |= tessera::bench::Rss(env, rss_params);
   if (only.empty() || only == "overhead") rc |= tessera::bench::Overhead(env, overhead_params, rounds);
+  if (only.empty() || only == "secagg") {
+    rc |= tessera::bench::SecAggOverhead(env, overhead_params, rounds);
+  }
   return rc;
 }

@@ -20,6 +20,16 @@ ClientTransition AdvertiseKeysState::HandleMessage(const v1::ServerToClient& msg
   const ClientConfig& cfg = ctx_->config;
   const uint32_t self = cfg.client_index;
 
+  // One identity, one slot: a coordinator colluding with a client must not be able to fill
+  // several roster slots with that client's keys (and so lower the honest share count).
+  std::set<std::string> identities;
+  for (const v1::RosterEntry& e : roster.entries()) {
+    if (!identities.insert(e.identity().SerializeAsString()).second) {
+      return Abort(AbortReason::kMalformedMessage,
+                   absl::StrCat("roster entry of client ", e.client_index(),
+                                " repeats another client's identity"));
+    }
+  }
   std::vector<uint32_t> indices;
   bool self_listed = false;
   for (const v1::RosterEntry& e : roster.entries()) {
