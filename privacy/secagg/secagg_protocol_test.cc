@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "core/base/testing/status_matchers.h"
+#include "privacy/crypto/shamir.h"
 #include "privacy/secagg/secagg_harness_test_util.h"
 
 namespace tessera::secagg {
@@ -103,6 +104,23 @@ TEST(SecAggAbortTest, TooManyDropDuringUnmasking) {
   for (uint32_t i = 0; i < 10 - t + 1; ++i) h.DropAt(i, 4);  // t - 1 answer
   EXPECT_THAT(h.RunAll(), StatusIs(absl::StatusCode::kAborted, HasSubstr("TOO_FEW_SHARES")));
   EXPECT_EQ(h.server().Status().abort_reason, ServerAbortReason::kTooFewShares);
+  EXPECT_THAT(h.server().Result(), StatusIs(absl::StatusCode::kAborted));
+}
+
+// A holder reveals a wrong (but well-formed) b-share: the server detects the inconsistency
+// with the other shares and aborts instead of returning a wrong sum.
+TEST(SecAggAbortTest, WrongRevealedShareIsDetectedNotSummed) {
+  SecAggHarness h(TenClients(), 8);
+  h.set_tamper([](int phase, uint32_t client, v1::ClientToServer& msg) {
+    if (phase != 4 || client != 2) return;
+    v1::RevealedShare* r = msg.mutable_unmask_response()->mutable_shares(0);
+    absl::StatusOr<crypto::ShamirShare> share = crypto::ParseShamirShare(r->b_share());
+    ASSERT_THAT(share, IsOk());
+    share->y[0] = (share->y[0] + 1) % crypto::kShamirPrime;
+    r->set_b_share(crypto::SerializeShamirShare(*share));
+  });
+  EXPECT_THAT(h.RunAll(), StatusIs(absl::StatusCode::kAborted, HasSubstr("inconsistent")));
+  EXPECT_EQ(h.server().Status().abort_reason, ServerAbortReason::kReconstructionFailed);
   EXPECT_THAT(h.server().Result(), StatusIs(absl::StatusCode::kAborted));
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/status_macros.h"
 #include "privacy/crypto/shamir.h"
 #include "privacy/crypto/x25519.h"
 #include "privacy/secagg/masking.h"
@@ -64,17 +65,29 @@ std::unique_ptr<ServerState> ServerUnmaskingState::Advance() {
   auto name = [&](size_t i) -> absl::string_view {
     return i < num_tensors ? absl::string_view(cfg.tensors[i].name) : kWeightTensorName;
   };
+  // A secret from the first t shares, once every further share is checked to lie on the
+  // same polynomial: otherwise some holder sent a wrong share and the sum would silently be
+  // garbage. DATA_LOSS then.
   auto reconstruct = [&](uint32_t owner) -> absl::StatusOr<std::string> {
     const std::vector<crypto::ShamirShare>& s = shares[owner];
     if (s.size() < t) {
       return absl::FailedPreconditionError(
           absl::StrCat("client ", owner, " has ", s.size(), " revealed shares, t = ", t));
     }
+    if (absl::Status c = crypto::ShamirVerifyConsistent(s, t); !c.ok()) {
+      return absl::DataLossError(absl::StrCat("the revealed shares of client ", owner,
+                                              " are inconsistent (a holder sent a wrong "
+                                              "share): ", c.message()));
+    }
     return crypto::ShamirReconstruct(s, t, 32);
+  };
+  auto failure = [](const absl::Status& s) {
+    return absl::IsDataLoss(s) ? ServerAbortReason::kReconstructionFailed
+                               : ServerAbortReason::kTooFewShares;
   };
   for (uint32_t owner : c.survivors) {
     auto seed = reconstruct(owner);
-    if (!seed.ok()) return Abort(ServerAbortReason::kTooFewShares, seed.status().message());
+    if (!seed.ok()) return Abort(failure(seed.status()), seed.status().message());
     for (size_t i = 0; i <= num_tensors; ++i) {
       absl::Status s = RemoveSelfMask(absl::MakeSpan(c.sum[i]), *seed, cfg.session_id,
                                       cfg.round, name(i), cfg.modulus_mask);
@@ -88,7 +101,7 @@ std::unique_ptr<ServerState> ServerUnmaskingState::Advance() {
     }
     if (peers.empty()) continue;  // nobody masked with it
     auto key = reconstruct(owner);
-    if (!key.ok()) return Abort(ServerAbortReason::kTooFewShares, key.status().message());
+    if (!key.ok()) return Abort(failure(key.status()), key.status().message());
     auto pair = crypto::X25519KeyPair::FromPrivate(*key);
     if (!pair.ok() || pair->public_key() != c.roster.at(owner).s_pk()) {
       return Abort(ServerAbortReason::kReconstructionFailed,
