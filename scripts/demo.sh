@@ -16,7 +16,7 @@ scripts/build.sh
 BIN=$ROOT/${BUILD_DIR:-build}/bin
 CONFIG=${CONFIG:-$ROOT/deploy/config/fmnist_demo.toml}
 DEMO_DIR=${DEMO_DIR:-$ROOT/out/demo}
-CLIENTS=(hospital-a hospital-b hospital-c)
+read -r -a CLIENTS <<< "${DEMO_CLIENTS:-hospital-a hospital-b hospital-c}"
 export OPENBLAS_NUM_THREADS=1
 
 rm -rf "$DEMO_DIR"

@@ -23,6 +23,9 @@ def main():
             f.write("{},{},{},{},{},{},{},{}\n".format(
                 r["round"], r["reported"], r["train_loss"], r["eval_accuracy"],
                 r["eval_loss"], r["bytes_down"], r["bytes_up"], r["seconds"]))
+    # Under secure aggregation clients report no training loss: plot the test loss instead.
+    secure = bool(rows) and all("secagg" in r for r in rows)
+    loss_col, loss_name = (5, "test loss") if secure else (3, "train loss")
     if not shutil.which("gnuplot"):
         print("plot_run: gnuplot not found; wrote", csv)
         return
@@ -33,14 +36,14 @@ set datafile separator ','
 set title 'run {status.get("run_id")} ({status.get("name")})'
 set xlabel 'round'
 set ylabel 'test accuracy (%)'
-set y2label 'train loss'
+set y2label '{loss_name}'
 set ytics nomirror
 set y2tics
 set key center right
 set xtics 1
 set grid
 plot '{csv}' using 1:($4*100) skip 1 with linespoints lw 2 title 'global test accuracy', \\
-     '{csv}' using 1:3 skip 1 axes x1y2 with linespoints lw 2 title 'train loss'
+     '{csv}' using 1:{loss_col} skip 1 axes x1y2 with linespoints lw 2 title '{loss_name}'
 """
     subprocess.run(["gnuplot"], input=script.encode(), check=True)
     print("plot_run: wrote", png, "and", csv)

@@ -265,7 +265,10 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
       secagg::SumDigest(result.sums, result.weight_sum));
   summary->set_reported(static_cast<uint32_t>(result.survivors.size()));
   summary->set_num_examples(result.weight_sum);
-  for (uint32_t i : result.survivors) summary->add_participants(clients[i]);
+  for (uint32_t i : result.survivors) {
+    summary->add_participants(clients[i]);
+    registry_->CountParticipation(clients[i]);
+  }
   const size_t min_clients = std::max<uint32_t>(1, config.selection().min_clients());
   if (result.survivors.size() < min_clients) {
     return absl::DeadlineExceededError(absl::StrCat(result.survivors.size(), " of ", n,

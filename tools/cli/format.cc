@@ -42,9 +42,11 @@ std::string RoundTableRow(const wire::v1::RoundSummary& r) {
   std::string state = wire::v1::RoundState_Name(r.state());
   if (state.rfind("ROUND_", 0) == 0) state = state.substr(6);
   const bool evaluated = r.evaluated() > 0;
+  // Under secure aggregation clients report no per-client training loss.
   std::string row = absl::StrFormat(
-      "%5u %3u %-10s %8s %10.4f %9s %9s %10s %10s %7.1f", r.round(), r.attempt(), state,
-      absl::StrCat(r.reported(), "/", r.selected()), r.train_loss(),
+      "%5u %3u %-10s %8s %10s %9s %9s %10s %10s %7.1f", r.round(), r.attempt(), state,
+      absl::StrCat(r.reported(), "/", r.selected()),
+      r.has_secagg() ? "-" : absl::StrFormat("%.4f", r.train_loss()),
       evaluated ? absl::StrFormat("%.2f%%", 100 * r.eval_accuracy()) : "-",
       evaluated ? absl::StrFormat("%.4f", r.eval_loss()) : "-", HumanBytes(r.bytes_down()),
       HumanBytes(r.bytes_up()), r.seconds());
