@@ -224,18 +224,13 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
     config = run->record.config();
     global = run->model;
   }
-  if (config.secure_aggregation().enabled()) return TrainRoundSecure(run, summary);
+  if (config.secure_aggregation().enabled()) return TrainRoundSecure(run, config, global, summary);
   const size_t min_clients = std::max<uint32_t>(1, config.selection().min_clients());
   absl::StatusOr<std::vector<std::string>> selected = SelectClients(run, config, *summary);
   if (!selected.ok()) return selected.status();
   std::vector<std::string> candidates = *std::move(selected);
 
-  auto round = std::make_shared<Round>();
-  round->run_id = run->id;
-  round->number = summary->round();
-  round->attempt = summary->attempt();
-  round->type = wire::v1::TRAIN;
-  round->model = global;
+  std::shared_ptr<Round> round = NewTrainRound(run, *summary, global);
   {
     absl::StatusOr<aggregation::WeightedAccumulator> acc =
         aggregation::WeightedAccumulator::Create(global->weights);
@@ -299,18 +294,36 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   absl::StatusOr<ArrayRecord> mean_delta = std::move(*round->accumulator).Average();
   round->accumulator.reset();
   if (!mean_delta.ok()) return mean_delta.status();
+  return NextModel(*std::move(mean_delta), *global, summary->round());
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> NextModel(ArrayRecord mean_delta,
+                                                               const ModelSnapshot& global,
+                                                               uint32_t round) {
   // new global = old global + weighted mean of the deltas, computed in the delta's buffers.
-  if (absl::Status s = aggregation::ApplyDelta(*mean_delta, global->weights); !s.ok()) return s;
-  for (const Tensor& t : mean_delta->tensors) {
+  if (absl::Status s = aggregation::ApplyDelta(mean_delta, global.weights); !s.ok()) return s;
+  for (const Tensor& t : mean_delta.tensors) {
     if (absl::Status s = CheckFinite(t); !s.ok()) {
       return absl::InternalError(absl::StrCat("aggregate is not finite: ", s.message()));
     }
   }
   auto next = std::make_shared<ModelSnapshot>();
-  next->round = summary->round();
-  next->digest = DigestArrayRecord(*mean_delta);
-  next->weights = std::move(*mean_delta);
+  next->round = round;
+  next->digest = DigestArrayRecord(mean_delta);
+  next->weights = std::move(mean_delta);
   return next;
+}
+
+std::shared_ptr<RunManager::Round> RunManager::NewTrainRound(
+    const std::shared_ptr<Run>& run, const wire::v1::RoundSummary& summary,
+    std::shared_ptr<const ModelSnapshot> global) {
+  auto round = std::make_shared<Round>();
+  round->run_id = run->id;
+  round->number = summary.round();
+  round->attempt = summary.attempt();
+  round->type = wire::v1::TRAIN;
+  round->model = std::move(global);
+  return round;
 }
 
 void RunManager::EvaluateRound(const std::shared_ptr<Run>& run,

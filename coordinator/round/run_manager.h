@@ -145,7 +145,12 @@ class RunManager {
                                                          const wire::v1::RoundSummary& summary);
   // TrainRound for runs with secure aggregation (secagg_driver.cc).
   absl::StatusOr<std::shared_ptr<const ModelSnapshot>> TrainRoundSecure(
-      const std::shared_ptr<Run>& run, wire::v1::RoundSummary* summary);
+      const std::shared_ptr<Run>& run, const wire::v1::RunConfig& config,
+      const std::shared_ptr<const ModelSnapshot>& global, wire::v1::RoundSummary* summary);
+  // A training round of `run` for `summary`'s round and attempt that fetches `global`.
+  static std::shared_ptr<Round> NewTrainRound(const std::shared_ptr<Run>& run,
+                                              const wire::v1::RoundSummary& summary,
+                                              std::shared_ptr<const ModelSnapshot> global);
   // INVALID_ARGUMENT naming the field when a secure aggregation run cannot work: no k and t
   // for its threat model, a modulus over 62 bits, masked inputs over max_message_bytes.
   absl::Status CheckSecAggRun(const wire::v1::RunConfig& config, const ArrayRecord& weights);

@@ -16,6 +16,12 @@ inline absl::Duration Seconds(double s) {
   return absl::Milliseconds(static_cast<int64_t>(s * 1000));
 }
 
+// The global model after a round: `global` plus the weighted mean update `mean_delta`
+// (summed in mean_delta's buffers). INTERNAL if the result is not finite.
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> NextModel(ArrayRecord mean_delta,
+                                                               const ModelSnapshot& global,
+                                                               uint32_t round);
+
 struct RunManager::Run {
   std::string id;
   std::string artifact;  // TorchScript program, empty for built-in architectures

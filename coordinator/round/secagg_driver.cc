@@ -120,14 +120,8 @@ absl::Status RunManager::SubmitSecAgg(
 }
 
 absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecure(
-    const std::shared_ptr<Run>& run, wire::v1::RoundSummary* summary) {
-  wire::v1::RunConfig config;
-  std::shared_ptr<const ModelSnapshot> global;
-  {
-    absl::MutexLock l(&run->mu);
-    config = run->record.config();
-    global = run->model;
-  }
+    const std::shared_ptr<Run>& run, const wire::v1::RunConfig& config,
+    const std::shared_ptr<const ModelSnapshot>& global, wire::v1::RoundSummary* summary) {
   const auto& sa = config.secure_aggregation();
   TESSERA_ASSIGN_OR_RETURN(std::vector<std::string> clients,
                            SelectClients(run, config, *summary));
@@ -139,12 +133,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
   TESSERA_ASSIGN_OR_RETURN(secagg::QuantizerParams quantizer,
                            secagg::MakeQuantizerParams(QuantizerFor(sa, n)));
 
-  auto round = std::make_shared<Round>();
-  round->run_id = run->id;
-  round->number = summary->round();
-  round->attempt = summary->attempt();
-  round->type = wire::v1::TRAIN;
-  round->model = global;
+  std::shared_ptr<Round> round = NewTrainRound(run, *summary, global);
 
   SecAggRound::Options options;
   options.run_id = run->id;
@@ -278,16 +267,8 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
   TESSERA_ASSIGN_OR_RETURN(ArrayRecord mean, secagg::MeanDeltaFromSum(
                                                  result.sums, result.weight_sum, quantizer,
                                                  global->weights));
-  TESSERA_RETURN_IF_ERROR(aggregation::ApplyDelta(mean, global->weights));
-  for (const Tensor& t : mean.tensors) {
-    if (absl::Status s = CheckFinite(t); !s.ok()) {
-      return absl::InternalError(absl::StrCat("aggregate is not finite: ", s.message()));
-    }
-  }
-  auto next = std::make_shared<ModelSnapshot>();
-  next->round = summary->round();
-  next->digest = DigestArrayRecord(mean);
-  next->weights = std::move(mean);
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSnapshot> next,
+                           NextModel(std::move(mean), *global, summary->round()));
   LOG(INFO) << "run " << run->id << " round " << summary->round() << ": secure sum of "
             << result.survivors.size() << "/" << n << " clients (k=" << summary->secagg().degree_k()
             << ", t=" << summary->secagg().threshold_t() << ")";

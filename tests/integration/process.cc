@@ -114,4 +114,43 @@ int WaitForPort(const std::string& port_file, double seconds) {
   return 0;
 }
 
+std::unique_ptr<Process> StartCoordinator(const std::string& dir, int* port) {
+  std::filesystem::remove(dir + "/port");
+  const std::string pki = dir + "/pki/";
+  auto p = std::make_unique<Process>(
+      std::vector<std::string>{BinDir() + "/tessera-coordinator", "--listen",
+                               "127.0.0.1:" + std::to_string(*port), "--port-file",
+                               dir + "/port", "--state-dir", dir + "/state", "--ca",
+                               pki + "ca.pem", "--cert", pki + "coordinator.pem", "--key",
+                               pki + "coordinator.key"},
+      dir + "/coordinator.log");
+  const int bound = WaitForPort(dir + "/port", 30);
+  if (bound <= 0) return nullptr;
+  *port = bound;
+  return p;
+}
+
+int RunOperatorCli(const std::string& dir, int port, const std::vector<std::string>& args,
+                   std::string* out) {
+  const std::string pki = dir + "/pki/";
+  std::vector<std::string> argv = {BinDir() + "/tessera", "--coordinator",
+                                   "127.0.0.1:" + std::to_string(port), "--ca", pki + "ca.pem",
+                                   "--cert", pki + "operator.pem", "--key",
+                                   pki + "operator.key"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, out, 600);
+}
+
+std::string LastJsonLine(const std::string& out) {
+  std::string best;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    if (out[start] == '{') best = out.substr(start, end - start);
+    start = end + 1;
+  }
+  return best;
+}
+
 }  // namespace tessera::testing_support

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,20 @@ bool MakePki(const std::string& dir, const std::vector<std::string>& clients);
 std::string ReadFileOrEmpty(const std::string& path);
 // Polls for a non-empty port file written by tessera-coordinator --port-file.
 int WaitForPort(const std::string& port_file, double seconds);
+
+// A tessera-coordinator process with mTLS on 127.0.0.1, PKI in DIR/pki (MakePki), state in
+// DIR/state, log in DIR/coordinator.log. `*port`: the port to listen on (0: any), set to the
+// bound port. Returns nullptr if no port appeared within 30 s.
+std::unique_ptr<Process> StartCoordinator(const std::string& dir, int* port);
+
+// Runs the operator CLI `tessera` with DIR/pki/operator.* against 127.0.0.1:port; returns
+// its exit code and fills `out`.
+int RunOperatorCli(const std::string& dir, int port, const std::vector<std::string>& args,
+                   std::string* out);
+
+// The last line of `out` that starts with '{' (the CLI's --json output; logs may precede
+// it), or "" if none.
+std::string LastJsonLine(const std::string& out);
 
 }  // namespace tessera::testing_support
 

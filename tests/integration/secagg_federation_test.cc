@@ -27,15 +27,7 @@ constexpr char kFashionMnist[] = "/usr/share/datasets/fashion-mnist";
 constexpr double kDropout = 0.3, kCorrupt = 0.1;
 
 nlohmann::json LastJson(const std::string& out) {
-  std::string best;
-  size_t start = 0;
-  while (start < out.size()) {
-    size_t end = out.find('\n', start);
-    if (end == std::string::npos) end = out.size();
-    if (out[start] == '{') best = out.substr(start, end - start);
-    start = end + 1;
-  }
-  return nlohmann::json::parse(best, nullptr, false);
+  return nlohmann::json::parse(LastJsonLine(out), nullptr, false);
 }
 
 class SecAggFederationTest : public ::testing::Test {
@@ -58,16 +50,8 @@ class SecAggFederationTest : public ::testing::Test {
   }
 
   void StartCoordinator() {
-    std::filesystem::remove(dir_ + "/port");
-    coordinator_ = std::make_unique<Process>(
-        std::vector<std::string>{BinDir() + "/tessera-coordinator", "--listen",
-                                 port_ ? "127.0.0.1:" + std::to_string(port_) : "127.0.0.1:0",
-                                 "--port-file", dir_ + "/port", "--state-dir", dir_ + "/state",
-                                 "--ca", Pki("ca.pem"), "--cert", Pki("coordinator.pem"),
-                                 "--key", Pki("coordinator.key")},
-        dir_ + "/coordinator.log");
-    port_ = WaitForPort(dir_ + "/port", 30);
-    ASSERT_GT(port_, 0) << coordinator_->Log();
+    coordinator_ = testing_support::StartCoordinator(dir_, &port_);
+    ASSERT_NE(coordinator_, nullptr) << ReadFileOrEmpty(dir_ + "/coordinator.log");
   }
 
   // Client i crashes before sending the message of phase drop[i] (if any). `train`: real
@@ -105,11 +89,7 @@ class SecAggFederationTest : public ::testing::Test {
   std::string Pki(const std::string& f) const { return dir_ + "/pki/" + f; }
 
   int Cli(std::vector<std::string> args, std::string* out) {
-    std::vector<std::string> argv = {BinDir() + "/tessera", "--coordinator", Address(),
-                                     "--ca", Pki("ca.pem"), "--cert", Pki("operator.pem"),
-                                     "--key", Pki("operator.key")};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, out, 600);
+    return RunOperatorCli(dir_, port_, args, out);
   }
 
   std::string CreateRun(int rounds, double phase_deadline, int retries) {
