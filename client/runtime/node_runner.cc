@@ -175,36 +175,18 @@ absl::Status NodeRunner::Impl::PushUpdate(const wire::v1::Task& task, const Arra
 
 absl::Status NodeRunner::Impl::PushSecure(const wire::v1::Task& task, const ArrayRecord& delta,
                                           uint64_t num_examples) {
-  SecAggTransport transport = [this, &task](const secagg::v1::ClientToServer& m,
-                                            double timeout) -> absl::StatusOr<secagg::v1::ServerToClient> {
+  SecAggTransport once = [this, &task](const secagg::v1::ClientToServer& m,
+                                       double timeout) -> absl::StatusOr<secagg::v1::ServerToClient> {
+    grpc::ClientContext ctx;
+    PrepareContext(&ctx, timeout);
     wire::v1::SecAggRequest req;
     req.set_task_id(task.task_id());
     *req.mutable_message() = m;
-    // Transport failures (the coordinator's memory quota resetting streams when many large
-    // masked inputs arrive at once, a reconnect that renewed the session) are retried with
-    // the same bytes: the round treats such a retry as the same message (secagg_round.h).
-    const absl::Time give_up = absl::Now() + absl::Seconds(timeout);
-    std::mt19937_64 rng(std::random_device{}());
-    double backoff = 0.2;
-    while (true) {
-      grpc::ClientContext ctx;
-      PrepareContext(&ctx, absl::ToDoubleSeconds(give_up - absl::Now()));
-      wire::v1::SecAggResponse resp;
-      const grpc::Status s = stub->SecAggExchange(&ctx, req, &resp);
-      if (s.ok()) return std::move(*resp.mutable_message());
-      const double wait = backoff * std::uniform_real_distribution<double>(0.5, 1.5)(rng);
-      const bool transient = s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
-                             s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                             s.error_code() == grpc::StatusCode::UNAUTHENTICATED;
-      if (!transient || absl::Now() + absl::Seconds(wait) >= give_up || stopping()) {
-        return FromGrpcStatus(s);
-      }
-      LOG(WARNING) << "secure aggregation message refused for now (" << s.error_message()
-                   << "); retrying in " << wait << " s";
-      absl::SleepFor(absl::Seconds(wait));
-      backoff = std::min(backoff * 2, 5.0);
-    }
+    wire::v1::SecAggResponse resp;
+    TESSERA_RETURN_IF_ERROR(FromGrpcStatus(stub->SecAggExchange(&ctx, req, &resp)));
+    return std::move(*resp.mutable_message());
   };
+  SecAggTransport transport = WithTransientRetries(once, [this] { return stopping(); });
   TESSERA_ASSIGN_OR_RETURN(SecAggOutcome outcome,
                            RunSecAggParticipant(task, delta, num_examples, secagg, transport));
   LOG(INFO) << "round " << task.round() << ": masked update is in the secure sum of "

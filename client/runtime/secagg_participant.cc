@@ -4,11 +4,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "core/base/status_macros.h"
 #include "privacy/secagg/client/secagg_client.h"
 #include "privacy/secagg/update_codec.h"
@@ -48,6 +50,33 @@ absl::Status Dump(const std::string& dir, const wire::v1::Task& task,
 }
 
 }  // namespace
+
+SecAggTransport WithTransientRetries(SecAggTransport once, std::function<bool()> stop) {
+  return [once = std::move(once), stop = std::move(stop)](
+             const secagg::v1::ClientToServer& m,
+             double timeout) -> absl::StatusOr<secagg::v1::ServerToClient> {
+    const absl::Time give_up = absl::Now() + absl::Seconds(timeout);
+    std::mt19937_64 rng(std::random_device{}());
+    double backoff = 0.2;
+    while (true) {
+      absl::StatusOr<secagg::v1::ServerToClient> reply =
+          once(m, absl::ToDoubleSeconds(give_up - absl::Now()));
+      if (reply.ok()) return reply;
+      const double wait = backoff * std::uniform_real_distribution<double>(0.5, 1.5)(rng);
+      const absl::StatusCode code = reply.status().code();
+      const bool transient = code == absl::StatusCode::kResourceExhausted ||
+                             code == absl::StatusCode::kUnavailable ||
+                             code == absl::StatusCode::kUnauthenticated;
+      if (!transient || absl::Now() + absl::Seconds(wait) >= give_up || (stop && stop())) {
+        return reply;
+      }
+      LOG(WARNING) << "secure aggregation message refused for now (" << reply.status()
+                   << "); retrying in " << wait << " s";
+      absl::SleepFor(absl::Seconds(wait));
+      backoff = std::min(backoff * 2, 5.0);
+    }
+  };
+}
 
 absl::StatusOr<SecAggOutcome> RunSecAggParticipant(const wire::v1::Task& task,
                                                    const ArrayRecord& delta,

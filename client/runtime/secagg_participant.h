@@ -36,6 +36,13 @@ struct SecAggParticipantOptions {
 using SecAggTransport = std::function<absl::StatusOr<secagg::v1::ServerToClient>(
     const secagg::v1::ClientToServer& message, double timeout_seconds)>;
 
+// `once` retried with jittered backoff while it fails in transport (RESOURCE_EXHAUSTED when
+// the coordinator's memory quota resets streams as many large masked inputs arrive at once,
+// UNAVAILABLE, UNAUTHENTICATED after a reconnect renewed the session), until the call's
+// timeout or `stop()`. Retries send the same bytes, which the coordinator treats as the same
+// message while its phase is open (coordinator/round/secagg_round.h).
+SecAggTransport WithTransientRetries(SecAggTransport once, std::function<bool()> stop);
+
 // What a participation ended with.
 struct SecAggOutcome {
   bool completed = false;   // our input is in the sum
