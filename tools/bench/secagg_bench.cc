@@ -334,7 +334,7 @@ void RunProtocol() {
       "Goal: per-client masking for d=1M < 0.5 s.\n"
       "k, t: from DeriveParams (complete graph for n <= %u); forcing the complete graph is "
       "not possible through the SecAggServer API, so there is no --complete-graph flag.\n"
-      "Server work is single-threaded; cli_mask includes decrypting the k key shares.\n",
+      "Server unmasking uses one thread per core (up to 8); cli_mask includes decrypting the k key shares.\n",
       secagg::kCompleteGraphMaxClients);
   for (const std::string& note : notes) std::printf("NOTE: %s\n", note.c_str());
 }

@@ -1,6 +1,8 @@
 #include "privacy/secagg/server/server_unmasking_state.h"
 
+#include <algorithm>
 #include <set>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,73 @@ absl::Status ServerUnmaskingState::HandleMessage(uint32_t from,
   return absl::OkStatus();
 }
 
+namespace {
+
+// One owner's masks to remove: its self mask (survivor, `peers` empty) or the pairwise masks
+// its surviving neighbours added with it (dropped).
+struct UnmaskJob {
+  uint32_t owner = 0;
+  std::string secret;  // b (survivor) or s_sk (dropped)
+  std::vector<SurvivingPeer> peers;
+};
+
+// Removes the masks of `jobs` from c.sum. The jobs are spread over up to
+// kMaxUnmaskThreads threads, each summing its removals into its own zeroed copy of the sum's
+// shape; the copies are then added into c.sum mod 2^b (all operations commute).
+constexpr unsigned kMaxUnmaskThreads = 8;
+
+absl::Status RunUnmaskJobs(const std::vector<UnmaskJob>& jobs, ServerContext& c) {
+  const ServerConfig& cfg = c.config;
+  const size_t num_tensors = cfg.tensors.size();
+  auto name = [&](size_t i) -> absl::string_view {
+    return i < num_tensors ? absl::string_view(cfg.tensors[i].name) : kWeightTensorName;
+  };
+  auto run = [&](size_t first, size_t step, std::vector<std::vector<uint64_t>>& sum) {
+    for (size_t j = first; j < jobs.size(); j += step) {
+      const UnmaskJob& job = jobs[j];
+      for (size_t i = 0; i <= num_tensors; ++i) {
+        absl::Status s =
+            job.peers.empty()
+                ? RemoveSelfMask(absl::MakeSpan(sum[i]), job.secret, cfg.session_id, cfg.round,
+                                 name(i), cfg.modulus_mask)
+                : RemovePairwiseMaskOfDropped(absl::MakeSpan(sum[i]), job.owner, job.secret,
+                                              job.peers, cfg.session_id, cfg.round, name(i),
+                                              cfg.modulus_mask);
+        if (!s.ok()) return s;
+      }
+    }
+    return absl::OkStatus();
+  };
+  const unsigned threads = static_cast<unsigned>(std::min<size_t>(
+      {std::max(1u, std::thread::hardware_concurrency()), kMaxUnmaskThreads, jobs.size()}));
+  if (threads <= 1) return run(0, 1, c.sum);
+  std::vector<std::vector<std::vector<uint64_t>>> partial(threads - 1);
+  std::vector<absl::Status> status(threads);
+  std::vector<std::thread> pool;
+  for (unsigned w = 1; w < threads; ++w) {
+    pool.emplace_back([&, w] {
+      auto& mine = partial[w - 1];
+      for (const auto& t : c.sum) mine.emplace_back(t.size(), 0);
+      status[w] = run(w, threads, mine);
+    });
+  }
+  status[0] = run(0, threads, c.sum);
+  for (auto& t : pool) t.join();
+  for (const absl::Status& s : status) {
+    if (!s.ok()) return s;
+  }
+  for (const auto& mine : partial) {
+    for (size_t i = 0; i < c.sum.size(); ++i) {
+      for (size_t k = 0; k < c.sum[i].size(); ++k) {
+        c.sum[i][k] = (c.sum[i][k] + mine[i][k]) & cfg.modulus_mask;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 std::unique_ptr<ServerState> ServerUnmaskingState::Advance() {
   ServerContext& c = *ctx_;
   std::set<uint32_t> responded;
@@ -61,10 +130,6 @@ std::unique_ptr<ServerState> ServerUnmaskingState::Advance() {
     }
   }
   const ServerConfig& cfg = c.config;
-  const size_t num_tensors = cfg.tensors.size();
-  auto name = [&](size_t i) -> absl::string_view {
-    return i < num_tensors ? absl::string_view(cfg.tensors[i].name) : kWeightTensorName;
-  };
   // A secret from the first t shares, once every further share is checked to lie on the
   // same polynomial: otherwise some holder sent a wrong share and the sum would silently be
   // garbage. DATA_LOSS then.
@@ -85,14 +150,14 @@ std::unique_ptr<ServerState> ServerUnmaskingState::Advance() {
     return absl::IsDataLoss(s) ? ServerAbortReason::kReconstructionFailed
                                : ServerAbortReason::kTooFewShares;
   };
+  // First every secret (cheap; any failure aborts before the expensive part), then the
+  // mask removal, which regenerates one keystream per survivor and per (dropped, surviving
+  // neighbour) pair over every tensor.
+  std::vector<UnmaskJob> jobs;
   for (uint32_t owner : c.survivors) {
     auto seed = reconstruct(owner);
     if (!seed.ok()) return Abort(failure(seed.status()), seed.status().message());
-    for (size_t i = 0; i <= num_tensors; ++i) {
-      absl::Status s = RemoveSelfMask(absl::MakeSpan(c.sum[i]), *seed, cfg.session_id,
-                                      cfg.round, name(i), cfg.modulus_mask);
-      if (!s.ok()) return Abort(ServerAbortReason::kInternal, s.message());
-    }
+    jobs.push_back({owner, *std::move(seed), {}});
   }
   for (uint32_t owner : c.dropped) {
     std::vector<SurvivingPeer> peers;
@@ -108,12 +173,10 @@ std::unique_ptr<ServerState> ServerUnmaskingState::Advance() {
                    absl::StrCat("reconstructed s_sk of client ", owner,
                                 " does not match its s_pk"));
     }
-    for (size_t i = 0; i <= num_tensors; ++i) {
-      absl::Status s = RemovePairwiseMaskOfDropped(absl::MakeSpan(c.sum[i]), owner, *key,
-                                                   peers, cfg.session_id, cfg.round, name(i),
-                                                   cfg.modulus_mask);
-      if (!s.ok()) return Abort(ServerAbortReason::kInternal, s.message());
-    }
+    jobs.push_back({owner, *std::move(key), std::move(peers)});
+  }
+  if (absl::Status s = RunUnmaskJobs(jobs, c); !s.ok()) {
+    return Abort(ServerAbortReason::kInternal, s.message());
   }
   v1::ServerToClient msg;
   *msg.mutable_completed()->mutable_header() =
