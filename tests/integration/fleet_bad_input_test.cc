@@ -14,6 +14,7 @@
 #include "core/serde/tensor_stream.h"
 #include "tessera/wire/v1/control.grpc.pb.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
+#include "tests/integration/control_helpers.h"
 #include "tests/integration/process.h"
 
 namespace tessera::testing_support {
@@ -63,22 +64,12 @@ class FleetBadInputTest : public ::testing::Test {
   }
 
   std::shared_ptr<grpc::Channel> Channel(const std::string& pki, const std::string& who) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadFileOrEmpty(dir_ + "/pki/ca.pem");
-    ssl.pem_cert_chain = ReadFileOrEmpty(dir_ + "/" + pki + "/" + who + ".pem");
-    ssl.pem_private_key = ReadFileOrEmpty(dir_ + "/" + pki + "/" + who + ".key");
-    grpc::ChannelArguments args;
-    args.SetMaxSendMessageSize(64 << 20);
-    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->port()),
-                                     grpc::SslCredentials(ssl), args);
+    return MtlsChannel(dir_, server_->port(), pki, who);
   }
 
   std::string CreateAndStartRun() {
-    grpc::ClientContext ctx;
-    wire::v1::RunStatus status;
-    auto w = control_->CreateRun(&ctx, &status);
-    wire::v1::CreateRunRequest m;
-    auto* c = m.mutable_config();
+    wire::v1::RunConfig config;
+    auto* c = &config;
     c->set_name("bad-input");
     c->set_rounds(1);
     c->mutable_model()->set_architecture("mlp");
@@ -91,20 +82,11 @@ class FleetBadInputTest : public ::testing::Test {
     c->mutable_round()->set_deadline_seconds(60);
     c->mutable_evaluation()->set_every(0);
     c->mutable_evaluation()->set_deadline_seconds(10);
-    EXPECT_TRUE(w->Write(m));
-    for (auto& chunk : Chunks(Model(1.0f, 5))) {
-      m.Clear();
-      *m.mutable_weights() = chunk;
-      EXPECT_TRUE(w->Write(m));
-    }
-    w->WritesDone();
-    grpc::Status s = w->Finish();
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    grpc::ClientContext sctx;
-    wire::v1::RunRef ref;
-    ref.set_run_id(status.run_id());
-    EXPECT_TRUE(control_->StartRun(&sctx, ref, &status).ok());
-    return status.run_id();
+    std::string error;
+    const std::string run = testing_support::CreateAndStartRun(*control_, config,
+                                                               Model(1.0f, 5), &error);
+    EXPECT_FALSE(run.empty()) << error;
+    return run;
   }
 
   // Registers `name` and subscribes on a thread; tasks land in tasks_.
@@ -159,14 +141,7 @@ class FleetBadInputTest : public ::testing::Test {
     return w->Finish();
   }
 
-  wire::v1::RunStatus Status(const std::string& run) {
-    grpc::ClientContext ctx;
-    wire::v1::RunRef ref;
-    ref.set_run_id(run);
-    wire::v1::RunStatus s;
-    EXPECT_TRUE(control_->GetRunStatus(&ctx, ref, &s).ok());
-    return s;
-  }
+  wire::v1::RunStatus Status(const std::string& run) { return GetRunStatus(*control_, run); }
 
   std::string dir_;
   std::unique_ptr<coordinator::CoordinatorServer> server_;
@@ -276,21 +251,8 @@ TEST_F(FleetBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_EQ(Status(run).state(), wire::v1::COMPLETED);
-  grpc::ClientContext ctx;
-  wire::v1::ExportModelRequest req;
-  req.set_run_id(run);
-  req.set_round(-1);
-  auto reader = control_->ExportModel(&ctx, req);
-  wire::v1::ExportModelResponse m;
-  TensorStreamReader stream;
-  while (reader->Read(&m)) {
-    if (m.has_weights()) {
-      ASSERT_TRUE(stream.Add(m.weights()).ok());
-    }
-  }
-  ASSERT_TRUE(reader->Finish().ok());
-  auto final_model = std::move(stream).Finish();
-  ASSERT_TRUE(final_model.ok());
+  absl::StatusOr<ArrayRecord> final_model = ExportLatestModel(*control_, run);
+  ASSERT_TRUE(final_model.ok()) << final_model.status();
   EXPECT_EQ(final_model->tensors[0].values<float>()[999], 1.5f);
   EXPECT_EQ(final_model->tensors[1].values<int64_t>()[0], 6);
 }

@@ -20,6 +20,7 @@
 #include "privacy/secagg/update_codec.h"
 #include "tessera/wire/v1/control.grpc.pb.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
+#include "tests/integration/control_helpers.h"
 #include "tests/integration/process.h"
 
 namespace tessera::testing_support {
@@ -71,20 +72,12 @@ class SecAggBadInputTest : public ::testing::TestWithParam<Case> {
 
   std::string Pki(const std::string& f) const { return dir_ + "/pki/" + f; }
   std::shared_ptr<grpc::Channel> Channel(const std::string& who) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadFileOrEmpty(Pki("ca.pem"));
-    ssl.pem_cert_chain = ReadFileOrEmpty(Pki(who + ".pem"));
-    ssl.pem_private_key = ReadFileOrEmpty(Pki(who + ".key"));
-    return grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
-                               grpc::SslCredentials(ssl));
+    return MtlsChannel(dir_, server_->port(), "pki", who);
   }
 
   std::string CreateAndStartRun() {
-    grpc::ClientContext ctx;
-    wire::v1::RunStatus status;
-    auto w = control_->CreateRun(&ctx, &status);
-    wire::v1::CreateRunRequest m;
-    auto* c = m.mutable_config();
+    wire::v1::RunConfig config;
+    auto* c = &config;
     c->set_name("secagg-bad-input");
     c->set_rounds(1);
     c->mutable_model()->set_architecture("mlp");
@@ -105,32 +98,14 @@ class SecAggBadInputTest : public ::testing::TestWithParam<Case> {
     sa->set_value_bits(24);
     sa->set_max_examples(1000);
     sa->set_phase_deadline_seconds(30);
-    EXPECT_TRUE(w->Write(m));
-    const ArrayRecord initial = Model(0.0f);
-    TensorStreamWriter writer(&initial);
-    m.Clear();
-    while (writer.Next(m.mutable_weights())) {
-      EXPECT_TRUE(w->Write(m));
-      m.Clear();
-    }
-    w->WritesDone();
-    grpc::Status s = w->Finish();
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    grpc::ClientContext sctx;
-    wire::v1::RunRef ref;
-    ref.set_run_id(status.run_id());
-    EXPECT_TRUE(control_->StartRun(&sctx, ref, &status).ok());
-    return status.run_id();
+    std::string error;
+    const std::string run =
+        testing_support::CreateAndStartRun(*control_, config, Model(0.0f), &error);
+    EXPECT_FALSE(run.empty()) << error;
+    return run;
   }
 
-  wire::v1::RunStatus Status(const std::string& run) {
-    grpc::ClientContext ctx;
-    wire::v1::RunRef ref;
-    ref.set_run_id(run);
-    wire::v1::RunStatus s;
-    EXPECT_TRUE(control_->GetRunStatus(&ctx, ref, &s).ok());
-    return s;
-  }
+  wire::v1::RunStatus Status(const std::string& run) { return GetRunStatus(*control_, run); }
 
   // Client i: register, take its TRAIN task, send a delta of 0.01 * (i + 1) with weight
   // 10 masked, tampering with the `bad` phase's message when i == kBad. Returns the status
@@ -237,20 +212,7 @@ TEST_P(SecAggBadInputTest, RejectedDroppedAndTheOthersFinish) {
   }
   EXPECT_TRUE(listed) << round.secagg().DebugString();
   // The new model moved by the weighted mean of the four honest deltas (0.01 .. 0.04).
-  grpc::ClientContext ctx;
-  wire::v1::ExportModelRequest req;
-  req.set_run_id(run);
-  req.set_round(-1);
-  auto reader = control_->ExportModel(&ctx, req);
-  wire::v1::ExportModelResponse chunk;
-  TensorStreamReader stream;
-  while (reader->Read(&chunk)) {
-    if (chunk.has_weights()) {
-      ASSERT_TRUE(stream.Add(chunk.weights()).ok());
-    }
-  }
-  ASSERT_TRUE(reader->Finish().ok());
-  absl::StatusOr<ArrayRecord> model = std::move(stream).Finish();
+  absl::StatusOr<ArrayRecord> model = ExportLatestModel(*control_, run);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_NEAR(model->tensors[0].values<float>()[0], 0.025f, 1e-4);
 }
