@@ -46,6 +46,9 @@ struct Case {
   const char* message;
 };
 
+// ctest and gtest name a case by its name, not by its bytes.
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
 class SecAggBadInputTest : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
