@@ -2,7 +2,6 @@
 // clients train, then run the four protocol phases through SecAggExchange; the coordinator
 // only ever holds masked inputs and, at the end, their sum.
 #include <algorithm>
-#include <cmath>
 #include <optional>
 
 #include <glog/logging.h>
@@ -12,9 +11,7 @@
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
-#include "core/serde/tensor_stream.h"
 #include "privacy/crypto/random.h"
-#include "privacy/crypto/sha256.h"
 #include "privacy/secagg/identity.h"
 #include "privacy/secagg/secagg_params.h"
 #include "privacy/secagg/update_codec.h"
@@ -43,8 +40,8 @@ absl::Status RunManager::CheckSecAggRun(const wire::v1::RunConfig& config,
                                         const ArrayRecord& weights) {
   const auto& sa = config.secure_aggregation();
   if (!sa.enabled()) return absl::OkStatus();
-  // The largest round: a fixed selection, or (for fractions) the registry limit is unknown
-  // here, so check the threat model at the smallest and a 1000-client round.
+  // The round's size: the fixed selection, or (for fractions, whose n is only known per
+  // round) a 1000-client round.
   const uint32_t n = config.selection().clients_per_round() > 0
                          ? config.selection().clients_per_round()
                          : 1000;
@@ -257,12 +254,6 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
   for (uint32_t i : result.survivors) {
     summary->add_participants(clients[i]);
     registry_->CountParticipation(clients[i]);
-  }
-  const size_t min_clients = std::max<uint32_t>(1, config.selection().min_clients());
-  if (result.survivors.size() < min_clients) {
-    return absl::DeadlineExceededError(absl::StrCat(result.survivors.size(), " of ", n,
-                                                    " selected clients are in the sum; need ",
-                                                    min_clients));
   }
   TESSERA_ASSIGN_OR_RETURN(ArrayRecord mean, secagg::MeanDeltaFromSum(
                                                  result.sums, result.weight_sum, quantizer,

@@ -41,12 +41,13 @@ SecAggRound::~SecAggRound() {
 
 absl::Status SecAggRound::Submit(uint32_t index, const secagg::v1::ClientToServer& msg,
                                  Reply reply) {
+  // Hashed outside the lock: masked inputs are megabytes and clients submit concurrently.
+  std::string digest = crypto::Sha256Digest(msg.SerializeAsString());
   absl::MutexLock l(&mu_);
   if (cancelled_) {
     return absl::FailedPreconditionError(
         absl::StrCat("secure aggregation session ended: ", cancel_reason_));
   }
-  std::string digest = crypto::Sha256Digest(msg.SerializeAsString());
   if (auto w = waiting_.find(index); w != waiting_.end() && last_digest_[index] == digest) {
     Reply old = std::move(w->second);
     w->second = std::move(reply);
@@ -135,15 +136,12 @@ void SecAggRound::Cancel(const absl::Status& why) {
   absl::MutexLock l(&mu_);
   const secagg::v1::Phase phase = server_->Status().phase;
   if (cancelled_ || phase == secagg::v1::PHASE_UNSPECIFIED) return;  // already over
-  const bool active = true;
   cancelled_phase_ = kPhaseNames[static_cast<int>(phase) - 1];
   cancelled_ = true;
   cancel_reason_ = std::string(why.message());
   FailWaitingLocked(why);
-  if (active) {
-    if (absl::Status s = PersistLocked(storage::v1::SecAggSessionRecord::ABORTED); !s.ok()) {
-      LOG(ERROR) << "secagg session " << options_.session_id << ": cannot store abort: " << s;
-    }
+  if (absl::Status s = PersistLocked(storage::v1::SecAggSessionRecord::ABORTED); !s.ok()) {
+    LOG(ERROR) << "secagg session " << options_.session_id << ": cannot store abort: " << s;
   }
 }
 
@@ -180,9 +178,7 @@ wire::v1::SecAggRoundStatus SecAggRound::StatusLocked() const {
       phase->add_rejected(absl::StrCat(name(i), ": ", why.message()));
     }
   }
-  if (absl::StatusOr<secagg::SecAggResult> r = server_->Result(); r.ok()) {
-    out.set_survivors(static_cast<uint32_t>(r->survivors.size()));
-  }
+  out.set_survivors(s.survivors);
   if (cancelled_) {
     out.set_abort_reason(cancel_reason_);
   } else if (s.abort_reason.has_value()) {

@@ -136,6 +136,8 @@ SecAggStatus SecAggServer::Status() const {
   if (auto* aborted = dynamic_cast<const ServerAbortedState*>(state_.get())) {
     s.abort_reason = aborted->reason();
     s.abort_status = aborted->status();
+  } else if (state_->IsTerminal()) {
+    s.survivors = static_cast<uint32_t>(c.survivors.size());
   }
   return s;
 }

@@ -43,6 +43,7 @@ struct SecAggStatus {
   std::array<PhaseStats, 4> phases;         // ADVERTISE_KEYS .. UNMASKING
   uint32_t alive = 0;
   uint32_t degree_k = 0, threshold_t = 0;   // once the roster is out
+  uint32_t survivors = 0;                   // inputs in the sum, once completed
   std::optional<ServerAbortReason> abort_reason;
   absl::Status abort_status;
 };
