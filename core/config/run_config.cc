@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/status_macros.h"
+#include "core/config/differential_privacy_config.h"
 #include "core/config/secure_aggregation_config.h"
 #include "core/config/toml_reader.h"
 #include "toml++/toml.h"
@@ -278,7 +279,8 @@ absl::Status Validate(const wire::v1::RunConfig& c, bool torchscript_pending) {
   TESSERA_RETURN_IF_ERROR(CheckPositiveSeconds(
       "evaluation.deadline_seconds", c.evaluation().deadline_seconds(),
       kMaxDeadlineSeconds));
-  return config_internal::ValidateSecureAggregation(c);
+  TESSERA_RETURN_IF_ERROR(config_internal::ValidateSecureAggregation(c));
+  return config_internal::ValidateDifferentialPrivacy(c);
 }
 
 }  // namespace
@@ -297,7 +299,8 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(absl::string_view toml_text,
   const TableReader top(&root, "");
   TESSERA_RETURN_IF_ERROR(
       top.CheckKeys({"name", "rounds", "seed", "model", "train", "selection",
-                     "round", "evaluation", "secure_aggregation"}));
+                     "round", "evaluation", "secure_aggregation",
+                     "differential_privacy"}));
 
   RunConfigFile out;
   wire::v1::RunConfig& config = out.config;
@@ -330,6 +333,12 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(absl::string_view toml_text,
                            config_internal::ParseSecureAggregation(secagg));
   if (secure_aggregation.enabled()) {
     *config.mutable_secure_aggregation() = std::move(secure_aggregation);
+  }
+  TESSERA_ASSIGN_OR_RETURN(TableReader dp, top.Table("differential_privacy"));
+  TESSERA_ASSIGN_OR_RETURN(wire::v1::DifferentialPrivacyConfig differential_privacy,
+                           config_internal::ParseDifferentialPrivacy(dp));
+  if (differential_privacy.mode() != wire::v1::DifferentialPrivacyConfig::MODE_UNSPECIFIED) {
+    *config.mutable_differential_privacy() = std::move(differential_privacy);
   }
 
   TESSERA_RETURN_IF_ERROR(
