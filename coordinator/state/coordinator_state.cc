@@ -257,7 +257,8 @@ absl::Status CoordinatorState::UpdateRun(const RunRecord& run) {
 
 absl::Status CoordinatorState::CommitRound(const RunRecord& run,
                                            const RoundSummary& summary,
-                                           const ArrayRecord& model) {
+                                           const ArrayRecord& model,
+                                           const storage::v1::PrivacyLedgerRecord* charge) {
   const std::string& run_id = run.run_id();
   TESSERA_RETURN_IF_ERROR(si::ValidateId("run id", run_id));
   TESSERA_RETURN_IF_ERROR(
@@ -281,6 +282,7 @@ absl::Status CoordinatorState::CommitRound(const RunRecord& run,
   TESSERA_RETURN_IF_ERROR(CheckNextRound(stored, summary.round()));
   TESSERA_RETURN_IF_ERROR(
       CheckNoSummary(db_.get(), run_id, summary.round(), summary.attempt()));
+  if (charge != nullptr) TESSERA_RETURN_IF_ERROR(BatchLedgerCharge(*charge, &batch));
   // Checked above that the round is not committed: only now may its tensor keys be written.
   TESSERA_RETURN_IF_ERROR(si::WriteModelTensorsAndBatchManifest(
       db_.get(), run_id, summary.round(), model, &batch));
@@ -297,7 +299,8 @@ absl::Status CoordinatorState::CommitRound(const RunRecord& run,
 }
 
 absl::Status CoordinatorState::RecordFailedAttempt(
-    absl::string_view run_id, const RoundSummary& summary) {
+    absl::string_view run_id, const RoundSummary& summary,
+    const storage::v1::PrivacyLedgerRecord* charge) {
   TESSERA_RETURN_IF_ERROR(si::ValidateId("run id", run_id));
   TESSERA_RETURN_IF_ERROR(
       si::ValidateRoundAttempt(summary.round(), summary.attempt()));
@@ -309,9 +312,13 @@ absl::Status CoordinatorState::RecordFailedAttempt(
   TESSERA_RETURN_IF_ERROR(CheckNextRound(stored, summary.round()));
   TESSERA_RETURN_IF_ERROR(
       CheckNoSummary(db_.get(), run_id, summary.round(), summary.attempt()));
+  rocksdb::WriteBatch batch;
+  if (charge != nullptr) TESSERA_RETURN_IF_ERROR(BatchLedgerCharge(*charge, &batch));
+  TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
+      batch.Put(si::RoundKey(run_id, summary.round(), summary.attempt()), value),
+      "batching a failed attempt"));
   return FromRocksDbStatus(
-      db_->Put(si::SyncedWrite(),
-               si::RoundKey(run_id, summary.round(), summary.attempt()), value),
+      db_->Write(si::SyncedWrite(), &batch),
       absl::StrCat("recording a failed attempt of run ", run_id));
 }
 

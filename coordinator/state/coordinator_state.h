@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@
 
 namespace rocksdb {
 class DB;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace tessera {
@@ -90,16 +92,38 @@ class CoordinatorState {
   // is the stored completed_rounds + 1 (protects against double commits after a
   // restart); ALREADY_EXISTS if a summary with the same (round, attempt) is
   // stored.
+  //
+  // `charge`, when set, is the privacy ledger of the run's dataset with this
+  // round's cost added; it is written in the same batch, so a round is never
+  // stored without its privacy cost (or charged without being stored).
+  // FAILED_PRECONDITION unless charge->rounds_charged() is the stored ledger's
+  // + 1 (a stale ledger copy) or the budget and delta differ from the stored.
   absl::Status CommitRound(const storage::v1::RunRecord& run,
                            const wire::v1::RoundSummary& summary,
-                           const ArrayRecord& model);
+                           const ArrayRecord& model,
+                           const storage::v1::PrivacyLedgerRecord* charge = nullptr);
 
   // Keeps a failed attempt of the round in progress for history. Errors:
   // NOT_FOUND if the run is absent; FAILED_PRECONDITION unless summary.round()
   // is the stored completed_rounds + 1; ALREADY_EXISTS if that (round, attempt)
   // is already stored.
-  absl::Status RecordFailedAttempt(absl::string_view run_id,
-                                   const wire::v1::RoundSummary& summary);
+  // `charge` as for CommitRound: for an attempt that may have released a
+  // noised aggregate before failing.
+  absl::Status RecordFailedAttempt(
+      absl::string_view run_id, const wire::v1::RoundSummary& summary,
+      const storage::v1::PrivacyLedgerRecord* charge = nullptr);
+
+  // The privacy ledger of `dataset` (privacy_ledger_store.cc), nullopt when no
+  // run has used the dataset yet. DATA_LOSS if the stored record does not parse.
+  absl::StatusOr<std::optional<storage::v1::PrivacyLedgerRecord>> GetLedger(
+      absl::string_view dataset);
+  // Every ledger, by dataset.
+  absl::StatusOr<std::vector<storage::v1::PrivacyLedgerRecord>> ListLedgers();
+  // The ledger of initial.dataset(): the stored one if it exists (whatever
+  // `initial` says: the first run on a dataset fixes its budget), else
+  // `initial`, stored now (synced).
+  absl::StatusOr<storage::v1::PrivacyLedgerRecord> OpenLedger(
+      const storage::v1::PrivacyLedgerRecord& initial);
 
   // Completed rounds and failed attempts in (round, attempt) order. NOT_FOUND
   // if the run is absent; DATA_LOSS if a stored summary does not parse.
@@ -138,6 +162,11 @@ class CoordinatorState {
 
  private:
   CoordinatorState(std::unique_ptr<rocksdb::DB> db, uint64_t next_run_seq);
+
+  // Adds `charge` to `batch` after checking it against the stored ledger.
+  absl::Status BatchLedgerCharge(const storage::v1::PrivacyLedgerRecord& charge,
+                                 rocksdb::WriteBatch* batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   const std::unique_ptr<rocksdb::DB> db_;
   // Serializes writers so that read-check-write sequences are atomic.

@@ -93,6 +93,10 @@ std::string ClientKey(absl::string_view name) {
   return absl::StrCat(kClientPrefix, name);
 }
 
+std::string LedgerKey(absl::string_view dataset) {
+  return absl::StrCat(kLedgerPrefix, dataset);
+}
+
 }  // namespace state_internal
 }  // namespace coordinator
 }  // namespace tessera

@@ -62,6 +62,9 @@ std::string ClientKey(absl::string_view name);
 // secagg/<run id>/<session id>: storage::v1::SecAggSessionRecord.
 inline constexpr absl::string_view kSecAggPrefix = "secagg/";
 std::string SecAggKey(absl::string_view run_id, absl::string_view session_id);
+// ledger/<dataset>: storage::v1::PrivacyLedgerRecord.
+inline constexpr absl::string_view kLedgerPrefix = "ledger/";
+std::string LedgerKey(absl::string_view dataset);
 
 }  // namespace state_internal
 }  // namespace coordinator
