@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/base/status_macros.h"
 
 namespace tessera::dp {
 namespace {
@@ -124,6 +125,12 @@ absl::Status ValidateOrder(double order) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateOrders(absl::Span<const double> orders) {
+  if (orders.empty()) return absl::InvalidArgumentError("orders must not be empty");
+  for (double order : orders) TESSERA_RETURN_IF_ERROR(ValidateOrder(order));
+  return absl::OkStatus();
+}
+
 absl::Status ValidateDelta(double delta) {
   if (!(delta > 0.0 && delta < 1.0)) {
     return absl::InvalidArgumentError(absl::StrCat("delta must be in (0, 1), got ", delta));
@@ -147,7 +154,7 @@ absl::StatusOr<double> RdpOneStep(double q, double sigma, double order) {
 }
 
 // (epsilon, delta) from RDP value `rdp` at `order`.
-double EpsilonFromRdp(double rdp, double order, double delta, Conversion conversion) {
+double EpsilonAtOrder(double rdp, double order, double delta, Conversion conversion) {
   if (std::isinf(rdp)) return kInf;
   if (conversion == Conversion::kClassic) return rdp - std::log(delta) / (order - 1.0);
   // dp_accounting's _compute_epsilon: when delta^2 > 1 - exp(-rdp), the KL bound
@@ -158,6 +165,53 @@ double EpsilonFromRdp(double rdp, double order, double delta, Conversion convers
   const double eps =
       rdp + std::log1p(-1.0 / order) - (std::log(delta) + std::log(order)) / (order - 1.0);
   return std::max(0.0, eps);
+}
+
+// Exact terms of Kairouz et al.'s tau before the tail is bounded in blocks (see DdgTau).
+constexpr uint64_t kTauExactTerms = uint64_t{1} << 16;
+
+// tau = 10 * sum_{k=1}^{n-1} exp(-2 pi^2 sigma2 k/(k+1)) (Kairouz, Liu, Steinke 2021, Thm. 1).
+// The terms fall with k, so past kTauExactTerms each block [k, 2k) is charged its first term:
+// an over-estimate (the safe side) by a factor below exp(2 pi^2 sigma2 / 2^17) on the tail,
+// which turns num_clients = 2^32 into 16 blocks instead of 4 billion exp() calls.
+double DdgTau(double sigma2, uint32_t num_clients) {
+  const double c = 2.0 * std::numbers::pi * std::numbers::pi * sigma2;
+  auto term = [c](uint64_t k) {
+    const auto kd = static_cast<double>(k);
+    return std::exp(-c * kd / (kd + 1.0));
+  };
+  const uint64_t last = num_clients - 1;  // k runs over 1..n-1
+  double sum = 0.0;
+  uint64_t k = 1;
+  for (; k <= last && k < kTauExactTerms; ++k) sum += term(k);
+  while (k <= last) {
+    const uint64_t block_end = std::min(last, 2 * k - 1);
+    sum += static_cast<double>(block_end - k + 1) * term(k);
+    k = block_end + 1;
+  }
+  return 10.0 * sum;
+}
+
+// log of the sum in Zhu & Wang 2019's general upper bound ("Poisson Subsampled Rényi DP", ICML,
+// Thm. 5) for a Poisson-subsampled mechanism with RDP eps(l) = l * rho, integer alpha >= 2 and
+// 0 < q < 1, in log-sum-exp form so that alpha = 1024 neither overflows nor underflows:
+//   (1-q)^(alpha-1) (alpha q - q + 1) + C(alpha,2) q^2 (1-q)^(alpha-2) e^{eps(2)}
+//     + 3 sum_{l=3..alpha} C(alpha,l) q^l (1-q)^(alpha-l) e^{(l-1) eps(l)}.
+// Without the factor 3 this is exactly Mironov et al.'s A_alpha when rho = 1/(2 sigma^2); the 3
+// is the price of knowing nothing about the mechanism beyond its RDP curve.
+double LogZhuWangSum(double q, double rho, double alpha) {
+  const double log_q = std::log(q);
+  const double log_1mq = std::log1p(-q);
+  const double log_3 = std::log(3.0);
+  double log_sum = (alpha - 1.0) * log_1mq + std::log1p((alpha - 1.0) * q);
+  const auto n = static_cast<int64_t>(alpha);
+  for (int64_t k = 2; k <= n; ++k) {
+    const auto l = static_cast<double>(k);
+    const double term = LogBinomial(alpha, l) + l * log_q + (alpha - l) * log_1mq +
+                        (l - 1.0) * l * rho + (k >= 3 ? log_3 : 0.0);
+    log_sum = LogAdd(log_sum, term);
+  }
+  return log_sum;
 }
 
 }  // namespace
@@ -184,18 +238,50 @@ absl::StatusOr<double> ComputeRdp(double q, double noise_multiplier, uint64_t st
 absl::StatusOr<EpsilonResult> ComputeEpsilon(double q, double noise_multiplier, uint64_t steps,
                                              double delta, absl::Span<const double> orders,
                                              Conversion conversion) {
-  if (absl::Status s = ValidateMechanism(q, noise_multiplier); !s.ok()) return s;
-  if (absl::Status s = ValidateDelta(delta); !s.ok()) return s;
-  if (orders.empty()) return absl::InvalidArgumentError("orders must not be empty");
+  TESSERA_RETURN_IF_ERROR(ValidateMechanism(q, noise_multiplier));
+  TESSERA_RETURN_IF_ERROR(ValidateDelta(delta));
+  TESSERA_RETURN_IF_ERROR(ValidateOrders(orders));
+  std::vector<double> rdp;
+  rdp.reserve(orders.size());
   for (double order : orders) {
-    if (absl::Status s = ValidateOrder(order); !s.ok()) return s;
+    TESSERA_ASSIGN_OR_RETURN(const double r, ComputeRdp(q, noise_multiplier, steps, order));
+    rdp.push_back(r);
   }
-  EpsilonResult best{kInf, orders.front()};
+  return EpsilonFromRdp(orders, rdp, delta, conversion);
+}
+
+absl::StatusOr<std::vector<double>> SampledGaussianRdp(double q, double noise_multiplier,
+                                                       absl::Span<const double> orders) {
+  // Validated up front so that an empty `orders` does not hide a bad mechanism.
+  TESSERA_RETURN_IF_ERROR(ValidateMechanism(q, noise_multiplier));
+  std::vector<double> rdp;
+  rdp.reserve(orders.size());
   for (double order : orders) {
-    absl::StatusOr<double> rdp = ComputeRdp(q, noise_multiplier, steps, order);
-    if (!rdp.ok()) return rdp.status();
-    const double eps = EpsilonFromRdp(*rdp, order, delta, conversion);
-    if (eps < best.epsilon) best = {eps, order};
+    TESSERA_ASSIGN_OR_RETURN(const double r, ComputeRdp(q, noise_multiplier, 1, order));
+    rdp.push_back(r);
+  }
+  return rdp;
+}
+
+absl::StatusOr<EpsilonResult> EpsilonFromRdp(absl::Span<const double> orders,
+                                             absl::Span<const double> rdp, double delta,
+                                             Conversion conversion) {
+  if (orders.size() != rdp.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rdp has ", rdp.size(), " values but orders has ", orders.size()));
+  }
+  TESSERA_RETURN_IF_ERROR(ValidateDelta(delta));
+  TESSERA_RETURN_IF_ERROR(ValidateOrders(orders));
+  for (double r : rdp) {
+    if (!(r >= 0.0)) {
+      return absl::InvalidArgumentError(absl::StrCat("rdp values must be >= 0, got ", r));
+    }
+  }
+  // An infinite rdp converts to an infinite epsilon, which never beats the initial best.
+  EpsilonResult best{kInf, orders.front()};
+  for (size_t i = 0; i < orders.size(); ++i) {
+    const double eps = EpsilonAtOrder(rdp[i], orders[i], delta, conversion);
+    if (eps < best.epsilon) best = {eps, orders[i]};
   }
   return best;
 }
@@ -242,6 +328,63 @@ absl::StatusOr<double> FindNoiseMultiplier(double target_epsilon, double delta, 
     (*ok ? hi : lo) = mid;
   }
   return hi;
+}
+
+absl::StatusOr<double> DistributedDiscreteGaussianRho(double l2_sensitivity,
+                                                      double sigma2_per_client,
+                                                      uint32_t num_clients, uint64_t dim) {
+  if (!(l2_sensitivity > 0.0) || !std::isfinite(l2_sensitivity)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("l2_sensitivity must be finite and > 0, got ", l2_sensitivity));
+  }
+  // Kairouz et al. prove the bound for sigma >= 1/2 only.
+  if (!(sigma2_per_client >= 0.25) || !std::isfinite(sigma2_per_client)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sigma2_per_client must be finite and >= 0.25, got ", sigma2_per_client));
+  }
+  if (num_clients == 0) return absl::InvalidArgumentError("num_clients must be > 0");
+  if (dim == 0) return absl::InvalidArgumentError("dim must be > 0");
+  // Kairouz, Liu, Steinke 2021, Prop. 14 bounds RDP(alpha) for all alpha >= 1 by both
+  //   alpha/2 * D^2/(n s2) + tau d          and   alpha/2 * (D/sqrt(n s2) + tau sqrt(d))^2;
+  // the first is <= alpha/2 * (D^2/(n s2) + 2 tau d) for alpha >= 1, which gives the zCDP form
+  // (eps^2/2 with eps = min(sqrt(D^2/(n s2) + 2 tau d), D/sqrt(n s2) + tau sqrt(d)), Thm. 1).
+  // With n = 1, tau = 0 and this is the discrete Gaussian's D^2/(2 s2) (Canonne et al. 2020).
+  const double gaussian = l2_sensitivity * l2_sensitivity /
+                          (static_cast<double>(num_clients) * sigma2_per_client);
+  const double tau = DdgTau(sigma2_per_client, num_clients);
+  const auto d = static_cast<double>(dim);
+  const double linear = std::sqrt(gaussian) + tau * std::sqrt(d);
+  return 0.5 * std::min(gaussian + 2.0 * tau * d, linear * linear);
+}
+
+absl::StatusOr<std::vector<double>> DistributedDiscreteGaussianRdp(
+    double q, double rho, absl::Span<const double> orders) {
+  if (!(q >= 0.0 && q <= 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("q must be in [0, 1], got ", q));
+  }
+  if (!(rho >= 0.0) || !std::isfinite(rho)) {
+    return absl::InvalidArgumentError(absl::StrCat("rho must be finite and >= 0, got ", rho));
+  }
+  for (double order : orders) TESSERA_RETURN_IF_ERROR(ValidateOrder(order));
+  std::vector<double> rdp;
+  rdp.reserve(orders.size());
+  for (double order : orders) {
+    const double unsampled = order * rho;
+    if (q == 0.0 || rho == 0.0) {
+      rdp.push_back(0.0);
+    } else if (q == 1.0) {
+      rdp.push_back(unsampled);
+    } else {
+      // Zhu & Wang's bound needs an integer order; Rényi divergence is non-decreasing in the
+      // order, so the bound at ceil(order) also holds at a fractional order.
+      const double alpha = std::max(2.0, std::ceil(order));
+      // The sum is >= 1 mathematically; clamp rounding noise.
+      const double sampled = std::max(0.0, LogZhuWangSum(q, rho, alpha)) / (alpha - 1.0);
+      // Sampling never hurts: the unsampled bound holds for the subsampled mechanism too.
+      rdp.push_back(std::min(unsampled, sampled));
+    }
+  }
+  return rdp;
 }
 
 }  // namespace tessera::dp

@@ -1,7 +1,9 @@
 // File: rdp_accountant.h
 // Rényi-DP accounting for the Poisson-subsampled Gaussian mechanism (DP-SGD / DP-FedAvg with
 // Poisson client sampling): the RDP of one step, its T-fold composition, the conversion to
-// (epsilon, delta), and the inverse search for a noise multiplier. See docs/privacy.md.
+// (epsilon, delta), and the inverse search for a noise multiplier. Also the distributed
+// discrete Gaussian (noise added by each client before secure aggregation) and per-step RDP
+// curves that a ledger can sum across rounds of different mechanisms. See docs/privacy.md.
 //
 // Example:
 //   absl::StatusOr<EpsilonResult> r = ComputeEpsilon(
@@ -60,6 +62,50 @@ absl::StatusOr<double> ComputeRdp(double q, double noise_multiplier, uint64_t st
 absl::StatusOr<EpsilonResult> ComputeEpsilon(double q, double noise_multiplier, uint64_t steps,
                                              double delta, absl::Span<const double> orders,
                                              Conversion conversion);
+
+// The per-step RDP curve of the Poisson-sampled Gaussian: ComputeRdp(q, noise_multiplier, 1,
+// order) for every order, in order. Curves of single steps add up under composition, so a
+// ledger can store one per round and sum them, even when rounds use different parameters.
+// Errors: as ComputeRdp.
+absl::StatusOr<std::vector<double>> SampledGaussianRdp(double q, double noise_multiplier,
+                                                       absl::Span<const double> orders);
+
+// The smallest epsilon (and its order) such that a mechanism with RDP curve `rdp` (rdp[i] at
+// orders[i], typically a sum of per-step curves) is (epsilon, delta)-DP; the conversion rules
+// of ComputeEpsilon. Orders whose rdp is +inf are skipped; if all are, epsilon is +inf (not an
+// error: the curve simply gives no guarantee).
+// Errors: INVALID_ARGUMENT for sizes that differ, empty `orders`, an order that is not finite
+// and > 1, a negative or NaN rdp, or delta outside (0, 1).
+absl::StatusOr<EpsilonResult> EpsilonFromRdp(absl::Span<const double> orders,
+                                             absl::Span<const double> rdp, double delta,
+                                             Conversion conversion);
+
+// The zero-concentrated DP parameter rho of the distributed discrete Gaussian (Kairouz, Liu,
+// Steinke 2021, Theorem 1 / Proposition 14): each of `num_clients` clients adds independent
+// discrete Gaussian noise N_Z(0, sigma2_per_client) to every coordinate of a `dim`-dimensional
+// integer vector, and one client changes the sum by at most `l2_sensitivity` in L2 norm (in
+// the integer, i.e. scaled and rounded, domain). The released sum is rho-zCDP, i.e.
+// RDP(alpha) <= alpha * rho for every alpha > 1, with
+//   rho = min(D^2/(n s2) + 2 tau d, (D/sqrt(n s2) + tau sqrt(d))^2) / 2,
+//   tau = 10 * sum_{k=1}^{n-1} exp(-2 pi^2 s2 k/(k+1)).
+// Use the fewest clients whose noise is sure to be in the sum (after dropouts) as num_clients.
+// Errors: INVALID_ARGUMENT (naming the argument) for an l2_sensitivity that is not finite and
+// > 0, a sigma2_per_client that is not finite and >= 1/4 (the theorem needs sigma >= 1/2),
+// num_clients == 0, or dim == 0.
+absl::StatusOr<double> DistributedDiscreteGaussianRho(double l2_sensitivity,
+                                                      double sigma2_per_client,
+                                                      uint32_t num_clients, uint64_t dim);
+
+// The per-step RDP curve of a rho-zCDP mechanism (such as the distributed discrete Gaussian)
+// run on a Poisson sample with rate q: q == 0 -> 0; q == 1 -> alpha * rho. For 0 < q < 1 and an
+// integer order, the general Poisson-subsampling upper bound of Zhu & Wang 2019 (Thm. 5) with
+// eps(l) = l * rho, capped at the unsampled alpha * rho. That bound exists only for integer
+// orders; a fractional order gets the bound at ceil(order) (RDP is non-decreasing in the
+// order), again capped at alpha * rho. Every value is finite.
+// Errors: INVALID_ARGUMENT for q outside [0, 1], a rho that is not finite and >= 0, or an order
+// that is not finite and > 1.
+absl::StatusOr<std::vector<double>> DistributedDiscreteGaussianRdp(
+    double q, double rho, absl::Span<const double> orders);
 
 // Relative tolerance of FindNoiseMultiplier: the returned sigma is within this fraction of the
 // smallest noise multiplier that meets the target.

@@ -13,9 +13,11 @@ namespace tessera::dp {
 namespace {
 
 using ::testing::DoubleNear;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr double kMnistQ = 256.0 / 60000.0;
 constexpr uint64_t kMnistSteps = 60 * 234;
 
@@ -188,6 +190,208 @@ TEST(FindNoiseMultiplierTest, RejectsUnreachableAndBadTargets) {
               StatusIs(kBad, HasSubstr("delta")));
   EXPECT_THAT(FindNoiseMultiplier(1.0, 1e-5, 0.1, 10, Conversion::kImproved, {}),
               StatusIs(kBad, HasSubstr("orders")));
+}
+
+// The per-step curve times the steps, converted by EpsilonFromRdp, reproduces ComputeEpsilon
+// (and so the published values above): the ledger path and the one-shot path agree.
+TEST(EpsilonFromRdpTest, ReproducesPublishedValuesFromPerStepCurves) {
+  const struct {
+    double q, z;
+    uint64_t steps;
+    std::vector<double> orders;
+    Conversion conversion;
+    double published, tolerance;  // the published epsilon and its precision
+  } kCases[] = {
+      {0.01, 4.0, 10000, IntegerOrders(2, 64), Conversion::kClassic, 1.26, 0.01},
+      {kMnistQ, 1.1, kMnistSteps, DefaultOrders(), Conversion::kClassic, 3.01, 0.01},
+      {1.0, 1.0, 1, IntegerOrders(2, 64), Conversion::kClassic, 5.30258509, 1e-6},
+      {1.0, 1.0, 1, IntegerOrders(2, 64), Conversion::kImproved, 4.75272834, 1e-6},
+  };
+  for (const auto& c : kCases) {
+    absl::StatusOr<std::vector<double>> curve = SampledGaussianRdp(c.q, c.z, c.orders);
+    ASSERT_THAT(curve, IsOk());
+    for (double& r : *curve) r *= static_cast<double>(c.steps);
+    absl::StatusOr<EpsilonResult> ledger = EpsilonFromRdp(c.orders, *curve, 1e-5, c.conversion);
+    absl::StatusOr<EpsilonResult> direct =
+        ComputeEpsilon(c.q, c.z, c.steps, 1e-5, c.orders, c.conversion);
+    ASSERT_THAT(ledger, IsOk());
+    ASSERT_THAT(direct, IsOk());
+    EXPECT_DOUBLE_EQ(ledger->epsilon, direct->epsilon) << "published " << c.published;
+    EXPECT_EQ(ledger->order, direct->order);
+    EXPECT_NEAR(ledger->epsilon, c.published, c.tolerance);
+  }
+}
+
+TEST(EpsilonFromRdpTest, SkipsInfiniteOrders) {
+  const std::vector<double> orders = {2.0, 3.0, 4.0};
+  absl::StatusOr<EpsilonResult> r =
+      EpsilonFromRdp(orders, std::vector<double>{kInf, 1.0, kInf}, 1e-5, Conversion::kClassic);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->order, 3.0);
+  EXPECT_DOUBLE_EQ(r->epsilon, 1.0 - std::log(1e-5) / 2.0);
+  r = EpsilonFromRdp(orders, std::vector<double>(3, kInf), 1e-5, Conversion::kImproved);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->epsilon, kInf);
+}
+
+TEST(EpsilonFromRdpTest, RejectsBadArgumentsNamingThem) {
+  const auto kBad = absl::StatusCode::kInvalidArgument;
+  const std::vector<double> orders = {2.0, 3.0};
+  const auto eps = [&](std::vector<double> rdp, double delta) {
+    return EpsilonFromRdp(orders, rdp, delta, Conversion::kImproved);
+  };
+  EXPECT_THAT(eps({1.0}, 1e-5), StatusIs(kBad, HasSubstr("rdp")));
+  EXPECT_THAT(eps({1.0, -0.5}, 1e-5), StatusIs(kBad, HasSubstr("rdp")));
+  EXPECT_THAT(eps({1.0, kNaN}, 1e-5), StatusIs(kBad, HasSubstr("rdp")));
+  EXPECT_THAT(eps({1.0, 1.0}, 0.0), StatusIs(kBad, HasSubstr("delta")));
+  EXPECT_THAT(EpsilonFromRdp({}, {}, 1e-5, Conversion::kImproved),
+              StatusIs(kBad, HasSubstr("orders")));
+  const std::vector<double> bad_orders = {2.0, 1.0};
+  EXPECT_THAT(EpsilonFromRdp(bad_orders, orders, 1e-5, Conversion::kImproved),
+              StatusIs(kBad, HasSubstr("orders")));
+  EXPECT_THAT(SampledGaussianRdp(2.0, 1.0, {}), StatusIs(kBad, HasSubstr("q ")));
+  EXPECT_THAT(SampledGaussianRdp(0.1, -1.0, orders),
+              StatusIs(kBad, HasSubstr("noise_multiplier")));
+  EXPECT_THAT(SampledGaussianRdp(0.1, 1.0, bad_orders), StatusIs(kBad, HasSubstr("orders")));
+}
+
+constexpr double kDelta2 = 1000.0;  // L2 sensitivity in the integer domain
+constexpr uint64_t kDim = uint64_t{1} << 20;
+
+double DdgRho(double sigma2, uint32_t n, double delta2 = kDelta2) {
+  absl::StatusOr<double> rho = DistributedDiscreteGaussianRho(delta2, sigma2, n, kDim);
+  EXPECT_THAT(rho, IsOk());
+  return rho.ok() ? *rho : kNaN;
+}
+
+// For large sigma2 the tau term underflows and the sum of n discrete Gaussians is accounted
+// exactly as one continuous Gaussian of variance n sigma2 (noise multiplier sqrt(n s2)/D).
+TEST(DistributedDiscreteGaussianRhoTest, LargeSigmaMatchesContinuousGaussian) {
+  for (uint32_t n : {1u, 100u, 10000u}) {
+    const double z = std::sqrt(n * 100.0) / kDelta2;
+    const double rho = DdgRho(100.0, n);
+    for (double order : {1.5, 2.0, 32.0, 1024.0}) {
+      EXPECT_THAT(ComputeRdp(1.0, z, 1, order),
+                  IsOkAndHolds(DoubleNear(order * rho, 1e-9 * order * rho)))
+          << "n " << n << " order " << order;
+    }
+  }
+}
+
+TEST(DistributedDiscreteGaussianRhoTest, TauPenaltyAndMonotone) {
+  // One client: tau = 0, the single discrete Gaussian's D^2/(2 s2) even at sigma = 1/2.
+  EXPECT_DOUBLE_EQ(DdgRho(0.25, 1), kDelta2 * kDelta2 / 0.5);
+  // With several clients and small sigma, tau > 0 costs strictly more than the Gaussian.
+  for (double sigma2 : {0.25, 1.0, 2.0}) {
+    EXPECT_GT(DdgRho(sigma2, 10), kDelta2 * kDelta2 / (2.0 * 10 * sigma2)) << sigma2;
+  }
+  double previous = kInf;
+  for (double sigma2 = 0.25; sigma2 <= 64.0; sigma2 *= 1.5) {
+    const double rho = DdgRho(sigma2, 1000);
+    EXPECT_LT(rho, previous) << "sigma2 " << sigma2;
+    previous = rho;
+  }
+  previous = kInf;
+  // The tail of tau's sum is bounded in blocks, so n = 2^32 - 1 costs no more than n = 2^16.
+  for (uint32_t n : {1u, 2u, 10u, 1000u, 100000u, 4294967295u}) {
+    const double rho = DdgRho(16.0, n);
+    EXPECT_LT(rho, previous) << "n " << n;
+    previous = rho;
+  }
+  previous = 0.0;
+  for (double delta2 : {1.0, 10.0, 1000.0, 1e6}) {
+    const double rho = DdgRho(1.0, 100, delta2);
+    EXPECT_GT(rho, previous) << "delta2 " << delta2;
+    previous = rho;
+  }
+}
+
+TEST(DistributedDiscreteGaussianTest, RejectsBadArgumentsNamingThem) {
+  const auto kBad = absl::StatusCode::kInvalidArgument;
+  for (double bad : {0.0, -1.0, kInf, kNaN}) {
+    EXPECT_THAT(DistributedDiscreteGaussianRho(bad, 1.0, 10, 10),
+                StatusIs(kBad, HasSubstr("l2_sensitivity")));
+  }
+  for (double bad : {0.0, 0.2, -1.0, kInf, kNaN}) {
+    EXPECT_THAT(DistributedDiscreteGaussianRho(1.0, bad, 10, 10),
+                StatusIs(kBad, HasSubstr("sigma2_per_client")));
+  }
+  EXPECT_THAT(DistributedDiscreteGaussianRho(1.0, 1.0, 0, 10),
+              StatusIs(kBad, HasSubstr("num_clients")));
+  EXPECT_THAT(DistributedDiscreteGaussianRho(1.0, 1.0, 10, 0), StatusIs(kBad, HasSubstr("dim")));
+  const std::vector<double> orders = {2.0};
+  for (double bad : {-0.1, 1.5, kNaN}) {
+    EXPECT_THAT(DistributedDiscreteGaussianRdp(bad, 1.0, orders), StatusIs(kBad, HasSubstr("q ")));
+  }
+  for (double bad : {-1.0, kInf, kNaN}) {
+    EXPECT_THAT(DistributedDiscreteGaussianRdp(0.1, bad, orders), StatusIs(kBad, HasSubstr("rho")));
+  }
+  EXPECT_THAT(DistributedDiscreteGaussianRdp(0.1, 1.0, std::vector<double>{1.0}),
+              StatusIs(kBad, HasSubstr("orders")));
+}
+
+// Zhu & Wang's general bound applied to a Gaussian (rho = 1/(2 z^2)) is the exact sampled-
+// Gaussian sum with the terms l >= 3 tripled, so exact <= bound <= exact + log(3)/(alpha - 1),
+// equality at alpha = 2. At q = 0.01, z = 1 the bound is within a factor 2.5 (2.31 at worst).
+TEST(DistributedDiscreteGaussianRdpTest, BracketsExactSampledGaussian) {
+  std::vector<double> orders = IntegerOrders(2, 64);
+  orders.insert(orders.end(), {128.0, 256.0, 512.0, 1024.0});
+  for (double q : {0.001, 0.01, 0.1, 0.5}) {
+    for (double z : {0.5, 1.0, 2.0, 5.0}) {
+      absl::StatusOr<std::vector<double>> bound =
+          DistributedDiscreteGaussianRdp(q, 1.0 / (2.0 * z * z), orders);
+      absl::StatusOr<std::vector<double>> exact = SampledGaussianRdp(q, z, orders);
+      ASSERT_THAT(bound, IsOk());
+      ASSERT_THAT(exact, IsOk());
+      for (size_t i = 0; i < orders.size(); ++i) {
+        const double a = orders[i];
+        const double e = (*exact)[i];
+        const double b = (*bound)[i];
+        SCOPED_TRACE(testing::Message() << "q " << q << " z " << z << " order " << a);
+        // The sums are added in different orders: 1e-9 relative rounding is allowed.
+        EXPECT_GE(b, e * (1 - 1e-9));
+        EXPECT_LE(b, e + std::log(3.0) / (a - 1.0) + 1e-12);
+        EXPECT_LE(b, a == 2.0 ? e * (1 + 1e-9) : (q == 0.01 && z == 1.0 ? 2.5 * e : kInf));
+      }
+    }
+  }
+}
+
+// q = 0 is free, q = 1 is the unsampled alpha * rho, and in between the bound grows with q.
+TEST(DistributedDiscreteGaussianRdpTest, EdgeCasesAndMonotoneInQ) {
+  const std::vector<double> orders = DefaultOrders();
+  const double rho = 0.3;
+  std::vector<double> previous(orders.size(), 0.0);
+  for (double q : {0.0, 1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5, 0.9, 1.0}) {
+    absl::StatusOr<std::vector<double>> rdp = DistributedDiscreteGaussianRdp(q, rho, orders);
+    ASSERT_THAT(rdp, IsOk());
+    for (size_t i = 0; i < orders.size(); ++i) {
+      // Pinned to 0 at q = 0 and to alpha * rho at q = 1; finite and non-decreasing in q.
+      const double unsampled = orders[i] * rho;
+      EXPECT_GE((*rdp)[i], q == 1.0 ? unsampled : previous[i]) << "q " << q << " " << orders[i];
+      EXPECT_LE((*rdp)[i], q == 0.0 ? 0.0 : unsampled) << "q " << q << " order " << orders[i];
+    }
+    previous = *rdp;
+  }
+}
+
+TEST(DistributedDiscreteGaussianRdpTest, ByHandAndFractionalOrders) {
+  // Order 3: log((1-q)^2 (1+2q) + 3 q^2 (1-q) e^{2 rho} + 3 q^3 e^{6 rho}) / 2, q = rho = 1/2.
+  const double by_hand = std::log(0.5 + 0.375 * std::exp(1.0) + 0.375 * std::exp(3.0)) / 2.0;
+  EXPECT_THAT(DistributedDiscreteGaussianRdp(0.5, 0.5, std::vector<double>{3.0}),
+              IsOkAndHolds(ElementsAre(DoubleNear(by_hand, 1e-12))));
+  // A fractional order takes the bound at its ceiling.
+  const std::vector<double> orders = {1.5, 2.0, 2.5, 3.0};
+  absl::StatusOr<std::vector<double>> rdp = DistributedDiscreteGaussianRdp(0.01, 0.5, orders);
+  ASSERT_THAT(rdp, IsOk());
+  EXPECT_THAT(*rdp, ElementsAre((*rdp)[1], (*rdp)[1], (*rdp)[3], (*rdp)[3]));
+  // Still an upper bound on the exact Gaussian (rho = 0.5 is z = 1) at the fractional order.
+  absl::StatusOr<std::vector<double>> exact = SampledGaussianRdp(0.01, 1.0, orders);
+  ASSERT_THAT(exact, IsOk());
+  for (size_t i = 0; i < orders.size(); ++i) EXPECT_GE((*rdp)[i], (*exact)[i] * (1 - 1e-9));
+  // Capped by the unsampled alpha * rho where that is smaller.
+  EXPECT_THAT(DistributedDiscreteGaussianRdp(0.9, 100.0, std::vector<double>{1.5}),
+              IsOkAndHolds(ElementsAre(150.0)));
 }
 
 }  // namespace
