@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <functional>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "client/runtime/secagg_participant.h"
 #include "client/runtime/update_delta.h"
+#include "privacy/dp/update_dp.h"
 #include "client/training/local_model.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
@@ -162,8 +164,16 @@ absl::Status NodeRunner::Impl::PushUpdate(const wire::v1::Task& task, const Arra
   header->set_num_examples(num_examples);
   (*header->mutable_metrics())["train_loss"] = loss;
   (*header->mutable_metrics())["train_seconds"] = seconds;
+  std::optional<ArrayRecord> clipped;
+  if (task.dp().mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL) {
+    // Central DP: the update goes out clipped; the coordinator clips again and weighs it 1.
+    // Whether it was within the clip feeds adaptive clipping (Andrew et al. 2021).
+    clipped = delta;
+    const double norm = dp::ClipUpdate(*clipped, task.dp().clip_norm());
+    (*header->mutable_metrics())["dp_unclipped"] = norm <= task.dp().clip_norm() ? 1 : 0;
+  }
   bool ok = writer->Write(msg);
-  TensorStreamWriter stream(&delta);
+  TensorStreamWriter stream(clipped ? &*clipped : &delta);
   while (ok) {
     msg.Clear();
     if (!stream.Next(msg.mutable_chunk())) break;

@@ -13,6 +13,9 @@
 #include "absl/time/clock.h"
 #include "core/base/status_macros.h"
 #include "privacy/secagg/client/secagg_client.h"
+#include "privacy/dp/ddg_codec.h"
+#include "privacy/dp/random_source.h"
+#include "privacy/dp/update_dp.h"
 #include "privacy/secagg/update_codec.h"
 
 namespace tessera {
@@ -47,6 +50,51 @@ absl::Status Dump(const std::string& dir, const wire::v1::Task& task,
   out.close();
   if (!out) return absl::UnavailableError(absl::StrCat("--secagg-dump-dir: cannot write ", path));
   return absl::OkStatus();
+}
+
+struct DpInput {
+  std::vector<secagg::QuantizedTensor> inputs;
+  uint64_t modulus_mask = 0;
+};
+
+// The secure aggregation input of a DP task (docs/privacy.md). CENTRAL: the update clipped
+// to L2 norm clip_norm, quantized with weight 1 (the coordinator adds the noise).
+// DISTRIBUTED: one vector, the distributed discrete Gaussian encoding (rotation, clip,
+// scale, conditional rounding, this client's share of the noise) mod 2^modulus_bits.
+absl::StatusOr<DpInput> EncodeDpInput(const wire::v1::Task& task, const ArrayRecord& delta,
+                                      const secagg::QuantizerParams& params) {
+  const wire::v1::DpTask& d = task.dp();
+  ArrayRecord clipped = delta;
+  DpInput out;
+  if (d.mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL) {
+    dp::ClipUpdate(clipped, d.clip_norm());
+    TESSERA_ASSIGN_OR_RETURN(secagg::UniformSource uniform, secagg::SecureUniformSource());
+    TESSERA_ASSIGN_OR_RETURN(out.inputs, secagg::QuantizeUpdate(clipped, 1, params, uniform));
+    out.modulus_mask = params.modulus_mask;
+    return out;
+  }
+  if (d.mode() != wire::v1::DifferentialPrivacyConfig::DISTRIBUTED) {
+    return absl::InvalidArgumentError("the task's differential privacy mode is unknown");
+  }
+  const std::vector<float> flat = dp::FlattenFloat32(delta);
+  dp::DdgOptions o;
+  o.clip = d.clip_norm();
+  o.dimension = flat.size();
+  o.modulus_bits = d.modulus_bits();
+  o.noise_stddev = d.noise_stddev();
+  o.min_clients = d.min_clients();
+  o.max_clients = d.max_clients();
+  TESSERA_ASSIGN_OR_RETURN(dp::DdgParams ddg, dp::MakeDdgParams(o));
+  TESSERA_ASSIGN_OR_RETURN(dp::SecureRandom rng, dp::SecureRandom::Create());
+  TESSERA_ASSIGN_OR_RETURN(dp::DdgEncoded encoded,
+                           dp::EncodeDdg(flat, ddg, d.rotation_seed(), rng));
+  LOG(INFO) << "distributed DP: update norm " << encoded.norm_before_clip << " clipped to "
+            << d.clip_norm() << ", " << ddg.padded_dimension << " values mod 2^"
+            << d.modulus_bits() << " with discrete Gaussian noise of variance "
+            << ddg.sigma2_per_client;
+  out.inputs.push_back({"ddg", std::move(encoded.values)});
+  out.modulus_mask = ddg.modulus_mask;
+  return out;
 }
 
 }  // namespace
@@ -90,16 +138,25 @@ absl::StatusOr<SecAggOutcome> RunSecAggParticipant(const wire::v1::Task& task,
       secagg::MakeQuantizerParams({.clip = st.clip(), .max_weight = st.max_weight(),
                                    .max_clients = st.max_clients(),
                                    .value_bits = st.value_bits()}));
-  // The FedAvg weight is the example count, capped where the quantizer's range ends.
+  // The FedAvg weight is the example count, capped where the quantizer's range ends; under
+  // differential privacy every update weighs 1.
   const uint64_t cap = static_cast<uint64_t>(std::max(1.0, st.max_weight()));
-  const uint64_t weight = std::clamp<uint64_t>(num_examples, 1, cap);
-  if (num_examples > cap) {
+  uint64_t weight = std::clamp<uint64_t>(num_examples, 1, cap);
+  if (num_examples > cap && !task.has_dp()) {
     LOG(WARNING) << "trained on " << num_examples << " examples; secure aggregation weighs "
                  << "this update as " << cap << " (secure_aggregation.max_examples)";
   }
-  TESSERA_ASSIGN_OR_RETURN(secagg::UniformSource uniform, secagg::SecureUniformSource());
-  TESSERA_ASSIGN_OR_RETURN(std::vector<secagg::QuantizedTensor> inputs,
-                           secagg::QuantizeUpdate(delta, weight, params, uniform));
+  uint64_t modulus_mask = params.modulus_mask;
+  std::vector<secagg::QuantizedTensor> inputs;
+  if (task.has_dp()) {
+    weight = 1;
+    TESSERA_ASSIGN_OR_RETURN(DpInput input, EncodeDpInput(task, delta, params));
+    inputs = std::move(input.inputs);
+    modulus_mask = input.modulus_mask;
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(secagg::UniformSource uniform, secagg::SecureUniformSource());
+    TESSERA_ASSIGN_OR_RETURN(inputs, secagg::QuantizeUpdate(delta, weight, params, uniform));
+  }
   if (!options.dump_dir.empty()) {
     TESSERA_RETURN_IF_ERROR(Dump(options.dump_dir, task, inputs, weight));
   }
@@ -108,7 +165,7 @@ absl::StatusOr<SecAggOutcome> RunSecAggParticipant(const wire::v1::Task& task,
   config.client_index = st.client_index();
   config.session_id = st.session_id();
   config.round = task.round();
-  config.modulus_mask = params.modulus_mask;
+  config.modulus_mask = modulus_mask;
   config.inputs = std::move(inputs);
   config.weight = weight;
   config.sign = options.signer.sign;

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
+#include "core/base/status_macros.h"
 #include "core/serde/tensor_stream.h"
 #include "privacy/crypto/random.h"
 
@@ -67,6 +68,18 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
     }
     Notify(run);
 
+    std::optional<storage::v1::PrivacyLedgerRecord> charge;
+    if (run->privacy.has_value()) {
+      absl::StatusOr<storage::v1::PrivacyLedgerRecord> next = ChargeNextRound(run, &summary);
+      if (!next.ok()) {
+        const bool spent = next.status().code() == absl::StatusCode::kResourceExhausted;
+        LOG(WARNING) << "run " << run->id << ": " << next.status().message();
+        SetRunState(run, spent ? wire::v1::COMPLETED : wire::v1::FAILED,
+                    next.status().message());
+        return;
+      }
+      charge = *std::move(next);
+    }
     absl::StatusOr<std::shared_ptr<const ModelSnapshot>> model = TrainRound(run, &summary);
     if (run->stop || shutting_down_) return;
     if (model.ok()) {
@@ -80,7 +93,8 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
         absl::MutexLock l(&run->mu);
         storage::v1::RunRecord updated = run->record;
         updated.set_completed_rounds(number);
-        commit = state_->CommitRound(updated, summary, (*model)->weights);
+        commit = state_->CommitRound(updated, summary, (*model)->weights,
+                                     charge ? &*charge : nullptr);
         if (commit.ok()) {
           run->record = std::move(updated);
           run->history.push_back(summary);
@@ -95,9 +109,13 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
                     absl::StrCat("cannot store round ", number, ": ", commit.message()));
         return;
       }
+      if (charge) AfterCharge(run, *charge, summary);
       LOG(INFO) << "run " << run->id << " round " << number << " completed: "
                 << summary.reported() << "/" << summary.selected() << " clients, train_loss "
-                << summary.train_loss() << ", eval_accuracy " << summary.eval_accuracy();
+                << summary.train_loss() << ", eval_accuracy " << summary.eval_accuracy()
+                << (charge ? absl::StrCat(", epsilon ", charge->epsilon_spent(), " of ",
+                                          charge->epsilon_budget())
+                           : "");
       Notify(run);
       continue;
     }
@@ -106,8 +124,14 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
     summary.set_seconds(absl::ToDoubleSeconds(absl::Now() - started));
     LOG(WARNING) << "run " << run->id << " round " << number << " attempt " << attempt
                  << " failed: " << model.status().message();
-    if (absl::Status s = state_->RecordFailedAttempt(run->id, summary); !s.ok()) {
+    // An attempt that released a noised aggregate before failing still spent privacy.
+    const bool charged = charge && summary.privacy().released();
+    if (absl::Status s = state_->RecordFailedAttempt(run->id, summary,
+                                                     charged ? &*charge : nullptr);
+        !s.ok()) {
       LOG(ERROR) << "cannot record failed attempt: " << s;
+    } else if (charged) {
+      AfterCharge(run, *charge, summary);
     }
     {
       absl::MutexLock l(&run->mu);
@@ -197,7 +221,10 @@ absl::StatusOr<std::vector<std::string>> RunManager::SelectClients(
   const auto& sel = config.selection();
   const size_t min_clients = std::max<uint32_t>(1, sel.min_clients());
   const absl::Time wait_until = absl::Now() + Seconds(sel.wait_for_clients_seconds());
-  const size_t want = sel.clients_per_round() > 0 ? sel.clients_per_round() : min_clients;
+  // DP samples from the whole population, so it waits (up to the timeout) for all of it.
+  const size_t want = run->privacy.has_value() ? run->privacy->config.population()
+                      : sel.clients_per_round() > 0 ? sel.clients_per_round()
+                                                    : min_clients;
   const size_t connected = registry_->AwaitConnected(
       want, wait_until, [&] { return run->stop || shutting_down_; });
   if (run->stop || shutting_down_) return absl::CancelledError("run stopped");
@@ -207,6 +234,18 @@ absl::StatusOr<std::vector<std::string>> RunManager::SelectClients(
                                                min_clients));
   }
   std::vector<std::string> candidates = registry_->Connected();
+  if (run->privacy.has_value()) {
+    // Poisson sampling, as the privacy accountant assumes; the cohort may come out small.
+    TESSERA_ASSIGN_OR_RETURN(candidates, PoissonSample(*run->privacy, std::move(candidates)));
+    std::sort(candidates.begin(), candidates.end());
+    if (candidates.size() < min_clients) {
+      return absl::UnavailableError(absl::StrCat(
+          "Poisson sampling (q = ", run->privacy->sampling_rate, ") chose ", candidates.size(),
+          " of ", connected, " connected clients, fewer than selection.min_clients = ",
+          min_clients, "; nothing was aggregated or released"));
+    }
+    return candidates;
+  }
   std::mt19937_64 rng(config.seed() * 1000003ull + summary.round() * 131ull +
                       summary.attempt());
   std::shuffle(candidates.begin(), candidates.end(), rng);
@@ -231,6 +270,10 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   std::vector<std::string> candidates = *std::move(selected);
 
   std::shared_ptr<Round> round = NewTrainRound(run, *summary, global);
+  if (run->privacy.has_value()) {
+    round->dp = &*run->privacy;
+    round->dp_clip = summary->privacy().clip_norm();
+  }
   {
     absl::StatusOr<aggregation::WeightedAccumulator> acc =
         aggregation::WeightedAccumulator::Create(global->weights);
@@ -245,7 +288,13 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
     run->current = *summary;
   }
   Notify(run);
-  const size_t delivered = DispatchTasks(run, round, candidates);
+  std::function<void(size_t, wire::v1::Task&)> customize;
+  if (round->dp != nullptr) {
+    customize = [&](size_t, wire::v1::Task& task) {
+      AddDpTask(*round->dp, round->dp_clip, "", config, task);
+    };
+  }
+  const size_t delivered = DispatchTasks(run, round, candidates, customize);
 
   // Wait for every delivered task, the deadline, or a stop; publish progress as reports land.
   const absl::Time deadline = absl::Now() + Seconds(config.round().deadline_seconds());
@@ -294,6 +343,13 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   absl::StatusOr<ArrayRecord> mean_delta = std::move(*round->accumulator).Average();
   round->accumulator.reset();
   if (!mean_delta.ok()) return mean_delta.status();
+  if (round->dp != nullptr) {
+    // Only the noised model leaves the mechanism: no per-round training loss or counts.
+    summary->set_train_loss(0);
+    summary->set_num_examples(0);
+    TESSERA_RETURN_IF_ERROR(FinishCentralDp(*round->dp, round->reported, round->dp_unclipped,
+                                            *mean_delta, summary));
+  }
   return NextModel(*std::move(mean_delta), *global, summary->round());
 }
 
@@ -324,52 +380,6 @@ std::shared_ptr<RunManager::Round> RunManager::NewTrainRound(
   round->type = wire::v1::TRAIN;
   round->model = std::move(global);
   return round;
-}
-
-void RunManager::EvaluateRound(const std::shared_ptr<Run>& run,
-                               const std::shared_ptr<const ModelSnapshot>& model,
-                               wire::v1::RoundSummary* summary) {
-  wire::v1::RunConfig config;
-  {
-    absl::MutexLock l(&run->mu);
-    config = run->record.config();
-  }
-  const uint32_t every = config.evaluation().every();
-  if (every == 0 || (summary->round() % every != 0 && summary->round() != config.rounds())) {
-    return;
-  }
-  auto round = std::make_shared<Round>();
-  round->run_id = run->id;
-  round->number = summary->round();
-  round->attempt = summary->attempt();
-  round->type = wire::v1::EVALUATE;
-  round->model = model;
-  summary->set_state(wire::v1::ROUND_EVALUATING);
-  {
-    absl::MutexLock l(&run->mu);
-    run->current = *summary;
-  }
-  Notify(run);
-  const size_t delivered = DispatchTasks(run, round, registry_->Connected());
-  const absl::Time deadline = absl::Now() + Seconds(config.evaluation().deadline_seconds());
-  {
-    absl::MutexLock l(&round->mu);
-    auto all_in = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(round->mu) {
-      return round->reported >= delivered || run->stop.load() || shutting_down_.load();
-    };
-    while (!all_in() && absl::Now() < deadline) {
-      round->mu.AwaitWithDeadline(absl::Condition(&all_in),
-                                  std::min(deadline, absl::Now() + absl::Milliseconds(200)));
-    }
-  }
-  CloseRound(round);
-  absl::MutexLock l(&round->mu);
-  summary->set_evaluated(static_cast<uint32_t>(round->reported));
-  summary->set_bytes_down(summary->bytes_down() + round->bytes_down);
-  if (round->examples > 0) {
-    summary->set_eval_loss(round->weighted_loss / round->examples);
-    summary->set_eval_accuracy(round->weighted_accuracy / round->examples);
-  }
 }
 
 }  // namespace tessera::coordinator

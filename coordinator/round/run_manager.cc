@@ -51,6 +51,7 @@ absl::Status RunManager::Recover() {
       run->history = std::move(history);
       run->model = std::move(model);
     }
+    TESSERA_RETURN_IF_ERROR(RestorePrivacy(run));
     {
       absl::MutexLock l(&mu_);
       runs_[run->id] = run;
@@ -93,6 +94,9 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
         "model: give either model.architecture or a TorchScript program, not both");
   }
   TESSERA_RETURN_IF_ERROR(CheckSecAggRun(config, initial_weights));
+  // Opens the dataset's privacy ledger: refuses a budget that differs from the dataset's or
+  // cannot pay for one more round.
+  TESSERA_RETURN_IF_ERROR(OpenPrivacy(config, initial_weights).status());
   {
     absl::MutexLock l(&mu_);
     if (runs_.size() >= options_.max_runs) {
@@ -115,11 +119,15 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
   auto model = std::make_shared<ModelSnapshot>();
   model->digest = manifest.sha256();
   model->weights = std::move(initial_weights);
-  wire::v1::RunStatus status;
   {
     absl::MutexLock l(&run->mu);
     run->record = std::move(record);
     run->model = std::move(model);
+  }
+  TESSERA_RETURN_IF_ERROR(RestorePrivacy(run));
+  wire::v1::RunStatus status;
+  {
+    absl::MutexLock l(&run->mu);
     status = StatusOf(*run);
   }
   absl::MutexLock l(&mu_);
@@ -149,6 +157,8 @@ absl::StatusOr<std::shared_ptr<ModelSnapshot>> RunManager::LoadSnapshot(
 absl::StatusOr<wire::v1::RunStatus> RunManager::StartRun(absl::string_view run_id) {
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
   {
+    absl::MutexLock start(&start_mu_);
+    TESSERA_RETURN_IF_ERROR(CheckDatasetFree(*run));
     absl::MutexLock l(&run->mu);
     if (run->record.state() != wire::v1::CREATED) {
       return absl::FailedPreconditionError(
@@ -243,6 +253,7 @@ wire::v1::RunStatus RunManager::StatusOf(const Run& run) ABSL_NO_THREAD_SAFETY_A
   s.set_message(run.record.message());
   s.set_created_unix_ms(run.record.created_unix_ms());
   *s.mutable_config() = run.record.config();
+  if (run.privacy.has_value()) *s.mutable_privacy() = run.budget;
   for (const auto& r : run.history) *s.add_rounds() = r;
   if (run.current.has_value()) *s.add_rounds() = *run.current;
   return s;

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "coordinator/round/client_registry.h"
+#include "coordinator/round/privacy_plan.h"
 #include "coordinator/state/coordinator_state.h"
 #include "core/model/tensor.h"
 #include "tessera/secagg/v1/secagg.pb.h"
@@ -157,6 +159,44 @@ class RunManager {
   // Marks the secure aggregation sessions a previous process left ACTIVE as ABORTED.
   absl::Status AbortInterruptedSessions();
   void CloseRound(const std::shared_ptr<Round>& round);
+
+  // ---- Differential privacy (dp_driver.cc, docs/privacy.md) ----
+  // CreateRun: the plan of a DP run (nullopt without DP) once its dataset's ledger is open.
+  // FAILED_PRECONDITION when the dataset has another budget or cannot pay for one round.
+  absl::StatusOr<std::optional<PrivacyPlan>> OpenPrivacy(const wire::v1::RunConfig& config,
+                                                         const ArrayRecord& weights);
+  // Recover: plan, current clip norm and budget of a stored DP run.
+  absl::Status RestorePrivacy(const std::shared_ptr<Run>& run);
+  // StartRun: FAILED_PRECONDITION while another running run spends the same dataset.
+  absl::Status CheckDatasetFree(const Run& run);
+  // Before a round: the ledger with that round charged, and summary->privacy filled in.
+  // RESOURCE_EXHAUSTED, saying why, when the budget cannot pay for the round.
+  absl::StatusOr<storage::v1::PrivacyLedgerRecord> ChargeNextRound(
+      const std::shared_ptr<Run>& run, wire::v1::RoundSummary* summary);
+  // After `ledger` was stored: the run's budget view (and, for adaptive clipping, its clip).
+  void AfterCharge(const std::shared_ptr<Run>& run,
+                   const storage::v1::PrivacyLedgerRecord& ledger,
+                   const wire::v1::RoundSummary& summary);
+  // Poisson sampling of `connected` with the plan's rate (fewer than `population` only).
+  static absl::StatusOr<std::vector<std::string>> PoissonSample(
+      const PrivacyPlan& plan, std::vector<std::string> connected);
+  // The DP section of a training task.
+  static void AddDpTask(const PrivacyPlan& plan, double clip, absl::string_view rotation_seed,
+                        const wire::v1::RunConfig& config, wire::v1::Task& task);
+  // Central DP on the mean of `count` clipped updates: noise, the fixed denominator, and
+  // the adaptive clip's update from `unclipped` (the count of updates within the clip).
+  static absl::Status FinishCentralDp(const PrivacyPlan& plan, uint64_t count,
+                                      double unclipped, ArrayRecord& mean,
+                                      wire::v1::RoundSummary* summary);
+  // Distributed DP: the noisy mean update from the secure sum of the clients' encodings.
+  static absl::StatusOr<ArrayRecord> DdgMeanFromSum(const PrivacyPlan& plan,
+                                                    absl::Span<const uint64_t> sum,
+                                                    absl::string_view rotation_seed,
+                                                    const ArrayRecord& layout);
+  // Recover: a distributed-DP session interrupted in Unmasking may have revealed its noised
+  // sum, so its round is charged with the failed attempt.
+  absl::StatusOr<const storage::v1::PrivacyLedgerRecord*> ChargeInterrupted(
+      const storage::v1::SecAggSessionRecord& session, storage::v1::PrivacyLedgerRecord* out);
   absl::StatusOr<std::shared_ptr<Task>> FindTask(absl::string_view task_id,
                                                  absl::string_view client);
   absl::StatusOr<std::shared_ptr<Run>> FindRun(absl::string_view run_id);
@@ -183,6 +223,8 @@ class RunManager {
   std::map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
   uint64_t next_watcher_ ABSL_GUARDED_BY(mu_) = 1;
   std::atomic<bool> shutting_down_{false};
+  // Serializes StartRun's dataset check with the state change it guards.
+  absl::Mutex start_mu_;
 };
 
 }  // namespace tessera::coordinator

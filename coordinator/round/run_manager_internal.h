@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "aggregation/fed_avg.h"
+#include "coordinator/round/privacy_plan.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/secagg_round.h"
 
@@ -33,6 +34,10 @@ struct RunManager::Run {
   std::vector<wire::v1::RoundSummary> history ABSL_GUARDED_BY(mu);
   std::optional<wire::v1::RoundSummary> current ABSL_GUARDED_BY(mu);
   std::shared_ptr<const ModelSnapshot> model ABSL_GUARDED_BY(mu);  // last committed
+  // Differential privacy (dp_driver.cc): set before the driver starts, then constant.
+  std::optional<PrivacyPlan> privacy;
+  wire::v1::PrivacyBudgetStatus budget ABSL_GUARDED_BY(mu);
+  double clip_norm ABSL_GUARDED_BY(mu) = 0;  // the next round's (adaptive clipping moves it)
 };
 
 // One attempt of one round (training or evaluation).
@@ -55,6 +60,10 @@ struct RunManager::Round {
   std::atomic<uint64_t> bytes_up{0};
   std::vector<std::string> participants ABSL_GUARDED_BY(mu);
   std::shared_ptr<SecAggRound> secagg;  // set before dispatch in secure aggregation rounds
+  // Central DP without secure aggregation: uploads are clipped to dp_clip and weigh 1.
+  const PrivacyPlan* dp = nullptr;
+  double dp_clip = 0;
+  double dp_unclipped ABSL_GUARDED_BY(mu) = 0;  // uploads within the clip (adaptive clipping)
 };
 
 struct RunManager::Task {

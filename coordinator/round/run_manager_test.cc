@@ -1,5 +1,6 @@
 // RunManager without gRPC: clients are registry entries whose task streams land in a queue.
 #include "coordinator/round/run_manager.h"
+#include "coordinator/round/run_manager_test_fixture.h"
 
 #include <filesystem>
 #include <map>
@@ -17,95 +18,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class RunManagerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("rm-test-" + crypto::RandomHexId(6));
-    Open();
-  }
-  void TearDown() override {
-    runs_.reset();
-    state_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Open() {
-    auto state = CoordinatorState::Open(dir_.string());
-    ASSERT_THAT(state, IsOk());
-    state_ = std::move(*state);
-    runs_ = std::make_unique<RunManager>(RunManagerOptions{}, state_.get(), &registry_);
-  }
-  // Connects a client whose tasks are queued for the test to answer.
-  void Connect(const std::string& name) {
-    auto session = registry_.Register(name, "cpu", "test");
-    ASSERT_THAT(session, IsOk());
-    ASSERT_THAT(registry_.Attach(*session,
-                                 [this, name](const wire::v1::Task& t) {
-                                   absl::MutexLock l(&mu_);
-                                   tasks_[name].push_back(t);
-                                   return true;
-                                 }),
-                IsOk());
-  }
-  // Waits for the next task of `name`.
-  wire::v1::Task NextTask(const std::string& name) {
-    absl::MutexLock l(&mu_);
-    auto has = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_[name].empty(); };
-    EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&has), absl::Seconds(10)));
-    if (tasks_[name].empty()) return {};
-    wire::v1::Task t = tasks_[name].front();
-    tasks_[name].erase(tasks_[name].begin());
-    return t;
-  }
-  static ArrayRecord Weights(float value, int64_t steps = 0) {
-    ArrayRecord r;
-    r.tensors.push_back(*Tensor::FromFloats("w", {3}, {value, value, value}));
-    r.tensors.push_back(*Tensor::Create("steps", DType::kInt64, {},
-                                        std::string(reinterpret_cast<char*>(&steps), 8)));
-    return r;
-  }
-  static wire::v1::RunConfig Config(uint32_t rounds, uint32_t per_round, uint32_t min_clients,
-                                    double deadline = 10, uint32_t eval_every = 0) {
-    wire::v1::RunConfig c;
-    c.set_name("test-run");
-    c.set_rounds(rounds);
-    c.mutable_model()->set_architecture("mlp");
-    c.mutable_train()->set_local_epochs(1);
-    c.mutable_train()->set_batch_size(8);
-    c.mutable_train()->set_learning_rate(0.1);
-    c.mutable_selection()->set_clients_per_round(per_round);
-    c.mutable_selection()->set_min_clients(min_clients);
-    c.mutable_selection()->set_wait_for_clients_seconds(5);
-    c.mutable_round()->set_deadline_seconds(deadline);
-    c.mutable_round()->set_max_retries(1);
-    c.mutable_evaluation()->set_every(eval_every);
-    c.mutable_evaluation()->set_deadline_seconds(5);
-    return c;
-  }
-  wire::v1::RunStatus AwaitState(const std::string& run, wire::v1::RunState state) {
-    wire::v1::RunStatus s;
-    for (int i = 0; i < 500; ++i) {
-      s = *runs_->GetRunStatus(run);
-      if (s.state() == state) break;
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    EXPECT_EQ(s.state(), state) << s.DebugString();
-    return s;
-  }
-  absl::Status Answer(const std::string& client, const wire::v1::Task& t, float delta,
-                      uint64_t n) {
-    auto model = runs_->BeginUpdate(t.task_id(), client);
-    if (!model.ok()) return model.status();
-    return runs_->SubmitUpdate(t.task_id(), client, n, {{"train_loss", 1.0}}, Weights(delta, 1),
-                               100);
-  }
-
-  std::filesystem::path dir_;
-  ClientRegistry registry_{ClientRegistry::Options{}};
-  std::unique_ptr<CoordinatorState> state_;
-  std::unique_ptr<RunManager> runs_;
-  absl::Mutex mu_;
-  std::map<std::string, std::vector<wire::v1::Task>> tasks_ ABSL_GUARDED_BY(mu_);
-};
 
 TEST_F(RunManagerTest, WeightedFedAvgOverTwoRoundsThenCompletes) {
   Connect("a");

@@ -5,6 +5,7 @@
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
+#include "privacy/dp/update_dp.h"
 
 namespace tessera::coordinator {
 
@@ -94,6 +95,24 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
   // the lock then reads the update once.
   for (const Tensor& t : update.tensors) TESSERA_RETURN_IF_ERROR(CheckFinite(t));
   Round& round = *task->round;
+  // Central DP: every update weighs 1 and is clipped here too, so the sensitivity bound
+  // holds whatever the client did; it reports whether it was within the clip (0 or 1).
+  std::optional<ArrayRecord> clipped;
+  double unclipped = 0;
+  if (round.dp != nullptr) {
+    auto bit = metrics.find("dp_unclipped");
+    if (bit != metrics.end()) {
+      if (bit->second != 0 && bit->second != 1) {
+        return absl::InvalidArgumentError("metric \"dp_unclipped\" must be 0 or 1");
+      }
+      unclipped = bit->second;
+    }
+    clipped = update;
+    TESSERA_RETURN_IF_ERROR(CheckSameLayout(round.model->weights, *clipped));
+    dp::ClipUpdate(*clipped, round.dp_clip);
+  }
+  const ArrayRecord& folded = clipped ? *clipped : update;
+  const double weight = clipped ? 1.0 : static_cast<double>(num_examples);
   {
     absl::MutexLock l(&round.mu);
     if (!round.open) {
@@ -104,8 +123,8 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
     }
     // AddFinite checks layout and weight before folding: a rejected update leaves the sum
     // unchanged.
-    TESSERA_RETURN_IF_ERROR(
-        round.accumulator->AddFinite(update, static_cast<double>(num_examples)));
+    TESSERA_RETURN_IF_ERROR(round.accumulator->AddFinite(folded, weight));
+    round.dp_unclipped += unclipped;
     round.bytes_up += bytes_up;  // before `reported` moves: the driver reads both at quorum
     task->reported = true;
     ++round.reported;

@@ -90,7 +90,14 @@ absl::Status RunManager::AbortInterruptedSessions() {
     failed.set_selected(static_cast<uint32_t>(s.clients_size()));
     failed.set_failure_reason(s.abort_reason());
     *failed.mutable_secagg() = s.status();
-    if (absl::Status r = state_->RecordFailedAttempt(s.run_id(), failed); !r.ok()) {
+    storage::v1::PrivacyLedgerRecord ledger;
+    absl::StatusOr<const storage::v1::PrivacyLedgerRecord*> charge =
+        ChargeInterrupted(s, &ledger);
+    if (!charge.ok()) {
+      LOG(ERROR) << "cannot charge the interrupted attempt's privacy cost: " << charge.status();
+      charge = nullptr;
+    }
+    if (absl::Status r = state_->RecordFailedAttempt(s.run_id(), failed, *charge); !r.ok()) {
       LOG(WARNING) << "cannot record the interrupted attempt: " << r;
     }
     LOG(WARNING) << "run " << s.run_id() << " round " << s.round() << ": secure aggregation "
@@ -129,6 +136,15 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
   }
   TESSERA_ASSIGN_OR_RETURN(secagg::QuantizerParams quantizer,
                            secagg::MakeQuantizerParams(QuantizerFor(sa, n)));
+  // Differential privacy: clipped updates of weight 1; with the distributed mechanism the
+  // clients send discrete-Gaussian-noised encodings of one padded, rotated vector.
+  const PrivacyPlan* dp = run->privacy.has_value() ? &*run->privacy : nullptr;
+  const bool ddg = dp != nullptr && dp->ddg.has_value();
+  const double dp_clip = dp != nullptr ? summary->privacy().clip_norm() : 0;
+  std::string rotation_seed;
+  if (ddg) {
+    TESSERA_ASSIGN_OR_RETURN(rotation_seed, crypto::RandomBytes(32));
+  }
 
   std::shared_ptr<Round> round = NewTrainRound(run, *summary, global);
 
@@ -139,8 +155,9 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
   options.session_id = crypto::RandomHexId(16);
   options.clients = clients;
   options.threat_model = ThreatFor(sa, n);
-  options.modulus_mask = quantizer.modulus_mask;
-  options.tensors = secagg::SummedTensors(global->weights);
+  options.modulus_mask = ddg ? dp->ddg->modulus_mask : quantizer.modulus_mask;
+  options.tensors = ddg ? std::vector<secagg::TensorSpec>{{"ddg", dp->ddg->padded_dimension}}
+                        : secagg::SummedTensors(global->weights);
   options.verify = options_.insecure
                        ? secagg::InsecureVerifier()
                        : secagg::CertificateVerifier(options_.trusted_ca_pem,
@@ -182,6 +199,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
     st->set_min_threshold(2);
     st->set_phase_deadline_seconds(sa.phase_deadline_seconds());
     st->set_require_certificates(!options_.insecure);
+    if (dp != nullptr) AddDpTask(*dp, dp_clip, rotation_seed, config, task);
   });
 
   // Phase 1 (AdvertiseKeys) comes after local training, so it gets the round deadline; the
@@ -241,7 +259,8 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
     publish();
   }
   CloseRound(round);
-  summary->mutable_secagg()->set_modulus_bits(quantizer.modulus_bits);
+  summary->mutable_secagg()->set_modulus_bits(ddg ? dp->config.modulus_bits()
+                                                  : quantizer.modulus_bits);
   if (!outcome.ok()) {
     return absl::Status(outcome.code(),
                         absl::StrCat("secure aggregation aborted: ", outcome.message()));
@@ -255,9 +274,21 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
     summary->add_participants(clients[i]);
     registry_->CountParticipation(clients[i]);
   }
-  TESSERA_ASSIGN_OR_RETURN(ArrayRecord mean, secagg::MeanDeltaFromSum(
-                                                 result.sums, result.weight_sum, quantizer,
-                                                 global->weights));
+  ArrayRecord mean;
+  if (ddg) {
+    // The sum the coordinator now holds is already noised: the round has spent privacy.
+    summary->mutable_privacy()->set_released(true);
+    if (result.sums.size() != 1) return absl::InternalError("distributed DP sum is not 1 tensor");
+    TESSERA_ASSIGN_OR_RETURN(mean, DdgMeanFromSum(*dp, result.sums[0].values, rotation_seed,
+                                                  global->weights));
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(mean, secagg::MeanDeltaFromSum(result.sums, result.weight_sum,
+                                                           quantizer, global->weights));
+    if (dp != nullptr) {
+      TESSERA_RETURN_IF_ERROR(FinishCentralDp(*dp, result.weight_sum, 0, mean, summary));
+    }
+  }
+  if (dp != nullptr) summary->set_num_examples(0);
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSnapshot> next,
                            NextModel(std::move(mean), *global, summary->round()));
   LOG(INFO) << "run " << run->id << " round " << summary->round() << ": secure sum of "

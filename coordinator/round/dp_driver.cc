@@ -1,0 +1,237 @@
+// Differential privacy in the round loop (docs/privacy.md): the per-dataset budget ledger,
+// Poisson sampling, the DP section of tasks, and turning clipped updates (central) or the
+// secure sum of discrete-Gaussian-noised encodings (distributed) into the next model.
+#include <algorithm>
+#include <cmath>
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "coordinator/round/run_manager.h"
+#include "coordinator/round/run_manager_internal.h"
+#include "core/base/status_macros.h"
+#include "privacy/dp/clipping.h"
+#include "privacy/dp/ddg_codec.h"
+#include "privacy/dp/random_source.h"
+#include "privacy/dp/update_dp.h"
+
+namespace tessera::coordinator {
+namespace {
+
+using Dp = wire::v1::DifferentialPrivacyConfig;
+
+const char* ModeName(Dp::Mode mode) { return mode == Dp::DISTRIBUTED ? "distributed" : "central"; }
+
+std::string Eps(double e) { return absl::StrFormat("%.4g", e); }
+
+}  // namespace
+
+absl::StatusOr<std::optional<PrivacyPlan>> RunManager::OpenPrivacy(
+    const wire::v1::RunConfig& config, const ArrayRecord& weights) {
+  if (config.differential_privacy().mode() == Dp::MODE_UNSPECIFIED) return std::nullopt;
+  TESSERA_ASSIGN_OR_RETURN(PrivacyPlan plan, MakePrivacyPlan(config, weights));
+  if (plan.ddg.has_value()) {
+    // One masked input: padded_dimension packed varints of modulus_bits.
+    const uint64_t bytes =
+        plan.ddg->padded_dimension * ((plan.config.modulus_bits() + 6) / 7) + 4096;
+    if (bytes > options_.max_message_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "differential_privacy: a distributed-DP masked input of this model (",
+          plan.ddg->padded_dimension, " values of ", plan.config.modulus_bits(),
+          " bits) takes about ", bytes, " bytes, over the coordinator's ",
+          options_.max_message_bytes, "-byte message limit (--max-message-bytes)"));
+    }
+  }
+  TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord ledger,
+                           state_->OpenLedger(NewLedger(plan)));
+  TESSERA_RETURN_IF_ERROR(CheckSameBudget(ledger, plan));
+  TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord next,
+                           ChargeRound(ledger, plan, "new"));
+  if (next.epsilon_spent() > ledger.epsilon_budget()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "differential_privacy: the budget of dataset \"", ledger.dataset(),
+        "\" cannot pay for one round of this run: epsilon spent ", Eps(ledger.epsilon_spent()),
+        " of ", Eps(ledger.epsilon_budget()), " (delta ", ledger.delta(), ") over ",
+        ledger.rounds_charged(), " rounds; one more round would reach ",
+        Eps(next.epsilon_spent()), ". Raise noise_multiplier or lower the sampling rate"));
+  }
+  return plan;
+}
+
+absl::Status RunManager::RestorePrivacy(const std::shared_ptr<Run>& run) {
+  wire::v1::RunConfig config;
+  std::shared_ptr<const ModelSnapshot> model;
+  std::vector<wire::v1::RoundSummary> history;
+  {
+    absl::MutexLock l(&run->mu);
+    config = run->record.config();
+    model = run->model;
+    history = run->history;
+  }
+  if (config.differential_privacy().mode() == Dp::MODE_UNSPECIFIED) return absl::OkStatus();
+  TESSERA_ASSIGN_OR_RETURN(PrivacyPlan plan, MakePrivacyPlan(config, model->weights));
+  TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord ledger,
+                           state_->OpenLedger(NewLedger(plan)));
+  double clip = config.differential_privacy().clip_norm();
+  for (const wire::v1::RoundSummary& h : history) {
+    if (h.state() == wire::v1::ROUND_COMPLETED && h.privacy().next_clip_norm() > 0) {
+      clip = h.privacy().next_clip_norm();
+    }
+  }
+  run->privacy = std::move(plan);
+  TESSERA_ASSIGN_OR_RETURN(wire::v1::PrivacyBudgetStatus budget,
+                           BudgetStatus(ledger, *run->privacy));
+  absl::MutexLock l(&run->mu);
+  run->clip_norm = clip;
+  run->budget = std::move(budget);
+  return absl::OkStatus();
+}
+
+absl::Status RunManager::CheckDatasetFree(const Run& run) {
+  if (!run.privacy.has_value()) return absl::OkStatus();
+  std::vector<std::shared_ptr<Run>> runs;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [id, r] : runs_) runs.push_back(r);
+  }
+  for (const std::shared_ptr<Run>& other : runs) {
+    if (other->id == run.id || !other->privacy.has_value() ||
+        other->privacy->config.dataset() != run.privacy->config.dataset()) {
+      continue;
+    }
+    absl::MutexLock l(&other->mu);
+    if (other->record.state() == wire::v1::RUNNING) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "run ", other->id, " is running on dataset \"", run.privacy->config.dataset(),
+          "\" and spends its privacy budget; one run at a time may spend a dataset's budget"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<storage::v1::PrivacyLedgerRecord> RunManager::ChargeNextRound(
+    const std::shared_ptr<Run>& run, wire::v1::RoundSummary* summary) {
+  const PrivacyPlan& plan = *run->privacy;
+  TESSERA_ASSIGN_OR_RETURN(std::optional<storage::v1::PrivacyLedgerRecord> ledger,
+                           state_->GetLedger(plan.config.dataset()));
+  if (!ledger.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the privacy ledger of dataset ", plan.config.dataset(), " is missing"));
+  }
+  TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord next,
+                           ChargeRound(*ledger, plan, run->id));
+  if (next.epsilon_spent() > ledger->epsilon_budget()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "privacy budget of dataset \"", ledger->dataset(), "\" spent: epsilon ",
+        Eps(ledger->epsilon_spent()), " of ", Eps(ledger->epsilon_budget()), " (delta ",
+        ledger->delta(), ") after ", ledger->rounds_charged(), " rounds; round ",
+        summary->round(), " would bring it to ", Eps(next.epsilon_spent()),
+        ", so the coordinator stopped the run before it"));
+  }
+  wire::v1::PrivacyRoundStatus* p = summary->mutable_privacy();
+  p->set_mode(ModeName(plan.config.mode()));
+  p->set_dataset(plan.config.dataset());
+  p->set_noise_multiplier(plan.config.noise_multiplier());
+  {
+    absl::MutexLock l(&run->mu);
+    p->set_clip_norm(run->clip_norm);
+  }
+  p->set_sampling_rate(plan.sampling_rate);
+  p->set_epsilon(next.epsilon_spent());
+  p->set_delta(next.delta());
+  p->set_epsilon_budget(next.epsilon_budget());
+  p->set_round_epsilon(plan.round_epsilon);
+  return next;
+}
+
+void RunManager::AfterCharge(const std::shared_ptr<Run>& run,
+                             const storage::v1::PrivacyLedgerRecord& ledger,
+                             const wire::v1::RoundSummary& summary) {
+  absl::StatusOr<wire::v1::PrivacyBudgetStatus> budget = BudgetStatus(ledger, *run->privacy);
+  absl::MutexLock l(&run->mu);
+  if (budget.ok()) run->budget = *std::move(budget);
+  if (summary.state() == wire::v1::ROUND_COMPLETED && summary.privacy().next_clip_norm() > 0) {
+    run->clip_norm = summary.privacy().next_clip_norm();
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> RunManager::PoissonSample(
+    const PrivacyPlan& plan, std::vector<std::string> connected) {
+  if (connected.size() > plan.config.population()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        connected.size(), " clients are connected, more than differential_privacy.population ",
+        "= ", plan.config.population(), "; the run's privacy parameters assume at most that"));
+  }
+  if (plan.sampling_rate >= 1) return connected;
+  TESSERA_ASSIGN_OR_RETURN(dp::SecureRandom rng, dp::SecureRandom::Create());
+  std::vector<std::string> chosen;
+  for (std::string& c : connected) {
+    if (rng.UniformUnit() < plan.sampling_rate) chosen.push_back(std::move(c));
+  }
+  return chosen;
+}
+
+void RunManager::AddDpTask(const PrivacyPlan& plan, double clip, absl::string_view rotation_seed,
+                           const wire::v1::RunConfig& config, wire::v1::Task& task) {
+  wire::v1::DpTask* d = task.mutable_dp();
+  d->set_mode(plan.config.mode());
+  d->set_clip_norm(clip);
+  if (!plan.ddg.has_value()) return;
+  d->set_modulus_bits(plan.config.modulus_bits());
+  d->set_noise_stddev(plan.ddg->options.noise_stddev);
+  d->set_min_clients(config.selection().min_clients());
+  d->set_max_clients(plan.config.population());
+  d->set_rotation_seed(std::string(rotation_seed));
+}
+
+absl::Status RunManager::FinishCentralDp(const PrivacyPlan& plan, uint64_t count,
+                                         double unclipped, ArrayRecord& mean,
+                                         wire::v1::RoundSummary* summary) {
+  const Dp& c = plan.config;
+  const double clip = summary->privacy().clip_norm();
+  TESSERA_ASSIGN_OR_RETURN(dp::SecureRandom rng, dp::SecureRandom::Create());
+  TESSERA_RETURN_IF_ERROR(dp::NoisedMeanFromMean(mean, count, c.expected_clients_per_round(),
+                                                 plan.update_noise_multiplier * clip, rng));
+  wire::v1::PrivacyRoundStatus* p = summary->mutable_privacy();
+  p->set_released(true);
+  if (!c.adaptive_clipping().enabled()) return absl::OkStatus();
+  // Andrew et al. 2021: b = (unclipped + N(0, sigma_b^2)) / E, C <- C exp(-eta (b - gamma)).
+  const auto& a = c.adaptive_clipping();
+  float noise[1] = {0};
+  TESSERA_RETURN_IF_ERROR(dp::AddGaussianNoise(absl::MakeSpan(noise), a.clipped_count_stddev(),
+                                               rng));
+  const double b = (unclipped + noise[0]) / c.expected_clients_per_round();
+  p->set_unclipped_fraction(b);
+  p->set_next_clip_norm(clip * std::exp(-a.learning_rate() * (b - a.target_quantile())));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ArrayRecord> RunManager::DdgMeanFromSum(const PrivacyPlan& plan,
+                                                       absl::Span<const uint64_t> sum,
+                                                       absl::string_view rotation_seed,
+                                                       const ArrayRecord& layout) {
+  TESSERA_ASSIGN_OR_RETURN(std::vector<float> total,
+                           dp::DecodeDdgSum(sum, *plan.ddg, rotation_seed));
+  return dp::UnflattenFloat32(total, layout, 1.0 / plan.config.expected_clients_per_round());
+}
+
+absl::StatusOr<const storage::v1::PrivacyLedgerRecord*> RunManager::ChargeInterrupted(
+    const storage::v1::SecAggSessionRecord& session, storage::v1::PrivacyLedgerRecord* out) {
+  if (session.phase() != "Unmasking") return nullptr;
+  TESSERA_ASSIGN_OR_RETURN(storage::v1::RunRecord record, state_->GetRun(session.run_id()));
+  if (record.config().differential_privacy().mode() != Dp::DISTRIBUTED) return nullptr;
+  TESSERA_ASSIGN_OR_RETURN(ArrayRecord weights,
+                           state_->LoadModel(session.run_id(), record.completed_rounds()));
+  TESSERA_ASSIGN_OR_RETURN(PrivacyPlan plan, MakePrivacyPlan(record.config(), weights));
+  TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord ledger,
+                           state_->OpenLedger(NewLedger(plan)));
+  TESSERA_ASSIGN_OR_RETURN(*out, ChargeRound(ledger, plan, session.run_id()));
+  LOG(WARNING) << "run " << session.run_id() << " round " << session.round()
+               << ": charging the interrupted distributed-DP round (its noised sum may have "
+               << "been revealed); dataset " << ledger.dataset() << " epsilon now "
+               << out->epsilon_spent();
+  return out;
+}
+
+}  // namespace tessera::coordinator

@@ -1,0 +1,46 @@
+// File: update_dp.h
+// Differential privacy on whole model updates (ArrayRecords), shared by the client that
+// prepares an update and the coordinator that aggregates them (docs/privacy.md). Only
+// float32 tensors carry the update under DP: other tensors (e.g. int64 batch-norm
+// counters) are zeroed, since they would bypass clipping and noise; the global model keeps
+// their values.
+//
+// Example (coordinator, central DP):
+//   // `mean` is the plain mean of `count` updates each clipped by ClipUpdate.
+//   TESSERA_RETURN_IF_ERROR(dp::NoisedMeanFromMean(mean, count, expected, z * clip, rng));
+#ifndef TESSERA_PRIVACY_DP_UPDATE_DP_H_
+#define TESSERA_PRIVACY_DP_UPDATE_DP_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "core/model/tensor.h"
+#include "privacy/dp/random_source.h"
+
+namespace tessera::dp {
+
+// Zeroes the non-float32 tensors of `update` and scales its float32 tensors so that their
+// joint L2 norm is at most `clip` (ClipTensorsToL2Norm). Returns the norm before clipping.
+double ClipUpdate(ArrayRecord& update, double clip);
+
+// The float32 values of `update`, tensor after tensor in record order.
+std::vector<float> FlattenFloat32(const ArrayRecord& update);
+
+// The inverse of FlattenFloat32 for `layout`, every value times `scale`; the other tensors
+// are zero. INVALID_ARGUMENT if `values` does not hold exactly the float32 values of layout.
+absl::StatusOr<ArrayRecord> UnflattenFloat32(absl::Span<const float> values,
+                                             const ArrayRecord& layout, double scale);
+
+// Central DP-FedAvg (McMahan et al. 2018) from the plain mean of `count` clipped updates:
+// mean * count / expected + N(0, (sum_noise_stddev / expected)^2) on every float32 value,
+// i.e. (sum + N(0, sum_noise_stddev^2)) / expected, the fixed-denominator estimator the
+// accountant assumes. Non-float32 tensors are zeroed. INVALID_ARGUMENT for expected <= 0 or
+// a negative or non-finite stddev (mean untouched); INTERNAL if the randomness fails.
+absl::Status NoisedMeanFromMean(ArrayRecord& mean, uint64_t count, double expected,
+                                double sum_noise_stddev, SecureRandom& rng);
+
+}  // namespace tessera::dp
+
+#endif  // TESSERA_PRIVACY_DP_UPDATE_DP_H_
