@@ -2,21 +2,25 @@
 # The main job: a local federation on this machine, end to end.
 #  1. installs what is missing and builds;
 #  2. creates a throw-away PKI (mTLS everywhere);
-#  3. starts tessera-coordinator and 3 tessera-client processes, each holding a different
+#  3. starts tessera-coordinator and 5 tessera-client processes, each holding a different
 #     Dirichlet(alpha=0.5) label-skewed shard of Fashion-MNIST;
-#  4. creates and starts the run of deploy/config/fmnist_demo.toml with the operator CLI and
-#     watches it round by round;
-#  5. exports the final global model (safetensors) and plots accuracy over rounds.
-# Output goes to ${DEMO_DIR:-out/demo}. Set CONFIG=... for another run config.
+#  4. creates and starts the run of deploy/config/fmnist_dp.toml (secure aggregation +
+#     distributed differential privacy) with the operator CLI and watches it round by round,
+#     epsilon included;
+#  5. exports the final global model (safetensors), prints the privacy ledger and plots
+#     accuracy and epsilon over rounds.
+# Output goes to ${DEMO_DIR:-out/demo}. Set CONFIG=... for another run config and
+# DEMO_CLIENTS="a b c" for other client names (e.g. CONFIG=deploy/config/fmnist_demo.toml
+# DEMO_CLIENTS="hospital-a hospital-b hospital-c" for plain FedAvg without privacy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 scripts/install_deps.sh
 scripts/build.sh
 BIN=$ROOT/${BUILD_DIR:-build}/bin
-CONFIG=${CONFIG:-$ROOT/deploy/config/fmnist_demo.toml}
+CONFIG=${CONFIG:-$ROOT/deploy/config/fmnist_dp.toml}
 DEMO_DIR=${DEMO_DIR:-$ROOT/out/demo}
-read -r -a CLIENTS <<< "${DEMO_CLIENTS:-hospital-a hospital-b hospital-c}"
+read -r -a CLIENTS <<< "${DEMO_CLIENTS:-hospital-a hospital-b hospital-c hospital-d hospital-e}"
 export OPENBLAS_NUM_THREADS=1
 
 rm -rf "$DEMO_DIR"
@@ -59,5 +63,9 @@ echo "demo: run $RUN started from $CONFIG"
 "$BIN/tessera" clients list
 "$BIN/tessera" model export --run "$RUN" --out "$DEMO_DIR/model.safetensors"
 "$BIN/tessera" --json run status "$RUN" > "$DEMO_DIR/run_status.json"
+if python3 -c 'import json,sys; sys.exit(0 if "privacy" in json.load(open(sys.argv[1])) else 1)' \
+    "$DEMO_DIR/run_status.json"; then
+  "$BIN/tessera" privacy spent "$RUN"
+fi
 python3 scripts/plot_run.py "$DEMO_DIR/run_status.json" "$DEMO_DIR/accuracy.png"
-echo "demo: done. model: $DEMO_DIR/model.safetensors, plot: $DEMO_DIR/accuracy.png"
+echo "demo: done. model: $DEMO_DIR/model.safetensors, plots: $DEMO_DIR/*.png"

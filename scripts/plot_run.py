@@ -2,7 +2,9 @@
 """Writes a run's metrics as CSV and plots test accuracy and train loss over rounds.
 
 Usage: plot_run.py RUN_STATUS.json OUT.png   (input: `tessera --json run status RUN`)
-The CSV lands next to the PNG; the plot is drawn by gnuplot (Debian's gnuplot-nox).
+The CSV lands next to the PNG; the plot is drawn by gnuplot (Debian's gnuplot-nox). For a
+run with differential privacy, epsilon.png next to it plots epsilon spent over rounds
+against the dataset's budget.
 """
 import json
 import os
@@ -18,13 +20,15 @@ def main():
     rows = [r for r in status.get("rounds", []) if r.get("state") == "ROUND_COMPLETED"]
     csv = os.path.splitext(png)[0] + ".csv"
     with open(csv, "w") as f:
-        f.write("round,clients,train_loss,test_accuracy,test_loss,bytes_down,bytes_up,seconds\n")
+        f.write("round,clients,train_loss,test_accuracy,test_loss,bytes_down,bytes_up,seconds,"
+                "epsilon\n")
         for r in rows:
-            f.write("{},{},{},{},{},{},{},{}\n".format(
+            f.write("{},{},{},{},{},{},{},{},{}\n".format(
                 r["round"], r["reported"], r["train_loss"], r["eval_accuracy"],
-                r["eval_loss"], r["bytes_down"], r["bytes_up"], r["seconds"]))
-    # Under secure aggregation clients report no training loss: plot the test loss instead.
-    secure = bool(rows) and all("secagg" in r for r in rows)
+                r["eval_loss"], r["bytes_down"], r["bytes_up"], r["seconds"],
+                r.get("privacy", {}).get("epsilon", "")))
+    # Under secure aggregation or DP there is no training loss: plot the test loss instead.
+    secure = bool(rows) and all("secagg" in r or "privacy" in r for r in rows)
     loss_col, loss_name = (5, "test loss") if secure else (3, "train loss")
     if not shutil.which("gnuplot"):
         print("plot_run: gnuplot not found; wrote", csv)
@@ -47,6 +51,25 @@ plot '{csv}' using 1:($4*100) skip 1 with linespoints lw 2 title 'global test ac
 """
     subprocess.run(["gnuplot"], input=script.encode(), check=True)
     print("plot_run: wrote", png, "and", csv)
+    budget = status.get("privacy", {}).get("epsilon_budget")
+    if budget is not None and rows:
+        eps_png = os.path.join(os.path.dirname(png) or ".", "epsilon.png")
+        script = f"""
+set terminal pngcairo size 900,500 noenhanced
+set output '{eps_png}'
+set datafile separator ','
+set title 'privacy spent on dataset {status["privacy"].get("dataset")} (delta {status["privacy"].get("delta")})'
+set xlabel 'round'
+set ylabel 'epsilon'
+set yrange [0:*]
+set xtics 1
+set grid
+set key bottom right
+plot '{csv}' using 1:9 skip 1 with linespoints lw 2 title 'epsilon after the round', \\
+     {budget} with lines dt 2 lw 2 title 'budget'
+"""
+        subprocess.run(["gnuplot"], input=script.encode(), check=True)
+        print("plot_run: wrote", eps_png)
 
 
 if __name__ == "__main__":

@@ -169,6 +169,9 @@ absl::Status NodeRunner::Impl::PushUpdate(const wire::v1::Task& task, const Arra
     // Central DP: the update goes out clipped; the coordinator clips again and weighs it 1.
     // Whether it was within the clip feeds adaptive clipping (Andrew et al. 2021).
     clipped = delta;
+    if (dp::ZeroIfNotFinite(*clipped)) {
+      LOG(WARNING) << "local training produced a non-finite update; sending a zero update";
+    }
     const double norm = dp::ClipUpdate(*clipped, task.dp().clip_norm());
     (*header->mutable_metrics())["dp_unclipped"] = norm <= task.dp().clip_norm() ? 1 : 0;
   }

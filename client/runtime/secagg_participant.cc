@@ -65,6 +65,12 @@ absl::StatusOr<DpInput> EncodeDpInput(const wire::v1::Task& task, const ArrayRec
                                       const secagg::QuantizerParams& params) {
   const wire::v1::DpTask& d = task.dp();
   ArrayRecord clipped = delta;
+  if (dp::ZeroIfNotFinite(clipped)) {
+    // The clients' noise shares must all reach the sum, so a client whose local training
+    // diverged still takes part, with an update that moves nothing.
+    LOG(WARNING) << "local training produced a non-finite update; sending a zero update "
+                 << "with this client's share of the noise";
+  }
   DpInput out;
   if (d.mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL) {
     dp::ClipUpdate(clipped, d.clip_norm());
@@ -76,7 +82,7 @@ absl::StatusOr<DpInput> EncodeDpInput(const wire::v1::Task& task, const ArrayRec
   if (d.mode() != wire::v1::DifferentialPrivacyConfig::DISTRIBUTED) {
     return absl::InvalidArgumentError("the task's differential privacy mode is unknown");
   }
-  const std::vector<float> flat = dp::FlattenFloat32(delta);
+  const std::vector<float> flat = dp::FlattenFloat32(clipped);
   dp::DdgOptions o;
   o.clip = d.clip_norm();
   o.dimension = flat.size();

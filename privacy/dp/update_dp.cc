@@ -29,6 +29,17 @@ double ClipUpdate(ArrayRecord& update, double clip) {
   return ClipTensorsToL2Norm(spans, clip);
 }
 
+bool ZeroIfNotFinite(ArrayRecord& update) {
+  bool finite = true;
+  for (const Tensor& t : update.tensors) {
+    if (!Protected(t)) continue;
+    for (float v : t.values<float>()) finite = finite && std::isfinite(v);
+  }
+  if (finite) return false;
+  for (Tensor& t : update.tensors) std::memset(t.mutable_data()->data(), 0, t.byte_size());
+  return true;
+}
+
 std::vector<float> FlattenFloat32(const ArrayRecord& update) {
   size_t n = 0;
   for (const Tensor& t : update.tensors) {

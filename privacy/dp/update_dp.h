@@ -25,6 +25,11 @@ namespace tessera::dp {
 // joint L2 norm is at most `clip` (ClipTensorsToL2Norm). Returns the norm before clipping.
 double ClipUpdate(ArrayRecord& update, double clip);
 
+// Zeroes every tensor of `update` when any float32 value is NaN or infinite (a diverged local
+// training run); returns whether it did. Under DP such a client still sends its (zero)
+// update so that the round's noise is complete.
+bool ZeroIfNotFinite(ArrayRecord& update);
+
 // The float32 values of `update`, tensor after tensor in record order.
 std::vector<float> FlattenFloat32(const ArrayRecord& update);
 

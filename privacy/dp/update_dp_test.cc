@@ -37,6 +37,16 @@ TEST(UpdateDpTest, ClipUpdateBoundsTheJointNormAndZeroesIntegers) {
   EXPECT_FLOAT_EQ(small.tensors[0].values<float>()[0], 0.1f);  // untouched below the clip
 }
 
+TEST(UpdateDpTest, NonFiniteUpdatesBecomeZero) {
+  ArrayRecord u = Update({1, 2}, {3, 4});
+  EXPECT_FALSE(ZeroIfNotFinite(u));
+  EXPECT_THAT(FlattenFloat32(u), testing::ElementsAre(1, 2, 3, 4));
+  ArrayRecord bad = Update({1, std::nanf("")}, {3, 4});
+  EXPECT_TRUE(ZeroIfNotFinite(bad));
+  EXPECT_THAT(FlattenFloat32(bad), testing::ElementsAre(0, 0, 0, 0));
+  EXPECT_THAT(bad.tensors[1].values<int64_t>(), testing::ElementsAre(0, 0));
+}
+
 TEST(UpdateDpTest, FlattenAndUnflattenRoundTrip) {
   const ArrayRecord u = Update({1, 2, 3}, {4, 5});
   const std::vector<float> flat = FlattenFloat32(u);

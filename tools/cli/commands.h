@@ -44,6 +44,9 @@ struct PrivacyArgs {
   std::string conversion = "improved";  // --conversion improved|classic
 };
 int PrivacyEpsilon(const OutputOptions& out, const PrivacyArgs& args);
+// `tessera privacy spent RUN`: the run's dataset budget and epsilon round by round, from the
+// coordinator's ledger.
+int PrivacySpent(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id);
 int PrivacyNoise(const OutputOptions& out, const PrivacyArgs& args);
 
 }  // namespace tessera::cli

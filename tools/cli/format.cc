@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "tools/cli/privacy_status.h"
 #include "tools/cli/secagg_status.h"
 
 namespace tessera::cli {
@@ -33,8 +34,8 @@ std::string HumanBytes(uint64_t bytes) {
 }
 
 std::string RoundTableHeader() {
-  return absl::StrFormat("%5s %3s %-10s %8s %10s %9s %9s %10s %10s %7s", "round", "try",
-                         "state", "clients", "train_loss", "test_acc", "test_loss",
+  return absl::StrFormat("%5s %3s %-10s %8s %10s %9s %9s %8s %10s %10s %7s", "round", "try",
+                         "state", "clients", "train_loss", "test_acc", "test_loss", "epsilon",
                          "bytes_down", "bytes_up", "seconds");
 }
 
@@ -42,14 +43,16 @@ std::string RoundTableRow(const wire::v1::RoundSummary& r) {
   std::string state = wire::v1::RoundState_Name(r.state());
   if (state.rfind("ROUND_", 0) == 0) state = state.substr(6);
   const bool evaluated = r.evaluated() > 0;
-  // Under secure aggregation clients report no per-client training loss.
+  // Under secure aggregation clients report no per-client training loss, and under
+  // differential privacy none is released. Epsilon: the dataset's, once this round is in.
   std::string row = absl::StrFormat(
-      "%5u %3u %-10s %8s %10s %9s %9s %10s %10s %7.1f", r.round(), r.attempt(), state,
+      "%5u %3u %-10s %8s %10s %9s %9s %8s %10s %10s %7.1f", r.round(), r.attempt(), state,
       absl::StrCat(r.reported(), "/", r.selected()),
-      r.has_secagg() ? "-" : absl::StrFormat("%.4f", r.train_loss()),
+      r.has_secagg() || r.has_privacy() ? "-" : absl::StrFormat("%.4f", r.train_loss()),
       evaluated ? absl::StrFormat("%.2f%%", 100 * r.eval_accuracy()) : "-",
-      evaluated ? absl::StrFormat("%.4f", r.eval_loss()) : "-", HumanBytes(r.bytes_down()),
-      HumanBytes(r.bytes_up()), r.seconds());
+      evaluated ? absl::StrFormat("%.4f", r.eval_loss()) : "-",
+      r.has_privacy() ? absl::StrFormat("%.4f", r.privacy().epsilon()) : "-",
+      HumanBytes(r.bytes_down()), HumanBytes(r.bytes_up()), r.seconds());
   if (!r.failure_reason().empty()) absl::StrAppend(&row, "  (", r.failure_reason(), ")");
   return row;
 }
@@ -59,7 +62,8 @@ std::string RunStatusText(const wire::v1::RunStatus& s) {
       "run %s (%s): %s, %u/%u rounds completed\n", s.run_id(), s.name(),
       wire::v1::RunState_Name(s.state()), s.completed_rounds(), s.total_rounds());
   if (!s.message().empty()) absl::StrAppend(&out, "  ", s.message(), "\n");
-  absl::StrAppend(&out, SecAggConfigText(s.config().secure_aggregation()));
+  absl::StrAppend(&out, SecAggConfigText(s.config().secure_aggregation()),
+                  PrivacyConfigText(s.config().differential_privacy()), PrivacyBudgetText(s));
   if (s.rounds_size() > 0) {
     absl::StrAppend(&out, RoundTableHeader(), "\n");
     for (const auto& r : s.rounds()) {

@@ -69,10 +69,14 @@ int main(int argc, char** argv) {
                   "TorchScript file to write (TorchScript runs; default: --out with .pt)");
   exp->callback([&] { rc = ExportModel(conn, out, run_id, round, out_path, torchscript_path); });
 
-  // Offline privacy accounting (no coordinator connection); see docs/privacy.md.
+  // Privacy accounting: offline (epsilon, noise) and a run's ledger (spent); docs/privacy.md.
   PrivacyArgs dp_args;
-  CLI::App* privacy = app.add_subcommand("privacy", "differential-privacy accounting (offline)");
+  CLI::App* privacy = app.add_subcommand("privacy", "differential-privacy accounting");
   privacy->require_subcommand(1);
+  CLI::App* spent = privacy->add_subcommand("spent", "a run's privacy budget, round by round");
+  spent->add_option("run_id", run_id, "run id")->required();
+  spent->add_flag("--json", out.json, "machine-readable output");
+  spent->callback([&] { rc = PrivacySpent(conn, out, run_id); });
   CLI::App* eps = privacy->add_subcommand("epsilon", "epsilon spent by a DP schedule");
   eps->add_option("--noise-multiplier", dp_args.noise_multiplier, "noise stddev / clip norm")
       ->required();

@@ -18,6 +18,7 @@
 #include "privacy/crypto/sha256.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/format.h"
+#include "tools/cli/privacy_status.h"
 #include "tools/cli/secagg_status.h"
 
 namespace tessera::cli {
@@ -120,7 +121,8 @@ int CreateRun(const ConnectionOptions& c, const OutputOptions& out, const std::s
     std::cout << "created run " << status.run_id() << " (" << status.name() << ", "
               << weights.tensors.size() << " tensors, " << HumanBytes(weights.TotalBytes())
               << ")" << (start ? ", started" : "") << "\n"
-              << SecAggConfigText(file->config.secure_aggregation());
+              << SecAggConfigText(file->config.secure_aggregation())
+              << PrivacyConfigText(file->config.differential_privacy());
   }
   return 0;
 }
@@ -165,6 +167,31 @@ int RunStatus(const ConnectionOptions& c, const OutputOptions& out, const std::s
   return UnaryRun(c, out, run_id, &wire::v1::Control::Stub::GetRunStatus, "run status");
 }
 
+int PrivacySpent(const ConnectionOptions& c, const OutputOptions& out,
+                 const std::string& run_id) {
+  auto stub = Connect(c);
+  if (!stub.ok()) return Fail("connect", stub.status());
+  wire::v1::RunRef ref;
+  ref.set_run_id(run_id);
+  wire::v1::RunStatus status;
+  auto ctx = UnaryContext(c);
+  grpc::Status s = (*stub)->GetRunStatus(ctx.get(), ref, &status);
+  if (!s.ok()) return Fail("privacy spent", s);
+  if (!status.has_privacy()) {
+    std::cerr << "tessera: privacy spent: run " << run_id
+              << " does not use differential privacy\n";
+    return 1;
+  }
+  if (out.json) {
+    std::cout << PrivacyJson(status) << "\n";
+  } else {
+    std::cout << "run " << status.run_id() << " (" << status.name() << ")\n"
+              << PrivacyConfigText(status.config().differential_privacy())
+              << PrivacyBudgetText(status) << PrivacyRoundsTable(status);
+  }
+  return 0;
+}
+
 int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id) {
   auto stub = Connect(c);
   if (!stub.ok()) return Fail("connect", stub.status());
@@ -187,8 +214,9 @@ int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::st
     if (!header) {
       std::cout << "run " << status.run_id() << " (" << status.name() << "), "
                 << status.total_rounds() << " rounds\n"
-                << SecAggConfigText(status.config().secure_aggregation()) << RoundTableHeader()
-                << "\n";
+                << SecAggConfigText(status.config().secure_aggregation())
+                << PrivacyConfigText(status.config().differential_privacy())
+                << RoundTableHeader() << "\n";
       header = true;
     }
     std::vector<const wire::v1::RoundSummary*> finished;
@@ -221,7 +249,7 @@ int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::st
   if (!out.json) {
     std::cout << "run " << run_id << " " << wire::v1::RunState_Name(last_state);
     if (!status.message().empty()) std::cout << ": " << status.message();
-    std::cout << "\n";
+    std::cout << "\n" << PrivacyBudgetText(status);
   }
   return last_state == wire::v1::COMPLETED ? 0 : 1;
 }
