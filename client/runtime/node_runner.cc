@@ -162,7 +162,9 @@ absl::Status NodeRunner::Impl::PushUpdate(const wire::v1::Task& task, const Arra
   auto* header = msg.mutable_header();
   header->set_task_id(task.task_id());
   header->set_num_examples(num_examples);
-  (*header->mutable_metrics())["train_loss"] = loss;
+  // Under DP the coordinator releases no training loss, so none is sent (a diverged client's
+  // NaN loss would also get its zeroed update refused).
+  if (!task.has_dp()) (*header->mutable_metrics())["train_loss"] = loss;
   (*header->mutable_metrics())["train_seconds"] = seconds;
   std::optional<ArrayRecord> clipped;
   if (task.dp().mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL) {
