@@ -14,6 +14,7 @@
 #include "privacy/dp/clipping.h"
 #include "privacy/dp/ddg_codec.h"
 #include "privacy/dp/random_source.h"
+#include "privacy/dp/rdp_accountant.h"
 #include "privacy/dp/update_dp.h"
 
 namespace tessera::coordinator {
@@ -142,6 +143,9 @@ absl::StatusOr<storage::v1::PrivacyLedgerRecord> RunManager::ChargeNextRound(
   p->set_delta(next.delta());
   p->set_epsilon_budget(next.epsilon_budget());
   p->set_round_epsilon(plan.round_epsilon);
+  absl::StatusOr<dp::EpsilonResult> at =
+      dp::EpsilonFromRdp(plan.orders, next.rdp(), next.delta(), dp::Conversion::kImproved);
+  if (at.ok()) p->set_order(at->order);
   return next;
 }
 

@@ -97,6 +97,7 @@ TEST_F(RunManagerDpTest, LedgerStopsTheRunAtTheBudgetAcrossRestarts) {
   EXPECT_NEAR(s.rounds(0).privacy().epsilon(), EpsilonAfter(1), 1e-9);
   EXPECT_NEAR(s.rounds(1).privacy().epsilon(), EpsilonAfter(2), 1e-9);
   EXPECT_TRUE(s.rounds(1).privacy().released());
+  EXPECT_GT(s.rounds(1).privacy().order(), 1);
   EXPECT_EQ(s.rounds(1).train_loss(), 0);  // not released under DP
 
   // A new run on the same dataset cannot reset or enlarge the budget.

@@ -70,11 +70,17 @@ bool Process::running() {
 std::string Process::Log() const { return ReadFileOrEmpty(log_path_); }
 
 int RunCommand(const std::vector<std::string>& argv, std::string* output, double timeout_s) {
-  const std::string log = MakeTempDir("cmd") + "/out.log";
-  Process p(argv, log);
-  int rc = p.Wait(timeout_s);
-  if (rc < 0) p.Kill(SIGKILL);
+  const std::string dir = MakeTempDir("cmd");
+  const std::string log = dir + "/out.log";
+  int rc;
+  {
+    Process p(argv, log);
+    rc = p.Wait(timeout_s);
+    if (rc < 0) p.Kill(SIGKILL);
+  }
   if (output != nullptr) *output = ReadFileOrEmpty(log);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
   return rc;
 }
 
