@@ -18,14 +18,13 @@
 #include "core/config/run_config.h"
 #include "core/model/safetensors.h"
 #include "privacy/dp/rdp_accountant.h"
-#include "tests/integration/process.h"
+#include "tests/integration/process_federation.h"
 
 namespace tessera::testing_support {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kFashionMnist[] = "/usr/share/datasets/fashion-mnist";
 
 nlohmann::json LastJson(const std::string& out) {
   return nlohmann::json::parse(LastJsonLine(out), nullptr, false);
@@ -42,29 +41,11 @@ struct DpRun {
   int max_steps = 5;
 };
 
-class DpFederationTest : public ::testing::Test {
+class DpFederationTest : public ProcessFederation {
  protected:
   static constexpr int kClients = 4;
 
-  void SetUp() override {
-    if (!std::filesystem::exists(std::string(kFashionMnist) + "/t10k-labels-idx1-ubyte.gz")) {
-      GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-    }
-    dir_ = MakeTempDir("dp");
-    for (int i = 0; i < kClients; ++i) names_.push_back("org-" + std::to_string(i));
-    ASSERT_TRUE(MakePki(dir_ + "/pki", names_));
-    StartCoordinator();
-  }
-  void TearDown() override {
-    clients_.clear();
-    coordinator_.reset();
-    if (!HasFailure()) std::filesystem::remove_all(dir_);
-  }
-
-  void StartCoordinator() {
-    coordinator_ = testing_support::StartCoordinator(dir_, &port_);
-    ASSERT_NE(coordinator_, nullptr) << ReadFileOrEmpty(dir_ + "/coordinator.log");
-  }
+  DpFederationTest() : ProcessFederation("dp", kClients) {}
 
   // Real LibTorch training on client i's quarter of the first `limit` examples.
   void StartClients(int limit) {
@@ -168,12 +149,7 @@ class DpFederationTest : public ::testing::Test {
     return epsilons;
   }
 
-  std::string dir_;
-  int port_ = 0;
   int files_ = 0;
-  std::vector<std::string> names_;
-  std::unique_ptr<Process> coordinator_;
-  std::vector<std::unique_ptr<Process>> clients_;
 };
 
 // A budget between the epsilon of two and of three rounds: a run of five rounds completes

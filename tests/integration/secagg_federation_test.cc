@@ -16,43 +16,24 @@
 #include "absl/strings/escaping.h"
 #include "privacy/crypto/sha256.h"
 #include "privacy/secagg/secagg_params.h"
-#include "tests/integration/process.h"
+#include "tests/integration/process_federation.h"
 
 namespace tessera::testing_support {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kFashionMnist[] = "/usr/share/datasets/fashion-mnist";
 constexpr double kDropout = 0.3, kCorrupt = 0.1;
 
 nlohmann::json LastJson(const std::string& out) {
   return nlohmann::json::parse(LastJsonLine(out), nullptr, false);
 }
 
-class SecAggFederationTest : public ::testing::Test {
+class SecAggFederationTest : public ProcessFederation {
  protected:
   static constexpr int kClients = 10;
 
-  void SetUp() override {
-    if (!std::filesystem::exists(std::string(kFashionMnist) + "/t10k-labels-idx1-ubyte.gz")) {
-      GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-    }
-    dir_ = MakeTempDir("secagg");
-    for (int i = 0; i < kClients; ++i) names_.push_back("org-" + std::to_string(i));
-    ASSERT_TRUE(MakePki(dir_ + "/pki", names_));
-    StartCoordinator();
-  }
-  void TearDown() override {
-    clients_.clear();
-    coordinator_.reset();
-    if (!HasFailure()) std::filesystem::remove_all(dir_);
-  }
-
-  void StartCoordinator() {
-    coordinator_ = testing_support::StartCoordinator(dir_, &port_);
-    ASSERT_NE(coordinator_, nullptr) << ReadFileOrEmpty(dir_ + "/coordinator.log");
-  }
+  SecAggFederationTest() : ProcessFederation("secagg", kClients) {}
 
   // Client i crashes before sending the message of phase drop[i] (if any). `train`: real
   // LibTorch training on a small shard; otherwise a zero update of the model's layout.
@@ -85,8 +66,6 @@ class SecAggFederationTest : public ::testing::Test {
     }
   }
 
-  std::string Address() const { return "127.0.0.1:" + std::to_string(port_); }
-  std::string Pki(const std::string& f) const { return dir_ + "/pki/" + f; }
 
   int Cli(std::vector<std::string> args, std::string* out) {
     return RunOperatorCli(dir_, port_, args, out);
@@ -161,11 +140,6 @@ class SecAggFederationTest : public ::testing::Test {
     return absl::Base64Escape(crypto::Sha256Digest(le));
   }
 
-  std::string dir_;
-  int port_ = 0;
-  std::vector<std::string> names_;
-  std::unique_ptr<Process> coordinator_;
-  std::vector<std::unique_ptr<Process>> clients_;
 };
 
 // A real model trained on real data, no dropout: the coordinator's sum is exactly the sum
