@@ -14,7 +14,6 @@
 #include "privacy/dp/clipping.h"
 #include "privacy/dp/ddg_codec.h"
 #include "privacy/dp/random_source.h"
-#include "privacy/dp/rdp_accountant.h"
 #include "privacy/dp/update_dp.h"
 
 namespace tessera::coordinator {
@@ -28,21 +27,14 @@ std::string Eps(double e) { return absl::StrFormat("%.4g", e); }
 
 }  // namespace
 
-absl::StatusOr<std::optional<PrivacyPlan>> RunManager::OpenPrivacy(
+absl::StatusOr<std::optional<RunManager::OpenedPrivacy>> RunManager::OpenPrivacy(
     const wire::v1::RunConfig& config, const ArrayRecord& weights) {
   if (config.differential_privacy().mode() == Dp::MODE_UNSPECIFIED) return std::nullopt;
   TESSERA_ASSIGN_OR_RETURN(PrivacyPlan plan, MakePrivacyPlan(config, weights));
   if (plan.ddg.has_value()) {
-    // One masked input: padded_dimension packed varints of modulus_bits.
-    const uint64_t bytes =
-        plan.ddg->padded_dimension * ((plan.config.modulus_bits() + 6) / 7) + 4096;
-    if (bytes > options_.max_message_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "differential_privacy: a distributed-DP masked input of this model (",
-          plan.ddg->padded_dimension, " values of ", plan.config.modulus_bits(),
-          " bits) takes about ", bytes, " bytes, over the coordinator's ",
-          options_.max_message_bytes, "-byte message limit (--max-message-bytes)"));
-    }
+    TESSERA_RETURN_IF_ERROR(CheckMaskedInputSize("differential_privacy: a distributed-DP",
+                                                 plan.ddg->padded_dimension,
+                                                 plan.config.modulus_bits(), 1));
   }
   TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord ledger,
                            state_->OpenLedger(NewLedger(plan)));
@@ -57,7 +49,18 @@ absl::StatusOr<std::optional<PrivacyPlan>> RunManager::OpenPrivacy(
         ledger.rounds_charged(), " rounds; one more round would reach ",
         Eps(next.epsilon_spent()), ". Raise noise_multiplier or lower the sampling rate"));
   }
-  return plan;
+  return OpenedPrivacy{std::move(plan), std::move(ledger)};
+}
+
+absl::Status RunManager::InstallPrivacy(const std::shared_ptr<Run>& run, PrivacyPlan plan,
+                                        const storage::v1::PrivacyLedgerRecord& ledger,
+                                        double clip) {
+  TESSERA_ASSIGN_OR_RETURN(wire::v1::PrivacyBudgetStatus budget, BudgetStatus(ledger, plan));
+  run->privacy = std::move(plan);
+  absl::MutexLock l(&run->mu);
+  run->clip_norm = clip;
+  run->budget = std::move(budget);
+  return absl::OkStatus();
 }
 
 absl::Status RunManager::RestorePrivacy(const std::shared_ptr<Run>& run) {
@@ -80,13 +83,7 @@ absl::Status RunManager::RestorePrivacy(const std::shared_ptr<Run>& run) {
       clip = h.privacy().next_clip_norm();
     }
   }
-  run->privacy = std::move(plan);
-  TESSERA_ASSIGN_OR_RETURN(wire::v1::PrivacyBudgetStatus budget,
-                           BudgetStatus(ledger, *run->privacy));
-  absl::MutexLock l(&run->mu);
-  run->clip_norm = clip;
-  run->budget = std::move(budget);
-  return absl::OkStatus();
+  return InstallPrivacy(run, std::move(plan), ledger, clip);
 }
 
 absl::Status RunManager::CheckDatasetFree(const Run& run) {
@@ -120,8 +117,9 @@ absl::StatusOr<storage::v1::PrivacyLedgerRecord> RunManager::ChargeNextRound(
     return absl::FailedPreconditionError(
         absl::StrCat("the privacy ledger of dataset ", plan.config.dataset(), " is missing"));
   }
+  double order = 0;
   TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord next,
-                           ChargeRound(*ledger, plan, run->id));
+                           ChargeRound(*ledger, plan, run->id, &order));
   if (next.epsilon_spent() > ledger->epsilon_budget()) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "privacy budget of dataset \"", ledger->dataset(), "\" spent: epsilon ",
@@ -143,9 +141,7 @@ absl::StatusOr<storage::v1::PrivacyLedgerRecord> RunManager::ChargeNextRound(
   p->set_delta(next.delta());
   p->set_epsilon_budget(next.epsilon_budget());
   p->set_round_epsilon(plan.round_epsilon);
-  absl::StatusOr<dp::EpsilonResult> at =
-      dp::EpsilonFromRdp(plan.orders, next.rdp(), next.delta(), dp::Conversion::kImproved);
-  if (at.ok()) p->set_order(at->order);
+  p->set_order(order);
   return next;
 }
 
@@ -220,22 +216,23 @@ absl::StatusOr<ArrayRecord> RunManager::DdgMeanFromSum(const PrivacyPlan& plan,
   return dp::UnflattenFloat32(total, layout, 1.0 / plan.config.expected_clients_per_round());
 }
 
-absl::StatusOr<const storage::v1::PrivacyLedgerRecord*> RunManager::ChargeInterrupted(
-    const storage::v1::SecAggSessionRecord& session, storage::v1::PrivacyLedgerRecord* out) {
-  if (session.phase() != "Unmasking") return nullptr;
+absl::StatusOr<std::optional<storage::v1::PrivacyLedgerRecord>> RunManager::ChargeInterrupted(
+    const storage::v1::SecAggSessionRecord& session) {
+  if (session.phase() != "Unmasking") return std::nullopt;
   TESSERA_ASSIGN_OR_RETURN(storage::v1::RunRecord record, state_->GetRun(session.run_id()));
-  if (record.config().differential_privacy().mode() != Dp::DISTRIBUTED) return nullptr;
+  if (record.config().differential_privacy().mode() != Dp::DISTRIBUTED) return std::nullopt;
   TESSERA_ASSIGN_OR_RETURN(ArrayRecord weights,
                            state_->LoadModel(session.run_id(), record.completed_rounds()));
   TESSERA_ASSIGN_OR_RETURN(PrivacyPlan plan, MakePrivacyPlan(record.config(), weights));
   TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord ledger,
                            state_->OpenLedger(NewLedger(plan)));
-  TESSERA_ASSIGN_OR_RETURN(*out, ChargeRound(ledger, plan, session.run_id()));
+  TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord charge,
+                           ChargeRound(ledger, plan, session.run_id()));
   LOG(WARNING) << "run " << session.run_id() << " round " << session.round()
                << ": charging the interrupted distributed-DP round (its noised sum may have "
                << "been revealed); dataset " << ledger.dataset() << " epsilon now "
-               << out->epsilon_spent();
-  return out;
+               << charge.epsilon_spent();
+  return charge;
 }
 
 }  // namespace tessera::coordinator

@@ -98,7 +98,7 @@ absl::Status CheckSameBudget(const storage::v1::PrivacyLedgerRecord& ledger,
 
 absl::StatusOr<storage::v1::PrivacyLedgerRecord> ChargeRound(
     const storage::v1::PrivacyLedgerRecord& ledger, const PrivacyPlan& plan,
-    absl::string_view run_id) {
+    absl::string_view run_id, double* order) {
   if (ledger.orders_size() != static_cast<int>(plan.orders.size()) ||
       ledger.rdp_size() != ledger.orders_size()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -119,6 +119,7 @@ absl::StatusOr<storage::v1::PrivacyLedgerRecord> ChargeRound(
   TESSERA_ASSIGN_OR_RETURN(dp::EpsilonResult e,
                            Epsilon(plan.orders, next.rdp(), ledger.delta()));
   next.set_epsilon_spent(e.epsilon);
+  if (order != nullptr) *order = e.order;
   next.set_updated_unix_ms(absl::ToUnixMillis(absl::Now()));
   return next;
 }

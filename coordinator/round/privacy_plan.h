@@ -53,10 +53,11 @@ storage::v1::PrivacyLedgerRecord NewLedger(const PrivacyPlan& plan);
 absl::Status CheckSameBudget(const storage::v1::PrivacyLedgerRecord& ledger,
                              const PrivacyPlan& plan);
 
-// `ledger` with one more round of `plan` charged by `run_id`, epsilon_spent recomputed.
+// `ledger` with one more round of `plan` charged by `run_id`, epsilon_spent recomputed;
+// `order`, when set, gets the Renyi order that gives that epsilon.
 absl::StatusOr<storage::v1::PrivacyLedgerRecord> ChargeRound(
     const storage::v1::PrivacyLedgerRecord& ledger, const PrivacyPlan& plan,
-    absl::string_view run_id);
+    absl::string_view run_id, double* order = nullptr);
 
 // The operator's view of `ledger` for a run with `plan`.
 absl::StatusOr<wire::v1::PrivacyBudgetStatus> BudgetStatus(

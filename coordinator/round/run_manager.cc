@@ -96,7 +96,8 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
   TESSERA_RETURN_IF_ERROR(CheckSecAggRun(config, initial_weights));
   // Opens the dataset's privacy ledger: refuses a budget that differs from the dataset's or
   // cannot pay for one more round.
-  TESSERA_RETURN_IF_ERROR(OpenPrivacy(config, initial_weights).status());
+  TESSERA_ASSIGN_OR_RETURN(std::optional<OpenedPrivacy> privacy,
+                           OpenPrivacy(config, initial_weights));
   {
     absl::MutexLock l(&mu_);
     if (runs_.size() >= options_.max_runs) {
@@ -124,7 +125,10 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
     run->record = std::move(record);
     run->model = std::move(model);
   }
-  TESSERA_RETURN_IF_ERROR(RestorePrivacy(run));
+  if (privacy.has_value()) {
+    TESSERA_RETURN_IF_ERROR(InstallPrivacy(run, std::move(privacy->plan), privacy->ledger,
+                                           config.differential_privacy().clip_norm()));
+  }
   wire::v1::RunStatus status;
   {
     absl::MutexLock l(&run->mu);

@@ -156,15 +156,28 @@ class RunManager {
   // INVALID_ARGUMENT naming the field when a secure aggregation run cannot work: no k and t
   // for its threat model, a modulus over 62 bits, masked inputs over max_message_bytes.
   absl::Status CheckSecAggRun(const wire::v1::RunConfig& config, const ArrayRecord& weights);
+  // INVALID_ARGUMENT starting with `what` when a masked input of `values` values of `bits`
+  // bits in `tensors` tensors would not fit max_message_bytes.
+  absl::Status CheckMaskedInputSize(absl::string_view what, uint64_t values, uint32_t bits,
+                                    size_t tensors) const;
   // Marks the secure aggregation sessions a previous process left ACTIVE as ABORTED.
   absl::Status AbortInterruptedSessions();
   void CloseRound(const std::shared_ptr<Round>& round);
 
   // ---- Differential privacy (dp_driver.cc, docs/privacy.md) ----
-  // CreateRun: the plan of a DP run (nullopt without DP) once its dataset's ledger is open.
-  // FAILED_PRECONDITION when the dataset has another budget or cannot pay for one round.
-  absl::StatusOr<std::optional<PrivacyPlan>> OpenPrivacy(const wire::v1::RunConfig& config,
-                                                         const ArrayRecord& weights);
+  // CreateRun: the plan of a DP run (nullopt without DP) and its dataset's ledger, opened
+  // now. FAILED_PRECONDITION when the dataset has another budget or cannot pay for one
+  // round; INVALID_ARGUMENT when a distributed encoding would not fit max_message_bytes.
+  struct OpenedPrivacy {
+    PrivacyPlan plan;
+    storage::v1::PrivacyLedgerRecord ledger;
+  };
+  absl::StatusOr<std::optional<OpenedPrivacy>> OpenPrivacy(const wire::v1::RunConfig& config,
+                                                           const ArrayRecord& weights);
+  // Sets the run's plan, clip norm and budget view.
+  static absl::Status InstallPrivacy(const std::shared_ptr<Run>& run, PrivacyPlan plan,
+                                     const storage::v1::PrivacyLedgerRecord& ledger,
+                                     double clip);
   // Recover: plan, current clip norm and budget of a stored DP run.
   absl::Status RestorePrivacy(const std::shared_ptr<Run>& run);
   // StartRun: FAILED_PRECONDITION while another running run spends the same dataset.
@@ -195,8 +208,8 @@ class RunManager {
                                                     const ArrayRecord& layout);
   // Recover: a distributed-DP session interrupted in Unmasking may have revealed its noised
   // sum, so its round is charged with the failed attempt.
-  absl::StatusOr<const storage::v1::PrivacyLedgerRecord*> ChargeInterrupted(
-      const storage::v1::SecAggSessionRecord& session, storage::v1::PrivacyLedgerRecord* out);
+  absl::StatusOr<std::optional<storage::v1::PrivacyLedgerRecord>> ChargeInterrupted(
+      const storage::v1::SecAggSessionRecord& session);
   absl::StatusOr<std::shared_ptr<Task>> FindTask(absl::string_view task_id,
                                                  absl::string_view client);
   absl::StatusOr<std::shared_ptr<Run>> FindRun(absl::string_view run_id);

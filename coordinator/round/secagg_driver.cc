@@ -59,15 +59,19 @@ absl::Status RunManager::CheckSecAggRun(const wire::v1::RunConfig& config,
   if (values == 0) {
     return absl::InvalidArgumentError("secure_aggregation: the model has no float32 tensors");
   }
+  return CheckMaskedInputSize("secure_aggregation: a", values, q->modulus_bits,
+                              weights.tensors.size());
+}
+
+absl::Status RunManager::CheckMaskedInputSize(absl::string_view what, uint64_t values,
+                                              uint32_t bits, size_t tensors) const {
   // Packed varints of b bits, plus per-tensor framing.
-  const uint64_t bytes = values * ((q->modulus_bits + 6) / 7) + 64 * weights.tensors.size() + 4096;
-  if (bytes > options_.max_message_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "secure_aggregation: a masked input of this model (", values, " values of ",
-        q->modulus_bits, " bits) takes about ", bytes, " bytes, over the coordinator's ",
-        options_.max_message_bytes, "-byte message limit (--max-message-bytes)"));
-  }
-  return absl::OkStatus();
+  const uint64_t bytes = values * ((bits + 6) / 7) + 64 * tensors + 4096;
+  if (bytes <= options_.max_message_bytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " masked input of this model (", values, " values of ", bits, " bits) takes about ",
+      bytes, " bytes, over the coordinator's ", options_.max_message_bytes,
+      "-byte message limit (--max-message-bytes)"));
 }
 
 absl::Status RunManager::AbortInterruptedSessions() {
@@ -90,14 +94,15 @@ absl::Status RunManager::AbortInterruptedSessions() {
     failed.set_selected(static_cast<uint32_t>(s.clients_size()));
     failed.set_failure_reason(s.abort_reason());
     *failed.mutable_secagg() = s.status();
-    storage::v1::PrivacyLedgerRecord ledger;
-    absl::StatusOr<const storage::v1::PrivacyLedgerRecord*> charge =
-        ChargeInterrupted(s, &ledger);
+    absl::StatusOr<std::optional<storage::v1::PrivacyLedgerRecord>> charge =
+        ChargeInterrupted(s);
     if (!charge.ok()) {
       LOG(ERROR) << "cannot charge the interrupted attempt's privacy cost: " << charge.status();
-      charge = nullptr;
+      charge = std::nullopt;
     }
-    if (absl::Status r = state_->RecordFailedAttempt(s.run_id(), failed, *charge); !r.ok()) {
+    if (absl::Status r = state_->RecordFailedAttempt(
+            s.run_id(), failed, charge->has_value() ? &**charge : nullptr);
+        !r.ok()) {
       LOG(WARNING) << "cannot record the interrupted attempt: " << r;
     }
     LOG(WARNING) << "run " << s.run_id() << " round " << s.round() << ": secure aggregation "
