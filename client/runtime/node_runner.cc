@@ -14,7 +14,6 @@
 #include "absl/time/clock.h"
 #include "client/runtime/secagg_participant.h"
 #include "client/runtime/update_delta.h"
-#include "privacy/dp/update_dp.h"
 #include "client/training/local_model.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
@@ -144,8 +143,7 @@ absl::StatusOr<ArrayRecord> NodeRunner::Impl::FetchModel(const wire::v1::Task& t
   absl::Status rpc = FromGrpcStatus(reader->Finish());
   if (!bad.ok()) return bad;
   TESSERA_RETURN_IF_ERROR(rpc);
-  // The reader checked the stream against its own trailer; the task says which model it
-  // must be.
+  // The reader checked the stream against its own trailer; the task names the model.
   if (stream.done() && stream.digest() != task.model_sha256()) {
     return absl::DataLossError("the global model does not match the task's SHA-256");
   }
@@ -162,20 +160,15 @@ absl::Status NodeRunner::Impl::PushUpdate(const wire::v1::Task& task, const Arra
   auto* header = msg.mutable_header();
   header->set_task_id(task.task_id());
   header->set_num_examples(num_examples);
-  // Under DP the coordinator releases no training loss, so none is sent (a diverged client's
-  // NaN loss would also get its zeroed update refused).
+  // No training loss under DP: it is not released (and a diverged client's NaN is refused).
   if (!task.has_dp()) (*header->mutable_metrics())["train_loss"] = loss;
   (*header->mutable_metrics())["train_seconds"] = seconds;
   std::optional<ArrayRecord> clipped;
   if (task.dp().mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL) {
-    // Central DP: the update goes out clipped; the coordinator clips again and weighs it 1.
-    // Whether it was within the clip feeds adaptive clipping (Andrew et al. 2021).
-    clipped = delta;
-    if (dp::ZeroIfNotFinite(*clipped)) {
-      LOG(WARNING) << "local training produced a non-finite update; sending a zero update";
-    }
-    const double norm = dp::ClipUpdate(*clipped, task.dp().clip_norm());
-    (*header->mutable_metrics())["dp_unclipped"] = norm <= task.dp().clip_norm() ? 1 : 0;
+    // Clipped here and by the coordinator; the bit feeds adaptive clipping (Andrew et al.).
+    bool within = false;
+    clipped = DpDelta(delta, task.dp().clip_norm(), &within);
+    (*header->mutable_metrics())["dp_unclipped"] = within ? 1 : 0;
   }
   bool ok = writer->Write(msg);
   TensorStreamWriter stream(clipped ? &*clipped : &delta);

@@ -15,6 +15,7 @@
 #include "privacy/secagg/client/secagg_client.h"
 #include "privacy/dp/ddg_codec.h"
 #include "privacy/dp/random_source.h"
+#include "client/runtime/update_delta.h"
 #include "privacy/dp/update_dp.h"
 #include "privacy/secagg/update_codec.h"
 
@@ -64,16 +65,11 @@ struct DpInput {
 absl::StatusOr<DpInput> EncodeDpInput(const wire::v1::Task& task, const ArrayRecord& delta,
                                       const secagg::QuantizerParams& params) {
   const wire::v1::DpTask& d = task.dp();
-  ArrayRecord clipped = delta;
-  if (dp::ZeroIfNotFinite(clipped)) {
-    // The clients' noise shares must all reach the sum, so a client whose local training
-    // diverged still takes part, with an update that moves nothing.
-    LOG(WARNING) << "local training produced a non-finite update; sending a zero update "
-                 << "with this client's share of the noise";
-  }
+  const bool central = d.mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL;
+  // The distributed encoding clips after flattening.
+  const ArrayRecord clipped = DpDelta(delta, central ? d.clip_norm() : 0);
   DpInput out;
-  if (d.mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL) {
-    dp::ClipUpdate(clipped, d.clip_norm());
+  if (central) {
     TESSERA_ASSIGN_OR_RETURN(secagg::UniformSource uniform, secagg::SecureUniformSource());
     TESSERA_ASSIGN_OR_RETURN(out.inputs, secagg::QuantizeUpdate(clipped, 1, params, uniform));
     out.modulus_mask = params.modulus_mask;

@@ -2,8 +2,11 @@
 
 #include <cstring>
 
+#include <glog/logging.h>
+
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
+#include "privacy/dp/update_dp.h"
 
 namespace tessera {
 namespace {
@@ -48,6 +51,19 @@ absl::StatusOr<ArrayRecord> ComputeDelta(const ArrayRecord& trained, const Array
     delta.tensors.push_back(std::move(out));
   }
   return delta;
+}
+
+ArrayRecord DpDelta(const ArrayRecord& delta, double clip, bool* within_clip) {
+  ArrayRecord out = delta;
+  if (dp::ZeroIfNotFinite(out)) {
+    LOG(WARNING) << "local training produced a non-finite update; sending a zero update "
+                 << "(with this client's share of the noise, if any)";
+  }
+  if (clip > 0) {
+    const double norm = dp::ClipUpdate(out, clip);
+    if (within_clip != nullptr) *within_clip = norm <= clip;
+  }
+  return out;
 }
 
 }  // namespace tessera

@@ -13,6 +13,13 @@ namespace tessera {
 // tensors must be unchanged (INVALID_ARGUMENT otherwise) and give all-false.
 absl::StatusOr<ArrayRecord> ComputeDelta(const ArrayRecord& trained, const ArrayRecord& global);
 
+// The update under differential privacy (docs/privacy.md): a copy of `delta`, all zero (with
+// a warning) when local training diverged to NaN or Inf, since the client must still take
+// part for its share of the noise to reach the sum; and, when `clip` > 0, clipped to L2 norm
+// `clip` over its float32 tensors (dp::ClipUpdate, central DP). `within_clip`, when set, says
+// whether the update needed no clipping (adaptive clipping's bit).
+ArrayRecord DpDelta(const ArrayRecord& delta, double clip, bool* within_clip = nullptr);
+
 }  // namespace tessera
 
 #endif  // TESSERA_CLIENT_RUNTIME_UPDATE_DELTA_H_
