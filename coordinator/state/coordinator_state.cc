@@ -38,7 +38,6 @@ using state_internal::FromRocksDbStatus;
 using storage::v1::ClientRecord;
 using storage::v1::ModelManifest;
 using storage::v1::RunRecord;
-using storage::v1::SecAggSessionRecord;
 using wire::v1::RoundSummary;
 namespace si = state_internal;
 
@@ -387,28 +386,6 @@ absl::StatusOr<std::vector<ClientRecord>> CoordinatorState::ListClients() {
         return si::ParseRecord(value, key, &clients.emplace_back());
       }));
   return clients;
-}
-
-absl::Status CoordinatorState::PutSecAggSession(const SecAggSessionRecord& session) {
-  TESSERA_RETURN_IF_ERROR(si::ValidateId("run id", session.run_id()));
-  TESSERA_RETURN_IF_ERROR(si::ValidateId("session id", session.session_id()));
-  TESSERA_ASSIGN_OR_RETURN(
-      std::string value,
-      si::SerializeRecord(session, absl::StrCat("secagg session ", session.session_id())));
-  return FromRocksDbStatus(
-      db_->Put(si::SyncedWrite(), si::SecAggKey(session.run_id(), session.session_id()),
-               value),
-      absl::StrCat("storing secagg session ", session.session_id()));
-}
-
-absl::StatusOr<std::vector<SecAggSessionRecord>> CoordinatorState::ListSecAggSessions() {
-  std::vector<SecAggSessionRecord> sessions;
-  TESSERA_RETURN_IF_ERROR(si::ForEachWithPrefix(
-      db_.get(), rocksdb::ReadOptions(), si::kSecAggPrefix,
-      [&](absl::string_view key, absl::string_view value) -> absl::Status {
-        return si::ParseRecord(value, key, &sessions.emplace_back());
-      }));
-  return sessions;
 }
 
 absl::Status CoordinatorState::TEST_PutRaw(absl::string_view key,
