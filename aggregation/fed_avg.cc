@@ -15,7 +15,6 @@ namespace tessera {
 namespace aggregation {
 namespace {
 
-using aggregation_internal::AllFinite;
 using aggregation_internal::Axpy;
 using aggregation_internal::BFloat16ToFloat;
 using aggregation_internal::FloatToBFloat16;

@@ -14,7 +14,6 @@ namespace tessera {
 namespace aggregation {
 namespace {
 
-using aggregation_internal::AllFinite;
 
 // Coordinates processed per block: n * kBlock floats stay in cache while the
 // block is transposed (median, trimmed mean) or compared pairwise (Krum).

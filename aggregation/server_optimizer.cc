@@ -14,7 +14,6 @@ namespace tessera {
 namespace aggregation {
 namespace {
 
-using aggregation_internal::AllFinite;
 using Kind = ServerOptimizerOptions::Kind;
 
 bool UsesM(Kind kind) { return kind != Kind::kSgd; }

@@ -16,11 +16,6 @@ void Axpy(float* __restrict acc, const float* __restrict x, float w, size_t n);
 void Axpy(double* __restrict acc, const double* __restrict x, double w,
           size_t n);
 
-// True when no element is NaN or +-Inf. Reads all n elements (no early exit),
-// which is what lets it run at memory bandwidth.
-bool AllFinite(const float* x, size_t n);
-bool AllFinite(const double* x, size_t n);
-
 }  // namespace aggregation_internal
 }  // namespace tessera
 

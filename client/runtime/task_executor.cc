@@ -216,7 +216,7 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
                                                         out.train.steps, train.learning_rate,
                                                         state));
   } else {
-    TESSERA_ASSIGN_OR_RETURN(out.update, ComputeDelta(trained, global));
+    TESSERA_ASSIGN_OR_RETURN(out.update, ComputeDelta(std::move(trained), global));
   }
   // SCAFFOLD's mean is uniform: every client weighs 1 (also inside a secure sum).
   out.weight = scaffold ? 1 : out.train.num_examples;

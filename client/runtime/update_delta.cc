@@ -11,46 +11,44 @@
 namespace tessera {
 namespace {
 
+// a -= b, in a's own precision.
 template <typename T>
-void Subtract(const Tensor& a, const Tensor& b, Tensor& out) {
-  auto x = a.values<T>();
-  auto y = b.values<T>();
-  auto z = out.mutable_values<T>();
-  for (size_t i = 0; i < z.size(); ++i) z[i] = static_cast<T>(x[i] - y[i]);
+void SubtractInPlace(Tensor& a, const Tensor& b) {
+  T* __restrict x = a.mutable_values<T>().data();
+  const T* __restrict y = b.values<T>().data();
+  const size_t n = b.values<T>().size();
+  for (size_t i = 0; i < n; ++i) x[i] = static_cast<T>(x[i] - y[i]);
 }
 
 }  // namespace
 
-absl::StatusOr<ArrayRecord> ComputeDelta(const ArrayRecord& trained, const ArrayRecord& global) {
+absl::StatusOr<ArrayRecord> ComputeDelta(ArrayRecord trained, const ArrayRecord& global) {
   TESSERA_RETURN_IF_ERROR(CheckSameLayout(global, trained));
-  ArrayRecord delta;
-  delta.tensors.reserve(global.tensors.size());
   for (size_t i = 0; i < global.tensors.size(); ++i) {
-    const Tensor& a = trained.tensors[i];
+    Tensor& a = trained.tensors[i];
     const Tensor& b = global.tensors[i];
-    TESSERA_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(b.name(), b.dtype(), b.shape()));
     switch (b.dtype()) {
-      case DType::kFloat32: Subtract<float>(a, b, out); break;
-      case DType::kFloat64: Subtract<double>(a, b, out); break;
-      case DType::kInt64: Subtract<int64_t>(a, b, out); break;
-      case DType::kInt32: Subtract<int32_t>(a, b, out); break;
-      case DType::kInt16: Subtract<int16_t>(a, b, out); break;
-      case DType::kInt8: Subtract<int8_t>(a, b, out); break;
-      case DType::kUInt8: Subtract<uint8_t>(a, b, out); break;
+      case DType::kFloat32: SubtractInPlace<float>(a, b); break;
+      case DType::kFloat64: SubtractInPlace<double>(a, b); break;
+      case DType::kInt64: SubtractInPlace<int64_t>(a, b); break;
+      case DType::kInt32: SubtractInPlace<int32_t>(a, b); break;
+      case DType::kInt16: SubtractInPlace<int16_t>(a, b); break;
+      case DType::kInt8: SubtractInPlace<int8_t>(a, b); break;
+      case DType::kUInt8: SubtractInPlace<uint8_t>(a, b); break;
       case DType::kBool:
         if (a.data() != b.data()) {
           return absl::InvalidArgumentError(
               absl::StrCat("bool tensor \"", b.name(), "\" changed during training"));
         }
+        std::memset(a.mutable_data()->data(), 0, a.data().size());  // unchanged: all false
         break;
       case DType::kFloat16:
       case DType::kBFloat16:
         return absl::UnimplementedError(
             absl::StrCat("tensor \"", b.name(), "\": half-precision updates are not supported"));
     }
-    delta.tensors.push_back(std::move(out));
   }
-  return delta;
+  return trained;
 }
 
 ArrayRecord DpDelta(const ArrayRecord& delta, double clip, bool* within_clip) {

@@ -7,11 +7,12 @@
 
 namespace tessera {
 
-// trained - global for every tensor (same layout required: INVALID_ARGUMENT otherwise).
+// trained - global for every tensor (same layout required: INVALID_ARGUMENT otherwise),
+// computed in trained's own buffers (pass it with std::move to save a copy).
 // Float types subtract in their own precision (float16/bfloat16: UNIMPLEMENTED); integer
 // types subtract exactly; bool tensors give int8 0/1/-1 is not representable, so bool
 // tensors must be unchanged (INVALID_ARGUMENT otherwise) and give all-false.
-absl::StatusOr<ArrayRecord> ComputeDelta(const ArrayRecord& trained, const ArrayRecord& global);
+absl::StatusOr<ArrayRecord> ComputeDelta(ArrayRecord trained, const ArrayRecord& global);
 
 // The update under differential privacy (docs/privacy.md): a copy of `delta`, all zero (with
 // a warning) when local training diverged to NaN or Inf, since the client must still take

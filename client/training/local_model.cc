@@ -105,19 +105,27 @@ std::vector<at::Tensor> LocalModel::Impl::Parameters() const {
   return out;
 }
 
-LocalModel::Impl::NamedTensors LocalModel::Impl::State() const {
-  NamedTensors out;
-  VisitState(net, script.get(), [&](std::string name, const at::Tensor& t, bool /*is_parameter*/) {
-    out.emplace_back(std::move(name), t);
-  });
-  return out;
+const LocalModel::Impl::NamedTensors& LocalModel::Impl::State() const {
+  if (!state_cached_) {
+    NamedTensors state;
+    std::vector<bool> is_parameter;
+    VisitState(net, script.get(), [&](std::string name, const at::Tensor& t, bool parameter) {
+      state.emplace_back(std::move(name), t);
+      is_parameter.push_back(parameter);
+    });
+    state_ = std::move(state);  // only once the walk succeeded (it may throw)
+    state_is_parameter_ = std::move(is_parameter);
+    state_cached_ = true;
+  }
+  return state_;
 }
 
 LocalModel::Impl::NamedTensors LocalModel::Impl::TrainableParameters() const {
   NamedTensors out;
-  VisitState(net, script.get(), [&](std::string name, const at::Tensor& t, bool is_parameter) {
-    if (is_parameter && t.requires_grad()) out.emplace_back(std::move(name), t);
-  });
+  const NamedTensors& state = State();
+  for (size_t i = 0; i < state.size(); ++i) {
+    if (state_is_parameter_[i] && state[i].second.requires_grad()) out.push_back(state[i]);
+  }
   return out;
 }
 
@@ -202,7 +210,7 @@ absl::StatusOr<ArrayRecord> LocalModel::GetWeights() const {
 
 absl::Status LocalModel::SetWeights(const ArrayRecord& weights) {
   return GuardTorch("SetWeights", [&]() -> absl::Status {
-    const Impl::NamedTensors state = impl_->State();
+    const Impl::NamedTensors& state = impl_->State();
     std::vector<const Tensor*> sources;
     std::set<std::string> names;
     for (const auto& [name, t] : state) {

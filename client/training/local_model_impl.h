@@ -58,8 +58,10 @@ class LocalModel::Impl {
   // Every parameter, trainable or not.
   std::vector<at::Tensor> Parameters() const;
   // Parameters and buffers in PyTorch state_dict order: modules in pre-order, each
-  // module's own parameters then its own buffers.
-  NamedTensors State() const;
+  // module's own parameters then its own buffers. Walked once and cached (the handles share
+  // the module's storage; modules are not restructured after loading): walking the module
+  // tree costs more than copying a small model's weights.
+  const NamedTensors& State() const;
   // The parameters that require grad, named and ordered as in State().
   NamedTensors TrainableParameters() const;
 
@@ -73,6 +75,11 @@ class LocalModel::Impl {
   // c10::Error.
   absl::StatusOr<TrainResult> Train(const Dataset& data, const TrainOptions& options);
   absl::StatusOr<EvalResult> Evaluate(const Dataset& data, uint32_t batch_size);
+
+ private:
+  mutable bool state_cached_ = false;
+  mutable NamedTensors state_;
+  mutable std::vector<bool> state_is_parameter_;
 };
 
 }  // namespace tessera

@@ -316,19 +316,19 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   }
   const size_t delivered = DispatchTasks(run, round, candidates, customize);
 
-  // Wait for every delivered task, the deadline, or a stop; publish progress as reports land.
+  // Wait for every delivered task, the deadline, or a stop; publish progress every 100 ms at
+  // most (a status carries the run's history: one per report would cost O(rounds x clients)).
   const absl::Time deadline = absl::Now() + Seconds(config.round().deadline_seconds());
   size_t seen = 0;
   while (true) {
     size_t reported, abandoned;
     {
       absl::MutexLock l(&round->mu);
-      auto progressed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(round->mu) {
-        return round->reported != seen || round->reported + round->abandoned >= delivered ||
-               run->stop.load() || shutting_down_.load();
+      auto settled = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(round->mu) {
+        return round->reported + round->abandoned >= delivered || run->stop || shutting_down_;
       };
-      round->mu.AwaitWithDeadline(absl::Condition(&progressed),
-                                  std::min(deadline, absl::Now() + absl::Milliseconds(200)));
+      round->mu.AwaitWithDeadline(absl::Condition(&settled),
+                                  std::min(deadline, absl::Now() + absl::Milliseconds(100)));
       reported = round->reported;
       abandoned = round->abandoned;
     }

@@ -189,10 +189,14 @@ absl::Status CheckFinite(const Tensor& tensor) {
     return absl::OkStatus();
   };
   switch (tensor.dtype()) {
-    case DType::kFloat32:
-      return check(tensor.values<float>());
-    case DType::kFloat64:
-      return check(tensor.values<double>());
+    case DType::kFloat32: {
+      auto v = tensor.values<float>();
+      return AllFinite(v.data(), v.size()) ? absl::OkStatus() : check(v);
+    }
+    case DType::kFloat64: {
+      auto v = tensor.values<double>();
+      return AllFinite(v.data(), v.size()) ? absl::OkStatus() : check(v);
+    }
     case DType::kFloat16:
     case DType::kBFloat16: {
       // Exponent all ones means Inf or NaN in both formats.

@@ -118,6 +118,10 @@ absl::Status CheckSameLayout(const ArrayRecord& a, const ArrayRecord& b);
 absl::Status CheckUniqueNames(const ArrayRecord& record);
 // INVALID_ARGUMENT naming the tensor and index of the first NaN or Inf in a float tensor.
 absl::Status CheckFinite(const Tensor& tensor);
+// True when no element is NaN or +-Inf. Reads all n elements (no early exit), which is what
+// lets it run at memory bandwidth; CheckFinite uses it before looking for the index.
+bool AllFinite(const float* x, size_t n);
+bool AllFinite(const double* x, size_t n);
 
 }  // namespace tessera
 

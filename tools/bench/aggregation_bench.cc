@@ -135,7 +135,7 @@ int Run() {
     for (const ArrayRecord& u : updates) {
       for (const Tensor& t : u.tensors) {
         auto v = t.values<float>();
-        finite &= aggregation_internal::AllFinite(v.data(), v.size());
+        finite &= AllFinite(v.data(), v.size());
       }
     }
     b = Clock::now();
