@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <numeric>
 #include <random>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -30,12 +32,43 @@ Dataset SyntheticImages(size_t n) {
   return d;
 }
 
+// One local epoch per call over consecutive examples_per_call slices of `data`.
+absl::Status TrainPerCall(LocalModel& model, const Dataset& data,
+                          const BenchTrainOptions& options, TrainOptions train,
+                          BenchTrainResult& result) {
+  const size_t n = options.examples_per_call;
+  std::vector<Dataset> slices;
+  for (size_t begin = 0; begin + n <= data.size(); begin += n) {
+    std::vector<size_t> indices(n);
+    std::iota(indices.begin(), indices.end(), begin);
+    TESSERA_ASSIGN_OR_RETURN(Dataset slice, Subset(data, indices));
+    slices.push_back(std::move(slice));
+  }
+  train.epochs = 1;
+  train.max_steps = 0;
+  for (size_t call = 0; result.seconds < options.seconds; ++call) {
+    train.seed = call;
+    TESSERA_ASSIGN_OR_RETURN(TrainResult r, model.Train(slices[call % slices.size()], train));
+    result.steps += r.steps;
+    result.images += r.examples_processed;
+    result.seconds += r.seconds;
+    result.final_loss = r.train_loss;
+  }
+  result.images_per_second = static_cast<double>(result.images) / result.seconds;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<BenchTrainResult> BenchTrain(const BenchTrainOptions& options) {
   if (options.batch_size == 0 || !(options.seconds > 0) || options.num_examples == 0) {
     return absl::InvalidArgumentError(
         "bench-train: batch size, seconds and example count must be > 0");
+  }
+  if (options.examples_per_call > options.num_examples) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bench-train: examples per call (", options.examples_per_call,
+        ") exceeds the example count (", options.num_examples, ")"));
   }
   TESSERA_RETURN_IF_ERROR(SetTorchThreads(options.threads));
   Dataset data;
@@ -62,7 +95,12 @@ absl::StatusOr<BenchTrainResult> BenchTrain(const BenchTrainOptions& options) {
   result.device = model->device();
   result.data = options.data_dir.empty() ? "synthetic" : options.data_dir;
   result.batch_size = options.batch_size;
+  result.examples_per_call = options.examples_per_call;
   result.threads = TorchThreads();
+  if (options.examples_per_call > 0) {
+    TESSERA_RETURN_IF_ERROR(TrainPerCall(*model, data, options, train, result));
+    return result;
+  }
   // Chunks of about half a second, sized from the warm-up.
   const double step_seconds = warmup.seconds / static_cast<double>(warmup.steps);
   const uint32_t chunk = static_cast<uint32_t>(
@@ -87,6 +125,7 @@ std::string FormatBenchTrainResult(const BenchTrainResult& r, bool json) {
                                 {"device", r.device},
                                 {"data", r.data},
                                 {"batch_size", r.batch_size},
+                                {"examples_per_call", r.examples_per_call},
                                 {"threads", r.threads},
                                 {"steps", r.steps},
                                 {"images", r.images},

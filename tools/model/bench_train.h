@@ -26,6 +26,10 @@ struct BenchTrainOptions {
   std::string device = "cpu";
   double learning_rate = 0.01;
   double momentum = 0.9;
+  // 0: steps over the whole data. N > 0: one local epoch per Train call over consecutive
+  // N-example slices, as a federated client with N examples trains each round (with the
+  // per-call setup: optimizer, inputs, loss); the simulator benchmark's baseline.
+  size_t examples_per_call = 0;
 };
 
 inline constexpr uint32_t kBenchWarmupSteps = 10;
@@ -35,6 +39,7 @@ struct BenchTrainResult {
   std::string device;
   std::string data;  // "synthetic" or the directory
   uint32_t batch_size = 0;
+  size_t examples_per_call = 0;
   int threads = 0;
   uint64_t steps = 0;
   uint64_t images = 0;

@@ -100,6 +100,10 @@ int main(int argc, char** argv) {
   bt->add_option("--examples", bench.num_examples, "examples to load or generate")
       ->capture_default_str()
       ->check(CLI::Range(1, 100'000'000));
+  bt->add_option("--examples-per-call", bench.examples_per_call,
+                 "train one epoch per call on N-example slices, as a client does each round "
+                 "(0 = steps over all the data)")
+      ->capture_default_str();
   bt->add_option("--threads", bench.threads, "LibTorch threads (0 = default)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1024));

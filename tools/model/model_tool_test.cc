@@ -136,6 +136,24 @@ TEST(BenchTrainTest, MeasuresThroughput) {
   EXPECT_THAT(BenchTrain(options), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(BenchTrainTest, PerCallTrainsOneEpochOfEachSlice) {
+  BenchTrainOptions options;
+  options.architecture = "mlp";
+  options.seconds = 0.1;
+  options.num_examples = 100;
+  options.batch_size = 4;
+  options.examples_per_call = 6;  // one step of 4 and one of 2 per call
+  absl::StatusOr<BenchTrainResult> r = BenchTrain(options);
+  TESSERA_ASSERT_OK(r);
+  EXPECT_EQ(r->examples_per_call, 6u);
+  EXPECT_GT(r->images, 0u);
+  EXPECT_EQ(r->images % 6, 0u);
+  EXPECT_EQ(r->steps, r->images / 6 * 2);
+  options.examples_per_call = 101;
+  EXPECT_THAT(BenchTrain(options), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            HasSubstr("examples per call")));
+}
+
 TEST(ModelToolBinaryTest, InitInfoAndBadFlag) {
   const std::string out = TempPath("bin_init.safetensors");
   CommandResult init = RunTool("init --architecture mlp --seed 3 --out " + out);

@@ -44,14 +44,14 @@ absl::Status WriteMetrics(const std::string& dir, const RunSummary& run,
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
   std::ofstream csv(dir + "/metrics.csv");
   csv << "round,selected,completed,dropped,train_loss,test_loss,test_accuracy,epsilon,"
-         "bytes_up,bytes_down,wall_seconds,virtual_seconds,train_seconds,examples\n";
+         "bytes_up,bytes_down,wall_seconds,virtual_seconds,train_seconds,examples,steps\n";
   nlohmann::json json_rows = nlohmann::json::array();
   for (const RoundRow& r : rows) {
     csv << r.round << ',' << r.selected << ',' << r.completed << ',' << r.dropped << ','
         << Num(r.train_loss) << ',' << Num(r.test_loss) << ',' << Num(r.test_accuracy) << ','
         << Num(r.epsilon) << ',' << r.bytes_up << ',' << r.bytes_down << ','
         << Num(r.wall_seconds) << ',' << Num(r.virtual_seconds) << ',' << Num(r.train_seconds)
-        << ',' << r.examples << '\n';
+        << ',' << r.examples << ',' << r.steps << '\n';
     json_rows.push_back({{"round", r.round},
                          {"selected", r.selected},
                          {"completed", r.completed},
@@ -65,7 +65,8 @@ absl::Status WriteMetrics(const std::string& dir, const RunSummary& run,
                          {"wall_seconds", r.wall_seconds},
                          {"virtual_seconds", r.virtual_seconds},
                          {"train_seconds", r.train_seconds},
-                         {"examples", r.examples}});
+                         {"examples", r.examples},
+                         {"steps", r.steps}});
   }
   if (!csv) return absl::InternalError(absl::StrCat("cannot write ", dir, "/metrics.csv"));
   const nlohmann::json doc = {{"name", run.name},

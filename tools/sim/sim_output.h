@@ -27,6 +27,7 @@ struct RoundRow {
   double virtual_seconds = 0;
   double train_seconds = 0;  // local training summed over clients
   uint64_t examples = 0;     // examples processed in local training
+  uint64_t steps = 0;        // local optimizer steps (examples / steps = mean batch)
 };
 
 struct RunSummary {
