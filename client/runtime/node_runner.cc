@@ -12,20 +12,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "client/runtime/grpc_transport.h"
+#include "client/runtime/internal/fleet_channel.h"
 #include "client/runtime/secagg_participant.h"
 #include "client/runtime/task_executor.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
 #include "core/base/version.h"
 #include "core/serde/grpc_status.h"
-#include "core/serde/tensor_stream.h"
-#include "privacy/crypto/sha256.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 
 namespace tessera {
 namespace {
-
-constexpr char kSessionKey[] = "x-tessera-session";
 
 // The file's bytes, or the error prefixed with the flag that named it.
 absl::StatusOr<std::string> ReadFlagFile(const std::string& path, absl::string_view flag) {
@@ -38,37 +36,31 @@ absl::StatusOr<std::string> ReadFlagFile(const std::string& path, absl::string_v
 
 }  // namespace
 
-class NodeRunner::Impl : public FleetTransport {
+class NodeRunner::Impl {
  public:
   NodeRunnerOptions options;
   SecAggParticipantOptions secagg;
   LocalData data;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<wire::v1::Fleet::Stub> stub;
+  std::shared_ptr<FleetChannel> channel;
+  std::unique_ptr<GrpcFleetTransport> transport;  // the task calls, with session()
   std::unique_ptr<TaskExecutor> executor;
   ClientState state;  // worker thread only
 
   absl::Status Run();
   void Stop();
-
-  // FleetTransport over gRPC.
-  absl::StatusOr<ArrayRecord> FetchModel(const wire::v1::Task& task) override;
-  absl::StatusOr<std::string> FetchArtifact(const wire::v1::Task& task) override;
-  absl::Status PushUpdate(const wire::v1::Task& task, uint64_t num_examples,
-                          const std::map<std::string, double>& metrics,
-                          const ArrayRecord& update) override;
-  absl::Status PushEvaluation(const wire::v1::Task& task, const EvalResult& eval) override;
-  SecAggTransport SecAgg(const wire::v1::Task& task) override;
-
- private:
-  void Worker();
-  absl::Status RunTask(const wire::v1::Task& task);
-  void PrepareContext(grpc::ClientContext* ctx, double seconds);
-  absl::Status RegisterAndSubscribe();
+  std::string session() {
+    absl::MutexLock l(&mu_);
+    return session_;
+  }
   bool stopping() {
     absl::MutexLock l(&mu_);
     return stopping_;
   }
+
+ private:
+  void Worker();
+  absl::Status RunTask(const wire::v1::Task& task);
+  absl::Status RegisterAndSubscribe();
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -78,117 +70,10 @@ class NodeRunner::Impl : public FleetTransport {
   uint32_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-void NodeRunner::Impl::PrepareContext(grpc::ClientContext* ctx, double seconds) {
-  std::string session;
-  {
-    absl::MutexLock l(&mu_);
-    session = session_;
-  }
-  ctx->AddMetadata(kSessionKey, session);
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)));
-}
-
-absl::StatusOr<std::string> NodeRunner::Impl::FetchArtifact(const wire::v1::Task& task) {
-  grpc::ClientContext ctx;
-  PrepareContext(&ctx, 600);
-  wire::v1::FetchArtifactRequest req;
-  req.set_task_id(task.task_id());
-  auto reader = stub->FetchArtifact(&ctx, req);
-  std::string program;
-  wire::v1::ArtifactChunk chunk;
-  std::string digest;
-  while (reader->Read(&chunk)) {
-    program += chunk.data();
-    if (!chunk.sha256().empty()) digest = chunk.sha256();
-  }
-  TESSERA_RETURN_IF_ERROR(FromGrpcStatus(reader->Finish()));
-  if (digest != task.model().torchscript_sha256()) {
-    return absl::DataLossError("the TorchScript program does not match its SHA-256");
-  }
-  return program;
-}
-
-absl::StatusOr<ArrayRecord> NodeRunner::Impl::FetchModel(const wire::v1::Task& task) {
-  grpc::ClientContext ctx;
-  PrepareContext(&ctx, std::max(60.0, task.deadline_seconds()));
-  wire::v1::FetchModelRequest req;
-  req.set_task_id(task.task_id());
-  auto reader = stub->FetchModel(&ctx, req);
-  TensorStreamLimits limits;
-  limits.require_finite = true;
-  TensorStreamReader stream(limits);
-  wire::v1::TensorChunk chunk;
-  absl::Status bad;
-  while (reader->Read(&chunk)) {
-    if (bad.ok()) bad = stream.Add(chunk);
-    if (!bad.ok()) ctx.TryCancel();
-  }
-  absl::Status rpc = FromGrpcStatus(reader->Finish());
-  if (!bad.ok()) return bad;
-  TESSERA_RETURN_IF_ERROR(rpc);
-  // The reader checked the stream against its own trailer; the task names the model.
-  if (stream.done() && stream.digest() != task.model_sha256()) {
-    return absl::DataLossError("the global model does not match the task's SHA-256");
-  }
-  return std::move(stream).Finish();
-}
-
-absl::Status NodeRunner::Impl::PushUpdate(const wire::v1::Task& task, uint64_t num_examples,
-                                          const std::map<std::string, double>& metrics,
-                                          const ArrayRecord& update) {
-  grpc::ClientContext ctx;
-  PrepareContext(&ctx, std::max(60.0, task.deadline_seconds()));
-  wire::v1::PushUpdateResponse response;
-  auto writer = stub->PushUpdate(&ctx, &response);
-  wire::v1::PushUpdateRequest msg;
-  auto* header = msg.mutable_header();
-  header->set_task_id(task.task_id());
-  header->set_num_examples(num_examples);
-  for (const auto& [k, v] : metrics) (*header->mutable_metrics())[k] = v;
-  bool ok = writer->Write(msg);
-  TensorStreamWriter stream(&update);
-  while (ok) {
-    msg.Clear();
-    if (!stream.Next(msg.mutable_chunk())) break;
-    ok = writer->Write(msg);
-  }
-  writer->WritesDone();
-  return FromGrpcStatus(writer->Finish());
-}
-
-absl::Status NodeRunner::Impl::PushEvaluation(const wire::v1::Task& task,
-                                              const EvalResult& eval) {
-  grpc::ClientContext ctx;
-  PrepareContext(&ctx, 60);
-  wire::v1::PushEvaluationRequest req;
-  req.set_task_id(task.task_id());
-  req.set_num_examples(eval.num_examples);
-  req.set_loss(eval.loss);
-  req.set_accuracy(eval.accuracy);
-  wire::v1::PushEvaluationResponse resp;
-  return FromGrpcStatus(stub->PushEvaluation(&ctx, req, &resp));
-}
-
-SecAggTransport NodeRunner::Impl::SecAgg(const wire::v1::Task& task) {
-  SecAggTransport once = [this, task](const secagg::v1::ClientToServer& m,
-                                      double timeout) -> absl::StatusOr<secagg::v1::ServerToClient> {
-    grpc::ClientContext ctx;
-    PrepareContext(&ctx, timeout);
-    wire::v1::SecAggRequest req;
-    req.set_task_id(task.task_id());
-    *req.mutable_message() = m;
-    wire::v1::SecAggResponse resp;
-    TESSERA_RETURN_IF_ERROR(FromGrpcStatus(stub->SecAggExchange(&ctx, req, &resp)));
-    return std::move(*resp.mutable_message());
-  };
-  return WithTransientRetries(once, [this] { return stopping(); });
-}
-
 absl::Status NodeRunner::Impl::RunTask(const wire::v1::Task& task) {
   const absl::Time start = absl::Now();
   TESSERA_ASSIGN_OR_RETURN(TaskReport r,
-                           executor->Run(task, data.train, data.test, state, secagg, *this));
+                           executor->Run(task, data.train, data.test, state, secagg, *transport));
   if (task.type() == wire::v1::EVALUATE) {
     LOG(INFO) << "round " << task.round() << " evaluation: accuracy " << r.eval.accuracy
               << ", loss " << r.eval.loss << " on " << r.eval.num_examples << " examples";
@@ -240,7 +125,7 @@ absl::Status NodeRunner::Impl::RegisterAndSubscribe() {
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    TESSERA_RETURN_IF_ERROR(FromGrpcStatus(stub->Register(&ctx, req, &resp)));
+    TESSERA_RETURN_IF_ERROR(FromGrpcStatus(channel->stub->Register(&ctx, req, &resp)));
   }
   grpc::ClientContext ctx;
   {
@@ -252,7 +137,7 @@ absl::Status NodeRunner::Impl::RegisterAndSubscribe() {
   LOG(INFO) << "registered as " << options.name << "; waiting for tasks";
   wire::v1::SubscribeRequest sub;
   sub.set_session_id(resp.session_id());
-  auto reader = stub->Subscribe(&ctx, sub);
+  auto reader = channel->stub->Subscribe(&ctx, sub);
   wire::v1::Task task;
   while (reader->Read(&task)) {
     if (task.type() == wire::v1::PING) continue;
@@ -298,38 +183,29 @@ void NodeRunner::Impl::Stop() {
 absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions options,
                                                                 LocalData data) {
   if (options.name.empty()) return absl::InvalidArgumentError("--name: required");
-  std::shared_ptr<grpc::ChannelCredentials> creds;
   SecAggParticipantOptions secagg;
   secagg.dump_dir = options.secagg_dump_dir;
   secagg.drop_before = options.fault_drop_before;
   secagg.drop_by_exit = !options.fault_hang;
+  FleetChannelOptions channel;
+  channel.address = options.coordinator;
+  channel.insecure = options.insecure;
   if (options.insecure) {
-    creds = grpc::InsecureChannelCredentials();
     TESSERA_ASSIGN_OR_RETURN(secagg.signer, secagg::EphemeralSigner());
     secagg.verify = secagg::InsecureVerifier();
   } else {
-    grpc::SslCredentialsOptions ssl;
-    TESSERA_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadFlagFile(options.ca_cert_path, "--ca"));
-    TESSERA_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadFlagFile(options.cert_path, "--cert"));
-    TESSERA_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadFlagFile(options.key_path, "--key"));
+    TESSERA_ASSIGN_OR_RETURN(channel.ca_pem, ReadFlagFile(options.ca_cert_path, "--ca"));
+    TESSERA_ASSIGN_OR_RETURN(channel.cert_pem, ReadFlagFile(options.cert_path, "--cert"));
+    TESSERA_ASSIGN_OR_RETURN(channel.key_pem, ReadFlagFile(options.key_path, "--key"));
     TESSERA_ASSIGN_OR_RETURN(secagg.signer,
-                             secagg::CertificateSigner(ssl.pem_cert_chain, ssl.pem_private_key));
-    secagg.verify = secagg::CertificateVerifier(ssl.pem_root_certs);
-    creds = grpc::SslCredentials(ssl);
+                             secagg::CertificateSigner(channel.cert_pem, channel.key_pem));
+    secagg.verify = secagg::CertificateVerifier(channel.ca_pem);
   }
-  grpc::ChannelArguments args;
-  // Masked inputs travel in one message (as large as the coordinator's default limit).
-  args.SetMaxReceiveMessageSize(32 << 20);
-  args.SetMaxSendMessageSize(32 << 20);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 300);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 3000);
   auto impl = std::make_unique<Impl>();
-  impl->channel = grpc::CreateCustomChannel(options.coordinator, creds, args);
-  impl->stub = wire::v1::Fleet::NewStub(impl->channel);
+  TESSERA_ASSIGN_OR_RETURN(impl->channel, MakeFleetChannel(channel));
+  Impl* raw = impl.get();
+  impl->transport = std::make_unique<GrpcFleetTransport>(
+      impl->channel, [raw] { return raw->session(); }, [raw] { return raw->stopping(); });
   impl->options = std::move(options);
   impl->secagg = std::move(secagg);
   impl->data = std::move(data);

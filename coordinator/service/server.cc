@@ -28,6 +28,21 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view w
   return pem;
 }
 
+// Limits and keep-alive shared by both servers.
+void ConfigureBuilder(const CoordinatorServerOptions& options, grpc::ServerBuilder& builder) {
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  grpc::ResourceQuota quota("tessera-coordinator");
+  quota.Resize(static_cast<size_t>(options.transport_memory_bytes));
+  builder.SetResourceQuota(quota);
+  // Detect dead clients within ~15 s; let clients ping idle subscriptions.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+}
+
 }  // namespace
 
 bool IsLoopbackAddress(const std::string& address) {
@@ -94,17 +109,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.AddListeningPort(options.listen_address, creds, &impl->port);
   builder.RegisterService(impl->fleet.get());
   builder.RegisterService(impl->control.get());
-  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder.SetMaxSendMessageSize(options.max_message_bytes);
-  grpc::ResourceQuota quota("tessera-coordinator");
-  quota.Resize(static_cast<size_t>(options.transport_memory_bytes));
-  builder.SetResourceQuota(quota);
-  // Detect dead clients within ~15 s; let clients ping idle subscriptions.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  ConfigureBuilder(options, builder);
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));
@@ -133,5 +138,39 @@ void CoordinatorServer::Shutdown() {
   impl_->runs->Shutdown();
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
+
+class LoopbackFleetServer::Impl {
+ public:
+  std::unique_ptr<FleetService> fleet;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+};
+
+absl::StatusOr<std::unique_ptr<LoopbackFleetServer>> LoopbackFleetServer::Start(
+    RunManager* runs, ClientRegistry* registry, CoordinatorState* state,
+    const CoordinatorServerOptions& limits) {
+  auto impl = std::make_unique<Impl>();
+  impl->fleet = std::make_unique<FleetService>(
+      FleetServiceOptions{/*insecure=*/true, limits.max_concurrent_uploads,
+                          limits.max_concurrent_downloads},
+      runs, registry, state);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &impl->port);
+  builder.RegisterService(impl->fleet.get());
+  ConfigureBuilder(limits, builder);
+  impl->server = builder.BuildAndStart();
+  if (impl->server == nullptr || impl->port == 0) {
+    return absl::UnavailableError("cannot listen on a loopback port");
+  }
+  return std::unique_ptr<LoopbackFleetServer>(new LoopbackFleetServer(std::move(impl)));
+}
+
+LoopbackFleetServer::LoopbackFleetServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+LoopbackFleetServer::~LoopbackFleetServer() {
+  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+int LoopbackFleetServer::port() const { return impl_->port; }
 
 }  // namespace tessera::coordinator

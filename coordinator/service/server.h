@@ -11,6 +11,10 @@
 
 namespace tessera::coordinator {
 
+class ClientRegistry;
+class CoordinatorState;
+class RunManager;
+
 struct CoordinatorServerOptions {
   std::string listen_address = "127.0.0.1:7800";  // port 0 picks a free port
   std::string state_dir;                           // RocksDB directory (required)
@@ -48,6 +52,27 @@ class CoordinatorServer {
  private:
   class Impl;
   explicit CoordinatorServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The Fleet service alone, plaintext on 127.0.0.1 with a free port, over a RunManager,
+// ClientRegistry and state that the caller owns and that outlive it: the simulator's
+// loopback transport. Message, transport-memory and upload limits come from `limits` (its
+// address, TLS and state fields are ignored). Stops serving on destruction.
+class LoopbackFleetServer {
+ public:
+  // Errors: UNAVAILABLE when no loopback port can be bound.
+  static absl::StatusOr<std::unique_ptr<LoopbackFleetServer>> Start(
+      RunManager* runs, ClientRegistry* registry, CoordinatorState* state,
+      const CoordinatorServerOptions& limits);
+  ~LoopbackFleetServer();
+  LoopbackFleetServer(const LoopbackFleetServer&) = delete;
+  LoopbackFleetServer& operator=(const LoopbackFleetServer&) = delete;
+  int port() const;
+
+ private:
+  class Impl;
+  explicit LoopbackFleetServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

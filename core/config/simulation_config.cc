@@ -81,7 +81,7 @@ absl::StatusOr<SimulationConfig> ParseSimulationConfig(absl::string_view toml_te
   static constexpr absl::string_view kKeys[] = {
       "dataset",  "partition",    "clients",     "threads",         "device",
       "limit",    "test_every",   "availability", "availability_trace", "dropout",
-      "speed_sigma", "examples_per_second", "bandwidth_mbps", "output"};
+      "speed_sigma", "examples_per_second", "bandwidth_mbps", "output", "transport"};
   if (t != nullptr) {
     for (const auto& [key, value] : *t) {
       const std::string name(key.str());
@@ -109,6 +109,11 @@ absl::StatusOr<SimulationConfig> ParseSimulationConfig(absl::string_view toml_te
   TESSERA_RETURN_IF_ERROR(r.Float("examples_per_second", 1e-6, 1e12, c.examples_per_second));
   TESSERA_RETURN_IF_ERROR(r.Float("bandwidth_mbps", 1e-6, 1e9, c.bandwidth_mbps));
   TESSERA_RETURN_IF_ERROR(r.String("output", c.output));
+  TESSERA_RETURN_IF_ERROR(r.String("transport", c.transport));
+  if (c.transport != "in_process" && c.transport != "grpc") {
+    return Field("transport",
+                 absl::StrCat("must be \"in_process\" or \"grpc\", got \"", c.transport, "\""));
+  }
   if (c.availability == 0) return Field("availability", "must be > 0 (no client would be online)");
   c.partition = partition;
   c.clients = static_cast<uint32_t>(clients);

@@ -30,6 +30,9 @@ struct SimulationConfig {
   double examples_per_second = 1000.0;  // virtual training rate of a speed-1 client
   double bandwidth_mbps = 100.0;        // virtual link rate, each direction
   std::string output = "sim-out";
+  // How virtual clients reach the coordinator: "in_process" (direct calls) or "grpc" (the
+  // Fleet service on a loopback port: serialization, streaming and limits of a real run).
+  std::string transport = "in_process";
 };
 
 inline constexpr uint32_t kMaxVirtualClients = 100000;

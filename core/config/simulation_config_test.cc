@@ -26,7 +26,8 @@ TEST(SimConfigTest, ParsesEveryKey) {
       "[simulation]\ndataset = \"idx:data\"\npartition = \"label_quantity:2\"\nclients = 1000\n"
       "threads = 2\ndevice = \"auto\"\nlimit = 500\ntest_every = 5\navailability = 0.5\n"
       "availability_trace = \"trace.csv\"\ndropout = 0.1\nspeed_sigma = 0.5\n"
-      "examples_per_second = 200\nbandwidth_mbps = 10\noutput = \"out\"\n",
+      "examples_per_second = 200\nbandwidth_mbps = 10\noutput = \"out\"\n"
+      "transport = \"grpc\"\n",
       "/cfg");
   ASSERT_THAT(c, IsOk());
   EXPECT_EQ(c->dataset, "idx:/cfg/data");
@@ -41,6 +42,7 @@ TEST(SimConfigTest, ParsesEveryKey) {
   EXPECT_DOUBLE_EQ(c->examples_per_second, 200);
   EXPECT_DOUBLE_EQ(c->bandwidth_mbps, 10);
   EXPECT_EQ(c->output, "out");
+  EXPECT_EQ(c->transport, "grpc");
 }
 
 TEST(SimConfigTest, BadValuesNameTheField) {
@@ -58,6 +60,7 @@ TEST(SimConfigTest, BadValuesNameTheField) {
       {"dataset = \"/data\"", "simulation.dataset: must be \"idx:DIR\" or \"csv:FILE\""},
       {"clinets = 10", "simulation.clinets: unknown key"},
       {"output = \"\"", "simulation.output: is empty"},
+      {"transport = \"http\"", "simulation.transport: must be \"in_process\" or \"grpc\""},
   };
   for (const auto& c : cases) {
     absl::StatusOr<SimulationConfig> got =

@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
   app.add_option("--output", options.output, "output directory (overrides simulation.output)");
   app.add_option("--threads", options.threads, "training threads (overrides simulation.threads)");
   app.add_option("--device", options.device, "auto | cpu | cuda | cuda:N");
+  app.add_option("--transport", options.transport,
+                 "in_process | grpc (overrides simulation.transport)")
+      ->check(CLI::IsMember({"in_process", "grpc"}));
   app.add_option("--limit", options.limit, "use at most N examples of each split");
   app.add_option("--rounds", options.rounds, "override the config's rounds");
   app.add_flag("--no-plot", no_plot, "skip metrics.png");

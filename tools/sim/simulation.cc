@@ -12,10 +12,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/data/partition.h"
+#include "client/runtime/grpc_transport.h"
 #include "client/runtime/local_data.h"
 #include "client/training/local_model.h"
 #include "coordinator/round/client_registry.h"
 #include "coordinator/round/run_manager.h"
+#include "coordinator/service/server.h"
 #include "coordinator/state/coordinator_state.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
@@ -68,6 +70,7 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
   SimulationConfig sc = *std::move(sim_config);
   if (!options.output.empty()) sc.output = options.output;
   if (options.threads > 0) sc.threads = options.threads;
+  if (!options.transport.empty()) sc.transport = options.transport;
   if (!options.device.empty()) sc.device = options.device;
   if (options.limit > 0) sc.limit = options.limit;
   if (options.rounds > 0) rc.config.set_rounds(options.rounds);
@@ -107,7 +110,9 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
   coordinator::ClientRegistry registry({.max_clients = sc.clients});
   coordinator::RunManagerOptions manager_options;
   manager_options.insecure = true;
-  manager_options.max_message_bytes = 1ull << 31;
+  const bool grpc = sc.transport == "grpc";
+  const coordinator::CoordinatorServerOptions limits;  // over gRPC: a deployment's defaults
+  manager_options.max_message_bytes = grpc ? limits.max_message_bytes : 1ull << 31;
   coordinator::RunManager runs(manager_options, state.get(), &registry);
 
   wire::v1::RunConfig config = rc.config;
@@ -119,8 +124,19 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
                            runs.CreateRun(config, std::move(initial), artifact));
   const std::string run_id = created.run_id();
 
+  std::unique_ptr<coordinator::LoopbackFleetServer> loopback;  // outlives the fleet's calls
+  std::shared_ptr<FleetChannel> channel;
+  if (grpc) {
+    TESSERA_ASSIGN_OR_RETURN(loopback, coordinator::LoopbackFleetServer::Start(
+                                           &runs, &registry, state.get(), limits));
+    FleetChannelOptions o;
+    o.address = absl::StrCat("127.0.0.1:", loopback->port());
+    o.insecure = true;  // one process, loopback only
+    TESSERA_ASSIGN_OR_RETURN(channel, MakeFleetChannel(o));
+  }
   VirtualFleet fleet(sc, *spec, config.seed(), virtual_deadline, &data.train, std::move(parts), &runs,
                      &registry);
+  if (channel != nullptr) fleet.UseGrpc(channel);
   TESSERA_RETURN_IF_ERROR(fleet.Start());
   fleet.SetOnline(1, 0);
 
@@ -186,6 +202,7 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
     row.virtual_seconds = next.second.virtual_seconds;
     row.train_seconds = next.second.train_seconds;
     row.examples = next.second.examples_processed;
+    row.steps = next.second.steps;
     row.test_loss = row.test_accuracy = kNaN;
     if (sc.test_every > 0 &&
         (s.round() % sc.test_every == 0 || s.round() == config.rounds())) {

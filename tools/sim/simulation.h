@@ -23,6 +23,7 @@ struct SimulationOptions {
   std::string output;
   uint32_t threads = 0;
   std::string device;
+  std::string transport;  // "in_process" or "grpc"
   uint64_t limit = 0;
   uint32_t rounds = 0;
   bool plot = true;

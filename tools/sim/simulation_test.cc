@@ -112,5 +112,25 @@ TEST_F(SimulationTest, StragglersAndDropoutsFollowTheVirtualClock) {
   EXPECT_GT(dropped, 0u);
 }
 
+TEST_F(SimulationTest, GrpcOnLoopbackGivesTheSameRunAsDirectCalls) {
+  // SCAFFOLD: the served model carries the control variates and the updates their change,
+  // so both directions of the Fleet API are exercised. Serialization is exact, so the
+  // metrics match bit for bit; the gRPC run counts the bytes that crossed the wire.
+  const std::string direct = WriteConfig("name = \"scaffold\"");
+  const std::string grpc = WriteConfig("name = \"scaffold\"", "transport = \"grpc\"\n");
+  absl::StatusOr<SimulationResult> a = Run(direct, "direct");
+  absl::StatusOr<SimulationResult> b = Run(grpc, "grpc");
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  ASSERT_EQ(b->rows.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(b->rows[i].completed, 10u) << i;
+    EXPECT_EQ(a->rows[i].train_loss, b->rows[i].train_loss) << i;
+    EXPECT_EQ(a->rows[i].test_accuracy, b->rows[i].test_accuracy) << i;
+    EXPECT_GT(b->rows[i].bytes_up, 0u) << i;
+    EXPECT_GT(b->rows[i].bytes_down, 0u) << i;
+  }
+}
+
 }  // namespace
 }  // namespace tessera::sim

@@ -1,7 +1,5 @@
 #include "tools/sim/virtual_fleet.h"
 
-#include "tools/sim/in_process_transport.h"
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -15,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "core/base/status_macros.h"
 #include "privacy/secagg/identity.h"
+#include "tools/sim/virtual_fleet_internal.h"
 
 namespace tessera::sim {
 namespace {
@@ -30,53 +29,13 @@ uint64_t Mix(uint64_t seed, uint64_t a, uint64_t b, uint64_t c) {
   return x ^ (x >> 31);
 }
 
+// A uniform draw in [0, 1) from a Mix() hash (no 312-word Mersenne Twister per client).
+double UnitInterval(uint64_t h) { return static_cast<double>(h >> 11) * 0x1.0p-53; }
+
 // Jobs per worker among which the largest is trained next.
 constexpr size_t kPickWindow = 4;
 
 }  // namespace
-
-struct VirtualFleet::Client {
-  std::string name;
-  std::vector<size_t> indices;
-  double speed = 1;
-  double noise_std = 0;  // feature-noise partition
-  std::vector<std::pair<double, double>> online;  // trace intervals, virtual seconds
-  std::string session;
-  uint64_t token = 0;
-  bool connected = false;
-  ClientState state;  // SCAFFOLD's variate; touched by one task at a time
-};
-
-struct VirtualFleet::Job {
-  size_t client = 0;
-  wire::v1::Task task;
-  std::shared_ptr<Batch> batch;
-  size_t seq = 0;
-};
-
-struct VirtualFleet::Result {
-  size_t client = 0;
-  std::string task_id;
-  bool abandon = false;
-  bool straggler = false;
-  bool dropout = false;
-  bool secagg = false;  // sent by its own protocol thread
-  std::string reason;
-  double virtual_seconds = 0;
-  std::shared_ptr<PreparedUpdate> update;  // null: none
-};
-
-struct VirtualFleet::Batch {
-  uint32_t round = 0;
-  uint32_t attempt = 0;
-  size_t expected = 0;  // selected
-  size_t assigned = 0;  // tasks delivered
-  size_t next = 0;      // next to hand to the coordinator
-  std::map<size_t, Result> ready;
-  RoundTiming timing;
-  bool missing = false;  // a selected client never reported
-  double slowest = 0;
-};
 
 VirtualFleet::VirtualFleet(const SimulationConfig& config, const PartitionSpec& partition,
                            uint64_t seed, double deadline, const Dataset* train, Partition parts,
@@ -153,8 +112,8 @@ size_t VirtualFleet::SetOnline(uint32_t round, double now) {
       up = std::any_of(c.online.begin(), c.online.end(),
                        [now](const auto& w) { return now >= w.first && now < w.second; });
     } else {
-      std::mt19937_64 rng(Mix(seed_, round, 0xA7A1, i));
-      up = std::uniform_real_distribution<double>(0, 1)(rng) < config_.availability;
+      up = config_.availability >= 1 ||
+           UnitInterval(Mix(seed_, round, 0xA7A1, i)) < config_.availability;
     }
     bool connected;
     {
@@ -164,18 +123,16 @@ size_t VirtualFleet::SetOnline(uint32_t round, double now) {
     if (up && !connected) {
       absl::StatusOr<uint64_t> token =
           registry_->Attach(c.session, [this, i](const wire::v1::Task& t) { return Deliver(i, t); });
-      if (token.ok()) {
-        absl::MutexLock l(&mu_);
-        c.token = *token;
-        c.connected = true;
-      }
+      absl::MutexLock l(&mu_);
+      connected = c.connected = token.ok();
+      if (connected) c.token = *token;
     } else if (!up && connected) {
       registry_->Detach(c.name, c.token);
       absl::MutexLock l(&mu_);
       c.connected = false;
+      connected = false;
     }
-    absl::MutexLock l(&mu_);
-    online += c.connected ? 1 : 0;
+    online += connected ? 1 : 0;
   }
   return online;
 }
@@ -212,7 +169,7 @@ VirtualFleet::Result VirtualFleet::Plan(const Job& job) {
   const wire::v1::TrainConfig& t = job.task.train();
   Result r;
   r.client = job.client;
-  r.task_id = job.task.task_id();
+  r.task = job.task;
   r.secagg = job.task.has_secagg();
   // Local work as LocalModel::Train does it: epochs over the data, capped at max_steps.
   const uint64_t n = c.indices.size();
@@ -281,15 +238,23 @@ void VirtualFleet::Worker() {
     Client& c = *clients_[job.client];
     Result r = Plan(job);
     if (!r.abandon) {
-      InProcessTransport transport(runs_, c.name);
+      std::unique_ptr<FleetTransport> transport = TransportFor(c);
       absl::Status s = [&]() -> absl::Status {
-        TESSERA_ASSIGN_OR_RETURN(auto model, runs_->ModelForTask(job.task.task_id(), c.name));
-        runs_->CountBytesDown(job.task.task_id(), model->weights.TotalBytes());
+        std::shared_ptr<const coordinator::ModelSnapshot> model;  // in-process: shared
+        ArrayRecord fetched;  // over gRPC: the client's own copy, as a real client has
+        const ArrayRecord* weights = &fetched;
+        if (grpc_ != nullptr) {
+          TESSERA_ASSIGN_OR_RETURN(fetched, transport->FetchModel(job.task));
+        } else {
+          TESSERA_ASSIGN_OR_RETURN(model, runs_->ModelForTask(job.task.task_id(), c.name));
+          runs_->CountBytesDown(job.task.task_id(), model->weights.TotalBytes());
+          weights = &model->weights;
+        }
         TESSERA_ASSIGN_OR_RETURN(Dataset data, Subset(*train_, c.indices));
         if (c.noise_std > 0) AddFeatureNoise(data, c.noise_std, seed_ + job.client);
-        TESSERA_RETURN_IF_ERROR(executor.EnsureModel(job.task, transport));
+        TESSERA_RETURN_IF_ERROR(executor.EnsureModel(job.task, *transport));
         TESSERA_ASSIGN_OR_RETURN(PreparedUpdate p,
-                                 executor.Train(job.task, model->weights, data, c.state, c.name));
+                                 executor.Train(job.task, *weights, data, c.state, c.name));
         r.update = std::make_shared<PreparedUpdate>(std::move(p));
         return absl::OkStatus();
       }();
@@ -304,96 +269,18 @@ void VirtualFleet::Worker() {
       // The protocol waits for the round's other clients: it gets its own thread.
       std::shared_ptr<PreparedUpdate> prepared = r.update;
       absl::MutexLock l(&mu_);
-      secagg_threads_.emplace_back([this, task = job.task, prepared, name = c.name] {
+      secagg_threads_.emplace_back([this, task = job.task, prepared, &c] {
         SecAggParticipantOptions o;
         absl::StatusOr<secagg::Signer> signer = secagg::EphemeralSigner();
         if (!signer.ok()) return;
         o.signer = *signer;
         o.verify = secagg::InsecureVerifier();
-        InProcessTransport transport(runs_, name);
-        absl::StatusOr<uint32_t> s = SendUpdate(task, *prepared, o, transport);
-        if (!s.ok()) VLOG(1) << name << ": secure aggregation ended: " << s.status();
+        absl::StatusOr<uint32_t> s = SendUpdate(task, *prepared, o, *TransportFor(c));
+        if (!s.ok()) VLOG(1) << c.name << ": secure aggregation ended: " << s.status();
       });
     }
     Settle(job.batch, job.seq, std::move(r));
   }
-}
-
-void VirtualFleet::Settle(const std::shared_ptr<Batch>& batch, size_t seq, Result r) {
-  absl::MutexLock l(&mu_);
-  RoundTiming& t = batch->timing;
-  if (r.update != nullptr) {
-    t.train_seconds += r.update->train.seconds;
-    t.examples_processed += r.update->train.examples_processed;
-  }
-  t.stragglers += r.straggler ? 1 : 0;
-  t.dropouts += r.dropout ? 1 : 0;
-  // A client that vanishes keeps the coordinator waiting until the deadline.
-  if (r.abandon) batch->missing = true;
-  batch->slowest = std::max(batch->slowest, r.virtual_seconds);
-  batch->ready.emplace(seq, std::move(r));
-  max_pending_ = std::max(max_pending_, batch->ready.size());
-}
-
-void VirtualFleet::Submitter() {
-  while (true) {
-    std::shared_ptr<Batch> batch;
-    Result r;
-    {
-      absl::MutexLock l(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        if (stopping_) return true;
-        if (submit_order_.empty()) return false;
-        const Batch& b = *submit_order_.front();
-        return b.ready.count(b.next) > 0 || (submit_order_.size() > 1 && b.next >= b.assigned);
-      };
-      mu_.Await(absl::Condition(&ready));
-      if (stopping_) return;
-      batch = submit_order_.front();
-      auto it = batch->ready.find(batch->next);
-      if (it == batch->ready.end()) {  // an older attempt with nothing left to hand in
-        submit_order_.pop_front();
-        continue;
-      }
-      r = std::move(it->second);
-      batch->ready.erase(it);
-      ++batch->next;
-    }
-    const Client& c = *clients_[r.client];
-    absl::Status s;
-    if (r.abandon) {
-      s = runs_->AbandonTask(r.task_id, c.name, r.reason);
-      if (r.secagg) {  // the protocol notices the loss when the client's stream is gone
-        registry_->Detach(c.name, c.token);
-        absl::MutexLock l(&mu_);
-        clients_[r.client]->connected = false;
-      }
-    } else if (!r.secagg) {
-      s = runs_->SubmitUpdate(r.task_id, c.name, r.update->weight, r.update->metrics,
-                              r.update->update, r.update->update.TotalBytes());
-    }
-    if (!s.ok()) VLOG(1) << c.name << ": " << s;
-  }
-}
-
-RoundTiming VirtualFleet::FinishRound(uint32_t round) {
-  std::vector<std::thread> finished;  // the round's protocols have all ended
-  {
-    absl::MutexLock l(&mu_);
-    finished.swap(secagg_threads_);
-  }
-  for (std::thread& t : finished) t.join();
-  absl::MutexLock l(&mu_);
-  auto it = batches_.find(round);
-  if (it == batches_.end()) return {};
-  RoundTiming t = it->second->timing;
-  t.virtual_seconds = it->second->missing ? deadline_ : it->second->slowest;
-  return t;
-}
-
-absl::Status VirtualFleet::error() {
-  absl::MutexLock l(&mu_);
-  return error_;
 }
 
 }  // namespace tessera::sim

@@ -2,8 +2,9 @@
 // The simulator's clients: thousands of virtual clients that each hold only their data
 // index, compute speed, availability and strategy state, connected to a real in-process
 // coordinator (RunManager, ClientRegistry) and trained with the real client code
-// (TaskExecutor). A pool of worker threads, each with one materialized model, trains
-// whichever clients the coordinator selects. Updates are handed to the coordinator in the
+// (TaskExecutor), reaching it by direct calls or, optionally, over gRPC on loopback. A pool
+// of worker threads, each with one materialized model, trains whichever clients the
+// coordinator selects. Updates are handed to the coordinator in the
 // order the tasks were dispatched, so a seed gives bit-identical aggregates whatever the
 // threads' timing. A virtual clock turns model size, link rate and per-client speed into
 // per-client round times; clients that drop out or would miss round.deadline_seconds give
@@ -24,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client/data/dataset.h"
 #include "client/data/partition.h"
+#include "client/runtime/grpc_transport.h"
 #include "client/runtime/task_executor.h"
 #include "coordinator/round/client_registry.h"
 #include "coordinator/round/run_manager.h"
@@ -36,6 +38,7 @@ struct RoundTiming {
   double virtual_seconds = 0;  // as a deployment would have taken
   double train_seconds = 0;    // summed local training wall time over clients
   uint64_t examples_processed = 0;
+  uint64_t steps = 0;  // local optimizer steps summed over clients
   uint32_t stragglers = 0;  // would have missed the deadline
   uint32_t dropouts = 0;
 };
@@ -50,6 +53,9 @@ class VirtualFleet {
   VirtualFleet(const VirtualFleet&) = delete;
   VirtualFleet& operator=(const VirtualFleet&) = delete;
 
+  // Before Start: the clients fetch models and push updates (or run secure aggregation)
+  // over gRPC on `channel`, to the coordinator's Fleet service, instead of direct calls.
+  void UseGrpc(std::shared_ptr<FleetChannel> channel) { grpc_ = std::move(channel); }
   // Registers every client (names client-00000, ...); loads the availability trace.
   absl::Status Start();
   // Connects the clients online for `round` at virtual time `now`, disconnects the rest.
@@ -73,6 +79,8 @@ class VirtualFleet {
   struct Batch;
 
   bool Deliver(size_t client, const wire::v1::Task& task);
+  // The client's Fleet API: in-process calls, or gRPC with its session after UseGrpc.
+  std::unique_ptr<FleetTransport> TransportFor(const Client& c);
   void Worker();
   void Submitter();
   // Training time, round-trip time and fate of a client's task on the virtual clock.
@@ -85,6 +93,7 @@ class VirtualFleet {
   const Dataset* const train_;
   coordinator::RunManager* const runs_;
   coordinator::ClientRegistry* const registry_;
+  std::shared_ptr<FleetChannel> grpc_;  // null: in-process
   std::vector<std::unique_ptr<Client>> clients_;
 
   absl::Mutex mu_;
