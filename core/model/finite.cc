@@ -7,29 +7,29 @@
 
 namespace tessera {
 
+namespace {
+
 // A value is NaN or Inf exactly when all its exponent bits are set. OR-ing that test over the
 // array is an integer reduction, which vectorizes (a float compare chain would not, without
 // -ffast-math).
-bool AllFinite(const float* x, size_t n) {
-  constexpr uint32_t kExp = 0x7F800000u;
-  uint32_t bad = 0;
+template <typename Bits, typename T>
+bool NoExponentAllOnes(const T* x, size_t n, Bits exponent) {
+  static_assert(sizeof(Bits) == sizeof(T));
+  Bits bad = 0;
   for (size_t i = 0; i < n; ++i) {
-    uint32_t bits;
+    Bits bits;
     std::memcpy(&bits, x + i, sizeof(bits));
-    bad |= static_cast<uint32_t>((bits & kExp) == kExp);
+    bad |= static_cast<Bits>((bits & exponent) == exponent);
   }
   return bad == 0;
 }
 
+}  // namespace
+
+bool AllFinite(const float* x, size_t n) { return NoExponentAllOnes<uint32_t>(x, n, 0x7F800000u); }
+
 bool AllFinite(const double* x, size_t n) {
-  constexpr uint64_t kExp = 0x7FF0000000000000ull;
-  uint64_t bad = 0;
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t bits;
-    std::memcpy(&bits, x + i, sizeof(bits));
-    bad |= static_cast<uint64_t>((bits & kExp) == kExp);
-  }
-  return bad == 0;
+  return NoExponentAllOnes<uint64_t>(x, n, 0x7FF0000000000000ull);
 }
 
 }  // namespace tessera
