@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
                  "largest gRPC message (secure aggregation sends a model's masked input in one)")
       ->check(CLI::Range(1 << 20, 1 << 30));
   app.add_option("--port-file", port_file, "write the bound port to this file");
+  app.add_option("--metrics-address", options.metrics_address,
+                 "serve Prometheus /metrics and /healthz over plain HTTP on HOST:PORT "
+                 "(e.g. 0.0.0.0:9464; default off)");
   CLI11_PARSE(app, argc, argv);
 
   // Tensors are multi-megabyte buffers that live for a round: give them their own mappings
@@ -70,6 +73,10 @@ int main(int argc, char** argv) {
   }
   std::cout << "tessera-coordinator " << tessera::kVersion << " listening on port "
             << (*server)->port() << std::endl;
+  if ((*server)->metrics_port() > 0) {
+    std::cout << "metrics on port " << (*server)->metrics_port() << " (/metrics, /healthz)"
+              << std::endl;
+  }
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);

@@ -24,6 +24,7 @@ check 'torch/|ATen/|c10/' 'client/training/|tools/model/' "LibTorch only in clie
 check 'rocksdb/' 'coordinator/state/' "RocksDB only in coordinator/state"
 check 'openssl/' 'privacy/crypto/' "OpenSSL only in privacy/crypto"
 check 'toml\+\+/' 'core/config/' "toml++ only in core/config"
+check 'httplib\.h' 'coordinator/service/' "cpp-httplib only in coordinator/service"
 check 'grpcpp/|grpc/' 'core/serde/|coordinator/service/|client/runtime/|tools/cli/|tools/bench/|tests/' \
   "gRPC only in serde, services, the client runtime, the CLI, benches and tests"
 # tools/sim is the simulator: the one program that joins the coordinator core and client training.

@@ -3,6 +3,7 @@
 
 #include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,8 @@
 #include "coordinator/round/run_manager.h"
 #include "coordinator/service/control_service.h"
 #include "coordinator/service/fleet_service.h"
+#include "coordinator/service/metrics.h"
+#include "coordinator/service/metrics_http.h"
 #include "coordinator/state/coordinator_state.h"
 #include "core/base/file.h"
 
@@ -58,6 +61,7 @@ class CoordinatorServer::Impl {
   std::unique_ptr<FleetService> fleet;
   std::unique_ptr<ControlService> control;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<MetricsHttpServer> metrics;
   int port = 0;
   bool stopped = false;
 };
@@ -105,6 +109,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   impl->control =
       std::make_unique<ControlService>(options.insecure, impl->runs.get(), impl->registry.get());
 
+  grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health, for probes
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, creds, &impl->port);
   builder.RegisterService(impl->fleet.get());
@@ -118,6 +123,20 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     impl->server->Shutdown();
     return s;
   }
+  if (!options.metrics_address.empty()) {
+    RunManager* runs = impl->runs.get();
+    ClientRegistry* registry = impl->registry.get();
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> metrics = MetricsHttpServer::Start(
+        options.metrics_address, [runs, registry] {
+          return RenderPrometheus({registry->NumConnected(), runs->ListRuns()});
+        });
+    if (!metrics.ok()) {
+      impl->runs->Shutdown();
+      impl->server->Shutdown();
+      return metrics.status();
+    }
+    impl->metrics = std::move(*metrics);
+  }
   LOG(INFO) << "coordinator listening on " << options.listen_address << " (port " << impl->port
             << ", " << (options.insecure ? "INSECURE" : "mTLS") << "), state in "
             << options.state_dir;
@@ -130,11 +149,17 @@ CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 
 int CoordinatorServer::port() const { return impl_->port; }
 
+int CoordinatorServer::metrics_port() const {
+  return impl_->metrics != nullptr ? impl_->metrics->port() : 0;
+}
+
 void CoordinatorServer::Wait() { impl_->server->Wait(); }
 
 void CoordinatorServer::Shutdown() {
   if (impl_ == nullptr || impl_->stopped) return;
   impl_->stopped = true;
+  impl_->metrics.reset();
+  if (auto* health = impl_->server->GetHealthCheckService()) health->SetServingStatus(false);
   impl_->runs->Shutdown();
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }

@@ -1,6 +1,7 @@
 // File: server.h
-// The coordinator process's server: state, registry, run manager and both gRPC services
-// behind one handle. gRPC does not appear in this header.
+// The coordinator process's server: state, registry, run manager, both gRPC services and the
+// standard gRPC health service (grpc.health.v1.Health: SERVING until shutdown), plus an
+// optional Prometheus endpoint, behind one handle. gRPC does not appear in this header.
 #ifndef TESSERA_COORDINATOR_SERVICE_SERVER_H_
 #define TESSERA_COORDINATOR_SERVICE_SERVER_H_
 
@@ -32,6 +33,8 @@ struct CoordinatorServerOptions {
   // shrinks flow-control windows, so many concurrent uploads wait at their senders instead
   // of piling up here. Independent of the model size and the number of clients.
   int64_t transport_memory_bytes = 64 << 20;
+  // HOST:PORT of the Prometheus endpoint (coordinator/service/metrics_http.h); empty: off.
+  std::string metrics_address;
 };
 
 class CoordinatorServer {
@@ -45,6 +48,7 @@ class CoordinatorServer {
   CoordinatorServer& operator=(const CoordinatorServer&) = delete;
 
   int port() const;
+  int metrics_port() const;  // 0 without metrics_address
   // Blocks until Shutdown() is called from another thread.
   void Wait();
   void Shutdown();
