@@ -9,6 +9,7 @@
 #include "client/runtime/local_data.h"
 #include "client/runtime/node_runner.h"
 #include "client/training/device.h"
+#include "core/base/json_log.h"
 #include "core/base/version.h"
 
 int main(int argc, char** argv) {
@@ -49,10 +50,16 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"advertise", "share", "masked", "unmask"}));
   app.add_flag("--fault-hang", options.fault_hang,
                "testing: with --fault-drop-before, hang (staying connected) instead of exiting");
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text | json (one JSON object per log line)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
+  if (absl::Status s = tessera::SetLogFormat(log_format); !s.ok()) {
+    std::cerr << "tessera-client: " << s.message() << "\n";
+    return 2;
+  }
   if (!options.insecure && (options.ca_cert_path.empty() || options.cert_path.empty() ||
                             options.key_path.empty())) {
     std::cerr << "tessera-client: --ca, --cert and --key are required (or --insecure for a "

@@ -11,6 +11,7 @@
 #include <glog/logging.h>
 
 #include "coordinator/service/server.h"
+#include "core/base/json_log.h"
 #include "core/base/version.h"
 
 int main(int argc, char** argv) {
@@ -44,6 +45,9 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-address", options.metrics_address,
                  "serve Prometheus /metrics and /healthz over plain HTTP on HOST:PORT "
                  "(e.g. 0.0.0.0:9464; default off)");
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "text | json (one JSON object per log line)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   // Tensors are multi-megabyte buffers that live for a round: give them their own mappings
@@ -51,7 +55,10 @@ int main(int argc, char** argv) {
   // tensors in the heap and the process would hold its historical peak forever).
   mallopt(M_MMAP_THRESHOLD, 4 << 20);
   google::InitGoogleLogging(argv[0]);
-  FLAGS_logtostderr = true;
+  if (absl::Status s = tessera::SetLogFormat(log_format); !s.ok()) {
+    std::cerr << "tessera-coordinator: " << s.message() << "\n";
+    return 2;
+  }
 
   // Block the signals before any thread starts, then wait for them on one thread.
   sigset_t signals;
