@@ -12,10 +12,9 @@
 
 #include "absl/status/statusor.h"
 #include "coordinator/round/client_registry.h"
+#include "core/serde/session_metadata.h"
 
 namespace tessera::coordinator {
-
-inline constexpr char kSessionMetadataKey[] = "x-tessera-session";
 
 enum class Role { kClient, kOperator };
 

@@ -32,6 +32,13 @@ Dataset SyntheticImages(size_t n) {
   return d;
 }
 
+void Add(const TrainResult& r, BenchTrainResult& result) {
+  result.steps += r.steps;
+  result.images += r.examples_processed;
+  result.seconds += r.seconds;
+  result.final_loss = r.train_loss;
+}
+
 // One local epoch per call over consecutive examples_per_call slices of `data`.
 absl::Status TrainPerCall(LocalModel& model, const Dataset& data,
                           const BenchTrainOptions& options, TrainOptions train,
@@ -49,12 +56,8 @@ absl::Status TrainPerCall(LocalModel& model, const Dataset& data,
   for (size_t call = 0; result.seconds < options.seconds; ++call) {
     train.seed = call;
     TESSERA_ASSIGN_OR_RETURN(TrainResult r, model.Train(slices[call % slices.size()], train));
-    result.steps += r.steps;
-    result.images += r.examples_processed;
-    result.seconds += r.seconds;
-    result.final_loss = r.train_loss;
+    Add(r, result);
   }
-  result.images_per_second = static_cast<double>(result.images) / result.seconds;
   return absl::OkStatus();
 }
 
@@ -99,21 +102,17 @@ absl::StatusOr<BenchTrainResult> BenchTrain(const BenchTrainOptions& options) {
   result.threads = TorchThreads();
   if (options.examples_per_call > 0) {
     TESSERA_RETURN_IF_ERROR(TrainPerCall(*model, data, options, train, result));
-    return result;
   }
   // Chunks of about half a second, sized from the warm-up.
   const double step_seconds = warmup.seconds / static_cast<double>(warmup.steps);
   const uint32_t chunk = static_cast<uint32_t>(
       std::clamp(0.5 / std::max(step_seconds, 1e-6), 1.0, 100000.0));
-  while (result.seconds < options.seconds) {
+  while (options.examples_per_call == 0 && result.seconds < options.seconds) {
     train.max_steps = chunk;
     train.epochs = chunk;
     train.seed = result.steps;
     TESSERA_ASSIGN_OR_RETURN(TrainResult r, model->Train(data, train));
-    result.steps += r.steps;
-    result.images += r.examples_processed;
-    result.seconds += r.seconds;
-    result.final_loss = r.train_loss;
+    Add(r, result);
   }
   result.images_per_second = static_cast<double>(result.images) / result.seconds;
   return result;

@@ -11,11 +11,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include "client/runtime/grpc_transport.h"
+#include "core/serde/session_metadata.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 
 namespace tessera {
-
-inline constexpr char kSessionMetadataKey[] = "x-tessera-session";
 
 class FleetChannel {
  public:
