@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   app.add_option("--ca", options.ca_cert_path, "federation CA certificate (PEM)");
   app.add_option("--cert", options.cert_path, "this client's certificate (PEM)");
   app.add_option("--key", options.key_path, "this client's private key (PEM)");
+  app.add_option("--cert-refresh-seconds", options.cert_refresh_seconds,
+                 "re-read --ca/--cert/--key this often (rotation without restart)")
+      ->capture_default_str();
   app.add_flag("--insecure", options.insecure, "plaintext (loopback demos only)");
   app.add_option("--device", options.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   app.add_option("--threads", threads, "LibTorch intra-op threads (0: LibTorch's default)");

@@ -25,6 +25,11 @@ int main(int argc, char** argv) {
   app.add_option("--ca", options.ca_cert_path, "federation CA certificate (PEM)");
   app.add_option("--cert", options.cert_path, "this coordinator's certificate (PEM)");
   app.add_option("--key", options.key_path, "this coordinator's private key (PEM)");
+  app.add_option("--crl", options.crl_path,
+                 "certificate revocation list (PEM, from tessera pki revoke); re-read on change");
+  app.add_option("--cert-refresh-seconds", options.cert_refresh_seconds,
+                 "re-read --ca/--cert/--key this often (rotation without restart)")
+      ->capture_default_str();
   app.add_flag("--insecure", options.insecure,
                "plaintext, no client authentication (loopback demos only)");
   app.add_option("--max-clients", options.max_clients, "registered clients at most")

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <utility>
 
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
 #include "client/runtime/internal/fleet_channel.h"
 #include "core/base/status_macros.h"
 #include "core/serde/grpc_status.h"
@@ -15,6 +19,21 @@ absl::StatusOr<std::shared_ptr<FleetChannel>> MakeFleetChannel(
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (options.insecure) {
     creds = grpc::InsecureChannelCredentials();
+  } else if (!options.cert_path.empty()) {
+    namespace gx = grpc::experimental;
+    if (options.cert_refresh_seconds < 1) {
+      return absl::InvalidArgumentError("--cert-refresh-seconds must be at least 1");
+    }
+    auto provider = std::make_shared<gx::FileWatcherCertificateProvider>(
+        options.key_path, options.cert_path, options.ca_path,
+        static_cast<unsigned>(options.cert_refresh_seconds));
+    gx::TlsChannelCredentialsOptions tls;
+    tls.set_certificate_provider(provider);
+    tls.watch_root_certs();
+    tls.watch_identity_key_cert_pairs();
+    tls.set_verify_server_certs(true);  // chain to the CA, then the host name:
+    tls.set_certificate_verifier(std::make_shared<gx::HostNameCertificateVerifier>());
+    creds = gx::TlsCredentials(tls);
   } else {
     if (options.ca_pem.empty() || options.cert_pem.empty() || options.key_pem.empty()) {
       return absl::InvalidArgumentError(
@@ -41,6 +60,16 @@ absl::StatusOr<std::shared_ptr<FleetChannel>> MakeFleetChannel(
   return out;
 }
 
+void GrpcFleetTransport::SetChannel(std::shared_ptr<FleetChannel> channel) {
+  absl::MutexLock l(&mu_);
+  channel_ = std::move(channel);
+}
+
+std::shared_ptr<FleetChannel> GrpcFleetTransport::channel() const {
+  absl::MutexLock l(&mu_);
+  return channel_;
+}
+
 GrpcFleetTransport::GrpcFleetTransport(std::shared_ptr<FleetChannel> channel,
                                        std::function<std::string()> session,
                                        std::function<bool()> stopping)
@@ -53,7 +82,7 @@ absl::StatusOr<std::string> GrpcFleetTransport::FetchArtifact(const wire::v1::Ta
   PrepareFleetContext(&ctx, session_(), 600);
   wire::v1::FetchArtifactRequest req;
   req.set_task_id(task.task_id());
-  auto reader = channel_->stub->FetchArtifact(&ctx, req);
+  auto reader = channel()->stub->FetchArtifact(&ctx, req);
   std::string program;
   wire::v1::ArtifactChunk chunk;
   std::string digest;
@@ -73,7 +102,7 @@ absl::StatusOr<ArrayRecord> GrpcFleetTransport::FetchModel(const wire::v1::Task&
   PrepareFleetContext(&ctx, session_(), std::max(60.0, task.deadline_seconds()));
   wire::v1::FetchModelRequest req;
   req.set_task_id(task.task_id());
-  auto reader = channel_->stub->FetchModel(&ctx, req);
+  auto reader = channel()->stub->FetchModel(&ctx, req);
   TensorStreamLimits limits;
   limits.require_finite = true;
   TensorStreamReader stream(limits);
@@ -99,7 +128,7 @@ absl::Status GrpcFleetTransport::PushUpdate(const wire::v1::Task& task, uint64_t
   grpc::ClientContext ctx;
   PrepareFleetContext(&ctx, session_(), std::max(60.0, task.deadline_seconds()));
   wire::v1::PushUpdateResponse response;
-  auto writer = channel_->stub->PushUpdate(&ctx, &response);
+  auto writer = channel()->stub->PushUpdate(&ctx, &response);
   wire::v1::PushUpdateRequest msg;
   auto* header = msg.mutable_header();
   header->set_task_id(task.task_id());
@@ -126,11 +155,11 @@ absl::Status GrpcFleetTransport::PushEvaluation(const wire::v1::Task& task,
   req.set_loss(eval.loss);
   req.set_accuracy(eval.accuracy);
   wire::v1::PushEvaluationResponse resp;
-  return FromGrpcStatus(channel_->stub->PushEvaluation(&ctx, req, &resp));
+  return FromGrpcStatus(channel()->stub->PushEvaluation(&ctx, req, &resp));
 }
 
 SecAggTransport GrpcFleetTransport::SecAgg(const wire::v1::Task& task) {
-  SecAggTransport once = [channel = channel_, session = session_, task](
+  SecAggTransport once = [channel = channel(), session = session_, task](
                              const secagg::v1::ClientToServer& m,
                              double timeout) -> absl::StatusOr<secagg::v1::ServerToClient> {
     grpc::ClientContext ctx;

@@ -10,7 +10,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "client/runtime/task_executor.h"
 
 namespace tessera {
@@ -20,6 +22,10 @@ struct FleetChannelOptions {
   bool insecure = false;
   // mTLS: PEM text of the federation CA, this client's certificate and its key.
   std::string ca_pem, cert_pem, key_pem;
+  // Or mTLS from files, re-read by gRPC every `cert_refresh_seconds` so every new connection
+  // uses the current files (certificate rotation). Used when `cert_path` is set.
+  std::string ca_path, cert_path, key_path;
+  int cert_refresh_seconds = 60;
   // Per message; masked secure-aggregation inputs travel in one message.
   int max_message_bytes = 32 << 20;
 };
@@ -45,8 +51,14 @@ class GrpcFleetTransport : public FleetTransport {
   absl::Status PushEvaluation(const wire::v1::Task& task, const EvalResult& eval) override;
   SecAggTransport SecAgg(const wire::v1::Task& task) override;
 
+  // Calls started from now on use `channel` (a new connection, e.g. after rotation).
+  void SetChannel(std::shared_ptr<FleetChannel> channel);
+
  private:
-  std::shared_ptr<FleetChannel> channel_;
+  std::shared_ptr<FleetChannel> channel() const;
+
+  mutable absl::Mutex mu_;
+  std::shared_ptr<FleetChannel> channel_ ABSL_GUARDED_BY(mu_);
   std::function<std::string()> session_;
   std::function<bool()> stopping_;
 };

@@ -34,12 +34,27 @@ absl::StatusOr<std::string> ReadFlagFile(const std::string& path, absl::string_v
   return bytes;
 }
 
+// What a TLS connection and the secure-aggregation signer are made from.
+struct Credentials {
+  std::string cert_pem, key_pem;
+};
+
+absl::StatusOr<Credentials> ReadCredentials(const NodeRunnerOptions& o) {
+  Credentials c;
+  TESSERA_ASSIGN_OR_RETURN(c.cert_pem, ReadFlagFile(o.cert_path, "--cert"));
+  TESSERA_ASSIGN_OR_RETURN(c.key_pem, ReadFlagFile(o.key_path, "--key"));
+  return c;
+}
+
 }  // namespace
 
 class NodeRunner::Impl {
  public:
   NodeRunnerOptions options;
-  SecAggParticipantOptions secagg;
+  FleetChannelOptions channel_options;
+  Credentials credentials;  // in use; Run()'s thread only
+  Credentials credentials_seen_ ABSL_GUARDED_BY(mu_);  // the watcher's last look at the files
+  SecAggParticipantOptions secagg ABSL_GUARDED_BY(mu_);
   LocalData data;
   std::shared_ptr<FleetChannel> channel;
   std::unique_ptr<GrpcFleetTransport> transport;  // the task calls, with session()
@@ -61,6 +76,12 @@ class NodeRunner::Impl {
   void Worker();
   absl::Status RunTask(const wire::v1::Task& task);
   absl::Status RegisterAndSubscribe();
+  // New channel and signer from the files on disk, when they changed or `force`.
+  void RenewCredentials(bool force);
+  void WatchCredentials();
+
+  bool renew_ ABSL_GUARDED_BY(mu_) = false;
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;  // the worker is running a task
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -72,8 +93,13 @@ class NodeRunner::Impl {
 
 absl::Status NodeRunner::Impl::RunTask(const wire::v1::Task& task) {
   const absl::Time start = absl::Now();
-  TESSERA_ASSIGN_OR_RETURN(TaskReport r,
-                           executor->Run(task, data.train, data.test, state, secagg, *transport));
+  SecAggParticipantOptions secagg_now;
+  {
+    absl::MutexLock l(&mu_);
+    secagg_now = secagg;
+  }
+  TESSERA_ASSIGN_OR_RETURN(
+      TaskReport r, executor->Run(task, data.train, data.test, state, secagg_now, *transport));
   if (task.type() == wire::v1::EVALUATE) {
     LOG(INFO) << "round " << task.round() << " evaluation: accuracy " << r.eval.accuracy
               << ", loss " << r.eval.loss << " on " << r.eval.num_examples << " examples";
@@ -101,12 +127,14 @@ void NodeRunner::Impl::Worker() {
       if (stopping_) return;
       task = std::move(queue_.front());
       queue_.pop_front();
+      busy_ = true;
     }
     absl::Status s = RunTask(task);
     if (!s.ok()) {
       LOG(WARNING) << "task " << task.task_id() << " (round " << task.round() << ") failed: " << s;
     }
     absl::MutexLock l(&mu_);
+    busy_ = false;
     ++tasks_done_;
     if (options.max_tasks > 0 && tasks_done_ >= options.max_tasks) {
       stopping_ = true;
@@ -150,14 +178,71 @@ absl::Status NodeRunner::Impl::RegisterAndSubscribe() {
   return s.ok() ? absl::UnavailableError("the coordinator closed the subscription") : s;
 }
 
+void NodeRunner::Impl::RenewCredentials(bool force) {
+  absl::StatusOr<Credentials> now = ReadCredentials(options);
+  if (!now.ok()) {
+    LOG(ERROR) << "keeping the current certificate: " << now.status();
+    return;
+  }
+  if (!force && now->cert_pem == credentials.cert_pem && now->key_pem == credentials.key_pem) {
+    return;
+  }
+  absl::StatusOr<secagg::Signer> signer = secagg::CertificateSigner(now->cert_pem, now->key_pem);
+  absl::StatusOr<std::shared_ptr<FleetChannel>> fresh = MakeFleetChannel(channel_options);
+  if (!signer.ok() || !fresh.ok()) {
+    LOG(ERROR) << "keeping the current certificate: "
+               << (signer.ok() ? fresh.status() : signer.status());
+    return;
+  }
+  LOG(INFO) << "reconnecting with " << (force ? "a new connection" : "the rotated certificate")
+            << " from " << options.cert_path;
+  credentials = *std::move(now);
+  channel = *fresh;
+  transport->SetChannel(*std::move(fresh));
+  absl::MutexLock l(&mu_);
+  secagg.signer = *std::move(signer);
+  credentials_seen_ = credentials;
+}
+
+void NodeRunner::Impl::WatchCredentials() {
+  const absl::Duration period = absl::Seconds(std::max(1, options.cert_refresh_seconds));
+  absl::MutexLock l(&mu_);
+  while (true) {
+    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    if (mu_.AwaitWithTimeout(absl::Condition(&stop), period)) return;
+    if (busy_ || !queue_.empty() || renew_) continue;
+    absl::StatusOr<Credentials> now = ReadCredentials(options);
+    if (!now.ok() || (now->cert_pem == credentials_seen_.cert_pem &&
+                      now->key_pem == credentials_seen_.key_pem)) {
+      continue;
+    }
+    credentials_seen_ = *std::move(now);
+    renew_ = true;  // Run() renews between subscriptions
+    if (subscription_ != nullptr) subscription_->TryCancel();
+  }
+}
+
 absl::Status NodeRunner::Impl::Run() {
   std::thread worker([this] { Worker(); });
+  std::thread watcher;
+  if (!options.insecure) watcher = std::thread([this] { WatchCredentials(); });
   std::mt19937_64 rng(std::random_device{}());
   double backoff = 0.5;
   while (!stopping()) {
     const absl::Time attempt = absl::Now();
     absl::Status s = RegisterAndSubscribe();
     if (stopping()) break;
+    bool renew = false;
+    {
+      absl::MutexLock l(&mu_);
+      std::swap(renew, renew_);
+    }
+    const bool refused = s.code() == absl::StatusCode::kPermissionDenied ||
+                         s.code() == absl::StatusCode::kUnauthenticated;
+    if (!options.insecure && (renew || refused)) {
+      RenewCredentials(/*force=*/refused);
+      if (renew && !refused) continue;  // a planned reconnect: no backoff
+    }
     if (absl::Now() - attempt > absl::Seconds(10)) backoff = 0.5;  // it was a live session
     std::uniform_real_distribution<double> jitter(0.5, 1.0);
     const double wait = backoff * jitter(rng);
@@ -171,6 +256,7 @@ absl::Status NodeRunner::Impl::Run() {
     backoff = std::min(backoff * 2, options.max_backoff_seconds);
   }
   worker.join();
+  if (watcher.joinable()) watcher.join();
   return absl::OkStatus();
 }
 
@@ -190,16 +276,21 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
   FleetChannelOptions channel;
   channel.address = options.coordinator;
   channel.insecure = options.insecure;
+  Credentials credentials;
   if (options.insecure) {
     TESSERA_ASSIGN_OR_RETURN(secagg.signer, secagg::EphemeralSigner());
     secagg.verify = secagg::InsecureVerifier();
   } else {
     TESSERA_ASSIGN_OR_RETURN(channel.ca_pem, ReadFlagFile(options.ca_cert_path, "--ca"));
-    TESSERA_ASSIGN_OR_RETURN(channel.cert_pem, ReadFlagFile(options.cert_path, "--cert"));
-    TESSERA_ASSIGN_OR_RETURN(channel.key_pem, ReadFlagFile(options.key_path, "--key"));
+    TESSERA_ASSIGN_OR_RETURN(credentials, ReadCredentials(options));
     TESSERA_ASSIGN_OR_RETURN(secagg.signer,
-                             secagg::CertificateSigner(channel.cert_pem, channel.key_pem));
+                             secagg::CertificateSigner(credentials.cert_pem, credentials.key_pem));
     secagg.verify = secagg::CertificateVerifier(channel.ca_pem);
+    // gRPC reads the files itself (and re-reads them): rotation needs no restart.
+    channel.ca_path = options.ca_cert_path;
+    channel.cert_path = options.cert_path;
+    channel.key_path = options.key_path;
+    channel.cert_refresh_seconds = options.cert_refresh_seconds;
   }
   auto impl = std::make_unique<Impl>();
   TESSERA_ASSIGN_OR_RETURN(impl->channel, MakeFleetChannel(channel));
@@ -207,6 +298,9 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
   impl->transport = std::make_unique<GrpcFleetTransport>(
       impl->channel, [raw] { return raw->session(); }, [raw] { return raw->stopping(); });
   impl->options = std::move(options);
+  impl->channel_options = channel;
+  impl->credentials = credentials;
+  impl->credentials_seen_ = credentials;
   impl->secagg = std::move(secagg);
   impl->data = std::move(data);
   TaskExecutorOptions exec;

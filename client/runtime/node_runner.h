@@ -18,6 +18,10 @@ struct NodeRunnerOptions {
   std::string coordinator = "127.0.0.1:7800";
   std::string name;  // must equal the certificate's CN under mTLS
   std::string ca_cert_path, cert_path, key_path;
+  // New connections use the current --ca/--cert/--key files (gRPC re-reads them this often).
+  // When --cert or --key changes on disk the client reconnects with them at its next idle
+  // moment (no task running), and whenever the coordinator refuses its certificate.
+  int cert_refresh_seconds = 60;
   bool insecure = false;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   double max_backoff_seconds = 30;

@@ -8,7 +8,7 @@
 namespace tessera::coordinator {
 
 absl::StatusOr<Caller> Authenticate(const grpc::CallbackServerContext& context, bool insecure,
-                                    Role role) {
+                                    Role role, TrustStore* trust) {
   Caller caller;
   caller.peer = context.peer();
   if (insecure) return caller;
@@ -25,6 +25,17 @@ absl::StatusOr<Caller> Authenticate(const grpc::CallbackServerContext& context, 
     LOG(WARNING) << "refused " << caller.peer << ": unreadable certificate: " << id.status();
     return absl::UnauthenticatedError("the client certificate cannot be read");
   }
+  if (trust != nullptr) {
+    // The handshake checked the certificate; a long-lived connection may outlive a revocation.
+    const std::string cert(pem.front().data(), pem.front().size());
+    if (absl::Status s = trust->Verify(cert); !s.ok()) {
+      LOG(WARNING) << "refused " << id->common_name << " (role \"" << id->organizational_unit
+                   << "\", serial " << id->serial_hex << ") at " << caller.peer << ": "
+                   << s.message();
+      return absl::PermissionDeniedError(
+          absl::StrCat("certificate of \"", id->common_name, "\" refused: ", s.message()));
+    }
+  }
   caller.identity = id->common_name;
   caller.role = id->organizational_unit;
   const char* want = role == Role::kClient ? "client" : "operator";
@@ -40,8 +51,9 @@ absl::StatusOr<Caller> Authenticate(const grpc::CallbackServerContext& context, 
 }
 
 absl::StatusOr<std::string> AuthenticateClient(const grpc::CallbackServerContext& context,
-                                               bool insecure, ClientRegistry& registry) {
-  absl::StatusOr<Caller> caller = Authenticate(context, insecure, Role::kClient);
+                                               bool insecure, ClientRegistry& registry,
+                                               TrustStore* trust) {
+  absl::StatusOr<Caller> caller = Authenticate(context, insecure, Role::kClient, trust);
   if (!caller.ok()) return caller.status();
   auto it = context.client_metadata().find(kSessionMetadataKey);
   if (it == context.client_metadata().end()) {

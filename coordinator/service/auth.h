@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "coordinator/round/client_registry.h"
+#include "coordinator/service/trust_store.h"
 #include "core/serde/session_metadata.h"
 
 namespace tessera::coordinator {
@@ -24,14 +25,17 @@ struct Caller {
   std::string peer;      // transport address, for logs
 };
 
-// PERMISSION_DENIED when the certificate's role is not `role`; UNAUTHENTICATED when a
-// secure server sees no certificate.
+// PERMISSION_DENIED when the certificate's role is not `role`, or when `trust` (if not null)
+// no longer accepts it (revoked since the connection was made, expired, CA rotated);
+// UNAUTHENTICATED when a secure server sees no certificate. Refusals are logged with the
+// presented identity.
 absl::StatusOr<Caller> Authenticate(const grpc::CallbackServerContext& context, bool insecure,
-                                    Role role);
+                                    Role role, TrustStore* trust);
 
 // The client behind the session in the call's metadata, checked against the certificate.
 absl::StatusOr<std::string> AuthenticateClient(const grpc::CallbackServerContext& context,
-                                               bool insecure, ClientRegistry& registry);
+                                               bool insecure, ClientRegistry& registry,
+                                               TrustStore* trust);
 
 }  // namespace tessera::coordinator
 

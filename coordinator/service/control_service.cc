@@ -146,7 +146,7 @@ class ExportWriter final : public grpc::ServerWriteReactor<wire::v1::ExportModel
 
 grpc::ServerReadReactor<wire::v1::CreateRunRequest>* ControlService::CreateRun(
     grpc::CallbackServerContext* context, wire::v1::RunStatus* response) {
-  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator);
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   if (!caller.ok()) return FailedReader<wire::v1::CreateRunRequest>(caller.status());
   return new CreateRunReader(runs_, caller->identity, response);
 }
@@ -154,7 +154,7 @@ grpc::ServerReadReactor<wire::v1::CreateRunRequest>* ControlService::CreateRun(
 grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* context,
                                                    const wire::v1::RunRef* request,
                                                    wire::v1::RunStatus* response) {
-  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator);
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   if (!caller.ok()) return FinishUnary(context, caller.status());
   absl::StatusOr<wire::v1::RunStatus> s = runs_->StartRun(request->run_id());
   if (!s.ok()) return FinishUnary(context, s.status());
@@ -166,7 +166,7 @@ grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* ControlService::CancelRun(grpc::CallbackServerContext* context,
                                                     const wire::v1::RunRef* request,
                                                     wire::v1::RunStatus* response) {
-  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator);
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   if (!caller.ok()) return FinishUnary(context, caller.status());
   absl::StatusOr<wire::v1::RunStatus> s = runs_->CancelRun(request->run_id());
   if (!s.ok()) return FinishUnary(context, s.status());
@@ -178,7 +178,7 @@ grpc::ServerUnaryReactor* ControlService::CancelRun(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ControlService::GetRunStatus(grpc::CallbackServerContext* context,
                                                        const wire::v1::RunRef* request,
                                                        wire::v1::RunStatus* response) {
-  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator);
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   if (!caller.ok()) return FinishUnary(context, caller.status());
   absl::StatusOr<wire::v1::RunStatus> s = runs_->GetRunStatus(request->run_id());
   if (!s.ok()) return FinishUnary(context, s.status());
@@ -192,7 +192,7 @@ grpc::ServerWriteReactor<wire::v1::RunStatus>* ControlService::WatchRun(
   RunManager* runs = runs_;
   auto [stream, reactor] = OutboundStream<wire::v1::RunStatus>::Create(
       [runs, watcher] { runs->RemoveWatcher(watcher->load()); });
-  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator);
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   absl::StatusOr<wire::v1::RunStatus> now =
       caller.ok() ? runs_->GetRunStatus(request->run_id()) : caller.status();
   if (!now.ok()) {
@@ -220,7 +220,7 @@ grpc::ServerWriteReactor<wire::v1::RunStatus>* ControlService::WatchRun(
 grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* context,
                                                    const wire::v1::ListRunsRequest* /*request*/,
                                                    wire::v1::ListRunsResponse* response) {
-  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator);
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   if (!caller.ok()) return FinishUnary(context, caller.status());
   for (auto& run : runs_->ListRuns()) *response->add_runs() = std::move(run);
   return FinishUnary(context, absl::OkStatus());
@@ -229,7 +229,7 @@ grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* ControlService::ListClients(
     grpc::CallbackServerContext* context, const wire::v1::ListClientsRequest* /*request*/,
     wire::v1::ListClientsResponse* response) {
-  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator);
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   if (!caller.ok()) return FinishUnary(context, caller.status());
   for (auto& c : registry_->List()) *response->add_clients() = std::move(c);
   return FinishUnary(context, absl::OkStatus());
@@ -238,7 +238,7 @@ grpc::ServerUnaryReactor* ControlService::ListClients(
 grpc::ServerWriteReactor<wire::v1::ExportModelResponse>* ControlService::ExportModel(
     grpc::CallbackServerContext* context, const wire::v1::ExportModelRequest* request) {
 
-  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator);
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   if (!caller.ok()) return FailedWriter<wire::v1::ExportModelResponse>(caller.status());
   absl::StatusOr<RunManager::Export> e = runs_->ExportModel(request->run_id(), request->round());
   if (!e.ok()) return FailedWriter<wire::v1::ExportModelResponse>(e.status());

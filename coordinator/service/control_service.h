@@ -6,6 +6,7 @@
 
 #include "coordinator/round/client_registry.h"
 #include "coordinator/round/run_manager.h"
+#include "coordinator/service/trust_store.h"
 #include "tessera/wire/v1/control.grpc.pb.h"
 
 namespace tessera::coordinator {
@@ -15,8 +16,9 @@ inline constexpr uint64_t kMaxArtifactBytes = 1ull << 30;
 class ControlService final : public wire::v1::Control::CallbackService {
  public:
   // `runs` and `registry` must outlive the service.
-  ControlService(bool insecure, RunManager* runs, ClientRegistry* registry)
-      : insecure_(insecure), runs_(runs), registry_(registry) {}
+  // `trust` (null only when insecure) re-checks each operator certificate on every RPC.
+  ControlService(bool insecure, TrustStore* trust, RunManager* runs, ClientRegistry* registry)
+      : insecure_(insecure), trust_(trust), runs_(runs), registry_(registry) {}
 
   grpc::ServerReadReactor<wire::v1::CreateRunRequest>* CreateRun(
       grpc::CallbackServerContext* context, wire::v1::RunStatus* response) override;
@@ -42,6 +44,7 @@ class ControlService final : public wire::v1::Control::CallbackService {
 
  private:
   const bool insecure_;
+  TrustStore* const trust_;
   RunManager* const runs_;
   ClientRegistry* const registry_;
 };

@@ -137,7 +137,7 @@ class ArtifactWriter final : public grpc::ServerWriteReactor<wire::v1::ArtifactC
 grpc::ServerUnaryReactor* FleetService::Register(grpc::CallbackServerContext* context,
                                                  const wire::v1::RegisterRequest* request,
                                                  wire::v1::RegisterResponse* response) {
-  absl::StatusOr<Caller> caller = Authenticate(*context, options_.insecure, Role::kClient);
+  absl::StatusOr<Caller> caller = Authenticate(*context, options_.insecure, Role::kClient, options_.trust);
   if (!caller.ok()) return FinishUnary(context, caller.status());
   if (!options_.insecure && request->name() != caller->identity) {
     LOG(WARNING) << "refused registration of \"" << request->name() << "\" by certificate "
@@ -172,7 +172,7 @@ grpc::ServerUnaryReactor* FleetService::Register(grpc::CallbackServerContext* co
 
 grpc::ServerWriteReactor<wire::v1::Task>* FleetService::Subscribe(
     grpc::CallbackServerContext* context, const wire::v1::SubscribeRequest* request) {
-  absl::StatusOr<Caller> caller = Authenticate(*context, options_.insecure, Role::kClient);
+  absl::StatusOr<Caller> caller = Authenticate(*context, options_.insecure, Role::kClient, options_.trust);
   if (!caller.ok()) return FailedWriter<wire::v1::Task>(caller.status());
   absl::StatusOr<std::string> name = registry_->Lookup(request->session_id());
   if (!name.ok()) return FailedWriter<wire::v1::Task>(name.status());
@@ -209,7 +209,7 @@ grpc::ServerWriteReactor<wire::v1::Task>* FleetService::Subscribe(
 grpc::ServerWriteReactor<wire::v1::TensorChunk>* FleetService::FetchModel(
     grpc::CallbackServerContext* context, const wire::v1::FetchModelRequest* request) {
   absl::StatusOr<std::string> client =
-      AuthenticateClient(*context, options_.insecure, *registry_);
+      AuthenticateClient(*context, options_.insecure, *registry_, options_.trust);
   if (!client.ok()) return FailedWriter<wire::v1::TensorChunk>(client.status());
   absl::StatusOr<std::shared_ptr<const ModelSnapshot>> model =
       runs_->ModelForTask(request->task_id(), *client);
@@ -227,7 +227,7 @@ grpc::ServerWriteReactor<wire::v1::TensorChunk>* FleetService::FetchModel(
 grpc::ServerWriteReactor<wire::v1::ArtifactChunk>* FleetService::FetchArtifact(
     grpc::CallbackServerContext* context, const wire::v1::FetchArtifactRequest* request) {
   absl::StatusOr<std::string> client =
-      AuthenticateClient(*context, options_.insecure, *registry_);
+      AuthenticateClient(*context, options_.insecure, *registry_, options_.trust);
   if (!client.ok()) return FailedWriter<wire::v1::ArtifactChunk>(client.status());
   absl::StatusOr<std::string> artifact = runs_->ArtifactForTask(request->task_id(), *client);
   if (!artifact.ok()) return FailedWriter<wire::v1::ArtifactChunk>(artifact.status());
@@ -238,7 +238,7 @@ grpc::ServerUnaryReactor* FleetService::PushEvaluation(
     grpc::CallbackServerContext* context, const wire::v1::PushEvaluationRequest* request,
     wire::v1::PushEvaluationResponse* /*response*/) {
   absl::StatusOr<std::string> client =
-      AuthenticateClient(*context, options_.insecure, *registry_);
+      AuthenticateClient(*context, options_.insecure, *registry_, options_.trust);
   if (!client.ok()) return FinishUnary(context, client.status());
   absl::Status s = runs_->SubmitEvaluation(request->task_id(), *client, request->num_examples(),
                                            request->loss(), request->accuracy());
@@ -250,7 +250,7 @@ grpc::ServerUnaryReactor* FleetService::SecAggExchange(grpc::CallbackServerConte
                                                        const wire::v1::SecAggRequest* request,
                                                        wire::v1::SecAggResponse* response) {
   absl::StatusOr<std::string> client =
-      AuthenticateClient(*context, options_.insecure, *registry_);
+      AuthenticateClient(*context, options_.insecure, *registry_, options_.trust);
   if (!client.ok()) return FinishUnary(context, client.status());
   // The call stays open until the phase closes; the round answers it exactly once. The
   // reactor and `response` live until Finish, even if the client goes away meanwhile.
@@ -273,7 +273,7 @@ grpc::ServerUnaryReactor* FleetService::Heartbeat(grpc::CallbackServerContext* c
                                                   const wire::v1::HeartbeatRequest* /*request*/,
                                                   wire::v1::HeartbeatResponse* /*response*/) {
   absl::StatusOr<std::string> client =
-      AuthenticateClient(*context, options_.insecure, *registry_);
+      AuthenticateClient(*context, options_.insecure, *registry_, options_.trust);
   return FinishUnary(context, client.status());
 }
 

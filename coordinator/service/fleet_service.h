@@ -6,6 +6,7 @@
 
 #include "coordinator/round/client_registry.h"
 #include "coordinator/round/run_manager.h"
+#include "coordinator/service/trust_store.h"
 #include "coordinator/service/upload_gate.h"
 #include "coordinator/state/coordinator_state.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
@@ -16,6 +17,7 @@ struct FleetServiceOptions {
   bool insecure = false;
   size_t max_concurrent_uploads = 2;    // updates staged in memory at once
   size_t max_concurrent_downloads = 16;  // model streams in flight at once
+  TrustStore* trust = nullptr;  // re-checks each client certificate per RPC (null: insecure)
 };
 
 class FleetService final : public wire::v1::Fleet::CallbackService {

@@ -164,7 +164,7 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
 grpc::ServerReadReactor<wire::v1::PushUpdateRequest>* FleetService::PushUpdate(
     grpc::CallbackServerContext* context, wire::v1::PushUpdateResponse* response) {
   absl::StatusOr<std::string> client =
-      AuthenticateClient(*context, options_.insecure, *registry_);
+      AuthenticateClient(*context, options_.insecure, *registry_, options_.trust);
   if (!client.ok()) return FailedReader<wire::v1::PushUpdateRequest>(client.status());
   return new UpdateReader(runs_, &gate_, *client, response);
 }

@@ -13,6 +13,8 @@
 #include "coordinator/service/fleet_service.h"
 #include "coordinator/service/metrics.h"
 #include "coordinator/service/metrics_http.h"
+#include "coordinator/service/tls_credentials.h"
+#include "coordinator/service/trust_store.h"
 #include "coordinator/state/coordinator_state.h"
 #include "core/base/file.h"
 
@@ -55,6 +57,7 @@ bool IsLoopbackAddress(const std::string& address) {
 
 class CoordinatorServer::Impl {
  public:
+  std::shared_ptr<TrustStore> trust;  // null when insecure
   std::unique_ptr<CoordinatorState> state;
   std::unique_ptr<ClientRegistry> registry;
   std::unique_ptr<RunManager> runs;
@@ -70,6 +73,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     CoordinatorServerOptions options) {
   if (options.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
   std::shared_ptr<grpc::ServerCredentials> creds;
+  std::shared_ptr<TrustStore> trust_store;
   RunManagerOptions run_options;
   run_options.insecure = options.insecure;
   run_options.max_message_bytes = static_cast<uint64_t>(options.max_message_bytes);
@@ -86,15 +90,26 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     if (!cert.ok()) return cert.status();
     absl::StatusOr<std::string> key = ReadPem(options.key_path, "key");
     if (!key.ok()) return key.status();
-    grpc::SslServerCredentialsOptions ssl(
-        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    ssl.pem_root_certs = *ca;
+    absl::StatusOr<std::unique_ptr<TrustStore>> trust =
+        TrustStore::Open(options.ca_cert_path, options.crl_path);
+    if (!trust.ok()) {
+      return absl::Status(trust.status().code(),
+                          absl::StrCat(options.crl_path.empty() ? "--ca: " : "--ca/--crl: ",
+                                       trust.status().message()));
+    }
+    if (options.cert_refresh_seconds < 1 || options.cert_refresh_seconds > 86400) {
+      return absl::InvalidArgumentError("--cert-refresh-seconds must be 1 to 86400");
+    }
+    trust_store = std::move(*trust);
     run_options.trusted_ca_pem = *ca;
-    ssl.pem_key_cert_pairs.push_back({*key, *cert});
-    creds = grpc::SslServerCredentials(ssl);
+    creds = MakeServerCredentials(
+        TlsFiles{options.ca_cert_path, options.cert_path, options.key_path,
+                 static_cast<unsigned>(options.cert_refresh_seconds)},
+        trust_store);
   }
 
   auto impl = std::make_unique<Impl>();
+  impl->trust = trust_store;
   absl::StatusOr<std::unique_ptr<CoordinatorState>> state =
       CoordinatorState::Open(options.state_dir);
   if (!state.ok()) return state.status();
@@ -104,10 +119,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                                             impl->registry.get());
   impl->fleet = std::make_unique<FleetService>(
       FleetServiceOptions{options.insecure, options.max_concurrent_uploads,
-                          options.max_concurrent_downloads}, impl->runs.get(),
+                          options.max_concurrent_downloads, trust_store.get()},
+      impl->runs.get(),
       impl->registry.get(), impl->state.get());
   impl->control =
-      std::make_unique<ControlService>(options.insecure, impl->runs.get(), impl->registry.get());
+      std::make_unique<ControlService>(options.insecure, trust_store.get(), impl->runs.get(),
+                                       impl->registry.get());
 
   grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health, for probes
   grpc::ServerBuilder builder;

@@ -23,6 +23,11 @@ struct CoordinatorServerOptions {
   std::string ca_cert_path;
   std::string cert_path;
   std::string key_path;
+  // PEM CRL signed by the CA (`tessera pki revoke` writes it); empty: no revocation checks.
+  // Re-read when it changes; checked in every TLS handshake and on every RPC.
+  std::string crl_path;
+  // How often gRPC re-reads the CA, certificate and key files (rotation without restart).
+  int cert_refresh_seconds = 60;
   // Plaintext without client authentication; only allowed on a loopback address.
   bool insecure = false;
   uint32_t max_clients = 10000;

@@ -11,6 +11,14 @@ namespace tessera {
 // The bytes of `path`. NOT_FOUND "cannot read PATH" when it cannot be opened or read.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
+// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
+// reader (a file watcher, a crash) sees the old file or the new one, never half of either.
+// The file gets permission `mode` (e.g. 0600 for keys) from the start. Refuses to replace an
+// existing file unless `replace`. Errors: ALREADY_EXISTS, or INTERNAL naming the path and
+// errno's text.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& bytes,
+                                 unsigned mode, bool replace);
+
 }  // namespace tessera
 
 #endif  // TESSERA_CORE_BASE_FILE_H_

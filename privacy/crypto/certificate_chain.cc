@@ -19,6 +19,7 @@ using crypto_internal::X509Ptr;
 struct StoreFree {
   void operator()(X509_STORE* s) const { X509_STORE_free(s); }
   void operator()(X509_STORE_CTX* c) const { X509_STORE_CTX_free(c); }
+  void operator()(X509_CRL* c) const { X509_CRL_free(c); }
 };
 
 BioPtr ReadOnlyBio(absl::string_view pem) {
@@ -29,6 +30,12 @@ BioPtr ReadOnlyBio(absl::string_view pem) {
 
 absl::Status VerifyCertificateChain(absl::string_view certificate_pem,
                                     absl::string_view trusted_ca_pem) {
+  return VerifyCertificateChain(certificate_pem, trusted_ca_pem, absl::string_view());
+}
+
+absl::Status VerifyCertificateChain(absl::string_view certificate_pem,
+                                    absl::string_view trusted_ca_pem,
+                                    absl::string_view crl_pem) {
   BioPtr leaf_bio = ReadOnlyBio(certificate_pem);
   X509Ptr leaf(leaf_bio ? PEM_read_bio_X509(leaf_bio.get(), nullptr, nullptr, nullptr)
                         : nullptr);
@@ -46,6 +53,16 @@ absl::Status VerifyCertificateChain(absl::string_view certificate_pem,
     ++added;
   }
   if (added == 0) return absl::InvalidArgumentError("no certificate in the trusted CA PEM");
+  if (!crl_pem.empty()) {
+    BioPtr crl_bio = ReadOnlyBio(crl_pem);
+    std::unique_ptr<X509_CRL, StoreFree> crl(
+        crl_bio ? PEM_read_bio_X509_CRL(crl_bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    if (crl == nullptr) return absl::InvalidArgumentError("no CRL in the revocation list PEM");
+    if (X509_STORE_add_crl(store.get(), crl.get()) != 1 ||
+        X509_STORE_set_flags(store.get(), X509_V_FLAG_CRL_CHECK) != 1) {
+      return absl::InternalError("X509_STORE_add_crl failed");
+    }
+  }
   std::unique_ptr<X509_STORE_CTX, StoreFree> ctx(X509_STORE_CTX_new());
   if (ctx == nullptr || X509_STORE_CTX_init(ctx.get(), store.get(), leaf.get(), nullptr) != 1) {
     return absl::InternalError("X509_STORE_CTX_init failed");

@@ -20,6 +20,15 @@ namespace crypto {
 absl::Status VerifyCertificateChain(absl::string_view certificate_pem,
                                     absl::string_view trusted_ca_pem);
 
+// As above, and also refused when the certificate's serial is on `crl_pem` (a PEM CRL signed
+// by the CA): PERMISSION_DENIED "... certificate revoked". An empty `crl_pem` checks no
+// revocation. A CRL past its nextUpdate refuses every certificate ("CRL has expired"), as
+// OpenSSL does: re-sign it (`tessera pki crl`) before then.
+// Errors: as above, and INVALID_ARGUMENT if `crl_pem` is not empty and holds no CRL.
+absl::Status VerifyCertificateChain(absl::string_view certificate_pem,
+                                    absl::string_view trusted_ca_pem,
+                                    absl::string_view crl_pem);
+
 }  // namespace crypto
 }  // namespace tessera
 

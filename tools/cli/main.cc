@@ -9,6 +9,7 @@
 
 #include "core/base/version.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/pki_cli.h"
 
 int main(int argc, char** argv) {
   using namespace tessera::cli;  // NOLINT: main only
@@ -58,6 +59,9 @@ int main(int argc, char** argv) {
   clients->add_subcommand("list", "list clients with last-seen")->callback([&] {
     rc = ListClients(conn, out);
   });
+
+  // The federation's CA, offline: tools/cli/pki_commands.h, docs/pki.md.
+  AddPkiCommands(app, rc, out.json);
 
   CLI::App* model = app.add_subcommand("model", "global models");
   model->require_subcommand(1);

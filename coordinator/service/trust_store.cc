@@ -1,0 +1,115 @@
+#include "coordinator/service/trust_store.h"
+
+#include <sys/stat.h>
+
+#include <glog/logging.h>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/file.h"
+#include "privacy/crypto/certificate.h"
+#include "privacy/crypto/certificate_chain.h"
+#include "privacy/crypto/pki.h"
+
+namespace tessera::coordinator {
+
+absl::StatusOr<TrustStore::FileStamp> TrustStore::Stamp(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  }
+  FileStamp stamp;
+  stamp.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+  stamp.size = st.st_size;
+  stamp.inode = st.st_ino;
+  return stamp;
+}
+
+absl::StatusOr<std::unique_ptr<TrustStore>> TrustStore::Open(std::string ca_path,
+                                                             std::string crl_path) {
+  std::unique_ptr<TrustStore> store(new TrustStore(std::move(ca_path), std::move(crl_path)));
+  absl::MutexLock lock(&store->mu_);
+  store->ca_stamp_.size = -2;  // force the first load
+  if (absl::Status s = store->Refresh(); !s.ok()) return s;
+  return store;
+}
+
+absl::Status TrustStore::Refresh() {
+  absl::StatusOr<FileStamp> ca_stamp = Stamp(ca_path_);
+  absl::StatusOr<FileStamp> crl_stamp = crl_path_.empty() ? FileStamp{} : Stamp(crl_path_);
+  if (ca_stamp.ok() && crl_stamp.ok() && *ca_stamp == ca_stamp_ && *crl_stamp == crl_stamp_) {
+    return absl::OkStatus();
+  }
+  // Remember what we looked at, so a bad file is reported once, not on every connection.
+  const bool first = ca_stamp_.size == -2;
+  if (ca_stamp.ok()) ca_stamp_ = *ca_stamp;
+  if (crl_stamp.ok()) crl_stamp_ = *crl_stamp;
+
+  absl::Status status = ca_stamp.ok() ? crl_stamp.status() : ca_stamp.status();
+  std::string ca, crl;
+  size_t revoked = 0;
+  if (status.ok()) {
+    absl::StatusOr<std::string> read = ReadFileToString(ca_path_);
+    if (read.ok()) ca = *std::move(read);
+    status = read.status();
+  }
+  if (status.ok()) {
+    absl::StatusOr<crypto::CertificateIdentity> id = crypto::ParseCertificateIdentity(ca);
+    if (!id.ok()) status = absl::InvalidArgumentError(absl::StrCat(ca_path_, ": ", id.status().message()));
+  }
+  if (status.ok() && !crl_path_.empty()) {
+    absl::StatusOr<std::string> read = ReadFileToString(crl_path_);
+    if (read.ok()) crl = *std::move(read);
+    status = read.status();
+    if (status.ok()) {
+      absl::StatusOr<crypto::RevocationList> list = crypto::ReadRevocationList(crl, ca);
+      if (list.ok()) {
+        revoked = list->revoked.size();
+      } else {
+        status = absl::Status(list.status().code(),
+                              absl::StrCat(crl_path_, ": ", list.status().message()));
+      }
+    }
+  }
+  if (!status.ok()) {
+    if (!first) LOG(ERROR) << "trust store: keeping the previous CA and CRL: " << status;
+    return status;
+  }
+  if (!first) {
+    LOG(INFO) << "trust store: reloaded " << ca_path_
+              << (crl_path_.empty() ? "" : absl::StrCat(" and ", crl_path_, " (", revoked,
+                                                         " revoked)"));
+  }
+  ca_pem_ = std::move(ca);
+  crl_pem_ = std::move(crl);
+  revoked_ = revoked;
+  return absl::OkStatus();
+}
+
+absl::Status TrustStore::Verify(const std::string& certificate_pem) {
+  std::string ca, crl;
+  {
+    absl::MutexLock lock(&mu_);
+    (void)Refresh();  // on failure the previous files stay in force (logged once)
+    ca = ca_pem_;
+    crl = crl_pem_;
+  }
+  absl::Status s = crypto::VerifyCertificateChain(certificate_pem, ca, crl);
+  if (s.code() == absl::StatusCode::kInvalidArgument) {
+    return absl::PermissionDeniedError(s.message());
+  }
+  return s;
+}
+
+std::string TrustStore::ca_pem() {
+  absl::MutexLock lock(&mu_);
+  (void)Refresh();
+  return ca_pem_;
+}
+
+size_t TrustStore::revoked_count() {
+  absl::MutexLock lock(&mu_);
+  (void)Refresh();
+  return revoked_;
+}
+
+}  // namespace tessera::coordinator
