@@ -11,7 +11,7 @@ PACKAGES=(
   libgoogle-glog-dev libgflags-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
-  dataset-fashion-mnist gnuplot-nox systemd
+  dataset-fashion-mnist gnuplot-nox systemd chromium
   python3 python3-numpy python3-torch
 )
 

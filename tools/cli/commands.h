@@ -23,6 +23,10 @@ int CancelRun(const ConnectionOptions& c, const OutputOptions& out, const std::s
 int RunStatus(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id);
 int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id);
 int ListRuns(const ConnectionOptions& c, const OutputOptions& out);
+// `tessera run report RUN`: writes the run's self-contained HTML report (tools/cli/run_report.h)
+// to `out_path` (default: RUN.html in the current directory) and prints where and its size.
+int ReportRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id,
+              std::string out_path);
 int ListClients(const ConnectionOptions& c, const OutputOptions& out);
 // Writes the weights to `out_path` (safetensors) and, for TorchScript runs, the program with
 // the federated weights to `torchscript_path` (default: out_path with .pt).

@@ -1,5 +1,5 @@
 // tessera: the operator CLI. Talks to the coordinator's Control API.
-//   tessera run create CONFIG.toml [--start]   tessera run start|status|watch|cancel RUN
+//   tessera run create CONFIG.toml [--start]   tessera run start|status|watch|cancel|report RUN
 //   tessera run list   tessera clients list    tessera model export --run RUN --out FILE
 // Every command takes --json. Connection flags may also come from the environment
 // (TESSERA_COORDINATOR, TESSERA_CA, TESSERA_CERT, TESSERA_KEY).
@@ -53,6 +53,10 @@ int main(int argc, char** argv) {
     sub->callback([&, fn] { rc = fn(conn, out, run_id); });
   }
   run->add_subcommand("list", "list runs")->callback([&] { rc = ListRuns(conn, out); });
+  CLI::App* report = run->add_subcommand("report", "write a run's self-contained HTML report");
+  report->add_option("run", run_id, "run id")->required();
+  report->add_option("--out", out_path, "HTML file to write (default: RUN.html)");
+  report->callback([&] { rc = ReportRun(conn, out, run_id, out_path); });
 
   CLI::App* clients = app.add_subcommand("clients", "registered clients");
   clients->require_subcommand(1);
