@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "coordinator/round/round_phases.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
@@ -62,6 +63,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
     summary.set_attempt(attempt);
     summary.set_state(wire::v1::ROUND_WAITING);
     const absl::Time started = absl::Now();
+    StartPhases(&summary);
     {
       absl::MutexLock l(&run->mu);
       run->current = summary;
@@ -85,6 +87,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
     if (model.ok()) {
       EvaluateRound(run, *model, &summary);
       if (run->stop || shutting_down_) return;
+      EndPhase(&summary, "evaluate");
       summary.set_state(wire::v1::ROUND_COMPLETED);
       summary.set_model_sha256((*model)->digest);
       summary.set_seconds(absl::ToDoubleSeconds(absl::Now() - started));
@@ -276,6 +279,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   absl::StatusOr<std::vector<std::string>> selected = SelectClients(run, config, *summary);
   if (!selected.ok()) return selected.status();
   std::vector<std::string> candidates = *std::move(selected);
+  EndPhase(summary, "select");
 
   std::shared_ptr<Round> round = NewTrainRound(run, *summary, global);
   round->strategy = config.strategy();
@@ -350,6 +354,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   }
   CloseRound(round);
   if (run->stop || shutting_down_) return absl::CancelledError("run stopped");
+  EndPhase(summary, "train");
 
   absl::MutexLock l(&round->mu);
   summary->set_reported(static_cast<uint32_t>(round->reported));
@@ -381,20 +386,10 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
     TESSERA_RETURN_IF_ERROR(FinishCentralDp(*round->dp, round->reported, round->dp_unclipped,
                                             *mean_delta, summary));
   }
-  return StrategyNextModel(config.strategy(), run->server, *std::move(mean_delta), *global,
-                           summary->round(), summary->reported(), round->population);
-}
-
-std::shared_ptr<RunManager::Round> RunManager::NewTrainRound(
-    const std::shared_ptr<Run>& run, const wire::v1::RoundSummary& summary,
-    std::shared_ptr<const ModelSnapshot> global) {
-  auto round = std::make_shared<Round>();
-  round->run_id = run->id;
-  round->number = summary.round();
-  round->attempt = summary.attempt();
-  round->type = wire::v1::TRAIN;
-  round->model = std::move(global);
-  return round;
+  auto next = StrategyNextModel(config.strategy(), run->server, *std::move(mean_delta), *global,
+                                summary->round(), summary->reported(), round->population);
+  EndPhase(summary, "aggregate");
+  return next;
 }
 
 }  // namespace tessera::coordinator

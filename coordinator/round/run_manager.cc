@@ -331,4 +331,16 @@ absl::StatusOr<RunManager::Export> RunManager::ExportModel(absl::string_view run
   return out;
 }
 
+std::shared_ptr<RunManager::Round> RunManager::NewTrainRound(
+    const std::shared_ptr<Run>& run, const wire::v1::RoundSummary& summary,
+    std::shared_ptr<const ModelSnapshot> global) {
+  auto round = std::make_shared<Round>();
+  round->run_id = run->id;
+  round->number = summary.round();
+  round->attempt = summary.attempt();
+  round->type = wire::v1::TRAIN;
+  round->model = std::move(global);
+  return round;
+}
+
 }  // namespace tessera::coordinator

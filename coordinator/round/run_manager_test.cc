@@ -16,6 +16,7 @@
 namespace tessera::coordinator {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 
@@ -99,6 +100,22 @@ TEST_F(RunManagerTest, MissingReportsFailTheAttemptAndTheRoundIsRetried) {
   EXPECT_THAT(s.rounds(0).failure_reason(), HasSubstr("1 of 2 selected clients reported"));
   EXPECT_EQ(s.rounds(1).state(), wire::v1::ROUND_COMPLETED);
   EXPECT_EQ(s.rounds(1).attempt(), 2u);
+  // Per-phase time: the failed attempt got through selection and training (its 0.5 s
+  // deadline); the completed one through all four. The phases add up to the attempt's time.
+  auto names = [](const wire::v1::RoundSummary& r) {
+    std::vector<std::string> out;
+    double total = 0;
+    for (const auto& p : r.phases()) {
+      out.push_back(p.phase());
+      total += p.seconds();
+    }
+    EXPECT_NEAR(total, r.seconds(), 0.01);
+    return out;
+  };
+  EXPECT_THAT(names(s.rounds(0)), ElementsAre("select", "train"));
+  EXPECT_GE(s.rounds(0).phases(1).seconds(), 0.45);
+  EXPECT_THAT(names(s.rounds(1)), ElementsAre("select", "train", "aggregate", "evaluate"));
+  EXPECT_GT(s.rounds(1).started_unix_ms(), s.rounds(0).started_unix_ms());
 }
 
 TEST_F(RunManagerTest, RunFailsAfterMaxRetries) {

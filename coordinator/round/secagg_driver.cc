@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "coordinator/round/round_phases.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
@@ -134,6 +135,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
   const auto& sa = config.secure_aggregation();
   TESSERA_ASSIGN_OR_RETURN(std::vector<std::string> clients,
                            SelectClients(run, config, *summary));
+  EndPhase(summary, "select");
   const uint64_t population = registry_->NumConnected();
   const uint32_t n = static_cast<uint32_t>(clients.size());
   if (n < 3) {
@@ -251,6 +253,9 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
       return absl::CancelledError("run stopped");
     }
     outcome = secure.Advance();
+    static constexpr const char* kPhases[] = {"train_and_advertise_keys", "share_keys",
+                                              "masked_input", "unmasking"};
+    EndPhase(summary, kPhases[phase - 1]);
     if (outcome.ok() && phase == 3) {
       // Do not even unmask a sum of fewer inputs than the run's minimum.
       const wire::v1::SecAggRoundStatus now = secure.Status();
@@ -303,6 +308,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
   LOG(INFO) << "run " << run->id << " round " << summary->round() << ": secure sum of "
             << result.survivors.size() << "/" << n << " clients (k=" << summary->secagg().degree_k()
             << ", t=" << summary->secagg().threshold_t() << ")";
+  EndPhase(summary, "aggregate");
   return next;
 }
 

@@ -118,6 +118,24 @@ std::string RenderPrometheus(const MetricsSnapshot& s) {
     seconds.Sample(RunLabels(run), static_cast<double>(count), "_count");
   }
 
+  Family phases(&out, "tessera_round_phase_seconds", "summary",
+                "Wall time per phase of ended round attempts (select, train, aggregate, "
+                "evaluate, secure-aggregation phases), per run.");
+  for (const auto& run : s.runs) {
+    std::map<std::string, std::pair<double, uint64_t>> by_phase;  // sum, count
+    for (const auto& r : run.rounds()) {
+      if (!Finished(r)) continue;
+      for (const auto& p : r.phases()) {
+        by_phase[p.phase()].first += p.seconds();
+        ++by_phase[p.phase()].second;
+      }
+    }
+    for (const auto& [phase, v] : by_phase) {
+      phases.Sample(With(RunLabels(run), "phase", phase), v.first, "_sum");
+      phases.Sample(With(RunLabels(run), "phase", phase), static_cast<double>(v.second), "_count");
+    }
+  }
+
   Family bytes(&out, "tessera_bytes_total", "counter",
                "Model bytes sent to clients (out) and update bytes received (in), per run.");
   for (const auto& run : s.runs) {

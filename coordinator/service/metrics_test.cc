@@ -28,6 +28,12 @@ wire::v1::RoundSummary Round(wire::v1::RoundState state, double seconds, uint64_
   r.set_selected(3);
   r.set_reported(2);
   r.set_dropped(1);
+  for (const auto& [phase, part] : {std::pair<const char*, double>{"select", 0.25},
+                                    {"train", 0.5}, {"aggregate", 0.25}}) {
+    wire::v1::RoundPhase* p = r.add_phases();
+    p->set_phase(phase);
+    p->set_seconds(seconds * part);
+  }
   return r;
 }
 
@@ -89,6 +95,10 @@ TEST(MetricsTest, DerivesTheNumbersFromTheRunStatuses) {
   EXPECT_EQ(m.at("tessera_round_duration_seconds_bucket{" + r1 + ",le=\"+Inf\"}"), 3);
   EXPECT_DOUBLE_EQ(m.at("tessera_round_duration_seconds_sum{" + r1 + "}"), 23.4);
   EXPECT_EQ(m.at("tessera_round_duration_seconds_count{" + r1 + "}"), 3);
+  // Phases of the 3 ended attempts: a quarter, a half and a quarter of each.
+  EXPECT_DOUBLE_EQ(m.at("tessera_round_phase_seconds_sum{" + r1 + ",phase=\"train\"}"), 11.7);
+  EXPECT_EQ(m.at("tessera_round_phase_seconds_count{" + r1 + ",phase=\"train\"}"), 3);
+  EXPECT_DOUBLE_EQ(m.at("tessera_round_phase_seconds_sum{" + r1 + ",phase=\"select\"}"), 5.85);
   EXPECT_EQ(m.at("tessera_bytes_total{" + r1 + ",direction=\"in\"}"), 160);
   EXPECT_EQ(m.at("tessera_bytes_total{" + r1 + ",direction=\"out\"}"), 1510);
   EXPECT_EQ(m.at("tessera_round_clients{" + r1 + ",kind=\"dropped\"}"), 1);

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/config/run_config.h"
 #include "tools/cli/format.h"
 #include "tools/cli/privacy_status.h"
@@ -199,6 +200,15 @@ std::string Plots(const RunStatus& s) {
   return out;
 }
 
+// "select 0.01 · train 1.20 · ..." (RoundSummary.phases), escaped.
+std::string PhasesText(const RoundSummary& r) {
+  std::vector<std::string> parts;
+  for (const auto& p : r.phases()) {
+    parts.push_back(absl::StrFormat("%s&nbsp;%.2f", HtmlEscape(p.phase()), p.seconds()));
+  }
+  return absl::StrJoin(parts, " &middot; ");
+}
+
 std::string MetricsTable(const RunStatus& s) {
   std::string out = "<section id=\"metrics\">\n<h2>Rounds</h2>\n";
   if (s.rounds_size() == 0) return absl::StrCat(out, kNoRounds);
@@ -207,6 +217,7 @@ std::string MetricsTable(const RunStatus& s) {
                   "<th>selected</th><th>reported</th><th>dropped</th><th>examples</th>"
                   "<th>train loss</th><th>test loss</th><th>test accuracy</th><th>epsilon</th>"
                   "<th>bytes down</th><th>bytes up</th><th>seconds</th>"
+                  "<th class=\"text\">seconds by phase</th>"
                   "<th class=\"text\">note</th></tr></thead>\n<tbody>\n");
   for (const RoundSummary& r : s.rounds()) {
     const std::string state = StateName(r.state());
@@ -221,7 +232,8 @@ std::string MetricsTable(const RunStatus& s) {
         Cell(Charged(r) ? r.privacy().epsilon() : NAN, 4),
         absl::StrFormat("<td>%s</td><td>%s</td>", HumanBytes(r.bytes_down()),
                         HumanBytes(r.bytes_up())),
-        Cell(r.seconds(), 1), "<td class=\"text\">", HtmlEscape(r.failure_reason()),
+        Cell(r.seconds(), 1), "<td class=\"text phases\">", PhasesText(r), "</td>",
+        "<td class=\"text\">", HtmlEscape(r.failure_reason()),
         "</td></tr>\n");
   }
   absl::StrAppend(&out, "</tbody>\n</table>\n</section>\n");

@@ -61,6 +61,9 @@ wire::v1::RunStatus FinishedRun(int rounds) {
     r->set_eval_accuracy(0.5 + 0.1 * i);
     r->add_participants("site-a");
     r->add_participants("site-b");
+    wire::v1::RoundPhase* train = r->add_phases();
+    train->set_phase("train");
+    train->set_seconds(1.25);
   }
   return s;
 }
@@ -137,6 +140,7 @@ TEST(RunReportTest, OnePointPerRound) {
   EXPECT_EQ(Count(html, "<tr class=\"participants\""), 3);
   EXPECT_EQ(Count(html, "<span class=\"client\">site-b</span>"), 3);
   EXPECT_THAT(html, HasSubstr("<td>80.00%</td>"));  // round 3's accuracy
+  EXPECT_EQ(Count(html, "<td class=\"text phases\">train&nbsp;1.25</td>"), 3);
 }
 
 TEST(RunReportTest, MissingAndNonFiniteMetricsAreLeftOut) {
