@@ -19,22 +19,22 @@ absl::StatusOr<Caller> Authenticate(const grpc::CallbackServerContext& context, 
     LOG(WARNING) << "refused " << caller.peer << ": no client certificate";
     return absl::UnauthenticatedError("a client certificate is required");
   }
-  absl::StatusOr<crypto::CertificateIdentity> id = crypto::ParseCertificateIdentity(
-      absl::string_view(pem.front().data(), pem.front().size()));
+  const std::string cert(pem.front().data(), pem.front().size());
+  // The handshake checked the certificate, but a long-lived connection may outlive a
+  // revocation: the trust store checks it again (a cache hit unless its files changed).
+  absl::StatusOr<crypto::CertificateIdentity> id =
+      trust != nullptr ? trust->Verify(cert) : crypto::ParseCertificateIdentity(cert);
   if (!id.ok()) {
-    LOG(WARNING) << "refused " << caller.peer << ": unreadable certificate: " << id.status();
-    return absl::UnauthenticatedError("the client certificate cannot be read");
-  }
-  if (trust != nullptr) {
-    // The handshake checked the certificate; a long-lived connection may outlive a revocation.
-    const std::string cert(pem.front().data(), pem.front().size());
-    if (absl::Status s = trust->Verify(cert); !s.ok()) {
-      LOG(WARNING) << "refused " << id->common_name << " (role \"" << id->organizational_unit
-                   << "\", serial " << id->serial_hex << ") at " << caller.peer << ": "
-                   << s.message();
-      return absl::PermissionDeniedError(
-          absl::StrCat("certificate of \"", id->common_name, "\" refused: ", s.message()));
+    absl::StatusOr<crypto::CertificateIdentity> presented = crypto::ParseCertificateIdentity(cert);
+    if (!presented.ok()) {
+      LOG(WARNING) << "refused " << caller.peer << ": unreadable certificate: " << id.status();
+      return absl::UnauthenticatedError("the client certificate cannot be read");
     }
+    LOG(WARNING) << "refused " << presented->common_name << " (role \""
+                 << presented->organizational_unit << "\", serial " << presented->serial_hex
+                 << ") at " << caller.peer << ": " << id.status().message();
+    return absl::PermissionDeniedError(absl::StrCat(
+        "certificate of \"", presented->common_name, "\" refused: ", id.status().message()));
   }
   caller.identity = id->common_name;
   caller.role = id->organizational_unit;

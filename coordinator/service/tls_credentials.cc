@@ -28,7 +28,7 @@ class FederationVerifier : public gx::ExternalCertificateVerifier {
                                   "a client certificate is required");
       return true;
     }
-    absl::Status s = trust_->Verify(pem);
+    absl::Status s = trust_->Verify(pem).status();
     if (s.ok()) {
       *sync_status = grpc::Status::OK;
     } else {

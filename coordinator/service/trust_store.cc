@@ -7,7 +7,6 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/file.h"
 #include "privacy/crypto/certificate.h"
-#include "privacy/crypto/certificate_chain.h"
 #include "privacy/crypto/pki.h"
 
 namespace tessera::coordinator {
@@ -47,6 +46,7 @@ absl::Status TrustStore::Refresh() {
   absl::Status status = ca_stamp.ok() ? crl_stamp.status() : ca_stamp.status();
   std::string ca, crl;
   size_t revoked = 0;
+  int64_t next_update = INT64_MAX;
   if (status.ok()) {
     absl::StatusOr<std::string> read = ReadFileToString(ca_path_);
     if (read.ok()) ca = *std::move(read);
@@ -64,6 +64,7 @@ absl::Status TrustStore::Refresh() {
       absl::StatusOr<crypto::RevocationList> list = crypto::ReadRevocationList(crl, ca);
       if (list.ok()) {
         revoked = list->revoked.size();
+        next_update = list->next_update_unix > 0 ? list->next_update_unix : INT64_MAX;
       } else {
         status = absl::Status(list.status().code(),
                               absl::StrCat(crl_path_, ": ", list.status().message()));
@@ -79,25 +80,49 @@ absl::Status TrustStore::Refresh() {
               << (crl_path_.empty() ? "" : absl::StrCat(" and ", crl_path_, " (", revoked,
                                                          " revoked)"));
   }
+  absl::StatusOr<std::shared_ptr<const crypto::TrustAnchors>> anchors =
+      crypto::TrustAnchors::Create(ca, crl);
+  if (!anchors.ok()) {
+    if (!first) LOG(ERROR) << "trust store: keeping the previous CA and CRL: " << anchors.status();
+    return anchors.status();
+  }
   ca_pem_ = std::move(ca);
-  crl_pem_ = std::move(crl);
+  anchors_ = *std::move(anchors);
   revoked_ = revoked;
+  crl_next_update_ = next_update;
+  verified_.clear();
   return absl::OkStatus();
 }
 
-absl::Status TrustStore::Verify(const std::string& certificate_pem) {
-  std::string ca, crl;
+absl::StatusOr<crypto::CertificateIdentity> TrustStore::Verify(
+    const std::string& certificate_pem) {
+  std::shared_ptr<const crypto::TrustAnchors> anchors;
   {
     absl::MutexLock lock(&mu_);
     (void)Refresh();  // on failure the previous files stay in force (logged once)
-    ca = ca_pem_;
-    crl = crl_pem_;
+    auto it = verified_.find(certificate_pem);
+    if (it != verified_.end()) {
+      const int64_t now = static_cast<int64_t>(std::time(nullptr));
+      if (now <= it->second.not_after_unix && now < crl_next_update_) {
+        return it->second;
+      }
+      verified_.erase(it);  // it or the CRL expired since: verify again, for the reason
+    }
+    anchors = anchors_;
   }
-  absl::Status s = crypto::VerifyCertificateChain(certificate_pem, ca, crl);
-  if (s.code() == absl::StatusCode::kInvalidArgument) {
+  absl::Status s = anchors->Verify(certificate_pem);
+  if (!s.ok()) {
     return absl::PermissionDeniedError(s.message());
   }
-  return s;
+  absl::StatusOr<crypto::CertificateIdentity> id =
+      crypto::ParseCertificateIdentity(certificate_pem);
+  if (!id.ok()) return absl::PermissionDeniedError(id.status().message());
+  absl::MutexLock lock(&mu_);
+  if (anchors == anchors_) {  // not reloaded meanwhile
+    if (verified_.size() >= kMaxVerified) verified_.clear();
+    verified_.emplace(certificate_pem, *id);
+  }
+  return id;
 }
 
 std::string TrustStore::ca_pem() {

@@ -14,7 +14,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "privacy/crypto/certificate.h"
+#include "privacy/crypto/certificate_chain.h"
 
 namespace tessera::coordinator {
 
@@ -26,9 +29,11 @@ class TrustStore {
   static absl::StatusOr<std::unique_ptr<TrustStore>> Open(std::string ca_path,
                                                           std::string crl_path);
 
-  // OK, or PERMISSION_DENIED with the reason ("certificate revoked", "certificate has
-  // expired", "unable to get local issuer certificate", ...). Re-reads changed files first.
-  absl::Status Verify(const std::string& certificate_pem);
+  // The certificate's identity, or PERMISSION_DENIED with the reason ("certificate revoked",
+  // "certificate has expired", "unable to get local issuer certificate", ...). Re-reads
+  // changed files first. A certificate that verified is remembered (until the files change or
+  // it expires), so checking it again on each RPC costs a hash lookup.
+  absl::StatusOr<crypto::CertificateIdentity> Verify(const std::string& certificate_pem);
 
   // The CA bundle in force (re-read if changed).
   std::string ca_pem();
@@ -55,8 +60,12 @@ class TrustStore {
   FileStamp ca_stamp_ ABSL_GUARDED_BY(mu_);
   FileStamp crl_stamp_ ABSL_GUARDED_BY(mu_);
   std::string ca_pem_ ABSL_GUARDED_BY(mu_);
-  std::string crl_pem_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const crypto::TrustAnchors> anchors_ ABSL_GUARDED_BY(mu_);
   size_t revoked_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t crl_next_update_ ABSL_GUARDED_BY(mu_) = INT64_MAX;  // past it, nothing is cached
+  // Certificates that verified against `anchors_`, by PEM; cleared when the files change.
+  static constexpr size_t kMaxVerified = 1 << 16;
+  absl::flat_hash_map<std::string, crypto::CertificateIdentity> verified_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tessera::coordinator

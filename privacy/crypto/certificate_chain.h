@@ -5,7 +5,10 @@
 #ifndef TESSERA_PRIVACY_CRYPTO_CERTIFICATE_CHAIN_H_
 #define TESSERA_PRIVACY_CRYPTO_CERTIFICATE_CHAIN_H_
 
+#include <memory>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace tessera {
@@ -28,6 +31,24 @@ absl::Status VerifyCertificateChain(absl::string_view certificate_pem,
 absl::Status VerifyCertificateChain(absl::string_view certificate_pem,
                                     absl::string_view trusted_ca_pem,
                                     absl::string_view crl_pem);
+
+// A CA bundle and an optional CRL parsed once, to verify many certificates against (the
+// coordinator checks one on every RPC). Thread-safe: Verify only reads the parsed store.
+class TrustAnchors {
+ public:
+  // Errors: INVALID_ARGUMENT when the CA PEM holds no certificate or a non-empty `crl_pem`
+  // holds no CRL.
+  static absl::StatusOr<std::shared_ptr<const TrustAnchors>> Create(
+      absl::string_view trusted_ca_pem, absl::string_view crl_pem);
+  ~TrustAnchors();
+  // As VerifyCertificateChain(certificate_pem, ca, crl).
+  absl::Status Verify(absl::string_view certificate_pem) const;
+
+ private:
+  struct Impl;
+  explicit TrustAnchors(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace crypto
 }  // namespace tessera
