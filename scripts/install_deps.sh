@@ -13,7 +13,7 @@ PACKAGES=(
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   dataset-fashion-mnist gnuplot-nox systemd chromium
   python3 python3-numpy python3-torch
-  iproute2
+  iproute2 docker-compose
 )
 
 SUDO=""
