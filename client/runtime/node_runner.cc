@@ -9,6 +9,7 @@
 #include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -89,6 +90,10 @@ class NodeRunner::Impl {
   grpc::ClientContext* subscription_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::deque<wire::v1::Task> queue_ ABSL_GUARDED_BY(mu_);
   uint32_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;
+  // Ids of the last kSeenTasks tasks received, to drop re-sent copies.
+  static constexpr size_t kSeenTasks = 1024;
+  absl::flat_hash_set<std::string> seen_tasks_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> seen_order_ ABSL_GUARDED_BY(mu_);
 };
 
 absl::Status NodeRunner::Impl::RunTask(const wire::v1::Task& task) {
@@ -170,6 +175,17 @@ absl::Status NodeRunner::Impl::RegisterAndSubscribe() {
   while (reader->Read(&task)) {
     if (task.type() == wire::v1::PING) continue;
     absl::MutexLock l(&mu_);
+    // A coordinator re-sends unanswered tasks when we subscribe again: run each once.
+    if (!seen_tasks_.insert(task.task_id()).second) {
+      LOG(INFO) << "task " << task.task_id() << " (round " << task.round()
+                << ") was already received; ignoring the copy";
+      continue;
+    }
+    seen_order_.push_back(task.task_id());
+    if (seen_order_.size() > kSeenTasks) {
+      seen_tasks_.erase(seen_order_.front());
+      seen_order_.pop_front();
+    }
     queue_.push_back(task);
   }
   absl::Status s = FromGrpcStatus(reader->Finish());

@@ -125,6 +125,11 @@ class RunManager {
                            absl::string_view reason);
   absl::Status SubmitEvaluation(absl::string_view task_id, absl::string_view client,
                                 uint64_t num_examples, double loss, double accuracy);
+  // Sends `client` again every task of an open round it has not answered: a task pushed
+  // down a subscription that died on the way never arrived, and the client subscribes anew
+  // after reconnecting. Clients ignore a task id they already have. Secure-aggregation tasks
+  // are not re-sent (a participant cannot rejoin its session). Returns how many.
+  size_t ResendOpenTasks(const std::string& client);
 
   // The model of `round` (-1: last completed) with the run's config and artifact.
   struct Export {

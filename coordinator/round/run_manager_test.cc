@@ -118,6 +118,24 @@ TEST_F(RunManagerTest, MissingReportsFailTheAttemptAndTheRoundIsRetried) {
   EXPECT_GT(s.rounds(1).started_unix_ms(), s.rounds(0).started_unix_ms());
 }
 
+TEST_F(RunManagerTest, UnansweredTasksAreSentAgainWhenTheClientSubscribesAgain) {
+  Connect("a");
+  Connect("b");
+  auto run = runs_->CreateRun(Config(1, 2, 2), Weights(0.0f), "");
+  ASSERT_THAT(run, IsOk());
+  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  wire::v1::Task ta = NextTask("a");
+  wire::v1::Task tb = NextTask("b");
+  EXPECT_EQ(runs_->ResendOpenTasks("a"), 1u);  // as if a's subscription had died with it
+  EXPECT_EQ(NextTask("a").task_id(), ta.task_id());
+  TESSERA_ASSERT_OK(Answer("a", ta, 1.0f, 1));
+  EXPECT_EQ(runs_->ResendOpenTasks("a"), 0u) << "an answered task is not sent again";
+  EXPECT_EQ(runs_->ResendOpenTasks("nobody"), 0u);
+  TESSERA_ASSERT_OK(Answer("b", tb, 1.0f, 1));
+  AwaitState(run->run_id(), wire::v1::COMPLETED);
+  EXPECT_EQ(runs_->ResendOpenTasks("b"), 0u) << "a closed round's tasks are not sent again";
+}
+
 TEST_F(RunManagerTest, RunFailsAfterMaxRetries) {
   wire::v1::RunConfig config = Config(1, 2, 2, 0.2);
   config.mutable_selection()->set_wait_for_clients_seconds(0.2);

@@ -199,4 +199,29 @@ absl::Status RunManager::SubmitEvaluation(absl::string_view task_id, absl::strin
   return absl::OkStatus();
 }
 
+size_t RunManager::ResendOpenTasks(const std::string& client) {
+  std::vector<std::shared_ptr<Task>> mine;
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [id, task] : tasks_) {
+      // Not secure-aggregation tasks: a participant that lost its keys cannot rejoin its
+      // session, and a fresh start of the task would be refused mid-protocol.
+      if (task->client == client && !task->task.has_secagg()) mine.push_back(task);
+    }
+  }
+  size_t sent = 0;
+  for (const auto& task : mine) {
+    {
+      absl::MutexLock l(&task->round->mu);
+      if (!task->round->open || task->reported) continue;
+    }
+    if (registry_->Send(client, task->task)) {
+      ++sent;
+      LOG(INFO) << "re-sent task " << task->task.task_id() << " (round " << task->task.round()
+                << ") to " << client << ", which subscribed again";
+    }
+  }
+  return sent;
+}
+
 }  // namespace tessera::coordinator

@@ -202,6 +202,7 @@ grpc::ServerWriteReactor<wire::v1::Task>* FleetService::Subscribe(
     ping.set_type(wire::v1::PING);
     stream->Push(ping);
     LOG(INFO) << "client " << client << " subscribed";
+    runs_->ResendOpenTasks(client);
   }
   return reactor;
 }
