@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/service/tls_credentials.h"
 #include "privacy/crypto/certificate.h"
 
 namespace tessera::coordinator {
@@ -30,9 +31,8 @@ absl::StatusOr<Caller> Authenticate(const grpc::CallbackServerContext& context, 
       LOG(WARNING) << "refused " << caller.peer << ": unreadable certificate: " << id.status();
       return absl::UnauthenticatedError("the client certificate cannot be read");
     }
-    LOG(WARNING) << "refused " << presented->common_name << " (role \""
-                 << presented->organizational_unit << "\", serial " << presented->serial_hex
-                 << ") at " << caller.peer << ": " << id.status().message();
+    LOG(WARNING) << "refused " << DescribeCertificate(cert) << " at " << caller.peer << ": "
+                 << id.status().message();
     return absl::PermissionDeniedError(absl::StrCat(
         "certificate of \"", presented->common_name, "\" refused: ", id.status().message()));
   }

@@ -2,7 +2,6 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
-#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
@@ -10,12 +9,11 @@
 #include <openssl/x509.h>
 
 #include <climits>
-#include <ctime>
 #include <memory>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "privacy/crypto/openssl_error.h"
+#include "privacy/crypto/pki_internal.h"
 #include "privacy/crypto/sha256.h"
 
 namespace tessera {
@@ -27,12 +25,6 @@ struct BioFree {
 };
 struct X509Free {
   void operator()(X509* x) const { X509_free(x); }
-};
-struct BnFree {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-struct OpenSslStringFree {
-  void operator()(char* s) const { OPENSSL_free(s); }
 };
 
 absl::Status Invalid(absl::string_view what) {
@@ -53,17 +45,6 @@ absl::StatusOr<std::string> SubjectText(X509_NAME* name, int nid,
   }
   text.resize(static_cast<size_t>(len));
   return text;
-}
-
-// Days from 1970-01-01 to the proleptic Gregorian date y-m-d (Howard Hinnant's
-// days_from_civil), so we need neither timegm nor the local time zone.
-int64_t DaysFromCivil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
 }
 
 }  // namespace
@@ -98,12 +79,10 @@ absl::StatusOr<CertificateIdentity> ParseCertificateIdentity(
   id.organization = *std::move(org);
   id.organizational_unit = *std::move(ou);
 
-  const ASN1_INTEGER* serial = X509_get0_serialNumber(cert.get());
-  std::unique_ptr<BIGNUM, BnFree> bn(ASN1_INTEGER_to_BN(serial, nullptr));
-  if (bn == nullptr) return Invalid("cannot decode serial number");
-  std::unique_ptr<char, OpenSslStringFree> serial_hex(BN_bn2hex(bn.get()));
-  if (serial_hex == nullptr) return Invalid("cannot format serial number");
-  id.serial_hex = absl::AsciiStrToLower(serial_hex.get());
+  absl::StatusOr<std::string> serial =
+      crypto_internal::SerialToHex(X509_get0_serialNumber(cert.get()));
+  if (!serial.ok()) return Invalid("cannot decode serial number");
+  id.serial_hex = *std::move(serial);
 
   const int der_len = i2d_X509(cert.get(), nullptr);
   if (der_len <= 0) return Invalid("cannot DER-encode certificate");
@@ -113,15 +92,9 @@ absl::StatusOr<CertificateIdentity> ParseCertificateIdentity(
     return Invalid("cannot DER-encode certificate");
   id.fingerprint_sha256_hex = HexEncode(Sha256Digest(der));
 
-  const ASN1_TIME* not_after = X509_get0_notAfter(cert.get());
-  std::tm tm{};
-  if (not_after == nullptr || ASN1_TIME_to_tm(not_after, &tm) != 1) {
-    return Invalid("cannot decode notAfter");
-  }
-  id.not_after_unix =
-      DaysFromCivil(int64_t{tm.tm_year} + 1900, tm.tm_mon + 1, tm.tm_mday) *
-          86400 +
-      int64_t{tm.tm_hour} * 3600 + tm.tm_min * 60 + tm.tm_sec;
+  absl::StatusOr<int64_t> not_after = crypto_internal::TimeToUnix(X509_get0_notAfter(cert.get()));
+  if (!not_after.ok()) return Invalid("cannot decode notAfter");
+  id.not_after_unix = *not_after;
   return id;
 }
 

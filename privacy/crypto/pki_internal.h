@@ -1,5 +1,6 @@
 // File: pki_internal.h
-// Internal to privacy/crypto (pki.cc, revocation_list.cc): PEM parsing and writing of the
+// Internal to privacy/crypto (pki.cc, revocation_list.cc, certificate.cc): PEM parsing and
+// writing of the
 // OpenSSL objects the CA handles, and the conversions both files need.
 #ifndef TESSERA_PRIVACY_CRYPTO_PKI_INTERNAL_H_
 #define TESSERA_PRIVACY_CRYPTO_PKI_INTERNAL_H_
