@@ -1,7 +1,6 @@
 // File: pki_internal.h
 // Internal to privacy/crypto (pki.cc, revocation_list.cc, certificate.cc): PEM parsing and
-// writing of the
-// OpenSSL objects the CA handles, and the conversions both files need.
+// writing of the OpenSSL objects the CA handles, and the conversions they share.
 #ifndef TESSERA_PRIVACY_CRYPTO_PKI_INTERNAL_H_
 #define TESSERA_PRIVACY_CRYPTO_PKI_INTERNAL_H_
 
