@@ -24,6 +24,7 @@ check 'torch/|ATen/|c10/' 'client/training/|tools/model/' "LibTorch only in clie
 check 'rocksdb/' 'coordinator/state/' "RocksDB only in coordinator/state"
 check 'openssl/' 'privacy/crypto/' "OpenSSL only in privacy/crypto"
 check 'toml\+\+/' 'core/config/' "toml++ only in core/config"
+check 'yaml-cpp/' 'core/config/|tests/|[^:]*_test\.cc:' "yaml-cpp only in core/config (and tests)"
 check 'httplib\.h' 'coordinator/service/' "cpp-httplib only in coordinator/service"
 check 'grpcpp/|grpc/' 'core/serde/|coordinator/service/|client/runtime/|tools/cli/|tools/bench/|tests/' \
   "gRPC only in serde, services, the client runtime, the CLI, benches and tests"
@@ -32,6 +33,8 @@ check 'client/' 'client/|tests/|tools/model/|tools/sim/' \
   "nothing outside client/ (and tools/model, tools/sim, tests) includes client/"
 check 'coordinator/' 'coordinator/|tests/|tools/sim/' \
   "nothing outside coordinator/ (and tools/sim, tests) includes coordinator/"
-check 'tessera/wire|tessera/storage' 'core/serde/|core/config/|coordinator/|client/runtime/|tools/|tests/' \
-  "generated protos stay out of core/model, aggregation, client data/training and privacy"
+# core/governance and privacy/provenance hash and sign governance records (docs/governance.md).
+check 'tessera/wire|tessera/storage' \
+  'core/serde/|core/config/|core/governance/|privacy/provenance/|coordinator/|client/runtime/|tools/|tests/' \
+  "generated protos stay out of core/model, aggregation, client data/training and privacy (but provenance)"
 exit $fail

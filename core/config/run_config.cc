@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "core/base/status_macros.h"
 #include "core/config/differential_privacy_config.h"
+#include "core/config/governance_config.h"
 #include "core/config/secure_aggregation_config.h"
 #include "core/config/strategy_config.h"
 #include "core/config/toml_reader.h"
@@ -63,7 +64,7 @@ std::string Resolve(absl::string_view base_dir, const std::string& path) {
 absl::Status ParseModel(const TableReader& model, absl::string_view base_dir,
                         RunConfigFile& out) {
   TESSERA_RETURN_IF_ERROR(model.CheckKeys(
-      {"architecture", "torchscript", "initial_weights", "seed"}));
+      {"architecture", "torchscript", "initial_weights", "seed", "source", "license"}));
   TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> arch,
                            model.String("architecture"));
   TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> script,
@@ -83,6 +84,7 @@ absl::Status ParseModel(const TableReader& model, absl::string_view base_dir,
   wire::v1::ModelSpec& spec = *out.config.mutable_model();
   spec.set_architecture(arch.value_or(""));
   spec.set_seed(seed);
+  TESSERA_RETURN_IF_ERROR(config_internal::ParseModelProvenance(model, spec));
   if (script.has_value()) out.torchscript_path = Resolve(base_dir, *script);
   if (weights.has_value())
     out.initial_safetensors_path = Resolve(base_dir, *weights);
@@ -282,6 +284,7 @@ absl::Status Validate(const wire::v1::RunConfig& c, bool torchscript_pending) {
       kMaxDeadlineSeconds));
   TESSERA_RETURN_IF_ERROR(config_internal::ValidateSecureAggregation(c));
   TESSERA_RETURN_IF_ERROR(config_internal::ValidateDifferentialPrivacy(c));
+  TESSERA_RETURN_IF_ERROR(config_internal::ValidateGovernance(c));
   return config_internal::ValidateStrategy(c);
 }
 
@@ -306,7 +309,7 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(
   TESSERA_RETURN_IF_ERROR(
       top.CheckKeys({"name", "rounds", "seed", "model", "train", "selection",
                      "round", "evaluation", "secure_aggregation",
-                     "differential_privacy", "strategy"}));
+                     "differential_privacy", "strategy", "governance"}));
 
   RunConfigFile out;
   wire::v1::RunConfig& config = out.config;
@@ -350,6 +353,9 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(
   TESSERA_ASSIGN_OR_RETURN(TableReader strategy, top.Table("strategy"));
   TESSERA_ASSIGN_OR_RETURN(*config.mutable_strategy(),
                            config_internal::ParseStrategy(strategy));
+  TESSERA_ASSIGN_OR_RETURN(TableReader governance, top.Table("governance"));
+  TESSERA_ASSIGN_OR_RETURN(*config.mutable_governance(),
+                           config_internal::ParseGovernance(governance));
 
   TESSERA_RETURN_IF_ERROR(
       Validate(config, /*torchscript_pending=*/!out.torchscript_path.empty()));

@@ -102,6 +102,22 @@ absl::StatusOr<std::optional<bool>> TableReader::Bool(
   return node->as_boolean()->get();
 }
 
+absl::StatusOr<std::optional<std::vector<std::string>>> TableReader::StringArray(
+    absl::string_view key) const {
+  const toml::node* node = Get(key);
+  if (node == nullptr) return std::nullopt;
+  if (!node->is_array()) return TypeError(key, "array of strings", *node);
+  std::vector<std::string> out;
+  for (const toml::node& element : *node->as_array()) {
+    if (!element.is_string()) {
+      return FieldError(absl::StrCat(Path(key), "[", out.size(), "]"),
+                        absl::StrCat("expected string, got ", TypeName(element)));
+    }
+    out.push_back(element.as_string()->get());
+  }
+  return out;
+}
+
 absl::StatusOr<int64_t> TableReader::IntIn(absl::string_view key, Range range,
                                            int64_t fallback) const {
   TESSERA_ASSIGN_OR_RETURN(std::optional<int64_t> v, Int(key));

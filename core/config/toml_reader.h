@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -54,6 +55,9 @@ class TableReader {
   absl::StatusOr<std::optional<std::string>> String(
       absl::string_view key) const;
   absl::StatusOr<std::optional<bool>> Bool(absl::string_view key) const;
+  // An array of strings ("key[2]: expected string, got integer" names a bad element).
+  absl::StatusOr<std::optional<std::vector<std::string>>> StringArray(
+      absl::string_view key) const;
 
   // An integer checked against `range` before any narrowing, or `fallback` when
   // absent.
