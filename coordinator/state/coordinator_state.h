@@ -30,6 +30,7 @@
 #include "core/model/tensor.h"
 #include "tessera/storage/v1/records.pb.h"
 #include "tessera/wire/v1/control.pb.h"
+#include "tessera/wire/v1/governance.pb.h"
 
 namespace rocksdb {
 class DB;
@@ -157,6 +158,25 @@ class CoordinatorState {
   // All session records, by run id then session id.
   absl::StatusOr<std::vector<storage::v1::SecAggSessionRecord>> ListSecAggSessions();
 
+  // The provenance of a run (provenance_store.cc): inserts or replaces it, one synced put.
+  // Errors: INVALID_ARGUMENT for a bad run id.
+  absl::Status PutProvenance(const wire::v1::RunProvenance& provenance);
+  // nullopt when none is stored; DATA_LOSS if the stored record does not parse.
+  absl::StatusOr<std::optional<wire::v1::RunProvenance>> GetProvenance(
+      absl::string_view run_id);
+
+  // The audit log (audit_store.cc, docs/governance.md). Seals `entry` as the successor of
+  // the last stored entry (seq = last + 1, prev_hash, hash; see
+  // privacy/provenance/audit_chain.h), overwriting whatever seq, prev_hash and hash it had,
+  // stores it with one synced put and returns it. Appends are serialized with the other
+  // writes, so seqs have no gaps. Errors: INVALID_ARGUMENT when a string field or details
+  // key or value is not valid UTF-8; DATA_LOSS if the last stored entry does not parse.
+  absl::StatusOr<wire::v1::AuditEntry> AppendAudit(wire::v1::AuditEntry entry);
+  // Every entry in seq order. DATA_LOSS if one does not parse.
+  absl::StatusOr<std::vector<wire::v1::AuditEntry>> ListAudit();
+  // The entry with the highest seq; nullopt for an empty log. DATA_LOSS as ListAudit.
+  absl::StatusOr<std::optional<wire::v1::AuditEntry>> LastAudit();
+
   // Test only: writes `value` under `key` verbatim (to simulate corruption).
   absl::Status TEST_PutRaw(absl::string_view key, absl::string_view value);
 
@@ -172,6 +192,9 @@ class CoordinatorState {
   // Serializes writers so that read-check-write sequences are atomic.
   absl::Mutex write_mu_;
   uint64_t next_run_seq_ ABSL_GUARDED_BY(write_mu_);
+  // The last audit entry, read from the database by the first AppendAudit after Open.
+  bool last_audit_loaded_ ABSL_GUARDED_BY(write_mu_) = false;
+  std::optional<wire::v1::AuditEntry> last_audit_ ABSL_GUARDED_BY(write_mu_);
 };
 
 }  // namespace coordinator

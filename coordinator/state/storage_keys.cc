@@ -97,6 +97,14 @@ std::string LedgerKey(absl::string_view dataset) {
   return absl::StrCat(kLedgerPrefix, dataset);
 }
 
+std::string ProvenanceKey(absl::string_view run_id) {
+  return absl::StrCat(kProvenancePrefix, run_id);
+}
+
+std::string AuditKey(uint64_t seq) {
+  return absl::StrFormat("%s%020u", kAuditPrefix, seq);
+}
+
 }  // namespace state_internal
 }  // namespace coordinator
 }  // namespace tessera

@@ -65,6 +65,12 @@ std::string SecAggKey(absl::string_view run_id, absl::string_view session_id);
 // ledger/<dataset>: storage::v1::PrivacyLedgerRecord.
 inline constexpr absl::string_view kLedgerPrefix = "ledger/";
 std::string LedgerKey(absl::string_view dataset);
+// provenance/<run id>: wire::v1::RunProvenance.
+inline constexpr absl::string_view kProvenancePrefix = "provenance/";
+std::string ProvenanceKey(absl::string_view run_id);
+// audit/<seq %020u>: wire::v1::AuditEntry; key order is seq order.
+inline constexpr absl::string_view kAuditPrefix = "audit/";
+std::string AuditKey(uint64_t seq);
 
 }  // namespace state_internal
 }  // namespace coordinator

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "privacy/crypto/openssl_error.h"
 #include "privacy/crypto/openssl_handles.h"
+#include "privacy/crypto/sha256.h"
 
 namespace tessera {
 namespace crypto {
@@ -141,6 +142,45 @@ absl::StatusOr<std::string> RawEd25519Key(const EVP_PKEY* key,
   return out;
 }
 
+SignatureKeyType PublicType(KeyKind kind) {
+  return kind == KeyKind::kEd25519 ? SignatureKeyType::kEd25519
+                                   : SignatureKeyType::kEcdsaP256Sha256;
+}
+
+absl::StatusOr<PkeyPtr> ReadPrivateKeyPem(absl::string_view pem) {
+  absl::StatusOr<BioPtr> bio = PemBio(pem, "private key PEM");
+  if (!bio.ok()) return bio.status();
+  PkeyPtr key(
+      PEM_read_bio_PrivateKey(bio->get(), nullptr, NoPassword, nullptr));
+  if (key == nullptr) return Invalid("not an unencrypted PEM private key");
+  return key;
+}
+
+absl::StatusOr<crypto_internal::X509Ptr> ReadCertificatePem(
+    absl::string_view pem) {
+  absl::StatusOr<BioPtr> bio = PemBio(pem, "certificate PEM");
+  if (!bio.ok()) return bio.status();
+  crypto_internal::X509Ptr cert(
+      PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) return Invalid("not a PEM X.509 certificate");
+  return cert;
+}
+
+absl::StatusOr<PkeyPtr> ReadPublicKeyPem(absl::string_view pem) {
+  absl::StatusOr<BioPtr> bio = PemBio(pem, "public key PEM");
+  if (!bio.ok()) return bio.status();
+  PkeyPtr key(PEM_read_bio_PUBKEY(bio->get(), nullptr, nullptr, nullptr));
+  if (key == nullptr) return Invalid("not a PEM public key");
+  return key;
+}
+
+// The contents of a memory BIO.
+std::string MemBioContents(BIO* bio) {
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio, &data);
+  return len > 0 ? std::string(data, static_cast<size_t>(len)) : std::string();
+}
+
 }  // namespace
 
 Ed25519Signer::~Ed25519Signer() {
@@ -200,32 +240,138 @@ absl::Status Ed25519Verify(absl::string_view public32,
 absl::StatusOr<std::string> SignWithPrivateKeyPem(
     absl::string_view private_key_pem, absl::string_view message) {
   crypto_internal::ClearOpenSslErrors();
-  absl::StatusOr<BioPtr> bio = PemBio(private_key_pem, "private key PEM");
-  if (!bio.ok()) return bio.status();
-  PkeyPtr key(
-      PEM_read_bio_PrivateKey(bio->get(), nullptr, NoPassword, nullptr));
-  if (key == nullptr) {
-    return Invalid("not an unencrypted PEM private key");
-  }
-  absl::StatusOr<KeyKind> kind = KindOf(key.get());
+  absl::StatusOr<PkeyPtr> key = ReadPrivateKeyPem(private_key_pem);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<KeyKind> kind = KindOf(key->get());
   if (!kind.ok()) return kind.status();
-  return SignWith(key.get(), *kind, message);
+  return SignWith(key->get(), *kind, message);
 }
 
 absl::Status VerifyWithCertificate(absl::string_view certificate_pem,
                                    absl::string_view message,
                                    absl::string_view signature) {
   crypto_internal::ClearOpenSslErrors();
-  absl::StatusOr<BioPtr> bio = PemBio(certificate_pem, "certificate PEM");
-  if (!bio.ok()) return bio.status();
-  crypto_internal::X509Ptr cert(
-      PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr));
-  if (cert == nullptr) return Invalid("not a PEM X.509 certificate");
-  EVP_PKEY* key = X509_get0_pubkey(cert.get());  // owned by `cert`
+  absl::StatusOr<crypto_internal::X509Ptr> cert =
+      ReadCertificatePem(certificate_pem);
+  if (!cert.ok()) return cert.status();
+  EVP_PKEY* key = X509_get0_pubkey(cert->get());  // owned by `cert`
   if (key == nullptr) return Invalid("cannot decode certificate public key");
   absl::StatusOr<KeyKind> kind = KindOf(key);
   if (!kind.ok()) return kind.status();
   return VerifyWith(key, *kind, message, signature);
+}
+
+absl::StatusOr<std::string> GenerateEd25519PrivateKeyPem() {
+  crypto_internal::ClearOpenSslErrors();
+  PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  if (key == nullptr) {
+    return OpenSslError(absl::StatusCode::kInternal, "Ed25519 keygen failed");
+  }
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr ||
+      PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0,
+                               nullptr, nullptr) != 1) {
+    return OpenSslError(absl::StatusCode::kInternal,
+                        "cannot write the Ed25519 key as PEM");
+  }
+  std::string pem = MemBioContents(bio.get());
+  BIO_reset(bio.get());  // a memory BIO wipes its buffer on reset
+  return pem;
+}
+
+absl::StatusOr<SignatureKeyType> PrivateKeyType(
+    absl::string_view private_key_pem) {
+  crypto_internal::ClearOpenSslErrors();
+  absl::StatusOr<PkeyPtr> key = ReadPrivateKeyPem(private_key_pem);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<KeyKind> kind = KindOf(key->get());
+  if (!kind.ok()) return kind.status();
+  return PublicType(*kind);
+}
+
+absl::StatusOr<SignatureKeyType> CertificateKeyType(
+    absl::string_view certificate_pem) {
+  crypto_internal::ClearOpenSslErrors();
+  absl::StatusOr<crypto_internal::X509Ptr> cert =
+      ReadCertificatePem(certificate_pem);
+  if (!cert.ok()) return cert.status();
+  EVP_PKEY* key = X509_get0_pubkey(cert->get());
+  if (key == nullptr) return Invalid("cannot decode certificate public key");
+  absl::StatusOr<KeyKind> kind = KindOf(key);
+  if (!kind.ok()) return kind.status();
+  return PublicType(*kind);
+}
+
+absl::StatusOr<SignatureKeyType> PublicKeyType(
+    absl::string_view public_key_pem) {
+  crypto_internal::ClearOpenSslErrors();
+  absl::StatusOr<PkeyPtr> key = ReadPublicKeyPem(public_key_pem);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<KeyKind> kind = KindOf(key->get());
+  if (!kind.ok()) return kind.status();
+  return PublicType(*kind);
+}
+
+absl::StatusOr<std::string> PublicKeyPemOfPrivateKey(
+    absl::string_view private_key_pem) {
+  crypto_internal::ClearOpenSslErrors();
+  absl::StatusOr<PkeyPtr> key = ReadPrivateKeyPem(private_key_pem);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<KeyKind> kind = KindOf(key->get());
+  if (!kind.ok()) return kind.status();
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (bio == nullptr || PEM_write_bio_PUBKEY(bio.get(), key->get()) != 1) {
+    return OpenSslError(absl::StatusCode::kInternal,
+                        "cannot write the public key as PEM");
+  }
+  return MemBioContents(bio.get());
+}
+
+absl::StatusOr<std::string> PublicKeyFingerprintSha256Hex(
+    absl::string_view public_key_pem) {
+  crypto_internal::ClearOpenSslErrors();
+  absl::StatusOr<PkeyPtr> key = ReadPublicKeyPem(public_key_pem);
+  if (!key.ok()) return key.status();
+  const int len = i2d_PUBKEY(key->get(), nullptr);
+  if (len <= 0) return Invalid("cannot DER-encode the public key");
+  std::string der(static_cast<size_t>(len), '\0');
+  unsigned char* out = Bytes(der.data());
+  if (i2d_PUBKEY(key->get(), &out) != len) {
+    return Invalid("cannot DER-encode the public key");
+  }
+  return HexEncode(Sha256Digest(der));
+}
+
+absl::Status VerifyWithPublicKeyPem(absl::string_view public_key_pem,
+                                    absl::string_view message,
+                                    absl::string_view signature) {
+  crypto_internal::ClearOpenSslErrors();
+  absl::StatusOr<PkeyPtr> key = ReadPublicKeyPem(public_key_pem);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<KeyKind> kind = KindOf(key->get());
+  if (!kind.ok()) return kind.status();
+  return VerifyWith(key->get(), *kind, message, signature);
+}
+
+absl::Status CheckKeyMatchesCertificate(absl::string_view private_key_pem,
+                                        absl::string_view certificate_pem) {
+  crypto_internal::ClearOpenSslErrors();
+  absl::StatusOr<PkeyPtr> key = ReadPrivateKeyPem(private_key_pem);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<crypto_internal::X509Ptr> cert =
+      ReadCertificatePem(certificate_pem);
+  if (!cert.ok()) return cert.status();
+  const EVP_PKEY* public_key = X509_get0_pubkey(cert->get());
+  if (public_key == nullptr) {
+    return Invalid("cannot decode certificate public key");
+  }
+  // 1: same key; 0: different; negative: different types.
+  if (EVP_PKEY_eq(public_key, key->get()) != 1) {
+    crypto_internal::ClearOpenSslErrors();
+    return absl::InvalidArgumentError(
+        "the private key does not match the certificate");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace crypto

@@ -12,6 +12,10 @@
 //   and VerifyWithCertificate, which support Ed25519 and ECDSA P-256 with
 //   SHA-256. ECDSA signatures are DER-encoded ECDSA-Sig-Value (at most 72
 //   bytes) and randomized.
+// - Bare public keys ("PUBLIC KEY" PEM) for signers nobody certifies, e.g. the
+//   provenance key of an --insecure coordinator (privacy/provenance/signer.h):
+//   GenerateEd25519PrivateKeyPem, PublicKeyPemOfPrivateKey and
+//   VerifyWithPublicKeyPem.
 //
 // Every verification failure is INVALID_ARGUMENT with a message containing
 // "signature does not verify", so callers can treat a bad signature as
@@ -95,6 +99,59 @@ absl::StatusOr<std::string> SignWithPrivateKeyPem(
 absl::Status VerifyWithCertificate(absl::string_view certificate_pem,
                                    absl::string_view message,
                                    absl::string_view signature);
+
+// The key types the PEM functions below sign and verify with.
+enum class SignatureKeyType {
+  kEd25519,          // pure Ed25519 (RFC 8032)
+  kEcdsaP256Sha256,  // ECDSA on P-256 with SHA-256, DER signatures
+};
+
+// A fresh Ed25519 private key from the OpenSSL DRBG, as unencrypted PKCS#8 PEM
+// ("PRIVATE KEY"). Errors: INTERNAL if keygen or encoding fails.
+absl::StatusOr<std::string> GenerateEd25519PrivateKeyPem();
+
+// The type of the first private key in `private_key_pem`. Errors as
+// SignWithPrivateKeyPem: INVALID_ARGUMENT for no readable unencrypted key or a
+// key that is neither Ed25519 nor P-256.
+absl::StatusOr<SignatureKeyType> PrivateKeyType(
+    absl::string_view private_key_pem);
+
+// The type of the subject public key of the first certificate in
+// `certificate_pem`. INVALID_ARGUMENT if there is no certificate or its key is
+// neither Ed25519 nor P-256.
+absl::StatusOr<SignatureKeyType> CertificateKeyType(
+    absl::string_view certificate_pem);
+
+// The type of the first "PUBLIC KEY" (SubjectPublicKeyInfo) in
+// `public_key_pem`. INVALID_ARGUMENT if there is none or it is neither Ed25519
+// nor P-256.
+absl::StatusOr<SignatureKeyType> PublicKeyType(absl::string_view public_key_pem);
+
+// The public half of the first private key in `private_key_pem`, as a
+// "PUBLIC KEY" (SubjectPublicKeyInfo) PEM. Errors as PrivateKeyType.
+absl::StatusOr<std::string> PublicKeyPemOfPrivateKey(
+    absl::string_view private_key_pem);
+
+// SHA-256 of the DER SubjectPublicKeyInfo of the first "PUBLIC KEY" in
+// `public_key_pem`, 64 lowercase hex characters (what `openssl pkey -pubin
+// -outform DER | sha256sum` prints). INVALID_ARGUMENT if there is none.
+absl::StatusOr<std::string> PublicKeyFingerprintSha256Hex(
+    absl::string_view public_key_pem);
+
+// Verifies `signature` over `message` with the first "PUBLIC KEY" in
+// `public_key_pem`, with the scheme SignWithPrivateKeyPem uses for its type.
+// Errors: INVALID_ARGUMENT if the PEM holds no public key, its type is
+// unsupported, or the signature does not verify.
+absl::Status VerifyWithPublicKeyPem(absl::string_view public_key_pem,
+                                    absl::string_view message,
+                                    absl::string_view signature);
+
+// OK iff the first private key in `private_key_pem` is the key of the first
+// certificate in `certificate_pem`. Errors: INVALID_ARGUMENT for an unreadable
+// or encrypted key, no certificate, or a key that does not belong to the
+// certificate ("... does not match the certificate").
+absl::Status CheckKeyMatchesCertificate(absl::string_view private_key_pem,
+                                        absl::string_view certificate_pem);
 
 }  // namespace crypto
 }  // namespace tessera

@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "core/base/testing/status_matchers.h"
 #include "privacy/crypto/sha256.h"
 
@@ -207,6 +209,102 @@ TEST(CertificateSignatureTest, RejectsUnsupportedAndMalformedInputs) {
   // A key PEM is not a certificate.
   const Identity ec = MakeIdentity("EC", "P-256");
   EXPECT_THAT(VerifyWithCertificate(ec.key_pem, "m", "sig"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// PEM of DER `der` under `label`, 64 base64 characters a line (as OpenSSL writes).
+std::string Pem(absl::string_view label, absl::string_view der) {
+  const std::string b64 = absl::Base64Escape(der);
+  std::string out = absl::StrCat("-----BEGIN ", label, "-----\n");
+  for (size_t i = 0; i < b64.size(); i += 64) {
+    absl::StrAppend(&out, b64.substr(i, 64), "\n");
+  }
+  absl::StrAppend(&out, "-----END ", label, "-----\n");
+  return out;
+}
+
+// RFC 8032 TEST 1 through the PEM functions: the PKCS#8 key (RFC 8410 section 7 layout)
+// signs the empty message with the RFC's signature, and its SubjectPublicKeyInfo is the
+// RFC's public key.
+TEST(PemSignatureTest, Ed25519Rfc8032Test1ThroughPem) {
+  const Ed25519Vector& v = kVectors[0];
+  const std::string key_pem =
+      Pem("PRIVATE KEY", Unhex(absl::StrCat("302e020100300506032b657004220420", v.secret)));
+  const std::string spki = Unhex(absl::StrCat("302a300506032b6570032100", v.public_key));
+  EXPECT_THAT(PrivateKeyType(key_pem), IsOkAndHolds(SignatureKeyType::kEd25519));
+  absl::StatusOr<std::string> sig = SignWithPrivateKeyPem(key_pem, "");
+  ASSERT_THAT(sig, IsOk());
+  EXPECT_EQ(HexEncode(*sig), v.signature);
+  EXPECT_THAT(PublicKeyPemOfPrivateKey(key_pem), IsOkAndHolds(Pem("PUBLIC KEY", spki)));
+  const std::string public_pem = Pem("PUBLIC KEY", spki);
+  EXPECT_THAT(PublicKeyType(public_pem), IsOkAndHolds(SignatureKeyType::kEd25519));
+  EXPECT_THAT(VerifyWithPublicKeyPem(public_pem, "", Unhex(v.signature)), IsOk());
+  EXPECT_THAT(VerifyWithPublicKeyPem(public_pem, "x", Unhex(v.signature)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("signature does not verify")));
+  EXPECT_THAT(PublicKeyFingerprintSha256Hex(public_pem),
+              IsOkAndHolds(HexEncode(Sha256Digest(spki))));
+}
+
+TEST(PemSignatureTest, GeneratedEd25519KeySignsAndVerifies) {
+  absl::StatusOr<std::string> key = GenerateEd25519PrivateKeyPem();
+  ASSERT_THAT(key, IsOk());
+  EXPECT_EQ(key->rfind("-----BEGIN PRIVATE KEY-----\n", 0), 0u);
+  absl::StatusOr<std::string> other = GenerateEd25519PrivateKeyPem();
+  ASSERT_THAT(other, IsOk());
+  EXPECT_NE(*key, *other);
+  absl::StatusOr<std::string> public_pem = PublicKeyPemOfPrivateKey(*key);
+  ASSERT_THAT(public_pem, IsOk());
+  absl::StatusOr<std::string> sig = SignWithPrivateKeyPem(*key, "bom");
+  ASSERT_THAT(sig, IsOk());
+  EXPECT_THAT(VerifyWithPublicKeyPem(*public_pem, "bom", *sig), IsOk());
+  EXPECT_THAT(VerifyWithPublicKeyPem(*public_pem, "bom!", *sig),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  absl::StatusOr<std::string> other_public = PublicKeyPemOfPrivateKey(*other);
+  ASSERT_THAT(other_public, IsOk());
+  EXPECT_THAT(VerifyWithPublicKeyPem(*other_public, "bom", *sig),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_NE(PublicKeyFingerprintSha256Hex(*public_pem).value(),
+            PublicKeyFingerprintSha256Hex(*other_public).value());
+}
+
+TEST(PemSignatureTest, P256PublicKeyPemAndKeyTypes) {
+  const Identity id = MakeIdentity("EC", "P-256");
+  EXPECT_THAT(PrivateKeyType(id.key_pem), IsOkAndHolds(SignatureKeyType::kEcdsaP256Sha256));
+  EXPECT_THAT(CertificateKeyType(id.cert_pem),
+              IsOkAndHolds(SignatureKeyType::kEcdsaP256Sha256));
+  EXPECT_THAT(CertificateKeyType(MakeIdentity("ED25519").cert_pem),
+              IsOkAndHolds(SignatureKeyType::kEd25519));
+  absl::StatusOr<std::string> public_pem = PublicKeyPemOfPrivateKey(id.key_pem);
+  ASSERT_THAT(public_pem, IsOk());
+  EXPECT_THAT(PublicKeyType(*public_pem), IsOkAndHolds(SignatureKeyType::kEcdsaP256Sha256));
+  absl::StatusOr<std::string> sig = SignWithPrivateKeyPem(id.key_pem, "m");
+  ASSERT_THAT(sig, IsOk());
+  EXPECT_THAT(VerifyWithPublicKeyPem(*public_pem, "m", *sig), IsOk());
+  EXPECT_THAT(PublicKeyType(MakeIdentity("EC", "P-384").cert_pem),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(PrivateKeyType(MakeIdentity("EC", "P-384").key_pem),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("P-256")));
+  // A certificate is not a bare public key, nor the other way round.
+  EXPECT_THAT(VerifyWithPublicKeyPem(id.cert_pem, "m", *sig),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CertificateKeyType(*public_pem), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(PublicKeyFingerprintSha256Hex("garbage"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(PemSignatureTest, CheckKeyMatchesCertificate) {
+  const Identity ec = MakeIdentity("EC", "P-256");
+  const Identity ed = MakeIdentity("ED25519");
+  EXPECT_THAT(CheckKeyMatchesCertificate(ec.key_pem, ec.cert_pem), IsOk());
+  EXPECT_THAT(CheckKeyMatchesCertificate(ed.key_pem, ed.cert_pem), IsOk());
+  EXPECT_THAT(CheckKeyMatchesCertificate(MakeIdentity("EC", "P-256").key_pem, ec.cert_pem),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not match")));
+  EXPECT_THAT(CheckKeyMatchesCertificate(ed.key_pem, ec.cert_pem),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("does not match")));
+  EXPECT_THAT(CheckKeyMatchesCertificate(ec.cert_pem, ec.cert_pem),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(CheckKeyMatchesCertificate(ec.key_pem, ec.key_pem),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 

@@ -1,0 +1,195 @@
+// File: model_card_test.cc
+#include "core/governance/model_card.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
+#include "core/governance/markup.h"
+#include "core/governance/testing/export_inputs_fixture.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace tessera::governance {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// The YAML between the opening "---" line and the first "---" line after it, as a front
+// matter parser (Hugging Face's, Jekyll's) finds it.
+std::string FrontMatterOf(const std::string& card) {
+  EXPECT_EQ(card.substr(0, 4), "---\n");
+  const size_t end = card.find("\n---\n", 3);
+  EXPECT_NE(end, std::string::npos);
+  return card.substr(4, end - 3);
+}
+
+YAML::Node ParseFrontMatter(const std::string& card) {
+  try {
+    return YAML::Load(FrontMatterOf(card));
+  } catch (const YAML::Exception& e) {
+    ADD_FAILURE() << "front matter is not YAML: " << e.what() << "\n" << FrontMatterOf(card);
+    return YAML::Node();
+  }
+}
+
+std::vector<std::string> Strings(const YAML::Node& list) {
+  std::vector<std::string> out;
+  for (const YAML::Node& n : list) out.push_back(n.as<std::string>());
+  return out;
+}
+
+TEST(ModelCardTest, FrontMatterIsHuggingFaceYaml) {
+  const std::string card = RenderModelCard(SampleExportInputs(true, true), "bom.json");
+  const YAML::Node fm = ParseFrontMatter(card);
+  ASSERT_TRUE(fm.IsMap());
+  EXPECT_EQ(fm["license"].as<std::string>(), "apache-2.0");
+  EXPECT_EQ(fm["library_name"].as<std::string>(), "tessera");
+  EXPECT_THAT(Strings(fm["tags"]),
+              ::testing::ElementsAre("federated-learning", "tessera", "differential-privacy",
+                                     "secure-aggregation", "medical-imaging"));
+  EXPECT_THAT(Strings(fm["datasets"]), ::testing::ElementsAre("xray-a", "xray-a2", "xray-b"));
+  EXPECT_THAT(Strings(fm["metrics"]), ::testing::ElementsAre("accuracy", "loss"));
+  const YAML::Node result = fm["model-index"][0]["results"][0];
+  EXPECT_EQ(fm["model-index"][0]["name"].as<std::string>(), "chest-xray-fl");
+  EXPECT_EQ(result["metrics"][0]["type"].as<std::string>(), "accuracy");
+  EXPECT_DOUBLE_EQ(result["metrics"][0]["value"].as<double>(), 0.6 + 0.1 * 3);
+  EXPECT_DOUBLE_EQ(result["metrics"][1]["value"].as<double>(), 0.3);
+  EXPECT_TRUE(result["dataset"]["name"].IsScalar());
+}
+
+TEST(ModelCardTest, NoDpNoSecAggTagsAndUnspecifiedLicense) {
+  ExportInputs in = SampleExportInputs(false, false);
+  in.config.mutable_governance()->clear_model_license();
+  for (wire::v1::RoundSummary& r : in.rounds) r.set_evaluated(0);
+  const std::string card = RenderModelCard(in, "bom.json");
+  const YAML::Node fm = ParseFrontMatter(card);
+  EXPECT_EQ(fm["license"].as<std::string>(), "other");
+  EXPECT_EQ(fm["license_name"].as<std::string>(), "unspecified");
+  EXPECT_THAT(Strings(fm["tags"]),
+              ::testing::ElementsAre("federated-learning", "tessera", "medical-imaging"));
+  EXPECT_FALSE(fm["metrics"]);
+  EXPECT_FALSE(fm["model-index"]);
+  EXPECT_THAT(card, HasSubstr("**No differential privacy.**"));
+  EXPECT_THAT(card, HasSubstr("**No secure aggregation.**"));
+  EXPECT_THAT(card, HasSubstr("The model was not evaluated"));
+}
+
+TEST(ModelCardTest, SectionsInOrder) {
+  const std::string card = RenderModelCard(SampleExportInputs(true, false), "bom.json");
+  size_t at = 0;
+  for (const char* heading :
+       {"\n# chest-xray-fl\n", "\n## Intended use\n", "\n## Training procedure\n",
+        "\n## Federated participants\n", "\n## Privacy guarantees\n", "\n## Evaluation results\n",
+        "\n## Limitations\n", "\n## Provenance\n"}) {
+    const size_t found = card.find(heading, at);
+    EXPECT_NE(found, std::string::npos) << heading;
+    if (found != std::string::npos) at = found;
+  }
+  EXPECT_THAT(card, HasSubstr("A CNN that flags pneumonia"));
+  EXPECT_THAT(card, HasSubstr("Research on federated medical imaging only."));
+  EXPECT_THAT(card, HasSubstr("Not a medical device."));
+  EXPECT_THAT(card, HasSubstr("FedAvg"));
+  EXPECT_THAT(card, HasSubstr("1 failed attempt retried"));
+}
+
+TEST(ModelCardTest, ParticipantsByOrganization) {
+  const std::string card = RenderModelCard(SampleExportInputs(false, true), "bom.json");
+  const size_t clinic = card.find("### Organization: Clinic B");
+  const size_t hospital = card.find("### Organization: Hospital A");
+  ASSERT_NE(clinic, std::string::npos);
+  ASSERT_NE(hospital, std::string::npos);
+  EXPECT_LT(clinic, hospital);
+  EXPECT_THAT(card.substr(clinic, hospital - clinic), HasSubstr("| clinic-b-1 |"));
+  EXPECT_THAT(card.substr(hospital), HasSubstr("| hospital-a-2 |"));
+  EXPECT_THAT(card, HasSubstr("| 3 of 3: 1, 2, 3 |"));
+  EXPECT_THAT(card, HasSubstr("3 clients from 2 organizations"));
+  EXPECT_THAT(card, HasSubstr("- mallory: data card license \"WTFPL\" is not allowed"));
+  EXPECT_THAT(card, HasSubstr("**Secure aggregation.**"));
+}
+
+TEST(ModelCardTest, PrivacyGuaranteesWithDp) {
+  const std::string card = RenderModelCard(SampleExportInputs(true, false), "bom.json");
+  EXPECT_THAT(card, HasSubstr("epsilon = 4.5, delta = 1.0e-05"));
+  EXPECT_THAT(card, HasSubstr("- **Mode:** central"));
+  EXPECT_THAT(card, HasSubstr("- **Noise multiplier:** 1.1; **clip norm:** 0.5"));
+  EXPECT_THAT(card, HasSubstr("dataset xray, epsilon budget 8"));
+  EXPECT_THAT(card, Not(HasSubstr("No differential privacy")));
+}
+
+TEST(ModelCardTest, EvaluationAndProvenance) {
+  const std::string card = RenderModelCard(SampleExportInputs(false, false), "bom.json");
+  EXPECT_THAT(card, HasSubstr("| 3 (exported) | 0.9 | 0.3 | 3 |"));
+  EXPECT_THAT(card, HasSubstr("tessera model verify <dir>"));
+  EXPECT_THAT(card, HasSubstr("- **Bill of materials:** bom.json"));
+  EXPECT_THAT(card, HasSubstr(absl::BytesToHexString(FakeDigest('#'))));
+  EXPECT_THAT(card, HasSubstr(absl::BytesToHexString(FakeDigest('3'))));
+}
+
+// Counts the '|' not escaped by a backslash.
+int Pipes(absl::string_view line) {
+  int n = 0;
+  for (size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '|' && (i == 0 || line[i - 1] != '\\')) ++n;
+  }
+  return n;
+}
+
+TEST(ModelCardTest, HostileStringsStayInside) {
+  const std::string evil = "x\"\n---\nlicense: mit\n| a | b |\\ \x01 \xe2\x80\xa8 \xff end";
+  ExportInputs in = SampleExportInputs(true, true);
+  in.config.set_name(evil);
+  in.config.mutable_governance()->add_tags(evil);
+  in.config.mutable_governance()->set_model_license("MIT\"\nfoo: bar");
+  in.config.mutable_governance()->set_description("---\nlicense: mit\n---\n");
+  wire::v1::Participant* p = in.provenance.mutable_participants(0);
+  p->set_organization(evil);
+  p->mutable_data_card()->set_name(evil);
+  p->mutable_data_card()->set_license("a|b\n---");
+  p->set_client("cli|ent\n# heading");
+  const std::string card = RenderModelCard(in, "bom.json");
+  const YAML::Node fm = ParseFrontMatter(card);
+  ASSERT_TRUE(fm.IsMap());
+  EXPECT_EQ(fm["license"].as<std::string>(), "other");
+  EXPECT_EQ(fm["license_name"].as<std::string>(), "MIT\"\nfoo: bar");
+  EXPECT_FALSE(fm["foo"]);
+  // Round-trips exactly, the invalid byte as U+FFFD.
+  const std::string expected =
+      "x\"\n---\nlicense: mit\n| a | b |\\ \x01 \xe2\x80\xa8 \xef\xbf\xbd end";
+  EXPECT_EQ(fm["tags"][5].as<std::string>(), expected);
+  EXPECT_EQ(fm["model-index"][0]["name"].as<std::string>(), expected);
+  EXPECT_THAT(Strings(fm["datasets"]), ::testing::Contains(expected));
+  // The front matter is the only "---" block, and the body starts with the heading.
+  const size_t body = card.find("\n---\n", 3) + 5;
+  EXPECT_EQ(card.substr(body, 3), "\n# ");
+  // No table row gains a column and no input starts a line of its own.
+  bool in_participants = false;
+  for (absl::string_view line : absl::StrSplit(card.substr(body), '\n')) {
+    if (line == "## Federated participants") in_participants = true;
+    if (line == "## Privacy guarantees") in_participants = false;
+    if (in_participants && !line.empty() && line[0] == '|') {
+      EXPECT_EQ(Pipes(line), 7) << line;
+    }
+    EXPECT_NE(line, "---");
+    EXPECT_NE(line, "# heading");
+  }
+  EXPECT_THAT(card, HasSubstr("### Organization: x\" --- license: mit \\| a \\| b \\|\\\\"));
+}
+
+TEST(MarkupTest, YamlQuoteAndMarkdown) {
+  EXPECT_EQ(YamlQuote("a\"b\\c\nd\x7f"), "\"a\\\"b\\\\c\\u000Ad\\u007F\"");
+  EXPECT_EQ(YamlQuote("\xef\xbb\xbf"), "\"\\uFEFF\"");
+  EXPECT_EQ(MarkdownInline("a|b*c_d\ne"), "a\\|b\\*c\\_d e");
+  EXPECT_EQ(MarkdownBlock("\n\n  line 1\r\nline 2\x01\n\n"), "  line 1\nline 2");
+  EXPECT_EQ(MarkdownBlock("a\n---\nb: c\n--- \n----"), "a\n- - -\nb: c\n- - -\n----");
+  EXPECT_EQ(FormatNumber(0.1), "0.1");
+  EXPECT_EQ(FormatNumber(1e-5), "1.0e-05");
+  EXPECT_EQ(FormatNumber(3), "3");
+}
+
+}  // namespace
+}  // namespace tessera::governance
