@@ -25,7 +25,9 @@ absl::Status ValidateClientName(absl::string_view name) {
 
 absl::StatusOr<std::string> ClientRegistry::Register(absl::string_view name,
                                                      absl::string_view device,
-                                                     absl::string_view version) {
+                                                     absl::string_view version,
+                                                     absl::string_view organization,
+                                                     const wire::v1::DataCard* data_card) {
   if (absl::Status s = ValidateClientName(name); !s.ok()) return s;
   absl::MutexLock l(&mu_);
   auto it = clients_.find(name);
@@ -42,9 +44,24 @@ absl::StatusOr<std::string> ClientRegistry::Register(absl::string_view name,
   e.session_id = crypto::RandomHexId(16);
   e.info.set_device(std::string(device));
   e.info.set_version(std::string(version));
+  e.info.set_organization(std::string(organization));
+  if (data_card != nullptr) {
+    *e.info.mutable_data_card() = *data_card;
+  } else {
+    e.info.clear_data_card();
+  }
   e.info.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
   sessions_[e.session_id] = std::string(name);
   return e.session_id;
+}
+
+absl::StatusOr<wire::v1::ClientInfo> ClientRegistry::Info(absl::string_view name) {
+  absl::MutexLock l(&mu_);
+  auto it = clients_.find(name);
+  if (it == clients_.end()) {
+    return absl::NotFoundError(absl::StrCat("client \"", name, "\" never registered"));
+  }
+  return it->second.info;
 }
 
 absl::StatusOr<std::string> ClientRegistry::Lookup(absl::string_view session_id) {

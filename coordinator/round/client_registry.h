@@ -34,10 +34,16 @@ class ClientRegistry {
   ClientRegistry(const ClientRegistry&) = delete;
   ClientRegistry& operator=(const ClientRegistry&) = delete;
 
-  // A new session for `name` (replacing an older one of the same name).
+  // A new session for `name` (replacing an older one of the same name). `organization`
+  // (the certificate's O) and `data_card` (null: none) are kept with the client and replace
+  // what an earlier registration said.
   // Errors: INVALID_ARGUMENT on a bad name; RESOURCE_EXHAUSTED over max_clients.
   absl::StatusOr<std::string> Register(absl::string_view name, absl::string_view device,
-                                       absl::string_view version);
+                                       absl::string_view version,
+                                       absl::string_view organization = "",
+                                       const wire::v1::DataCard* data_card = nullptr);
+  // What the registry knows about `name`; NOT_FOUND if it never registered.
+  absl::StatusOr<wire::v1::ClientInfo> Info(absl::string_view name);
   // The client name behind a session. UNAUTHENTICATED for an unknown session.
   absl::StatusOr<std::string> Lookup(absl::string_view session_id);
   // Marks the session's client connected with `sender` as its task stream; returns a token

@@ -1,7 +1,6 @@
 // The round loop of one run (RunManager::Drive and helpers). See docs/architecture.md.
 #include <algorithm>
 #include <cmath>
-#include <random>
 
 #include <glog/logging.h>
 
@@ -16,17 +15,6 @@
 #include "privacy/crypto/random.h"
 
 namespace tessera::coordinator {
-namespace {
-
-// Clients to select this round: a count or a fraction of the connected ones.
-size_t TargetClients(const wire::v1::SelectionConfig& sel, size_t connected) {
-  if (sel.clients_per_round() > 0) return sel.clients_per_round();
-  const double fraction = sel.fraction() > 0 ? sel.fraction() : 1.0;
-  return std::max<size_t>(sel.min_clients(),
-                          static_cast<size_t>(std::ceil(fraction * connected)));
-}
-
-}  // namespace
 
 void RunManager::Drive(std::shared_ptr<Run> run) {
   // Continue the attempt numbering of the round in progress: a previous process may have
@@ -115,6 +103,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
         return;
       }
       if (charge) AfterCharge(run, *charge, summary);
+      AuditRound(run, summary);
       LOG(INFO) << "run " << run->id << " round " << number << " completed: "
                 << summary.reported() << "/" << summary.selected() << " clients, train_loss "
                 << summary.train_loss() << ", eval_accuracy " << summary.eval_accuracy()
@@ -138,6 +127,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
     } else if (charged) {
       AfterCharge(run, *charge, summary);
     }
+    AuditRound(run, summary);
     {
       absl::MutexLock l(&run->mu);
       run->history.push_back(summary);
@@ -188,6 +178,7 @@ size_t RunManager::DispatchTasks(const std::shared_ptr<Run>& run,
     task->task = proto;
     task->task.set_task_id(crypto::RandomHexId(12));
     task->index = static_cast<uint32_t>(i);
+    RequestDataReport(*run, client, task->task);
     if (customize) customize(i, task->task);
     task->client = client;
     task->round = round;
@@ -224,45 +215,6 @@ void RunManager::CloseRound(const std::shared_ptr<Round>& round) {
       ++it;
     }
   }
-}
-
-absl::StatusOr<std::vector<std::string>> RunManager::SelectClients(
-    const std::shared_ptr<Run>& run, const wire::v1::RunConfig& config,
-    const wire::v1::RoundSummary& summary) {
-  const auto& sel = config.selection();
-  const size_t min_clients = std::max<uint32_t>(1, sel.min_clients());
-  const absl::Time wait_until = absl::Now() + Seconds(sel.wait_for_clients_seconds());
-  // DP samples from the whole population, so it waits (up to the timeout) for all of it.
-  const size_t want = run->privacy.has_value() ? run->privacy->config.population()
-                      : sel.clients_per_round() > 0 ? sel.clients_per_round()
-                                                    : min_clients;
-  const size_t connected = registry_->AwaitConnected(
-      want, wait_until, [&] { return run->stop || shutting_down_; });
-  if (run->stop || shutting_down_) return absl::CancelledError("run stopped");
-  if (connected < min_clients) {
-    return absl::UnavailableError(absl::StrCat("only ", connected,
-                                               " clients connected, need at least ",
-                                               min_clients));
-  }
-  std::vector<std::string> candidates = registry_->Connected();
-  if (run->privacy.has_value()) {
-    // Poisson sampling, as the privacy accountant assumes; the cohort may come out small.
-    TESSERA_ASSIGN_OR_RETURN(candidates, PoissonSample(*run->privacy, std::move(candidates)));
-    std::sort(candidates.begin(), candidates.end());
-    if (candidates.size() < min_clients) {
-      return absl::UnavailableError(absl::StrCat(
-          "Poisson sampling (q = ", run->privacy->sampling_rate, ") chose ", candidates.size(),
-          " of ", connected, " connected clients, fewer than selection.min_clients = ",
-          min_clients, "; nothing was aggregated or released"));
-    }
-    return candidates;
-  }
-  std::mt19937_64 rng(config.seed() * 1000003ull + summary.round() * 131ull +
-                      summary.attempt());
-  std::shuffle(candidates.begin(), candidates.end(), rng);
-  candidates.resize(std::min(candidates.size(), TargetClients(sel, candidates.size())));
-  std::sort(candidates.begin(), candidates.end());
-  return candidates;
 }
 
 absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(

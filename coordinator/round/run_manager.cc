@@ -57,6 +57,7 @@ absl::Status RunManager::Recover() {
       run->model = std::move(model);
     }
     TESSERA_RETURN_IF_ERROR(RestorePrivacy(run));
+    TESSERA_RETURN_IF_ERROR(RestoreProvenance(run));
     {
       absl::MutexLock l(&mu_);
       runs_[run->id] = run;
@@ -72,6 +73,8 @@ absl::Status RunManager::Recover() {
     info.set_device(c.device());
     info.set_version(c.version());
     info.set_rounds_participated(c.rounds_participated());
+    info.set_organization(c.organization());
+    if (c.has_data_card()) *info.mutable_data_card() = c.data_card();
     registry_->Restore(info);
   }
   return absl::OkStatus();
@@ -79,7 +82,8 @@ absl::Status RunManager::Recover() {
 
 absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunConfig& config,
                                                           ArrayRecord initial_weights,
-                                                          std::string artifact) {
+                                                          std::string artifact,
+                                                          const Actor& actor) {
   TESSERA_RETURN_IF_ERROR(ValidateRunConfig(config));
   if (initial_weights.tensors.empty()) {
     return absl::InvalidArgumentError("initial weights: no tensors");
@@ -132,8 +136,9 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
   {
     absl::MutexLock l(&run->mu);
     run->record = std::move(record);
-    run->model = std::move(model);
+    run->model = model;
   }
+  TESSERA_RETURN_IF_ERROR(CreateProvenance(run, actor, *model));
   if (privacy.has_value()) {
     TESSERA_RETURN_IF_ERROR(InstallPrivacy(run, std::move(privacy->plan), privacy->ledger,
                                            config.differential_privacy().clip_norm()));
@@ -169,7 +174,8 @@ absl::StatusOr<std::shared_ptr<ModelSnapshot>> RunManager::LoadSnapshot(
   return model;
 }
 
-absl::StatusOr<wire::v1::RunStatus> RunManager::StartRun(absl::string_view run_id) {
+absl::StatusOr<wire::v1::RunStatus> RunManager::StartRun(absl::string_view run_id,
+                                                         const Actor& actor) {
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
   {
     absl::MutexLock start(&start_mu_);
@@ -185,12 +191,14 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::StartRun(absl::string_view run_i
     TESSERA_RETURN_IF_ERROR(state_->UpdateRun(updated));
     run->record = std::move(updated);
   }
+  Audit(OperatorActor(actor), "run.started", run->id, 0, {});
   StartDriver(run);
   Notify(run);
   return GetRunStatus(run_id);
 }
 
-absl::StatusOr<wire::v1::RunStatus> RunManager::CancelRun(absl::string_view run_id) {
+absl::StatusOr<wire::v1::RunStatus> RunManager::CancelRun(absl::string_view run_id,
+                                                          const Actor& actor) {
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
   {
     absl::MutexLock l(&run->mu);
@@ -206,6 +214,7 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CancelRun(absl::string_view run_
     run->record = std::move(updated);
     run->current.reset();
   }
+  Audit(OperatorActor(actor), "run.cancelled", run->id, 0, {});
   run->stop = true;
   Notify(run);
   return GetRunStatus(run_id);
@@ -229,6 +238,8 @@ void RunManager::SetRunState(const std::shared_ptr<Run>& run, wire::v1::RunState
     run->record = std::move(updated);
     run->current.reset();
   }
+  Audit("coordinator", state == wire::v1::COMPLETED ? "run.completed" : "run.failed", run->id,
+        0, {{"message", std::string(message)}});
   Notify(run);
 }
 
@@ -269,6 +280,9 @@ wire::v1::RunStatus RunManager::StatusOf(const Run& run) ABSL_NO_THREAD_SAFETY_A
   s.set_created_unix_ms(run.record.created_unix_ms());
   *s.mutable_config() = run.record.config();
   if (run.privacy.has_value()) *s.mutable_privacy() = run.budget;
+  for (const wire::v1::Participant& p : run.provenance.participants()) {
+    if (!p.refused().empty()) s.add_refused_clients(absl::StrCat(p.client(), ": ", p.refused()));
+  }
   for (const auto& r : run.history) *s.add_rounds() = r;
   if (run.current.has_value()) *s.add_rounds() = *run.current;
   return s;

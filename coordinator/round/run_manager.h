@@ -29,10 +29,12 @@
 #include "coordinator/round/privacy_plan.h"
 #include "coordinator/state/coordinator_state.h"
 #include "core/model/tensor.h"
+#include "privacy/provenance/signer.h"
 #include "tessera/secagg/v1/secagg.pb.h"
 #include "tessera/storage/v1/records.pb.h"
 #include "tessera/wire/v1/control.pb.h"
 #include "tessera/wire/v1/fleet.pb.h"
+#include "tessera/wire/v1/governance.pb.h"
 
 namespace tessera::coordinator {
 
@@ -59,6 +61,16 @@ struct RunManagerOptions {
   // Robust rules (median, trimmed mean, Krum) hold every update of a round in memory: an
   // attempt whose updates could exceed this many bytes fails before dispatch.
   uint64_t max_held_update_bytes = 8ull << 30;
+  // Provenance (docs/governance.md): the build recorded with every run, and the key that
+  // signs bills of materials and audit heads (exports and audit exports fail without one).
+  std::string coordinator_version;
+  std::shared_ptr<const provenance::ProvenanceSigner> signer;
+};
+
+// Who asked for an operator action: recorded in the audit log and the run's provenance.
+struct Actor {
+  std::string name;         // the operator certificate's CN ("" when --insecure)
+  std::string cli_version;  // CreateRun: the CLI's build
 };
 
 // Thread-safe.
@@ -78,11 +90,13 @@ class RunManager {
   // Errors: INVALID_ARGUMENT (config or weights), RESOURCE_EXHAUSTED (max_runs).
   absl::StatusOr<wire::v1::RunStatus> CreateRun(const wire::v1::RunConfig& config,
                                                 ArrayRecord initial_weights,
-                                                std::string artifact);
+                                                std::string artifact, const Actor& actor = {});
   // NOT_FOUND; FAILED_PRECONDITION unless the run is CREATED.
-  absl::StatusOr<wire::v1::RunStatus> StartRun(absl::string_view run_id);
+  absl::StatusOr<wire::v1::RunStatus> StartRun(absl::string_view run_id,
+                                               const Actor& actor = {});
   // NOT_FOUND; FAILED_PRECONDITION if the run already ended.
-  absl::StatusOr<wire::v1::RunStatus> CancelRun(absl::string_view run_id);
+  absl::StatusOr<wire::v1::RunStatus> CancelRun(absl::string_view run_id,
+                                                const Actor& actor = {});
   absl::StatusOr<wire::v1::RunStatus> GetRunStatus(absl::string_view run_id);
   std::vector<wire::v1::RunStatus> ListRuns();
 
@@ -125,6 +139,12 @@ class RunManager {
                            absl::string_view reason);
   absl::Status SubmitEvaluation(absl::string_view task_id, absl::string_view client,
                                 uint64_t num_examples, double loss, double accuracy);
+  // The client's answer to a TRAIN task's data_report request (docs/governance.md). Same
+  // errors as AbandonTask, plus FAILED_PRECONDITION when the task asked for no report and
+  // INVALID_ARGUMENT for a report other than the one asked for (another bucket, a histogram
+  // the run did not ask for or the data card does not allow, too many classes).
+  absl::Status SubmitDataReport(absl::string_view task_id, absl::string_view client,
+                                const wire::v1::DataReport& report);
   // Sends `client` again every task of an open round it has not answered: a task pushed
   // down a subscription that died on the way never arrived, and the client subscribes anew
   // after reconnecting. Clients ignore a task id they already have. Secure-aggregation tasks
@@ -139,6 +159,35 @@ class RunManager {
     std::string artifact;
   };
   absl::StatusOr<Export> ExportModel(absl::string_view run_id, int32_t round);
+
+  // What goes next to exported weights (governance_driver.cc, docs/governance.md): the
+  // safetensors metadata the file must carry, the model card, and the bill of materials
+  // signed by options.signer. Records "model.exported" in the audit log first, so the bill
+  // of materials names the audit head that holds its export. FAILED_PRECONDITION without a
+  // signer; INVALID_ARGUMENT for a weights file name that is not a plain base name.
+  struct ExportDocuments {
+    std::map<std::string, std::string> safetensors_metadata;
+    std::string model_card;
+    std::string bill_of_materials;
+  };
+  absl::StatusOr<ExportDocuments> DocumentExport(absl::string_view run_id,
+                                                 const Export& exported,
+                                                 absl::string_view weights_file_name,
+                                                 const Actor& actor);
+
+  // ---- Audit log (docs/governance.md) ----
+  // Appends an operator action done elsewhere ("certificate.issued", "certificate.revoked").
+  // INVALID_ARGUMENT for another action or details over the limits (16 entries, keys of at
+  // most 64 bytes, values of at most 1024).
+  absl::StatusOr<wire::v1::AuditEntry> RecordOperatorEvent(
+      const Actor& actor, absl::string_view action,
+      const std::map<std::string, std::string>& details);
+  // The whole log in order and its head signed now. FAILED_PRECONDITION without a signer.
+  struct AuditLog {
+    std::vector<wire::v1::AuditEntry> entries;
+    wire::v1::AuditHead head;
+  };
+  absl::StatusOr<AuditLog> ExportAudit();
 
  private:
   struct Round;
@@ -228,6 +277,27 @@ class RunManager {
       const storage::v1::SecAggSessionRecord& session);
   absl::StatusOr<std::shared_ptr<Task>> FindTask(absl::string_view task_id,
                                                  absl::string_view client);
+
+  // ---- Governance (governance_driver.cc, docs/governance.md) ----
+  // Appends to the audit log; a failure is logged, never fails the action it records.
+  void Audit(absl::string_view actor, absl::string_view action, absl::string_view run_id,
+             uint32_t round, std::map<std::string, std::string> details);
+  static std::string OperatorActor(const Actor& actor);
+  // CreateRun: the run's provenance record (stored) and its "run.created" entry.
+  absl::Status CreateProvenance(const std::shared_ptr<Run>& run, const Actor& actor,
+                                const ModelSnapshot& initial);
+  // Recover: the stored provenance, with this coordinator's build added.
+  absl::Status RestoreProvenance(const std::shared_ptr<Run>& run);
+  // Selection: the connected clients the run accepts. Records each one's organization, data
+  // card and version with the run; refuses (once, with a REFUSED task, an audit entry and
+  // RunStatus.refused_clients) those whose data card the run's license rules reject.
+  std::vector<std::string> EligibleClients(const std::shared_ptr<Run>& run,
+                                           std::vector<std::string> connected);
+  // Dispatch: asks `client` for its data report if the run has none yet.
+  static void RequestDataReport(Run& run, absl::string_view client,
+                                wire::v1::Task& task);
+  // After a round attempt is stored: its audit entry.
+  void AuditRound(const std::shared_ptr<Run>& run, const wire::v1::RoundSummary& summary);
   absl::StatusOr<std::shared_ptr<Run>> FindRun(absl::string_view run_id);
   // A stored model with the digest its manifest holds (LoadModel already verified it).
   absl::StatusOr<std::shared_ptr<ModelSnapshot>> LoadSnapshot(absl::string_view run_id,

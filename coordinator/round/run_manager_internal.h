@@ -78,6 +78,8 @@ struct RunManager::Run {
   double clip_norm ABSL_GUARDED_BY(mu) = 0;  // the next round's (adaptive clipping moves it)
   // Strategy state: set before the driver starts, then used by the driver thread only.
   ServerStrategy server;
+  // Governance (governance_driver.cc): base model, builds, participants and data cards.
+  wire::v1::RunProvenance provenance ABSL_GUARDED_BY(mu);
 };
 
 // One attempt of one round (training or evaluation).

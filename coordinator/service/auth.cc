@@ -38,6 +38,7 @@ absl::StatusOr<Caller> Authenticate(const grpc::CallbackServerContext& context, 
   }
   caller.identity = id->common_name;
   caller.role = id->organizational_unit;
+  caller.organization = id->organization;
   const char* want = role == Role::kClient ? "client" : "operator";
   if (caller.role != want) {
     LOG(WARNING) << "refused " << caller.identity << " (role \"" << caller.role << "\") at "

@@ -22,6 +22,7 @@ enum class Role { kClient, kOperator };
 struct Caller {
   std::string identity;  // certificate CN, or "" in insecure mode
   std::string role;      // certificate OU, or "" in insecure mode
+  std::string organization;  // certificate O, or "" in insecure mode
   std::string peer;      // transport address, for logs
 };
 

@@ -21,6 +21,7 @@ class CreateRunReader final : public grpc::ServerReadReactor<wire::v1::CreateRun
  public:
   CreateRunReader(RunManager* runs, std::string who, wire::v1::RunStatus* response)
       : runs_(runs), who_(std::move(who)), response_(response) {
+    actor_.name = who_;
     TensorStreamLimits limits;
     limits.require_finite = true;
     reader_ = std::make_unique<TensorStreamReader>(limits);
@@ -46,7 +47,11 @@ class CreateRunReader final : public grpc::ServerReadReactor<wire::v1::CreateRun
     switch (request_.kind_case()) {
       case wire::v1::CreateRunRequest::kConfig:
         if (has_config_) return absl::InvalidArgumentError("CreateRun: second config message");
+        if (request_.cli_version().size() > 128) {
+          return absl::InvalidArgumentError("CreateRun: cli_version longer than 128 bytes");
+        }
         config_ = request_.config();
+        actor_.cli_version = request_.cli_version();
         has_config_ = true;
         return absl::OkStatus();
       case wire::v1::CreateRunRequest::kWeights:
@@ -77,7 +82,7 @@ class CreateRunReader final : public grpc::ServerReadReactor<wire::v1::CreateRun
       return;
     }
     absl::StatusOr<wire::v1::RunStatus> status =
-        runs_->CreateRun(config_, std::move(*weights), std::move(artifact_));
+        runs_->CreateRun(config_, std::move(*weights), std::move(artifact_), actor_);
     if (!status.ok()) {
       LOG(WARNING) << "CreateRun by " << who_ << " rejected: " << status.status();
       Finish(ToGrpcStatus(status.status()));
@@ -94,6 +99,7 @@ class CreateRunReader final : public grpc::ServerReadReactor<wire::v1::CreateRun
   wire::v1::RunStatus* const response_;
   wire::v1::CreateRunRequest request_;
   wire::v1::RunConfig config_;
+  Actor actor_;
   bool has_config_ = false;
   std::unique_ptr<TensorStreamReader> reader_;
   std::string artifact_;
@@ -102,7 +108,7 @@ class CreateRunReader final : public grpc::ServerReadReactor<wire::v1::CreateRun
 
 class ExportWriter final : public grpc::ServerWriteReactor<wire::v1::ExportModelResponse> {
  public:
-  ExportWriter(std::string run_id, RunManager::Export e)
+  ExportWriter(std::string run_id, RunManager::Export e, RunManager::ExportDocuments docs)
       : export_(std::move(e)), run_id_(std::move(run_id)), writer_(&export_.model->weights, export_.model->digest) {
     auto* header = message_.mutable_header();
     header->set_run_id(run_id_);
@@ -110,6 +116,11 @@ class ExportWriter final : public grpc::ServerWriteReactor<wire::v1::ExportModel
     *header->mutable_config() = export_.config;
     header->set_model_sha256(export_.model->digest);
     header->set_artifact_bytes(export_.artifact.size());
+    for (auto& [k, v] : docs.safetensors_metadata) {
+      (*header->mutable_safetensors_metadata())[k] = v;
+    }
+    header->set_model_card(std::move(docs.model_card));
+    header->set_bill_of_materials(std::move(docs.bill_of_materials));
     StartWrite(&message_);
   }
   void OnWriteDone(bool ok) override {
@@ -156,7 +167,7 @@ grpc::ServerUnaryReactor* ControlService::StartRun(grpc::CallbackServerContext* 
                                                    wire::v1::RunStatus* response) {
   absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   if (!caller.ok()) return FinishUnary(context, caller.status());
-  absl::StatusOr<wire::v1::RunStatus> s = runs_->StartRun(request->run_id());
+  absl::StatusOr<wire::v1::RunStatus> s = runs_->StartRun(request->run_id(), Actor{caller->identity, ""});
   if (!s.ok()) return FinishUnary(context, s.status());
   LOG(INFO) << "run " << request->run_id() << " started by " << caller->identity;
   *response = std::move(*s);
@@ -168,7 +179,7 @@ grpc::ServerUnaryReactor* ControlService::CancelRun(grpc::CallbackServerContext*
                                                     wire::v1::RunStatus* response) {
   absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   if (!caller.ok()) return FinishUnary(context, caller.status());
-  absl::StatusOr<wire::v1::RunStatus> s = runs_->CancelRun(request->run_id());
+  absl::StatusOr<wire::v1::RunStatus> s = runs_->CancelRun(request->run_id(), Actor{caller->identity, ""});
   if (!s.ok()) return FinishUnary(context, s.status());
   LOG(INFO) << "run " << request->run_id() << " cancelled by " << caller->identity;
   *response = std::move(*s);
@@ -242,9 +253,43 @@ grpc::ServerWriteReactor<wire::v1::ExportModelResponse>* ControlService::ExportM
   if (!caller.ok()) return FailedWriter<wire::v1::ExportModelResponse>(caller.status());
   absl::StatusOr<RunManager::Export> e = runs_->ExportModel(request->run_id(), request->round());
   if (!e.ok()) return FailedWriter<wire::v1::ExportModelResponse>(e.status());
+  absl::StatusOr<RunManager::ExportDocuments> docs = runs_->DocumentExport(
+      request->run_id(), *e, request->weights_file_name(), Actor{caller->identity, ""});
+  if (!docs.ok()) {
+    LOG(WARNING) << "export of run " << request->run_id() << " failed: " << docs.status();
+    return FailedWriter<wire::v1::ExportModelResponse>(docs.status());
+  }
   LOG(INFO) << "round " << e->round << " of run " << request->run_id() << " exported by "
             << caller->identity;
-  return new ExportWriter(request->run_id(), std::move(*e));
+  return new ExportWriter(request->run_id(), std::move(*e), std::move(*docs));
+}
+
+grpc::ServerWriteReactor<wire::v1::ExportAuditResponse>* ControlService::ExportAudit(
+    grpc::CallbackServerContext* context, const wire::v1::ExportAuditRequest* /*request*/) {
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
+  if (!caller.ok()) return FailedWriter<wire::v1::ExportAuditResponse>(caller.status());
+  absl::StatusOr<RunManager::AuditLog> log = runs_->ExportAudit();
+  if (!log.ok()) return FailedWriter<wire::v1::ExportAuditResponse>(log.status());
+  std::vector<wire::v1::ExportAuditResponse> messages(log->entries.size() + 1);
+  for (size_t i = 0; i < log->entries.size(); ++i) {
+    *messages[i].mutable_entry() = std::move(log->entries[i]);
+  }
+  *messages.back().mutable_head() = std::move(log->head);
+  return new VectorWriter<wire::v1::ExportAuditResponse>(std::move(messages));
+}
+
+grpc::ServerUnaryReactor* ControlService::RecordAuditEvent(
+    grpc::CallbackServerContext* context, const wire::v1::RecordAuditEventRequest* request,
+    wire::v1::AuditEntry* response) {
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
+  if (!caller.ok()) return FinishUnary(context, caller.status());
+  const std::map<std::string, std::string> details(request->details().begin(),
+                                                   request->details().end());
+  absl::StatusOr<wire::v1::AuditEntry> entry =
+      runs_->RecordOperatorEvent(Actor{caller->identity, ""}, request->action(), details);
+  if (!entry.ok()) return FinishUnary(context, entry.status());
+  *response = *std::move(entry);
+  return FinishUnary(context, absl::OkStatus());
 }
 
 }  // namespace tessera::coordinator

@@ -41,6 +41,11 @@ class ControlService final : public wire::v1::Control::CallbackService {
                                         wire::v1::ListClientsResponse* response) override;
   grpc::ServerWriteReactor<wire::v1::ExportModelResponse>* ExportModel(
       grpc::CallbackServerContext* context, const wire::v1::ExportModelRequest* request) override;
+  grpc::ServerWriteReactor<wire::v1::ExportAuditResponse>* ExportAudit(
+      grpc::CallbackServerContext* context, const wire::v1::ExportAuditRequest* request) override;
+  grpc::ServerUnaryReactor* RecordAuditEvent(grpc::CallbackServerContext* context,
+                                             const wire::v1::RecordAuditEventRequest* request,
+                                             wire::v1::AuditEntry* response) override;
 
  private:
   const bool insecure_;

@@ -8,6 +8,7 @@
 #include "coordinator/service/outbound_stream.h"
 #include "coordinator/service/reactors.h"
 #include "core/base/version.h"
+#include "core/config/data_card.h"
 #include "core/serde/grpc_status.h"
 #include "core/serde/tensor_stream.h"
 #include "privacy/crypto/sha256.h"
@@ -149,13 +150,24 @@ grpc::ServerUnaryReactor* FleetService::Register(grpc::CallbackServerContext* co
   if (request->device().size() > 64 || request->version().size() > 128) {
     return FinishUnary(context, absl::InvalidArgumentError("device or version too long"));
   }
-  absl::StatusOr<std::string> session =
-      registry_->Register(request->name(), request->device(), request->version());
+  if (request->has_data_card()) {
+    if (absl::Status s = ValidateDataCard(request->data_card()); !s.ok()) {
+      LOG(WARNING) << "refused registration of \"" << request->name() << "\": data card: "
+                   << s.message();
+      return FinishUnary(context, absl::InvalidArgumentError(
+                                      absl::StrCat("data_card.", s.message())));
+    }
+  }
+  absl::StatusOr<std::string> session = registry_->Register(
+      request->name(), request->device(), request->version(), caller->organization,
+      request->has_data_card() ? &request->data_card() : nullptr);
   if (!session.ok()) return FinishUnary(context, session.status());
   storage::v1::ClientRecord record;
   record.set_name(request->name());
   record.set_device(request->device());
   record.set_version(request->version());
+  record.set_organization(caller->organization);
+  if (request->has_data_card()) *record.mutable_data_card() = request->data_card();
   record.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
   for (const auto& info : registry_->List()) {
     if (info.name() == request->name()) record.set_rounds_participated(info.rounds_participated());
@@ -244,6 +256,17 @@ grpc::ServerUnaryReactor* FleetService::PushEvaluation(
   absl::Status s = runs_->SubmitEvaluation(request->task_id(), *client, request->num_examples(),
                                            request->loss(), request->accuracy());
   if (!s.ok()) LOG(WARNING) << "evaluation from " << *client << " rejected: " << s;
+  return FinishUnary(context, s);
+}
+
+grpc::ServerUnaryReactor* FleetService::ReportData(grpc::CallbackServerContext* context,
+                                                   const wire::v1::ReportDataRequest* request,
+                                                   wire::v1::ReportDataResponse* /*response*/) {
+  absl::StatusOr<std::string> client =
+      AuthenticateClient(*context, options_.insecure, *registry_, options_.trust);
+  if (!client.ok()) return FinishUnary(context, client.status());
+  absl::Status s = runs_->SubmitDataReport(request->task_id(), *client, request->report());
+  if (!s.ok()) LOG(WARNING) << "data report from " << *client << " rejected: " << s;
   return FinishUnary(context, s);
 }
 

@@ -53,6 +53,9 @@ class FleetService final : public wire::v1::Fleet::CallbackService {
   grpc::ServerUnaryReactor* SecAggExchange(grpc::CallbackServerContext* context,
                                            const wire::v1::SecAggRequest* request,
                                            wire::v1::SecAggResponse* response) override;
+  grpc::ServerUnaryReactor* ReportData(grpc::CallbackServerContext* context,
+                                       const wire::v1::ReportDataRequest* request,
+                                       wire::v1::ReportDataResponse* response) override;
 
  private:
   const FleetServiceOptions options_;

@@ -2,6 +2,9 @@
 #ifndef TESSERA_COORDINATOR_SERVICE_REACTORS_H_
 #define TESSERA_COORDINATOR_SERVICE_REACTORS_H_
 
+#include <utility>
+#include <vector>
+
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
@@ -37,6 +40,32 @@ grpc::ServerReadReactor<T>* FailedReader(const absl::Status& status) {
   };
   return new Failed(status);
 }
+
+// A server-streaming call that writes `messages` in order, then finishes OK.
+template <typename T>
+class VectorWriter final : public grpc::ServerWriteReactor<T> {
+ public:
+  explicit VectorWriter(std::vector<T> messages) : messages_(std::move(messages)) { Next(); }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      this->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the caller stopped reading"));
+      return;
+    }
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    if (next_ == messages_.size()) {
+      this->Finish(grpc::Status::OK);
+      return;
+    }
+    this->StartWrite(&messages_[next_++]);
+  }
+  std::vector<T> messages_;
+  size_t next_ = 0;
+};
 
 }  // namespace tessera::coordinator
 

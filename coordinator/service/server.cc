@@ -17,6 +17,8 @@
 #include "coordinator/service/trust_store.h"
 #include "coordinator/state/coordinator_state.h"
 #include "core/base/file.h"
+#include "core/base/version.h"
+#include "privacy/provenance/signer.h"
 
 namespace tessera::coordinator {
 namespace {
@@ -102,6 +104,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     }
     trust_store = std::move(*trust);
     run_options.trusted_ca_pem = *ca;
+    // Bills of materials and audit heads are signed with this coordinator's own key.
+    absl::StatusOr<provenance::ProvenanceSigner> signer =
+        provenance::ProvenanceSigner::FromPem(*key, *cert);
+    if (!signer.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--key/--cert cannot sign provenance: ", signer.status().message()));
+    }
+    run_options.signer = std::make_shared<provenance::ProvenanceSigner>(*std::move(signer));
     creds = MakeServerCredentials(
         TlsFiles{options.ca_cert_path, options.cert_path, options.key_path,
                  static_cast<unsigned>(options.cert_refresh_seconds)},
@@ -114,6 +124,15 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
       CoordinatorState::Open(options.state_dir);
   if (!state.ok()) return state.status();
   impl->state = std::move(*state);
+  if (options.insecure) {
+    // No certificate: an Ed25519 key of this state directory signs (docs/governance.md).
+    absl::StatusOr<provenance::ProvenanceSigner> signer =
+        provenance::ProvenanceSigner::LoadOrCreateEd25519(options.state_dir +
+                                                          "/provenance-signing.key");
+    if (!signer.ok()) return signer.status();
+    run_options.signer = std::make_shared<provenance::ProvenanceSigner>(*std::move(signer));
+  }
+  run_options.coordinator_version = kVersion;
   impl->registry = std::make_unique<ClientRegistry>(ClientRegistry::Options{options.max_clients});
   impl->runs = std::make_unique<RunManager>(run_options, impl->state.get(),
                                             impl->registry.get());
