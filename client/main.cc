@@ -11,11 +11,13 @@
 #include "client/training/device.h"
 #include "core/base/json_log.h"
 #include "core/base/version.h"
+#include "core/config/data_card.h"
 
 int main(int argc, char** argv) {
   tessera::NodeRunnerOptions options;
   tessera::LocalDataOptions data;
   int threads = 0;
+  std::string data_card_path;
   CLI::App app{"Tessera client: trains the federation's model on this site's private data."};
   app.set_version_flag("--version", std::string(tessera::kVersion));
   app.add_option("--coordinator", options.coordinator, "coordinator address host:port")
@@ -43,6 +45,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--partition-seed", data.partition_seed, "partition seed")->capture_default_str();
   app.add_option("--limit", data.limit, "use at most N examples of each split (0: all)");
+  app.add_option("--data-card", data_card_path,
+                 "this site's data card (.toml, .yaml or .yml; docs/data_cards.md), sent to "
+                 "the coordinator when registering");
   app.add_flag("--bench-fixed-update", options.bench_fixed_update,
                "benchmark mode: no training, send a zero update");
   app.add_option("--max-tasks", options.max_tasks, "exit after N tasks (0: never)");
@@ -68,6 +73,15 @@ int main(int argc, char** argv) {
     std::cerr << "tessera-client: --ca, --cert and --key are required (or --insecure for a "
                  "loopback demo)\n";
     return 2;
+  }
+  if (!data_card_path.empty()) {
+    absl::StatusOr<tessera::wire::v1::DataCard> card = tessera::LoadDataCardFile(data_card_path);
+    if (!card.ok()) {
+      std::cerr << "tessera-client: --data-card: " << card.status().message() << "\n";
+      return 2;
+    }
+    LOG(INFO) << "data card \"" << card->name() << "\", license " << card->license();
+    options.data_card = *std::move(card);
   }
   if (absl::Status s = tessera::SetTorchThreads(threads); !s.ok()) {
     std::cerr << "tessera-client: --threads: " << s.message() << "\n";

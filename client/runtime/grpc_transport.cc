@@ -158,6 +158,17 @@ absl::Status GrpcFleetTransport::PushEvaluation(const wire::v1::Task& task,
   return FromGrpcStatus(channel()->stub->PushEvaluation(&ctx, req, &resp));
 }
 
+absl::Status GrpcFleetTransport::ReportData(const wire::v1::Task& task,
+                                            const wire::v1::DataReport& report) {
+  grpc::ClientContext ctx;
+  PrepareFleetContext(&ctx, session_(), 60);
+  wire::v1::ReportDataRequest req;
+  req.set_task_id(task.task_id());
+  *req.mutable_report() = report;
+  wire::v1::ReportDataResponse resp;
+  return FromGrpcStatus(channel()->stub->ReportData(&ctx, req, &resp));
+}
+
 SecAggTransport GrpcFleetTransport::SecAgg(const wire::v1::Task& task) {
   SecAggTransport once = [channel = channel(), session = session_, task](
                              const secagg::v1::ClientToServer& m,

@@ -50,6 +50,8 @@ class GrpcFleetTransport : public FleetTransport {
                           const ArrayRecord& update) override;
   absl::Status PushEvaluation(const wire::v1::Task& task, const EvalResult& eval) override;
   SecAggTransport SecAgg(const wire::v1::Task& task) override;
+  absl::Status ReportData(const wire::v1::Task& task,
+                          const wire::v1::DataReport& report) override;
 
   // Calls started from now on use `channel` (a new connection, e.g. after rotation).
   void SetChannel(std::shared_ptr<FleetChannel> channel);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "client/runtime/data_report.h"
 #include "client/runtime/grpc_transport.h"
 #include "client/runtime/internal/fleet_channel.h"
 #include "client/runtime/secagg_participant.h"
@@ -103,6 +104,16 @@ absl::Status NodeRunner::Impl::RunTask(const wire::v1::Task& task) {
     absl::MutexLock l(&mu_);
     secagg_now = secagg;
   }
+  if (task.type() == wire::v1::TRAIN && task.has_data_report()) {
+    // Before training, so the report does not wait behind a secure sum. Not fatal.
+    const bool histogram_allowed =
+        options.data_card.has_value() && options.data_card->allow_class_histogram();
+    absl::Status s = AnswerDataReport(task, data.train, histogram_allowed, *transport);
+    if (!s.ok()) {
+      LOG(WARNING) << "task " << task.task_id() << " (round " << task.round()
+                   << "): the data report failed: " << s;
+    }
+  }
   TESSERA_ASSIGN_OR_RETURN(
       TaskReport r, executor->Run(task, data.train, data.test, state, secagg_now, *transport));
   if (task.type() == wire::v1::EVALUATE) {
@@ -153,6 +164,7 @@ absl::Status NodeRunner::Impl::RegisterAndSubscribe() {
   req.set_name(options.name);
   req.set_device(options.bench_fixed_update ? "bench" : options.device);
   req.set_version(kVersion);
+  if (options.data_card.has_value()) *req.mutable_data_card() = *options.data_card;
   wire::v1::RegisterResponse resp;
   {
     grpc::ClientContext ctx;
@@ -174,6 +186,15 @@ absl::Status NodeRunner::Impl::RegisterAndSubscribe() {
   wire::v1::Task task;
   while (reader->Read(&task)) {
     if (task.type() == wire::v1::PING) continue;
+    if (task.type() == wire::v1::REFUSED) {  // nothing to run and nothing to answer
+      LOG(WARNING) << "run " << task.run_id() << " refused this client: " << task.refusal();
+      continue;
+    }
+    if (task.type() != wire::v1::TRAIN && task.type() != wire::v1::EVALUATE) {
+      LOG(WARNING) << "task " << task.task_id() << " has an unknown type "
+                   << static_cast<int>(task.type()) << "; ignoring it";
+      continue;
+    }
     absl::MutexLock l(&mu_);
     // A coordinator re-sends unanswered tasks when we subscribe again: run each once.
     if (!seen_tasks_.insert(task.task_id()).second) {

@@ -1,16 +1,20 @@
 // File: node_runner.h
-// The long-running client ("SuperNode"): registers, keeps a task subscription open, runs
-// each task (fetch the global model, train or evaluate locally, report) and reconnects with
-// jittered exponential backoff whenever the coordinator goes away.
+// The long-running client ("SuperNode"): registers (with the partner's data card, if any),
+// keeps a task subscription open, runs each task (fetch the global model, train or evaluate
+// locally, report; answer a TRAIN task's data report request) and reconnects with jittered
+// exponential backoff whenever the coordinator goes away. A run that refuses the client
+// (REFUSED task) is logged and otherwise ignored.
 #ifndef TESSERA_CLIENT_RUNTIME_NODE_RUNNER_H_
 #define TESSERA_CLIENT_RUNTIME_NODE_RUNNER_H_
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "client/runtime/local_data.h"
+#include "tessera/wire/v1/governance.pb.h"
 
 namespace tessera {
 
@@ -33,6 +37,10 @@ struct NodeRunnerOptions {
   std::string secagg_dump_dir;
   std::string fault_drop_before;
   bool fault_hang = false;  // hang (staying connected) instead of exiting
+  // The partner's data card (--data-card, validated), sent on every registration. A class
+  // histogram leaves the client only when a task asks and the card allows it; without a
+  // card, never (data_report.h).
+  std::optional<wire::v1::DataCard> data_card;
 };
 
 class NodeRunner {

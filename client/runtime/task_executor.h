@@ -36,6 +36,10 @@ class FleetTransport {
   virtual absl::Status PushEvaluation(const wire::v1::Task& task, const EvalResult& eval) = 0;
   // The secure aggregation exchange of `task` (one call per protocol phase).
   virtual SecAggTransport SecAgg(const wire::v1::Task& task) = 0;
+  // What the client tells about its data, answering a TRAIN task's data_report request
+  // (data_report.h, docs/data_cards.md). Never called for a task that did not ask.
+  virtual absl::Status ReportData(const wire::v1::Task& task,
+                                  const wire::v1::DataReport& report) = 0;
 };
 
 // What a client keeps from one task to the next.

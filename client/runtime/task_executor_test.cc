@@ -137,6 +137,9 @@ class FakeFleet : public FleetTransport {
       return absl::UnimplementedError("no secure aggregation here");
     };
   }
+  absl::Status ReportData(const wire::v1::Task&, const wire::v1::DataReport&) override {
+    return absl::UnimplementedError("no data reports here");
+  }
 
   int updates = 0;
   int evaluations = 0;

@@ -36,6 +36,10 @@ class InProcessTransport : public FleetTransport {
   absl::Status PushEvaluation(const wire::v1::Task& task, const EvalResult& e) override {
     return runs_->SubmitEvaluation(task.task_id(), client_, e.num_examples, e.loss, e.accuracy);
   }
+  absl::Status ReportData(const wire::v1::Task& task,
+                          const wire::v1::DataReport& report) override {
+    return runs_->SubmitDataReport(task.task_id(), client_, report);
+  }
   SecAggTransport SecAgg(const wire::v1::Task& task) override {
     return [runs = runs_, client = client_, id = task.task_id()](
                const secagg::v1::ClientToServer& m,
