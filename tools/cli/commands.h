@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "tools/cli/connection.h"
 
 namespace tessera::cli {
@@ -28,13 +29,28 @@ int ListRuns(const ConnectionOptions& c, const OutputOptions& out);
 int ReportRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id,
               std::string out_path);
 int ListClients(const ConnectionOptions& c, const OutputOptions& out);
-// Writes the weights to `out_path` (safetensors) and, for TorchScript runs, the program with
-// the federated weights to `torchscript_path` (default: out_path with .pt).
+// Writes the weights to `out_path` (safetensors), the model card (README.md) and the signed
+// bill of materials (bom.json) next to it (tools/cli/model_export.h) and, for TorchScript
+// runs, the program with the federated weights to `torchscript_path` (default: out_path
+// with .pt). `force`: replace a README.md that is not a Tessera model card.
 int ExportModel(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id,
-                int round, const std::string& out_path, std::string torchscript_path);
+                int round, const std::string& out_path, std::string torchscript_path,
+                bool force);
+// `tessera model verify PATH [--online]` (tools/cli/model_verify.h): exit 0 when every check
+// passes, 1 when one fails, 2 when the export cannot be read.
+int VerifyModel(const ConnectionOptions& c, const OutputOptions& out, const std::string& path,
+                bool online);
+
+// `tessera audit export [--out FILE]` and `tessera audit verify FILE`
+// (tools/cli/audit_commands.h).
+int ExportAudit(const ConnectionOptions& c, const OutputOptions& out,
+                const std::string& out_path);
+int VerifyAudit(const ConnectionOptions& c, const OutputOptions& out, const std::string& path);
 
 // Runs the torch-linked tessera-model tool (found next to this binary or on PATH).
 int RunModelTool(const std::vector<std::string>& args);
+// A fresh path in the temporary folder ending in `suffix`, for tessera-model's files.
+std::string TempPath(absl::string_view suffix);
 
 // `tessera privacy epsilon|noise`: offline privacy accounting for DP-FedAvg / DP-SGD with
 // Poisson sampling (privacy/dp/rdp_accountant.h). They need no coordinator connection.

@@ -1,3 +1,5 @@
+// File: format.cc
+// Tables and JSON for runs, rounds and clients (format.h).
 #include "tools/cli/format.h"
 
 #include <google/protobuf/util/json_util.h>
@@ -64,6 +66,9 @@ std::string RunStatusText(const wire::v1::RunStatus& s) {
   if (!s.message().empty()) absl::StrAppend(&out, "  ", s.message(), "\n");
   absl::StrAppend(&out, SecAggConfigText(s.config().secure_aggregation()),
                   PrivacyConfigText(s.config().differential_privacy()), PrivacyBudgetText(s));
+  for (const std::string& refused : s.refused_clients()) {
+    absl::StrAppend(&out, "  refused: ", refused, "\n");
+  }
   if (s.rounds_size() > 0) {
     absl::StrAppend(&out, RoundTableHeader(), "\n");
     for (const auto& r : s.rounds()) {
@@ -84,17 +89,24 @@ std::string RunListText(const wire::v1::ListRunsResponse& runs) {
 }
 
 std::string ClientListText(const wire::v1::ListClientsResponse& clients) {
-  std::string out = absl::StrFormat("%-24s %-10s %-8s %-8s %s\n", "client", "connected",
-                                    "device", "rounds", "last seen");
+  std::string out = absl::StrFormat("%-24s %-20s %-10s %-8s %-8s %-20s %-14s %s\n", "client",
+                                    "organization", "connected", "device", "rounds", "data",
+                                    "license", "last seen");
   const absl::Time now = absl::Now();
   for (const auto& c : clients.clients()) {
     const absl::Duration ago =
         absl::Trunc(now - absl::FromUnixMillis(c.last_seen_unix_ms()), absl::Seconds(1));
     const std::string seen =
         ago < absl::Seconds(1) ? "just now" : absl::StrCat(absl::FormatDuration(ago), " ago");
-    absl::StrAppend(&out, absl::StrFormat("%-24s %-10s %-8s %-8u %s\n", c.name(),
-                                          c.connected() ? "yes" : "no", c.device(),
-                                          c.rounds_participated(), seen));
+    // "-": the client sent no data card (or a card without that field).
+    auto or_dash = [](const std::string& v) { return v.empty() ? std::string("-") : v; };
+    const bool card = c.has_data_card();
+    absl::StrAppend(
+        &out, absl::StrFormat("%-24s %-20s %-10s %-8s %-8u %-20s %-14s %s\n", c.name(),
+                              or_dash(c.organization()), c.connected() ? "yes" : "no",
+                              c.device(), c.rounds_participated(),
+                              card ? or_dash(c.data_card().name()) : "-",
+                              card ? or_dash(c.data_card().license()) : "-", seen));
   }
   return out;
 }

@@ -1,6 +1,11 @@
+// File: main.cc
 // tessera: the operator CLI. Talks to the coordinator's Control API.
 //   tessera run create CONFIG.toml [--start]   tessera run start|status|watch|cancel|report RUN
-//   tessera run list   tessera clients list    tessera model export --run RUN --out FILE
+//   tessera run list   tessera clients list
+//   tessera model export --run RUN --out DIR/NAME.safetensors [--round N] [--force]
+//   tessera model verify DIR|DIR/bom.json [--online]
+//   tessera audit export [--out FILE]   tessera audit verify FILE
+//   tessera pki init|issue|csr|revoke|list|crl ...   tessera privacy epsilon|noise|spent ...
 // Every command takes --json. Connection flags may also come from the environment
 // (TESSERA_COORDINATOR, TESSERA_CA, TESSERA_CERT, TESSERA_KEY).
 #include <iostream>
@@ -15,12 +20,18 @@ int main(int argc, char** argv) {
   using namespace tessera::cli;  // NOLINT: main only
   ConnectionOptions conn;
   OutputOptions out;
-  CLI::App app{"tessera: operate a Tessera federation (runs, clients, models)."};
+  CLI::App app{"tessera: operate a Tessera federation (runs, clients, models, audit, PKI)."};
   app.set_version_flag("--version", std::string(tessera::kVersion));
   app.require_subcommand(1);
-  app.add_option("--coordinator", conn.coordinator, "coordinator host:port")
-      ->envname("TESSERA_COORDINATOR")->capture_default_str();
-  app.add_option("--ca", conn.ca_cert_path, "federation CA certificate (PEM)")->envname("TESSERA_CA");
+  // Global options may follow the subcommand: `tessera model verify DIR --ca ca.pem`.
+  // Subcommands inherit this, so it comes before any add_subcommand.
+  app.fallthrough();
+  CLI::Option* coordinator =
+      app.add_option("--coordinator", conn.coordinator, "coordinator host:port")
+          ->envname("TESSERA_COORDINATOR")->capture_default_str();
+  app.add_option("--ca", conn.ca_cert_path,
+                 "federation CA certificate (PEM); model/audit verify check signers against it")
+      ->envname("TESSERA_CA");
   app.add_option("--cert", conn.cert_path, "operator certificate (PEM)")->envname("TESSERA_CERT");
   app.add_option("--key", conn.key_path, "operator private key (PEM)")->envname("TESSERA_KEY");
   app.add_flag("--insecure", conn.insecure, "plaintext (loopback demos only)");
@@ -30,7 +41,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   std::string run_id, config_path, out_path, torchscript_path;
   int round = -1;
-  bool start = false;
+  bool start = false, force = false, online = false;
 
   CLI::App* run = app.add_subcommand("run", "create, start, watch and cancel runs");
   run->require_subcommand(1);
@@ -60,22 +71,45 @@ int main(int argc, char** argv) {
 
   CLI::App* clients = app.add_subcommand("clients", "registered clients");
   clients->require_subcommand(1);
-  clients->add_subcommand("list", "list clients with last-seen")->callback([&] {
-    rc = ListClients(conn, out);
-  });
+  clients->add_subcommand("list", "list clients: organization, data card, last seen")
+      ->callback([&] { rc = ListClients(conn, out); });
 
   // The federation's CA, offline: tools/cli/pki_commands.h, docs/pki.md.
-  AddPkiCommands(app, rc, out.json);
+  AddPkiCommands(app, rc, out.json, conn, *coordinator);
 
-  CLI::App* model = app.add_subcommand("model", "global models");
+  CLI::App* model = app.add_subcommand("model", "global models: export, verify provenance");
   model->require_subcommand(1);
-  CLI::App* exp = model->add_subcommand("export", "export a round's global model");
+  CLI::App* exp = model->add_subcommand(
+      "export", "export a round's global model, its model card and signed bill of materials");
   exp->add_option("--run", run_id, "run id")->required();
   exp->add_option("--round", round, "round (-1: last completed, 0: initial)")->capture_default_str();
-  exp->add_option("--out", out_path, "safetensors file to write")->required();
+  exp->add_option("--out", out_path,
+                  "safetensors file to write; README.md (model card) and bom.json (signed bill "
+                  "of materials) go next to it")
+      ->required();
   exp->add_option("--torchscript", torchscript_path,
                   "TorchScript file to write (TorchScript runs; default: --out with .pt)");
-  exp->callback([&] { rc = ExportModel(conn, out, run_id, round, out_path, torchscript_path); });
+  exp->add_flag("--force", force, "replace a README.md that is not a Tessera model card");
+  exp->callback([&] {
+    rc = ExportModel(conn, out, run_id, round, out_path, torchscript_path, force);
+  });
+  CLI::App* verify = model->add_subcommand(
+      "verify", "check an exported model against its signed bill of materials");
+  verify->add_option("path", out_path, "the export folder or its bom.json")->required();
+  verify->add_flag("--online", online, "also ask the coordinator that the run committed it");
+  verify->callback([&] { rc = VerifyModel(conn, out, out_path, online); });
+
+  // The coordinator's hash-chained audit log (docs/governance.md).
+  CLI::App* audit = app.add_subcommand("audit", "export and verify the audit log");
+  audit->require_subcommand(1);
+  CLI::App* audit_export = audit->add_subcommand(
+      "export", "every audit entry as one JSON line, then the signed head");
+  audit_export->add_option("--out", out_path, "file to write (default: stdout)");
+  audit_export->callback([&] { rc = ExportAudit(conn, out, out_path); });
+  CLI::App* audit_verify = audit->add_subcommand(
+      "verify", "check an exported log's hash chain and signed head, offline");
+  audit_verify->add_option("file", out_path, "the exported log")->required();
+  audit_verify->callback([&] { rc = VerifyAudit(conn, out, out_path); });
 
   // Privacy accounting: offline (epsilon, noise) and a run's ledger (spent); docs/privacy.md.
   PrivacyArgs dp_args;

@@ -1,3 +1,4 @@
+// File: model_tool.cc
 // Starting the tessera-model tool: the CLI itself never links LibTorch.
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -7,9 +8,17 @@
 #include <iostream>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "privacy/crypto/random.h"
 #include "tools/cli/commands.h"
 
 namespace tessera::cli {
+
+std::string TempPath(absl::string_view suffix) {
+  return (std::filesystem::temp_directory_path() /
+          absl::StrCat("tessera-", crypto::RandomHexId(6), suffix))
+      .string();
+}
 
 int RunModelTool(const std::vector<std::string>& args) {
   std::string tool = "tessera-model";

@@ -1,14 +1,50 @@
+// File: pki_cli.cc
 // `tessera pki ...` flags (tools/cli/pki_commands.h), registered on the CLI's App.
 #include "tools/cli/pki_cli.h"
 
+#include <iostream>
+
+#include "tools/cli/audit_commands.h"
 #include "tools/cli/pki_commands.h"
 
 namespace tessera::cli {
+namespace {
 
-void AddPkiCommands(CLI::App& app, int& rc, const bool& json) {
+// Records what issue/revoke did in the coordinator's audit log. The PKI operation has
+// already succeeded, so a failure here is a note, not an error.
+void RecordInAuditLog(const ConnectionOptions& conn, bool configured,
+                      const std::vector<PkiEvent>& events) {
+  if (events.empty()) return;
+  if (!configured) {
+    std::cerr << "tessera pki: not recorded in the coordinator's audit log: no coordinator "
+                 "configured (--coordinator or TESSERA_COORDINATOR)\n";
+    return;
+  }
+  for (const PkiEvent& e : events) {
+    absl::StatusOr<wire::v1::AuditEntry> entry = RecordOperatorEvent(conn, e.action, e.details);
+    if (!entry.ok()) {
+      std::cerr << "tessera pki: " << e.action << " not recorded in the coordinator's audit log: "
+                << entry.status().message() << "\n";
+      return;  // the next one would fail the same way
+    }
+    std::cout << "recorded " << e.action << " in the coordinator's audit log (seq "
+              << entry->seq() << ")\n";
+  }
+}
+
+}  // namespace
+
+void AddPkiCommands(CLI::App& app, int& rc, const bool& json, const ConnectionOptions& conn,
+                    const CLI::Option& coordinator) {
   static PkiArgs args;  // lives as long as the App's callbacks
   int* code = &rc;      // the callbacks outlive this frame: capture pointers, by value
   const bool* as_json = &json;
+  const ConnectionOptions* connection = &conn;
+  const CLI::Option* coordinator_flag = &coordinator;
+  // Given on the command line or through TESSERA_COORDINATOR, not just the default.
+  auto record = [connection, coordinator_flag](const std::vector<PkiEvent>& events) {
+    RecordInAuditLog(*connection, coordinator_flag->count() > 0, events);
+  };
   CLI::App* pki = app.add_subcommand(
       "pki", "the federation's certificate authority: init, issue, csr, revoke, list, crl");
   pki->require_subcommand(1);
@@ -43,7 +79,11 @@ void AddPkiCommands(CLI::App& app, int& rc, const bool& json) {
   issue->add_option("--out", args.out, "where NAME.pem/NAME.key go (default --dir)");
   days(issue, "certificate validity in days (default 365)");
   issue->add_flag("--force", args.force, "replace existing NAME.pem/.key (rotation)");
-  issue->callback([code] { *code = PkiIssue(args); });
+  issue->callback([code, record] {
+    std::vector<PkiEvent> events;
+    *code = PkiIssue(args, &events);
+    if (*code == 0) record(events);
+  });
 
   CLI::App* csr = pki->add_subcommand(
       "csr", "partner side: make a key and a certificate request to send to the operator");
@@ -58,7 +98,11 @@ void AddPkiCommands(CLI::App& app, int& rc, const bool& json) {
   revoke->add_option("--serial", args.serial, "serial (hex) of one certificate");
   revoke->add_option("--name", args.name, "every unrevoked certificate of this member");
   crl_days(revoke);
-  revoke->callback([code] { *code = PkiRevoke(args); });
+  revoke->callback([code, record] {
+    std::vector<PkiEvent> events;
+    *code = PkiRevoke(args, &events);
+    if (*code == 0) record(events);
+  });
 
   CLI::App* list = pki->add_subcommand("list", "certificates issued, with expiry and state");
   dir(list);

@@ -1,3 +1,5 @@
+// File: pki_commands.cc
+// `tessera pki ...` (pki_commands.h): the CA folder on the operator's machine.
 #include "tools/cli/pki_commands.h"
 
 #include <dirent.h>
@@ -159,6 +161,22 @@ absl::Status SaveIssued(const PkiArgs& a, const std::string& name, const std::st
   return absl::OkStatus();
 }
 
+// The audit event of a certificate just issued (public facts only).
+void AddIssuedEvent(const std::string& name, crypto::CertificateRole role,
+                    const std::string& cert, std::vector<PkiEvent>* events) {
+  if (events == nullptr) return;
+  PkiEvent e{"certificate.issued",
+             {{"name", name}, {"role", std::string(crypto::CertificateRoleName(role))}}};
+  if (absl::StatusOr<crypto::CertificateIdentity> id = crypto::ParseCertificateIdentity(cert);
+      id.ok()) {
+    e.details["serial"] = id->serial_hex;
+    e.details["not_after"] = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                              absl::FromUnixSeconds(id->not_after_unix),
+                                              absl::UTCTimeZone());
+  }
+  events->push_back(std::move(e));
+}
+
 }  // namespace
 
 int PkiInit(const PkiArgs& a) {
@@ -188,7 +206,7 @@ int PkiInit(const PkiArgs& a) {
   return 0;
 }
 
-int PkiIssue(const PkiArgs& a) {
+int PkiIssue(const PkiArgs& a, std::vector<PkiEvent>* events) {
   absl::StatusOr<crypto::KeyAndCertificate> ca = LoadCa(a);
   if (!ca.ok()) return Fail("issue", ca.status());
   absl::StatusOr<crypto::CertificateRole> role = crypto::ParseCertificateRole(a.role);
@@ -208,7 +226,9 @@ int PkiIssue(const PkiArgs& a) {
     absl::StatusOr<std::string> cert = crypto::IssueCertificateForRequest(*ca, *csr, o);
     if (!cert.ok()) return Fail("issue", cert.status());
     absl::Status s = SaveIssued(a, name, *cert, nullptr);
-    return s.ok() ? 0 : Fail("issue", s);
+    if (!s.ok()) return Fail("issue", s);
+    AddIssuedEvent(name, *role, *cert, events);
+    return 0;
   }
   if (a.name.empty()) {
     return Fail("issue", absl::InvalidArgumentError("--name (or --csr) is required"));
@@ -218,7 +238,9 @@ int PkiIssue(const PkiArgs& a) {
   absl::StatusOr<std::string> cert = crypto::IssueCertificate(*ca, *key, o);
   if (!cert.ok()) return Fail("issue", cert.status());
   absl::Status s = SaveIssued(a, a.name, *cert, &*key);
-  return s.ok() ? 0 : Fail("issue", s);
+  if (!s.ok()) return Fail("issue", s);
+  AddIssuedEvent(a.name, *role, *cert, events);
+  return 0;
 }
 
 int PkiCsr(const PkiArgs& a) {
@@ -244,7 +266,7 @@ int PkiCsr(const PkiArgs& a) {
   return 0;
 }
 
-int PkiRevoke(const PkiArgs& a) {
+int PkiRevoke(const PkiArgs& a, std::vector<PkiEvent>* events) {
   absl::StatusOr<crypto::KeyAndCertificate> ca = LoadCa(a);
   if (!ca.ok()) return Fail("revoke", ca.status());
   if (a.serial.empty() == a.name.empty()) {
@@ -275,14 +297,25 @@ int PkiRevoke(const PkiArgs& a) {
     }
   }
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  std::vector<PkiEvent> pending;  // reported once the CRL is written
   for (const std::string& serial : serials) {
     if (already.count(serial)) {
       std::cout << "serial " << serial << " was already revoked\n";
       continue;
     }
     list->revoked.push_back({serial, now});
+    if (events != nullptr) {
+      PkiEvent e{"certificate.revoked", {{"serial", serial}}};
+      for (const Issued& i : *issued) {
+        if (i.id.serial_hex != serial) continue;
+        e.details["name"] = i.id.common_name;
+        e.details["role"] = i.id.organizational_unit;
+      }
+      pending.push_back(std::move(e));
+    }
   }
   if (absl::Status s = WriteCrl(a, *ca, *list); !s.ok()) return Fail("revoke", s);
+  if (events != nullptr) events->insert(events->end(), pending.begin(), pending.end());
   std::cout << "revoked " << absl::StrJoin(serials, ", ") << "; " << CrlPath(a) << " now lists "
             << list->revoked.size() << " (the coordinator re-reads it on the next connection)\n";
   return 0;

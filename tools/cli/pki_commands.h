@@ -8,6 +8,7 @@
 #ifndef TESSERA_TOOLS_CLI_PKI_COMMANDS_H_
 #define TESSERA_TOOLS_CLI_PKI_COMMANDS_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,10 +29,21 @@ struct PkiArgs {
   bool json = false;
 };
 
+// What an issue or revoke did, for the coordinator's audit log (tools/cli/pki_cli.cc records
+// it with RecordAuditEvent). Public facts only: never key material.
+struct PkiEvent {
+  std::string action;  // "certificate.issued" or "certificate.revoked"
+  // name, role, serial; not_after (RFC 3339, UTC) when issued. name and role are missing
+  // for a revoked serial that issued/ does not hold.
+  std::map<std::string, std::string> details;
+};
+
 int PkiInit(const PkiArgs& args);
-int PkiIssue(const PkiArgs& args);
+// On success, appends the event to `events` when it is not null.
+int PkiIssue(const PkiArgs& args, std::vector<PkiEvent>* events = nullptr);
 int PkiCsr(const PkiArgs& args);
-int PkiRevoke(const PkiArgs& args);
+// On success, appends one event per newly revoked serial to `events` when it is not null.
+int PkiRevoke(const PkiArgs& args, std::vector<PkiEvent>* events = nullptr);
 int PkiList(const PkiArgs& args);
 int PkiCrl(const PkiArgs& args);
 

@@ -1,45 +1,29 @@
+// File: run_commands.cc
+// `tessera run create|start|status|watch|cancel|list`, `tessera clients list` and
+// `tessera privacy spent`: the Control API calls about runs.
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/base/file.h"
+#include "core/base/version.h"
 #include "core/config/run_config.h"
 #include "core/model/safetensors.h"
 #include "core/serde/grpc_status.h"
 #include "core/serde/tensor_stream.h"
-#include "privacy/crypto/random.h"
 #include "privacy/crypto/sha256.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/errors.h"
 #include "tools/cli/format.h"
 #include "tools/cli/privacy_status.h"
 #include "tools/cli/secagg_status.h"
 
 namespace tessera::cli {
 namespace {
-
-int Fail(absl::string_view what, const absl::Status& s) {
-  std::cerr << "tessera: " << what << ": " << s.message() << "\n";
-  return 1;
-}
-
-int Fail(absl::string_view what, const grpc::Status& s) {
-  std::string code = absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()));
-  std::cerr << "tessera: " << what << ": " << s.error_message() << " (" << code << ")\n";
-  return 1;
-}
-
-std::string TempPath(absl::string_view suffix) {
-  return (std::filesystem::temp_directory_path() /
-          absl::StrCat("tessera-", crypto::RandomHexId(6), suffix))
-      .string();
-}
 
 // The initial weights of a run config (and its TorchScript program, if any).
 absl::Status PrepareWeights(RunConfigFile& file, ArrayRecord* weights, std::string* program) {
@@ -64,9 +48,24 @@ absl::Status PrepareWeights(RunConfigFile& file, ArrayRecord* weights, std::stri
       return absl::InvalidArgumentError("model.architecture: tessera-model init failed");
     }
   }
-  const std::string path = tmp.empty() ? file.initial_safetensors_path : tmp;
-  absl::StatusOr<ArrayRecord> read = ReadSafetensorsFile(path);
-  if (!tmp.empty()) std::filesystem::remove(tmp);
+  absl::StatusOr<ArrayRecord> read;
+  if (tmp.empty()) {
+    // The operator's own file: its digest goes into the run's provenance.
+    absl::StatusOr<std::string> bytes = ReadFileToString(file.initial_safetensors_path);
+    if (!bytes.ok()) {
+      return absl::Status(bytes.status().code(),
+                          absl::StrCat("model.initial_weights: ", bytes.status().message()));
+    }
+    model.set_initial_weights_file_sha256(crypto::Sha256Digest(*bytes));
+    read = ParseSafetensors(*bytes);
+    if (!read.ok()) {
+      read = absl::Status(read.status().code(), absl::StrCat(file.initial_safetensors_path, ": ",
+                                                             read.status().message()));
+    }
+  } else {
+    read = ReadSafetensorsFile(tmp);
+    std::filesystem::remove(tmp);
+  }
   if (!read.ok()) {
     return absl::Status(read.status().code(),
                         absl::StrCat("model.initial_weights: ", read.status().message()));
@@ -93,6 +92,7 @@ int CreateRun(const ConnectionOptions& c, const OutputOptions& out, const std::s
   auto writer = (*stub)->CreateRun(&ctx, &status);
   wire::v1::CreateRunRequest msg;
   *msg.mutable_config() = file->config;
+  msg.set_cli_version(kVersion);
   bool ok = writer->Write(msg);
   TensorStreamWriter stream(&weights);
   while (ok) {
@@ -273,80 +273,6 @@ int ListClients(const ConnectionOptions& c, const OutputOptions& out) {
   grpc::Status s = (*stub)->ListClients(ctx.get(), {}, &clients);
   if (!s.ok()) return Fail("clients list", s);
   std::cout << (out.json ? ToJson(clients) + "\n" : ClientListText(clients));
-  return 0;
-}
-
-int ExportModel(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id,
-                int round, const std::string& out_path, std::string torchscript_path) {
-  auto stub = Connect(c);
-  if (!stub.ok()) return Fail("connect", stub.status());
-  grpc::ClientContext ctx;
-  wire::v1::ExportModelRequest req;
-  req.set_run_id(run_id);
-  req.set_round(round);
-  auto reader = (*stub)->ExportModel(&ctx, req);
-  wire::v1::ExportModelResponse msg;
-  wire::v1::ExportHeader header;
-  TensorStreamReader weights;
-  std::string program;
-  absl::Status bad;
-  while (reader->Read(&msg)) {
-    if (!bad.ok()) continue;
-    if (msg.has_header()) {
-      header = msg.header();
-    } else if (msg.has_weights()) {
-      bad = weights.Add(msg.weights());
-    } else {
-      program += msg.artifact();
-    }
-    if (!bad.ok()) ctx.TryCancel();
-  }
-  grpc::Status s = reader->Finish();
-  if (!bad.ok()) return Fail("model export", bad);
-  if (!s.ok()) return Fail("model export", s);
-  if (weights.done() && weights.digest() != header.model_sha256()) {
-    return Fail("model export", absl::DataLossError("weights do not match the run's SHA-256"));
-  }
-  absl::StatusOr<ArrayRecord> record = std::move(weights).Finish();
-  if (!record.ok()) return Fail("model export", record.status());
-  std::map<std::string, std::string> metadata = {
-      {"format", "pt"},
-      {"tessera.run_id", run_id},
-      {"tessera.run_name", header.config().name()},
-      {"tessera.round", absl::StrCat(header.round())},
-      {"tessera.model_sha256", crypto::HexEncode(header.model_sha256())},
-      {"tessera.architecture", header.config().model().architecture()},
-  };
-  if (absl::Status w = WriteSafetensorsFile(out_path, *record, metadata); !w.ok()) {
-    return Fail(out_path, w);
-  }
-  std::string message = absl::StrCat("exported round ", header.round(), " of run ", run_id,
-                                     " to ", out_path);
-  if (!program.empty()) {
-    if (torchscript_path.empty()) {
-      torchscript_path = std::filesystem::path(out_path).replace_extension(".pt").string();
-    }
-    const std::string base = TempPath(".pt");
-    {
-      std::ofstream f(base, std::ios::binary);
-      f << program;
-    }
-    const int rc = RunModelTool({"export-torchscript", "--torchscript", base, "--weights",
-                                 out_path, "--out", torchscript_path});
-    std::filesystem::remove(base);
-    if (rc != 0) return Fail("model export", absl::InternalError("TorchScript export failed"));
-    absl::StrAppend(&message, " and ", torchscript_path);
-  }
-  if (out.json) {
-    std::cout << absl::StrFormat(
-        "{\"run_id\":\"%s\",\"round\":%u,\"safetensors\":\"%s\",\"torchscript\":\"%s\","
-        "\"sha256\":\"%s\"}\n",
-        run_id, header.round(), out_path, program.empty() ? "" : torchscript_path,
-        crypto::HexEncode(header.model_sha256()));
-  } else {
-    std::cout << message << " (" << record->tensors.size() << " tensors, "
-              << HumanBytes(record->TotalBytes()) << ")\n";
-  }
   return 0;
 }
 
