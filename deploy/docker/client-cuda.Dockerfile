@@ -25,7 +25,7 @@ RUN sed -i 's/^Components: main$/Components: main contrib non-free non-free-firm
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       librocksdb-dev libabsl-dev libssl-dev zlib1g-dev \
       libgoogle-glog-dev libgflags-dev \
-      libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev \
+      libtomlplusplus-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev \
       nvidia-cuda-toolkit \
  && rm -rf /var/lib/apt/lists/*
 RUN curl -fsSL -o /tmp/libtorch.zip "${LIBTORCH_URL}" \
@@ -45,7 +45,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libabsl20220623 libgoogle-glog0v6 libgrpc++1.51 libgrpc29 libprotobuf32 libssl3 \
-      libtomlplusplus3 libgomp1 dataset-fashion-mnist \
+      libtomlplusplus3 libyaml-cpp0.7 libgomp1 dataset-fashion-mnist \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/libtorch/lib /opt/libtorch/lib
 RUN echo /opt/libtorch/lib > /etc/ld.so.conf.d/libtorch.conf && ldconfig

@@ -14,7 +14,7 @@ RUN apt-get update \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libtorch-dev librocksdb-dev libabsl-dev libssl-dev zlib1g-dev \
       libgoogle-glog-dev libgflags-dev \
-      libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev \
+      libtomlplusplus-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The sources (the .dockerignore beside this file drops local build trees); the build goes
@@ -29,7 +29,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libabsl20220623 libgoogle-glog0v6 libgrpc++1.51 libgrpc29 libprotobuf32 libssl3 \
-      libtorch1.13 libopenblas0-pthread libtomlplusplus3 dataset-fashion-mnist \
+      libtorch1.13 libopenblas0-pthread libtomlplusplus3 libyaml-cpp0.7 dataset-fashion-mnist \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 tessera \
  && useradd --system --uid 10001 --gid tessera --home-dir /var/lib/tessera \

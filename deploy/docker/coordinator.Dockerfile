@@ -15,7 +15,7 @@ RUN apt-get update \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libtorch-dev librocksdb-dev libabsl-dev libssl-dev zlib1g-dev \
       libgoogle-glog-dev libgflags-dev \
-      libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev \
+      libtomlplusplus-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The sources (the .dockerignore beside this file drops local build trees); the build goes
@@ -30,7 +30,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libabsl20220623 libcpp-httplib0.11 libgoogle-glog0v6 libgrpc++1.51 libgrpc29 \
-      libprotobuf32 librocksdb7.8 libssl3 libtomlplusplus3 curl \
+      libprotobuf32 librocksdb7.8 libssl3 libtomlplusplus3 libyaml-cpp0.7 curl \
  && rm -rf /var/lib/apt/lists/*
 # The state and PKI folders exist, owned by tessera, so that a fresh named volume mounted on
 # them takes that owner (Docker copies a mount point's owner into an empty volume).
