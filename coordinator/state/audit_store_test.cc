@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/state/coordinator_state.h"
+#include "coordinator/state/state_test_fixture.h"
 #include "core/base/testing/status_matchers.h"
 #include "privacy/provenance/audit_chain.h"
 
@@ -36,32 +37,13 @@ AuditEntry Event(absl::string_view action, uint32_t round) {
   return e;
 }
 
-class AuditStoreTest : public testing::Test {
+class AuditStoreTest : public StateTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = testing::TempDir() + "audit_store_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    Reopen();
-  }
-  void TearDown() override {
-    state_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Reopen() {
-    state_.reset();
-    absl::StatusOr<std::unique_ptr<CoordinatorState>> s = CoordinatorState::Open(dir_);
-    ASSERT_THAT(s, IsOk());
-    state_ = *std::move(s);
-  }
   std::vector<AuditEntry> List() {
     absl::StatusOr<std::vector<AuditEntry>> all = state_->ListAudit();
     EXPECT_THAT(all, IsOk());
     return all.value_or(std::vector<AuditEntry>());
   }
-
-  std::string dir_;
-  std::unique_ptr<CoordinatorState> state_;
 };
 
 TEST_F(AuditStoreTest, EmptyLog) {

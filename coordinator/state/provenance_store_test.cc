@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "coordinator/state/coordinator_state.h"
+#include "coordinator/state/state_test_fixture.h"
 #include "core/base/testing/status_matchers.h"
 #include "google/protobuf/util/message_differencer.h"
 
@@ -36,28 +37,7 @@ RunProvenance MakeProvenance() {
   return p;
 }
 
-class ProvenanceStoreTest : public testing::Test {
- protected:
-  void SetUp() override {
-    std::string tmpl = testing::TempDir() + "provenance_store_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    Reopen();
-  }
-  void TearDown() override {
-    state_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Reopen() {
-    state_.reset();
-    absl::StatusOr<std::unique_ptr<CoordinatorState>> s = CoordinatorState::Open(dir_);
-    ASSERT_THAT(s, IsOk());
-    state_ = *std::move(s);
-  }
-
-  std::string dir_;
-  std::unique_ptr<CoordinatorState> state_;
-};
+using ProvenanceStoreTest = StateTest;
 
 TEST_F(ProvenanceStoreTest, RoundTripsAndSurvivesReopen) {
   EXPECT_THAT(state_->GetProvenance("mnist"), IsOkAndHolds(testing::Eq(std::nullopt)));
