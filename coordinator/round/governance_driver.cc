@@ -2,7 +2,6 @@
 // rules at selection, what clients report about their data, the audit log, and the model
 // card and signed bill of materials of every export.
 #include <algorithm>
-#include <filesystem>
 
 #include <glog/logging.h>
 

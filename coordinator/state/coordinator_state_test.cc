@@ -1,4 +1,5 @@
 #include "coordinator/state/coordinator_state.h"
+#include "coordinator/state/state_test_fixture.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -116,27 +117,8 @@ RoundSummary MakeSummary(uint32_t round, uint32_t attempt,
   return summary;
 }
 
-class CoordinatorStateTest : public testing::Test {
+class CoordinatorStateTest : public StateTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = testing::TempDir() + "coordinator_state_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    Reopen();
-  }
-  void TearDown() override {
-    state_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  void Reopen() {
-    state_.reset();
-    absl::StatusOr<std::unique_ptr<CoordinatorState>> state =
-        CoordinatorState::Open(dir_);
-    ASSERT_THAT(state, IsOk());
-    state_ = *std::move(state);
-  }
-
   // Commits `round` of `run_id` with MakeModel(round).
   absl::Status Commit(const std::string& run_id, uint32_t round,
                       uint32_t attempt = 1) {
@@ -148,9 +130,6 @@ class CoordinatorStateTest : public testing::Test {
         *run, MakeSummary(round, attempt, wire::v1::ROUND_COMPLETED),
         MakeModel(static_cast<float>(round)));
   }
-
-  std::string dir_;
-  std::unique_ptr<CoordinatorState> state_;
 };
 
 TEST_F(CoordinatorStateTest, CreatesGetsAndListsRunsInCreationOrder) {

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "coordinator/state/coordinator_state.h"
+#include "coordinator/state/state_test_fixture.h"
 #include "core/base/testing/status_matchers.h"
 
 namespace tessera {
@@ -45,27 +46,14 @@ PrivacyLedgerRecord Charged(PrivacyLedgerRecord l, double per_order) {
   return l;
 }
 
-class PrivacyLedgerStoreTest : public testing::Test {
+class PrivacyLedgerStoreTest : public StateTest {
  protected:
   void SetUp() override {
-    std::string tmpl = testing::TempDir() + "privacy_ledger_store_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    Reopen();
+    StateTest::SetUp();
     RunRecord run;
     run.set_run_id("r1");
     run.set_state(wire::v1::RUNNING);
     TESSERA_ASSERT_OK(state_->CreateRun(run, SmallModel(0), ""));
-  }
-  void TearDown() override {
-    state_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Reopen() {
-    state_.reset();
-    absl::StatusOr<std::unique_ptr<CoordinatorState>> s = CoordinatorState::Open(dir_);
-    ASSERT_THAT(s, IsOk());
-    state_ = *std::move(s);
   }
   absl::Status Commit(uint32_t round, const PrivacyLedgerRecord* charge) {
     absl::StatusOr<RunRecord> run = state_->GetRun("r1");
@@ -77,9 +65,6 @@ class PrivacyLedgerStoreTest : public testing::Test {
     summary.set_state(wire::v1::ROUND_COMPLETED);
     return state_->CommitRound(*run, summary, SmallModel(static_cast<float>(round)), charge);
   }
-
-  std::string dir_;
-  std::unique_ptr<CoordinatorState> state_;
 };
 
 TEST_F(PrivacyLedgerStoreTest, FirstRunFixesTheBudget) {

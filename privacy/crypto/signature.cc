@@ -142,9 +142,19 @@ absl::StatusOr<std::string> RawEd25519Key(const EVP_PKEY* key,
   return out;
 }
 
-SignatureKeyType PublicType(KeyKind kind) {
-  return kind == KeyKind::kEd25519 ? SignatureKeyType::kEd25519
-                                   : SignatureKeyType::kEcdsaP256Sha256;
+// The signature scheme of `key`; INVALID_ARGUMENT unless Ed25519 or P-256.
+absl::StatusOr<SignatureKeyType> TypeOf(const EVP_PKEY* key) {
+  absl::StatusOr<KeyKind> kind = KindOf(key);
+  if (!kind.ok()) return kind.status();
+  return *kind == KeyKind::kEd25519 ? SignatureKeyType::kEd25519
+                                    : SignatureKeyType::kEcdsaP256Sha256;
+}
+
+// The subject public key of `cert` (owned by `cert`).
+absl::StatusOr<EVP_PKEY*> PublicKeyOf(const crypto_internal::X509Ptr& cert) {
+  EVP_PKEY* key = X509_get0_pubkey(cert.get());
+  if (key == nullptr) return Invalid("cannot decode certificate public key");
+  return key;
 }
 
 absl::StatusOr<PkeyPtr> ReadPrivateKeyPem(absl::string_view pem) {
@@ -254,11 +264,11 @@ absl::Status VerifyWithCertificate(absl::string_view certificate_pem,
   absl::StatusOr<crypto_internal::X509Ptr> cert =
       ReadCertificatePem(certificate_pem);
   if (!cert.ok()) return cert.status();
-  EVP_PKEY* key = X509_get0_pubkey(cert->get());  // owned by `cert`
-  if (key == nullptr) return Invalid("cannot decode certificate public key");
-  absl::StatusOr<KeyKind> kind = KindOf(key);
+  absl::StatusOr<EVP_PKEY*> key = PublicKeyOf(*cert);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<KeyKind> kind = KindOf(*key);
   if (!kind.ok()) return kind.status();
-  return VerifyWith(key, *kind, message, signature);
+  return VerifyWith(*key, *kind, message, signature);
 }
 
 absl::StatusOr<std::string> GenerateEd25519PrivateKeyPem() {
@@ -284,9 +294,7 @@ absl::StatusOr<SignatureKeyType> PrivateKeyType(
   crypto_internal::ClearOpenSslErrors();
   absl::StatusOr<PkeyPtr> key = ReadPrivateKeyPem(private_key_pem);
   if (!key.ok()) return key.status();
-  absl::StatusOr<KeyKind> kind = KindOf(key->get());
-  if (!kind.ok()) return kind.status();
-  return PublicType(*kind);
+  return TypeOf(key->get());
 }
 
 absl::StatusOr<SignatureKeyType> CertificateKeyType(
@@ -295,11 +303,9 @@ absl::StatusOr<SignatureKeyType> CertificateKeyType(
   absl::StatusOr<crypto_internal::X509Ptr> cert =
       ReadCertificatePem(certificate_pem);
   if (!cert.ok()) return cert.status();
-  EVP_PKEY* key = X509_get0_pubkey(cert->get());
-  if (key == nullptr) return Invalid("cannot decode certificate public key");
-  absl::StatusOr<KeyKind> kind = KindOf(key);
-  if (!kind.ok()) return kind.status();
-  return PublicType(*kind);
+  absl::StatusOr<EVP_PKEY*> key = PublicKeyOf(*cert);
+  if (!key.ok()) return key.status();
+  return TypeOf(*key);
 }
 
 absl::StatusOr<SignatureKeyType> PublicKeyType(
@@ -307,9 +313,7 @@ absl::StatusOr<SignatureKeyType> PublicKeyType(
   crypto_internal::ClearOpenSslErrors();
   absl::StatusOr<PkeyPtr> key = ReadPublicKeyPem(public_key_pem);
   if (!key.ok()) return key.status();
-  absl::StatusOr<KeyKind> kind = KindOf(key->get());
-  if (!kind.ok()) return kind.status();
-  return PublicType(*kind);
+  return TypeOf(key->get());
 }
 
 absl::StatusOr<std::string> PublicKeyPemOfPrivateKey(
@@ -317,8 +321,9 @@ absl::StatusOr<std::string> PublicKeyPemOfPrivateKey(
   crypto_internal::ClearOpenSslErrors();
   absl::StatusOr<PkeyPtr> key = ReadPrivateKeyPem(private_key_pem);
   if (!key.ok()) return key.status();
-  absl::StatusOr<KeyKind> kind = KindOf(key->get());
-  if (!kind.ok()) return kind.status();
+  if (absl::StatusOr<SignatureKeyType> type = TypeOf(key->get()); !type.ok()) {
+    return type.status();
+  }
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (bio == nullptr || PEM_write_bio_PUBKEY(bio.get(), key->get()) != 1) {
     return OpenSslError(absl::StatusCode::kInternal,
@@ -361,12 +366,10 @@ absl::Status CheckKeyMatchesCertificate(absl::string_view private_key_pem,
   absl::StatusOr<crypto_internal::X509Ptr> cert =
       ReadCertificatePem(certificate_pem);
   if (!cert.ok()) return cert.status();
-  const EVP_PKEY* public_key = X509_get0_pubkey(cert->get());
-  if (public_key == nullptr) {
-    return Invalid("cannot decode certificate public key");
-  }
+  absl::StatusOr<EVP_PKEY*> public_key = PublicKeyOf(*cert);
+  if (!public_key.ok()) return public_key.status();
   // 1: same key; 0: different; negative: different types.
-  if (EVP_PKEY_eq(public_key, key->get()) != 1) {
+  if (EVP_PKEY_eq(*public_key, key->get()) != 1) {
     crypto_internal::ClearOpenSslErrors();
     return absl::InvalidArgumentError(
         "the private key does not match the certificate");
