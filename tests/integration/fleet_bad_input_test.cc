@@ -178,6 +178,33 @@ TEST_F(FleetBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
     EXPECT_EQ(Push(*other, session, task.task_id(), chunks).error_code(),
               grpc::PERMISSION_DENIED);
   }
+  // A data card with a bad field: the registration is refused naming the field.
+  {
+    grpc::ClientContext ctx;
+    wire::v1::RegisterRequest req;
+    req.set_name("other");
+    req.mutable_data_card()->set_name("images");
+    req.mutable_data_card()->set_description("d");
+    req.mutable_data_card()->set_license("CC BY");
+    req.mutable_data_card()->set_contact("c");
+    wire::v1::RegisterResponse resp;
+    grpc::Status s = other->Register(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("data_card.license"));
+  }
+  // A data report the task did not ask for (a class histogram) is refused.
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-tessera-session", session);
+    wire::v1::ReportDataRequest req;
+    req.set_task_id(task.task_id());
+    req.mutable_report()->set_example_count_bucket(task.data_report().example_count_bucket());
+    req.mutable_report()->add_class_histogram(7);
+    wire::v1::ReportDataResponse resp;
+    grpc::Status s = good->ReportData(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr("did not ask for a class histogram"));
+  }
   // Oversized chunk.
   {
     std::vector<wire::v1::TensorChunk> big = chunks;
