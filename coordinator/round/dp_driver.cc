@@ -11,6 +11,7 @@
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
+#include "privacy/dp/adaptive_clipping.h"
 #include "privacy/dp/clipping.h"
 #include "privacy/dp/ddg_codec.h"
 #include "privacy/dp/random_source.h"
@@ -192,18 +193,21 @@ absl::Status RunManager::FinishCentralDp(const PrivacyPlan& plan, uint64_t count
   const double clip = summary->privacy().clip_norm();
   TESSERA_ASSIGN_OR_RETURN(dp::SecureRandom rng, dp::SecureRandom::Create());
   TESSERA_RETURN_IF_ERROR(dp::NoisedMeanFromMean(mean, count, c.expected_clients_per_round(),
-                                                 plan.update_noise_multiplier * clip, rng));
+                                                 plan.update_noise_multiplier *
+                                                     CentralSensitivity(plan, clip),
+                                                 rng));
   wire::v1::PrivacyRoundStatus* p = summary->mutable_privacy();
   p->set_released(true);
   if (!c.adaptive_clipping().enabled()) return absl::OkStatus();
-  // Andrew et al. 2021: b = (unclipped + N(0, sigma_b^2)) / E, C <- C exp(-eta (b - gamma)).
+  // Andrew et al. 2021: b = (sum (b_i - 1/2) + N(0, sigma_b^2)) / E + 1/2, sensitivity 1/2.
   const auto& a = c.adaptive_clipping();
-  float noise[1] = {0};
-  TESSERA_RETURN_IF_ERROR(dp::AddGaussianNoise(absl::MakeSpan(noise), a.clipped_count_stddev(),
-                                               rng));
-  const double b = (unclipped + noise[0]) / c.expected_clients_per_round();
+  TESSERA_ASSIGN_OR_RETURN(
+      const double b,
+      dp::NoisedUnclippedFraction(static_cast<uint64_t>(unclipped), count,
+                                  c.expected_clients_per_round(),
+                                  a.clipped_count_stddev(), rng));
   p->set_unclipped_fraction(b);
-  p->set_next_clip_norm(clip * std::exp(-a.learning_rate() * (b - a.target_quantile())));
+  p->set_next_clip_norm(dp::NextClipNorm(clip, b, a.learning_rate(), a.target_quantile()));
   return absl::OkStatus();
 }
 

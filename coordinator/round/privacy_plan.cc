@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "core/base/status_macros.h"
 #include "privacy/dp/rdp_accountant.h"
+#include "privacy/secagg/quantizer.h"
 #include "privacy/secagg/update_codec.h"
 
 namespace tessera::coordinator {
@@ -18,7 +19,25 @@ absl::StatusOr<dp::EpsilonResult> Epsilon(const std::vector<double>& orders,
   return dp::EpsilonFromRdp(orders, rdp, delta, dp::Conversion::kImproved);
 }
 
+// sqrt(dimension) / scale for the quantizer the secure aggregation session uses at weight
+// 1. The scale does not depend on max_clients (only the modulus does), so 1 is passed.
+absl::StatusOr<double> QuantizationL2Error(const wire::v1::SecureAggregationConfig& sa,
+                                           uint64_t dimension) {
+  absl::StatusOr<secagg::QuantizerParams> q = secagg::MakeQuantizerParams(
+      {.clip = sa.clip(), .max_weight = sa.max_examples(), .max_clients = 1,
+       .value_bits = sa.value_bits()});
+  if (!q.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("secure_aggregation: ", q.status().message()));
+  }
+  return std::sqrt(static_cast<double>(dimension)) / q->scale;
+}
+
 }  // namespace
+
+double CentralSensitivity(const PrivacyPlan& plan, double clip) {
+  return clip + plan.quantization_l2_error;
+}
 
 absl::StatusOr<PrivacyPlan> MakePrivacyPlan(const wire::v1::RunConfig& config,
                                             const ArrayRecord& weights) {
@@ -39,6 +58,16 @@ absl::StatusOr<PrivacyPlan> MakePrivacyPlan(const wire::v1::RunConfig& config,
       const double zb = 2 * c.adaptive_clipping().clipped_count_stddev();
       plan.update_noise_multiplier = 1 / std::sqrt(1 / (z * z) - 1 / (zb * zb));
     }
+    if (config.secure_aggregation().enabled()) {
+      TESSERA_ASSIGN_OR_RETURN(plan.quantization_l2_error,
+                               QuantizationL2Error(config.secure_aggregation(), plan.dimension));
+      if (plan.quantization_l2_error > c.clip_norm()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "differential_privacy: secure aggregation's rounding can move an update by up to ",
+            plan.quantization_l2_error, " in L2 norm, more than clip_norm = ", c.clip_norm(),
+            "; raise secure_aggregation.value_bits or lower secure_aggregation.clip"));
+      }
+    }
     TESSERA_ASSIGN_OR_RETURN(plan.round_rdp,
                              dp::SampledGaussianRdp(plan.sampling_rate, z, plan.orders));
   } else {
@@ -56,10 +85,12 @@ absl::StatusOr<PrivacyPlan> MakePrivacyPlan(const wire::v1::RunConfig& config,
           ", model of ", plan.dimension, " values): ", ddg.status().message()));
     }
     plan.ddg = *std::move(ddg);
+    // Any survivor count from min_clients to the population may be released: the bound
+    // takes the noise at min_clients and tau at the population (docs/privacy.md).
     TESSERA_ASSIGN_OR_RETURN(
         double rho, dp::DistributedDiscreteGaussianRho(
                         plan.ddg->l2_sensitivity, plan.ddg->sigma2_per_client,
-                        o.min_clients, plan.ddg->padded_dimension));
+                        o.min_clients, o.max_clients, plan.ddg->padded_dimension));
     TESSERA_ASSIGN_OR_RETURN(plan.round_rdp, dp::DistributedDiscreteGaussianRdp(
                                                  plan.sampling_rate, rho, plan.orders));
   }

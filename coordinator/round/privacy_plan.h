@@ -36,6 +36,11 @@ struct PrivacyPlan {
   // 2021: 1/z^2 = 1/z_u^2 + 1/(2 sigma_b)^2).
   double update_noise_multiplier = 0;
   uint64_t dimension = 0;             // float32 values per update
+  // CENTRAL with secure aggregation: the most the quantizer's stochastic rounding can move
+  // one client's update in L2 norm, sqrt(dimension) / scale (each value by less than one
+  // integer unit, 1 / scale real units, at weight 1). The update's sensitivity is
+  // clip + this, and the noise is scaled to it (CentralSensitivity). 0 otherwise.
+  double quantization_l2_error = 0;
   std::optional<dp::DdgParams> ddg;   // DISTRIBUTED
 };
 
@@ -44,6 +49,10 @@ struct PrivacyPlan {
 // config passed ValidateRunConfig.
 absl::StatusOr<PrivacyPlan> MakePrivacyPlan(const wire::v1::RunConfig& config,
                                             const ArrayRecord& weights);
+
+// CENTRAL: the L2 sensitivity of the sum of updates clipped to `clip`, rounding included:
+// clip + quantization_l2_error. The noise on the sum is update_noise_multiplier times this.
+double CentralSensitivity(const PrivacyPlan& plan, double clip);
 
 // An empty ledger for the plan's dataset, budget and delta.
 storage::v1::PrivacyLedgerRecord NewLedger(const PrivacyPlan& plan);

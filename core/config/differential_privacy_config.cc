@@ -208,6 +208,13 @@ absl::Status ValidateDifferentialPrivacy(const wire::v1::RunConfig& c) {
                                    dp.delta()));
   }
   TESSERA_RETURN_IF_ERROR(CheckDataset(dp.dataset()));
+  if (c.secure_aggregation().enabled() && c.secure_aggregation().max_examples() != 1) {
+    return FieldError("secure_aggregation.max_examples",
+                      absl::StrCat("must be 1 with differential privacy (every update weighs "
+                                   "1, so the quantizer's range is sized for weight 1; it is "
+                                   "the default there), got ",
+                                   c.secure_aggregation().max_examples()));
+  }
   if (dp.mode() == Dp::DISTRIBUTED) {
     if (!c.secure_aggregation().enabled()) {
       return FieldError(P("mode"),

@@ -80,6 +80,26 @@ TEST(DifferentialPrivacyConfigTest, DistributedNeedsSecureAggregation) {
   EXPECT_EQ(f->config.differential_privacy().modulus_bits(), 20u);
 }
 
+TEST(DifferentialPrivacyConfigTest, SecureAggregationWeighsEveryUpdateOne) {
+  // Under DP every update weighs 1, so the quantizer's range is sized for weight 1 (not for
+  // secure aggregation's default max_examples of 1e6, which would waste 20 bits of it).
+  absl::StatusOr<RunConfigFile> f = ParseRunConfigToml(
+      Config(kCentral, "min_clients = 3\n", "[secure_aggregation]\n"), "");
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->config.secure_aggregation().max_examples(), 1.0);
+  EXPECT_THAT(ParseRunConfigToml(Config(kCentral, "min_clients = 3\n",
+                                        "[secure_aggregation]\nmax_examples = 1000\n"),
+                                 ""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("secure_aggregation.max_examples")));
+  // Without DP the default stays.
+  f = ParseRunConfigToml("name = \"dp\"\nrounds = 2\n[model]\narchitecture = \"mlp\"\n"
+                         "[selection]\nmin_clients = 3\n[secure_aggregation]\n",
+                         "");
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->config.secure_aggregation().max_examples(), 1e6);
+}
+
 TEST(DifferentialPrivacyConfigTest, AdaptiveClippingDefaultsAndLimits) {
   // The default sigma_b is expected / 20 = 0.5, enough for z = 0.9 (needs 2 sigma_b > z).
   const std::string central = Replace(kCentral, "1.1", "0.9");

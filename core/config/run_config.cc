@@ -348,6 +348,12 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(
                            config_internal::ParseDifferentialPrivacy(dp));
   if (differential_privacy.mode() != wire::v1::DifferentialPrivacyConfig::MODE_UNSPECIFIED) {
     *config.mutable_differential_privacy() = std::move(differential_privacy);
+    // Under DP every update weighs 1: secure aggregation's quantizer range defaults to
+    // weight 1 (ValidateDifferentialPrivacy refuses any other max_examples).
+    TESSERA_ASSIGN_OR_RETURN(std::optional<double> max_examples, secagg.Float("max_examples"));
+    if (config.secure_aggregation().enabled() && !max_examples.has_value()) {
+      config.mutable_secure_aggregation()->set_max_examples(1);
+    }
   }
 
   TESSERA_ASSIGN_OR_RETURN(TableReader strategy, top.Table("strategy"));

@@ -333,6 +333,14 @@ absl::StatusOr<double> FindNoiseMultiplier(double target_epsilon, double delta, 
 absl::StatusOr<double> DistributedDiscreteGaussianRho(double l2_sensitivity,
                                                       double sigma2_per_client,
                                                       uint32_t num_clients, uint64_t dim) {
+  return DistributedDiscreteGaussianRho(l2_sensitivity, sigma2_per_client, num_clients,
+                                        num_clients, dim);
+}
+
+absl::StatusOr<double> DistributedDiscreteGaussianRho(double l2_sensitivity,
+                                                      double sigma2_per_client,
+                                                      uint32_t min_clients,
+                                                      uint32_t max_clients, uint64_t dim) {
   if (!(l2_sensitivity > 0.0) || !std::isfinite(l2_sensitivity)) {
     return absl::InvalidArgumentError(
         absl::StrCat("l2_sensitivity must be finite and > 0, got ", l2_sensitivity));
@@ -342,16 +350,21 @@ absl::StatusOr<double> DistributedDiscreteGaussianRho(double l2_sensitivity,
     return absl::InvalidArgumentError(absl::StrCat(
         "sigma2_per_client must be finite and >= 0.25, got ", sigma2_per_client));
   }
-  if (num_clients == 0) return absl::InvalidArgumentError("num_clients must be > 0");
+  if (min_clients == 0) return absl::InvalidArgumentError("num_clients must be > 0");
+  if (max_clients < min_clients) {
+    return absl::InvalidArgumentError(absl::StrCat("max_clients ", max_clients,
+                                                   " is below min_clients ", min_clients));
+  }
   if (dim == 0) return absl::InvalidArgumentError("dim must be > 0");
   // Kairouz, Liu, Steinke 2021, Prop. 14 bounds RDP(alpha) for all alpha >= 1 by both
   //   alpha/2 * D^2/(n s2) + tau d          and   alpha/2 * (D/sqrt(n s2) + tau sqrt(d))^2;
   // the first is <= alpha/2 * (D^2/(n s2) + 2 tau d) for alpha >= 1, which gives the zCDP form
   // (eps^2/2 with eps = min(sqrt(D^2/(n s2) + 2 tau d), D/sqrt(n s2) + tau sqrt(d)), Thm. 1).
   // With n = 1, tau = 0 and this is the discrete Gaussian's D^2/(2 s2) (Canonne et al. 2020).
+  // Over a range of n, the Gaussian term at the fewest clients and tau at the most.
   const double gaussian = l2_sensitivity * l2_sensitivity /
-                          (static_cast<double>(num_clients) * sigma2_per_client);
-  const double tau = DdgTau(sigma2_per_client, num_clients);
+                          (static_cast<double>(min_clients) * sigma2_per_client);
+  const double tau = DdgTau(sigma2_per_client, max_clients);
   const auto d = static_cast<double>(dim);
   const double linear = std::sqrt(gaussian) + tau * std::sqrt(d);
   return 0.5 * std::min(gaussian + 2.0 * tau * d, linear * linear);

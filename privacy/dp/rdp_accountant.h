@@ -88,13 +88,25 @@ absl::StatusOr<EpsilonResult> EpsilonFromRdp(absl::Span<const double> orders,
 // RDP(alpha) <= alpha * rho for every alpha > 1, with
 //   rho = min(D^2/(n s2) + 2 tau d, (D/sqrt(n s2) + tau sqrt(d))^2) / 2,
 //   tau = 10 * sum_{k=1}^{n-1} exp(-2 pi^2 s2 k/(k+1)).
-// Use the fewest clients whose noise is sure to be in the sum (after dropouts) as num_clients.
+// num_clients is the exact number of noised inputs in the sum; when that can vary (dropouts),
+// use the overload below.
 // Errors: INVALID_ARGUMENT (naming the argument) for an l2_sensitivity that is not finite and
 // > 0, a sigma2_per_client that is not finite and >= 1/4 (the theorem needs sigma >= 1/2),
 // num_clients == 0, or dim == 0.
 absl::StatusOr<double> DistributedDiscreteGaussianRho(double l2_sensitivity,
                                                       double sigma2_per_client,
                                                       uint32_t num_clients, uint64_t dim);
+
+// The same bound for a sum whose number of noised inputs n is only known to lie in
+// [min_clients, max_clients] (a run releases any survivor count from selection.min_clients up
+// to the population): D^2/(n s2) shrinks as n grows while tau grows with n, so both are taken
+// at their worst, D^2/(min_clients s2) and tau(max_clients). Each argument of the min is then
+// at least its value at any n in the range, so the result bounds rho(n) for all of them.
+// Errors: as above, plus INVALID_ARGUMENT when max_clients < min_clients.
+absl::StatusOr<double> DistributedDiscreteGaussianRho(double l2_sensitivity,
+                                                      double sigma2_per_client,
+                                                      uint32_t min_clients,
+                                                      uint32_t max_clients, uint64_t dim);
 
 // The per-step RDP curve of a rho-zCDP mechanism (such as the distributed discrete Gaussian)
 // run on a Poisson sample with rate q: q == 0 -> 0; q == 1 -> alpha * rho. For 0 < q < 1 and an

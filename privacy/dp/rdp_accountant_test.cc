@@ -1,7 +1,9 @@
 #include "privacy/dp/rdp_accountant.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -304,6 +306,28 @@ TEST(DistributedDiscreteGaussianRhoTest, TauPenaltyAndMonotone) {
     EXPECT_GT(rho, previous) << "delta2 " << delta2;
     previous = rho;
   }
+}
+
+TEST(DistributedDiscreteGaussianRhoTest, CohortRangeTakesTauAtTheLargestCohort) {
+  // Kairouz, Liu, Steinke 2021, Thm. 1 written out here: with n in [2, 50] survivors, the
+  // variance term at n = 2 and tau = 10 sum_{k=1}^{49} exp(-2 pi^2 s2 k/(k+1)) at n = 50.
+  const double d2 = 100, s2 = 1;
+  const uint64_t dim = 1024;
+  double tau = 0;
+  for (int k = 1; k <= 49; ++k) tau += 10 * std::exp(-2 * std::numbers::pi * std::numbers::pi * s2 * k / (k + 1.0));
+  const double g = d2 * d2 / (2 * s2);
+  const double lin = std::sqrt(g) + tau * std::sqrt(double{dim});
+  const double expected = 0.5 * std::min(g + 2 * tau * dim, lin * lin);
+  absl::StatusOr<double> rho = DistributedDiscreteGaussianRho(d2, s2, 2, 50, dim);
+  ASSERT_THAT(rho, IsOk());
+  EXPECT_NEAR(*rho, expected, 1e-12 * expected);
+  // Strictly more than tau at the smallest cohort, and a bound for every cohort in range.
+  EXPECT_GT(*rho, *DistributedDiscreteGaussianRho(d2, s2, 2, dim));
+  for (uint32_t n = 2; n <= 50; ++n) {
+    EXPECT_GE(*rho, *DistributedDiscreteGaussianRho(d2, s2, n, dim)) << n;
+  }
+  EXPECT_THAT(DistributedDiscreteGaussianRho(d2, s2, 5, 4, dim),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_clients")));
 }
 
 TEST(DistributedDiscreteGaussianTest, RejectsBadArgumentsNamingThem) {

@@ -1,0 +1,36 @@
+// File: adaptive_clipping.cc
+#include "privacy/dp/adaptive_clipping.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "core/base/status_macros.h"
+#include "privacy/dp/clipping.h"
+
+namespace tessera::dp {
+
+absl::StatusOr<double> NoisedUnclippedFraction(uint64_t unclipped, uint64_t count,
+                                               double expected, double count_stddev,
+                                               SecureRandom& rng) {
+  if (unclipped > count) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        unclipped, " updates within the clip of only ", count, " in the round"));
+  }
+  if (!(expected > 0) || !std::isfinite(expected)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected number of clients must be > 0, got ", expected));
+  }
+  // sum_i (b_i - 1/2), exact in double (counts far below 2^52).
+  const double centred = static_cast<double>(unclipped) - 0.5 * static_cast<double>(count);
+  float noise[1] = {0};
+  TESSERA_RETURN_IF_ERROR(AddGaussianNoise(absl::MakeSpan(noise), count_stddev, rng));
+  return (centred + noise[0]) / expected + 0.5;
+}
+
+double NextClipNorm(double clip, double fraction, double learning_rate,
+                    double target_quantile) {
+  return clip * std::exp(-learning_rate * (fraction - target_quantile));
+}
+
+}  // namespace tessera::dp
