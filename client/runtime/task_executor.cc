@@ -218,12 +218,15 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
   } else {
     TESSERA_ASSIGN_OR_RETURN(out.update, ComputeDelta(std::move(trained), global));
   }
-  // SCAFFOLD's mean is uniform: every client weighs 1 (also inside a secure sum).
-  out.weight = scaffold ? 1 : out.train.num_examples;
-  // No training loss under DP: it is not released (and a diverged client's NaN is refused).
-  if (!task.has_dp()) out.metrics["train_loss"] = out.train.train_loss;
-  out.metrics["train_seconds"] = out.train.seconds;
-  out.metrics["local_steps"] = static_cast<double>(out.train.steps);
+  // SCAFFOLD's mean is uniform: every client weighs 1 (also inside a secure sum). Under DP
+  // every update weighs 1 too, and the client sends no exact example or step count, loss or
+  // training time (docs/privacy.md): the coordinator never learns them.
+  out.weight = scaffold || task.has_dp() ? 1 : out.train.num_examples;
+  if (!task.has_dp()) {
+    out.metrics["train_loss"] = out.train.train_loss;
+    out.metrics["train_seconds"] = out.train.seconds;
+    out.metrics["local_steps"] = static_cast<double>(out.train.steps);
+  }
   if (task.dp().mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL && !task.has_secagg()) {
     // Clipped here and by the coordinator; the bit feeds adaptive clipping (Andrew et al.).
     bool within = false;

@@ -343,6 +343,11 @@ TEST_F(TaskExecutorTest, CentralDpClipsTheUpdate) {
   ASSERT_TRUE(fleet.metrics.count("dp_unclipped"));
   EXPECT_EQ(fleet.metrics["dp_unclipped"], 0);  // a real step is far longer than 0.01
   EXPECT_FALSE(fleet.metrics.count("train_loss"));  // not released under DP
+  // No exact example or step count (or training time, which tracks them) leaves the client.
+  EXPECT_EQ(fleet.weight, 1u);
+  EXPECT_FALSE(fleet.metrics.count("local_steps"));
+  EXPECT_FALSE(fleet.metrics.count("train_seconds"));
+  EXPECT_EQ(fleet.metrics.size(), 1u);  // dp_unclipped only
 }
 
 }  // namespace

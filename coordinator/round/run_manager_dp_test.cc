@@ -250,5 +250,37 @@ TEST_F(RunManagerDpTest, AdaptiveClippingEpsilonMatchesTheCombinedNoiseMultiplie
   EXPECT_NEAR(s.privacy().epsilon_spent(), HandEpsilonUnsampledGaussian(1.0, 1, 1e-5), 1e-9);
 }
 
+TEST_F(RunManagerDpTest, NoExampleCountReachesAnyRoundSummary) {
+  // Attempt 1 fails (one report of the two needed), attempt 2 commits. Clients that report
+  // exact counts anyway (an honest client sends 1 under DP) leave no trace in the status of
+  // either attempt: no example total, no training loss.
+  const std::string run = StartNearlyNoiselessRun();
+  ASSERT_FALSE(run.empty());
+  wire::v1::Task t = NextTask("a");
+  ASSERT_THAT(runs_->BeginUpdate(t.task_id(), "a"), IsOk());
+  TESSERA_ASSERT_OK(runs_->SubmitUpdate(t.task_id(), "a", 1234,
+                                        {{"train_loss", 0.5}, {"local_steps", 77}},
+                                        Weights(1, 1), 1));
+  for (const char* c : {"b", "c"}) {
+    TESSERA_ASSERT_OK(runs_->AbandonTask(NextTask(c).task_id(), c, "test"));
+  }
+  for (const char* c : {"a", "b", "c"}) {
+    wire::v1::Task retry = NextTask(c);
+    ASSERT_EQ(retry.round(), 1u);
+    ASSERT_THAT(runs_->BeginUpdate(retry.task_id(), c), IsOk());
+    TESSERA_ASSERT_OK(runs_->SubmitUpdate(retry.task_id(), c, 4321,
+                                          {{"train_loss", 0.5}, {"local_steps", 77}},
+                                          Weights(1, 1), 1));
+  }
+  wire::v1::RunStatus s = AwaitState(run, wire::v1::COMPLETED);
+  ASSERT_EQ(s.rounds_size(), 2) << s.DebugString();
+  EXPECT_EQ(s.rounds(0).state(), wire::v1::ROUND_FAILED);
+  EXPECT_EQ(s.rounds(1).state(), wire::v1::ROUND_COMPLETED);
+  for (const wire::v1::RoundSummary& r : s.rounds()) {
+    EXPECT_EQ(r.num_examples(), 0u) << r.DebugString();
+    EXPECT_EQ(r.train_loss(), 0) << r.DebugString();
+  }
+}
+
 }  // namespace
 }  // namespace tessera::coordinator

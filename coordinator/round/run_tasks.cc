@@ -146,9 +146,12 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
     round.bytes_up += bytes_up;  // before `reported` moves: the driver reads both at quorum
     task->reported = true;
     ++round.reported;
-    round.examples += num_examples;
-    auto loss = metrics.find("train_loss");
-    if (loss != metrics.end()) round.weighted_loss += loss->second * num_examples;
+    // Under DP no example count or loss is kept, so none can reach a released output.
+    if (!clipped) {
+      round.examples += num_examples;
+      auto loss = metrics.find("train_loss");
+      if (loss != metrics.end()) round.weighted_loss += loss->second * num_examples;
+    }
     round.participants.push_back(std::string(client));
   }
   registry_->CountParticipation(client);

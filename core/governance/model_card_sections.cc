@@ -58,8 +58,11 @@ std::string RoundsTable(const std::vector<const RoundSummary*>& rounds) {
       "| Round | Attempt | Clients | Examples | Train loss | Model SHA-256 |\n"
       "|---|---|---|---|---|---|\n";
   for (const RoundSummary* r : rounds) {
+    // Under DP the coordinator holds no example count or loss (docs/privacy.md).
+    const bool dp = r->has_privacy();
     absl::StrAppend(&out, "| ", r->round(), " | ", r->attempt(), " | ", r->participants_size(),
-                    " | ", r->num_examples(), " | ", Metric(r->train_loss()), " | ",
+                    " | ", dp ? "-" : absl::StrCat(r->num_examples()), " | ",
+                    dp ? "-" : Metric(r->train_loss()), " | ",
                     absl::BytesToHexString(r->model_sha256()), " |\n");
   }
   return out;

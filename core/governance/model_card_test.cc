@@ -97,6 +97,16 @@ TEST(ModelCardTest, SectionsInOrder) {
   EXPECT_THAT(card, HasSubstr("1 failed attempt retried"));
 }
 
+TEST(ModelCardTest, DpRoundsListNoExampleCountsOrLoss) {
+  // Under DP the round table shows "-" where a run without DP lists example totals and loss
+  // (the fixture's rounds carry 3600 examples either way).
+  const std::string dp = RenderModelCard(SampleExportInputs(true, false), "bom.json");
+  EXPECT_THAT(dp, Not(HasSubstr("| 3600 |")));
+  EXPECT_THAT(dp, HasSubstr("| 1 | 1 | 3 | - | - | "));
+  const std::string plain = RenderModelCard(SampleExportInputs(false, false), "bom.json");
+  EXPECT_THAT(plain, HasSubstr("| 1 | 1 | 3 | 3600 | "));
+}
+
 TEST(ModelCardTest, ParticipantsByOrganization) {
   const std::string card = RenderModelCard(SampleExportInputs(false, true), "bom.json");
   const size_t clinic = card.find("### Organization: Clinic B");
