@@ -193,9 +193,8 @@ absl::Status RunManager::FinishCentralDp(const PrivacyPlan& plan, uint64_t count
   const double clip = summary->privacy().clip_norm();
   TESSERA_ASSIGN_OR_RETURN(dp::SecureRandom rng, dp::SecureRandom::Create());
   TESSERA_RETURN_IF_ERROR(dp::NoisedMeanFromMean(mean, count, c.expected_clients_per_round(),
-                                                 plan.update_noise_multiplier *
-                                                     CentralSensitivity(plan, clip),
-                                                 rng));
+                                                 CentralSensitivity(plan, clip),
+                                                 plan.update_noise_multiplier, rng));
   wire::v1::PrivacyRoundStatus* p = summary->mutable_privacy();
   p->set_released(true);
   if (!c.adaptive_clipping().enabled()) return absl::OkStatus();

@@ -68,8 +68,10 @@ absl::StatusOr<PrivacyPlan> MakePrivacyPlan(const wire::v1::RunConfig& config,
             "; raise secure_aggregation.value_bits or lower secure_aggregation.clip"));
       }
     }
-    TESSERA_ASSIGN_OR_RETURN(plan.round_rdp,
-                             dp::SampledGaussianRdp(plan.sampling_rate, z, plan.orders));
+    // The noise is a discrete Gaussian (dp::NoisedMeanFromMean): rho = 1/(2 z^2)-zCDP, with
+    // Zhu & Wang's general bound when clients are sampled (q = 1: exactly alpha / (2 z^2)).
+    TESSERA_ASSIGN_OR_RETURN(plan.round_rdp, dp::DistributedDiscreteGaussianRdp(
+                                                 plan.sampling_rate, 0.5 / (z * z), plan.orders));
   } else {
     dp::DdgOptions o;
     o.clip = c.clip_norm();

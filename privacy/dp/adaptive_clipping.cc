@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 #include "core/base/status_macros.h"
-#include "privacy/dp/clipping.h"
+#include "privacy/dp/grid_gaussian.h"
 
 namespace tessera::dp {
 
@@ -23,9 +23,17 @@ absl::StatusOr<double> NoisedUnclippedFraction(uint64_t unclipped, uint64_t coun
   }
   // sum_i (b_i - 1/2), exact in double (counts far below 2^52).
   const double centred = static_cast<double>(unclipped) - 0.5 * static_cast<double>(count);
-  float noise[1] = {0};
-  TESSERA_RETURN_IF_ERROR(AddGaussianNoise(absl::MakeSpan(noise), count_stddev, rng));
-  return (centred + noise[0]) / expected + 0.5;
+  if (!(count_stddev >= 0) || !std::isfinite(count_stddev)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("count stddev must be finite and >= 0, got ", count_stddev));
+  }
+  if (count_stddev == 0) return centred / expected + 0.5;
+  // The grid discrete Gaussian (no floating-point leak, Mironov 2012) with sensitivity 1/2
+  // and noise multiplier 2 sigma_b: its stddev is sigma_b (1 + 2^-21 z) at most.
+  TESSERA_ASSIGN_OR_RETURN(GridNoise noise, MakeGridNoise(0.5, 2 * count_stddev, 1));
+  double sum[1] = {centred};
+  TESSERA_RETURN_IF_ERROR(AddGridGaussianNoise(absl::MakeSpan(sum), noise, rng));
+  return sum[0] / expected + 0.5;
 }
 
 double NextClipNorm(double clip, double fraction, double learning_rate,

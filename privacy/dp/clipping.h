@@ -36,12 +36,11 @@ double ClipToL2Norm(absl::Span<float> values, double clip);
 // update of several tensors); returns the global norm before clipping.
 double ClipTensorsToL2Norm(const std::vector<absl::Span<float>>& tensors, double clip);
 
-// Adds independent N(0, stddev^2) noise to every value, for central DP on the server.
-// Normals come from the Marsaglia polar method on 53-bit uniforms from `rng`. Floating-point
-// Gaussian sampling has known precision caveats (Mironov 2012: the set of doubles a sampler
-// can return is sparse and uneven, which can leak through the low-order bits); it is the
-// standard practice for central DP-FedAvg, but the distributed mechanism, whose noise leaves
-// the client, uses the exact integer sampler in discrete_gaussian.h instead.
+// Adds independent N(0, stddev^2) noise to every value. Normals come from the Marsaglia polar
+// method on 53-bit uniforms from `rng`. Floating-point Gaussian sampling leaks through the
+// low-order bits (Mironov 2012: the set of doubles a sampler can return is sparse and
+// uneven), so no release uses it: central DP uses grid_gaussian.h and the distributed
+// mechanism the exact integer sampler in discrete_gaussian.h.
 // Errors: INVALID_ARGUMENT unless stddev is finite and >= 0 (values untouched).
 absl::Status AddGaussianNoise(absl::Span<float> values, double stddev, SecureRandom& rng);
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
 #include "privacy/dp/clipping.h"
+#include "privacy/dp/grid_gaussian.h"
 
 namespace tessera::dp {
 namespace {
@@ -83,22 +84,30 @@ absl::StatusOr<ArrayRecord> UnflattenFloat32(absl::Span<const float> values,
 }
 
 absl::Status NoisedMeanFromMean(ArrayRecord& mean, uint64_t count, double expected,
-                                double sum_noise_stddev, SecureRandom& rng) {
+                                double sum_sensitivity, double noise_multiplier,
+                                SecureRandom& rng) {
   if (!(expected > 0) || !std::isfinite(expected)) {
     return absl::InvalidArgumentError(
         absl::StrCat("expected number of clients must be > 0, got ", expected));
   }
-  if (!(sum_noise_stddev >= 0) || !std::isfinite(sum_noise_stddev)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("noise stddev must be finite and >= 0, got ", sum_noise_stddev));
-  }
-  ZeroUnprotected(mean);
+  std::vector<double> values;
   const double scale = static_cast<double>(count) / expected;
+  for (const Tensor& t : mean.tensors) {
+    if (!Protected(t)) continue;
+    for (float x : t.values<float>()) values.push_back(static_cast<double>(x) * scale);
+  }
+  if (values.empty()) {
+    ZeroUnprotected(mean);
+    return absl::OkStatus();
+  }
+  TESSERA_ASSIGN_OR_RETURN(GridNoise noise, MakeGridNoise(sum_sensitivity / expected,
+                                                          noise_multiplier, values.size()));
+  TESSERA_RETURN_IF_ERROR(AddGridGaussianNoise(absl::MakeSpan(values), noise, rng));
+  ZeroUnprotected(mean);
+  size_t next = 0;
   for (Tensor& t : mean.tensors) {
     if (!Protected(t)) continue;
-    absl::Span<float> v = t.mutable_values<float>();
-    for (float& x : v) x = static_cast<float>(x * scale);
-    TESSERA_RETURN_IF_ERROR(AddGaussianNoise(v, sum_noise_stddev / expected, rng));
+    for (float& x : t.mutable_values<float>()) x = static_cast<float>(values[next++]);
   }
   return absl::OkStatus();
 }

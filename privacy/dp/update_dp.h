@@ -7,7 +7,7 @@
 //
 // Example (coordinator, central DP):
 //   // `mean` is the plain mean of `count` updates each clipped by ClipUpdate.
-//   TESSERA_RETURN_IF_ERROR(dp::NoisedMeanFromMean(mean, count, expected, z * clip, rng));
+//   TESSERA_RETURN_IF_ERROR(dp::NoisedMeanFromMean(mean, count, expected, clip, z, rng));
 #ifndef TESSERA_PRIVACY_DP_UPDATE_DP_H_
 #define TESSERA_PRIVACY_DP_UPDATE_DP_H_
 
@@ -39,12 +39,18 @@ absl::StatusOr<ArrayRecord> UnflattenFloat32(absl::Span<const float> values,
                                              const ArrayRecord& layout, double scale);
 
 // Central DP-FedAvg (McMahan et al. 2018) from the plain mean of `count` clipped updates:
-// mean * count / expected + N(0, (sum_noise_stddev / expected)^2) on every float32 value,
-// i.e. (sum + N(0, sum_noise_stddev^2)) / expected, the fixed-denominator estimator the
-// accountant assumes. Non-float32 tensors are zeroed. INVALID_ARGUMENT for expected <= 0 or
-// a negative or non-finite stddev (mean untouched); INTERNAL if the randomness fails.
+// (sum + noise) / expected, the fixed-denominator estimator the accountant assumes, where the
+// sum of updates has L2 sensitivity `sum_sensitivity` and the noise has noise multiplier
+// `noise_multiplier`. The noise is the grid discrete Gaussian of grid_gaussian.h over all
+// float32 values together (sensitivity sum_sensitivity / expected on the mean), so no
+// floating-point artifact of the sampler reaches the output (Mironov 2012); its stddev is
+// at most a relative sqrt(d) 2^-20 z above noise_multiplier * sum_sensitivity / expected.
+// Non-float32 tensors are zeroed. Errors: INVALID_ARGUMENT for expected, sum_sensitivity or
+// noise_multiplier not finite and > 0, or a non-finite value (mean untouched); INTERNAL if
+// the randomness fails.
 absl::Status NoisedMeanFromMean(ArrayRecord& mean, uint64_t count, double expected,
-                                double sum_noise_stddev, SecureRandom& rng);
+                                double sum_sensitivity, double noise_multiplier,
+                                SecureRandom& rng);
 
 }  // namespace tessera::dp
 

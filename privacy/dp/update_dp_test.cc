@@ -62,12 +62,27 @@ TEST(UpdateDpTest, FlattenAndUnflattenRoundTrip) {
   EXPECT_THAT(UnflattenFloat32(longer, u, 1), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(UpdateDpTest, NoisedMeanHidesTheLowBitsOfTheMean) {
+  // Mironov 2012: two means that differ only in their last bits must not be told apart by
+  // the low bits of the release. With the same randomness, both releases are bit-identical
+  // (a floating-point sampler adds its noise to each and keeps the difference).
+  ArrayRecord a = Update({0.25f, -0.5f, 0.125f}, {1.0f, 0.75f});
+  ArrayRecord b = Update({std::nextafter(0.25f, 1.0f), -0.5f, 0.125f},
+                         {1.0f, std::nextafter(0.75f, 0.0f)});
+  SecureRandom ra = Seeded(5), rb = Seeded(5);
+  TESSERA_ASSERT_OK(NoisedMeanFromMean(a, 3, 3, 1.0, 1.0, ra));
+  TESSERA_ASSERT_OK(NoisedMeanFromMean(b, 3, 3, 1.0, 1.0, rb));
+  EXPECT_EQ(FlattenFloat32(a), FlattenFloat32(b));
+  EXPECT_NE(FlattenFloat32(a), FlattenFloat32(Update({0.25f, -0.5f, 0.125f}, {1.0f, 0.75f})));
+}
+
 TEST(UpdateDpTest, NoisedMeanUsesTheExpectedCountAndTheStatedNoise) {
   constexpr int kValues = 20000;
   ArrayRecord mean = Update(std::vector<float>(kValues, 1.0f), {});
   SecureRandom rng = Seeded(3);
-  // 4 clients reported, 8 expected: the signal halves; noise stddev on the mean is 2/8.
-  TESSERA_ASSERT_OK(NoisedMeanFromMean(mean, 4, 8, 2.0, rng));
+  // 4 clients reported, 8 expected: the signal halves; sensitivity 1 and noise multiplier 2
+  // give noise of stddev 2/8 on the mean.
+  TESSERA_ASSERT_OK(NoisedMeanFromMean(mean, 4, 8, 1.0, 2.0, rng));
   double sum = 0, sum2 = 0;
   for (float x : mean.tensors[0].values<float>()) {
     sum += x;
@@ -75,9 +90,11 @@ TEST(UpdateDpTest, NoisedMeanUsesTheExpectedCountAndTheStatedNoise) {
   }
   EXPECT_NEAR(sum / kValues, 0.5, 0.01);
   EXPECT_NEAR(std::sqrt(sum2 / kValues), 0.25, 0.01);
-  EXPECT_THAT(NoisedMeanFromMean(mean, 4, 0, 1, rng),
+  EXPECT_THAT(NoisedMeanFromMean(mean, 4, 0, 1, 1, rng),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(NoisedMeanFromMean(mean, 4, 8, -1, rng),
+  EXPECT_THAT(NoisedMeanFromMean(mean, 4, 8, 1, -1, rng),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(NoisedMeanFromMean(mean, 4, 8, 0, 1, rng),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
