@@ -4,20 +4,22 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "coordinator/round/peer_text.h"
 #include "privacy/crypto/random.h"
 
 namespace tessera::coordinator {
 
 absl::Status ValidateClientName(absl::string_view name) {
   if (name.empty() || name.size() > 128) {
-    return absl::InvalidArgumentError("client name must be 1..128 characters");
+    return absl::InvalidArgumentError(
+        absl::StrCat("name: must be 1..128 characters, got ", name.size()));
   }
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
                     (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) {
       return absl::InvalidArgumentError(
-          absl::StrCat("client name \"", name, "\" may only use [A-Za-z0-9._-]"));
+          absl::StrCat("name: \"", PeerText(name), "\" may only use [A-Za-z0-9._-]"));
     }
   }
   return absl::OkStatus();
@@ -27,7 +29,8 @@ absl::StatusOr<std::string> ClientRegistry::Register(absl::string_view name,
                                                      absl::string_view device,
                                                      absl::string_view version,
                                                      absl::string_view organization,
-                                                     const wire::v1::DataCard* data_card) {
+                                                     const wire::v1::DataCard* data_card,
+                                                     absl::string_view certificate_pem) {
   if (absl::Status s = ValidateClientName(name); !s.ok()) return s;
   absl::MutexLock l(&mu_);
   auto it = clients_.find(name);
@@ -45,6 +48,7 @@ absl::StatusOr<std::string> ClientRegistry::Register(absl::string_view name,
   e.info.set_device(std::string(device));
   e.info.set_version(std::string(version));
   e.info.set_organization(std::string(organization));
+  e.certificate_pem = std::string(certificate_pem);
   if (data_card != nullptr) {
     *e.info.mutable_data_card() = *data_card;
   } else {
@@ -59,7 +63,8 @@ absl::StatusOr<wire::v1::ClientInfo> ClientRegistry::Info(absl::string_view name
   absl::MutexLock l(&mu_);
   auto it = clients_.find(name);
   if (it == clients_.end()) {
-    return absl::NotFoundError(absl::StrCat("client \"", name, "\" never registered"));
+    return absl::NotFoundError(
+        absl::StrCat("client \"", PeerText(name), "\" never registered"));
   }
   return it->second.info;
 }
@@ -74,7 +79,8 @@ absl::StatusOr<std::string> ClientRegistry::Lookup(absl::string_view session_id)
 }
 
 absl::StatusOr<uint64_t> ClientRegistry::Attach(absl::string_view session_id,
-                                                TaskSender sender) {
+                                                TaskSender sender,
+                                                std::function<void()> end_stream) {
   absl::MutexLock l(&mu_);
   auto it = sessions_.find(session_id);
   if (it == sessions_.end()) {
@@ -83,6 +89,7 @@ absl::StatusOr<uint64_t> ClientRegistry::Attach(absl::string_view session_id,
   Entry& e = clients_[it->second];
   e.sender = std::move(sender);
   e.token = next_token_++;
+  if (end_stream) e.streams[e.token] = std::move(end_stream);
   e.info.set_connected(true);
   e.info.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
   return e.token;
@@ -91,10 +98,47 @@ absl::StatusOr<uint64_t> ClientRegistry::Attach(absl::string_view session_id,
 void ClientRegistry::Detach(absl::string_view name, uint64_t token) {
   absl::MutexLock l(&mu_);
   auto it = clients_.find(name);
-  if (it == clients_.end() || it->second.token != token) return;
+  if (it == clients_.end()) return;
+  it->second.streams.erase(token);
+  if (it->second.token != token) return;
   it->second.sender = nullptr;
   it->second.info.set_connected(false);
   it->second.info.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
+}
+
+std::vector<std::string> ClientRegistry::EndSessionsIf(
+    const std::function<bool(const std::string& certificate_pem)>& revoked) {
+  std::vector<std::pair<std::string, std::string>> certificates;  // name, PEM
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [name, e] : clients_) {
+      if (!e.certificate_pem.empty()) certificates.emplace_back(name, e.certificate_pem);
+    }
+  }
+  std::vector<std::string> ended;
+  std::vector<std::function<void()>> end_streams;
+  for (const auto& [name, pem] : certificates) {
+    if (!revoked(pem)) continue;
+    absl::MutexLock l(&mu_);
+    auto it = clients_.find(name);
+    // A registration since the snapshot brought another certificate: that one is checked
+    // on its own handshake.
+    if (it == clients_.end() || it->second.certificate_pem != pem) continue;
+    Entry& e = it->second;
+    if (!e.session_id.empty()) sessions_.erase(e.session_id);
+    e.session_id.clear();
+    e.certificate_pem.clear();
+    e.sender = nullptr;
+    e.token = 0;
+    for (auto& [token, end] : e.streams) end_streams.push_back(std::move(end));
+    e.streams.clear();
+    e.info.set_connected(false);
+    e.info.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
+    ended.push_back(name);
+  }
+  for (auto& end : end_streams) end();  // without the lock: a stream's end calls Detach
+  std::sort(ended.begin(), ended.end());
+  return ended;
 }
 
 bool ClientRegistry::Send(absl::string_view name, const wire::v1::Task& task) {

@@ -36,21 +36,34 @@ class ClientRegistry {
 
   // A new session for `name` (replacing an older one of the same name). `organization`
   // (the certificate's O) and `data_card` (null: none) are kept with the client and replace
-  // what an earlier registration said.
-  // Errors: INVALID_ARGUMENT on a bad name; RESOURCE_EXHAUSTED over max_clients.
+  // what an earlier registration said. `certificate_pem` is the certificate the client
+  // registered with (empty without mTLS): EndSessionsIf looks at it.
+  // Errors: INVALID_ARGUMENT on a bad name (ValidateClientName); RESOURCE_EXHAUSTED over
+  // max_clients.
   absl::StatusOr<std::string> Register(absl::string_view name, absl::string_view device,
                                        absl::string_view version,
                                        absl::string_view organization = "",
-                                       const wire::v1::DataCard* data_card = nullptr);
+                                       const wire::v1::DataCard* data_card = nullptr,
+                                       absl::string_view certificate_pem = "");
   // What the registry knows about `name`; NOT_FOUND if it never registered.
   absl::StatusOr<wire::v1::ClientInfo> Info(absl::string_view name);
   // The client name behind a session. UNAUTHENTICATED for an unknown session.
   absl::StatusOr<std::string> Lookup(absl::string_view session_id);
   // Marks the session's client connected with `sender` as its task stream; returns a token
-  // for Detach. UNAUTHENTICATED for an unknown session.
-  absl::StatusOr<uint64_t> Attach(absl::string_view session_id, TaskSender sender);
+  // for Detach. `end_stream` (may be null) ends that stream at once; EndSessionsIf calls it,
+  // for this stream and for any older one of the client not yet detached.
+  // UNAUTHENTICATED for an unknown session.
+  absl::StatusOr<uint64_t> Attach(absl::string_view session_id, TaskSender sender,
+                                  std::function<void()> end_stream = nullptr);
   // Ends the subscription `token` (a newer one of the same client stays).
   void Detach(absl::string_view name, uint64_t token);
+  // Ends the session, and every task stream still attached, of each client whose
+  // registration certificate `revoked` is true for (clients without a certificate are
+  // skipped). Such a client is no longer connected, so it is not selected, and its session
+  // id is refused until it registers again (which needs a certificate the TLS handshake
+  // accepts). `revoked` is called without the registry's lock held. Returns the names, sorted.
+  std::vector<std::string> EndSessionsIf(
+      const std::function<bool(const std::string& certificate_pem)>& revoked);
   // Sends a task; false if the client is not connected.
   bool Send(absl::string_view name, const wire::v1::Task& task);
   // Names of clients with an open subscription, sorted.
@@ -70,6 +83,9 @@ class ClientRegistry {
     std::string session_id;
     TaskSender sender;
     uint64_t token = 0;
+    std::string certificate_pem;  // the registration's; empty without mTLS
+    // Every attached stream not yet detached, by token: how to end it.
+    absl::flat_hash_map<uint64_t, std::function<void()>> streams;
   };
 
   size_t NumConnectedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -81,7 +97,9 @@ class ClientRegistry {
   uint64_t next_token_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
-// INVALID_ARGUMENT unless `name` is 1..128 characters of [A-Za-z0-9._-].
+// INVALID_ARGUMENT unless `name` is 1..128 characters of [A-Za-z0-9._-]. The message starts
+// with "name: " (the RegisterRequest field) and quotes the name escaped and capped
+// (PeerText), so it is safe to log and to send back.
 absl::Status ValidateClientName(absl::string_view name);
 
 }  // namespace tessera::coordinator

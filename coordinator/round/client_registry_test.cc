@@ -66,5 +66,58 @@ TEST(ClientRegistryTest, EnforcesNameRulesAndClientLimit) {
   EXPECT_THAT(registry.Register("a", "cpu", ""), IsOk());  // known names may re-register
 }
 
+TEST(ClientRegistryTest, BadNamesAreRefusedNamingTheFieldWithoutEchoingThemRaw) {
+  ClientRegistry registry({});
+  EXPECT_THAT(registry.Register("site-a\nI1206 forged line", "cpu", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "name: \"site-a\\nI1206 forged line\" may only use [A-Za-z0-9._-]"));
+  EXPECT_THAT(registry.Register(std::string("a\0z", 3), "cpu", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"a\\x00z\"")));
+  EXPECT_THAT(registry.Register(std::string(100000, 'n'), "cpu", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "name: must be 1..128 characters, got 100000"));
+  EXPECT_THAT(registry.Info(std::string(20000, 'q')),
+              StatusIs(absl::StatusCode::kNotFound,
+                       "client \"" + std::string(128, 'q') + "...(20000 bytes)\" never registered"));
+  EXPECT_TRUE(registry.List().empty());
+}
+
+TEST(ClientRegistryTest, EndSessionsIfEndsEveryStreamAndSessionOfARevokedCertificate) {
+  ClientRegistry registry({});
+  auto a = registry.Register("site-a", "cpu", "v1", "Org A", nullptr, "PEM-A");
+  auto b = registry.Register("site-b", "cpu", "v1", "Org B", nullptr, "PEM-B");
+  auto insecure = registry.Register("site-c", "cpu", "v1");
+  int a_ended = 0, b_ended = 0, c_ended = 0;
+  auto send = [](const wire::v1::Task&) { return true; };
+  auto a_old = registry.Attach(*a, send, [&] { ++a_ended; });
+  auto a_new = registry.Attach(*a, send, [&] { ++a_ended; });
+  ASSERT_THAT(registry.Attach(*b, send, [&] { ++b_ended; }), IsOk());
+  ASSERT_THAT(registry.Attach(*insecure, send, [&] { ++c_ended; }), IsOk());
+  ASSERT_THAT(a_old, IsOk());
+  ASSERT_THAT(a_new, IsOk());
+  ASSERT_EQ(registry.NumConnected(), 3u);
+
+  std::vector<std::string> asked;
+  EXPECT_THAT(registry.EndSessionsIf([&](const std::string& pem) {
+    asked.push_back(pem);
+    return pem == "PEM-A";
+  }),
+              ElementsAre("site-a"));
+  EXPECT_THAT(asked, ::testing::UnorderedElementsAre("PEM-A", "PEM-B"));
+  EXPECT_EQ(a_ended, 2) << "both of site-a's streams end, the older one too";
+  EXPECT_EQ(b_ended, 0);
+  EXPECT_EQ(c_ended, 0);
+  EXPECT_THAT(registry.Connected(), ElementsAre("site-b", "site-c"));
+  EXPECT_THAT(registry.Lookup(*a), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_FALSE(registry.Send("site-a", wire::v1::Task()));
+  EXPECT_FALSE(registry.Info("site-a")->connected());
+  // The streams' own ends detach afterwards: nothing changes, and a second sweep finds
+  // nothing more of site-a.
+  registry.Detach("site-a", *a_new);
+  EXPECT_TRUE(registry.EndSessionsIf([](const std::string&) { return true; }) ==
+              std::vector<std::string>{"site-b"});
+  EXPECT_THAT(registry.Connected(), ElementsAre("site-c"));
+}
+
 }  // namespace
 }  // namespace tessera::coordinator

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "coordinator/round/peer_text.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
 #include "core/config/run_config.h"
@@ -156,7 +157,9 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
 absl::StatusOr<std::shared_ptr<RunManager::Run>> RunManager::FindRun(absl::string_view run_id) {
   absl::MutexLock l(&mu_);
   auto it = runs_.find(std::string(run_id));
-  if (it == runs_.end()) return absl::NotFoundError(absl::StrCat("run \"", run_id, "\" not found"));
+  if (it == runs_.end()) {
+    return absl::NotFoundError(absl::StrCat("run \"", PeerText(run_id), "\" not found"));
+  }
   return it->second;
 }
 

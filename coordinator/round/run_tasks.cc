@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/round/run_manager.h"
+#include "coordinator/round/peer_text.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
 #include "privacy/dp/update_dp.h"
@@ -18,7 +19,7 @@ absl::StatusOr<std::shared_ptr<RunManager::Task>> RunManager::FindTask(
     absl::MutexLock l(&mu_);
     auto it = tasks_.find(task_id);
     if (it == tasks_.end()) {
-      return absl::NotFoundError(absl::StrCat("unknown task \"", task_id, "\""));
+      return absl::NotFoundError(absl::StrCat("unknown task \"", PeerText(task_id), "\""));
     }
     task = it->second;
   }
@@ -171,8 +172,21 @@ absl::Status RunManager::AbandonTask(absl::string_view task_id, absl::string_vie
     ++round.abandoned;
   }
   LOG(INFO) << "client " << client << " gave up task " << task_id << " (round "
-            << round.number << "): " << reason;
+            << round.number << "): " << PeerText(reason);
   return absl::OkStatus();
+}
+
+size_t RunManager::AbandonClientTasks(absl::string_view client, absl::string_view reason) {
+  std::vector<std::string> mine;
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [id, task] : tasks_) {
+      if (task->client == client) mine.push_back(id);
+    }
+  }
+  size_t abandoned = 0;
+  for (const std::string& id : mine) abandoned += AbandonTask(id, client, reason).ok() ? 1 : 0;
+  return abandoned;
 }
 
 absl::Status RunManager::SubmitEvaluation(absl::string_view task_id, absl::string_view client,

@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/round/peer_text.h"
 #include "coordinator/service/tls_credentials.h"
 #include "privacy/crypto/certificate.h"
 
@@ -34,17 +35,20 @@ absl::StatusOr<Caller> Authenticate(const grpc::CallbackServerContext& context, 
     LOG(WARNING) << "refused " << DescribeCertificate(cert) << " at " << caller.peer << ": "
                  << id.status().message();
     return absl::PermissionDeniedError(absl::StrCat(
-        "certificate of \"", presented->common_name, "\" refused: ", id.status().message()));
+        "certificate of \"", PeerText(presented->common_name), "\" refused: ",
+        id.status().message()));
   }
   caller.identity = id->common_name;
   caller.role = id->organizational_unit;
   caller.organization = id->organization;
+  caller.certificate_pem = cert;
   const char* want = role == Role::kClient ? "client" : "operator";
   if (caller.role != want) {
-    LOG(WARNING) << "refused " << caller.identity << " (role \"" << caller.role << "\") at "
+    LOG(WARNING) << "refused " << PeerText(caller.identity) << " (role \""
+                 << PeerText(caller.role) << "\") at "
                  << caller.peer << ": this RPC needs role " << want;
-    return absl::PermissionDeniedError(absl::StrCat("certificate of \"", caller.identity,
-                                                    "\" has role \"", caller.role,
+    return absl::PermissionDeniedError(absl::StrCat("certificate of \"", PeerText(caller.identity),
+                                                    "\" has role \"", PeerText(caller.role),
                                                     "\"; this RPC requires role \"", want,
                                                     "\""));
   }
@@ -65,7 +69,8 @@ absl::StatusOr<std::string> AuthenticateClient(const grpc::CallbackServerContext
       registry.Lookup(absl::string_view(it->second.data(), it->second.size()));
   if (!name.ok()) return name.status();
   if (!insecure && *name != caller->identity) {
-    LOG(WARNING) << "refused " << caller->identity << ": presented the session of " << *name;
+    LOG(WARNING) << "refused " << PeerText(caller->identity) << ": presented the session of "
+                 << *name;
     return absl::PermissionDeniedError("the session belongs to another client");
   }
   registry.Touch(*name);

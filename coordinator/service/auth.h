@@ -24,6 +24,7 @@ struct Caller {
   std::string role;      // certificate OU, or "" in insecure mode
   std::string organization;  // certificate O, or "" in insecure mode
   std::string peer;      // transport address, for logs
+  std::string certificate_pem;  // the verified certificate, or "" in insecure mode
 };
 
 // PERMISSION_DENIED when the certificate's role is not `role`, or when `trust` (if not null)

@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/round/peer_text.h"
 #include "coordinator/service/auth.h"
 #include "coordinator/service/outbound_stream.h"
 #include "coordinator/service/reactors.h"
@@ -88,7 +89,7 @@ class CreateRunReader final : public grpc::ServerReadReactor<wire::v1::CreateRun
       Finish(ToGrpcStatus(status.status()));
       return;
     }
-    LOG(INFO) << "run " << status->run_id() << " (" << config_.name() << ") created by "
+    LOG(INFO) << "run " << status->run_id() << " (" << PeerText(config_.name()) << ") created by "
               << (who_.empty() ? "operator" : who_);
     *response_ = std::move(*status);
     Finish(grpc::Status::OK);
@@ -200,9 +201,14 @@ grpc::ServerUnaryReactor* ControlService::GetRunStatus(grpc::CallbackServerConte
 grpc::ServerWriteReactor<wire::v1::RunStatus>* ControlService::WatchRun(
     grpc::CallbackServerContext* context, const wire::v1::RunRef* request) {
   auto watcher = std::make_shared<std::atomic<uint64_t>>(0);
+  auto revocation_id = std::make_shared<std::atomic<uint64_t>>(0);
   RunManager* runs = runs_;
+  RevocationWatcher* revocation = revocation_;
   auto [stream, reactor] = OutboundStream<wire::v1::RunStatus>::Create(
-      [runs, watcher] { runs->RemoveWatcher(watcher->load()); });
+      [runs, watcher, revocation, revocation_id] {
+        runs->RemoveWatcher(watcher->load());
+        if (revocation != nullptr) revocation->RemoveStream(revocation_id->load());
+      });
   absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   absl::StatusOr<wire::v1::RunStatus> now =
       caller.ok() ? runs_->GetRunStatus(request->run_id()) : caller.status();
@@ -223,6 +229,15 @@ grpc::ServerWriteReactor<wire::v1::RunStatus>* ControlService::WatchRun(
     return reactor;
   }
   *watcher = *id;
+  if (revocation_ != nullptr) {
+    *revocation_id = revocation_->AddStream(caller->certificate_pem, [weak] {
+      if (auto s = weak.lock()) {
+        s->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                               "watch ended: the operator certificate is revoked or no longer "
+                               "trusted"));
+      }
+    });
+  }
   stream->Push(*now);
   if (IsEnded(now->state())) stream->Finish(grpc::Status::OK);
   return reactor;
@@ -256,7 +271,8 @@ grpc::ServerWriteReactor<wire::v1::ExportModelResponse>* ControlService::ExportM
   absl::StatusOr<RunManager::ExportDocuments> docs = runs_->DocumentExport(
       request->run_id(), *e, request->weights_file_name(), Actor{caller->identity, ""});
   if (!docs.ok()) {
-    LOG(WARNING) << "export of run " << request->run_id() << " failed: " << docs.status();
+    LOG(WARNING) << "export of run " << PeerText(request->run_id()) << " failed: "
+                 << docs.status();
     return FailedWriter<wire::v1::ExportModelResponse>(docs.status());
   }
   LOG(INFO) << "round " << e->round << " of run " << request->run_id() << " exported by "

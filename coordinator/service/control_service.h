@@ -6,6 +6,7 @@
 
 #include "coordinator/round/client_registry.h"
 #include "coordinator/round/run_manager.h"
+#include "coordinator/service/revocation_watcher.h"
 #include "coordinator/service/trust_store.h"
 #include "tessera/wire/v1/control.grpc.pb.h"
 
@@ -17,8 +18,15 @@ class ControlService final : public wire::v1::Control::CallbackService {
  public:
   // `runs` and `registry` must outlive the service.
   // `trust` (null only when insecure) re-checks each operator certificate on every RPC.
-  ControlService(bool insecure, TrustStore* trust, RunManager* runs, ClientRegistry* registry)
-      : insecure_(insecure), trust_(trust), runs_(runs), registry_(registry) {}
+  // `revocation` (null when insecure) ends run watches of revoked operators; like the
+  // others it must outlive the service.
+  ControlService(bool insecure, TrustStore* trust, RunManager* runs, ClientRegistry* registry,
+                 RevocationWatcher* revocation = nullptr)
+      : insecure_(insecure),
+        trust_(trust),
+        runs_(runs),
+        registry_(registry),
+        revocation_(revocation) {}
 
   grpc::ServerReadReactor<wire::v1::CreateRunRequest>* CreateRun(
       grpc::CallbackServerContext* context, wire::v1::RunStatus* response) override;
@@ -52,6 +60,7 @@ class ControlService final : public wire::v1::Control::CallbackService {
   TrustStore* const trust_;
   RunManager* const runs_;
   ClientRegistry* const registry_;
+  RevocationWatcher* const revocation_;
 };
 
 }  // namespace tessera::coordinator

@@ -4,9 +4,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "coordinator/round/peer_text.h"
 #include "coordinator/service/auth.h"
 #include "coordinator/service/outbound_stream.h"
 #include "coordinator/service/reactors.h"
+#include "core/base/status_macros.h"
 #include "core/base/version.h"
 #include "core/config/data_card.h"
 #include "core/serde/grpc_status.h"
@@ -135,32 +137,58 @@ class ArtifactWriter final : public grpc::ServerWriteReactor<wire::v1::ArtifactC
 
 }  // namespace
 
+absl::Status ValidateRegisterRequest(const wire::v1::RegisterRequest& request) {
+  TESSERA_RETURN_IF_ERROR(ValidateClientName(request.name()));
+  struct Field {
+    const char* name;
+    const std::string* value;
+    size_t limit;  // bytes
+  };
+  const Field fields[] = {{"device", &request.device(), 64},
+                          {"version", &request.version(), 128}};
+  for (const auto& [field, value, limit] : fields) {
+    if (value->size() > limit) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": at most ", limit, " bytes, got ", value->size()));
+    }
+    for (char c : *value) {
+      if (c < 0x20 || c > 0x7e) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            field, ": \"", PeerText(*value), "\" may only use printable ASCII (0x20 to 0x7E)"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 grpc::ServerUnaryReactor* FleetService::Register(grpc::CallbackServerContext* context,
                                                  const wire::v1::RegisterRequest* request,
                                                  wire::v1::RegisterResponse* response) {
   absl::StatusOr<Caller> caller = Authenticate(*context, options_.insecure, Role::kClient, options_.trust);
   if (!caller.ok()) return FinishUnary(context, caller.status());
+  // The name is checked first: everything below may log it.
+  if (absl::Status s = ValidateRegisterRequest(*request); !s.ok()) {
+    LOG(WARNING) << "refused registration at " << caller->peer << ": " << s.message();
+    return FinishUnary(context, s);
+  }
   if (!options_.insecure && request->name() != caller->identity) {
     LOG(WARNING) << "refused registration of \"" << request->name() << "\" by certificate "
-                 << caller->identity;
+                 << PeerText(caller->identity);
     return FinishUnary(context, absl::PermissionDeniedError(absl::StrCat(
                                     "name \"", request->name(), "\" does not match the "
-                                    "certificate's CN \"", caller->identity, "\"")));
-  }
-  if (request->device().size() > 64 || request->version().size() > 128) {
-    return FinishUnary(context, absl::InvalidArgumentError("device or version too long"));
+                                    "certificate's CN \"", PeerText(caller->identity), "\"")));
   }
   if (request->has_data_card()) {
     if (absl::Status s = ValidateDataCard(request->data_card()); !s.ok()) {
       LOG(WARNING) << "refused registration of \"" << request->name() << "\": data card: "
-                   << s.message();
+                   << PeerText(s.message(), 4 * kMaxPeerTextBytes);
       return FinishUnary(context, absl::InvalidArgumentError(
                                       absl::StrCat("data_card.", s.message())));
     }
   }
   absl::StatusOr<std::string> session = registry_->Register(
       request->name(), request->device(), request->version(), caller->organization,
-      request->has_data_card() ? &request->data_card() : nullptr);
+      request->has_data_card() ? &request->data_card() : nullptr, caller->certificate_pem);
   if (!session.ok()) return FinishUnary(context, session.status());
   storage::v1::ClientRecord record;
   record.set_name(request->name());
@@ -175,8 +203,8 @@ grpc::ServerUnaryReactor* FleetService::Register(grpc::CallbackServerContext* co
   if (absl::Status s = state_->PutClient(record); !s.ok()) {
     LOG(ERROR) << "cannot persist client " << request->name() << ": " << s;
   }
-  LOG(INFO) << "client " << request->name() << " registered (" << request->device() << ", "
-            << caller->peer << ")";
+  LOG(INFO) << "client " << request->name() << " registered (" << PeerText(request->device())
+            << ", " << caller->peer << ")";
   response->set_client_id(request->name());
   response->set_session_id(*session);
   return FinishUnary(context, absl::OkStatus());
@@ -200,10 +228,18 @@ grpc::ServerWriteReactor<wire::v1::Task>* FleetService::Subscribe(
     LOG(INFO) << "client " << client << " unsubscribed";
   });
   std::weak_ptr<OutboundStream<wire::v1::Task>> weak = stream;
-  absl::StatusOr<uint64_t> attached =
-      registry_->Attach(request->session_id(), [weak](const wire::v1::Task& task) {
+  absl::StatusOr<uint64_t> attached = registry_->Attach(
+      request->session_id(),
+      [weak](const wire::v1::Task& task) {
         auto s = weak.lock();
         return s != nullptr && s->Push(task);
+      },
+      [weak] {  // ClientRegistry::EndSessionsIf: the certificate is no longer trusted
+        if (auto s = weak.lock()) {
+          s->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                                 "session ended: the client certificate is revoked or no "
+                                 "longer trusted"));
+        }
       });
   if (!attached.ok()) {
     stream->Finish(ToGrpcStatus(attached.status()));
@@ -214,6 +250,13 @@ grpc::ServerWriteReactor<wire::v1::Task>* FleetService::Subscribe(
     ping.set_type(wire::v1::PING);
     stream->Push(ping);
     LOG(INFO) << "client " << client << " subscribed";
+    // A revocation that landed between Authenticate and Attach was swept (RevocationWatcher)
+    // before this stream existed: look again now that it can be ended.
+    if (options_.trust != nullptr && !options_.trust->Verify(caller->certificate_pem).ok()) {
+      const std::string pem = caller->certificate_pem;
+      registry_->EndSessionsIf([&pem](const std::string& p) { return p == pem; });
+      return reactor;
+    }
     runs_->ResendOpenTasks(client);
   }
   return reactor;
@@ -227,7 +270,7 @@ grpc::ServerWriteReactor<wire::v1::TensorChunk>* FleetService::FetchModel(
   absl::StatusOr<std::shared_ptr<const ModelSnapshot>> model =
       runs_->ModelForTask(request->task_id(), *client);
   if (!model.ok()) {
-    LOG(WARNING) << "FetchModel by " << *client << ": " << model.status();
+    LOG(WARNING) << "FetchModel by " << *client << ": " << model.status().message();
     return FailedWriter<wire::v1::TensorChunk>(model.status());
   }
   RunManager* runs = runs_;

@@ -20,6 +20,12 @@ struct FleetServiceOptions {
   TrustStore* trust = nullptr;  // re-checks each client certificate per RPC (null: insecure)
 };
 
+// Register's checks of what a client says about itself, before anything is logged:
+// INVALID_ARGUMENT naming the field, "name: ..." (ValidateClientName), "device: ..." (at most
+// 64 bytes) or "version: ..." (at most 128 bytes), both printable ASCII without control
+// characters. The offending value is quoted escaped and capped (PeerText).
+absl::Status ValidateRegisterRequest(const wire::v1::RegisterRequest& request);
+
 class FleetService final : public wire::v1::Fleet::CallbackService {
  public:
   // `runs`, `registry` and `state` must outlive the service.

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/round/peer_text.h"
 #include "coordinator/service/auth.h"
 #include "coordinator/service/fleet_service.h"
 #include "coordinator/service/reactors.h"
@@ -141,7 +142,7 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
   }
 
   void Fail(const absl::Status& s) {
-    LOG(WARNING) << "update from " << client_ << " for task " << header_.task_id()
+    LOG(WARNING) << "update from " << client_ << " for task " << PeerText(header_.task_id())
                  << " rejected: " << s;
     Finish(ToGrpcStatus(s));
   }

@@ -13,6 +13,7 @@
 #include "coordinator/service/fleet_service.h"
 #include "coordinator/service/metrics.h"
 #include "coordinator/service/metrics_http.h"
+#include "coordinator/service/revocation_watcher.h"
 #include "coordinator/service/tls_credentials.h"
 #include "coordinator/service/trust_store.h"
 #include "coordinator/state/coordinator_state.h"
@@ -65,6 +66,7 @@ class CoordinatorServer::Impl {
   std::unique_ptr<RunManager> runs;
   std::unique_ptr<FleetService> fleet;
   std::unique_ptr<ControlService> control;
+  std::unique_ptr<RevocationWatcher> revocation;  // null when insecure; stops before `runs`
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<MetricsHttpServer> metrics;
   int port = 0;
@@ -142,8 +144,13 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
       impl->runs.get(),
       impl->registry.get(), impl->state.get());
   impl->control =
+  if (trust_store != nullptr) {
+    impl->revocation = std::make_unique<RevocationWatcher>(
+        trust_store.get(), impl->registry.get(), impl->runs.get(),
+        absl::Milliseconds(options.revocation_check_ms));
+  }
       std::make_unique<ControlService>(options.insecure, trust_store.get(), impl->runs.get(),
-                                       impl->registry.get());
+                                       impl->registry.get(), impl->revocation.get());
 
   grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health, for probes
   grpc::ServerBuilder builder;
@@ -196,6 +203,7 @@ void CoordinatorServer::Shutdown() {
   impl_->stopped = true;
   impl_->metrics.reset();
   if (auto* health = impl_->server->GetHealthCheckService()) health->SetServingStatus(false);
+  impl_->revocation.reset();
   impl_->runs->Shutdown();
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }

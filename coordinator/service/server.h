@@ -28,6 +28,9 @@ struct CoordinatorServerOptions {
   std::string crl_path;
   // How often gRPC re-reads the CA, certificate and key files (rotation without restart).
   int cert_refresh_seconds = 60;
+  // How often the CA and CRL files are looked at for a change that must end open sessions
+  // and streams of certificates no longer trusted (RevocationWatcher, docs/pki.md).
+  int revocation_check_ms = 1000;
   // Plaintext without client authentication; only allowed on a loopback address.
   bool insecure = false;
   uint32_t max_clients = 10000;

@@ -6,6 +6,7 @@
 #include <grpcpp/security/tls_credentials_options.h>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/round/peer_text.h"
 #include "privacy/crypto/certificate.h"
 
 namespace tessera::coordinator {
@@ -51,8 +52,10 @@ std::string DescribeCertificate(const std::string& certificate_pem) {
   absl::StatusOr<crypto::CertificateIdentity> id =
       crypto::ParseCertificateIdentity(certificate_pem);
   if (!id.ok()) return "unreadable certificate";
-  return absl::StrCat("CN=", id->common_name, " OU=", id->organizational_unit,
-                      " O=", id->organization, " serial=", id->serial_hex);
+  // A refused certificate may come from anyone: its subject is escaped (PeerText).
+  return absl::StrCat("CN=", PeerText(id->common_name), " OU=",
+                      PeerText(id->organizational_unit), " O=", PeerText(id->organization),
+                      " serial=", id->serial_hex);
 }
 
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsFiles& files,

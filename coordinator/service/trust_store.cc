@@ -91,6 +91,7 @@ absl::Status TrustStore::Refresh() {
   revoked_ = revoked;
   crl_next_update_ = next_update;
   verified_.clear();
+  if (!first) ++generation_;
   return absl::OkStatus();
 }
 
@@ -129,6 +130,12 @@ std::string TrustStore::ca_pem() {
   absl::MutexLock lock(&mu_);
   (void)Refresh();
   return ca_pem_;
+}
+
+uint64_t TrustStore::generation() {
+  absl::MutexLock lock(&mu_);
+  (void)Refresh();
+  return generation_;
 }
 
 size_t TrustStore::revoked_count() {

@@ -39,6 +39,9 @@ class TrustStore {
   std::string ca_pem();
   // Revoked serials in the CRL in force (0 without a CRL), for logs and metrics.
   size_t revoked_count();
+  // Re-reads changed files; how many times the CA or CRL in force was replaced since Open
+  // (a file that failed to load does not count). RevocationWatcher polls it.
+  uint64_t generation();
 
  private:
   struct FileStamp {
@@ -62,6 +65,7 @@ class TrustStore {
   std::string ca_pem_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const crypto::TrustAnchors> anchors_ ABSL_GUARDED_BY(mu_);
   size_t revoked_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t crl_next_update_ ABSL_GUARDED_BY(mu_) = INT64_MAX;  // past it, nothing is cached
   // Certificates that verified against `anchors_`, by PEM; cleared when the files change.
   static constexpr size_t kMaxVerified = 1 << 16;

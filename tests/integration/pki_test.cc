@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
@@ -14,12 +15,17 @@
 #include "coordinator/service/server.h"
 #include "core/base/file.h"
 #include "core/base/testing/status_matchers.h"
+#include "core/serde/session_metadata.h"
+#include "core/serde/tensor_stream.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "privacy/crypto/certificate.h"
 #include "privacy/crypto/pki.h"
 #include "privacy/crypto/testing/test_pki.h"
 #include "tessera/wire/v1/control.grpc.pb.h"
+#include "tessera/wire/v1/fleet.grpc.pb.h"
+#include "tests/integration/control_helpers.h"
+#include "tests/integration/log_capture.h"
 #include "tests/integration/process.h"
 
 namespace tessera {
@@ -28,24 +34,7 @@ namespace {
 using ::testing::HasSubstr;
 using crypto::CertificateRole;
 
-class LogCapture : public google::LogSink {
- public:
-  LogCapture() { google::AddLogSink(this); }
-  ~LogCapture() override { google::RemoveLogSink(this); }
-  void send(google::LogSeverity, const char*, const char*, int, const google::LogMessageTime&,
-            const char* message, size_t length) override {
-    absl::MutexLock l(&mu_);
-    text_.append(message, length).append("\n");
-  }
-  std::string text() {
-    absl::MutexLock l(&mu_);
-    return text_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::string text_;
-};
+using testing_support::LogCapture;
 
 class PkiFederationTest : public ::testing::Test {
  protected:
@@ -171,6 +160,177 @@ TEST_F(PkiFederationTest, RevocationCutsOffNewAndOpenConnectionsAndABrokenCrlKee
 
   Revoke({op_serial, op2_serial});
   EXPECT_EQ(List(*Operator("op2")).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// A client subscribed over mTLS as NAME (NAME.pem/.key): its TRAIN tasks queue up, and the
+// subscription's final status is kept when the coordinator ends it.
+class Subscriber {
+ public:
+  Subscriber(const std::string& dir, const std::string& ca_pem, int port, const std::string& name)
+      : name_(name) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ca_pem;
+    ssl.pem_cert_chain = testing_support::ReadFileOrEmpty(dir + "/" + name + ".pem");
+    ssl.pem_private_key = testing_support::ReadFileOrEmpty(dir + "/" + name + ".key");
+    stub_ = wire::v1::Fleet::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::SslCredentials(ssl)));
+    grpc::ClientContext ctx;
+    wire::v1::RegisterRequest req;
+    req.set_name(name);
+    wire::v1::RegisterResponse resp;
+    registered_ = stub_->Register(&ctx, req, &resp);
+    session_ = resp.session_id();
+    thread_ = std::thread([this] {
+      wire::v1::SubscribeRequest sub;
+      sub.set_session_id(session_);
+      auto reader = stub_->Subscribe(&ctx_, sub);
+      wire::v1::Task t;
+      while (reader->Read(&t)) {
+        absl::MutexLock l(&mu_);
+        if (t.type() == wire::v1::PING) subscribed_ = true;
+        if (t.type() == wire::v1::TRAIN) tasks_.push_back(t);
+      }
+      grpc::Status end = reader->Finish();
+      absl::MutexLock l(&mu_);
+      end_ = end;
+      ended_ = true;
+    });
+  }
+  ~Subscriber() {
+    ctx_.TryCancel();
+    thread_.join();
+  }
+  const grpc::Status& registered() const { return registered_; }
+  bool AwaitSubscribed() { return Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return subscribed_; }, 10); }
+  wire::v1::Task NextTask() {
+    absl::MutexLock l(&mu_);
+    auto has = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !tasks_.empty(); };
+    mu_.AwaitWithTimeout(absl::Condition(&has), absl::Seconds(30));
+    if (tasks_.empty()) return {};
+    wire::v1::Task t = tasks_.front();
+    tasks_.erase(tasks_.begin());
+    return t;
+  }
+  // The subscription's end status, if it ended within `seconds`.
+  std::optional<grpc::Status> AwaitEnd(int seconds) {
+    if (!Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ended_; }, seconds)) {
+      return std::nullopt;
+    }
+    absl::MutexLock l(&mu_);
+    return end_;
+  }
+  // Uploads `weights` as the update for `task`.
+  grpc::Status Push(const wire::v1::Task& task, const ArrayRecord& weights) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata(kSessionMetadataKey, session_);
+    wire::v1::PushUpdateResponse resp;
+    auto w = stub_->PushUpdate(&ctx, &resp);
+    wire::v1::PushUpdateRequest m;
+    m.mutable_header()->set_task_id(task.task_id());
+    m.mutable_header()->set_num_examples(10);
+    bool ok = w->Write(m);
+    TensorStreamWriter stream(&weights);
+    m.Clear();
+    while (ok && stream.Next(m.mutable_chunk())) {
+      ok = w->Write(m);
+      m.Clear();
+    }
+    w->WritesDone();
+    return w->Finish();
+  }
+
+ private:
+  template <typename F>
+  bool Await(F done, int seconds) {
+    absl::MutexLock l(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&done), absl::Seconds(seconds));
+  }
+
+  const std::string name_;
+  std::unique_ptr<wire::v1::Fleet::Stub> stub_;
+  grpc::Status registered_;
+  std::string session_;
+  grpc::ClientContext ctx_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  bool subscribed_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status end_ ABSL_GUARDED_BY(mu_);
+  std::vector<wire::v1::Task> tasks_ ABSL_GUARDED_BY(mu_);
+};
+
+ArrayRecord SmallModel(float value) {
+  ArrayRecord r;
+  r.tensors.push_back(*Tensor::FromFloats("w", {4}, {value, value, value, value}));
+  return r;
+}
+
+TEST_F(PkiFederationTest, RevocationEndsAnOpenSubscriptionAtOnceAndNoRoundWaitsForIt) {
+  const std::string b_serial = Issue("hospital-b", CertificateRole::kClient);
+  Subscriber a(dir_, ca_.certificate_pem, server_->port(), "hospital-a");
+  Subscriber b(dir_, ca_.certificate_pem, server_->port(), "hospital-b");
+  ASSERT_TRUE(a.registered().ok()) << a.registered().error_message();
+  ASSERT_TRUE(b.registered().ok()) << b.registered().error_message();
+  ASSERT_TRUE(a.AwaitSubscribed());
+  ASSERT_TRUE(b.AwaitSubscribed());
+
+  wire::v1::RunConfig config;
+  config.set_name("revocation");
+  config.set_rounds(2);
+  config.mutable_model()->set_architecture("mlp");
+  config.mutable_train()->set_local_epochs(1);
+  config.mutable_train()->set_batch_size(1);
+  config.mutable_train()->set_learning_rate(0.1);
+  config.mutable_selection()->set_fraction(1.0);
+  config.mutable_selection()->set_min_clients(1);
+  config.mutable_selection()->set_wait_for_clients_seconds(2);
+  config.mutable_round()->set_deadline_seconds(60);
+  config.mutable_evaluation()->set_every(0);
+  config.mutable_evaluation()->set_deadline_seconds(10);
+  auto control = Operator("op");
+  std::string error;
+  const std::string run =
+      testing_support::CreateAndStartRun(*control, config, SmallModel(1.0f), &error);
+  ASSERT_FALSE(run.empty()) << error;
+  const wire::v1::Task a1 = a.NextTask();
+  ASSERT_EQ(a1.round(), 1u);
+  ASSERT_EQ(b.NextTask().round(), 1u) << "hospital-b was selected before its revocation";
+
+  LogCapture log;
+  const absl::Time revoked_at = absl::Now();
+  Revoke({b_serial});
+  std::optional<grpc::Status> end = b.AwaitEnd(10);
+  ASSERT_TRUE(end.has_value()) << "the revoked client's subscription stayed open";
+  EXPECT_EQ(end->error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(end->error_message(), HasSubstr("revoked"));
+  {
+    grpc::ClientContext ctx;
+    wire::v1::ListClientsResponse clients;
+    ASSERT_TRUE(control->ListClients(&ctx, wire::v1::ListClientsRequest(), &clients).ok());
+    for (const auto& c : clients.clients()) {
+      EXPECT_EQ(c.connected(), c.name() == "hospital-a") << c.name();
+    }
+  }
+  EXPECT_FALSE(a.AwaitEnd(0).has_value()) << "only the revoked certificate is cut off";
+
+  // Round 1 no longer waits for hospital-b (60 s deadline); round 2 does not select it.
+  ASSERT_TRUE(a.Push(a1, SmallModel(0.5f)).ok());
+  const wire::v1::Task a2 = a.NextTask();
+  ASSERT_EQ(a2.round(), 2u);
+  ASSERT_TRUE(a.Push(a2, SmallModel(0.25f)).ok());
+  wire::v1::RunStatus status;
+  for (int i = 0; i < 100 && status.state() != wire::v1::COMPLETED; ++i) {
+    status = testing_support::GetRunStatus(*control, run);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(status.state(), wire::v1::COMPLETED) << status.DebugString();
+  EXPECT_LT(absl::Now() - revoked_at, absl::Seconds(30));
+  ASSERT_EQ(status.rounds_size(), 2);
+  EXPECT_EQ(status.rounds(0).selected(), 2u);
+  EXPECT_EQ(status.rounds(0).reported(), 1u);
+  EXPECT_EQ(status.rounds(1).selected(), 1u);
+  EXPECT_EQ(status.rounds(1).reported(), 1u);
+  EXPECT_THAT(log.text(), HasSubstr("client hospital-b: certificate no longer trusted"));
 }
 
 TEST_F(PkiFederationTest, RotatedCoordinatorCertificateIsServedWithoutRestart) {
