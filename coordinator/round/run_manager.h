@@ -137,11 +137,11 @@ class RunManager {
   // are accepted too).
   absl::Status AbandonTask(absl::string_view task_id, absl::string_view client,
                            absl::string_view reason);
-  absl::Status SubmitEvaluation(absl::string_view task_id, absl::string_view client,
-                                uint64_t num_examples, double loss, double accuracy);
   // AbandonTask for every task of `client` in an open round that it has not answered (its
   // certificate was revoked: it will not answer). Returns how many.
   size_t AbandonClientTasks(absl::string_view client, absl::string_view reason);
+  absl::Status SubmitEvaluation(absl::string_view task_id, absl::string_view client,
+                                uint64_t num_examples, double loss, double accuracy);
   // The client's answer to a TRAIN task's data_report request (docs/governance.md). Same
   // errors as AbandonTask, plus FAILED_PRECONDITION when the task asked for no report and
   // INVALID_ARGUMENT for a report other than the one asked for (another bucket, a histogram

@@ -65,8 +65,8 @@ class CoordinatorServer::Impl {
   std::unique_ptr<ClientRegistry> registry;
   std::unique_ptr<RunManager> runs;
   std::unique_ptr<FleetService> fleet;
-  std::unique_ptr<ControlService> control;
   std::unique_ptr<RevocationWatcher> revocation;  // null when insecure; stops before `runs`
+  std::unique_ptr<ControlService> control;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<MetricsHttpServer> metrics;
   int port = 0;
@@ -143,12 +143,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                           options.max_concurrent_downloads, trust_store.get()},
       impl->runs.get(),
       impl->registry.get(), impl->state.get());
-  impl->control =
   if (trust_store != nullptr) {
     impl->revocation = std::make_unique<RevocationWatcher>(
         trust_store.get(), impl->registry.get(), impl->runs.get(),
         absl::Milliseconds(options.revocation_check_ms));
   }
+  impl->control =
       std::make_unique<ControlService>(options.insecure, trust_store.get(), impl->runs.get(),
                                        impl->registry.get(), impl->revocation.get());
 
@@ -202,8 +202,8 @@ void CoordinatorServer::Shutdown() {
   if (impl_ == nullptr || impl_->stopped) return;
   impl_->stopped = true;
   impl_->metrics.reset();
-  if (auto* health = impl_->server->GetHealthCheckService()) health->SetServingStatus(false);
   impl_->revocation.reset();
+  if (auto* health = impl_->server->GetHealthCheckService()) health->SetServingStatus(false);
   impl_->runs->Shutdown();
   impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
