@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -161,6 +162,34 @@ absl::Status SaveIssued(const PkiArgs& a, const std::string& name, const std::st
   return absl::OkStatus();
 }
 
+// OK unless the CA's record (issued/) holds a certificate for `name` (compared ignoring case,
+// so "Hospital-A" cannot shadow "hospital-a") that is still live: not expired and not on the
+// CRL. With --force (rotation) the operator replaces it knowingly. ALREADY_EXISTS names it.
+absl::Status CheckNameNotIssued(const PkiArgs& a, const crypto::KeyAndCertificate& ca,
+                                const std::string& name) {
+  if (a.force) return absl::OkStatus();
+  absl::StatusOr<std::vector<Issued>> issued = ListIssued(a);
+  if (!issued.ok()) return issued.status();
+  absl::StatusOr<crypto::RevocationList> crl = LoadCrl(a, ca);
+  if (!crl.ok()) return crl.status();
+  std::set<std::string> revoked;
+  for (const crypto::RevokedCertificate& r : crl->revoked) revoked.insert(r.serial_hex);
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  for (const Issued& i : *issued) {
+    if (!absl::EqualsIgnoreCase(i.id.common_name, name) || i.id.not_after_unix <= now ||
+        revoked.count(i.id.serial_hex) > 0) {
+      continue;
+    }
+    return absl::AlreadyExistsError(absl::StrCat(
+        "the CA already issued \"", i.id.common_name, "\" (OU ", i.id.organizational_unit,
+        ", O \"", i.id.organization, "\", serial ", i.id.serial_hex,
+        "), still valid: a second certificate for the name would let its holder act as that "
+        "member. Revoke it first (tessera pki revoke --serial ", i.id.serial_hex,
+        ") or pass --force to rotate it"));
+  }
+  return absl::OkStatus();
+}
+
 // The audit event of a certificate just issued (public facts only).
 void AddIssuedEvent(const std::string& name, crypto::CertificateRole role,
                     const std::string& cert, std::vector<PkiEvent>* events) {
@@ -222,7 +251,20 @@ int PkiIssue(const PkiArgs& a, std::vector<PkiEvent>* events) {
     if (!csr.ok()) return Fail("issue", absl::NotFoundError(absl::StrCat("--csr: ", csr.status().message())));
     absl::StatusOr<crypto::RequestSubject> subject = crypto::ReadCertificateRequest(*csr);
     if (!subject.ok()) return Fail("issue", absl::InvalidArgumentError(absl::StrCat("--csr ", a.csr, ": ", subject.status().message())));
+    // The organization is the operator's decision: a partner's request may claim any O.
+    if (a.organization.empty()) {
+      return Fail("issue", absl::InvalidArgumentError(absl::StrCat(
+                               "--org is required with --csr: the certificate's organization "
+                               "is decided by the operator, not by the request (it asks for O "
+                               "\"", subject->organization, "\")")));
+    }
     const std::string name = a.name.empty() ? subject->common_name : a.name;
+    if (absl::Status s = crypto::ValidateMemberName(name); !s.ok()) {
+      return Fail("issue", absl::InvalidArgumentError(
+                               absl::StrCat(a.name.empty() ? "--csr CN: " : "--name: ",
+                                            s.message())));
+    }
+    if (absl::Status s = CheckNameNotIssued(a, *ca, name); !s.ok()) return Fail("issue", s);
     absl::StatusOr<std::string> cert = crypto::IssueCertificateForRequest(*ca, *csr, o);
     if (!cert.ok()) return Fail("issue", cert.status());
     absl::Status s = SaveIssued(a, name, *cert, nullptr);
@@ -233,6 +275,7 @@ int PkiIssue(const PkiArgs& a, std::vector<PkiEvent>* events) {
   if (a.name.empty()) {
     return Fail("issue", absl::InvalidArgumentError("--name (or --csr) is required"));
   }
+  if (absl::Status s = CheckNameNotIssued(a, *ca, a.name); !s.ok()) return Fail("issue", s);
   absl::StatusOr<std::string> key = crypto::GeneratePrivateKey();
   if (!key.ok()) return Fail("issue", key.status());
   absl::StatusOr<std::string> cert = crypto::IssueCertificate(*ca, *key, o);
