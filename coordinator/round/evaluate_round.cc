@@ -1,4 +1,5 @@
-// Evaluation of a new global model on every connected client (RunManager::EvaluateRound).
+// Evaluation of a new global model on every connected client that the run's license rules
+// accept (RunManager::EvaluateRound).
 #include "absl/time/clock.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
@@ -29,7 +30,8 @@ void RunManager::EvaluateRound(const std::shared_ptr<Run>& run,
     run->current = *summary;
   }
   Notify(run);
-  const size_t delivered = DispatchTasks(run, round, registry_->Connected());
+  // Only clients the run's license rules accept see the model (governance_driver.cc).
+  const size_t delivered = DispatchTasks(run, round, EligibleClients(run, registry_->Connected()));
   const absl::Time deadline = absl::Now() + Seconds(config.evaluation().deadline_seconds());
   {
     absl::MutexLock l(&round->mu);

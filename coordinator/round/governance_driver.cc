@@ -220,6 +220,11 @@ absl::Status RunManager::SubmitDataReport(absl::string_view task_id, absl::strin
   absl::MutexLock l(&run->mu);
   wire::v1::Participant& p = ParticipantOf(run->provenance, client);
   *p.mutable_data_report() = report;
+  // Exact class counts would sum to the exact example count the bucket hides: each class is
+  // kept (and so published) rounded down to the bucket, like the count (docs/data_cards.md).
+  for (uint64_t& n : *p.mutable_data_report()->mutable_class_histogram()) {
+    n = n / asked.example_count_bucket() * asked.example_count_bucket();
+  }
   return state_->PutProvenance(run->provenance);
 }
 

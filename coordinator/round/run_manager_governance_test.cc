@@ -106,6 +106,32 @@ TEST_F(GovernanceTest, DisallowedLicenseAndMissingCardAreRefusedWithTheReason) {
   EXPECT_TRUE(provenance::VerifyAuditChain(*log, nullptr, "").ok());
 }
 
+TEST_F(GovernanceTest, RefusedClientGetsNoEvaluationTaskAndIsNotCounted) {
+  Join("alpha", "Org A", "MIT");
+  Join("gamma", "Org C", "proprietary");
+  wire::v1::RunConfig config = Governed(false);
+  config.mutable_evaluation()->set_every(1);
+  auto created = runs_->CreateRun(config, Weights(0), "");
+  ASSERT_THAT(created, IsOk());
+  ASSERT_THAT(runs_->StartRun(created->run_id()), IsOk());
+
+  EXPECT_EQ(NextTask("gamma").type(), wire::v1::REFUSED);
+  const wire::v1::Task train = NextTask("alpha");
+  ASSERT_EQ(train.type(), wire::v1::TRAIN);
+  ASSERT_THAT(runs_->SubmitDataReport(train.task_id(), "alpha", Report(50, 100)), IsOk());
+  ASSERT_THAT(Answer("alpha", train, 0.5f, 100), IsOk());
+  const wire::v1::Task eval = NextTask("alpha");
+  ASSERT_EQ(eval.type(), wire::v1::EVALUATE);
+  ASSERT_THAT(runs_->SubmitEvaluation(eval.task_id(), "alpha", 40, 0.5, 0.75), IsOk());
+  const wire::v1::RunStatus status = AwaitState(created->run_id(), wire::v1::COMPLETED);
+
+  // Only the one accepted client evaluated; the refused one got its notice and nothing else.
+  EXPECT_EQ(status.rounds(0).evaluated(), 1u);
+  EXPECT_DOUBLE_EQ(status.rounds(0).eval_accuracy(), 0.75);
+  absl::MutexLock l(&mu_);
+  EXPECT_TRUE(tasks_["gamma"].empty()) << tasks_["gamma"].front().DebugString();
+}
+
 TEST_F(GovernanceTest, DataReportsOnlyAsAsked) {
   Join("alpha", "Org A", "MIT", /*histogram=*/false);
   Join("delta", "Org D", "MIT", /*histogram=*/true);
@@ -128,6 +154,19 @@ TEST_F(GovernanceTest, DataReportsOnlyAsAsked) {
               StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(runs_->SubmitDataReport(d.task_id(), "delta", with_histogram), IsOk());
   ASSERT_THAT(runs_->CancelRun(created->run_id()), IsOk());
+  // Kept (and so published) rounded down to the bucket of 50 like the count: 60 -> 50,
+  // 40 -> 0; exact classes would sum to delta's exact example count.
+  auto provenance = state_->GetProvenance(created->run_id());
+  ASSERT_THAT(provenance, IsOk());
+  ASSERT_TRUE(provenance->has_value());
+  bool saw_delta = false;
+  for (const auto& p : (*provenance)->participants()) {
+    if (p.client() != "delta") continue;
+    saw_delta = true;
+    EXPECT_THAT(p.data_report().class_histogram(), ::testing::ElementsAre(50, 0));
+    EXPECT_EQ(p.data_report().examples_rounded(), 100u);
+  }
+  EXPECT_TRUE(saw_delta);
 }
 
 TEST_F(GovernanceTest, ExportDocumentsAreSignedAndVerify) {

@@ -110,7 +110,7 @@ json DifferentialPrivacyJson(const ExportInputs& in) {
   return out;
 }
 
-json RoundJson(const RoundSummary& r) {
+json RoundJson(const RoundSummary& r, uint64_t bucket) {
   const bool evaluated = r.evaluated() > 0;
   json secagg = nullptr;
   if (r.has_secagg()) {
@@ -142,7 +142,7 @@ json RoundJson(const RoundSummary& r) {
           {"reported", r.reported()},
           {"dropped", r.dropped()},
           {"participants", participants},
-          {"num_examples", r.num_examples()},
+          {"examples_rounded", RoundDownToBucket(r.num_examples(), bucket)},
           {"train_loss", Number(r.train_loss())},
           {"evaluated", r.evaluated()},
           {"eval_accuracy", evaluated ? Number(r.eval_accuracy()) : json(nullptr)},
@@ -169,8 +169,11 @@ json DataCardJson(const Participant& p) {
 json DataReportJson(const Participant& p) {
   if (!p.has_data_report()) return nullptr;
   const wire::v1::DataReport& r = p.data_report();
+  // Each class rounded down like the count: exact classes would sum to the exact count.
   json histogram = json::array();
-  for (uint64_t n : r.class_histogram()) histogram.push_back(n);
+  for (uint64_t n : r.class_histogram()) {
+    histogram.push_back(RoundDownToBucket(n, r.example_count_bucket()));
+  }
   return {{"example_count_bucket", r.example_count_bucket()},
           {"examples_rounded", r.examples_rounded()},
           {"class_histogram", histogram},
@@ -345,7 +348,8 @@ absl::StatusOr<std::string> BuildBillOfMaterials(const ExportInputs& in,
        HexOrNull(in.provenance.torchscript_sha256().empty() ? spec.torchscript_sha256()
                                                             : in.provenance.torchscript_sha256())}};
   json rounds = json::array();
-  for (const RoundSummary* r : CommittedRounds(in)) rounds.push_back(RoundJson(*r));
+  const uint64_t bucket = PublishedExampleBucket(in.config);
+  for (const RoundSummary* r : CommittedRounds(in)) rounds.push_back(RoundJson(*r, bucket));
   bom["rounds"] = rounds;
   json failed = json::array();
   for (const RoundSummary* r : FailedAttempts(in)) {

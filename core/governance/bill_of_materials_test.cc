@@ -18,6 +18,7 @@ namespace {
 using nlohmann::json;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kCardSha[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -104,6 +105,26 @@ TEST(BillOfMaterialsTest, TrainingWithAndWithoutPrivacy) {
   EXPECT_EQ(dp["ledger_run_ids"], json({"run-7f3a"}));
   EXPECT_EQ(on["training"]["secure_aggregation"]["security_bits"], 40);
   EXPECT_DOUBLE_EQ(on["rounds"][2]["differential_privacy"]["epsilon"].get<double>(), 4.5);
+}
+
+TEST(BillOfMaterialsTest, CountsArePublishedRoundedDownToTheBucket) {
+  ExportInputs in = SampleExportInputs(false, false);
+  in.config.mutable_governance()->set_example_count_bucket(1000);
+  for (auto& r : in.rounds) r.set_num_examples(3657);
+  // An exact histogram stored by an older coordinator: 1234 + 2423 = 3657 examples.
+  for (auto& p : *in.provenance.mutable_participants()) {
+    if (!p.has_data_report()) continue;
+    p.mutable_data_report()->add_class_histogram(1234);
+    p.mutable_data_report()->add_class_histogram(2423);
+  }
+  const json bom = Bom(in);
+  for (const json& r : bom["rounds"]) {
+    EXPECT_EQ(r["examples_rounded"], 3000) << r.dump();
+    EXPECT_FALSE(r.contains("num_examples")) << r.dump();
+  }
+  // The reports' bucket is 100 (the fixture's): 1234 -> 1200, 2423 -> 2400.
+  EXPECT_EQ(bom["participants"][0]["data_report"]["class_histogram"], json({1200, 2400}));
+  EXPECT_THAT(bom.dump(), Not(HasSubstr("3657")));
 }
 
 TEST(BillOfMaterialsTest, ParticipantsWithDataCardsAndRounds) {

@@ -162,6 +162,15 @@ std::string RunStateName(wire::v1::RunState state) {
   }
 }
 
+uint64_t PublishedExampleBucket(const wire::v1::RunConfig& config) {
+  const uint64_t bucket = config.governance().example_count_bucket();
+  return bucket == 0 ? 100 : bucket;
+}
+
+uint64_t RoundDownToBucket(uint64_t count, uint64_t bucket) {
+  return bucket == 0 ? count : count / bucket * bucket;
+}
+
 std::vector<std::string> DataCardNames(const ExportInputs& inputs) {
   std::set<std::string> names;
   for (const wire::v1::Participant& p : inputs.provenance.participants()) {

@@ -51,6 +51,14 @@ std::vector<std::pair<std::string, double>> StrategyParams(const wire::v1::Strat
 // "created", "running", "completed", "cancelled", "failed", "unspecified".
 std::string RunStateName(wire::v1::RunState state);
 
+// Counts in the published documents (docs/data_cards.md "What is published"). Every count of
+// examples is published rounded down to a multiple of the run's example bucket
+// (governance.example_count_bucket, 100 when unset), the same bucket the clients' data
+// reports use, so no published number or sum of numbers gives an exact dataset size.
+uint64_t PublishedExampleBucket(const wire::v1::RunConfig& config);
+// floor(count / bucket) * bucket.
+uint64_t RoundDownToBucket(uint64_t count, uint64_t bucket);
+
 // The unique non-empty data card names of the accepted participants, sorted.
 std::vector<std::string> DataCardNames(const ExportInputs& inputs);
 

@@ -53,15 +53,18 @@ std::string SecureAggregationLine(const wire::v1::RunConfig& c) {
       N(s.clip()), ", ", N(s.clip()), "] and quantized to ", s.value_bits(), " bits\n");
 }
 
-std::string RoundsTable(const std::vector<const RoundSummary*>& rounds) {
-  std::string out =
-      "| Round | Attempt | Clients | Examples | Train loss | Model SHA-256 |\n"
-      "|---|---|---|---|---|---|\n";
+// Example totals rounded down to a multiple of `bucket` (PublishedExampleBucket).
+std::string RoundsTable(const std::vector<const RoundSummary*>& rounds, uint64_t bucket) {
+  std::string out = absl::StrCat(
+      "| Round | Attempt | Clients | Examples (rounded down to a multiple of ", bucket,
+      ") | Train loss | Model SHA-256 |\n"
+      "|---|---|---|---|---|---|\n");
   for (const RoundSummary* r : rounds) {
     // Under DP the coordinator holds no example count or loss (docs/privacy.md).
     const bool dp = r->has_privacy();
     absl::StrAppend(&out, "| ", r->round(), " | ", r->attempt(), " | ", r->participants_size(),
-                    " | ", dp ? "-" : absl::StrCat(r->num_examples()), " | ",
+                    " | ", dp ? "-" : absl::StrCat(RoundDownToBucket(r->num_examples(), bucket)),
+                    " | ",
                     dp ? "-" : Metric(r->train_loss()), " | ",
                     absl::BytesToHexString(r->model_sha256()), " |\n");
   }
@@ -104,7 +107,9 @@ std::string TrainingProcedureSection(const ExportInputs& in) {
                          " on the clients' local evaluation data")
           : "none configured",
       "\n\n");
-  if (!committed.empty()) absl::StrAppend(&out, RoundsTable(committed), "\n");
+  if (!committed.empty()) {
+    absl::StrAppend(&out, RoundsTable(committed, PublishedExampleBucket(c)), "\n");
+  }
   return out;
 }
 

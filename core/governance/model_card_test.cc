@@ -97,6 +97,16 @@ TEST(ModelCardTest, SectionsInOrder) {
   EXPECT_THAT(card, HasSubstr("1 failed attempt retried"));
 }
 
+TEST(ModelCardTest, RoundTableRoundsExampleTotalsDownToTheBucket) {
+  ExportInputs in = SampleExportInputs(false, false);
+  in.config.mutable_governance()->set_example_count_bucket(1000);
+  for (auto& r : in.rounds) r.set_num_examples(3657);
+  const std::string card = RenderModelCard(in, "bom.json");
+  EXPECT_THAT(card, HasSubstr("| Examples (rounded down to a multiple of 1000) |"));
+  EXPECT_THAT(card, HasSubstr("| 1 | 1 | 3 | 3000 | "));  // floor(3657 / 1000) * 1000
+  EXPECT_THAT(card, Not(HasSubstr("3657")));
+}
+
 TEST(ModelCardTest, DpRoundsListNoExampleCountsOrLoss) {
   // Under DP the round table shows "-" where a run without DP lists example totals and loss
   // (the fixture's rounds carry 3600 examples either way).

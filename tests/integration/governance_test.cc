@@ -139,7 +139,10 @@ TEST_F(GovernanceTest, LicenseRulesCardsSignedExportAndTamperDetection) {
   EXPECT_THAT(clients_[3]->Log(), HasSubstr("refused this client"));
   for (const auto& r : status["rounds"]) {
     EXPECT_THAT(r["participants"].dump(), Not(HasSubstr("site-d")));
+    // Evaluation goes to the 3 accepted clients only: the refused one never sees the model.
+    EXPECT_LE(r["evaluated"].get<int>(), 3) << r.dump(2);
   }
+  EXPECT_THAT(clients_[3]->Log(), Not(HasSubstr("evaluation: accuracy")));
 
   // Export: weights, model card and signed bill of materials next to each other.
   const std::string model_dir = dir_ + "/model";
