@@ -17,6 +17,7 @@
 #include "core/serde/grpc_status.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/errors.h"
+#include "tools/cli/model_verify.h"
 
 namespace tessera::cli {
 
@@ -70,10 +71,15 @@ absl::StatusOr<AuditLogReport> VerifyAuditLogFile(const std::string& path,
   report.problems = std::move(log.problems);
   report.problems.insert(report.problems.end(), v.problems.begin(), v.problems.end());
   if (!report.has_head) {
+    // Without the signed head, cutting entries off the end (or replacing the whole log with
+    // a freshly chained one) cannot be detected: that is a failure, not a warning.
+    report.problems.push_back(
+        "no signed head line: entries cut off the end or a rewritten log cannot be detected");
+  }
+  if (!report.ca_checked) {
     report.warnings.push_back(
-        "no head line: the chain is checked, but entries cut off the end cannot be detected");
-  } else if (!report.ca_checked) {
-    report.warnings.push_back("no --ca given: the head's signer was not checked against a CA");
+        "no --ca given: the head's signer was not checked against the federation CA, so "
+        "anyone could have re-chained and signed this log");
   }
   return report;
 }
@@ -91,7 +97,8 @@ std::string SignerText(const provenance::SignerIdentity& signer) {
 std::string AuditReportText(const AuditLogReport& r) {
   std::string out;
   if (r.ok()) {
-    absl::StrAppend(&out, "audit log OK: ", r.entries, " entries");
+    absl::StrAppend(&out, r.verified() ? "audit log OK: " : "audit log UNVERIFIED: ", r.entries,
+                    " entries");
     if (r.has_head) absl::StrAppend(&out, ", head signed by ", SignerText(r.head_signer));
     absl::StrAppend(&out, "\n");
   } else {
@@ -105,7 +112,9 @@ std::string AuditReportText(const AuditLogReport& r) {
 }
 
 std::string AuditReportJson(const AuditLogReport& r) {
-  nlohmann::json j = {{"ok", r.ok()},         {"entries", r.entries},
+  nlohmann::json j = {{"ok", r.verified()},
+                      {"result", !r.ok() ? "failed" : r.verified() ? "verified" : "unverified"},
+                      {"entries", r.entries},
                       {"has_head", r.has_head}, {"head_seq", r.head_seq},
                       {"ca_checked", r.ca_checked}, {"problems", r.problems},
                       {"warnings", r.warnings}};
@@ -181,17 +190,18 @@ int VerifyAudit(const ConnectionOptions& c, const OutputOptions& out, const std:
     absl::StatusOr<std::string> ca = ReadFileToString(c.ca_cert_path);
     if (!ca.ok()) {
       std::cerr << "tessera: audit verify: --ca: " << ca.status().message() << "\n";
-      return 2;
+      return kVerifyUnusable;
     }
     ca_pem = *std::move(ca);
   }
   absl::StatusOr<AuditLogReport> report = VerifyAuditLogFile(path, ca_pem);
   if (!report.ok()) {
     std::cerr << "tessera: audit verify: " << report.status().message() << "\n";
-    return 2;
+    return kVerifyUnusable;
   }
   std::cout << (out.json ? AuditReportJson(*report) + "\n" : AuditReportText(*report));
-  return report->ok() ? 0 : 1;
+  if (!report->ok()) return kVerifyFailed;
+  return report->verified() ? kVerifyPassed : kVerifyUnverified;
 }
 
 }  // namespace tessera::cli

@@ -38,8 +38,12 @@ struct AuditLogReport {
   provenance::SignerIdentity head_signer;  // when the head verified
   bool ca_checked = false;                 // the head's signer was checked against a CA
   std::vector<std::string> problems;       // the file's, then the chain's
-  std::vector<std::string> warnings;       // e.g. no head line: truncation goes unnoticed
+  std::vector<std::string> warnings;
+  // No problem: the chain is intact and ends at the signed head (a log without a head line
+  // has the problem "no signed head").
   bool ok() const { return problems.empty(); }
+  // ok(), and the head's signer chains to the CA that was given.
+  bool verified() const { return ok() && ca_checked; }
 };
 
 // Reads the log at `path` and checks it with provenance::VerifyAuditChain (the head's signer
@@ -47,8 +51,9 @@ struct AuditLogReport {
 absl::StatusOr<AuditLogReport> VerifyAuditLogFile(const std::string& path,
                                                   absl::string_view ca_pem);
 
-// "audit log OK: 12 entries, head signed by CN=coordinator O=Acme" or "audit log FAILED: 2
-// problems" followed by one line per problem, then the warnings.
+// "audit log OK: 12 entries, head signed by CN=coordinator O=Acme" (verified, with --ca),
+// "audit log UNVERIFIED: 12 entries, head signed by ..." (intact, no --ca), or "audit log
+// FAILED: 2 problems" followed by one line per problem; then the warnings.
 std::string AuditReportText(const AuditLogReport& report);
 std::string AuditReportJson(const AuditLogReport& report);
 

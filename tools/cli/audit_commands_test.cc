@@ -21,6 +21,7 @@
 #include "privacy/crypto/random.h"
 #include "privacy/provenance/audit_chain.h"
 #include "privacy/provenance/signer.h"
+#include "tools/cli/commands.h"
 
 namespace tessera::cli {
 namespace {
@@ -146,15 +147,40 @@ TEST_F(AuditVerifyTest, EntriesCutOffTheEndShowAgainstTheHead) {
   EXPECT_THAT(r.problems, Contains(HasSubstr("head")));
 }
 
-TEST_F(AuditVerifyTest, WithoutHeadTheChainIsCheckedAndTruncationIsAWarning) {
+TEST_F(AuditVerifyTest, WithoutTheSignedHeadTheLogFails) {
   const AuditLogReport r = Verify(lines_, /*with_head=*/false);
-  EXPECT_TRUE(r.ok()) << AuditReportText(r);
+  EXPECT_FALSE(r.ok());
   EXPECT_FALSE(r.has_head);
-  EXPECT_THAT(r.warnings, Contains(HasSubstr("cannot be detected")));
-  // Without the head, cutting off the end goes unnoticed: that is what the warning says.
+  EXPECT_THAT(r.problems, Contains(HasSubstr("no signed head line")));
+  // Without the head, a log cut short would look intact: it fails the same way.
   std::vector<std::string> lines = lines_;
   lines.pop_back();
-  EXPECT_TRUE(Verify(lines, false).ok());
+  EXPECT_THAT(Verify(lines, false).problems, Contains(HasSubstr("no signed head line")));
+}
+
+TEST_F(AuditVerifyTest, ExitCodeIsUnverifiedWithoutCaAndFailedWithoutHead) {
+  const std::string ca_path = path_ + ".ca.pem";
+  ASSERT_THAT(WriteFileAtomically(ca_path, pki_.ca.certificate_pem, 0644, true), IsOk());
+  Verify(lines_);  // writes the intact log with its head
+  ConnectionOptions with_ca;
+  with_ca.ca_cert_path = ca_path;
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(VerifyAudit(with_ca, {}, path_), 0);
+  EXPECT_THAT(::testing::internal::GetCapturedStdout(), HasSubstr("audit log OK: 5 entries"));
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(VerifyAudit(ConnectionOptions{}, {}, path_), 3);
+  EXPECT_THAT(::testing::internal::GetCapturedStdout(),
+              AllOf(HasSubstr("audit log UNVERIFIED: 5 entries"), HasSubstr("no --ca given")));
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(VerifyAudit(ConnectionOptions{}, {.json = true}, path_), 3);
+  EXPECT_THAT(::testing::internal::GetCapturedStdout(),
+              AllOf(HasSubstr("\"ok\":false"), HasSubstr("\"result\":\"unverified\"")));
+
+  Verify(lines_, /*with_head=*/false);  // the signed head removed
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(VerifyAudit(with_ca, {}, path_), 1);
+  EXPECT_THAT(::testing::internal::GetCapturedStdout(), HasSubstr("no signed head line"));
+  std::filesystem::remove(ca_path);
 }
 
 TEST_F(AuditVerifyTest, UnparsableLineIsNamedByItsNumber) {

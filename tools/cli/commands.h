@@ -37,12 +37,14 @@ int ExportModel(const ConnectionOptions& c, const OutputOptions& out, const std:
                 int round, const std::string& out_path, std::string torchscript_path,
                 bool force);
 // `tessera model verify PATH [--online]` (tools/cli/model_verify.h): exit 0 when every check
-// passes, 1 when one fails, 2 when the export cannot be read.
+// passes and the signer chains to --ca, 1 when one fails, 2 when the export cannot be read,
+// 3 ("unverified") when every check passes but no --ca was given.
 int VerifyModel(const ConnectionOptions& c, const OutputOptions& out, const std::string& path,
                 bool online);
 
 // `tessera audit export [--out FILE]` and `tessera audit verify FILE`
-// (tools/cli/audit_commands.h).
+// (tools/cli/audit_commands.h). `audit verify` exits as `model verify` does: 0 verified,
+// 1 a problem (a missing signed head is one), 2 unreadable, 3 intact but no --ca.
 int ExportAudit(const ConnectionOptions& c, const OutputOptions& out,
                 const std::string& out_path);
 int VerifyAudit(const ConnectionOptions& c, const OutputOptions& out, const std::string& path);

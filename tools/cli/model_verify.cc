@@ -126,11 +126,19 @@ std::string CheckLine(const provenance::ExportCheck& check) {
   return absl::StrFormat("%-4s %s  %s", check.ok ? "OK" : "FAIL", check.name, check.detail);
 }
 
-std::string VerificationSummary(const std::vector<provenance::ExportCheck>& checks) {
+std::string VerificationSummary(const std::vector<provenance::ExportCheck>& checks,
+                                bool ca_checked) {
   const auto failed = std::count_if(checks.begin(), checks.end(),
                                     [](const provenance::ExportCheck& c) { return !c.ok; });
-  if (failed == 0) return absl::StrCat("verified: all ", checks.size(), " checks passed");
-  return absl::StrCat("verification FAILED: ", failed, " of ", checks.size(), " checks");
+  if (failed != 0) {
+    return absl::StrCat("verification FAILED: ", failed, " of ", checks.size(), " checks");
+  }
+  if (!ca_checked) {
+    return absl::StrCat("UNVERIFIED: all ", checks.size(),
+                        " checks passed, but no --ca was given, so nothing ties the signer to "
+                        "the federation (anyone can re-sign with a key of their own)");
+  }
+  return absl::StrCat("verified: all ", checks.size(), " checks passed");
 }
 
 std::string VerificationJson(const provenance::ExportVerification& v, bool ca_checked) {
@@ -140,7 +148,8 @@ std::string VerificationJson(const provenance::ExportVerification& v, bool ca_ch
     checks.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
     ok = ok && c.ok;
   }
-  nlohmann::json j = {{"ok", ok},
+  nlohmann::json j = {{"ok", ok && ca_checked},
+                      {"result", !ok ? "failed" : ca_checked ? "verified" : "unverified"},
                       {"run_id", v.run_id},
                       {"round", v.round},
                       {"model_sha256", v.model_sha256_hex},
@@ -190,12 +199,10 @@ int VerifyModel(const ConnectionOptions& c, const OutputOptions& out, const std:
   } else {
     std::cout << "run " << v->run_id << ", round " << v->round << "\n";
     for (const provenance::ExportCheck& check : v->checks) std::cout << CheckLine(check) << "\n";
-    if (ca_pem.empty()) {
-      std::cout << "note: no --ca given: the signer was not checked against the federation CA\n";
-    }
-    std::cout << VerificationSummary(v->checks) << "\n";
+    std::cout << VerificationSummary(v->checks, !ca_pem.empty()) << "\n";
   }
-  return ok ? kVerifyPassed : kVerifyFailed;
+  if (!ok) return kVerifyFailed;
+  return ca_pem.empty() ? kVerifyUnverified : kVerifyPassed;
 }
 
 }  // namespace tessera::cli

@@ -15,10 +15,15 @@
 
 namespace tessera::cli {
 
-// Exit codes of `tessera model verify`.
+// Exit codes of `tessera model verify` and `tessera audit verify`. Verified means every
+// check passed AND the signer chains to the federation CA given with --ca. Without --ca
+// every check may pass and the result is still only "unverified" (kVerifyUnverified): the
+// signature then proves only that someone holding the embedded key signed, and anyone can
+// make such a key and a self-signed "coordinator" certificate.
 inline constexpr int kVerifyPassed = 0;
 inline constexpr int kVerifyFailed = 1;
 inline constexpr int kVerifyUnusable = 2;
+inline constexpr int kVerifyUnverified = 3;
 
 struct ExportOnDisk {
   std::string bom_path, weights_path, model_card_path;
@@ -45,9 +50,13 @@ provenance::ExportCheck CoordinatorCheck(const provenance::ExportVerification& v
 // "OK   signature  signed by CN=coordinator O=Acme" or
 // "FAIL weights sha256  expected ab12.. found cd34..".
 std::string CheckLine(const provenance::ExportCheck& check);
-// The summary: "verified: N checks passed" or "verification FAILED: N of M checks".
-std::string VerificationSummary(const std::vector<provenance::ExportCheck>& checks);
-// {"ok":..,"run_id":..,"round":..,"ca_checked":..,"checks":[{"name","ok","detail"},..]}.
+// The summary: "verified: all N checks passed", "verification FAILED: N of M checks", or,
+// when every check passed but `ca_checked` is false, "UNVERIFIED: all N checks passed, but
+// no --ca was given ...".
+std::string VerificationSummary(const std::vector<provenance::ExportCheck>& checks,
+                                bool ca_checked);
+// {"ok":..,"result":"verified"|"unverified"|"failed","run_id":..,"round":..,"ca_checked":..,
+// "checks":[{"name","ok","detail"},..]}; "ok" is true only for "verified".
 std::string VerificationJson(const provenance::ExportVerification& verification,
                              bool ca_checked);
 

@@ -25,6 +25,7 @@
 #include "privacy/crypto/random.h"
 #include "privacy/crypto/sha256.h"
 #include "privacy/provenance/signer.h"
+#include "tools/cli/commands.h"
 #include "tools/cli/model_export.h"
 
 namespace tessera::cli {
@@ -46,22 +47,27 @@ std::vector<std::string> Failed(const provenance::ExportVerification& v) {
   return names;
 }
 
+// A signer with a "coordinator" certificate of a fresh CA of organization "Acme"; that CA's
+// certificate goes to *ca_pem.
+absl::StatusOr<provenance::ProvenanceSigner> CoordinatorSigner(std::string* ca_pem) {
+  absl::StatusOr<crypto::KeyAndCertificate> ca = crypto::CreateCertificateAuthority("Acme", 30);
+  if (!ca.ok()) return ca.status();
+  *ca_pem = ca->certificate_pem;
+  absl::StatusOr<std::string> key = crypto::GeneratePrivateKey();
+  if (!key.ok()) return key.status();
+  crypto::IssueOptions o;
+  o.role = crypto::CertificateRole::kCoordinator;
+  o.common_name = "coordinator";
+  o.subject_alt_names = {"DNS:localhost"};
+  absl::StatusOr<std::string> cert = crypto::IssueCertificate(*ca, *key, o);
+  if (!cert.ok()) return cert.status();
+  return provenance::ProvenanceSigner::FromPem(*key, *cert);
+}
+
 class ModelVerifyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<crypto::KeyAndCertificate> ca = crypto::CreateCertificateAuthority("Acme", 30);
-    ASSERT_THAT(ca, IsOk());
-    ca_pem_ = ca->certificate_pem;
-    absl::StatusOr<std::string> key = crypto::GeneratePrivateKey();
-    ASSERT_THAT(key, IsOk());
-    crypto::IssueOptions o;
-    o.role = crypto::CertificateRole::kCoordinator;
-    o.common_name = "coordinator";
-    o.subject_alt_names = {"DNS:localhost"};
-    absl::StatusOr<std::string> cert = crypto::IssueCertificate(*ca, *key, o);
-    ASSERT_THAT(cert, IsOk());
-    absl::StatusOr<provenance::ProvenanceSigner> signer =
-        provenance::ProvenanceSigner::FromPem(*key, *cert);
+    absl::StatusOr<provenance::ProvenanceSigner> signer = CoordinatorSigner(&ca_pem_);
     ASSERT_THAT(signer, IsOk());
 
     weights_.tensors.push_back(MakeTensor<float>("fc.weight", DType::kFloat32, {2, 2},
@@ -94,6 +100,7 @@ class ModelVerifyTest : public ::testing::Test {
     absl::StatusOr<std::string> bom =
         governance::BuildBillOfMaterials(in, crypto::HexEncode(crypto::Sha256Digest(card)));
     ASSERT_THAT(bom, IsOk());
+    unsigned_bom_ = *bom;
     absl::StatusOr<std::string> signed_bom = provenance::SignBillOfMaterials(*bom, *signer);
     ASSERT_THAT(signed_bom, IsOk());
     header_.set_run_id(in.run_id);
@@ -126,7 +133,7 @@ class ModelVerifyTest : public ::testing::Test {
     ASSERT_THAT(WriteFileAtomically(file.string(), edited, 0644, true), IsOk());
   }
 
-  std::string ca_pem_, run_id_, model_sha256_, weights_path_;
+  std::string ca_pem_, run_id_, model_sha256_, weights_path_, unsigned_bom_;
   ArrayRecord weights_;
   wire::v1::ExportHeader header_;
   fs::path dir_;
@@ -145,7 +152,7 @@ TEST_F(ModelVerifyTest, ExportWritesTheThreeFilesAndTheyVerify) {
   EXPECT_THAT(v.checks, Contains(Field(&provenance::ExportCheck::name, "signature")));
   // The bom.json path works as well as the folder.
   EXPECT_TRUE(Verify((dir_ / "bom.json").string()).ok());
-  EXPECT_THAT(VerificationSummary(v.checks), HasSubstr("verified: all"));
+  EXPECT_THAT(VerificationSummary(v.checks, /*ca_checked=*/true), HasSubstr("verified: all"));
 }
 
 TEST_F(ModelVerifyTest, TamperedWeightsFail) {
@@ -163,7 +170,8 @@ TEST_F(ModelVerifyTest, TamperedWeightsFail) {
   ASSERT_NE(failed, v.checks.end());
   EXPECT_THAT(CheckLine(*failed), AllOf(HasSubstr("FAIL weights sha256  "),
                                         HasSubstr("the bill of materials says")));
-  EXPECT_THAT(VerificationSummary(v.checks), HasSubstr("verification FAILED: "));
+  EXPECT_THAT(VerificationSummary(v.checks, /*ca_checked=*/true),
+              HasSubstr("verification FAILED: "));
 }
 
 TEST_F(ModelVerifyTest, TamperedBillOfMaterialsFailsTheSignature) {
@@ -187,6 +195,52 @@ TEST_F(ModelVerifyTest, SignerOutsideTheFederationFails) {
       VerifyExportAt(dir_.string(), other->certificate_pem);
   ASSERT_THAT(v, IsOk());
   EXPECT_THAT(Failed(*v), Contains("signature"));
+}
+
+TEST_F(ModelVerifyTest, ReSignedBySelfMadeCoordinatorIsUnverifiedWithoutCaAndFailsWithIt) {
+  // Anyone can make a CA named like the federation's, a "coordinator" certificate under it,
+  // and re-sign the bill of materials.
+  std::string rogue_ca;
+  absl::StatusOr<provenance::ProvenanceSigner> signer = CoordinatorSigner(&rogue_ca);
+  ASSERT_THAT(signer, IsOk());
+  absl::StatusOr<std::string> resigned =
+      provenance::SignBillOfMaterials(unsigned_bom_, *signer);
+  ASSERT_THAT(resigned, IsOk());
+  header_.set_bill_of_materials(*resigned);
+  ASSERT_THAT(Export(), IsOk());
+
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(VerifyModel(ConnectionOptions{}, {}, dir_.string(), false), kVerifyUnverified);
+  const std::string text = ::testing::internal::GetCapturedStdout();
+  EXPECT_THAT(text, HasSubstr("UNVERIFIED: all 6 checks passed, but no --ca was given"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("verified: all")));
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(VerifyModel(ConnectionOptions{}, {.json = true}, dir_.string(), false),
+            kVerifyUnverified);
+  EXPECT_THAT(::testing::internal::GetCapturedStdout(),
+              AllOf(HasSubstr("\"ok\":false"), HasSubstr("\"result\":\"unverified\"")));
+
+  const std::string ca_path = (dir_ / "federation-ca.pem").string();
+  ASSERT_THAT(WriteFileAtomically(ca_path, ca_pem_, 0644, true), IsOk());
+  ConnectionOptions with_ca;
+  with_ca.ca_cert_path = ca_path;
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(VerifyModel(with_ca, {}, dir_.string(), false), kVerifyFailed);
+  EXPECT_THAT(::testing::internal::GetCapturedStdout(), HasSubstr("FAIL signature"));
+}
+
+TEST_F(ModelVerifyTest, GenuineExportVerifiesOnlyWithTheCa) {
+  ASSERT_THAT(Export(), IsOk());
+  const std::string ca_path = (dir_ / "federation-ca.pem").string();
+  ASSERT_THAT(WriteFileAtomically(ca_path, ca_pem_, 0644, true), IsOk());
+  ConnectionOptions with_ca;
+  with_ca.ca_cert_path = ca_path;
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(VerifyModel(with_ca, {}, dir_.string(), false), kVerifyPassed);
+  EXPECT_THAT(::testing::internal::GetCapturedStdout(), HasSubstr("verified: all 6 checks passed"));
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(VerifyModel(ConnectionOptions{}, {}, dir_.string(), false), kVerifyUnverified);
+  ::testing::internal::GetCapturedStdout();
 }
 
 TEST_F(ModelVerifyTest, MissingFileIsUnusableAndNamed) {
