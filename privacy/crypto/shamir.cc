@@ -246,6 +246,43 @@ absl::Status ShamirVerifyConsistent(absl::Span<const ShamirShare> shares,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<bool>> ShamirOnPolynomial(absl::Span<const ShamirShare> base,
+                                                     absl::Span<const ShamirShare> others) {
+  if (base.empty() || base.size() > kShamirMaxShares) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("need 1 to ", kShamirMaxShares, " base shares, got ", base.size()));
+  }
+  std::vector<ShamirShare> all(base.begin(), base.end());
+  all.insert(all.end(), others.begin(), others.end());
+  if (absl::Status s = ValidateShares(all, std::nullopt); !s.ok()) return s;
+  // The Lagrange denominators depend only on the base: invert them once, so each further
+  // point costs O(t) per limb instead of O(t^2).
+  const std::vector<uint64_t> xs = Xs(base);
+  const size_t t = xs.size();
+  std::vector<uint64_t> inverse_denominator(t);
+  for (size_t i = 0; i < t; ++i) {
+    uint64_t d = 1;
+    for (size_t j = 0; j < t; ++j) {
+      if (j != i) d = Mul(d, Sub(xs[i], xs[j]));
+    }
+    inverse_denominator[i] = Inverse(d);
+  }
+  std::vector<bool> on(others.size(), true);
+  std::vector<uint64_t> prefix(t + 1, 1), suffix(t + 1, 1), coeff(t);
+  for (size_t k = 0; k < others.size(); ++k) {
+    const uint64_t at = others[k].x;
+    for (size_t j = 0; j < t; ++j) prefix[j + 1] = Mul(prefix[j], Sub(at, xs[j]));
+    for (size_t j = t; j > 0; --j) suffix[j - 1] = Mul(suffix[j], Sub(at, xs[j - 1]));
+    for (size_t i = 0; i < t; ++i) {
+      coeff[i] = Mul(Mul(prefix[i], suffix[i + 1]), inverse_denominator[i]);
+    }
+    for (size_t limb = 0; limb < others[k].y.size() && on[k]; ++limb) {
+      on[k] = Combine(coeff, base, limb) == others[k].y[limb];
+    }
+  }
+  return on;
+}
+
 std::string SerializeShamirShare(const ShamirShare& share) {
   std::string out;
   out.reserve(kWireHeaderBytes + 8 * share.y.size());

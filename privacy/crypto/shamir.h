@@ -87,6 +87,15 @@ absl::StatusOr<std::string> ShamirReconstruct(
 absl::Status ShamirVerifyConsistent(absl::Span<const ShamirShare> shares,
                                     uint32_t threshold);
 
+// For each share of `others`, whether it lies on the polynomials (one per limb) of degree
+// < base.size() through the `base` shares: O(t^2) once, then O(t) per share and limb.
+// Used to find which of many revealed shares are wrong.
+// Errors: INVALID_ARGUMENT for an empty base (or more than kShamirMaxShares), and the
+// share checks of ShamirReconstruct over base and others together (x range, duplicate x,
+// y >= p, unequal limb counts).
+absl::StatusOr<std::vector<bool>> ShamirOnPolynomial(absl::Span<const ShamirShare> base,
+                                                     absl::Span<const ShamirShare> others);
+
 // Wire format of one share: u8 version (1) || u32be x || u32be limb count ||
 // limb count * u64be y.
 std::string SerializeShamirShare(const ShamirShare& share);

@@ -107,6 +107,23 @@ TEST(ShamirTest, WrongShareChangesSecretAndIsDetectedWithExtraShares) {
   }
 }
 
+// f(x) = 5 + 3x + 2x^2 over GF(p), by hand: f(1..6) = 10, 19, 32, 49, 70, 95.
+TEST(ShamirTest, OnPolynomialTellsWhichSharesAreOffTheBasePolynomial) {
+  const std::vector<ShamirShare> base = {{1, {10}}, {2, {19}}, {3, {32}}};
+  const std::vector<ShamirShare> others = {{4, {49}}, {5, {71}}, {6, {95}}};
+  EXPECT_THAT(ShamirOnPolynomial(base, others),
+              IsOkAndHolds(std::vector<bool>{true, false, true}));
+  // A base that includes the wrong share makes every other share disagree but its own kind.
+  const std::vector<ShamirShare> bad_base = {{1, {10}}, {2, {19}}, {5, {71}}};
+  const std::vector<ShamirShare> rest = {{3, {32}}, {4, {49}}, {6, {95}}};
+  EXPECT_THAT(ShamirOnPolynomial(bad_base, rest),
+              IsOkAndHolds(std::vector<bool>{false, false, false}));
+  EXPECT_THAT(ShamirOnPolynomial({}, others), StatusIs(absl::StatusCode::kInvalidArgument));
+  const std::vector<ShamirShare> dup = {{3, {32}}};
+  EXPECT_THAT(ShamirOnPolynomial(base, dup),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("duplicate")));
+}
+
 TEST(ShamirTest, SplitRejectsBadParameters) {
   EXPECT_THAT(ShamirSplit(kSecret, 0, 5),
               StatusIs(absl::StatusCode::kInvalidArgument));

@@ -1,9 +1,18 @@
 #include "privacy/secagg/identity.h"
 
+#include <sys/stat.h>
+
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "core/base/status_macros.h"
 #include "privacy/crypto/certificate.h"
 #include "privacy/crypto/certificate_chain.h"
@@ -39,21 +48,110 @@ absl::StatusOr<Signer> EphemeralSigner() {
   return signer;
 }
 
-VerifyFn CertificateVerifier(std::string trusted_ca_pem, ExpectedName expected) {
-  auto ca = std::make_shared<const std::string>(std::move(trusted_ca_pem));
-  return [ca, expected](uint32_t index, const v1::Identity& identity, absl::string_view message,
-                        absl::string_view signature) -> absl::Status {
-    if (!identity.has_certificate_pem()) {
-      return absl::PermissionDeniedError(
-          absl::StrCat("client ", index, " advertised no certificate"));
+namespace {
+
+struct FileStamp {
+  bool operator==(const FileStamp&) const = default;
+  int64_t mtime_ns = 0;
+  int64_t size = -1;
+  uint64_t inode = 0;
+};
+
+FileStamp StampOf(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+          static_cast<int64_t>(st.st_size), static_cast<uint64_t>(st.st_ino)};
+}
+
+absl::StatusOr<std::string> ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+struct FileTrust {
+  std::string ca_path, crl_path;
+  absl::Mutex mu;
+  FileStamp ca_stamp ABSL_GUARDED_BY(mu), crl_stamp ABSL_GUARDED_BY(mu);
+  absl::StatusOr<std::shared_ptr<const crypto::TrustAnchors>> anchors ABSL_GUARDED_BY(mu) =
+      absl::UnavailableError("not loaded");
+
+  absl::StatusOr<std::shared_ptr<const crypto::TrustAnchors>> Get() {
+    absl::MutexLock l(&mu);
+    const FileStamp ca = StampOf(ca_path), crl = StampOf(crl_path);
+    if (anchors.ok() && ca == ca_stamp && crl == crl_stamp) return anchors;
+    ca_stamp = ca;
+    crl_stamp = crl;
+    absl::StatusOr<std::string> ca_pem = ReadAll(ca_path);
+    absl::StatusOr<std::string> crl_pem = crl_path.empty() ? std::string() : ReadAll(crl_path);
+    if (!ca_pem.ok() || !crl_pem.ok()) {
+      anchors = !ca_pem.ok() ? ca_pem.status() : crl_pem.status();
+      return anchors;
     }
-    const std::string& pem = identity.certificate_pem();
-    if (pem.size() > kMaxIdentityCertificateBytes) {
-      return absl::InvalidArgumentError(absl::StrCat("client ", index, "'s certificate is ",
-                                                     pem.size(), " bytes; the limit is ",
-                                                     kMaxIdentityCertificateBytes));
+    anchors = crypto::TrustAnchors::Create(*ca_pem, *crl_pem);
+    if (!anchors.ok()) {
+      anchors = absl::Status(anchors.status().code(),
+                             absl::StrCat(ca_path, " / ", crl_path.empty() ? "(no CRL)" : crl_path,
+                                          ": ", anchors.status().message()));
     }
-    if (absl::Status s = crypto::VerifyCertificateChain(pem, *ca); !s.ok()) {
+    return anchors;
+  }
+};
+
+// Certificates that passed the chain and CRL check, for the anchors they passed against.
+struct VerifiedCache {
+  static constexpr size_t kMaxEntries = 1 << 16;
+  static constexpr absl::Duration kLifetime = absl::Minutes(10);
+  absl::Mutex mu;
+  std::shared_ptr<const crypto::TrustAnchors> anchors ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, std::pair<crypto::CertificateIdentity, absl::Time>> ok
+      ABSL_GUARDED_BY(mu);
+};
+
+}  // namespace
+
+TrustSource FileTrustSource(std::string ca_path, std::string crl_path) {
+  auto files = std::make_shared<FileTrust>();
+  files->ca_path = std::move(ca_path);
+  files->crl_path = std::move(crl_path);
+  return [files] { return files->Get(); };
+}
+
+absl::StatusOr<TrustSource> FixedTrustSource(absl::string_view trusted_ca_pem,
+                                             absl::string_view crl_pem) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<const crypto::TrustAnchors> anchors,
+                           crypto::TrustAnchors::Create(trusted_ca_pem, crl_pem));
+  return TrustSource([anchors]() -> absl::StatusOr<std::shared_ptr<const crypto::TrustAnchors>> {
+    return anchors;
+  });
+}
+
+VerifyFn CertificateVerifier(TrustSource trust, ExpectedName expected) {
+  auto cache = std::make_shared<VerifiedCache>();
+  // The chain, CRL and role check of one certificate, or the cached identity.
+  auto check = [trust, cache](uint32_t index, const std::string& pem)
+      -> absl::StatusOr<crypto::CertificateIdentity> {
+    absl::StatusOr<std::shared_ptr<const crypto::TrustAnchors>> anchors = trust();
+    if (!anchors.ok()) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "cannot check client ", index, "'s certificate: ", anchors.status().message()));
+    }
+    const absl::Time now = absl::Now();
+    {
+      absl::MutexLock l(&cache->mu);
+      if (cache->anchors != *anchors) {
+        cache->anchors = *anchors;
+        cache->ok.clear();
+      }
+      auto it = cache->ok.find(pem);
+      if (it != cache->ok.end() && now - it->second.second < VerifiedCache::kLifetime) {
+        return it->second.first;
+      }
+    }
+    if (absl::Status s = (*anchors)->Verify(pem); !s.ok()) {
       return absl::PermissionDeniedError(
           absl::StrCat("client ", index, "'s certificate: ", s.message()));
     }
@@ -64,6 +162,27 @@ VerifyFn CertificateVerifier(std::string trusted_ca_pem, ExpectedName expected) 
           "client ", index, "'s certificate has role \"", id.organizational_unit,
           "\", not \"client\""));
     }
+    absl::MutexLock l(&cache->mu);
+    if (cache->anchors == *anchors) {
+      if (cache->ok.size() >= VerifiedCache::kMaxEntries) cache->ok.clear();
+      cache->ok[pem] = {id, now};
+    }
+    return id;
+  };
+  return [check, expected](uint32_t index, const v1::Identity& identity,
+                           absl::string_view message,
+                           absl::string_view signature) -> absl::Status {
+    if (!identity.has_certificate_pem()) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("client ", index, " advertised no certificate"));
+    }
+    const std::string& pem = identity.certificate_pem();
+    if (pem.size() > kMaxIdentityCertificateBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("client ", index, "'s certificate is ",
+                                                     pem.size(), " bytes; the limit is ",
+                                                     kMaxIdentityCertificateBytes));
+    }
+    TESSERA_ASSIGN_OR_RETURN(crypto::CertificateIdentity id, check(index, pem));
     if (expected) {
       const std::string want = expected(index);
       if (!want.empty() && want != id.common_name) {

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
 #include "privacy/crypto/hkdf.h"
+#include "privacy/crypto/sha256.h"
 #include "privacy/secagg/neighbor_graph.h"
 
 namespace tessera::secagg {
@@ -50,6 +51,8 @@ const v1::Header& HeaderOf(const v1::ClientToServer& msg) {
     case v1::ClientToServer::kShareKeys: return msg.share_keys().header();
     case v1::ClientToServer::kMaskedInput: return msg.masked_input().header();
     case v1::ClientToServer::kUnmaskResponse: return msg.unmask_response().header();
+    case v1::ClientToServer::kConsistencySignature:
+      return msg.consistency_signature().header();
     default: return v1::Header::default_instance();
   }
 }
@@ -61,6 +64,7 @@ const v1::Header& HeaderOf(const v1::ServerToClient& msg) {
     case v1::ServerToClient::kUnmaskRequest: return msg.unmask_request().header();
     case v1::ServerToClient::kCompleted: return msg.completed().header();
     case v1::ServerToClient::kAborted: return msg.aborted().header();
+    case v1::ServerToClient::kConsistencyRequest: return msg.consistency_request().header();
     default: return v1::Header::default_instance();
   }
 }
@@ -74,6 +78,33 @@ std::string AdvertisePayload(absl::string_view session_id, uint32_t round,
   AppendU32(out, client_index);
   AppendBytes(out, c_pk);
   AppendBytes(out, s_pk);
+  return out;
+}
+
+std::string GraphSeed(absl::string_view session_id, uint32_t round,
+                      const google::protobuf::RepeatedPtrField<v1::RosterEntry>& entries) {
+  std::string in = "tessera/secagg/graph-seed/v1";
+  AppendBytes(in, session_id);
+  AppendU32(in, round);
+  AppendU32(in, static_cast<uint32_t>(entries.size()));
+  for (const v1::RosterEntry& e : entries) {
+    AppendU32(in, e.client_index());
+    AppendBytes(in, e.c_pk());
+    AppendBytes(in, e.s_pk());
+  }
+  return crypto::Sha256Digest(in);
+}
+
+std::string ConsistencyPayload(absl::string_view session_id, uint32_t round,
+                               absl::Span<const uint32_t> survivors,
+                               absl::Span<const uint32_t> dropped) {
+  std::string out = "tessera/secagg/consistency-check/v1";
+  AppendBytes(out, session_id);
+  AppendU32(out, round);
+  for (absl::Span<const uint32_t> set : {survivors, dropped}) {
+    AppendU32(out, static_cast<uint32_t>(set.size()));
+    for (uint32_t i : set) AppendU32(out, i);
+  }
   return out;
 }
 

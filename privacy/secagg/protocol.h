@@ -64,6 +64,20 @@ std::string AdvertisePayload(absl::string_view session_id, uint32_t round,
                              uint32_t client_index, absl::string_view c_pk,
                              absl::string_view s_pk);
 
+// The roster's graph seed: SHA-256 of a label, the session, the round and every entry's
+// index and both public keys, in roster order (ascending index). The coordinator draws the
+// session id before it sees any key and cannot change an honest client's keys, so it
+// cannot choose the neighbour graph after the fact; every client recomputes it.
+std::string GraphSeed(absl::string_view session_id, uint32_t round,
+                      const google::protobuf::RepeatedPtrField<v1::RosterEntry>& entries);
+
+// The bytes every survivor signs in the ConsistencyCheck phase: a label, the
+// u32be-length-prefixed session id, u32be round, then the survivor and the dropped set,
+// each as a u32be count followed by u32be indices (ascending, as the request lists them).
+std::string ConsistencyPayload(absl::string_view session_id, uint32_t round,
+                               absl::Span<const uint32_t> survivors,
+                               absl::Span<const uint32_t> dropped);
+
 // The AES-256-GCM key for shares between two clients: HKDF-SHA256 of their c-key X25519
 // secret, info binding session and round. Symmetric in the two clients.
 absl::StatusOr<std::string> DeriveShareKey(absl::string_view shared_secret,

@@ -38,6 +38,16 @@ absl::StatusOr<QuantizerParams> MakeQuantizerParams(const QuantizerOptions& o) {
                                               p.modulus_bits, " bits; the limit is 62"));
   }
   p.modulus_mask = (uint64_t{1} << p.modulus_bits) - 1;
+  // The weights are summed as integers mod 2^b too (each client's in [1, max_weight]):
+  // their sum must provably fit, with the sign bit to spare, or it wraps silently.
+  const double weight_sum_bound = std::ceil(o.max_weight) * o.max_clients;
+  if (weight_sum_bound >= std::ldexp(1.0, static_cast<int>(p.modulus_bits) - 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_weight (secure_aggregation.max_examples) ", o.max_weight, " times ",
+        o.max_clients, " clients is ", weight_sum_bound, ", which does not fit below 2^",
+        p.modulus_bits - 1, " (value_bits ", o.value_bits,
+        "): raise value_bits or lower max_examples"));
+  }
   return p;
 }
 

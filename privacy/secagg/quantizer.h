@@ -34,8 +34,9 @@ struct QuantizerParams {
   uint64_t modulus_mask = 0;   // 2^b - 1
 };
 
-// INVALID_ARGUMENT for non-positive or non-finite clip/max_weight, max_clients of 0, or
-// value_bits outside 2..48; OUT_OF_RANGE when the sum would need more than 62 bits.
+// INVALID_ARGUMENT for non-positive or non-finite clip/max_weight, max_clients of 0,
+// value_bits outside 2..48, or ceil(max_weight) * max_clients >= 2^(b-1) (the summed
+// integer weights could wrap); OUT_OF_RANGE when the sum would need more than 62 bits.
 absl::StatusOr<QuantizerParams> MakeQuantizerParams(const QuantizerOptions& options);
 
 // A source of uniform numbers in [0, 1) for stochastic rounding (injected for tests; the

@@ -32,6 +32,18 @@ TEST(QuantizerTest, ModulusGrowsWithClientsAndRejectsWhatCannotFit) {
   EXPECT_THAT(MakeQuantizerParams({.value_bits = 1}), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// The integer weights are summed mod 2^b too: n * max_weight must stay below 2^(b-1).
+// value_bits 8 with 10 clients gives b = 8 + ceil(log2 10) + 1 = 13, so at most 4095.
+TEST(QuantizerTest, RefusesWeightsWhoseSumCouldWrap) {
+  EXPECT_THAT(MakeQuantizerParams({.clip = 1, .max_weight = 12000, .max_clients = 10, .value_bits = 8}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_examples")));
+  EXPECT_THAT(MakeQuantizerParams({.clip = 1, .max_weight = 410, .max_clients = 10, .value_bits = 8}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("2^12")));
+  auto fits = MakeQuantizerParams({.clip = 1, .max_weight = 409, .max_clients = 10, .value_bits = 8});
+  ASSERT_THAT(fits, IsOk());
+  EXPECT_EQ(fits->modulus_bits, 13u);
+}
+
 // The defining property: the modular sum of quantized vectors, read back as signed
 // integers, equals the plain integer sum of the same quantized values, bit for bit, even at
 // the extremes of the range and the client count.

@@ -22,10 +22,12 @@ namespace tessera::secagg {
 
 class SecAggHarness {
  public:
-  // Phase numbers as v1::Phase: 1 AdvertiseKeys .. 4 Unmasking.
+  // Phase numbers as v1::Phase: 1 AdvertiseKeys .. 4 ConsistencyCheck, 5 Unmasking.
   using Tamper = std::function<void(int phase, uint32_t client, v1::ClientToServer& msg)>;
 
-  SecAggHarness(ThreatModel model, size_t dim, uint32_t modulus_bits = 20) {
+  // `min_survivors`: the server's and every client's (0: only t).
+  SecAggHarness(ThreatModel model, size_t dim, uint32_t modulus_bits = 20,
+                uint32_t min_survivors = 0) {
     const uint32_t n = model.num_clients;
     mask_ = (uint64_t{1} << modulus_bits) - 1;
     std::mt19937_64 rng(n * 7919 + dim);
@@ -41,7 +43,7 @@ class SecAggHarness {
     };
     ServerConfig sc{.session_id = kSession, .round = kRound, .threat_model = model,
                     .modulus_mask = mask_, .tensors = {{"a", dim}, {"b", 3}},
-                    .verify = verify, .graph_seed = ""};
+                    .verify = verify, .min_survivors = min_survivors};
     server_ = *SecAggServer::Create(sc);
     for (uint32_t i = 0; i < n; ++i) {
       ClientConfig cc;
@@ -57,6 +59,9 @@ class SecAggHarness {
       cc.sign = [this, i](absl::string_view m) { return signers_[i].Sign(m); };
       cc.identity.set_ed25519_public_key(signers_[i].public_key());
       cc.verify = verify;
+      cc.threat_model = model;
+      cc.max_clients = n;
+      cc.min_survivors = min_survivors;
       inputs_.push_back(cc.inputs);
       weights_.push_back(cc.weight);
       clients_.push_back(*SecAggClient::Create(std::move(cc)));
@@ -89,7 +94,7 @@ class SecAggHarness {
   }
 
   absl::Status RunAll() {
-    for (int phase = 1; phase <= 4; ++phase) {
+    for (int phase = 1; phase <= 5; ++phase) {
       absl::Status s = Step(phase);
       if (!s.ok()) return s;
     }
@@ -112,6 +117,9 @@ class SecAggHarness {
     r.survivors = who;
     return r;
   }
+
+  // Client `i`'s identity signature of `message` (to play a corrupt client).
+  std::string Sign(uint32_t i, absl::string_view message) { return *signers_[i].Sign(message); }
 
   SecAggServer& server() { return *server_; }
   SecAggClient& client(uint32_t i) { return *clients_[i]; }

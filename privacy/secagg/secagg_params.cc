@@ -73,8 +73,12 @@ double LogDisconnectBound(uint32_t n, uint32_t k, uint64_t bad) {
 double LogFailure(uint32_t n, uint32_t k, uint32_t t, const std::vector<double>& corrupt_tail,
                   const std::vector<double>& dropped_tail, double log_disconnect) {
   const double log_n = std::log(static_cast<double>(n));
-  // Privacy fails if >= t corrupt neighbours; recovery fails if > k - t neighbours drop.
-  double f = LogAddExp(log_n + corrupt_tail[t], log_n + dropped_tail[k - t + 1]);
+  // Privacy against a malicious coordinator fails if some client has c >= 2t - k corrupt
+  // neighbours (then two disjoint groups of honest neighbours, each completed to t by the
+  // same c, could be told different survivor sets; this also covers c >= t); recovery
+  // fails if > k - t neighbours drop.
+  const uint32_t privacy_at = 2 * t > k ? 2 * t - k : 0;
+  double f = LogAddExp(log_n + corrupt_tail[privacy_at], log_n + dropped_tail[k - t + 1]);
   return LogAddExp(f, log_disconnect);
 }
 
@@ -87,14 +91,15 @@ absl::StatusOr<SecAggParams> CompleteGraph(uint32_t n, uint32_t corrupt, uint32_
                                            absl::string_view why) {
   // Worst case over clients: up to C corrupt and at least n - 1 - D surviving among the
   // n - 1 others, deterministically.
-  const int64_t lo = int64_t{corrupt} + 1;
+  const int64_t lo = MinMaliciousThreshold(n - 1, std::min(corrupt, n - 1));
   const int64_t hi = int64_t{n} - 1 - dropped;
   if (lo > hi) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "secagg params: no threshold exists (%s, complete graph): privacy needs t > %d "
-        "corrupt neighbours but dropout robustness needs t <= %d surviving neighbours of "
-        "%d; dropout + corrupt fractions are too large",
-        why, corrupt, hi, n - 1));
+        "secagg params: no threshold exists (%s, complete graph): privacy against a "
+        "malicious coordinator needs t > (k + C) / 2 = (%d + %d) / 2 but dropout robustness "
+        "needs t <= %d surviving neighbours of %d; dropout + corrupt fractions are too large "
+        "(corrupt + 2 * dropout must stay below 1)",
+        why, n - 1, corrupt, hi, n - 1));
   }
   if (n - 1 > crypto::kShamirMaxShares) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -109,6 +114,15 @@ absl::StatusOr<SecAggParams> CompleteGraph(uint32_t n, uint32_t corrupt, uint32_
 }
 
 }  // namespace
+
+uint32_t MinMaliciousThreshold(uint32_t k, uint32_t corrupt_neighbors) {
+  return static_cast<uint32_t>((uint64_t{k} + corrupt_neighbors) / 2 + 1);
+}
+
+uint32_t CorruptCount(const ThreatModel& model) {
+  const uint32_t selected = std::max(model.num_selected, model.num_clients);
+  return std::min(CeilCount(model.corrupt_fraction, selected), model.num_clients);
+}
 
 double Log2SparseFailureBound(uint32_t n, uint32_t k, uint32_t t, uint32_t corrupt,
                               uint32_t dropped) {
@@ -134,8 +148,10 @@ absl::StatusOr<SecAggParams> DeriveParams(const ThreatModel& model) {
     return absl::InvalidArgumentError(absl::StrCat(
         "secagg params: security_bits must be in 1..128, got ", model.security_bits));
   }
-  const uint32_t corrupt = CeilCount(model.corrupt_fraction, n);
-  const uint32_t dropped = CeilCount(model.dropout_fraction, n);
+  const uint32_t corrupt = CorruptCount(model);
+  const uint32_t selected = std::max(model.num_selected, n);
+  const uint32_t tolerated = CeilCount(model.dropout_fraction, selected);
+  const uint32_t dropped = tolerated > selected - n ? tolerated - (selected - n) : 0;
   if (n <= kCompleteGraphMaxClients) {
     return CompleteGraph(n, corrupt, dropped, "small cohort");
   }

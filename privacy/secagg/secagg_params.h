@@ -29,7 +29,11 @@ inline constexpr uint32_t kCompleteGraphMaxClients = 30;
 inline constexpr uint32_t kMaxSparseDegree = 4096;
 
 struct ThreatModel {
-  uint32_t num_clients = 0;
+  uint32_t num_clients = 0;      // n: the clients in the graph (e.g. those that advertised)
+  // The clients selected for the session before any dropped out (0: num_clients). The
+  // tolerated counts are fractions of it, and the selected clients that never reached the
+  // graph have used up that many of the tolerated dropouts.
+  uint32_t num_selected = 0;
   double dropout_fraction = 0;   // tolerated fraction of clients that drop out, [0, 1)
   double corrupt_fraction = 0;   // tolerated colluding clients incl. coordinator view, [0, 1)
   uint32_t security_bits = 40;   // statistical security parameter sigma, 1..128
@@ -47,18 +51,30 @@ struct SecAggParams {
 };
 
 // Chooses the smallest k (even, so the Harary construction of neighbor_graph.h applies)
-// whose failure probability is at most 2^-sigma for some t, and the t minimising it (the
+// whose failure probability is at most 2^-sigma for some t, where privacy fails when a
+// client has at least 2t - k corrupt neighbours (the malicious-coordinator bound of
+// MinMaliciousThreshold), and the t minimising it (the
 // middle of the minimising range when several t reach it, e.g. probability 0); the
 // complete graph when n <= kCompleteGraphMaxClients or no sparse k <= min(n - 2,
-// kMaxSparseDegree) works. The tolerated counts are C = ceil(corrupt_fraction * n) and
-// D = ceil(dropout_fraction * n). The corrupt and dropped sets must not depend on the
+// kMaxSparseDegree) works. With N = max(num_selected, n), the tolerated counts are
+// C = ceil(corrupt_fraction * N) and D = max(0, ceil(dropout_fraction * N) - (N - n)). The corrupt and dropped sets must not depend on the
 // graph's random relabelling (its seed is drawn after they are fixed).
 // Errors: INVALID_ARGUMENT for n < 2, a fraction outside [0, 1) or not finite, or
 // security_bits outside 1..128; FAILED_PRECONDITION (naming the bound that fails) when no
-// (k, t) satisfies both t > corrupt neighbours and t <= surviving neighbours, e.g. when
+// (k, t) satisfies both t > (k + corrupt neighbours) / 2 and t <= surviving neighbours, e.g. when
 // dropout + corrupt fractions are too large, or the complete graph would need more than
 // 65535 Shamir shares.
 absl::StatusOr<SecAggParams> DeriveParams(const ThreatModel& model);
+
+// The smallest threshold t with t > (k + c) / 2: no two disjoint sets of honest neighbours
+// can then each be completed to t by the same c corrupt neighbours, so a coordinator that
+// shows some neighbours of a client one survivor set and the others another cannot collect
+// t shares of both of its secrets (docs/secagg.md, "Threat model").
+uint32_t MinMaliciousThreshold(uint32_t k, uint32_t corrupt_neighbors);
+
+// C = ceil(corrupt_fraction * max(num_selected, num_clients)), the corrupt clients the
+// model tolerates.
+uint32_t CorruptCount(const ThreatModel& model);
 
 // log2 of the failure probability bound of docs/secagg.md for a sparse Harary graph of
 // degree k and threshold t with C corrupt and D dropped among n clients (exposed for tests

@@ -65,12 +65,46 @@ TEST(SecAggParamsTest, RejectsInfeasibleModelsWithReason) {
 }
 
 TEST(SecAggParamsTest, HeavyThreatFallsBackToCompleteGraph) {
-  auto p = DeriveParams({.num_clients = 200, .dropout_fraction = 0.4, .corrupt_fraction = 0.4});
+  auto p = DeriveParams({.num_clients = 60, .dropout_fraction = 0.35, .corrupt_fraction = 0.2});
   ASSERT_THAT(p, IsOk());
   EXPECT_TRUE(p->complete_graph);
-  EXPECT_EQ(p->degree_k, 199u);
-  EXPECT_GT(p->threshold_t, 80u);
-  EXPECT_LE(p->threshold_t, 199u - 80u);
+  EXPECT_EQ(p->degree_k, 59u);
+  // C = 12, D = 21: t > (59 + 12) / 2 = 35.5 and t <= 59 - 21 = 38; the midpoint.
+  EXPECT_EQ(p->threshold_t, 37u);
+  // corrupt + 2 * dropout >= 1 leaves no threshold.
+  EXPECT_THAT(
+      DeriveParams({.num_clients = 200, .dropout_fraction = 0.4, .corrupt_fraction = 0.4}),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("t > (k + C) / 2")));
+}
+
+// Against a malicious coordinator no two disjoint groups of honest neighbours may each
+// reach t with the same corrupt ones: t > (k + C) / 2 (hand-derived values).
+TEST(SecAggParamsTest, CompleteGraphThresholdIsAboveHalfOfNeighboursPlusCorrupt) {
+  // n = 10, C = ceil(0.05 * 10) = 1, D = 3: t > 5 and t <= 6.
+  auto p = DeriveParams({.num_clients = 10, .dropout_fraction = 0.3, .corrupt_fraction = 0.05});
+  ASSERT_THAT(p, IsOk());
+  EXPECT_EQ(p->threshold_t, 6u);
+  // The demo: n = 5, C = 1, D = 1: t > (4 + 1) / 2 and t <= 3.
+  p = DeriveParams({.num_clients = 5, .dropout_fraction = 0.2, .corrupt_fraction = 0.1});
+  ASSERT_THAT(p, IsOk());
+  EXPECT_EQ(p->threshold_t, 3u);
+  EXPECT_EQ(MinMaliciousThreshold(9, 1), 6u);
+  EXPECT_EQ(MinMaliciousThreshold(4, 1), 3u);
+  EXPECT_EQ(MinMaliciousThreshold(8, 0), 5u);
+}
+
+// Clients selected but never in the graph have used up tolerated dropouts; corrupt ones
+// still count against the selection.
+TEST(SecAggParamsTest, DropoutsBeforeTheGraphUseUpTheTolerance) {
+  // 10 selected, 7 advertised: C = 1, D = 3 - 3 = 0: t in [4, 6], midpoint 5.
+  auto p = DeriveParams({.num_clients = 7, .num_selected = 10, .dropout_fraction = 0.3,
+                         .corrupt_fraction = 0.05});
+  ASSERT_THAT(p, IsOk());
+  EXPECT_EQ(p->degree_k, 6u);
+  EXPECT_EQ(p->threshold_t, 5u);
+  // Had 7 been selected, D = ceil(2.1) = 3 leaves t <= 3 < 4: infeasible.
+  EXPECT_THAT(DeriveParams({.num_clients = 7, .dropout_fraction = 0.3, .corrupt_fraction = 0.05}),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST(SecAggParamsTest, MoreDropoutOrCorruptionNeverLowersK) {

@@ -61,13 +61,13 @@ TEST_P(DropoutTest, ExactSumOfSurvivors) {
   for (uint32_t d : dropped) h.DropAt(d, c.phase);
   std::vector<uint32_t> survivors;
   for (uint32_t i = 0; i < c.n; ++i) {
-    // A client that drops during Unmasking already sent its masked input.
-    if (dropped.count(i) == 0 || c.phase == 4) survivors.push_back(i);
+    // A client that drops during ConsistencyCheck or Unmasking already sent its masked input.
+    if (dropped.count(i) == 0 || c.phase >= 4) survivors.push_back(i);
   }
   ExpectExactSum(h, survivors);
   const SecAggStatus st = h.server().Status();
   if (c.n > 30) {
-    EXPECT_LT(st.degree_k + 1, st.alive) << "expected a sparse graph";
+    EXPECT_LT(st.degree_k + 1, c.n) << "expected a sparse graph";
   }
   EXPECT_EQ(st.phases[c.phase - 1].dropped.size(), drops);
   for (uint32_t i = 0; i < c.n; ++i) {
@@ -80,8 +80,16 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(DropCase{10, 0.0, 1}, DropCase{10, 0.1, 1}, DropCase{10, 0.3, 1},
                       DropCase{10, 0.1, 2}, DropCase{10, 0.3, 2}, DropCase{10, 0.1, 3},
                       DropCase{10, 0.3, 3}, DropCase{10, 0.1, 4}, DropCase{10, 0.3, 4},
-                      DropCase{40, 0.1, 1}, DropCase{40, 0.3, 2}, DropCase{40, 0.3, 3},
-                      DropCase{40, 0.3, 4}));
+                      DropCase{10, 0.3, 5}, DropCase{40, 0.1, 1}, DropCase{40, 0.3, 2},
+                      DropCase{40, 0.3, 3}, DropCase{40, 0.3, 4}, DropCase{40, 0.3, 5}));
+
+std::vector<uint32_t> AllBut(uint32_t n, uint32_t excluded) {
+  std::vector<uint32_t> out;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i != excluded) out.push_back(i);
+  }
+  return out;
+}
 
 ThreatModel TenClients() {
   return {.num_clients = 10, .dropout_fraction = 0.3, .corrupt_fraction = 0.05,
@@ -101,25 +109,69 @@ TEST(SecAggAbortTest, TooManyDropBeforeMaskedInput) {
 TEST(SecAggAbortTest, TooManyDropDuringUnmasking) {
   const uint32_t t = DeriveParams(TenClients())->threshold_t;
   SecAggHarness h(TenClients(), 8);
-  for (uint32_t i = 0; i < 10 - t + 1; ++i) h.DropAt(i, 4);  // t - 1 answer
+  for (uint32_t i = 0; i < 10 - t + 1; ++i) h.DropAt(i, 5);  // t - 1 answer
   EXPECT_THAT(h.RunAll(), StatusIs(absl::StatusCode::kAborted, HasSubstr("TOO_FEW_SHARES")));
   EXPECT_EQ(h.server().Status().abort_reason, ServerAbortReason::kTooFewShares);
   EXPECT_THAT(h.server().Result(), StatusIs(absl::StatusCode::kAborted));
 }
 
-// A holder reveals a wrong (but well-formed) b-share: the server detects the inconsistency
-// with the other shares and aborts instead of returning a wrong sum.
-TEST(SecAggAbortTest, WrongRevealedShareIsDetectedNotSummed) {
+// Survivors that sign nothing in ConsistencyCheck leave fewer than t signatures: abort
+// before any share is revealed.
+TEST(SecAggAbortTest, TooFewSignConsistencyCheck) {
+  const uint32_t t = DeriveParams(TenClients())->threshold_t;
+  SecAggHarness h(TenClients(), 8);
+  for (uint32_t i = 0; i < 10 - t + 1; ++i) h.DropAt(i, 4);  // t - 1 sign
+  EXPECT_THAT(h.RunAll(), StatusIs(absl::StatusCode::kAborted, HasSubstr("signed")));
+  EXPECT_EQ(h.server().Status().abort_reason, ServerAbortReason::kTooFewClients);
+}
+
+// A holder reveals a wrong (but well-formed) b-share: with more than t shares the server
+// reconstructs from the consistent majority, names the holder and returns the exact sum.
+TEST(SecAggAbortTest, WrongRevealedShareNamesItsHolderAndTheSumIsExact) {
+  constexpr uint32_t kLiar = 2;
   SecAggHarness h(TenClients(), 8);
   h.set_tamper([](int phase, uint32_t client, v1::ClientToServer& msg) {
-    if (phase != 4 || client != 2) return;
+    if (phase != 5 || client != kLiar) return;
     v1::RevealedShare* r = msg.mutable_unmask_response()->mutable_shares(0);
     absl::StatusOr<crypto::ShamirShare> share = crypto::ParseShamirShare(r->b_share());
     ASSERT_THAT(share, IsOk());
     share->y[0] = (share->y[0] + 1) % crypto::kShamirPrime;
     r->set_b_share(crypto::SerializeShamirShare(*share));
   });
-  EXPECT_THAT(h.RunAll(), StatusIs(absl::StatusCode::kAborted, HasSubstr("inconsistent")));
+  ExpectExactSum(h, AllBut(10, 10));
+  const SecAggStatus st = h.server().Status();
+  const auto& rejected = st.phases[v1::UNMASKING - 1].rejected;
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0].first, kLiar);
+  EXPECT_THAT(rejected[0].second, StatusIs(absl::StatusCode::kDataLoss,
+                                           HasSubstr("not on the polynomial")));
+}
+
+// With exactly t shares of a secret a wrong one cannot be told apart: a dropped client's
+// key is checked against its advertised s_pk, so the round aborts rather than summing
+// garbage.
+TEST(SecAggAbortTest, WrongShareAmongExactlyTIsNotSummed) {
+  const uint32_t t = DeriveParams(TenClients())->threshold_t;
+  SecAggHarness h(TenClients(), 8);
+  h.DropAt(9, 3);  // client 9 drops: its s_sk is reconstructed from the 9 survivors' shares
+  const uint32_t withheld = 9 - t;  // clients 0..withheld-1 hold back their share of 9
+  h.set_tamper([withheld](int phase, uint32_t client, v1::ClientToServer& msg) {
+    if (phase != 5 || client > withheld) return;
+    auto* shares = msg.mutable_unmask_response()->mutable_shares();
+    for (int i = 0; i < shares->size(); ++i) {
+      if (shares->Get(i).owner() != 9) continue;
+      if (client < withheld) {
+        shares->DeleteSubrange(i, 1);
+        return;
+      }
+      absl::StatusOr<crypto::ShamirShare> share =
+          crypto::ParseShamirShare(shares->Get(i).s_sk_share());
+      ASSERT_THAT(share, IsOk());
+      share->y[1] = (share->y[1] + 1) % crypto::kShamirPrime;
+      shares->Mutable(i)->set_s_sk_share(crypto::SerializeShamirShare(*share));
+    }
+  });
+  EXPECT_THAT(h.RunAll(), StatusIs(absl::StatusCode::kAborted, HasSubstr("does not match")));
   EXPECT_EQ(h.server().Status().abort_reason, ServerAbortReason::kReconstructionFailed);
   EXPECT_THAT(h.server().Result(), StatusIs(absl::StatusCode::kAborted));
 }
@@ -128,14 +180,6 @@ TEST(SecAggAbortTest, TooFewAdvertise) {
   SecAggHarness h(TenClients(), 8);
   for (uint32_t i = 0; i < 8; ++i) h.DropAt(i, 1);
   EXPECT_THAT(h.RunAll(), StatusIs(absl::StatusCode::kAborted, HasSubstr("TOO_FEW_CLIENTS")));
-}
-
-std::vector<uint32_t> AllBut(uint32_t n, uint32_t excluded) {
-  std::vector<uint32_t> out;
-  for (uint32_t i = 0; i < n; ++i) {
-    if (i != excluded) out.push_back(i);
-  }
-  return out;
 }
 
 // One client's message of `phase` is tampered with: the server rejects it with `code`, drops
@@ -147,8 +191,9 @@ void ExpectRejected(int phase, absl::StatusCode code, absl::string_view text,
   h.set_tamper([&](int p, uint32_t c, v1::ClientToServer& msg) {
     if (p == phase && c == kBad) tamper(msg);
   });
-  // Rejected in Unmasking, it is still a survivor: its masked input is in the sum.
-  ExpectExactSum(h, phase == 4 ? AllBut(10, 10) : AllBut(10, kBad));
+  // Rejected in ConsistencyCheck or Unmasking, it is still a survivor: its masked input is
+  // in the sum.
+  ExpectExactSum(h, phase >= 4 ? AllBut(10, 10) : AllBut(10, kBad));
   ASSERT_EQ(h.server_status().count(kBad), 1u);
   EXPECT_THAT(h.server_status().at(kBad), StatusIs(code, HasSubstr(std::string(text))));
   EXPECT_EQ(h.server_status().size(), 1u);
@@ -201,8 +246,44 @@ TEST(SecAggRejectTest, MaskedVectorOfWrongLength) {
   });
 }
 
+TEST(SecAggRejectTest, ForgedConsistencySignature) {
+  ExpectRejected(4, absl::StatusCode::kPermissionDenied, "consistency signature", [](auto& m) {
+    m.mutable_consistency_signature()->mutable_signature()->at(3) ^= 1;
+  });
+}
+
+// A malformed revealed share drops only its sender, on arrival.
+TEST(SecAggRejectTest, RevealedShareAtAnotherSlot) {
+  ExpectRejected(5, absl::StatusCode::kInvalidArgument, "its slot is", [](auto& m) {
+    v1::RevealedShare* r = m.mutable_unmask_response()->mutable_shares(0);
+    absl::StatusOr<crypto::ShamirShare> share = crypto::ParseShamirShare(r->b_share());
+    ASSERT_THAT(share, IsOk());
+    share->x = share->x == 1 ? 2 : 1;  // another holder's slot
+    r->set_b_share(crypto::SerializeShamirShare(*share));
+  });
+}
+
+TEST(SecAggRejectTest, RevealedShareWithWrongLimbCount) {
+  ExpectRejected(5, absl::StatusCode::kInvalidArgument, "limbs", [](auto& m) {
+    v1::RevealedShare* r = m.mutable_unmask_response()->mutable_shares(0);
+    absl::StatusOr<crypto::ShamirShare> share = crypto::ParseShamirShare(r->b_share());
+    ASSERT_THAT(share, IsOk());
+    share->y.push_back(7);
+    r->set_b_share(crypto::SerializeShamirShare(*share));
+  });
+}
+
+TEST(SecAggRejectTest, RevealedShareOutsideTheField) {
+  ExpectRejected(5, absl::StatusCode::kInvalidArgument, "share of", [](auto& m) {
+    v1::RevealedShare* r = m.mutable_unmask_response()->mutable_shares(0);
+    std::string bytes = r->b_share();
+    for (size_t i = bytes.size() - 8; i < bytes.size(); ++i) bytes[i] = '\xff';  // y >= p
+    r->set_b_share(bytes);
+  });
+}
+
 TEST(SecAggRejectTest, BothSharesForOnePeer) {
-  ExpectRejected(4, absl::StatusCode::kInvalidArgument, "two shares", [](auto& m) {
+  ExpectRejected(5, absl::StatusCode::kInvalidArgument, "two shares", [](auto& m) {
     auto* r = m.mutable_unmask_response()->add_shares();
     r->set_owner(m.unmask_response().shares(0).owner());
     r->set_s_sk_share("x");
@@ -220,7 +301,7 @@ TEST(SecAggRejectTest, ReplayedMessage) {
   ASSERT_THAT(h.server().HandleMessage(kBad, replay), IsOk());
   EXPECT_THAT(h.server().HandleMessage(kBad, replay),
               StatusIs(absl::StatusCode::kAlreadyExists, HasSubstr("replayed")));
-  for (int phase = 2; phase <= 4; ++phase) ASSERT_THAT(h.Step(phase), IsOk());
+  for (int phase = 2; phase <= 5; ++phase) ASSERT_THAT(h.Step(phase), IsOk());
   auto result = h.server().Result();
   ASSERT_THAT(result, IsOk());
   const SecAggResult plain = h.PlainSum(AllBut(10, kBad));
@@ -232,7 +313,7 @@ TEST(SecAggRejectTest, ReplayedMessage) {
 
 TEST(SecAggClientTest, RefusesToRevealBothSharesOfOnePeer) {
   SecAggHarness h(TenClients(), 8);
-  for (int phase = 1; phase <= 3; ++phase) ASSERT_THAT(h.Step(phase), IsOk());
+  for (int phase = 1; phase <= 4; ++phase) ASSERT_THAT(h.Step(phase), IsOk());
   // Client 0 answered the unmask request with b-shares of survivors; asking again with a
   // survivor listed as dropped would reveal its s_sk-share too.
   v1::ServerToClient again = h.last_sent(0);
@@ -253,10 +334,10 @@ TEST(SecAggClientTest, RefusesPeerInBothListsOfOneRequest) {
   for (int phase = 1; phase <= 2; ++phase) ASSERT_THAT(h.Step(phase), IsOk());
   ASSERT_THAT(h.server().HandleMessage(h.pending()[0].first, h.pending()[0].second), IsOk());
   v1::ServerToClient req;
-  *req.mutable_unmask_request()->mutable_header() =
+  *req.mutable_consistency_request()->mutable_header() =
       MakeHeader(SecAggHarness::kSession, SecAggHarness::kRound, v1::MASKED_INPUT_COLLECTION);
-  for (uint32_t i = 0; i < 10; ++i) req.mutable_unmask_request()->add_survivors(i);
-  req.mutable_unmask_request()->add_dropped(3);
+  for (uint32_t i = 0; i < 10; ++i) req.mutable_consistency_request()->add_survivors(i);
+  req.mutable_consistency_request()->add_dropped(3);
   const uint32_t c = h.pending()[1].first;
   EXPECT_THAT(h.client(c).HandleMessage(req), StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_EQ(h.client(c).abort_reason(), AbortReason::kRevealBothShares);
@@ -266,7 +347,7 @@ TEST(SecAggClientTest, RefusesOutOfPhaseWrongSessionBadSignatureAndSmallRoster) 
   SecAggHarness h(TenClients(), 8);
   ASSERT_THAT(h.Step(1), IsOk());
   ASSERT_THAT(h.Step(2), IsOk());
-  // Client 1 is waiting for the unmask request: a replayed roster is out of phase.
+  // Client 1 is waiting for the consistency request: a replayed roster is out of phase.
   v1::ServerToClient roster;
   auto* r = roster.mutable_roster();
   *r->mutable_header() =
@@ -278,7 +359,8 @@ TEST(SecAggClientTest, RefusesOutOfPhaseWrongSessionBadSignatureAndSmallRoster) 
   EXPECT_THAT(h.client(2).HandleMessage(roster), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(h.client(2).abort_reason(), AbortReason::kWrongSession);
 
-  // Fresh clients, a tampered roster: a peer's signature, then a threshold too low.
+  // Fresh clients, a tampered roster: a peer's signature, a threshold too low, a repeated
+  // identity, a shrunken roster (whose k no longer matches its size).
   SecAggHarness h2(TenClients(), 8);
   ASSERT_THAT(h2.server().HandleMessage(0, h2.pending()[0].second), IsOk());
   for (size_t i = 1; i < 10; ++i) {
@@ -292,8 +374,8 @@ TEST(SecAggClientTest, RefusesOutOfPhaseWrongSessionBadSignatureAndSmallRoster) 
   EXPECT_EQ(h2.client(0).abort_reason(), AbortReason::kBadSignature);
   v1::ServerToClient low_t = out[1].second;
   low_t.mutable_roster()->set_threshold_t(1);
-  EXPECT_THAT(h2.client(1).HandleMessage(low_t), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_EQ(h2.client(1).abort_reason(), AbortReason::kRosterTooSmall);
+  EXPECT_THAT(h2.client(1).HandleMessage(low_t), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(h2.client(1).abort_reason(), AbortReason::kUnsafeParameters);
   v1::ServerToClient twice = out[3].second;
   *twice.mutable_roster()->mutable_entries(4)->mutable_identity() =
       twice.roster().entries(3).identity();
@@ -302,8 +384,8 @@ TEST(SecAggClientTest, RefusesOutOfPhaseWrongSessionBadSignatureAndSmallRoster) 
   EXPECT_EQ(h2.client(3).abort_reason(), AbortReason::kMalformedMessage);
   v1::ServerToClient few = out[2].second;
   few.mutable_roster()->mutable_entries()->DeleteSubrange(5, 5);
-  EXPECT_THAT(h2.client(2).HandleMessage(few), StatusIs(absl::StatusCode::kFailedPrecondition));
-  EXPECT_EQ(h2.client(2).abort_reason(), AbortReason::kRosterTooSmall);
+  EXPECT_THAT(h2.client(2).HandleMessage(few), StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_EQ(h2.client(2).abort_reason(), AbortReason::kUnsafeParameters);
 }
 
 }  // namespace

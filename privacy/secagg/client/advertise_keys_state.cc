@@ -1,5 +1,6 @@
 #include "privacy/secagg/client/advertise_keys_state.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -54,17 +55,40 @@ ClientTransition AdvertiseKeysState::HandleMessage(const v1::ServerToClient& msg
       self_listed = true;
     }
     indices.push_back(e.client_index());
-    ctx_->peers[e.client_index()] = {e.c_pk(), e.s_pk()};
+    ctx_->peers[e.client_index()] = {e.c_pk(), e.s_pk(), e.identity()};
   }
   if (!self_listed) return Abort(AbortReason::kMalformedMessage, "we are not on the roster");
 
   const uint32_t n = static_cast<uint32_t>(indices.size());
   const uint32_t k = roster.degree_k(), t = roster.threshold_t();
-  if (t < cfg.min_threshold || t > k || k + 1 > n) {
+  if (n < 3 || (cfg.max_clients > 0 && n > cfg.max_clients)) {
     return Abort(AbortReason::kRosterTooSmall,
+                 absl::StrCat("roster of ", n, " clients (need 3..", cfg.max_clients, ")"));
+  }
+  // k and t come from the agreed threat model and the roster's size, never from the
+  // coordinator's word; so does the graph (a hash of every advertised key).
+  ThreatModel model = cfg.threat_model;
+  model.num_selected = cfg.max_clients;
+  model.num_clients = n;
+  absl::StatusOr<SecAggParams> want = DeriveParams(model);
+  if (!want.ok()) {
+    return Abort(AbortReason::kUnsafeParameters,
+                 absl::StrCat("roster of ", n, " clients: ", want.status().message()));
+  }
+  const uint32_t corrupt_neighbors = want->complete_graph ? std::min(CorruptCount(model), k) : 0;
+  if (k != want->degree_k || t != want->threshold_t || t > k ||
+      t < MinMaliciousThreshold(k, corrupt_neighbors)) {
+    return Abort(AbortReason::kUnsafeParameters,
                  absl::StrCat("roster of ", n, " clients with k = ", k, ", t = ", t,
-                              " (need min_threshold ", cfg.min_threshold,
-                              " <= t <= k <= n - 1)"));
+                              "; the agreed threat model (dropout ", model.dropout_fraction,
+                              ", corrupt ", model.corrupt_fraction, ", ",
+                              model.security_bits, " bits) gives k = ", want->degree_k,
+                              ", t = ", want->threshold_t));
+  }
+  if (roster.graph_seed() !=
+      GraphSeed(cfg.session_id, cfg.round, roster.entries())) {
+    return Abort(AbortReason::kUnsafeParameters,
+                 "the roster's graph seed is not the hash of the advertised keys");
   }
   auto graph = RosterGraph(indices, k, roster.graph_seed());
   if (!graph.ok()) return Abort(AbortReason::kMalformedMessage, graph.status().message());

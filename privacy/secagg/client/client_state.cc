@@ -10,6 +10,8 @@ namespace tessera::secagg {
 absl::string_view AbortReasonName(AbortReason reason) {
   switch (reason) {
     case AbortReason::kRosterTooSmall: return "ROSTER_TOO_SMALL";
+    case AbortReason::kUnsafeParameters: return "UNSAFE_PARAMETERS";
+    case AbortReason::kInconsistentView: return "INCONSISTENT_VIEW";
     case AbortReason::kBadSignature: return "BAD_SIGNATURE";
     case AbortReason::kRevealBothShares: return "REVEAL_BOTH_SHARES";
     case AbortReason::kOutOfPhase: return "OUT_OF_PHASE";
@@ -53,6 +55,8 @@ absl::Status ReasonStatus(AbortReason reason, absl::string_view message) {
                                         "): ", message);
   switch (reason) {
     case AbortReason::kBadSignature:
+    case AbortReason::kUnsafeParameters:
+    case AbortReason::kInconsistentView:
     case AbortReason::kRevealBothShares: return absl::PermissionDeniedError(text);
     case AbortReason::kWrongSession:
     case AbortReason::kMalformedMessage: return absl::InvalidArgumentError(text);

@@ -19,13 +19,16 @@
 #include "absl/strings/string_view.h"
 #include "privacy/crypto/x25519.h"
 #include "privacy/secagg/protocol.h"
+#include "privacy/secagg/secagg_params.h"
 #include "tessera/secagg/v1/secagg.pb.h"
 
 namespace tessera::secagg {
 
 // Why a client refused to go on.
 enum class AbortReason {
-  kRosterTooSmall,     // fewer clients or neighbours than the threshold t needs, or t too low
+  kRosterTooSmall,     // fewer clients, neighbours or survivors than t (or min_survivors)
+  kUnsafeParameters,   // k, t or graph seed other than the agreed threat model gives
+  kInconsistentView,   // the unmask request's survivor set is not the one t survivors signed
   kBadSignature,       // a peer's advertisement signature does not verify
   kRevealBothShares,   // asked for both the b-share and the s_sk-share of one peer
   kOutOfPhase,         // a message for another phase (reordered or replayed)
@@ -47,7 +50,14 @@ struct ClientConfig {
   SignFn sign;                           // the client's long-term identity key
   v1::Identity identity;                 // what `sign`'s signatures verify under
   VerifyFn verify;                       // peers' identity signatures
-  uint32_t min_threshold = 2;            // refuse a roster whose t is lower
+  // The threat model this client agreed to (the task's, once checked against the client's
+  // own policy); num_clients is ignored: k and t are derived for the roster's size, and a
+  // roster with other k, t or graph seed is refused (kUnsafeParameters).
+  ThreatModel threat_model;
+  uint32_t max_clients = 0;    // the most clients the roster may list (0: no limit)
+  // Refuse to sign or unmask a survivor set smaller than this (e.g. the DP task's
+  // min_clients, whose noise shares need that many inputs); 0: only t applies.
+  uint32_t min_survivors = 0;
 };
 
 // Everything the states accumulate. Secret fields are wiped by their owners' destructors.
@@ -59,6 +69,7 @@ struct ClientContext {
 
   struct PeerKeys {
     std::string c_pk, s_pk;
+    v1::Identity identity;  // as verified on the roster
   };
   struct HeldShares {
     std::string s_sk_share, b_share;  // serialized crypto::ShamirShare
@@ -73,6 +84,9 @@ struct ClientContext {
   std::map<uint32_t, PeerKeys> peers;
   std::map<uint32_t, HeldShares> held;       // by owner, from RelayedShares
   std::map<uint32_t, bool> revealed_b_share; // by owner: true b-share, false s_sk-share
+  // The sets this client signed in ConsistencyCheck (ascending); it reveals shares only
+  // for exactly these.
+  std::vector<uint32_t> signed_survivors, signed_dropped;
 };
 
 class ClientState;

@@ -1,60 +1,69 @@
 #include "privacy/secagg/client/masked_input_state.h"
 
-#include <set>
+#include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "privacy/secagg/client/unmasking_state.h"
+#include "privacy/secagg/client/consistency_check_state.h"
 
 namespace tessera::secagg {
+namespace {
+
+bool StrictlyAscending(const std::vector<uint32_t>& v) {
+  return std::adjacent_find(v.begin(), v.end(), std::greater_equal<uint32_t>()) == v.end();
+}
+
+}  // namespace
 
 ClientTransition MaskedInputState::HandleMessage(const v1::ServerToClient& msg) {
   if (auto abort = CheckIncoming(*ctx_, msg, v1::MASKED_INPUT_COLLECTION,
-                                 v1::ServerToClient::kUnmaskRequest)) {
+                                 v1::ServerToClient::kConsistencyRequest)) {
     return std::move(*abort);
   }
   const ClientConfig& cfg = ctx_->config;
-  const v1::UnmaskRequest& req = msg.unmask_request();
-  const std::set<uint32_t> survivors(req.survivors().begin(), req.survivors().end());
-  const std::set<uint32_t> dropped(req.dropped().begin(), req.dropped().end());
+  const v1::ConsistencyRequest& req = msg.consistency_request();
+  const std::vector<uint32_t> survivors(req.survivors().begin(), req.survivors().end());
+  const std::vector<uint32_t> dropped(req.dropped().begin(), req.dropped().end());
+  if (!StrictlyAscending(survivors) || !StrictlyAscending(dropped)) {
+    return Abort(AbortReason::kMalformedMessage,
+                 "the survivor and dropped sets must be strictly ascending");
+  }
   for (uint32_t d : dropped) {
-    if (survivors.count(d) > 0) {
+    if (std::binary_search(survivors.begin(), survivors.end(), d)) {
       return Abort(AbortReason::kRevealBothShares,
                    absl::StrCat("client ", d, " is listed as both survivor and dropped"));
     }
   }
-  for (const std::set<uint32_t>* set : {&survivors, &dropped}) {
+  for (const std::vector<uint32_t>* set : {&survivors, &dropped}) {
     for (uint32_t i : *set) {
       if (ctx_->peers.count(i) == 0) {
         return Abort(AbortReason::kMalformedMessage,
-                     absl::StrCat("unmask request names client ", i, ", not on the roster"));
+                     absl::StrCat("the survivor set names client ", i, ", not on the roster"));
       }
     }
   }
-  if (survivors.count(cfg.client_index) == 0) {
+  if (!std::binary_search(survivors.begin(), survivors.end(), cfg.client_index)) {
     return Abort(AbortReason::kMalformedMessage, "we are not listed as a survivor");
   }
-  if (survivors.size() < ctx_->threshold_t) {
+  const size_t need = std::max<size_t>(ctx_->threshold_t, cfg.min_survivors);
+  if (survivors.size() < need) {
     return Abort(AbortReason::kRosterTooSmall,
-                 absl::StrCat(survivors.size(), " survivors, t = ", ctx_->threshold_t));
+                 absl::StrCat(survivors.size(), " survivors; this client unmasks no sum of "
+                              "fewer than ", need, " inputs (t = ", ctx_->threshold_t,
+                              ", min_survivors = ", cfg.min_survivors, ")"));
   }
+  absl::StatusOr<std::string> signature =
+      cfg.sign(ConsistencyPayload(cfg.session_id, cfg.round, survivors, dropped));
+  if (!signature.ok()) return Abort(AbortReason::kInternal, signature.status().message());
+  ctx_->signed_survivors = survivors;
+  ctx_->signed_dropped = dropped;
 
   v1::ClientToServer reply;
-  v1::UnmaskResponse* out = reply.mutable_unmask_response();
-  *out->mutable_header() = MakeHeader(cfg.session_id, cfg.round, v1::UNMASKING);
+  v1::ConsistencySignature* out = reply.mutable_consistency_signature();
+  *out->mutable_header() = MakeHeader(cfg.session_id, cfg.round, v1::CONSISTENCY_CHECK);
   out->set_client_index(cfg.client_index);
-  for (const auto& [owner, shares] : ctx_->held) {
-    const bool survivor = survivors.count(owner) > 0;
-    if (!survivor && dropped.count(owner) == 0) continue;
-    v1::RevealedShare* r = out->add_shares();
-    r->set_owner(owner);
-    if (survivor) {
-      r->set_b_share(shares.b_share);
-    } else {
-      r->set_s_sk_share(shares.s_sk_share);
-    }
-    ctx_->revealed_b_share[owner] = survivor;
-  }
-  return {std::make_unique<UnmaskingState>(std::move(ctx_)), std::move(reply)};
+  out->set_signature(*std::move(signature));
+  return {std::make_unique<ConsistencyCheckState>(std::move(ctx_)), std::move(reply)};
 }
 
 }  // namespace tessera::secagg

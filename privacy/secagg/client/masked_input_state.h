@@ -1,5 +1,6 @@
 // File: masked_input_state.h
-// Phase 2. Sent MaskedInput; awaits the UnmaskRequest and replies, per neighbour it holds shares of, the b-share (survivor) or the s_sk-share (dropped), never both.
+// Phase 2. Sent MaskedInput; awaits the ConsistencyRequest (the survivor and dropped sets),
+// checks it and signs it (Bonawitz et al. CCS 2017, round 3).
 #ifndef TESSERA_PRIVACY_SECAGG_CLIENT_MASKED_INPUT_STATE_H_
 #define TESSERA_PRIVACY_SECAGG_CLIENT_MASKED_INPUT_STATE_H_
 

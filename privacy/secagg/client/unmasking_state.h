@@ -1,5 +1,5 @@
 // File: unmasking_state.h
-// Phase 3. Sent UnmaskResponse; awaits RoundCompleted. A second UnmaskRequest asking for the other share of a peer already revealed is refused (kRevealBothShares).
+// Phase 4. Sent UnmaskResponse; awaits RoundCompleted. A second UnmaskRequest asking for the other share of a peer already revealed is refused (kRevealBothShares).
 #ifndef TESSERA_PRIVACY_SECAGG_CLIENT_UNMASKING_STATE_H_
 #define TESSERA_PRIVACY_SECAGG_CLIENT_UNMASKING_STATE_H_
 

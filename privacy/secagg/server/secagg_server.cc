@@ -12,6 +12,7 @@ v1::ClientToServer::MessageCase CaseOf(v1::Phase phase) {
     case v1::ADVERTISE_KEYS: return v1::ClientToServer::kAdvertiseKeys;
     case v1::SHARE_KEYS: return v1::ClientToServer::kShareKeys;
     case v1::MASKED_INPUT_COLLECTION: return v1::ClientToServer::kMaskedInput;
+    case v1::CONSISTENCY_CHECK: return v1::ClientToServer::kConsistencySignature;
     case v1::UNMASKING: return v1::ClientToServer::kUnmaskResponse;
     default: return v1::ClientToServer::MESSAGE_NOT_SET;
   }
@@ -49,9 +50,6 @@ absl::StatusOr<std::unique_ptr<SecAggServer>> SecAggServer::Create(ServerConfig 
   }
   if (config.tensors.empty()) return absl::InvalidArgumentError("no tensors");
   if (!config.verify) return absl::InvalidArgumentError("verify is required");
-  if (!config.graph_seed.empty() && config.graph_seed.size() != 32) {
-    return absl::InvalidArgumentError("graph_seed must be empty or 32 bytes");
-  }
   TESSERA_RETURN_IF_ERROR(DeriveParams(config.threat_model).status());
   auto ctx = std::make_unique<ServerContext>();
   for (uint32_t i = 0; i < config.threat_model.num_clients; ++i) ctx->alive.insert(i);

@@ -40,7 +40,7 @@ struct SecAggResult {
 struct SecAggStatus {
   v1::Phase phase = v1::PHASE_UNSPECIFIED;  // the phase collecting; UNSPECIFIED when over
   std::string state;                        // state name
-  std::array<PhaseStats, 4> phases;         // ADVERTISE_KEYS .. UNMASKING
+  std::array<PhaseStats, 5> phases;         // ADVERTISE_KEYS .. UNMASKING
   uint32_t alive = 0;
   uint32_t degree_k = 0, threshold_t = 0;   // once the roster is out
   uint32_t survivors = 0;                   // inputs in the sum, once completed
@@ -52,8 +52,8 @@ struct SecAggStatus {
 class SecAggServer {
  public:
   // Errors: INVALID_ARGUMENT for an empty session id, a modulus_mask not 2^b - 1, no
-  // tensors, a missing verify function, a graph_seed neither empty nor 32 bytes; and the
-  // errors of DeriveParams for the configured threat model.
+  // tensors, a missing verify function; and the errors of DeriveParams for the configured
+  // threat model.
   static absl::StatusOr<std::unique_ptr<SecAggServer>> Create(ServerConfig config);
 
   SecAggServer(const SecAggServer&) = delete;

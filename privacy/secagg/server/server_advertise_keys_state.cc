@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "privacy/crypto/random.h"
 #include "privacy/crypto/x25519.h"
 #include "privacy/secagg/server/server_share_keys_state.h"
 
@@ -44,6 +43,7 @@ std::unique_ptr<ServerState> ServerAdvertiseKeysState::Advance() {
                  absl::StrCat(n, " clients advertised keys, at least 3 are needed"));
   }
   ThreatModel model = c.config.threat_model;
+  model.num_selected = c.config.threat_model.num_clients;
   model.num_clients = n;
   auto params = DeriveParams(model);
   if (!params.ok()) {
@@ -52,16 +52,7 @@ std::unique_ptr<ServerState> ServerAdvertiseKeysState::Advance() {
   }
   c.degree_k = params->degree_k;
   c.threshold_t = params->threshold_t;
-  std::string seed = c.config.graph_seed;
-  if (seed.empty()) {
-    auto random = crypto::RandomBytes(32);
-    if (!random.ok()) return Abort(ServerAbortReason::kInternal, random.status().message());
-    seed = *std::move(random);
-  }
   std::vector<uint32_t> indices(c.alive.begin(), c.alive.end());
-  auto graph = RosterGraph(indices, c.degree_k, seed);
-  if (!graph.ok()) return Abort(ServerAbortReason::kInternal, graph.status().message());
-  c.graph = *std::move(graph);
 
   v1::ServerToClient msg;
   v1::Roster* roster = msg.mutable_roster();
@@ -77,6 +68,11 @@ std::unique_ptr<ServerState> ServerAdvertiseKeysState::Advance() {
     c.roster[i] = entry;
     *roster->add_entries() = std::move(entry);
   }
+  // The graph is a function of the advertised keys, which every client recomputes.
+  const std::string seed = GraphSeed(c.config.session_id, c.config.round, roster->entries());
+  auto graph = RosterGraph(indices, c.degree_k, seed);
+  if (!graph.ok()) return Abort(ServerAbortReason::kInternal, graph.status().message());
+  c.graph = *std::move(graph);
   roster->set_degree_k(c.degree_k);
   roster->set_threshold_t(c.threshold_t);
   roster->set_graph_seed(seed);

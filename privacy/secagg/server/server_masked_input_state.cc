@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "privacy/secagg/server/server_unmasking_state.h"
+#include "privacy/secagg/server/server_consistency_check_state.h"
 
 namespace tessera::secagg {
 
@@ -58,6 +58,14 @@ std::unique_ptr<ServerState> ServerMaskedInputState::Advance() {
     return Abort(ServerAbortReason::kTooFewClients,
                  absl::StrCat(c.survivors.size(), " clients sent masked input, t = ", t));
   }
+  // Never even ask to unmask a sum of fewer inputs than may be released (e.g. the noise
+  // shares of distributed DP need min_survivors inputs); the survivor set is not sent out.
+  if (c.survivors.size() < c.config.min_survivors) {
+    return Abort(ServerAbortReason::kTooFewClients,
+                 absl::StrCat(c.survivors.size(), " clients sent masked input, fewer than the ",
+                              c.config.min_survivors,
+                              " the run needs (selection.min_clients); the sum is not unmasked"));
+  }
   // Survivors need t surviving neighbours for b; dropped clients a survivor masked with
   // need t for s_sk.
   for (uint32_t i : c.shared) {
@@ -92,12 +100,12 @@ std::unique_ptr<ServerState> ServerMaskedInputState::Advance() {
   accepted_.clear();
 
   v1::ServerToClient msg;
-  v1::UnmaskRequest* req = msg.mutable_unmask_request();
+  v1::ConsistencyRequest* req = msg.mutable_consistency_request();
   *req->mutable_header() = MakeHeader(c.config.session_id, c.config.round, phase());
   req->mutable_survivors()->Add(c.survivors.begin(), c.survivors.end());
   req->mutable_dropped()->Add(c.dropped.begin(), c.dropped.end());
   c.Broadcast(msg);
-  return std::make_unique<ServerUnmaskingState>(std::move(ctx_));
+  return std::make_unique<ServerConsistencyCheckState>(std::move(ctx_));
 }
 
 }  // namespace tessera::secagg

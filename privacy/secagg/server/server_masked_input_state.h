@@ -1,5 +1,7 @@
 // File: server_masked_input_state.h
-// Collects masked inputs (validated against the tensor specs and 2^b); on close, adds them into the masked sum and sends the UnmaskRequest (survivors, dropped).
+// Collects masked inputs (validated against the tensor specs and 2^b); on close, refuses a
+// survivor set below t or min_survivors, adds the inputs into the masked sum and sends the
+// ConsistencyRequest (survivors, dropped).
 #ifndef TESSERA_PRIVACY_SECAGG_SERVER_SERVER_MASKED_INPUT_STATE_H_
 #define TESSERA_PRIVACY_SECAGG_SERVER_SERVER_MASKED_INPUT_STATE_H_
 

@@ -26,7 +26,7 @@ namespace tessera::secagg {
 // Why the server aborted a round.
 enum class ServerAbortReason {
   kTooFewClients,         // fewer clients (or neighbours of one) than the threshold t needs
-  kTooFewShares,          // an owner's secret has fewer than t revealed shares
+  kTooFewShares,          // an owner's secret has fewer than t revealed (consistent) shares
   kReconstructionFailed,  // a reconstructed key does not match its advertised public key
   kInternal,              // a local failure
 };
@@ -40,7 +40,9 @@ struct ServerConfig {
   uint64_t modulus_mask = 0;       // 2^b - 1
   std::vector<TensorSpec> tensors; // what every masked input must hold, in order
   VerifyFn verify;                 // clients' identity signatures
-  std::string graph_seed;          // 32 bytes; empty: drawn at random
+  // The fewest masked inputs whose sum may be unmasked (besides t): with fewer, the round
+  // aborts at the close of MaskedInput, before the survivor set goes out. 0: only t.
+  uint32_t min_survivors = 0;
 };
 
 // Who took part in one phase.
@@ -53,7 +55,7 @@ struct PhaseStats {
 
 struct ServerContext {
   ServerConfig config;
-  std::array<PhaseStats, 4> stats;  // by phase: ADVERTISE_KEYS .. UNMASKING
+  std::array<PhaseStats, 5> stats;  // by phase: ADVERTISE_KEYS .. UNMASKING
   std::set<uint32_t> alive;         // clients still in the round
   // From AdvertiseKeys.
   std::map<uint32_t, v1::RosterEntry> roster;

@@ -1,6 +1,7 @@
 #include "privacy/secagg/server/server_unmasking_state.h"
 
 #include <algorithm>
+#include <random>
 #include <set>
 #include <thread>
 #include <string>
@@ -13,6 +14,9 @@
 #include "privacy/secagg/masking.h"
 
 namespace tessera::secagg {
+
+// Both shared secrets (the self-mask seed b and the X25519 private key s_sk) are 32 bytes.
+constexpr size_t kSecretBytes = 32;
 
 absl::Status ServerUnmaskingState::HandleMessage(uint32_t from,
                                                  const v1::ClientToServer& msg) {
@@ -39,10 +43,26 @@ absl::Status ServerUnmaskingState::HandleMessage(uint32_t from,
           "client ", from, " revealed the wrong kind of share of client ", o, " (",
           survivor ? "survivor: b-share expected" : "dropped: s_sk-share expected", ")"));
     }
+    // The share's form: x is the holder's slot among the owner's neighbours (share j + 1
+    // went to neighbour j), one field element (< p, checked by the parser) per limb of a
+    // 32-byte secret. A bad share drops only its sender, here, on arrival.
     auto share = crypto::ParseShamirShare(survivor ? r.b_share() : r.s_sk_share());
     if (!share.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("client ", from, " share of ", o, ": ",
                                                      share.status().message()));
+    }
+    const std::vector<uint32_t>& peers = c.graph.at(o);
+    const uint32_t slot = static_cast<uint32_t>(
+        std::lower_bound(peers.begin(), peers.end(), from) - peers.begin());
+    if (share->x != slot + 1) {
+      return absl::InvalidArgumentError(absl::StrCat("client ", from, " share of ", o,
+                                                     " has x = ", share->x, ", its slot is ",
+                                                     slot + 1));
+    }
+    if (share->y.size() != crypto::ShamirNumLimbs(kSecretBytes)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "client ", from, " share of ", o, " has ", share->y.size(), " limbs, expected ",
+          crypto::ShamirNumLimbs(kSecretBytes)));
     }
   }
   accepted_[from] = resp;
@@ -50,6 +70,56 @@ absl::Status ServerUnmaskingState::HandleMessage(uint32_t from,
 }
 
 namespace {
+
+struct HeldShare {
+  uint32_t holder = 0;
+  crypto::ShamirShare share;
+};
+
+// Picks the largest set of `held` on one polynomial of degree < t and returns its shares,
+// appending the holders of the others to `bad_holders`. Unique while at most (m - t) / 2 of
+// the m shares are wrong (the Berlekamp-Welch radius): a polynomial agreed by at least
+// (m + t) / 2 shares is then the true one, since a wrong one agrees with at most t - 1
+// honest shares. Candidate polynomials come from t consecutive shares (every rotation,
+// which finds it whenever the wrong shares leave a run of t good ones) and then 256 random
+// t-subsets (fixed seed), each checked against all other shares (crypto::ShamirOnPolynomial,
+// O(t^2 + m t) per candidate). Errors: DATA_LOSS when no candidate reaches the majority.
+absl::StatusOr<std::vector<crypto::ShamirShare>> ConsistentSubset(
+    const std::vector<HeldShare>& held, uint32_t t, std::vector<uint32_t>* bad_holders) {
+  std::vector<crypto::ShamirShare> all;
+  for (const HeldShare& h : held) all.push_back(h.share);
+  if (crypto::ShamirVerifyConsistent(all, t).ok()) return all;
+  const size_t m = held.size();
+  const size_t majority = (m + t + 1) / 2;
+  std::mt19937_64 rng(m * 1000003u + t);
+  std::vector<size_t> order(m);
+  for (size_t i = 0; i < m; ++i) order[i] = i;
+  for (size_t attempt = 0; attempt < m + 256 && m > t; ++attempt) {
+    if (attempt < m) {
+      std::rotate(order.begin(), order.begin() + 1, order.end());
+    } else {
+      std::shuffle(order.begin(), order.end(), rng);
+    }
+    std::vector<crypto::ShamirShare> base, others;
+    for (size_t i = 0; i < m; ++i) (i < t ? base : others).push_back(held[order[i]].share);
+    absl::StatusOr<std::vector<bool>> on = crypto::ShamirOnPolynomial(base, others);
+    if (!on.ok()) return absl::DataLossError(on.status().message());
+    const size_t count = t + static_cast<size_t>(std::count(on->begin(), on->end(), true));
+    if (count < majority) continue;
+    std::vector<crypto::ShamirShare> good = std::move(base);
+    for (size_t i = t; i < m; ++i) {
+      if ((*on)[i - t]) {
+        good.push_back(held[order[i]].share);
+      } else {
+        bad_holders->push_back(held[order[i]].holder);
+      }
+    }
+    return good;
+  }
+  return absl::DataLossError(absl::StrCat(
+      "the ", m, " revealed shares do not have a majority of at least ", majority,
+      " on one polynomial of degree < ", t, " (too many holders sent wrong shares)"));
+}
 
 // One owner's masks to remove: its self mask (survivor, `peers` empty) or the pairwise masks
 // its surviving neighbours added with it (dropped).
@@ -122,29 +192,39 @@ std::unique_ptr<ServerState> ServerUnmaskingState::Advance() {
   for (const auto& [i, unused] : accepted_) responded.insert(i);
   c.CloseSilent(v1::UNMASKING, responded);
   const uint32_t t = c.threshold_t;
-  std::map<uint32_t, std::vector<crypto::ShamirShare>> shares;  // by owner
+  std::map<uint32_t, std::vector<HeldShare>> shares;  // by owner
   for (uint32_t holder : c.alive) {
     for (const v1::RevealedShare& r : accepted_[holder].shares()) {
       auto share = crypto::ParseShamirShare(r.has_b_share() ? r.b_share() : r.s_sk_share());
-      if (share.ok()) shares[r.owner()].push_back(*std::move(share));
+      if (share.ok()) shares[r.owner()].push_back({holder, *std::move(share)});
     }
   }
   const ServerConfig& cfg = c.config;
-  // A secret from the first t shares, once every further share is checked to lie on the
-  // same polynomial: otherwise some holder sent a wrong share and the sum would silently be
-  // garbage. DATA_LOSS then.
+  // A secret from shares that all lie on one polynomial. With more than t shares, a
+  // holder whose share is off the majority's polynomial is named (rejected in UNMASKING)
+  // and left out, instead of the sum silently being garbage or the session aborting.
+  std::set<uint32_t> inconsistent;
   auto reconstruct = [&](uint32_t owner) -> absl::StatusOr<std::string> {
-    const std::vector<crypto::ShamirShare>& s = shares[owner];
+    const std::vector<HeldShare>& s = shares[owner];
     if (s.size() < t) {
       return absl::FailedPreconditionError(
           absl::StrCat("client ", owner, " has ", s.size(), " revealed shares, t = ", t));
     }
-    if (absl::Status c = crypto::ShamirVerifyConsistent(s, t); !c.ok()) {
+    std::vector<uint32_t> bad;
+    absl::StatusOr<std::vector<crypto::ShamirShare>> good = ConsistentSubset(s, t, &bad);
+    if (!good.ok()) {
       return absl::DataLossError(absl::StrCat("the revealed shares of client ", owner,
-                                              " are inconsistent (a holder sent a wrong "
-                                              "share): ", c.message()));
+                                              " are inconsistent: ", good.status().message()));
     }
-    return crypto::ShamirReconstruct(s, t, 32);
+    for (uint32_t h : bad) {
+      if (inconsistent.insert(h).second) {
+        c.Reject(h, v1::UNMASKING,
+                 absl::DataLossError(absl::StrCat(
+                     "client ", h, " revealed a share of client ", owner,
+                     " that is not on the polynomial of the other holders' shares")));
+      }
+    }
+    return crypto::ShamirReconstruct(*good, t, kSecretBytes);
   };
   auto failure = [](const absl::Status& s) {
     return absl::IsDataLoss(s) ? ServerAbortReason::kReconstructionFailed
