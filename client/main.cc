@@ -26,6 +26,21 @@ int main(int argc, char** argv) {
   app.add_option("--ca", options.ca_cert_path, "federation CA certificate (PEM)");
   app.add_option("--cert", options.cert_path, "this client's certificate (PEM)");
   app.add_option("--key", options.key_path, "this client's private key (PEM)");
+  app.add_option("--crl", options.crl_path,
+                 "the federation's certificate revocation list (PEM): secure aggregation "
+                 "peers on it are refused (re-read when it changes)");
+  app.add_option("--secagg-min-corrupt-fraction", options.secagg_min_corrupt_fraction,
+                 "refuse secure aggregation tasks assuming fewer corrupt clients")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.99));
+  app.add_option("--secagg-max-dropout-fraction", options.secagg_max_dropout_fraction,
+                 "refuse secure aggregation tasks assuming more dropouts")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.99));
+  app.add_option("--secagg-min-security-bits", options.secagg_min_security_bits,
+                 "refuse secure aggregation tasks with a weaker statistical security level")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 128));
   app.add_option("--cert-refresh-seconds", options.cert_refresh_seconds,
                  "re-read --ca/--cert/--key this often (rotation without restart)")
       ->capture_default_str();
@@ -55,7 +70,7 @@ int main(int argc, char** argv) {
                  "write each secure aggregation input (quantized) here, for audits");
   app.add_option("--fault-drop-before", options.fault_drop_before,
                  "testing: crash before sending this secure aggregation phase's message")
-      ->check(CLI::IsMember({"advertise", "share", "masked", "unmask"}));
+      ->check(CLI::IsMember({"advertise", "share", "masked", "consistency", "unmask"}));
   app.add_flag("--fault-hang", options.fault_hang,
                "testing: with --fault-drop-before, hang (staying connected) instead of exiting");
   std::string log_format = "text";

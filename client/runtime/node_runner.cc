@@ -310,6 +310,9 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
   secagg.dump_dir = options.secagg_dump_dir;
   secagg.drop_before = options.fault_drop_before;
   secagg.drop_by_exit = !options.fault_hang;
+  secagg.min_corrupt_fraction = options.secagg_min_corrupt_fraction;
+  secagg.max_dropout_fraction = options.secagg_max_dropout_fraction;
+  secagg.min_security_bits = options.secagg_min_security_bits;
   FleetChannelOptions channel;
   channel.address = options.coordinator;
   channel.insecure = options.insecure;
@@ -322,7 +325,12 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
     TESSERA_ASSIGN_OR_RETURN(credentials, ReadCredentials(options));
     TESSERA_ASSIGN_OR_RETURN(secagg.signer,
                              secagg::CertificateSigner(credentials.cert_pem, credentials.key_pem));
-    secagg.verify = secagg::CertificateVerifier(channel.ca_pem);
+    if (!options.crl_path.empty()) {
+      TESSERA_RETURN_IF_ERROR(ReadFlagFile(options.crl_path, "--crl").status());
+    }
+    // Peers are checked against the CA and CRL files as they are at each roster.
+    secagg.verify = secagg::CertificateVerifier(
+        secagg::FileTrustSource(options.ca_cert_path, options.crl_path));
     // gRPC reads the files itself (and re-reads them): rotation needs no restart.
     channel.ca_path = options.ca_cert_path;
     channel.cert_path = options.cert_path;

@@ -22,6 +22,13 @@ struct NodeRunnerOptions {
   std::string coordinator = "127.0.0.1:7800";
   std::string name;  // must equal the certificate's CN under mTLS
   std::string ca_cert_path, cert_path, key_path;
+  // The federation's CRL (PEM, --crl; empty: none): secure aggregation peers on it are
+  // refused. Re-read when the file changes.
+  std::string crl_path;
+  // Secure aggregation policy (SecAggParticipantOptions).
+  double secagg_min_corrupt_fraction = 0.0;
+  double secagg_max_dropout_fraction = 0.5;
+  uint32_t secagg_min_security_bits = 40;
   // New connections use the current --ca/--cert/--key files (gRPC re-reads them this often).
   // When --cert or --key changes on disk the client reconnects with them at its next idle
   // moment (no task running), and whenever the coordinator refuses its certificate.

@@ -1,6 +1,7 @@
 #include "client/runtime/secagg_participant.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +28,7 @@ const char* PhaseKey(const secagg::v1::ClientToServer& m) {
     case secagg::v1::ClientToServer::kAdvertiseKeys: return "advertise";
     case secagg::v1::ClientToServer::kShareKeys: return "share";
     case secagg::v1::ClientToServer::kMaskedInput: return "masked";
+    case secagg::v1::ClientToServer::kConsistencySignature: return "consistency";
     case secagg::v1::ClientToServer::kUnmaskResponse: return "unmask";
     default: return "";
   }
@@ -128,6 +130,35 @@ SecAggTransport WithTransientRetries(SecAggTransport once, std::function<bool()>
   };
 }
 
+absl::Status CheckThreatPolicy(const wire::v1::SecAggTask& task,
+                               const SecAggParticipantOptions& options) {
+  auto fraction_ok = [](double f) { return std::isfinite(f) && f >= 0 && f < 1; };
+  if (!fraction_ok(task.corrupt_fraction()) || !fraction_ok(task.dropout_fraction())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the task's secure aggregation threat model is malformed: corrupt_fraction ",
+        task.corrupt_fraction(), ", dropout_fraction ", task.dropout_fraction()));
+  }
+  if (task.corrupt_fraction() < options.min_corrupt_fraction) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "secure_aggregation.corrupt_fraction ", task.corrupt_fraction(),
+        " of the task is below this client's --secagg-min-corrupt-fraction ",
+        options.min_corrupt_fraction));
+  }
+  if (task.dropout_fraction() > options.max_dropout_fraction) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "secure_aggregation.dropout_fraction ", task.dropout_fraction(),
+        " of the task is above this client's --secagg-max-dropout-fraction ",
+        options.max_dropout_fraction));
+  }
+  if (task.security_bits() < options.min_security_bits) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "secure_aggregation.security_bits ", task.security_bits(),
+        " of the task is below this client's --secagg-min-security-bits ",
+        options.min_security_bits));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<SecAggOutcome> RunSecAggParticipant(const wire::v1::Task& task,
                                                    const ArrayRecord& delta,
                                                    uint64_t num_examples,
@@ -135,6 +166,7 @@ absl::StatusOr<SecAggOutcome> RunSecAggParticipant(const wire::v1::Task& task,
                                                    const SecAggTransport& transport) {
   if (!task.has_secagg()) return absl::InvalidArgumentError("the task has no secagg section");
   const wire::v1::SecAggTask& st = task.secagg();
+  TESSERA_RETURN_IF_ERROR(CheckThreatPolicy(st, options));
   TESSERA_ASSIGN_OR_RETURN(
       secagg::QuantizerParams params,
       secagg::MakeQuantizerParams({.clip = st.clip(), .max_weight = st.max_weight(),
@@ -173,7 +205,14 @@ absl::StatusOr<SecAggOutcome> RunSecAggParticipant(const wire::v1::Task& task,
   config.sign = options.signer.sign;
   config.identity = options.signer.identity;
   config.verify = options.verify;
-  config.min_threshold = std::max<uint32_t>(2, st.min_threshold());
+  config.threat_model = {.num_clients = st.num_clients(),
+                         .dropout_fraction = st.dropout_fraction(),
+                         .corrupt_fraction = st.corrupt_fraction(),
+                         .security_bits = st.security_bits()};
+  config.max_clients = st.num_clients();
+  // Distributed DP splits the noise over min_clients inputs: a smaller sum would be
+  // under-noised, so this client neither signs nor unmasks one.
+  if (task.has_dp()) config.min_survivors = task.dp().min_clients();
   TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<secagg::SecAggClient> client,
                            secagg::SecAggClient::Create(std::move(config)));
   TESSERA_ASSIGN_OR_RETURN(secagg::v1::ClientToServer next, client->Start());

@@ -30,7 +30,19 @@ struct SecAggParticipantOptions {
   std::string drop_before;
   // How the fault drops out: exit the process (true), or hang while staying connected.
   bool drop_by_exit = true;
+  // This client's policy on the threat model a task states (docs/secagg.md, "What a client
+  // checks"): a task assuming fewer corrupt clients, more dropouts or fewer security bits
+  // is refused before any key is advertised. The client then accepts only the k, t and
+  // graph that the stated model gives for the roster it receives.
+  double min_corrupt_fraction = 0.0;   // --secagg-min-corrupt-fraction
+  double max_dropout_fraction = 0.5;   // --secagg-max-dropout-fraction
+  uint32_t min_security_bits = 40;     // --secagg-min-security-bits
 };
+
+// OK iff the task's threat model satisfies `options`' policy. Errors: PERMISSION_DENIED
+// naming the field and both values; INVALID_ARGUMENT for a malformed model.
+absl::Status CheckThreatPolicy(const wire::v1::SecAggTask& task,
+                               const SecAggParticipantOptions& options);
 
 // Sends one protocol message and returns the coordinator's reply (when the phase closes).
 using SecAggTransport = std::function<absl::StatusOr<secagg::v1::ServerToClient>(

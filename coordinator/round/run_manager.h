@@ -30,6 +30,7 @@
 #include "coordinator/state/coordinator_state.h"
 #include "core/model/tensor.h"
 #include "privacy/provenance/signer.h"
+#include "privacy/secagg/identity.h"
 #include "tessera/secagg/v1/secagg.pb.h"
 #include "tessera/storage/v1/records.pb.h"
 #include "tessera/wire/v1/control.pb.h"
@@ -52,8 +53,9 @@ struct RunManagerOptions {
   uint64_t max_update_examples = 1ull << 32;  // per update
   uint32_t max_runs = 1000;
   // Secure aggregation identities: under mTLS, clients' advertised certificates must chain
-  // to this CA; with `insecure`, Ed25519 identities are accepted instead.
-  std::string trusted_ca_pem;
+  // to this source's CA and not be on its CRL (looked up per session, so a new CRL applies
+  // to the next session); with `insecure`, Ed25519 identities are accepted instead.
+  secagg::TrustSource peer_trust;
   bool insecure = false;
   // The largest gRPC message; CreateRun refuses secure aggregation runs whose masked input
   // could not fit.

@@ -166,9 +166,11 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
   options.modulus_mask = ddg ? dp->ddg->modulus_mask : quantizer.modulus_mask;
   options.tensors = ddg ? std::vector<secagg::TensorSpec>{{"ddg", dp->ddg->padded_dimension}}
                         : secagg::SummedTensors(global->weights);
+  // The session unmasks no sum of fewer inputs than the run may release.
+  options.min_survivors = std::max<uint32_t>(1, config.selection().min_clients());
   options.verify = options_.insecure
                        ? secagg::InsecureVerifier()
-                       : secagg::CertificateVerifier(options_.trusted_ca_pem,
+                       : secagg::CertificateVerifier(options_.peer_trust,
                                                      [clients](uint32_t i) {
                                                        return i < clients.size() ? clients[i]
                                                                                  : "";
@@ -204,16 +206,18 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
     st->set_max_weight(sa.max_examples());
     st->set_value_bits(sa.value_bits());
     st->set_max_clients(n);
-    st->set_min_threshold(2);
     st->set_phase_deadline_seconds(sa.phase_deadline_seconds());
     st->set_require_certificates(!options_.insecure);
+    st->set_dropout_fraction(sa.dropout_fraction());
+    st->set_corrupt_fraction(sa.corrupt_fraction());
+    st->set_security_bits(sa.security_bits());
     if (dp != nullptr) AddDpTask(*dp, dp_clip, rotation_seed, config, task);
   });
 
   // Phase 1 (AdvertiseKeys) comes after local training, so it gets the round deadline; the
   // others get the per-phase deadline.
   absl::Status outcome;
-  for (int phase = 1; phase <= 4 && outcome.ok(); ++phase) {
+  for (int phase = 1; phase <= 5 && outcome.ok(); ++phase) {
     const absl::Time deadline =
         absl::Now() + Seconds(phase == 1 ? config.round().deadline_seconds()
                                          : sa.phase_deadline_seconds());
@@ -254,19 +258,9 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
     }
     outcome = secure.Advance();
     static constexpr const char* kPhases[] = {"train_and_advertise_keys", "share_keys",
-                                              "masked_input", "unmasking"};
+                                              "masked_input", "consistency_check",
+                                              "unmasking"};
     EndPhase(summary, kPhases[phase - 1]);
-    if (outcome.ok() && phase == 3) {
-      // Do not even unmask a sum of fewer inputs than the run's minimum.
-      const wire::v1::SecAggRoundStatus now = secure.Status();
-      const uint32_t inputs = now.phases_size() >= 3 ? now.phases(2).responded() : 0;
-      if (inputs < std::max<uint32_t>(1, config.selection().min_clients())) {
-        outcome = absl::FailedPreconditionError(
-            absl::StrCat(inputs, " clients sent masked input; selection.min_clients is ",
-                         config.selection().min_clients(), ", so the sum is not unmasked"));
-        secure.Cancel(outcome);
-      }
-    }
     publish();
   }
   CloseRound(round);

@@ -13,7 +13,7 @@ namespace tessera::coordinator {
 namespace {
 
 constexpr const char* kPhaseNames[] = {"AdvertiseKeys", "ShareKeys", "MaskedInput",
-                                       "Unmasking"};
+                                       "ConsistencyCheck", "Unmasking"};
 
 }  // namespace
 
@@ -26,6 +26,7 @@ absl::StatusOr<std::unique_ptr<SecAggRound>> SecAggRound::Create(Options options
   config.modulus_mask = options.modulus_mask;
   config.tensors = options.tensors;
   config.verify = options.verify;
+  config.min_survivors = options.min_survivors;
   TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<secagg::SecAggServer> server,
                            secagg::SecAggServer::Create(std::move(config)));
   std::unique_ptr<SecAggRound> round(new SecAggRound(std::move(options), std::move(server)));
@@ -92,11 +93,13 @@ absl::Status SecAggRound::Advance() {
   const absl::Status advanced = server_->AdvancePhase();
   std::vector<std::pair<uint32_t, secagg::v1::ServerToClient>> out = server_->TakeOutgoing();
   for (const auto& [to, m] : out) {
-    if (m.has_unmask_request()) {
-      unmask_survivors_.assign(m.unmask_request().survivors().begin(),
-                               m.unmask_request().survivors().end());
-      unmask_dropped_.assign(m.unmask_request().dropped().begin(),
-                             m.unmask_request().dropped().end());
+    // The survivor set goes out first in the ConsistencyRequest; the UnmaskRequest repeats
+    // it (with the signatures).
+    if (m.has_consistency_request()) {
+      unmask_survivors_.assign(m.consistency_request().survivors().begin(),
+                               m.consistency_request().survivors().end());
+      unmask_dropped_.assign(m.consistency_request().dropped().begin(),
+                             m.consistency_request().dropped().end());
       break;
     }
   }

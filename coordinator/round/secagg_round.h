@@ -46,6 +46,7 @@ class SecAggRound {
     uint64_t modulus_mask = 0;
     std::vector<secagg::TensorSpec> tensors;
     secagg::VerifyFn verify;
+    uint32_t min_survivors = 0;  // see secagg::ServerConfig::min_survivors
     Persist persist;
   };
 

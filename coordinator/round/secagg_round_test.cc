@@ -64,6 +64,9 @@ std::vector<std::string> Phases(const wire::v1::SecAggRoundStatus& s) {
   return out;
 }
 
+const secagg::ThreatModel kThreat = {.num_clients = kClients, .dropout_fraction = 0.2,
+                                     .corrupt_fraction = 0.0};
+
 class SecAggRoundTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -80,7 +83,8 @@ class SecAggRoundTest : public ::testing::Test {
           .inputs = {{"a", {kMask - i, 17 * i + 1, kMask / 2 + i, 3}}, {"b", {i * 1000, kMask}}},
           .weight = 10 + i,
           .sign = [this, i](absl::string_view m) { return signers_[i].Sign(m); },
-          .identity = {}, .verify = secagg::InsecureVerifier()};
+          .identity = {}, .verify = secagg::InsecureVerifier(), .threat_model = kThreat,
+          .max_clients = kClients};
       cc.identity.set_ed25519_public_key(signers_[i].public_key());
       plain_.emplace_back(cc.inputs[0].values);
       plain_[i].insert(plain_[i].end(), cc.inputs[1].values.begin(), cc.inputs[1].values.end());
@@ -98,11 +102,10 @@ class SecAggRoundTest : public ::testing::Test {
   }
 
   SecAggRound::Options MakeOptions() {
-    // n = 5 and D = C = 1: the complete graph (k = 4) with t = 2.
+    // n = 5, C = 0 and D = 1: the complete graph (k = 4) with t > (4 + 0) / 2, t <= 3.
     SecAggRound::Options o{
         .run_id = "run-1", .round = kRound, .attempt = 2, .session_id = kSession, .clients = {},
-        .threat_model = {.num_clients = kClients, .dropout_fraction = 0.2,
-                         .corrupt_fraction = 0.2},
+        .threat_model = kThreat,
         .modulus_mask = kMask, .tensors = {{"a", 4}, {"b", 2}},
         .verify = secagg::InsecureVerifier(), .persist = nullptr};
     for (uint32_t i = 0; i < kClients; ++i) o.clients.push_back(absl::StrCat("site-", i));
@@ -221,7 +224,7 @@ class SecAggRoundTest : public ::testing::Test {
 
 TEST_F(SecAggRoundTest, CompletesWithThePlainSumAndStoresTheTraceBeforeEachPhase) {
   Create();
-  for (int phase = 1; phase <= 4; ++phase) RunPhase();
+  for (int phase = 1; phase <= 5; ++phase) RunPhase();
   EXPECT_TRUE(round_->Done());
   for (const auto& c : clients_) EXPECT_TRUE(c->IsCompleted());
   ExpectPlainSum(round_->Result(), {0, 1, 2, 3, 4});
@@ -229,19 +232,20 @@ TEST_F(SecAggRoundTest, CompletesWithThePlainSumAndStoresTheTraceBeforeEachPhase
   EXPECT_EQ(s.session_id(), kSession);
   EXPECT_EQ(s.state(), "Completed");
   EXPECT_EQ(s.survivors(), 5u);
-  EXPECT_EQ(std::pair(s.degree_k(), s.threshold_t()), std::pair(4u, 2u));
+  EXPECT_EQ(std::pair(s.degree_k(), s.threshold_t()), std::pair(4u, 3u));
   EXPECT_THAT(Phases(s), ElementsAre("AdvertiseKeys 5/5", "ShareKeys 5/5", "MaskedInput 5/5",
-                                     "Unmasking 5/5"));
+                                     "ConsistencyCheck 5/5", "Unmasking 5/5"));
   // One write at Create and one per phase, each before any reply of that phase went out.
   EXPECT_THAT(trace_, ElementsAre("ACTIVE 1 phases, 0 replies", "ACTIVE 2 phases, 0 replies",
                                   "ACTIVE 3 phases, 5 replies", "ACTIVE 4 phases, 10 replies",
-                                  "COMPLETED 4 phases, 15 replies"));
+                                  "ACTIVE 5 phases, 15 replies",
+                                  "COMPLETED 5 phases, 20 replies"));
   const Record r = Stored();
   EXPECT_EQ(r.state(), Record::COMPLETED);
   EXPECT_EQ(absl::StrCat(r.run_id(), " ", r.round(), " ", r.attempt(), " ", r.session_id()),
             absl::StrCat("run-1 ", kRound, " 2 ", kSession));
   EXPECT_THAT(r.clients(), ElementsAre("site-0", "site-1", "site-2", "site-3", "site-4"));
-  EXPECT_EQ(std::pair(r.degree_k(), r.threshold_t()), std::pair(4u, 2u));
+  EXPECT_EQ(std::pair(r.degree_k(), r.threshold_t()), std::pair(4u, 3u));
   EXPECT_THAT(r.unmask_survivors(), ElementsAre(0, 1, 2, 3, 4));
   EXPECT_THAT(r.unmask_dropped(), IsEmpty());
   EXPECT_EQ(Phases(r.status()), Phases(s));
@@ -252,10 +256,11 @@ TEST_F(SecAggRoundTest, ClientSilentInMaskedInputIsUnmaskedAway) {
   RunPhase();
   RunPhase();
   RunPhase({2});  // client 2 never sends its masked input
-  // The unmask request's lists were durable before the request went out.
+  // The survivor set was durable before the consistency request went out.
   ASSERT_THAT(persisted_, SizeIs(4));
   EXPECT_THAT(persisted_[3].unmask_dropped(), ElementsAre(2));
   EXPECT_THAT(persisted_[3].unmask_survivors(), ElementsAre(0, 1, 3, 4));
+  RunPhase();
   RunPhase();
 
   ExpectPlainSum(round_->Result(), {0, 1, 3, 4});
@@ -263,7 +268,8 @@ TEST_F(SecAggRoundTest, ClientSilentInMaskedInputIsUnmaskedAway) {
   const wire::v1::SecAggRoundStatus s = round_->Status();
   EXPECT_EQ(s.survivors(), 4u);
   EXPECT_THAT(Phases(s), ElementsAre("AdvertiseKeys 5/5", "ShareKeys 5/5",
-                                     "MaskedInput 4/5 -site-2", "Unmasking 4/4"));
+                                     "MaskedInput 4/5 -site-2", "ConsistencyCheck 4/4",
+                                     "Unmasking 4/4"));
   const Record r = Stored();
   EXPECT_EQ(r.state(), Record::COMPLETED);
   EXPECT_THAT(r.unmask_dropped(), ElementsAre(2));
@@ -299,14 +305,15 @@ TEST_F(SecAggRoundTest, RejectedMessagesAreNeverAnsweredAndListedByName) {
   EXPECT_THAT(Submit(3, advertise3), StatusIs(Code::kAlreadyExists, HasSubstr("replayed")));
   EXPECT_THAT(Submit(3, pending_[3]), StatusIs(Code::kFailedPrecondition));
   pending_.erase(3);
-  for (int phase = 2; phase <= 4; ++phase) RunPhase();
+  for (int phase = 2; phase <= 5; ++phase) RunPhase();
   ExpectPlainSum(round_->Result(), {0, 2, 4});
   const wire::v1::SecAggRoundStatus s = round_->Status();
   EXPECT_EQ(s.survivors(), 3u);
   EXPECT_THAT(Phases(s), ElementsAre(StartsWith("AdvertiseKeys 4/5 !site-1: message for "
                                                 "session 'other-session'"),
                                      StartsWith("ShareKeys 3/4 !site-3: client 3 replayed"),
-                                     "MaskedInput 3/3", "Unmasking 3/3"));
+                                     "MaskedInput 3/3", "ConsistencyCheck 3/3",
+                                     "Unmasking 3/3"));
   EXPECT_EQ(Phases(Stored().status()), Phases(s));
 }
 
@@ -314,7 +321,7 @@ TEST_F(SecAggRoundTest, TooManyDropoutsAbortAndAnswerTheWaitingOnce) {
   Create();
   RunPhase();
   const size_t from = calls_.size();
-  SubmitAll({2, 3, 4});  // ShareKeys needs t + 1 = 3 clients; only 0 and 1 send
+  SubmitAll({2, 3, 4});  // ShareKeys needs t + 1 = 4 clients; only 0 and 1 send
   EXPECT_THAT(round_->Advance(), StatusIs(Code::kAborted, HasSubstr("TOO_FEW_CLIENTS")));
   ExpectAnswered(from, 2, IsOkAndHolds(Property(&secagg::v1::ServerToClient::has_aborted, true)));
   EXPECT_TRUE(round_->Done());

@@ -20,6 +20,7 @@
 #include "core/base/file.h"
 #include "core/base/version.h"
 #include "privacy/provenance/signer.h"
+#include "privacy/secagg/identity.h"
 
 namespace tessera::coordinator {
 namespace {
@@ -105,7 +106,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
       return absl::InvalidArgumentError("--cert-refresh-seconds must be 1 to 86400");
     }
     trust_store = std::move(*trust);
-    run_options.trusted_ca_pem = *ca;
+    run_options.peer_trust = secagg::FileTrustSource(options.ca_cert_path, options.crl_path);
     // Bills of materials and audit heads are signed with this coordinator's own key.
     absl::StatusOr<provenance::ProvenanceSigner> signer =
         provenance::ProvenanceSigner::FromPem(*key, *cert);

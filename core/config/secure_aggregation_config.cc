@@ -1,5 +1,6 @@
 #include "core/config/secure_aggregation_config.h"
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 
@@ -56,13 +57,26 @@ absl::Status CheckModulus(const wire::v1::RunConfig& c) {
   if (n == 0) return absl::OkStatus();
   const uint32_t value_bits = c.secure_aggregation().value_bits();
   const uint32_t log2n = CeilLog2(n);
-  if (value_bits + log2n + 1 <= kMaxModulusBits) return absl::OkStatus();
+  if (value_bits + log2n + 1 > kMaxModulusBits) {
+    return FieldError(
+        "secure_aggregation.value_bits",
+        absl::StrCat("value_bits + ceil(log2(selection.clients_per_round)) + 1 "
+                     "must be <= ",
+                     kMaxModulusBits, " (the modulus bits), got ", value_bits,
+                     " + ", log2n, " + 1"));
+  }
+  // The clients' integer weights (example counts up to max_examples) are summed mod 2^b
+  // as well: n * max_examples must stay below 2^(b-1) or the weight sum wraps.
+  const double weights = std::ceil(c.secure_aggregation().max_examples()) * n;
+  if (weights < std::ldexp(1.0, static_cast<int>(value_bits + log2n))) {
+    return absl::OkStatus();
+  }
   return FieldError(
-      "secure_aggregation.value_bits",
-      absl::StrCat("value_bits + ceil(log2(selection.clients_per_round)) + 1 "
-                   "must be <= ",
-                   kMaxModulusBits, " (the modulus bits), got ", value_bits,
-                   " + ", log2n, " + 1"));
+      "secure_aggregation.max_examples",
+      absl::StrCat("max_examples * selection.clients_per_round = ", weights,
+                   " does not fit below 2^", value_bits + log2n,
+                   " (value_bits + ceil(log2 n)), so the summed weights could wrap: "
+                   "raise value_bits or lower max_examples"));
 }
 
 }  // namespace
@@ -115,12 +129,13 @@ absl::Status ValidateSecureAggregation(const wire::v1::RunConfig& c) {
       CheckFraction("dropout_fraction", s.dropout_fraction()));
   TESSERA_RETURN_IF_ERROR(
       CheckFraction("corrupt_fraction", s.corrupt_fraction()));
-  if (!(s.dropout_fraction() + s.corrupt_fraction() < 1)) {
+  // Against a malicious coordinator t > (k + C) / 2 and t <= k - D: C + 2D < k.
+  if (!(2 * s.dropout_fraction() + s.corrupt_fraction() < 1)) {
     return FieldError(
         "secure_aggregation.corrupt_fraction",
-        absl::StrCat("secure_aggregation.dropout_fraction + corrupt_fraction "
-                     "must be < 1, got ",
-                     s.dropout_fraction(), " + ", s.corrupt_fraction()));
+        absl::StrCat("corrupt_fraction + 2 * dropout_fraction must be < 1 (a threshold "
+                     "above (k + corrupt) / 2 that dropouts still reach), got ",
+                     s.corrupt_fraction(), " + 2 * ", s.dropout_fraction()));
   }
   TESSERA_RETURN_IF_ERROR(CheckRange("secure_aggregation.security_bits",
                                      s.security_bits(), kSecurityBits));

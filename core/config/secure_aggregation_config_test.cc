@@ -164,7 +164,17 @@ TEST(SecureAggregationConfigTest, BadValuesNameTheField) {
       {sa("corrupt_fraction = inf\n"), "secure_aggregation.corrupt_fraction:"},
       {sa("dropout_fraction = 0.6\ncorrupt_fraction = 0.4\n"),
        "secure_aggregation.corrupt_fraction: "
-       "secure_aggregation.dropout_fraction + corrupt_fraction must be < 1"},
+       "corrupt_fraction + 2 * dropout_fraction must be < 1"},
+      // Fine for an honest-but-curious coordinator, not against a malicious one.
+      {sa("dropout_fraction = 0.45\ncorrupt_fraction = 0.1\n"),
+       "secure_aggregation.corrupt_fraction: corrupt_fraction + 2 * dropout_fraction"},
+      // 10 clients of up to 12000 examples: 120000 >= 2^(8 + 4) = 4096, the weight sum of
+      // b = 8 + 4 + 1 = 13 bits would wrap.
+      {"name = \"sa\"\nrounds = 1\n[model]\narchitecture = \"mlp\"\n"
+       "[selection]\nclients_per_round = 10\nmin_clients = 2\n"
+       "[secure_aggregation]\nvalue_bits = 8\nmax_examples = 12000\n",
+       "secure_aggregation.max_examples: max_examples * selection.clients_per_round = "
+       "120000 does not fit below 2^12"},
       {sa("security_bits = 0\n"),
        "secure_aggregation.security_bits: must be in [1, 128], got 0"},
       {sa("security_bits = 129\n"), "secure_aggregation.security_bits:"},

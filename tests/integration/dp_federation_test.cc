@@ -76,7 +76,10 @@ class DpFederationTest : public ProcessFederation {
                         << "[round]\ndeadline_seconds = 120\nmax_retries = 0\n"
                         << "[evaluation]\nevery = " << r.evaluate_every
                         << "\ndeadline_seconds = 60\n"
+                        // 4 clients: against a malicious coordinator t > (3 + C) / 2
+                        // leaves no room for dropouts (all 4 must survive for DP anyway).
                         << "[secure_aggregation]\nphase_deadline_seconds = 30\n"
+                        << "dropout_fraction = 0\n"
                         << "[differential_privacy]\nmode = \"distributed\"\n"
                         << "noise_multiplier = " << absl::StrFormat("%.17g", r.noise_multiplier)
                         << "\nclip_norm = " << absl::StrFormat("%.17g", r.clip_norm)

@@ -153,7 +153,12 @@ class SecAggBadInputTest : public ::testing::TestWithParam<Case> {
     cc.weight = 10;
     cc.sign = signer->sign;
     cc.identity = signer->identity;
-    cc.verify = secagg::CertificateVerifier(ReadFileOrEmpty(Pki("ca.pem")));
+    cc.verify = secagg::CertificateVerifier(*secagg::FixedTrustSource(ReadFileOrEmpty(Pki("ca.pem")), ""));
+    cc.threat_model = {.num_clients = st.num_clients(),
+                       .dropout_fraction = st.dropout_fraction(),
+                       .corrupt_fraction = st.corrupt_fraction(),
+                       .security_bits = st.security_bits()};
+    cc.max_clients = st.num_clients();
     auto client = *secagg::SecAggClient::Create(std::move(cc));
     ClientToServer next = *client->Start();
     while (true) {

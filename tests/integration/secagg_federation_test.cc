@@ -195,8 +195,9 @@ TEST_F(SecAggFederationTest, ThirtyPercentDropInAdvertiseShareAndMasking) {
   ExpectDropoutsAbsorbed({{1, "advertise"}, {3, "share"}, {5, "masked"}});
 }
 
-// 40%, just above the tolerated 30%, spread over all four phases: t = 4 of 10 leaves room,
-// so this round still completes (the guarantee is for 30%; the abort case is below).
+// 40%, just above the tolerated 30%, spread over the phases: the client lost before the
+// roster used up one tolerated dropout, so the roster of 9 gets t = 5 (t > (8 + 1) / 2),
+// which 6 unmasking holders still reach (the guarantee is for 30%; the abort case is below).
 TEST_F(SecAggFederationTest, FortyPercentDropAtEveryPhase) {
   ExpectDropoutsAbsorbed({{1, "advertise"}, {3, "share"}, {5, "masked"}, {7, "unmask"}});
 }

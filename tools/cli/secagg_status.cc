@@ -12,7 +12,7 @@ namespace tessera::cli {
 namespace {
 
 constexpr size_t kSessionPrefix = 8;  // characters of the session id shown
-constexpr int kPhaseNameWidth = 14;   // the longest phase, "AdvertiseKeys", and a space
+constexpr int kPhaseNameWidth = 17;   // the longest phase, "ConsistencyCheck", and a space
 
 // "c3: bad signature" (the wire form) as "c3 (bad signature)".
 std::string Rejection(absl::string_view entry) {

@@ -49,9 +49,9 @@ TEST(SecAggStatusTest, RoundInProgressShowsEveryPhase) {
   EXPECT_EQ(SecAggRoundText(InProgressRound()),
             "  secure aggregation: state MaskedInput, k=9 t=5, survivors 8   "
             "(session 3f2a0c1d...)\n"
-            "    AdvertiseKeys  10/10\n"
-            "    ShareKeys       9/10  dropped: c7\n"
-            "    MaskedInput     8/9   rejected: c3 (bad signature)\n");
+            "    AdvertiseKeys     10/10\n"
+            "    ShareKeys          9/10  dropped: c7\n"
+            "    MaskedInput        8/9   rejected: c3 (bad signature)\n");
 }
 
 TEST(SecAggStatusTest, FailedAttemptShowsTheAbortReason) {
@@ -65,9 +65,9 @@ TEST(SecAggStatusTest, FailedAttemptShowsTheAbortReason) {
   s.mutable_phases(2)->add_rejected("c4");  // no reason given
   EXPECT_EQ(SecAggRoundText(r),
             "  secure aggregation: state Aborted, k=9 t=5   (session 3f2a0c1d...)\n"
-            "    AdvertiseKeys  10/10\n"
-            "    ShareKeys       9/10  dropped: c7, c8\n"
-            "    MaskedInput     8/9   rejected: c3 (bad signature), c4\n"
+            "    AdvertiseKeys     10/10\n"
+            "    ShareKeys          9/10  dropped: c7, c8\n"
+            "    MaskedInput        8/9   rejected: c3 (bad signature), c4\n"
             "    aborted: fewer than t=5 survivors\n");
 }
 
@@ -78,7 +78,19 @@ TEST(SecAggStatusTest, BeforeKAndTAreDerived) {
   AddPhase(s, "AdvertiseKeys", 4, 2);
   EXPECT_EQ(SecAggDetailText(s),
             "  secure aggregation: state AdvertiseKeys   (session ab12)\n"
-            "    AdvertiseKeys  2/4\n");
+            "    AdvertiseKeys     2/4\n");
+}
+
+TEST(SecAggStatusTest, ConsistencyCheckAndUnmaskingAlign) {
+  wire::v1::SecAggRoundStatus s;
+  s.set_session_id("ab12");
+  s.set_state("Unmasking");
+  AddPhase(s, "ConsistencyCheck", 8, 7, {"c2"});
+  AddPhase(s, "Unmasking", 7, 7);
+  EXPECT_EQ(SecAggDetailText(s),
+            "  secure aggregation: state Unmasking   (session ab12)\n"
+            "    ConsistencyCheck  7/8  dropped: c2\n"
+            "    Unmasking         7/7\n");
 }
 
 TEST(SecAggStatusTest, CompletedRoundIsOneLine) {
