@@ -35,7 +35,8 @@ class CreateRunReader final : public grpc::ServerReadReactor<wire::v1::CreateRun
     }
     absl::Status s = Handle();
     if (!s.ok()) {
-      LOG(WARNING) << "CreateRun by " << who_ << " rejected: " << s;
+      LOG(WARNING) << "CreateRun by " << who_ << " rejected: "
+                   << PeerText(s.ToString(), 4 * kMaxPeerTextBytes);
       Finish(ToGrpcStatus(s));
       return;
     }
@@ -85,7 +86,8 @@ class CreateRunReader final : public grpc::ServerReadReactor<wire::v1::CreateRun
     absl::StatusOr<wire::v1::RunStatus> status =
         runs_->CreateRun(config_, std::move(*weights), std::move(artifact_), actor_);
     if (!status.ok()) {
-      LOG(WARNING) << "CreateRun by " << who_ << " rejected: " << status.status();
+      LOG(WARNING) << "CreateRun by " << who_ << " rejected: "
+                   << PeerText(status.status().ToString(), 4 * kMaxPeerTextBytes);
       Finish(ToGrpcStatus(status.status()));
       return;
     }
