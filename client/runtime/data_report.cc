@@ -21,8 +21,10 @@ wire::v1::DataReport MakeDataReport(const wire::v1::DataReportRequest& request,
   wire::v1::DataReport report;
   report.set_example_count_bucket(bucket);
   report.set_examples_rounded(num_examples / bucket * bucket);
+  // Each class is rounded down like the total, so the classes never sum to the exact
+  // example count the bucket hides.
   if (request.class_histogram() && histogram_allowed) {
-    report.mutable_class_histogram()->Add(histogram.begin(), histogram.end());
+    for (uint64_t count : histogram) report.add_class_histogram(count / bucket * bucket);
   }
   report.set_histogram_withheld(request.class_histogram() && !histogram_allowed);
   return report;

@@ -90,6 +90,15 @@ TEST(MakeDataReportTest, HistogramOnlyWhenAskedAndAllowed) {
   EXPECT_FALSE(unasked.histogram_withheld());
 }
 
+// The client rounds every class down to the bucket before sending: 1234 with bucket 100
+// leaves as 1200, and the classes (1200 + 0 + 400) do not add up to the exact total 1787.
+TEST(MakeDataReportTest, HistogramClassesLeaveRoundedToTheBucket) {
+  const std::vector<uint64_t> h = {1234, 99, 454};
+  wire::v1::DataReport r = MakeDataReport(Request(100, true), 1787, h, true);
+  EXPECT_THAT(r.class_histogram(), ElementsAre(1200u, 0u, 400u));
+  EXPECT_EQ(r.examples_rounded(), 1700u);
+}
+
 TEST(AnswerDataReportTest, ReportsOnlyWhenATrainTaskAsks) {
   Dataset train;
   train.labels = {1, 1, 0, 1, 3};
@@ -109,7 +118,8 @@ TEST(AnswerDataReportTest, ReportsOnlyWhenATrainTaskAsks) {
   EXPECT_EQ(fleet.task_ids[0], "t1");
   EXPECT_EQ(fleet.reports[0].example_count_bucket(), 2u);
   EXPECT_EQ(fleet.reports[0].examples_rounded(), 4u);
-  EXPECT_THAT(fleet.reports[0].class_histogram(), ElementsAre(1u, 3u, 0u, 1u));
+  // Labels {1, 1, 0, 1, 3}: classes 1, 3, 0, 1, each rounded down to the bucket of 2.
+  EXPECT_THAT(fleet.reports[0].class_histogram(), ElementsAre(0u, 2u, 0u, 0u));
 
   fleet.result = absl::UnavailableError("coordinator gone");
   EXPECT_THAT(AnswerDataReport(task, train, false, fleet),
