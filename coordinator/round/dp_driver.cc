@@ -3,11 +3,14 @@
 // secure sum of discrete-Gaussian-noised encodings (distributed) into the next model.
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 
 #include <glog/logging.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
@@ -224,18 +227,122 @@ absl::StatusOr<std::optional<storage::v1::PrivacyLedgerRecord>> RunManager::Char
   if (session.phase() != "Unmasking") return std::nullopt;
   TESSERA_ASSIGN_OR_RETURN(storage::v1::RunRecord record, state_->GetRun(session.run_id()));
   if (record.config().differential_privacy().mode() != Dp::DISTRIBUTED) return std::nullopt;
+  TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord charge, ChargeForStoredRun(record));
+  LOG(WARNING) << "run " << session.run_id() << " round " << session.round()
+               << ": charging the interrupted distributed-DP round (its noised sum may have "
+               << "been revealed); dataset " << charge.dataset() << " epsilon now "
+               << charge.epsilon_spent();
+  return charge;
+}
+
+absl::StatusOr<storage::v1::PrivacyLedgerRecord> RunManager::ChargeForStoredRun(
+    const storage::v1::RunRecord& record) {
   TESSERA_ASSIGN_OR_RETURN(ArrayRecord weights,
-                           state_->LoadModel(session.run_id(), record.completed_rounds()));
+                           state_->LoadModel(record.run_id(), record.completed_rounds()));
   TESSERA_ASSIGN_OR_RETURN(PrivacyPlan plan, MakePrivacyPlan(record.config(), weights));
   TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord ledger,
                            state_->OpenLedger(NewLedger(plan)));
-  TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord charge,
-                           ChargeRound(ledger, plan, session.run_id()));
-  LOG(WARNING) << "run " << session.run_id() << " round " << session.round()
-               << ": charging the interrupted distributed-DP round (its noised sum may have "
-               << "been revealed); dataset " << ledger.dataset() << " epsilon now "
-               << charge.epsilon_spent();
-  return charge;
+  return ChargeRound(ledger, plan, record.run_id());
+}
+
+absl::Status RunManager::ChargeRelease(const std::shared_ptr<Run>& run,
+                                       const wire::v1::RoundSummary& summary,
+                                       const storage::v1::PrivacyLedgerRecord& charge) {
+  TESSERA_RETURN_IF_ERROR(
+      state_->ChargeRelease(run->id, summary.round(), summary.attempt(), charge));
+  AfterCharge(run, charge, summary);
+  return absl::OkStatus();
+}
+
+absl::Status RunManager::RecoverReleases() {
+  TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::RunRecord> records, state_->ListRuns());
+  TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::SecAggSessionRecord> sessions,
+                           state_->ListSecAggSessions());
+  for (const storage::v1::RunRecord& record : records) {
+    if (record.config().differential_privacy().mode() == Dp::MODE_UNSPECIFIED) continue;
+    const uint32_t open_round = record.completed_rounds() + 1;
+    TESSERA_ASSIGN_OR_RETURN(std::vector<wire::v1::RoundSummary> rounds,
+                             state_->ListRounds(record.run_id()));
+    TESSERA_ASSIGN_OR_RETURN(std::vector<CoordinatorState::ReleaseCharge> charges,
+                             state_->ListReleaseCharges(record.run_id()));
+    auto stored = [&](uint32_t attempt) {
+      return std::any_of(rounds.begin(), rounds.end(), [&](const wire::v1::RoundSummary& r) {
+        return r.round() == open_round && r.attempt() == attempt;
+      });
+    };
+    auto charged = [&](uint32_t attempt) {
+      return std::any_of(charges.begin(), charges.end(),
+                         [&](const CoordinatorState::ReleaseCharge& c) {
+                           return c.round == open_round && c.attempt == attempt;
+                         });
+    };
+    // A distributed-DP sum the previous process computed (its session completed) but
+    // stopped before charging: charge it now, with its failed attempt.
+    for (const storage::v1::SecAggSessionRecord& s : sessions) {
+      if (s.run_id() != record.run_id() || s.round() != open_round ||
+          s.state() != storage::v1::SecAggSessionRecord::COMPLETED ||
+          record.config().differential_privacy().mode() != Dp::DISTRIBUTED ||
+          stored(s.attempt()) || charged(s.attempt())) {
+        continue;
+      }
+      TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord charge,
+                               ChargeForStoredRun(record));
+      TESSERA_RETURN_IF_ERROR(
+          state_->ChargeRelease(record.run_id(), s.round(), s.attempt(), charge));
+      LOG(WARNING) << "run " << record.run_id() << " round " << s.round() << " attempt "
+                   << s.attempt() << ": its distributed-DP sum was computed before the "
+                   << "restart and is charged now; dataset " << charge.dataset()
+                   << " epsilon " << charge.epsilon_spent();
+      charges.push_back({s.round(), s.attempt(), charge});
+    }
+    // Charged releases that were never committed: stored as failed attempts, so history
+    // shows them and the next attempt gets a new number (and a charge of its own).
+    for (const CoordinatorState::ReleaseCharge& c : charges) {
+      if (c.round != open_round || stored(c.attempt)) continue;
+      wire::v1::RoundSummary failed;
+      failed.set_round(c.round);
+      failed.set_attempt(c.attempt);
+      failed.set_state(wire::v1::ROUND_FAILED);
+      failed.set_failure_reason(
+          "the coordinator stopped after this attempt's release was charged and before its "
+          "round was committed");
+      wire::v1::PrivacyRoundStatus* p = failed.mutable_privacy();
+      p->set_mode(ModeName(record.config().differential_privacy().mode()));
+      p->set_dataset(c.ledger.dataset());
+      p->set_noise_multiplier(record.config().differential_privacy().noise_multiplier());
+      p->set_released(true);
+      p->set_epsilon(c.ledger.epsilon_spent());
+      p->set_delta(c.ledger.delta());
+      p->set_epsilon_budget(c.ledger.epsilon_budget());
+      TESSERA_RETURN_IF_ERROR(state_->RecordFailedAttempt(record.run_id(), failed));
+      LOG(WARNING) << "run " << record.run_id() << " round " << c.round << " attempt "
+                   << c.attempt << " was released and charged (dataset " << c.ledger.dataset()
+                   << " epsilon " << c.ledger.epsilon_spent()
+                   << ") but not committed before the restart; recorded as failed";
+    }
+  }
+  return absl::OkStatus();
+}
+
+void RunManager::FaultPoint(const std::shared_ptr<Run>& run, uint32_t round) {
+  const std::string& spec = options_.fault_crash_at;
+  const size_t colon = spec.rfind(':');
+  uint32_t at = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(spec.substr(colon + 1), &at) ||
+      at != round) {
+    return;
+  }
+  const std::string station = spec.substr(0, colon);
+  if (station == "cancel" || station == "shutdown") {
+    // Hold the released, uncommitted round until the operator stops it.
+    while (!run->stop && !shutting_down_) absl::SleepFor(absl::Milliseconds(20));
+    if ((station == "shutdown") != shutting_down_.load()) return;
+  } else if (station != "before-commit") {
+    return;
+  }
+  LOG(ERROR) << "--fault-crash-at=" << spec << ": killing the coordinator (testing only)";
+  google::FlushLogFiles(google::GLOG_INFO);
+  raise(SIGKILL);
 }
 
 }  // namespace tessera::coordinator

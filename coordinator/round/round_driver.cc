@@ -71,9 +71,23 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
       charge = *std::move(next);
     }
     absl::StatusOr<std::shared_ptr<const ModelSnapshot>> model = TrainRound(run, &summary);
+    // Charge, then release: a noised aggregate now exists, so its charge is durable before
+    // evaluation tasks, status, metrics or an export can carry anything derived from it,
+    // and whatever happens next (cancel, shutdown, an error, a crash) it stays charged.
+    if (charge && summary.privacy().released()) {
+      if (absl::Status s = ChargeRelease(run, summary, *charge); !s.ok()) {
+        LOG(ERROR) << "run " << run->id << " round " << number << ": " << s;
+        SetRunState(run, wire::v1::FAILED,
+                    absl::StrCat("cannot write the privacy ledger charge of round ", number,
+                                 " attempt ", attempt, ", so nothing derived from it was ",
+                                 "released: ", s.message()));
+        return;
+      }
+    }
     if (run->stop || shutting_down_) return;
     if (model.ok()) {
       EvaluateRound(run, *model, &summary);
+      FaultPoint(run, number);
       if (run->stop || shutting_down_) return;
       EndPhase(&summary, "evaluate");
       summary.set_state(wire::v1::ROUND_COMPLETED);

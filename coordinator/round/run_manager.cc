@@ -36,6 +36,8 @@ void RunManager::Shutdown() {
 
 absl::Status RunManager::Recover() {
   TESSERA_RETURN_IF_ERROR(AbortInterruptedSessions());
+  // An interrupted release is charged (and recorded) before any run resumes.
+  TESSERA_RETURN_IF_ERROR(RecoverReleases());
   TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::RunRecord> records, state_->ListRuns());
   for (storage::v1::RunRecord& record : records) {
     auto run = std::make_shared<Run>();

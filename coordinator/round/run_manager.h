@@ -67,6 +67,11 @@ struct RunManagerOptions {
   // signs bills of materials and audit heads (exports and audit exports fail without one).
   std::string coordinator_version;
   std::shared_ptr<const provenance::ProvenanceSigner> signer;
+  // Testing only (tessera-coordinator --fault-crash-at, the ledger crash tests): "STATION:R"
+  // kills the process with SIGKILL in round R of a run, after its evaluation tasks were
+  // answered and before the round's commit. STATION is "before-commit" (at once), "cancel"
+  // (once the run is cancelled) or "shutdown" (once the coordinator shuts down). Empty: off.
+  std::string fault_crash_at;
 };
 
 // Who asked for an operator action: recorded in the audit log and the run's provenance.
@@ -280,6 +285,22 @@ class RunManager {
   // sum, so its round is charged with the failed attempt.
   absl::StatusOr<std::optional<storage::v1::PrivacyLedgerRecord>> ChargeInterrupted(
       const storage::v1::SecAggSessionRecord& session);
+  // The ledger of `record`'s dataset with one more round of its run charged.
+  absl::StatusOr<storage::v1::PrivacyLedgerRecord> ChargeForStoredRun(
+      const storage::v1::RunRecord& record);
+  // The "charge, then release" station: when `summary`'s attempt released a noised
+  // aggregate, stores `charge` (synced, once per run/round/attempt) before anything derived
+  // from the aggregate leaves the coordinator. On error the caller fails the run.
+  absl::Status ChargeRelease(const std::shared_ptr<Run>& run,
+                             const wire::v1::RoundSummary& summary,
+                             const storage::v1::PrivacyLedgerRecord& charge);
+  // Recover, before any run resumes: every release a previous process charged but never
+  // committed becomes a stored failed attempt (still charged once; the next attempt gets a
+  // new number), and a distributed-DP session whose noised sum was computed but not yet
+  // charged is charged now.
+  absl::Status RecoverReleases();
+  // Testing only: options_.fault_crash_at (see RunManagerOptions).
+  void FaultPoint(const std::shared_ptr<Run>& run, uint32_t round);
   absl::StatusOr<std::shared_ptr<Task>> FindTask(absl::string_view task_id,
                                                  absl::string_view client);
 

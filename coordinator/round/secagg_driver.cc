@@ -80,6 +80,22 @@ absl::Status RunManager::AbortInterruptedSessions() {
                            state_->ListSecAggSessions());
   for (storage::v1::SecAggSessionRecord& s : sessions) {
     if (s.state() != storage::v1::SecAggSessionRecord::ACTIVE) continue;
+    // Charge first (idempotent): if it cannot be written the coordinator does not start,
+    // and the session stays ACTIVE so that the next start charges it.
+    absl::StatusOr<std::optional<storage::v1::PrivacyLedgerRecord>> charge =
+        ChargeInterrupted(s);
+    if (charge.ok() && charge->has_value()) {
+      if (absl::Status c = state_->ChargeRelease(s.run_id(), s.round(), s.attempt(), **charge);
+          !c.ok()) {
+        charge = c;
+      }
+    }
+    if (!charge.ok()) {
+      return absl::Status(charge.status().code(),
+                          absl::StrCat("cannot charge the privacy cost of run ", s.run_id(),
+                                       " round ", s.round(), ", interrupted in ", s.phase(),
+                                       ": ", charge.status().message()));
+    }
     s.set_state(storage::v1::SecAggSessionRecord::ABORTED);
     s.set_abort_reason(absl::StrCat("the coordinator restarted during ", s.phase(),
                                     "; the session is abandoned, never resumed"));
@@ -95,12 +111,6 @@ absl::Status RunManager::AbortInterruptedSessions() {
     failed.set_selected(static_cast<uint32_t>(s.clients_size()));
     failed.set_failure_reason(s.abort_reason());
     *failed.mutable_secagg() = s.status();
-    absl::StatusOr<std::optional<storage::v1::PrivacyLedgerRecord>> charge =
-        ChargeInterrupted(s);
-    if (!charge.ok()) {
-      LOG(ERROR) << "cannot charge the interrupted attempt's privacy cost: " << charge.status();
-      charge = std::nullopt;
-    }
     if (absl::Status r = state_->RecordFailedAttempt(
             s.run_id(), failed, charge->has_value() ? &**charge : nullptr);
         !r.ok()) {

@@ -281,7 +281,10 @@ absl::Status CoordinatorState::CommitRound(const RunRecord& run,
   TESSERA_RETURN_IF_ERROR(CheckNextRound(stored, summary.round()));
   TESSERA_RETURN_IF_ERROR(
       CheckNoSummary(db_.get(), run_id, summary.round(), summary.attempt()));
-  if (charge != nullptr) TESSERA_RETURN_IF_ERROR(BatchLedgerCharge(*charge, &batch));
+  if (charge != nullptr) {
+    TESSERA_RETURN_IF_ERROR(
+        BatchLedgerCharge(run_id, summary.round(), summary.attempt(), *charge, &batch));
+  }
   // Checked above that the round is not committed: only now may its tensor keys be written.
   TESSERA_RETURN_IF_ERROR(si::WriteModelTensorsAndBatchManifest(
       db_.get(), run_id, summary.round(), model, &batch));
@@ -312,13 +315,35 @@ absl::Status CoordinatorState::RecordFailedAttempt(
   TESSERA_RETURN_IF_ERROR(
       CheckNoSummary(db_.get(), run_id, summary.round(), summary.attempt()));
   rocksdb::WriteBatch batch;
-  if (charge != nullptr) TESSERA_RETURN_IF_ERROR(BatchLedgerCharge(*charge, &batch));
+  if (charge != nullptr) {
+    TESSERA_RETURN_IF_ERROR(
+        BatchLedgerCharge(run_id, summary.round(), summary.attempt(), *charge, &batch));
+  }
   TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
       batch.Put(si::RoundKey(run_id, summary.round(), summary.attempt()), value),
       "batching a failed attempt"));
   return FromRocksDbStatus(
       db_->Write(si::SyncedWrite(), &batch),
       absl::StrCat("recording a failed attempt of run ", run_id));
+}
+
+absl::Status CoordinatorState::ChargeRelease(
+    absl::string_view run_id, uint32_t round, uint32_t attempt,
+    const storage::v1::PrivacyLedgerRecord& charge) {
+  TESSERA_RETURN_IF_ERROR(si::ValidateId("run id", run_id));
+  TESSERA_RETURN_IF_ERROR(si::ValidateRoundAttempt(round, attempt));
+  absl::MutexLock l(&write_mu_);
+  TESSERA_ASSIGN_OR_RETURN(RunRecord stored,
+                           ReadRun(db_.get(), rocksdb::ReadOptions(), run_id));
+  TESSERA_RETURN_IF_ERROR(CheckNextRound(stored, round));
+  rocksdb::WriteBatch batch;
+  TESSERA_RETURN_IF_ERROR(BatchLedgerCharge(run_id, round, attempt, charge, &batch));
+  if (batch.Count() == 0) return absl::OkStatus();  // already charged
+  return FromRocksDbStatus(
+      db_->Write(si::SyncedWrite(), &batch),
+      absl::StrCat("charging the release of round ", round, " attempt ", attempt,
+                   " of run ", run_id, " to the privacy ledger of ",
+                   charge.dataset()));
 }
 
 absl::StatusOr<std::vector<RoundSummary>> CoordinatorState::ListRounds(
@@ -386,6 +411,11 @@ absl::StatusOr<std::vector<ClientRecord>> CoordinatorState::ListClients() {
         return si::ParseRecord(value, key, &clients.emplace_back());
       }));
   return clients;
+}
+
+void CoordinatorState::TEST_FailLedgerCharges(absl::Status error) {
+  absl::MutexLock l(&write_mu_);
+  fail_ledger_charges_ = std::move(error);
 }
 
 absl::Status CoordinatorState::TEST_PutRaw(absl::string_view key,

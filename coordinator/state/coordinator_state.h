@@ -114,6 +114,30 @@ class CoordinatorState {
       absl::string_view run_id, const wire::v1::RoundSummary& summary,
       const storage::v1::PrivacyLedgerRecord* charge = nullptr);
 
+  // The "charge, then release" station (docs/privacy.md): stores `charge`, the
+  // ledger of the run's dataset with the cost of attempt `attempt` of round
+  // `round` added, together with the attempt's charge marker, in one synced
+  // batch. Called before anything derived from the attempt's noised aggregate
+  // leaves the coordinator. Idempotent per (run, round, attempt): when the
+  // attempt is already charged nothing is written and OK is returned; the
+  // charge that CommitRound and RecordFailedAttempt carry for an attempt is
+  // skipped the same way, so an attempt is charged exactly once. Errors:
+  // NOT_FOUND if the run is absent; FAILED_PRECONDITION unless `round` is the
+  // stored completed_rounds + 1, or for a charge the ledger refuses (as for
+  // CommitRound).
+  absl::Status ChargeRelease(absl::string_view run_id, uint32_t round,
+                             uint32_t attempt,
+                             const storage::v1::PrivacyLedgerRecord& charge);
+  // The charged releases of a run, in (round, attempt) order: what each charge
+  // wrote to the ledger.
+  struct ReleaseCharge {
+    uint32_t round = 0;
+    uint32_t attempt = 0;
+    storage::v1::PrivacyLedgerRecord ledger;
+  };
+  absl::StatusOr<std::vector<ReleaseCharge>> ListReleaseCharges(
+      absl::string_view run_id);
+
   // The privacy ledger of `dataset` (privacy_ledger_store.cc), nullopt when no
   // run has used the dataset yet. DATA_LOSS if the stored record does not parse.
   absl::StatusOr<std::optional<storage::v1::PrivacyLedgerRecord>> GetLedger(
@@ -179,12 +203,19 @@ class CoordinatorState {
 
   // Test only: writes `value` under `key` verbatim (to simulate corruption).
   absl::Status TEST_PutRaw(absl::string_view key, absl::string_view value);
+  // Test only: every write that would charge a privacy ledger fails with
+  // `error` (OK again: writes work), as a full or failing disk would.
+  void TEST_FailLedgerCharges(absl::Status error);
 
  private:
   CoordinatorState(std::unique_ptr<rocksdb::DB> db, uint64_t next_run_seq);
 
-  // Adds `charge` to `batch` after checking it against the stored ledger.
-  absl::Status BatchLedgerCharge(const storage::v1::PrivacyLedgerRecord& charge,
+  // Adds `charge` and the charge marker of (run_id, round, attempt) to `batch`
+  // after checking it against the stored ledger; adds nothing when that attempt
+  // is already charged.
+  absl::Status BatchLedgerCharge(absl::string_view run_id, uint32_t round,
+                                 uint32_t attempt,
+                                 const storage::v1::PrivacyLedgerRecord& charge,
                                  rocksdb::WriteBatch* batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
@@ -195,6 +226,7 @@ class CoordinatorState {
   // The last audit entry, read from the database by the first AppendAudit after Open.
   bool last_audit_loaded_ ABSL_GUARDED_BY(write_mu_) = false;
   std::optional<wire::v1::AuditEntry> last_audit_ ABSL_GUARDED_BY(write_mu_);
+  absl::Status fail_ledger_charges_ ABSL_GUARDED_BY(write_mu_);
 };
 
 }  // namespace coordinator

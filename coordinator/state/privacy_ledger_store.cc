@@ -1,8 +1,11 @@
 // The privacy ledgers of CoordinatorState (docs/storage_format.md, docs/privacy.md): one
 // record per dataset holding the composed Renyi DP of every round charged to it. Charges
-// are written only inside the batch of the round they pay for (CommitRound,
-// RecordFailedAttempt), after checking that the caller's copy extends the stored one by
-// exactly one round, so a stale or concurrent copy can never overwrite spent budget.
+// are written by the "charge, then release" station (ChargeRelease) before anything derived
+// from a noised aggregate leaves the coordinator, or inside the batch of the attempt they
+// pay for (CommitRound, RecordFailedAttempt), always with a marker per (run, round, attempt)
+// so an attempt is charged once, and after checking that the caller's copy extends the
+// stored one by exactly one round, so a stale or concurrent copy can never overwrite spent
+// budget.
 #include <optional>
 #include <string>
 #include <vector>
@@ -76,8 +79,36 @@ absl::StatusOr<PrivacyLedgerRecord> CoordinatorState::OpenLedger(
   return initial;
 }
 
-absl::Status CoordinatorState::BatchLedgerCharge(const PrivacyLedgerRecord& charge,
+absl::StatusOr<std::vector<CoordinatorState::ReleaseCharge>>
+CoordinatorState::ListReleaseCharges(absl::string_view run_id) {
+  TESSERA_RETURN_IF_ERROR(si::ValidateId("run id", run_id));
+  std::vector<ReleaseCharge> charges;
+  TESSERA_RETURN_IF_ERROR(si::ForEachWithPrefix(
+      db_.get(), rocksdb::ReadOptions(), si::ChargePrefix(run_id),
+      [&](absl::string_view key, absl::string_view value) -> absl::Status {
+        ReleaseCharge c;
+        if (!si::ParseChargeKey(run_id, key, &c.round, &c.attempt)) {
+          return absl::DataLossError(absl::StrCat("bad charge key ", key));
+        }
+        TESSERA_RETURN_IF_ERROR(si::ParseRecord(value, key, &c.ledger));
+        charges.push_back(std::move(c));
+        return absl::OkStatus();
+      }));
+  return charges;
+}
+
+absl::Status CoordinatorState::BatchLedgerCharge(absl::string_view run_id, uint32_t round,
+                                                 uint32_t attempt,
+                                                 const PrivacyLedgerRecord& charge,
                                                  rocksdb::WriteBatch* batch) {
+  TESSERA_RETURN_IF_ERROR(si::ValidateId("run id", run_id));
+  TESSERA_RETURN_IF_ERROR(si::ValidateRoundAttempt(round, attempt));
+  const std::string marker = si::ChargeKey(run_id, round, attempt);
+  std::string ignored;
+  TESSERA_ASSIGN_OR_RETURN(bool charged,
+                           si::ReadKey(db_.get(), rocksdb::ReadOptions(), marker, &ignored));
+  if (charged) return absl::OkStatus();  // the station wrote it: one charge per attempt
+  TESSERA_RETURN_IF_ERROR(fail_ledger_charges_);
   TESSERA_ASSIGN_OR_RETURN(std::optional<PrivacyLedgerRecord> stored,
                            ReadLedger(db_.get(), charge.dataset()));
   if (!stored.has_value()) {
@@ -106,8 +137,9 @@ absl::Status CoordinatorState::BatchLedgerCharge(const PrivacyLedgerRecord& char
   TESSERA_ASSIGN_OR_RETURN(
       std::string value,
       si::SerializeRecord(charge, absl::StrCat("privacy ledger ", charge.dataset())));
-  return FromRocksDbStatus(batch->Put(si::LedgerKey(charge.dataset()), value),
-                           "batching a privacy ledger charge");
+  TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(batch->Put(si::LedgerKey(charge.dataset()), value),
+                                            "batching a privacy ledger charge"));
+  return FromRocksDbStatus(batch->Put(marker, value), "batching a charge marker");
 }
 
 }  // namespace coordinator

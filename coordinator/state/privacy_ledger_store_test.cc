@@ -136,6 +136,82 @@ TEST_F(PrivacyLedgerStoreTest, ChargeWithoutLedgerIsRefused) {
   EXPECT_THAT(state_->GetLedger("a/b"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// The "charge, then release" station: the charge is durable on its own (before the round
+// is committed), once per (run, round, attempt): repeating it, or committing the round with
+// the same charge, adds nothing; another attempt of the round is a charge of its own.
+TEST_F(PrivacyLedgerStoreTest, ReleaseChargeIsDurableAndCountedOncePerAttempt) {
+  absl::StatusOr<PrivacyLedgerRecord> ledger = state_->OpenLedger(NewLedger(3));
+  ASSERT_THAT(ledger, IsOk());
+  const PrivacyLedgerRecord one = Charged(*ledger, 0.1);
+  TESSERA_ASSERT_OK(state_->ChargeRelease("r1", 1, 1, one));
+  Reopen();  // a crash right after the station: the charge is there, the round is not
+  EXPECT_EQ((*state_->GetLedger("fmnist"))->rounds_charged(), 1u);
+  EXPECT_EQ(state_->GetRun("r1")->completed_rounds(), 0u);
+  TESSERA_ASSERT_OK(state_->ChargeRelease("r1", 1, 1, one));
+  EXPECT_EQ((*state_->GetLedger("fmnist"))->rounds_charged(), 1u);
+  // Attempt 1 failed after its release; attempt 2 releases again and is charged again.
+  wire::v1::RoundSummary failed;
+  failed.set_round(1);
+  failed.set_attempt(1);
+  failed.set_state(wire::v1::ROUND_FAILED);
+  TESSERA_ASSERT_OK(state_->RecordFailedAttempt("r1", failed, &one));
+  EXPECT_EQ((*state_->GetLedger("fmnist"))->rounds_charged(), 1u);
+  const PrivacyLedgerRecord two = Charged(one, 0.1);
+  TESSERA_ASSERT_OK(state_->ChargeRelease("r1", 1, 2, two));
+  absl::StatusOr<RunRecord> run = state_->GetRun("r1");
+  ASSERT_THAT(run, IsOk());
+  run->set_completed_rounds(1);
+  wire::v1::RoundSummary done;
+  done.set_round(1);
+  done.set_attempt(2);
+  done.set_state(wire::v1::ROUND_COMPLETED);
+  TESSERA_ASSERT_OK(state_->CommitRound(*run, done, SmallModel(1), &two));
+  absl::StatusOr<std::optional<PrivacyLedgerRecord>> stored = state_->GetLedger("fmnist");
+  ASSERT_THAT(stored, IsOk());
+  EXPECT_EQ((*stored)->rounds_charged(), 2u);
+  EXPECT_DOUBLE_EQ((*stored)->rdp(1), 2 * 0.1 * 8);
+  absl::StatusOr<std::vector<CoordinatorState::ReleaseCharge>> charges =
+      state_->ListReleaseCharges("r1");
+  ASSERT_THAT(charges, IsOk());
+  ASSERT_EQ(charges->size(), 2u);
+  EXPECT_EQ((*charges)[0].round, 1u);
+  EXPECT_EQ((*charges)[0].attempt, 1u);
+  EXPECT_EQ((*charges)[0].ledger.rounds_charged(), 1u);
+  EXPECT_EQ((*charges)[1].attempt, 2u);
+  EXPECT_EQ((*charges)[1].ledger.rounds_charged(), 2u);
+  // A committed round cannot be charged again.
+  EXPECT_THAT(state_->ChargeRelease("r1", 1, 3, Charged(two, 0.1)),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not the next one")));
+}
+
+TEST_F(PrivacyLedgerStoreTest, ACommitWithoutTheStationStillChargesOnce) {
+  absl::StatusOr<PrivacyLedgerRecord> ledger = state_->OpenLedger(NewLedger(3));
+  ASSERT_THAT(ledger, IsOk());
+  const PrivacyLedgerRecord one = Charged(*ledger, 0.1);
+  TESSERA_ASSERT_OK(Commit(1, &one));
+  absl::StatusOr<std::vector<CoordinatorState::ReleaseCharge>> charges =
+      state_->ListReleaseCharges("r1");
+  ASSERT_THAT(charges, IsOk());
+  ASSERT_EQ(charges->size(), 1u);
+  EXPECT_EQ((*charges)[0].round, 1u);
+}
+
+TEST_F(PrivacyLedgerStoreTest, AChargeThatCannotBeWrittenLeavesTheLedgerAlone) {
+  absl::StatusOr<PrivacyLedgerRecord> ledger = state_->OpenLedger(NewLedger(3));
+  ASSERT_THAT(ledger, IsOk());
+  const PrivacyLedgerRecord one = Charged(*ledger, 0.1);
+  state_->TEST_FailLedgerCharges(absl::UnavailableError("disk full"));
+  EXPECT_THAT(state_->ChargeRelease("r1", 1, 1, one),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("disk full")));
+  EXPECT_THAT(Commit(1, &one), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ((*state_->GetLedger("fmnist"))->rounds_charged(), 0u);
+  EXPECT_EQ(state_->GetRun("r1")->completed_rounds(), 0u);
+  EXPECT_TRUE(state_->ListReleaseCharges("r1")->empty());
+  state_->TEST_FailLedgerCharges(absl::OkStatus());
+  TESSERA_ASSERT_OK(state_->ChargeRelease("r1", 1, 1, one));
+  EXPECT_EQ((*state_->GetLedger("fmnist"))->rounds_charged(), 1u);
+}
+
 }  // namespace
 }  // namespace coordinator
 }  // namespace tessera

@@ -97,6 +97,21 @@ std::string LedgerKey(absl::string_view dataset) {
   return absl::StrCat(kLedgerPrefix, dataset);
 }
 
+std::string ChargePrefix(absl::string_view run_id) {
+  return absl::StrCat(kChargePrefix, run_id, "/");
+}
+
+std::string ChargeKey(absl::string_view run_id, uint32_t round, uint32_t attempt) {
+  return absl::StrFormat("%s%08u/%04u", ChargePrefix(run_id), round, attempt);
+}
+
+bool ParseChargeKey(absl::string_view run_id, absl::string_view key, uint32_t* round,
+                    uint32_t* attempt) {
+  const std::string prefix = ChargePrefix(run_id);
+  if (!absl::ConsumePrefix(&key, prefix) || key.size() != 13 || key[8] != '/') return false;
+  return absl::SimpleAtoi(key.substr(0, 8), round) && absl::SimpleAtoi(key.substr(9), attempt);
+}
+
 std::string ProvenanceKey(absl::string_view run_id) {
   return absl::StrCat(kProvenancePrefix, run_id);
 }

@@ -65,6 +65,16 @@ std::string SecAggKey(absl::string_view run_id, absl::string_view session_id);
 // ledger/<dataset>: storage::v1::PrivacyLedgerRecord.
 inline constexpr absl::string_view kLedgerPrefix = "ledger/";
 std::string LedgerKey(absl::string_view dataset);
+// charge/<run id>/<round %08u>/<attempt %04u>: storage::v1::PrivacyLedgerRecord, the
+// dataset's ledger as written by the charge of that attempt's release (the marker that
+// makes a charge idempotent; docs/privacy.md, "What is charged when").
+inline constexpr absl::string_view kChargePrefix = "charge/";
+std::string ChargePrefix(absl::string_view run_id);
+std::string ChargeKey(absl::string_view run_id, uint32_t round, uint32_t attempt);
+// The round and attempt of a charge key under ChargePrefix(run_id); false when `key` is
+// not one.
+bool ParseChargeKey(absl::string_view run_id, absl::string_view key, uint32_t* round,
+                    uint32_t* attempt);
 // provenance/<run id>: wire::v1::RunProvenance.
 inline constexpr absl::string_view kProvenancePrefix = "provenance/";
 std::string ProvenanceKey(absl::string_view run_id);
