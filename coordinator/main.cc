@@ -50,6 +50,10 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-address", options.metrics_address,
                  "serve Prometheus /metrics and /healthz over plain HTTP on HOST:PORT "
                  "(e.g. 0.0.0.0:9464; default off)");
+  app.add_option("--fault-crash-at", options.fault_crash_at,
+                 "TESTING ONLY, never in production: STATION:ROUND kills this process with "
+                 "SIGKILL in that round after its evaluation, before its commit; STATION is "
+                 "before-commit, cancel (once the run is cancelled) or shutdown (on SIGTERM)");
   std::string log_format = "text";
   app.add_option("--log-format", log_format, "text | json (one JSON object per log line)")
       ->capture_default_str();

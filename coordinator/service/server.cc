@@ -82,6 +82,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   RunManagerOptions run_options;
   run_options.insecure = options.insecure;
   run_options.max_message_bytes = static_cast<uint64_t>(options.max_message_bytes);
+  run_options.fault_crash_at = options.fault_crash_at;
   if (options.insecure) {
     if (!IsLoopbackAddress(options.listen_address)) {
       return absl::InvalidArgumentError(absl::StrCat(

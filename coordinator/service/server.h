@@ -43,6 +43,8 @@ struct CoordinatorServerOptions {
   int64_t transport_memory_bytes = 64 << 20;
   // HOST:PORT of the Prometheus endpoint (coordinator/service/metrics_http.h); empty: off.
   std::string metrics_address;
+  // Testing only: RunManagerOptions::fault_crash_at (--fault-crash-at).
+  std::string fault_crash_at;
 };
 
 class CoordinatorServer {
