@@ -215,5 +215,57 @@ TEST_F(RunManagerLedgerTest, ShutdownAfterReleaseChargesEveryReleasedAttemptOnce
   EXPECT_NEAR(s.privacy().epsilon_spent(), Epsilon(3), 1e-9);
 }
 
+// A distributed-DP session completed (the coordinator held the noised sum) and the process
+// died before the round's station charged it: the restart charges that attempt once and
+// records it as failed, and a second restart charges nothing more. Recount: one completed
+// session, one charge.
+TEST_F(RunManagerLedgerTest, DistributedSumComputedBeforeACrashIsChargedOnceOnRestart) {
+  wire::v1::RunConfig c = DpConfig(2);
+  wire::v1::DifferentialPrivacyConfig* dp = c.mutable_differential_privacy();
+  dp->set_mode(wire::v1::DifferentialPrivacyConfig::DISTRIBUTED);
+  dp->set_modulus_bits(20);
+  wire::v1::SecureAggregationConfig* sa = c.mutable_secure_aggregation();
+  sa->set_enabled(true);
+  sa->set_dropout_fraction(0.0);
+  sa->set_corrupt_fraction(0.0);
+  sa->set_security_bits(40);
+  sa->set_clip(1.0);
+  sa->set_value_bits(16);
+  sa->set_max_examples(1);
+  sa->set_phase_deadline_seconds(10);
+  absl::StatusOr<wire::v1::RunStatus> created = runs_->CreateRun(c, Weights(0), "");
+  ASSERT_THAT(created, IsOk());
+  const std::string run = created->run_id();
+  storage::v1::SecAggSessionRecord session;
+  session.set_run_id(run);
+  session.set_round(1);
+  session.set_attempt(1);
+  session.set_session_id("0123456789abcdef0123456789abcdef");
+  session.set_state(storage::v1::SecAggSessionRecord::COMPLETED);
+  session.set_phase("Completed");
+  TESSERA_ASSERT_OK(state_->PutSecAggSession(session));
+  EXPECT_EQ(RoundsCharged(), 0u);
+
+  Restart();
+  EXPECT_EQ(RoundsCharged(), 1u);
+  const double once = EpsilonSpent();
+  EXPECT_GT(once, 0.0);
+  absl::StatusOr<std::vector<CoordinatorState::ReleaseCharge>> charges =
+      state_->ListReleaseCharges(run);
+  ASSERT_THAT(charges, IsOk());
+  ASSERT_EQ(charges->size(), 1u);
+  EXPECT_EQ((*charges)[0].round, 1u);
+  EXPECT_EQ((*charges)[0].attempt, 1u);
+  absl::StatusOr<std::vector<wire::v1::RoundSummary>> rounds = state_->ListRounds(run);
+  ASSERT_THAT(rounds, IsOk());
+  ASSERT_EQ(rounds->size(), 1u);
+  EXPECT_EQ((*rounds)[0].state(), wire::v1::ROUND_FAILED);
+  EXPECT_TRUE((*rounds)[0].privacy().released());
+
+  Restart();
+  EXPECT_EQ(RoundsCharged(), 1u);
+  EXPECT_EQ(EpsilonSpent(), once);
+}
+
 }  // namespace
 }  // namespace tessera::coordinator
