@@ -107,7 +107,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
       return absl::InvalidArgumentError("--cert-refresh-seconds must be 1 to 86400");
     }
     trust_store = std::move(*trust);
-    run_options.peer_trust = secagg::FileTrustSource(options.ca_cert_path, options.crl_path);
+    // Roster certificates are checked against the same CA and CRL as every handshake.
+    run_options.peer_trust =
+        [trust = trust_store]() -> absl::StatusOr<std::shared_ptr<const crypto::TrustAnchors>> {
+      return trust->anchors();
+    };
     // Bills of materials and audit heads are signed with this coordinator's own key.
     absl::StatusOr<provenance::ProvenanceSigner> signer =
         provenance::ProvenanceSigner::FromPem(*key, *cert);

@@ -1,7 +1,5 @@
 #include "coordinator/service/trust_store.h"
 
-#include <sys/stat.h>
-
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
@@ -10,18 +8,6 @@
 #include "privacy/crypto/pki.h"
 
 namespace tessera::coordinator {
-
-absl::StatusOr<TrustStore::FileStamp> TrustStore::Stamp(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  }
-  FileStamp stamp;
-  stamp.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
-  stamp.size = st.st_size;
-  stamp.inode = st.st_ino;
-  return stamp;
-}
 
 absl::StatusOr<std::unique_ptr<TrustStore>> TrustStore::Open(std::string ca_path,
                                                              std::string crl_path) {
@@ -33,8 +19,8 @@ absl::StatusOr<std::unique_ptr<TrustStore>> TrustStore::Open(std::string ca_path
 }
 
 absl::Status TrustStore::Refresh() {
-  absl::StatusOr<FileStamp> ca_stamp = Stamp(ca_path_);
-  absl::StatusOr<FileStamp> crl_stamp = crl_path_.empty() ? FileStamp{} : Stamp(crl_path_);
+  absl::StatusOr<FileStamp> ca_stamp = StatFile(ca_path_);
+  absl::StatusOr<FileStamp> crl_stamp = crl_path_.empty() ? FileStamp{} : StatFile(crl_path_);
   if (ca_stamp.ok() && crl_stamp.ok() && *ca_stamp == ca_stamp_ && *crl_stamp == crl_stamp_) {
     return absl::OkStatus();
   }
@@ -124,6 +110,12 @@ absl::StatusOr<crypto::CertificateIdentity> TrustStore::Verify(
     verified_.emplace(certificate_pem, *id);
   }
   return id;
+}
+
+std::shared_ptr<const crypto::TrustAnchors> TrustStore::anchors() {
+  absl::MutexLock lock(&mu_);
+  (void)Refresh();  // on failure the previous files stay in force (logged once)
+  return anchors_;
 }
 
 std::string TrustStore::ca_pem() {

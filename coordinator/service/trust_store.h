@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "core/base/file.h"
 #include "privacy/crypto/certificate.h"
 #include "privacy/crypto/certificate_chain.h"
 
@@ -35,6 +36,9 @@ class TrustStore {
   // it expires), so checking it again on each RPC costs a hash lookup.
   absl::StatusOr<crypto::CertificateIdentity> Verify(const std::string& certificate_pem);
 
+  // The parsed CA and CRL in force (re-read if changed; a bad new file keeps the previous
+  // ones). Never null after a successful Open.
+  std::shared_ptr<const crypto::TrustAnchors> anchors();
   // The CA bundle in force (re-read if changed).
   std::string ca_pem();
   // Revoked serials in the CRL in force (0 without a CRL), for logs and metrics.
@@ -44,18 +48,11 @@ class TrustStore {
   uint64_t generation();
 
  private:
-  struct FileStamp {
-    bool operator==(const FileStamp&) const = default;
-    int64_t mtime_ns = 0;
-    int64_t size = -1;
-    uint64_t inode = 0;
-  };
   TrustStore(std::string ca_path, std::string crl_path)
       : ca_path_(std::move(ca_path)), crl_path_(std::move(crl_path)) {}
   // Loads both files if either changed; returns the load error (also logged) but keeps the
   // previous state when a reload fails. Not rate-limited: a stat per file per call.
   absl::Status Refresh() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static absl::StatusOr<FileStamp> Stamp(const std::string& path);
 
   const std::string ca_path_;
   const std::string crl_path_;

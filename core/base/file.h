@@ -2,11 +2,24 @@
 #ifndef TESSERA_CORE_BASE_FILE_H_
 #define TESSERA_CORE_BASE_FILE_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
 
 namespace tessera {
+
+// What identifies one version of a file on disk, to notice that it changed (a rewrite, an
+// atomic rename over it, or a truncation) without reading it.
+struct FileStamp {
+  bool operator==(const FileStamp&) const = default;
+  int64_t mtime_ns = 0;
+  int64_t size = -1;
+  uint64_t inode = 0;
+};
+
+// The stamp of `path` now. NOT_FOUND "cannot read PATH" when it cannot be stat()ed.
+absl::StatusOr<FileStamp> StatFile(const std::string& path);
 
 // The bytes of `path`. NOT_FOUND "cannot read PATH" when it cannot be opened or read.
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);

@@ -1,10 +1,6 @@
 #include "privacy/secagg/identity.h"
 
-#include <sys/stat.h>
-
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -13,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/base/file.h"
 #include "core/base/status_macros.h"
 #include "privacy/crypto/certificate.h"
 #include "privacy/crypto/certificate_chain.h"
@@ -50,28 +47,6 @@ absl::StatusOr<Signer> EphemeralSigner() {
 
 namespace {
 
-struct FileStamp {
-  bool operator==(const FileStamp&) const = default;
-  int64_t mtime_ns = 0;
-  int64_t size = -1;
-  uint64_t inode = 0;
-};
-
-FileStamp StampOf(const std::string& path) {
-  struct stat st {};
-  if (path.empty() || ::stat(path.c_str(), &st) != 0) return {};
-  return {static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
-          static_cast<int64_t>(st.st_size), static_cast<uint64_t>(st.st_ino)};
-}
-
-absl::StatusOr<std::string> ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 struct FileTrust {
   std::string ca_path, crl_path;
   absl::Mutex mu;
@@ -81,12 +56,15 @@ struct FileTrust {
 
   absl::StatusOr<std::shared_ptr<const crypto::TrustAnchors>> Get() {
     absl::MutexLock l(&mu);
-    const FileStamp ca = StampOf(ca_path), crl = StampOf(crl_path);
+    // A file that cannot be stat()ed gets the empty stamp, so its reappearance is a change.
+    const FileStamp ca = StatFile(ca_path).value_or(FileStamp{});
+    const FileStamp crl = crl_path.empty() ? FileStamp{} : StatFile(crl_path).value_or(FileStamp{});
     if (anchors.ok() && ca == ca_stamp && crl == crl_stamp) return anchors;
     ca_stamp = ca;
     crl_stamp = crl;
-    absl::StatusOr<std::string> ca_pem = ReadAll(ca_path);
-    absl::StatusOr<std::string> crl_pem = crl_path.empty() ? std::string() : ReadAll(crl_path);
+    absl::StatusOr<std::string> ca_pem = ReadFileToString(ca_path);
+    absl::StatusOr<std::string> crl_pem =
+        crl_path.empty() ? std::string() : ReadFileToString(crl_path);
     if (!ca_pem.ok() || !crl_pem.ok()) {
       anchors = !ca_pem.ok() ? ca_pem.status() : crl_pem.status();
       return anchors;

@@ -17,6 +17,9 @@ std::string Payload(const ServerContext& c) {
 
 }  // namespace
 
+ServerConsistencyCheckState::ServerConsistencyCheckState(std::unique_ptr<ServerContext> ctx)
+    : ServerState(std::move(ctx)), payload_(Payload(*ctx_)) {}
+
 absl::Status ServerConsistencyCheckState::HandleMessage(uint32_t from,
                                                         const v1::ClientToServer& msg) {
   const v1::ConsistencySignature& sig = msg.consistency_signature();
@@ -29,7 +32,7 @@ absl::Status ServerConsistencyCheckState::HandleMessage(uint32_t from,
     return absl::FailedPreconditionError(absl::StrCat("client ", from, " is not a survivor"));
   }
   absl::Status ok =
-      c.config.verify(from, c.roster.at(from).identity(), Payload(c), sig.signature());
+      c.config.verify(from, c.roster.at(from).identity(), payload_, sig.signature());
   if (!ok.ok()) {
     return absl::PermissionDeniedError(
         absl::StrCat("consistency signature of client ", from, ": ", ok.message()));

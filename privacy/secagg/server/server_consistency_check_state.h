@@ -19,8 +19,7 @@ namespace tessera::secagg {
 
 class ServerConsistencyCheckState : public ServerState {
  public:
-  explicit ServerConsistencyCheckState(std::unique_ptr<ServerContext> ctx)
-      : ServerState(std::move(ctx)) {}
+  explicit ServerConsistencyCheckState(std::unique_ptr<ServerContext> ctx);
   absl::Status HandleMessage(uint32_t from, const v1::ClientToServer& msg) override;
   std::unique_ptr<ServerState> Advance() override;
   v1::Phase phase() const override { return v1::CONSISTENCY_CHECK; }
@@ -28,6 +27,7 @@ class ServerConsistencyCheckState : public ServerState {
   bool Responded(uint32_t client) const override { return accepted_.count(client) > 0; }
 
  private:
+  std::string payload_;                        // what every survivor signs
   std::map<uint32_t, std::string> accepted_;  // signatures, by client
 };
 
