@@ -254,6 +254,14 @@ absl::Status RunManager::ChargeRelease(const std::shared_ptr<Run>& run,
   return absl::OkStatus();
 }
 
+absl::Status SessionChargeError(const storage::v1::SecAggSessionRecord& session,
+                                const absl::Status& why) {
+  return absl::Status(why.code(),
+                      absl::StrCat("cannot charge the privacy cost of run ", session.run_id(),
+                                   " round ", session.round(), " (its secure aggregation "
+                                   "session was in ", session.phase(), "): ", why.message()));
+}
+
 absl::Status RunManager::RecoverReleases() {
   TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::RunRecord> records, state_->ListRuns());
   TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::SecAggSessionRecord> sessions,
@@ -285,15 +293,16 @@ absl::Status RunManager::RecoverReleases() {
           stored(s.attempt()) || charged(s.attempt())) {
         continue;
       }
-      TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord charge,
-                               ChargeForStoredRun(record));
-      TESSERA_RETURN_IF_ERROR(
-          state_->ChargeRelease(record.run_id(), s.round(), s.attempt(), charge));
+      absl::StatusOr<storage::v1::PrivacyLedgerRecord> charge = ChargeForStoredRun(record);
+      absl::Status stored_charge =
+          charge.ok() ? state_->ChargeRelease(record.run_id(), s.round(), s.attempt(), *charge)
+                      : charge.status();
+      if (!stored_charge.ok()) return SessionChargeError(s, stored_charge);
       LOG(WARNING) << "run " << record.run_id() << " round " << s.round() << " attempt "
                    << s.attempt() << ": its distributed-DP sum was computed before the "
-                   << "restart and is charged now; dataset " << charge.dataset()
-                   << " epsilon " << charge.epsilon_spent();
-      charges.push_back({s.round(), s.attempt(), charge});
+                   << "restart and is charged now; dataset " << charge->dataset()
+                   << " epsilon " << charge->epsilon_spent();
+      charges.push_back({s.round(), s.attempt(), *charge});
     }
     // Charged releases that were never committed: stored as failed attempts, so history
     // shows them and the next attempt gets a new number (and a charge of its own).

@@ -89,14 +89,7 @@ TEST_F(RunManagerDpTest, LedgerStopsTheRunAtTheBudgetAcrossRestarts) {
   AwaitCompletedRounds(run->run_id(), 1);
 
   // Restart: the ledger and the run come back from RocksDB.
-  runs_.reset();
-  state_.reset();
-  {
-    absl::MutexLock l(&mu_);
-    tasks_.clear();
-  }
-  Open();
-  TESSERA_ASSERT_OK(runs_->Recover());
+  Restart();
   wire::v1::RunStatus s = *runs_->GetRunStatus(run->run_id());
   EXPECT_NEAR(s.privacy().epsilon_spent(), EpsilonAfter(1), 1e-9);
   EXPECT_EQ(s.privacy().rounds_charged(), 1u);

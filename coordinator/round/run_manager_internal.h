@@ -123,6 +123,11 @@ struct RunManager::Task {
   bool reported = false;  // guarded by round->mu
 };
 
+// The error that stops a restart when the charge of a distributed-DP session's possibly
+// revealed sum cannot be written: `why`'s code, naming run, round and the session's phase.
+absl::Status SessionChargeError(const storage::v1::SecAggSessionRecord& session,
+                                const absl::Status& why);
+
 }  // namespace tessera::coordinator
 
 #endif  // TESSERA_COORDINATOR_ROUND_RUN_MANAGER_INTERNAL_H_

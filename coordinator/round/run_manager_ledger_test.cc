@@ -81,18 +81,16 @@ class RunManagerLedgerTest : public RunManagerTest {
     EXPECT_THAT(l, IsOk());
     return l.ok() && l->has_value() ? (*l)->rounds_charged() : 0;
   }
-  double EpsilonSpent() { return (*state_->GetLedger("hospital-records"))->epsilon_spent(); }
-  // A coordinator restart on the same state.
-  void Restart() {
-    runs_.reset();
-    state_.reset();
-    {
-      absl::MutexLock l(&mu_);
-      tasks_.clear();
-    }
-    Open();
-    TESSERA_ASSERT_OK(runs_->Recover());
+  // `run` has exactly one release charge: `round`'s attempt `attempt`.
+  void ExpectOneCharge(const std::string& run, uint32_t round, uint32_t attempt) {
+    absl::StatusOr<std::vector<CoordinatorState::ReleaseCharge>> charges =
+        state_->ListReleaseCharges(run);
+    ASSERT_THAT(charges, IsOk());
+    ASSERT_EQ(charges->size(), 1u);
+    EXPECT_EQ((*charges)[0].round, round);
+    EXPECT_EQ((*charges)[0].attempt, attempt);
   }
+  double EpsilonSpent() { return (*state_->GetLedger("hospital-records"))->epsilon_spent(); }
 };
 
 // The evaluation tasks of a round carry the new model: the charge is already durable (and
@@ -104,12 +102,7 @@ TEST_F(RunManagerLedgerTest, ChargeIsDurableBeforeEvaluationTasksLeave) {
   const std::vector<wire::v1::Task> eval = EvaluationTasks(1);
   EXPECT_EQ(RoundsCharged(), 1u);
   EXPECT_NEAR(EpsilonSpent(), Epsilon(1), 1e-9);
-  absl::StatusOr<std::vector<CoordinatorState::ReleaseCharge>> charges =
-      state_->ListReleaseCharges(run);
-  ASSERT_THAT(charges, IsOk());
-  ASSERT_EQ(charges->size(), 1u);
-  EXPECT_EQ((*charges)[0].round, 1u);
-  EXPECT_EQ((*charges)[0].attempt, 1u);
+  ASSERT_NO_FATAL_FAILURE(ExpectOneCharge(run, 1, 1));
   EXPECT_EQ(runs_->GetRunStatus(run)->privacy().rounds_charged(), 1u);
   Evaluate(eval);
   Train(2);
@@ -246,16 +239,19 @@ TEST_F(RunManagerLedgerTest, DistributedSumComputedBeforeACrashIsChargedOnceOnRe
   TESSERA_ASSERT_OK(state_->PutSecAggSession(session));
   EXPECT_EQ(RoundsCharged(), 0u);
 
+  // A charge that cannot be written stops the restart, naming the run; nothing is charged.
+  Reopen();
+  state_->TEST_FailLedgerCharges(absl::UnavailableError("injected: no space left on device"));
+  EXPECT_THAT(runs_->Recover(),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("cannot charge the privacy cost of run " + run + " round 1")));
+  EXPECT_EQ(RoundsCharged(), 0u);
+
   Restart();
   EXPECT_EQ(RoundsCharged(), 1u);
   const double once = EpsilonSpent();
   EXPECT_GT(once, 0.0);
-  absl::StatusOr<std::vector<CoordinatorState::ReleaseCharge>> charges =
-      state_->ListReleaseCharges(run);
-  ASSERT_THAT(charges, IsOk());
-  ASSERT_EQ(charges->size(), 1u);
-  EXPECT_EQ((*charges)[0].round, 1u);
-  EXPECT_EQ((*charges)[0].attempt, 1u);
+  ASSERT_NO_FATAL_FAILURE(ExpectOneCharge(run, 1, 1));
   absl::StatusOr<std::vector<wire::v1::RoundSummary>> rounds = state_->ListRounds(run);
   ASSERT_THAT(rounds, IsOk());
   ASSERT_EQ(rounds->size(), 1u);

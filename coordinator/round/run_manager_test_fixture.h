@@ -37,6 +37,22 @@ class RunManagerTest : public ::testing::Test {
     state_ = std::move(*state);
     runs_ = std::make_unique<RunManager>(RunManagerOptions{}, state_.get(), &registry_);
   }
+  // A coordinator stop (no more tasks queued) and a new RunManager on the same state,
+  // before Recover.
+  void Reopen() {
+    runs_.reset();
+    state_.reset();
+    {
+      absl::MutexLock l(&mu_);
+      tasks_.clear();
+    }
+    Open();
+  }
+  // A coordinator restart on the same state.
+  void Restart() {
+    Reopen();
+    TESSERA_ASSERT_OK(runs_->Recover());
+  }
   // Connects a client whose tasks are queued for the test to answer.
   void Connect(const std::string& name) {
     auto session = registry_.Register(name, "cpu", "test");

@@ -90,12 +90,7 @@ absl::Status RunManager::AbortInterruptedSessions() {
         charge = c;
       }
     }
-    if (!charge.ok()) {
-      return absl::Status(charge.status().code(),
-                          absl::StrCat("cannot charge the privacy cost of run ", s.run_id(),
-                                       " round ", s.round(), ", interrupted in ", s.phase(),
-                                       ": ", charge.status().message()));
-    }
+    if (!charge.ok()) return SessionChargeError(s, charge.status());
     s.set_state(storage::v1::SecAggSessionRecord::ABORTED);
     s.set_abort_reason(absl::StrCat("the coordinator restarted during ", s.phase(),
                                     "; the session is abandoned, never resumed"));

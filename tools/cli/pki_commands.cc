@@ -360,7 +360,8 @@ int PkiRevoke(const PkiArgs& a, std::vector<PkiEvent>* events) {
   if (absl::Status s = WriteCrl(a, *ca, *list); !s.ok()) return Fail("revoke", s);
   if (events != nullptr) events->insert(events->end(), pending.begin(), pending.end());
   std::cout << "revoked " << absl::StrJoin(serials, ", ") << "; " << CrlPath(a) << " now lists "
-            << list->revoked.size() << " (the coordinator re-reads it on the next connection)\n";
+            << list->revoked.size() << " (a coordinator given this file ends the revoked certificates' connections within "
+               "seconds)\n";
   return 0;
 }
 
