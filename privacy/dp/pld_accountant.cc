@@ -1,0 +1,449 @@
+#include "privacy/dp/pld_accountant.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <complex>
+#include <cstdint>
+#include <limits>
+#include <numbers>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/status_macros.h"
+#include "privacy/dp/rdp_accountant.h"
+
+namespace tessera::dp {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// Chernoff parameters (per unit of privacy loss) tried when sizing the FFT window: a geometric
+// grid, factor 1.5, from 1e-2 to about 1e4.
+constexpr double kMinChernoffLambda = 1e-2;
+constexpr double kChernoffLambdaFactor = 1.5;
+constexpr int kChernoffLambdas = 35;
+
+enum class Direction {
+  // P = (1-q) N(0, s^2) + q N(1, s^2), Q = N(0, s^2): the loss log(P/Q) is increasing in x.
+  kRemove,
+  // P = N(0, s^2), Q = (1-q) N(0, s^2) + q N(1, s^2): the loss is decreasing in x.
+  kAdd,
+};
+
+// P(Z > z) and P(Z <= z) for a standard normal Z.
+double NormalSf(double z) { return 0.5 * std::erfc(z / std::numbers::sqrt2); }
+double NormalCdf(double z) { return 0.5 * std::erfc(-z / std::numbers::sqrt2); }
+
+// The z > 0 with NormalSf(z) = tail (0 < tail < 1/2), by bisection.
+double NormalUpperQuantile(double tail) {
+  double lo = 0.0;
+  double hi = 40.0;
+  for (int i = 0; i < 200 && hi - lo > 1e-12; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (NormalSf(mid) > tail ? lo : hi) = mid;
+  }
+  return hi;
+}
+
+// log((1-q) + q exp(u)) without overflow or cancellation.
+double LogMixture(double q, double u) {
+  if (u > 0.0) return u + std::log(q + (1.0 - q) * std::exp(-u));
+  const double change = q * std::expm1(u);  // in [-q, 0]
+  if (change > -0.5) return std::log1p(change);
+  // Near -1 (q close to 1, u very negative) log1p loses everything: add the two logs.
+  const double a = std::log1p(-q);
+  const double b = std::log(q) + u;
+  const double hi = std::max(a, b);
+  return hi + std::log1p(std::exp(std::min(a, b) - hi));
+}
+
+// The privacy loss log(P(x)/Q(x)) at output x (sensitivity 1, noise s).
+double PrivacyLoss(Direction d, double q, double s, double x) {
+  const double u = (2.0 * x - 1.0) / (2.0 * s * s);
+  const double l = LogMixture(q, u);
+  return d == Direction::kRemove ? l : -l;
+}
+
+// The exact hockey-stick divergence delta(eps) = sup_S P(S) - e^eps Q(S) of one step.
+//   remove: the optimal S is {x > x*}, x* = s^2 log((e^eps - (1-q)) / q) + 1/2, so
+//     delta = q Sf((x* - 1)/s) + (1 - q) Sf(x*/s) - e^eps Sf(x*/s);
+//     when e^eps <= 1 - q every x is in S and delta = 1 - e^eps.
+//   add: the optimal S is {x < xa}, xa = s^2 log((e^-eps - (1-q)) / q) + 1/2, so
+//     delta = Cdf(xa/s) - e^eps ((1-q) Cdf(xa/s) + q Cdf((xa - 1)/s));
+//     when e^-eps <= 1 - q the set is empty and delta = 0.
+double HockeyStick(Direction d, double q, double s, double eps) {
+  if (d == Direction::kRemove) {
+    const double a = std::expm1(eps) + q;  // e^eps - (1 - q)
+    if (a <= 0.0) return -std::expm1(eps);
+    const double x = s * s * std::log1p(std::expm1(eps) / q) + 0.5;
+    const double delta = q * NormalSf((x - 1.0) / s) - a * NormalSf(x / s);
+    return std::max(delta, 0.0);
+  }
+  const double a = std::expm1(-eps) + q;  // e^-eps - (1 - q)
+  if (a <= 0.0) return 0.0;
+  const double x = s * s * std::log1p(std::expm1(-eps) / q) + 0.5;
+  const double e = std::exp(eps);
+  // Cdf(x/s) (1 - (1-q) e^eps) - q e^eps Cdf((x-1)/s), with 1 - (1-q) e^eps = q e^eps - expm1(eps).
+  const double delta =
+      q * e * (NormalCdf(x / s) - NormalCdf((x - 1.0) / s)) - std::expm1(eps) * NormalCdf(x / s);
+  return std::max(delta, 0.0);
+}
+
+// A privacy-loss distribution on the grid: mass[i] at loss (first_index + i) * h, plus the mass
+// at +inf (outputs that are impossible under Q, or tails charged pessimistically).
+struct Pld {
+  double h = 0.0;
+  double first_index = 0.0;  // an integer, possibly beyond int64 range after composition
+  std::vector<double> mass;
+  double infinity_mass = 0.0;
+};
+
+// The connect-the-dots discretization of one step on the grid k*h, kmin <= k <= kmax: the
+// discrete PLD whose delta(eps) equals the exact one at every knot and is linear in e^eps in
+// between (and from (e^eps, delta) = (0, 1) to the first knot). With d_i = delta(l_i) and
+// y_i = e^{l_i}, the slopes are s_i = (d_{i+1} - d_i) / (y_{i+1} - y_i), s_{-1} = (d_0 - 1)/y_0,
+// s_n = 0, and the masses are w_i = y_i (s_i - s_{i-1}), w_inf = d_n; dividing through by y_i
+// (y_{i+1} - y_i = y_i expm1(h)) keeps everything in range.
+Pld ConnectTheDots(Direction d, double q, double s, int64_t kmin, int64_t kmax, double h) {
+  const int64_t n = kmax - kmin;  // n + 1 knots
+  std::vector<double> delta(static_cast<size_t>(n + 1));
+  for (int64_t i = 0; i <= n; ++i) {
+    delta[static_cast<size_t>(i)] = HockeyStick(d, q, s, static_cast<double>(kmin + i) * h);
+  }
+  const double em1 = std::expm1(h);
+  const double eh = std::exp(h);
+  Pld pld;
+  pld.h = h;
+  pld.first_index = static_cast<double>(kmin);
+  pld.mass.resize(static_cast<size_t>(n + 1));
+  for (int64_t i = 0; i <= n; ++i) {
+    const size_t k = static_cast<size_t>(i);
+    // y_i s_i and y_i s_{i-1}.
+    const double right = i < n ? (delta[k + 1] - delta[k]) / em1 : 0.0;
+    const double left = i > 0 ? eh * (delta[k] - delta[k - 1]) / em1 : delta[k] - 1.0;
+    // Convexity makes this >= 0; clamp rounding noise.
+    pld.mass[k] = std::max(right - left, 0.0);
+  }
+  pld.infinity_mass = delta.back();
+  return pld;
+}
+
+// log(sum_i w_i exp(lambda * i * h)) over the nonzero masses.
+double LogMgf(const std::vector<double>& log_mass, double lambda, double h) {
+  double top = -kInf;
+  for (size_t i = 0; i < log_mass.size(); ++i) {
+    top = std::max(top, log_mass[i] + lambda * static_cast<double>(i) * h);
+  }
+  if (top == -kInf) return -kInf;
+  double sum = 0.0;
+  for (size_t i = 0; i < log_mass.size(); ++i) {
+    sum += std::exp(log_mass[i] + lambda * static_cast<double>(i) * h - top);
+  }
+  return top + std::log(sum);
+}
+
+// In-place iterative radix-2 FFT of length a.size() (a power of two); inverse if `inverse`
+// (unscaled: the caller divides by the length).
+void Fft(std::vector<std::complex<double>>& a, bool inverse) {
+  const size_t n = a.size();
+  for (size_t i = 1, j = 0; i < n; ++i) {
+    size_t bit = n >> 1;
+    for (; j & bit; bit >>= 1) j ^= bit;
+    j ^= bit;
+    if (i < j) std::swap(a[i], a[j]);
+  }
+  // Twiddles for the largest stage; smaller stages stride through them.
+  std::vector<std::complex<double>> w(n / 2);
+  const double sign = inverse ? 1.0 : -1.0;
+  for (size_t k = 0; k < n / 2; ++k) {
+    const double angle = sign * 2.0 * std::numbers::pi * static_cast<double>(k) /
+                         static_cast<double>(n);
+    w[k] = {std::cos(angle), std::sin(angle)};
+  }
+  for (size_t len = 2; len <= n; len <<= 1) {
+    const size_t half = len / 2;
+    const size_t stride = n / len;
+    for (size_t start = 0; start < n; start += len) {
+      for (size_t k = 0; k < half; ++k) {
+        const std::complex<double> t = w[k * stride] * a[start + k + half];
+        a[start + k + half] = a[start + k] - t;
+        a[start + k] += t;
+      }
+    }
+  }
+}
+
+std::complex<double> Power(std::complex<double> z, uint64_t e) {
+  std::complex<double> result = 1.0;
+  while (e > 0) {
+    if (e & 1) result *= z;
+    z *= z;
+    e >>= 1;
+  }
+  return result;
+}
+
+// The result of composing, or (grid_width > 0) the window width the grid would have needed.
+struct Composed {
+  double grid_width = 0.0;
+  Pld pld;
+};
+
+// The `steps`-fold composition of `one` by FFT. The window of sums kept is sized by Chernoff
+// bounds on the discrete PLD so that at most `tail` mass lies beyond each end. Mass below the
+// window wraps around onto its top (more loss: pessimistic); the Chernoff bound on the mass
+// above it, which wraps onto the bottom, is added to the infinity mass.
+Composed Compose(const Pld& one, uint64_t steps, double tail) {
+  const double h = one.h;
+  const double t = static_cast<double>(steps);
+  const double n = static_cast<double>(one.mass.size() - 1);
+  std::vector<double> log_mass(one.mass.size());
+  for (size_t i = 0; i < one.mass.size(); ++i) {
+    log_mass[i] = one.mass[i] > 0.0 ? std::log(one.mass[i]) : -kInf;
+  }
+  // Sums of relative indices (index - first_index) lie in [0, t n].
+  std::vector<double> lambdas;
+  std::vector<double> log_mgf_up;
+  double hi = t * n;
+  double lo = 0.0;
+  const double log_inv_tail = -std::log(tail);
+  for (int i = 0; i < kChernoffLambdas; ++i) {
+    const double lambda = kMinChernoffLambda * std::pow(kChernoffLambdaFactor, i);
+    const double up = LogMgf(log_mass, lambda, h);
+    const double down = LogMgf(log_mass, -lambda, h);
+    lambdas.push_back(lambda);
+    log_mgf_up.push_back(up);
+    // P(S >= u) <= exp(t up - lambda u h) and P(S <= u) <= exp(t down + lambda u h).
+    hi = std::min(hi, (t * up + log_inv_tail) / (lambda * h));
+    lo = std::max(lo, -(t * down + log_inv_tail) / (lambda * h));
+  }
+  lo = std::floor(std::max(lo, 0.0));
+  hi = std::ceil(std::max(hi, lo));
+  const double width = hi - lo + 1.0;
+  if (!(width <= static_cast<double>(kMaxPldGridPoints))) {
+    Composed retry;
+    retry.grid_width = width;
+    return retry;
+  }
+  const size_t size = std::bit_ceil(static_cast<size_t>(width));
+  // The mass above the window's top index lo + size - 1.
+  const double top = lo + static_cast<double>(size);
+  double above = 0.0;
+  if (top <= t * n) {
+    double log_above = 0.0;
+    for (size_t i = 0; i < lambdas.size(); ++i) {
+      log_above = std::min(log_above, t * log_mgf_up[i] - lambdas[i] * top * h);
+    }
+    above = std::exp(log_above);
+  }
+
+  std::vector<std::complex<double>> a(size);
+  for (size_t i = 0; i < one.mass.size(); ++i) a[i % size] += one.mass[i];
+  Fft(a, /*inverse=*/false);
+  for (std::complex<double>& z : a) z = Power(z, steps);
+  Fft(a, /*inverse=*/true);
+
+  Composed out;
+  Pld& pld = out.pld;
+  pld.h = h;
+  pld.first_index = t * one.first_index + lo;
+  pld.mass.resize(size);
+  const uint64_t offset = static_cast<uint64_t>(std::fmod(lo, static_cast<double>(size)));
+  const double scale = 1.0 / static_cast<double>(size);
+  for (size_t r = 0; r < size; ++r) {
+    const double v = a[(offset + r) % size].real() * scale;
+    pld.mass[r] = std::max(v, 0.0);
+  }
+  // 1 - (1 - w_inf)^steps, plus the wrapped upper tail.
+  pld.infinity_mass =
+      std::min(1.0, -std::expm1(t * std::log1p(-one.infinity_mass)) + above);
+  return out;
+}
+
+// The smallest power of two f >= 1 such that `points` / f fits in kMaxPldGridPoints: the
+// factor by which to widen the grid interval (the point count shrinks about as fast).
+double CoarseningFactor(double points) {
+  double f = 1.0;
+  while (points / f > static_cast<double>(kMaxPldGridPoints) && f < 1e300) f *= 2.0;
+  return f;
+}
+
+// The composed PLD of one direction, widening the grid interval until it fits.
+Pld ComposedPld(Direction d, double q, double s, uint64_t steps, const PldOptions& options) {
+  const double tail = options.tail_mass_truncation;
+  const double z = NormalUpperQuantile(tail);
+  // Outputs outside [-z s, 1 + z s] have mass <= tail under P in either direction.
+  double l_lo = PrivacyLoss(d, q, s, d == Direction::kRemove ? -z * s : 1.0 + z * s);
+  double l_hi = PrivacyLoss(d, q, s, d == Direction::kRemove ? 1.0 + z * s : -z * s);
+  if (q < 1.0) {
+    // The loss never leaves (log(1-q), inf) (remove) or (-inf, -log(1-q)) (add).
+    if (d == Direction::kRemove) l_lo = std::max(l_lo, std::log1p(-q));
+    if (d == Direction::kAdd) l_hi = std::min(l_hi, -std::log1p(-q));
+  }
+  Pld trivial;  // delta = 1: returned only if the loss range is not finite (never expected)
+  trivial.h = options.value_discretization_interval;
+  trivial.infinity_mass = 1.0;
+  if (!std::isfinite(l_lo) || !std::isfinite(l_hi)) return trivial;
+  double h = options.value_discretization_interval;
+  h *= CoarseningFactor((l_hi - l_lo) / h + 3.0);
+  // Each retry widens h by at least 2; a few suffice because the window width in grid points
+  // shrinks like 1/h.
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const double kmin = std::floor(l_lo / h);
+    const double kmax = std::max(std::ceil(l_hi / h), kmin + 1.0);
+    const Pld one = ConnectTheDots(d, q, s, static_cast<int64_t>(kmin),
+                                   static_cast<int64_t>(kmax), h);
+    if (steps == 1) return one;
+    Composed c = Compose(one, steps, tail);
+    if (c.grid_width == 0.0) return std::move(c.pld);
+    h *= std::max(2.0, CoarseningFactor(c.grid_width));
+  }
+  return trivial;
+}
+
+// delta(eps) of a discrete PLD: w_inf + sum over losses l > eps of w (1 - e^{eps - l}).
+double DeltaOf(const Pld& pld, double eps) {
+  double delta = pld.infinity_mass;
+  for (size_t r = pld.mass.size(); r-- > 0;) {
+    const double l = (pld.first_index + static_cast<double>(r)) * pld.h;
+    if (l <= eps) break;
+    delta += pld.mass[r] * -std::expm1(eps - l);
+  }
+  return std::min(delta, 1.0);
+}
+
+// The smallest eps >= 0 with delta(eps) <= delta for a discrete PLD. Walking down from the
+// largest loss l, on [l - h, l] delta(eps) = A - e^eps B with A = w_inf + sum_{l' >= l} w and
+// B = sum_{l' >= l} w e^{-l'}; Bs = e^l B keeps B in range.
+double EpsilonOf(const Pld& pld, double delta) {
+  if (pld.infinity_mass > delta) return kInf;
+  const double decay = std::exp(-pld.h);
+  double a = pld.infinity_mass;
+  double bs = 0.0;
+  for (size_t r = pld.mass.size(); r-- > 0;) {
+    const double l = (pld.first_index + static_cast<double>(r)) * pld.h;
+    if (l <= 0.0) break;
+    a += pld.mass[r];
+    bs = bs * decay + pld.mass[r];
+    if (bs > 0.0 && a - bs * decay > delta) {
+      return std::max(0.0, l + std::log((a - delta) / bs));
+    }
+  }
+  return 0.0;
+}
+
+// Both directions; for q == 1 they have the same PLD (N(1/(2s^2), 1/s^2)), so one suffices.
+std::vector<Direction> Directions(double q) {
+  if (q == 1.0) return {Direction::kRemove};
+  return {Direction::kRemove, Direction::kAdd};
+}
+
+absl::Status ValidateMechanism(double q, double noise_multiplier, const PldOptions& options) {
+  if (!(q >= 0.0 && q <= 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("q must be in [0, 1], got ", q));
+  }
+  if (!(noise_multiplier > 0.0) || !std::isfinite(noise_multiplier)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("noise_multiplier must be finite and > 0, got ", noise_multiplier));
+  }
+  const double h = options.value_discretization_interval;
+  if (!(h > 0.0) || !std::isfinite(h)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("value_discretization_interval must be finite and > 0, got ", h));
+  }
+  const double tail = options.tail_mass_truncation;
+  if (!(tail > 0.0 && tail <= 1e-3)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tail_mass_truncation must be in (0, 0.001], got ", tail));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<double> PldEpsilon(double q, double noise_multiplier, uint64_t steps, double delta,
+                                  const PldOptions& options) {
+  TESSERA_RETURN_IF_ERROR(ValidateMechanism(q, noise_multiplier, options));
+  if (!(delta > 0.0 && delta < 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("delta must be in (0, 1), got ", delta));
+  }
+  if (q == 0.0 || steps == 0) return 0.0;
+  double epsilon = 0.0;
+  for (Direction d : Directions(q)) {
+    epsilon = std::max(
+        epsilon, EpsilonOf(ComposedPld(d, q, noise_multiplier, steps, options), delta));
+  }
+  return epsilon;
+}
+
+absl::StatusOr<double> PldDelta(double q, double noise_multiplier, uint64_t steps, double epsilon,
+                                const PldOptions& options) {
+  TESSERA_RETURN_IF_ERROR(ValidateMechanism(q, noise_multiplier, options));
+  if (!(epsilon >= 0.0) || !std::isfinite(epsilon)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("epsilon must be finite and >= 0, got ", epsilon));
+  }
+  if (q == 0.0 || steps == 0) return 0.0;
+  double delta = 0.0;
+  for (Direction d : Directions(q)) {
+    delta = std::max(delta, DeltaOf(ComposedPld(d, q, noise_multiplier, steps, options), epsilon));
+  }
+  return delta;
+}
+
+absl::StatusOr<double> PldNoiseMultiplier(double target_epsilon, double delta, double q,
+                                          uint64_t steps, const PldOptions& options) {
+  if (!(target_epsilon > 0.0) || !std::isfinite(target_epsilon)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target_epsilon must be finite and > 0, got ", target_epsilon));
+  }
+  // Validates every argument (sigma = 1 is a valid placeholder) without composing.
+  if (absl::StatusOr<double> probe = PldEpsilon(q, 1.0, 0, delta, options); !probe.ok()) {
+    return probe.status();
+  }
+  if (q == 0.0 || steps == 0) return 0.0;
+  auto meets = [&](double sigma) -> absl::StatusOr<bool> {
+    TESSERA_ASSIGN_OR_RETURN(double eps, PldEpsilon(q, sigma, steps, delta, options));
+    return eps <= target_epsilon;
+  };
+  // Start from the RDP answer, which PLD almost always meets, so that the search never has to
+  // evaluate tiny noise multipliers (whose loss grids are huge). Then bracket [lo, hi] with
+  // meets(hi) and !meets(lo) and bisect.
+  absl::StatusOr<double> rdp_sigma =
+      FindNoiseMultiplier(target_epsilon, delta, q, steps, Conversion::kImproved,
+                          DefaultOrders());
+  double hi = rdp_sigma.ok() ? std::min(*rdp_sigma, kMaxPldNoiseMultiplier) : 1.0;
+  double lo = 0.0;
+  while (true) {
+    TESSERA_ASSIGN_OR_RETURN(bool ok, meets(hi));
+    if (ok) break;
+    if (hi >= kMaxPldNoiseMultiplier) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("target_epsilon ", target_epsilon,
+                       " is unreachable with noise_multiplier <= ", kMaxPldNoiseMultiplier,
+                       " (delta=", delta, ", q=", q, ", steps=", steps, ")"));
+    }
+    lo = hi;
+    hi = std::min(2.0 * hi, kMaxPldNoiseMultiplier);
+  }
+  if (lo == 0.0) {
+    // meets(hi): look below it, halving, for a lower end that does not meet.
+    for (int i = 0; i < 20; ++i) {
+      TESSERA_ASSIGN_OR_RETURN(bool ok, meets(0.5 * hi));
+      if (!ok) {
+        lo = 0.5 * hi;
+        break;
+      }
+      hi *= 0.5;
+    }
+  }
+  while (hi - lo > kPldNoiseRelativeTolerance * hi) {
+    const double mid = 0.5 * (lo + hi);
+    TESSERA_ASSIGN_OR_RETURN(bool ok, meets(mid));
+    (ok ? hi : lo) = mid;
+  }
+  return hi;
+}
+
+}  // namespace tessera::dp
