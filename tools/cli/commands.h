@@ -55,7 +55,8 @@ int RunModelTool(const std::vector<std::string>& args);
 std::string TempPath(absl::string_view suffix);
 
 // `tessera privacy epsilon|noise`: offline privacy accounting for DP-FedAvg / DP-SGD with
-// Poisson sampling (privacy/dp/rdp_accountant.h). They need no coordinator connection.
+// Poisson sampling (privacy/dp/rdp_accountant.h, privacy/dp/pld_accountant.h). They need no
+// coordinator connection.
 struct PrivacyArgs {
   double q = -1;                 // --q, the per-step sampling probability
   double noise_multiplier = -1;  // --noise-multiplier (epsilon only)
@@ -64,6 +65,7 @@ struct PrivacyArgs {
   double delta = -1;             // --delta
   std::string orders;            // --orders, comma-separated; empty: the default orders
   std::string conversion = "improved";  // --conversion improved|classic
+  std::string accountant = "rdp";  // --accountant rdp|pld; pld ignores orders and conversion
 };
 int PrivacyEpsilon(const OutputOptions& out, const PrivacyArgs& args);
 // `tessera privacy spent RUN`: the run's dataset budget and epsilon round by round, from the

@@ -136,6 +136,10 @@ int main(int argc, char** argv) {
                     "comma-separated RDP orders (default: dp_accounting's 156)");
     sub->add_option("--conversion", dp_args.conversion, "RDP -> (eps, delta): improved|classic")
         ->capture_default_str();
+    sub->add_option("--accountant", dp_args.accountant,
+                    "rdp (Renyi DP) or pld (privacy loss distribution: tighter, ignores "
+                    "--orders/--conversion)")
+        ->capture_default_str();
     sub->add_flag("--json", out.json, "machine-readable output");
   }
   eps->callback([&] { rc = PrivacyEpsilon(out, dp_args); });

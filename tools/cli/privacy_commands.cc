@@ -1,5 +1,6 @@
-// `tessera privacy epsilon|noise`: the RDP accountant (privacy/dp/rdp_accountant.h) from the
-// command line. Offline: no coordinator connection. See docs/privacy.md.
+// `tessera privacy epsilon|noise`: the RDP accountant (privacy/dp/rdp_accountant.h) or, with
+// --accountant pld, the PLD accountant (privacy/dp/pld_accountant.h) from the command line.
+// Offline: no coordinator connection. See docs/privacy.md.
 #include <cmath>
 #include <iostream>
 #include <string>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "privacy/dp/pld_accountant.h"
 #include "privacy/dp/rdp_accountant.h"
 #include "tools/cli/commands.h"
 
@@ -53,6 +55,10 @@ absl::StatusOr<dp::Conversion> ParseConversion(absl::string_view name) {
 
 // Checks the flags shared by both commands, naming the flag on error.
 absl::Status CheckCommonFlags(const PrivacyArgs& a) {
+  if (a.accountant != "rdp" && a.accountant != "pld") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--accountant: '", a.accountant, "' (want rdp or pld)"));
+  }
   if (!(a.q >= 0.0 && a.q <= 1.0)) {
     return absl::InvalidArgumentError(absl::StrCat("--q must be in [0, 1], got ", a.q));
   }
@@ -67,11 +73,65 @@ std::string Setting(const PrivacyArgs& a) {
                          a.conversion);
 }
 
+std::string PldSetting(const PrivacyArgs& a) {
+  return absl::StrFormat("accountant=pld q=%g steps=%d delta=%g", a.q, a.steps, a.delta);
+}
+
+// `privacy epsilon --accountant pld`: PldEpsilon with the default options.
+int PldEpsilonCommand(const OutputOptions& out, const PrivacyArgs& args) {
+  constexpr absl::string_view kWhat = "privacy epsilon";
+  if (!(args.noise_multiplier > 0.0)) {
+    return Fail(kWhat, absl::StrCat("--noise-multiplier must be > 0 with --accountant pld, got ",
+                                    args.noise_multiplier));
+  }
+  absl::StatusOr<double> eps =
+      dp::PldEpsilon(args.q, args.noise_multiplier, args.steps, args.delta);
+  if (!eps.ok()) return Fail(kWhat, eps.status().message());
+  if (out.json) {
+    std::cout << absl::StrFormat(
+        "{\"epsilon\": %s, \"accountant\": \"pld\", \"q\": %s, \"noise_multiplier\": %s, "
+        "\"steps\": %d, \"delta\": %s}\n",
+        JsonNumber(*eps), JsonNumber(args.q), JsonNumber(args.noise_multiplier), args.steps,
+        JsonNumber(args.delta));
+  } else {
+    std::cout << absl::StrFormat("epsilon %.6g (noise_multiplier=%g %s)\n", *eps,
+                                 args.noise_multiplier, PldSetting(args));
+  }
+  return 0;
+}
+
+// `privacy noise --accountant pld`: PldNoiseMultiplier (bisection on PldEpsilon).
+int PldNoiseCommand(const OutputOptions& out, const PrivacyArgs& args) {
+  constexpr absl::string_view kWhat = "privacy noise";
+  absl::StatusOr<double> sigma =
+      dp::PldNoiseMultiplier(args.epsilon, args.delta, args.q, args.steps);
+  if (!sigma.ok()) return Fail(kWhat, sigma.status().message());
+  // Report the epsilon actually reached (<= the target); no noise needed means epsilon 0.
+  double reached = 0.0;
+  if (*sigma > 0.0) {
+    absl::StatusOr<double> eps = dp::PldEpsilon(args.q, *sigma, args.steps, args.delta);
+    if (!eps.ok()) return Fail(kWhat, eps.status().message());
+    reached = *eps;
+  }
+  if (out.json) {
+    std::cout << absl::StrFormat(
+        "{\"noise_multiplier\": %s, \"epsilon\": %s, \"accountant\": \"pld\", "
+        "\"target_epsilon\": %s, \"q\": %s, \"steps\": %d, \"delta\": %s}\n",
+        JsonNumber(*sigma), JsonNumber(reached), JsonNumber(args.epsilon), JsonNumber(args.q),
+        args.steps, JsonNumber(args.delta));
+  } else {
+    std::cout << absl::StrFormat("noise_multiplier %.6g (epsilon %.6g <= %g; %s)\n", *sigma,
+                                 reached, args.epsilon, PldSetting(args));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int PrivacyEpsilon(const OutputOptions& out, const PrivacyArgs& args) {
   constexpr absl::string_view kWhat = "privacy epsilon";
   if (absl::Status s = CheckCommonFlags(args); !s.ok()) return Fail(kWhat, s.message());
+  if (args.accountant == "pld") return PldEpsilonCommand(out, args);
   if (!(args.noise_multiplier >= 0.0)) {
     return Fail(kWhat, absl::StrCat("--noise-multiplier must be >= 0, got ",
                                     args.noise_multiplier));
@@ -102,6 +162,7 @@ int PrivacyNoise(const OutputOptions& out, const PrivacyArgs& args) {
   if (!(args.epsilon > 0.0) || !std::isfinite(args.epsilon)) {
     return Fail(kWhat, absl::StrCat("--epsilon must be finite and > 0, got ", args.epsilon));
   }
+  if (args.accountant == "pld") return PldNoiseCommand(out, args);
   absl::StatusOr<std::vector<double>> orders = ParseOrders(args.orders);
   if (!orders.ok()) return Fail(kWhat, orders.status().message());
   absl::StatusOr<dp::Conversion> conversion = ParseConversion(args.conversion);
