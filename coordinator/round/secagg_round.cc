@@ -65,6 +65,23 @@ absl::Status SecAggRound::Submit(uint32_t index, const secagg::v1::ClientToServe
   return absl::OkStatus();
 }
 
+absl::Status SecAggRound::Withdraw(uint32_t index, const absl::Status& why) {
+  absl::MutexLock l(&mu_);
+  if (cancelled_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("secure aggregation session ended: ", cancel_reason_));
+  }
+  TESSERA_RETURN_IF_ERROR(server_->Withdraw(index, why));
+  if (auto w = waiting_.find(index); w != waiting_.end()) {
+    Reply reply = std::move(w->second);
+    waiting_.erase(w);
+    reply(absl::AbortedError(absl::StrCat("withdrew from the secure aggregation round: ",
+                                          why.message())));
+  }
+  ++submits_;  // the phase may now be complete: wake the driver
+  return absl::OkStatus();
+}
+
 bool SecAggRound::AllResponded() const { return server_->AllResponded(); }
 
 std::vector<std::string> SecAggRound::Pending() const {

@@ -62,6 +62,13 @@ class SecAggRound {
   // has closed, the same bytes are a replay: rejected, and the client is dropped.
   absl::Status Submit(uint32_t index, const secagg::v1::ClientToServer& msg, Reply reply);
 
+  // Client `index` leaves the round (it refused its task: record-level DP, site_privacy.cc):
+  // dropped as if its message of the current phase had been rejected for `why`, so the
+  // phase stops waiting for it (and WaitForSubmit wakes). A call of it still waiting is
+  // answered with ABORTED. Errors: those of SecAggServer::Withdraw; FAILED_PRECONDITION
+  // when the session has ended.
+  absl::Status Withdraw(uint32_t index, const absl::Status& why);
+
   // True when every client still in the round answered the current phase.
   bool AllResponded() const;
   // Names of the clients still in the round that have not answered the current phase.

@@ -395,6 +395,61 @@ TEST_F(SecAggRoundTest, DestructorAnswersTheWaitingWithUnavailable) {
   ExpectAnswered(0, 4, StatusIs(Code::kUnavailable));
 }
 
+// Record-level DP: a site whose budget cannot pay for the round withdraws before it
+// advertises keys; the phase stops waiting for it and the sum is that of the other three.
+TEST_F(SecAggRoundTest, ClientWithdrawnBeforeAdvertiseKeysLeavesTheSumOfTheOthers) {
+  SecAggRound::Options options = MakeOptions();
+  options.clients.resize(4);  // a round of 4: site-0 .. site-3
+  auto created = SecAggRound::Create(std::move(options));
+  ASSERT_THAT(created, IsOk());
+  round_ = *std::move(created);
+  pending_.erase(4);
+  const secagg::v1::ClientToServer advertise3 = pending_[3];
+  // WaitForSubmit wakes on the withdrawal (the driver then sees every remaining answer).
+  SubmitAll({3});
+  EXPECT_FALSE(round_->AllResponded());
+  std::thread withdraw([this] {
+    absl::SleepFor(absl::Milliseconds(50));
+    EXPECT_THAT(round_->Withdraw(3, absl::ResourceExhaustedError("budget spent")), IsOk());
+  });
+  const absl::Time start = absl::Now();
+  round_->WaitForSubmit(start + absl::Seconds(30));
+  withdraw.join();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_TRUE(round_->AllResponded());
+  EXPECT_THAT(round_->Pending(), IsEmpty());
+  // Gone for good: a second withdrawal or a late message is refused.
+  EXPECT_THAT(round_->Withdraw(3, absl::ResourceExhaustedError("again")),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("no longer in the round")));
+  EXPECT_THAT(round_->Withdraw(7, absl::ResourceExhaustedError("x")),
+              StatusIs(Code::kNotFound));
+  EXPECT_THAT(Submit(3, advertise3), StatusIs(Code::kFailedPrecondition));
+  ASSERT_THAT(round_->Advance(), IsOk());
+  Deliver();
+  for (int phase = 2; phase <= 5; ++phase) RunPhase();
+  ExpectPlainSum(round_->Result(), {0, 1, 2});
+  const wire::v1::SecAggRoundStatus s = round_->Status();
+  EXPECT_EQ(s.survivors(), 3u);
+  EXPECT_THAT(Phases(s), ElementsAre("AdvertiseKeys 3/4 !site-3: budget spent", "ShareKeys 3/3",
+                                     "MaskedInput 3/3", "ConsistencyCheck 3/3",
+                                     "Unmasking 3/3"));
+}
+
+TEST_F(SecAggRoundTest, WithdrawingAWaitingClientAnswersItsCallOnce) {
+  Create();
+  SubmitAll();
+  const size_t from = calls_.size() - 1;  // client 4's call
+  ASSERT_EQ(calls_[from]->client, 4u);
+  EXPECT_THAT(round_->Withdraw(4, absl::ResourceExhaustedError("budget spent")), IsOk());
+  EXPECT_EQ(calls_[from]->calls, 1);
+  EXPECT_THAT(calls_[from]->reply, StatusIs(Code::kAborted, HasSubstr("budget spent")));
+  calls_[from]->delivered = true;
+  ASSERT_THAT(round_->Advance(), IsOk());
+  Deliver();
+  for (int phase = 2; phase <= 5; ++phase) RunPhase();
+  ExpectPlainSum(round_->Result(), {0, 1, 2, 3});
+}
+
 // The driver's loop (secagg_driver.cc): each accepted message wakes WaitForSubmit.
 TEST_F(SecAggRoundTest, WaitForSubmitWakesOnEachAcceptedMessage) {
   Create();

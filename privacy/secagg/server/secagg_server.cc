@@ -76,6 +76,21 @@ absl::Status SecAggServer::HandleMessage(uint32_t from, const v1::ClientToServer
   return s;
 }
 
+absl::Status SecAggServer::Withdraw(uint32_t index, const absl::Status& why) {
+  absl::MutexLock l(&mu_);
+  ServerContext& c = state_->ctx();
+  if (index >= c.config.threat_model.num_clients) {
+    return absl::NotFoundError(absl::StrCat("no client ", index, " in this round"));
+  }
+  if (state_->IsTerminal()) return absl::FailedPreconditionError("secagg round is over");
+  if (c.alive.count(index) == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("client ", index, " is no longer in the round"));
+  }
+  c.Reject(index, state_->phase(), why);
+  return absl::OkStatus();
+}
+
 absl::Status SecAggServer::AdvancePhase() {
   absl::MutexLock l(&mu_);
   if (state_->IsTerminal()) return absl::FailedPreconditionError("secagg round is over");

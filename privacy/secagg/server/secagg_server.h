@@ -67,6 +67,13 @@ class SecAggServer {
   // signature), ALREADY_EXISTS (a second message for this or an earlier phase).
   absl::Status HandleMessage(uint32_t from, const v1::ClientToServer& msg);
 
+  // Client `index` leaves the round of its own accord (it will not take part, e.g. its
+  // privacy budget cannot pay for the round): it is dropped as if its message of the
+  // current phase had been rejected for `why` (listed in that phase's `rejected`), so the
+  // phase no longer waits for it. Errors: NOT_FOUND (index outside 0..n-1),
+  // FAILED_PRECONDITION (the round is over, or the client is no longer in it).
+  absl::Status Withdraw(uint32_t index, const absl::Status& why);
+
   // Closes the current phase: clients that did not answer are dropped for it. Returns OK,
   // or the ABORTED status of the round if fewer than t clients (or shares) remain.
   // Errors: FAILED_PRECONDITION if the round is already over.
