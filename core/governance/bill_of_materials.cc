@@ -110,6 +110,28 @@ json DifferentialPrivacyJson(const ExportInputs& in) {
   return out;
 }
 
+json RecordDpJson(const ExportInputs& in) {
+  if (!UsesRecordDp(in.config)) return nullptr;
+  const wire::v1::RecordDpConfig& r = in.config.differential_privacy().record();
+  json sites = json::array();
+  for (const SiteGuarantee& g : SiteGuarantees(in)) {
+    const bool reported = !g.accountant.empty();
+    sites.push_back({{"client", g.client},
+                     {"epsilon", reported ? json(Number(g.epsilon)) : json(nullptr)},
+                     {"delta", reported ? json(Number(g.delta)) : json(nullptr)},
+                     {"epsilon_budget", reported ? json(Number(g.epsilon_budget)) : json(nullptr)},
+                     {"accountant", g.accountant},
+                     {"round", g.round},
+                     {"refused", g.refused}});
+  }
+  return {{"unit", "record"},
+          {"noise_multiplier", Number(r.noise_multiplier())},
+          {"clip_norm", Number(r.clip_norm())},
+          {"expected_batch_size", Number(r.expected_batch_size())},
+          {"max_physical_batch", r.max_physical_batch()},
+          {"sites", std::move(sites)}};
+}
+
 json RoundJson(const RoundSummary& r, uint64_t bucket) {
   const bool evaluated = r.evaluated() > 0;
   json secagg = nullptr;
@@ -377,7 +399,8 @@ absl::StatusOr<std::string> BuildBillOfMaterials(const ExportInputs& in,
                        {"min_clients", sel.min_clients()}}},
                      {"evaluation_every", in.config.evaluation().every()},
                      {"secure_aggregation", SecureAggregationJson(in.config)},
-                     {"differential_privacy", DifferentialPrivacyJson(in)}};
+                     {"differential_privacy", DifferentialPrivacyJson(in)},
+                     {"record_dp", RecordDpJson(in)}};
   bom["participants"] = ParticipantsJson(in);
   bom["software"] = SoftwareJson(in);
   AddComponents(in, model_card_sha256_hex, &bom);

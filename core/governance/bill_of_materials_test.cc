@@ -107,6 +107,37 @@ TEST(BillOfMaterialsTest, TrainingWithAndWithoutPrivacy) {
   EXPECT_DOUBLE_EQ(on["rounds"][2]["differential_privacy"]["epsilon"].get<double>(), 4.5);
 }
 
+TEST(BillOfMaterialsTest, RecordLevelDpAndEachSitesGuarantee) {
+  EXPECT_TRUE(Bom(SampleExportInputs(false, false))["training"]["record_dp"].is_null());
+  ExportInputs in = SampleExportInputs(false, false);
+  AddRecordDp(in);
+  const json bom = Bom(in);
+  const json& r = bom["training"]["record_dp"];
+  EXPECT_EQ(r["unit"], "record");
+  EXPECT_DOUBLE_EQ(r["noise_multiplier"].get<double>(), 1.2);
+  EXPECT_DOUBLE_EQ(r["clip_norm"].get<double>(), 0.8);
+  EXPECT_DOUBLE_EQ(r["expected_batch_size"].get<double>(), 64);
+  EXPECT_EQ(r["max_physical_batch"], 32);
+  ASSERT_EQ(r["sites"].size(), 3u);  // by client name
+  const json& clinic = r["sites"][0];
+  EXPECT_EQ(clinic["client"], "clinic-b-1");
+  EXPECT_DOUBLE_EQ(clinic["epsilon"].get<double>(), 1.0);
+  EXPECT_EQ(clinic["round"], 2);
+  EXPECT_EQ(clinic["refused"], true);
+  const json& a1 = r["sites"][1];
+  EXPECT_EQ(a1["client"], "hospital-a-1");
+  EXPECT_DOUBLE_EQ(a1["epsilon"].get<double>(), 1.5);  // not the failed attempt's 99
+  EXPECT_DOUBLE_EQ(a1["delta"].get<double>(), 1e-5);
+  EXPECT_DOUBLE_EQ(a1["epsilon_budget"].get<double>(), 4);
+  EXPECT_EQ(a1["accountant"], "rdp");
+  EXPECT_EQ(a1["round"], 3);
+  EXPECT_EQ(a1["refused"], false);
+  // Exporting round 1: only what the sites had reported by then.
+  in.round = 1;
+  EXPECT_DOUBLE_EQ(Bom(in)["training"]["record_dp"]["sites"][1]["epsilon"].get<double>(), 0.5);
+  EXPECT_EQ(Bom(in)["training"]["record_dp"]["sites"][0]["refused"], false);
+}
+
 TEST(BillOfMaterialsTest, CountsArePublishedRoundedDownToTheBucket) {
   ExportInputs in = SampleExportInputs(false, false);
   in.config.mutable_governance()->set_example_count_bucket(1000);

@@ -38,6 +38,33 @@ const RoundSummary* LastEvaluatedRound(const ExportInputs& inputs) {
   return last;
 }
 
+bool UsesRecordDp(const wire::v1::RunConfig& config) {
+  return config.differential_privacy().record().enabled();
+}
+
+std::vector<SiteGuarantee> SiteGuarantees(const ExportInputs& inputs) {
+  std::map<std::string, SiteGuarantee> by_client;
+  for (const RoundSummary* r : CommittedRounds(inputs)) {
+    if (r->round() > inputs.round) continue;
+    for (const wire::v1::SitePrivacy& p : r->site_privacy()) {
+      SiteGuarantee& g = by_client[p.client()];
+      g.client = p.client();
+      if (p.refused()) {
+        g.refused = true;
+        continue;
+      }
+      g.epsilon = p.epsilon();
+      g.delta = p.delta();
+      g.epsilon_budget = p.epsilon_budget();
+      g.accountant = p.accountant();
+      g.round = r->round();
+    }
+  }
+  std::vector<SiteGuarantee> out;
+  for (auto& [client, g] : by_client) out.push_back(std::move(g));
+  return out;
+}
+
 std::map<std::string, std::vector<uint32_t>> RoundsByClient(const ExportInputs& inputs) {
   std::map<std::string, std::vector<uint32_t>> out;
   for (const RoundSummary* r : CommittedRounds(inputs)) {

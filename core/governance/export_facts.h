@@ -36,6 +36,24 @@ std::vector<const wire::v1::Participant*> SortedParticipants(const ExportInputs&
 bool UsesDifferentialPrivacy(const wire::v1::RunConfig& config);
 bool UsesSecureAggregation(const wire::v1::RunConfig& config);
 
+// Record-level DP-SGD at every site (differential_privacy.record.enabled).
+bool UsesRecordDp(const wire::v1::RunConfig& config);
+
+// Record-level DP: what one site last reported about its own records in the committed rounds
+// up to the exported round (the latest report that was not a refusal; `refused` when the site
+// then refused a later task of the run because its budget was spent).
+struct SiteGuarantee {
+  std::string client;
+  double epsilon = 0;
+  double delta = 0;
+  double epsilon_budget = 0;
+  std::string accountant;
+  uint32_t round = 0;  // the round of the report
+  bool refused = false;
+};
+// By client name.
+std::vector<SiteGuarantee> SiteGuarantees(const ExportInputs& inputs);
+
 // "central" or "distributed" ("" without differential privacy).
 std::string DpModeName(const wire::v1::RunConfig& config);
 

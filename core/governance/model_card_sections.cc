@@ -212,11 +212,42 @@ std::string PrivacySection(const ExportInputs& in) {
                     "\n- **Accounting:** Renyi DP of the sampled Gaussian mechanism "
                     "(Mironov et al. 2019), composed over every round charged to the "
                     "dataset\n\n");
-  } else {
+  } else if (!UsesRecordDp(c)) {
     absl::StrAppend(&out,
                     "**No differential privacy.** The weights carry no formal guarantee about "
                     "any client's data: a model can memorize training examples, and "
                     "membership inference may be possible.\n\n");
+  }
+  if (UsesRecordDp(c)) {
+    const wire::v1::RecordDpConfig& r = c.differential_privacy().record();
+    absl::StrAppend(
+        &out, "**Record-level DP-SGD at every site.** Each site trained with per-example "
+        "clipping and Gaussian noise (Abadi et al. 2016) and accounted for its own records "
+        "against its own budget: the distribution of each site's updates changes by at most "
+        "its epsilon if any one of its records is added or removed.\n\n");
+    absl::StrAppend(&out, "- **Noise multiplier:** ", N(r.noise_multiplier()),
+                    "; **clip norm (per example):** ", N(r.clip_norm()),
+                    "; **expected batch size:** ", N(r.expected_batch_size()),
+                    " (Poisson sampling of each site's examples)\n");
+    const std::vector<SiteGuarantee> sites = SiteGuarantees(in);
+    if (sites.empty()) {
+      absl::StrAppend(&out, "- **Per-site guarantees:** no site reported before the exported "
+                            "round\n");
+    }
+    for (const SiteGuarantee& g : sites) {
+      if (g.accountant.empty()) {
+        absl::StrAppend(&out, "- **Site ", MarkdownInline(g.client), ":** refused every task "
+                              "(its budget could not pay for one)\n");
+        continue;
+      }
+      absl::StrAppend(&out, "- **Site ", MarkdownInline(g.client), ":** epsilon = ",
+                      N(g.epsilon), " at delta = ", N(g.delta), " (budget ",
+                      N(g.epsilon_budget), ", ", MarkdownInline(g.accountant),
+                      " accountant, reported in round ", g.round, ")",
+                      g.refused ? "; then refused further tasks: its budget was spent" : "",
+                      "\n");
+    }
+    absl::StrAppend(&out, "\n");
   }
   if (UsesSecureAggregation(c)) {
     absl::StrAppend(&out,

@@ -141,6 +141,25 @@ TEST(ModelCardTest, PrivacyGuaranteesWithDp) {
   EXPECT_THAT(card, Not(HasSubstr("No differential privacy")));
 }
 
+TEST(ModelCardTest, RecordLevelDpListsEachSitesGuarantee) {
+  EXPECT_THAT(RenderModelCard(SampleExportInputs(false, false), "bom.json"),
+              Not(HasSubstr("Record-level")));
+  ExportInputs in = SampleExportInputs(false, false);
+  AddRecordDp(in);
+  const std::string card = RenderModelCard(in, "bom.json");
+  EXPECT_THAT(card, HasSubstr("**Record-level DP-SGD at every site.**"));
+  EXPECT_THAT(card, HasSubstr("- **Noise multiplier:** 1.2; **clip norm (per example):** 0.8; "
+                              "**expected batch size:** 64"));
+  EXPECT_THAT(card, HasSubstr("- **Site hospital-a-1:** epsilon = 1.5 at delta = 1.0e-05 "
+                              "(budget 4, rdp accountant, reported in round 3)\n"));
+  EXPECT_THAT(card, HasSubstr("- **Site clinic-b-1:** epsilon = 1 at delta = 1.0e-05 (budget 4, "
+                              "rdp accountant, reported in round 2); then refused further "
+                              "tasks: its budget was spent\n"));
+  EXPECT_THAT(card, Not(HasSubstr("epsilon = 99")));  // the failed attempt's report
+  // Record-level DP alone is not "no differential privacy".
+  EXPECT_THAT(card, Not(HasSubstr("No differential privacy")));
+}
+
 TEST(ModelCardTest, EvaluationAndProvenance) {
   const std::string card = RenderModelCard(SampleExportInputs(false, false), "bom.json");
   EXPECT_THAT(card, HasSubstr("| 3 (exported) | 0.9 | 0.3 | 3 |"));

@@ -163,6 +163,39 @@ inline ExportInputs SampleExportInputs(bool dp, bool secagg) {
   return in;
 }
 
+// Record-level DP-SGD on `in`: noise multiplier 1.2, clip 0.8, expected batch 64; every
+// participant of a committed round reports epsilon 0.5 * round (delta 1e-05, budget 4, rdp),
+// and clinic-b-1, not in round 3, refused it. The failed attempt holds a report too (epsilon
+// 99), which no document may take for a guarantee of the model.
+inline void AddRecordDp(ExportInputs& in) {
+  wire::v1::RecordDpConfig* r = in.config.mutable_differential_privacy()->mutable_record();
+  r->set_enabled(true);
+  r->set_noise_multiplier(1.2);
+  r->set_clip_norm(0.8);
+  r->set_expected_batch_size(64);
+  r->set_max_physical_batch(32);
+  for (wire::v1::RoundSummary& round : in.rounds) {
+    auto add = [&](const std::string& client, double epsilon, bool refused) {
+      wire::v1::SitePrivacy* p = round.add_site_privacy();
+      p->set_client(client);
+      p->set_epsilon(epsilon);
+      p->set_delta(1e-5);
+      p->set_epsilon_budget(4);
+      p->set_accountant("rdp");
+      p->set_refused(refused);
+      if (refused) p->set_reason("epsilon would reach 4.5 of budget 4");
+    };
+    if (round.state() != wire::v1::ROUND_COMPLETED) {
+      add("hospital-a-1", 99, false);
+      continue;
+    }
+    for (const std::string& client : round.participants()) {
+      add(client, 0.5 * round.round(), false);
+    }
+    if (round.round() == 3) add("clinic-b-1", 0, true);
+  }
+}
+
 }  // namespace tessera::governance
 
 #endif  // TESSERA_CORE_GOVERNANCE_TESTING_EXPORT_INPUTS_FIXTURE_H_
