@@ -185,6 +185,9 @@ size_t RunManager::DispatchTasks(const std::shared_ptr<Run>& run,
   if (config.strategy().kind() == wire::v1::StrategyConfig::SCAFFOLD) {
     proto.mutable_strategy()->set_scaffold(true);
   }
+  // Record-level DP-SGD rides on every training task, with or without the organization-level
+  // mechanism (whose fields `customize` adds).
+  AddRecordDpTask(config, proto);
   std::vector<std::shared_ptr<Task>> tasks;
   for (size_t i = 0; i < clients.size(); ++i) {
     const std::string& client = clients[i];
@@ -248,6 +251,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   EndPhase(summary, "select");
 
   std::shared_ptr<Round> round = NewTrainRound(run, *summary, global);
+  BeginSitePrivacy(*run, *summary);
   round->strategy = config.strategy();
   round->population = registry_->NumConnected();
   if (IsRobustRule(round->strategy)) {
@@ -320,6 +324,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   }
   CloseRound(round);
   if (run->stop || shutting_down_) return absl::CancelledError("run stopped");
+  TakeSitePrivacy(*round, summary);
   EndPhase(summary, "train");
 
   absl::MutexLock l(&round->mu);

@@ -54,6 +54,12 @@ absl::Status RunManager::Recover() {
       absl::MutexLock l(&run->mu);
       run->record = std::move(record);
       run->history = std::move(history);
+      // A site that refused a task of this run stays unselected after a restart.
+      for (const wire::v1::RoundSummary& h : run->history) {
+        for (const wire::v1::SitePrivacy& site : h.site_privacy()) {
+          if (site.refused()) run->budget_exhausted.insert(site.client());
+        }
+      }
       TESSERA_ASSIGN_OR_RETURN(
           run->server, MakeServerStrategy(run->record.config().strategy(), model->weights,
                                           &model->server_state));
@@ -288,8 +294,17 @@ wire::v1::RunStatus RunManager::StatusOf(const Run& run) ABSL_NO_THREAD_SAFETY_A
   for (const wire::v1::Participant& p : run.provenance.participants()) {
     if (!p.refused().empty()) s.add_refused_clients(absl::StrCat(p.client(), ": ", p.refused()));
   }
+  for (const std::string& c : run.budget_exhausted) s.add_budget_exhausted_clients(c);
   for (const auto& r : run.history) *s.add_rounds() = r;
-  if (run.current.has_value()) *s.add_rounds() = *run.current;
+  if (run.current.has_value()) {
+    wire::v1::RoundSummary* current = s.add_rounds();
+    *current = *run.current;
+    // The attempt in progress shows its site reports as they arrive.
+    if (current->round() == run.site_privacy.round &&
+        current->attempt() == run.site_privacy.attempt && current->site_privacy().empty()) {
+      for (const auto& site : run.site_privacy.sites) *current->add_site_privacy() = site;
+    }
+  }
   return s;
 }
 

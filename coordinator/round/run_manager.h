@@ -155,6 +155,17 @@ class RunManager {
   // the run did not ask for or the data card does not allow, too many classes).
   absl::Status SubmitDataReport(absl::string_view task_id, absl::string_view client,
                                 const wire::v1::DataReport& report);
+  // Record-level DP (site_privacy.cc, docs/privacy.md): what a TRAIN task costs the site's
+  // own privacy budget, sent before it trains, or its refusal. The report goes into the
+  // round's summary (site_privacy); a refusal drops the client from the round at once (as
+  // AbandonTask, or withdrawn from the secure aggregation session) and the run no longer
+  // selects it (RunStatus.budget_exhausted_clients). Errors: as FindTask (NOT_FOUND,
+  // PERMISSION_DENIED, FAILED_PRECONDITION for a closed round); FAILED_PRECONDITION for a
+  // task that is not TRAIN or has no dp.record, or a refusal after the task's update;
+  // INVALID_ARGUMENT naming the field (epsilon, delta, epsilon_budget, sampling_rate,
+  // reason, accountant); ALREADY_EXISTS for a second report of the task.
+  absl::Status ReportSitePrivacy(absl::string_view task_id, absl::string_view client,
+                                 const wire::v1::SitePrivacyReport& report);
   // Sends `client` again every task of an open round it has not answered: a task pushed
   // down a subscription that died on the way never arrived, and the client subscribes anew
   // after reconnecting. Clients ignore a task id they already have. Secure-aggregation tasks
@@ -216,6 +227,10 @@ class RunManager {
   size_t DispatchTasks(const std::shared_ptr<Run>& run, const std::shared_ptr<Round>& round,
                        const std::vector<std::string>& clients,
                        const std::function<void(size_t, wire::v1::Task&)>& customize = nullptr);
+  // The connected clients the run may select: EligibleClients without those whose
+  // record-level budget is spent (`*exhausted` gets how many of those were connected).
+  std::vector<std::string> SelectableClients(const std::shared_ptr<Run>& run,
+                                             size_t* exhausted);
   // Waits for enough connected clients and picks this round's, sorted by name.
   absl::StatusOr<std::vector<std::string>> SelectClients(const std::shared_ptr<Run>& run,
                                                          const wire::v1::RunConfig& config,
@@ -303,6 +318,14 @@ class RunManager {
   void FaultPoint(const std::shared_ptr<Run>& run, uint32_t round);
   absl::StatusOr<std::shared_ptr<Task>> FindTask(absl::string_view task_id,
                                                  absl::string_view client);
+
+  // ---- Record-level DP (site_privacy.cc) ----
+  // The record-level DP-SGD section of a TRAIN task, when the run has it.
+  static void AddRecordDpTask(const wire::v1::RunConfig& config, wire::v1::Task& task);
+  // A training attempt starts: the run's live site reports are for `summary`'s attempt.
+  static void BeginSitePrivacy(Run& run, const wire::v1::RoundSummary& summary);
+  // After CloseRound: the round's site reports go into `summary`, sorted by client.
+  static void TakeSitePrivacy(Round& round, wire::v1::RoundSummary* summary);
 
   // ---- Governance (governance_driver.cc, docs/governance.md) ----
   // Appends to the audit log; a failure is logged, never fails the action it records.

@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <optional>
+#include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "aggregation/fed_avg.h"
 #include "aggregation/server_optimizer.h"
@@ -80,6 +83,16 @@ struct RunManager::Run {
   ServerStrategy server;
   // Governance (governance_driver.cc): base model, builds, participants and data cards.
   wire::v1::RunProvenance provenance ABSL_GUARDED_BY(mu);
+  // Record-level DP (site_privacy.cc): what the sites of the training attempt in progress
+  // reported (shown in `current` until the attempt's summary holds them), and the clients
+  // that refused a task because their own budget is spent (never selected again).
+  struct LiveSitePrivacy {
+    uint32_t round = 0;
+    uint32_t attempt = 0;
+    std::vector<wire::v1::SitePrivacy> sites;
+  };
+  LiveSitePrivacy site_privacy ABSL_GUARDED_BY(mu);
+  std::set<std::string> budget_exhausted ABSL_GUARDED_BY(mu);
 };
 
 // One attempt of one round (training or evaluation).
@@ -113,6 +126,8 @@ struct RunManager::Round {
   const PrivacyPlan* dp = nullptr;
   double dp_clip = 0;
   double dp_unclipped ABSL_GUARDED_BY(mu) = 0;  // uploads within the clip (adaptive clipping)
+  // Record-level DP: the sites' reports (ReportSitePrivacy), in arrival order.
+  std::vector<wire::v1::SitePrivacy> site_privacy ABSL_GUARDED_BY(mu);
 };
 
 struct RunManager::Task {
@@ -121,6 +136,7 @@ struct RunManager::Task {
   std::shared_ptr<Round> round;
   uint32_t index = 0;     // position among the round's selected clients
   bool reported = false;  // guarded by round->mu
+  bool privacy_reported = false;  // ReportSitePrivacy was accepted; guarded by round->mu
 };
 
 // The error that stops a restart when the charge of a distributed-DP session's possibly

@@ -160,6 +160,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
   }
 
   std::shared_ptr<Round> round = NewTrainRound(run, *summary, global);
+  BeginSitePrivacy(*run, *summary);
 
   SecAggRound::Options options;
   options.run_id = run->id;
@@ -269,6 +270,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
     publish();
   }
   CloseRound(round);
+  TakeSitePrivacy(*round, summary);
   summary->mutable_secagg()->set_modulus_bits(ddg ? dp->config.modulus_bits()
                                                   : quantizer.modulus_bits);
   if (!outcome.ok()) {

@@ -22,6 +22,20 @@ size_t TargetClients(const wire::v1::SelectionConfig& sel, size_t connected) {
 
 }  // namespace
 
+std::vector<std::string> RunManager::SelectableClients(const std::shared_ptr<Run>& run,
+                                                       size_t* exhausted) {
+  std::vector<std::string> candidates = EligibleClients(run, registry_->Connected());
+  absl::MutexLock l(&run->mu);
+  const size_t before = candidates.size();
+  candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
+                                  [&](const std::string& c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                    return run->budget_exhausted.count(c) > 0;
+                                  }),
+                   candidates.end());
+  *exhausted = before - candidates.size();
+  return candidates;
+}
+
 absl::StatusOr<std::vector<std::string>> RunManager::SelectClients(
     const std::shared_ptr<Run>& run, const wire::v1::RunConfig& config,
     const wire::v1::RoundSummary& summary) {
@@ -41,17 +55,27 @@ absl::StatusOr<std::vector<std::string>> RunManager::SelectClients(
                                                min_clients));
   }
   // The run's license rules may refuse some of them (governance_driver.cc): refused clients
-  // do not count, so wait (up to the same deadline) for others to connect.
-  std::vector<std::string> candidates = EligibleClients(run, registry_->Connected());
-  while (candidates.size() < std::min(want, connected) && absl::Now() < wait_until) {
+  // do not count, so wait (up to the same deadline) for others to connect. Clients whose
+  // record-level privacy budget is spent (site_privacy.cc) are never selected again, and
+  // are not waited for either.
+  size_t exhausted = 0;
+  std::vector<std::string> candidates = SelectableClients(run, &exhausted);
+  while (candidates.size() + exhausted < std::min(want, connected) &&
+         absl::Now() < wait_until) {
     connected = registry_->AwaitConnected(connected + 1, wait_until, stop);
     if (stop()) return absl::CancelledError("run stopped");
-    candidates = EligibleClients(run, registry_->Connected());
+    candidates = SelectableClients(run, &exhausted);
   }
   if (candidates.size() < min_clients) {
     return absl::UnavailableError(absl::StrCat(
         "only ", candidates.size(), " of ", connected, " connected clients are accepted by "
-        "the run's license rules, need at least ", min_clients, " (see refused_clients)"));
+        "the run's license rules",
+        exhausted > 0 ? absl::StrCat(" and have privacy budget left (", exhausted,
+                                     " refused a task: their budget is spent)")
+                      : "",
+        ", need at least ", min_clients,
+        exhausted > 0 ? " (see refused_clients and budget_exhausted_clients)"
+                      : " (see refused_clients)"));
   }
   if (run->privacy.has_value()) {
     // Poisson sampling, as the privacy accountant assumes; the cohort may come out small.

@@ -313,6 +313,17 @@ grpc::ServerUnaryReactor* FleetService::ReportData(grpc::CallbackServerContext* 
   return FinishUnary(context, s);
 }
 
+grpc::ServerUnaryReactor* FleetService::ReportSitePrivacy(
+    grpc::CallbackServerContext* context, const wire::v1::SitePrivacyReport* request,
+    wire::v1::SitePrivacyResponse* /*response*/) {
+  absl::StatusOr<std::string> client =
+      AuthenticateClient(*context, options_.insecure, *registry_, options_.trust);
+  if (!client.ok()) return FinishUnary(context, client.status());
+  absl::Status s = runs_->ReportSitePrivacy(request->task_id(), *client, *request);
+  if (!s.ok()) LOG(WARNING) << "site privacy report from " << *client << " rejected: " << s;
+  return FinishUnary(context, s);
+}
+
 grpc::ServerUnaryReactor* FleetService::SecAggExchange(grpc::CallbackServerContext* context,
                                                        const wire::v1::SecAggRequest* request,
                                                        wire::v1::SecAggResponse* response) {

@@ -62,6 +62,9 @@ class FleetService final : public wire::v1::Fleet::CallbackService {
   grpc::ServerUnaryReactor* ReportData(grpc::CallbackServerContext* context,
                                        const wire::v1::ReportDataRequest* request,
                                        wire::v1::ReportDataResponse* response) override;
+  grpc::ServerUnaryReactor* ReportSitePrivacy(grpc::CallbackServerContext* context,
+                                              const wire::v1::SitePrivacyReport* request,
+                                              wire::v1::SitePrivacyResponse* response) override;
 
  private:
   const FleetServiceOptions options_;
