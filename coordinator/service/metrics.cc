@@ -207,6 +207,22 @@ std::string RenderPrometheus(const MetricsSnapshot& s) {
   for (const auto& run : s.runs) {
     if (const auto* r = latest_released(run)) clip.Sample(RunLabels(run), r->privacy().clip_norm());
   }
+  Family site(&out, "tessera_site_epsilon", "gauge",
+              "Record-level DP-SGD: the latest epsilon each site reported for its own records "
+              "(at its own delta), per run and client.");
+  for (const auto& run : s.runs) {
+    std::map<std::string, double> latest;  // by client; a refusal keeps the last epsilon
+    for (const auto& r : run.rounds()) {
+      for (const auto& p : r.site_privacy()) {
+        if (!p.refused()) {
+          latest[p.client()] = p.epsilon();
+        } else {
+          latest.emplace(p.client(), p.epsilon());
+        }
+      }
+    }
+    for (const auto& [client, e] : latest) site.Sample(With(RunLabels(run), "client", client), e);
+  }
   return out;
 }
 

@@ -37,6 +37,14 @@ wire::v1::RoundSummary Round(wire::v1::RoundState state, double seconds, uint64_
   return r;
 }
 
+void AddSite(wire::v1::RoundSummary& r, const std::string& client, double epsilon,
+             bool refused = false) {
+  wire::v1::SitePrivacy* p = r.add_site_privacy();
+  p->set_client(client);
+  p->set_epsilon(epsilon);
+  p->set_refused(refused);
+}
+
 MetricsSnapshot Snapshot() {
   MetricsSnapshot s;
   s.connected_clients = 4;
@@ -44,9 +52,15 @@ MetricsSnapshot Snapshot() {
   run.set_run_id("r1");
   run.set_name("fmnist \"dp\"");
   run.set_state(wire::v1::RUNNING);
-  *run.add_rounds() = Round(wire::v1::ROUND_COMPLETED, 0.4, 100, 1000);
+  wire::v1::RoundSummary first = Round(wire::v1::ROUND_COMPLETED, 0.4, 100, 1000);
+  AddSite(first, "site-a", 1.0);
+  AddSite(first, "site-b", 0.5);
+  *run.add_rounds() = first;
   *run.add_rounds() = Round(wire::v1::ROUND_FAILED, 3, 50, 500);
   wire::v1::RoundSummary last = Round(wire::v1::ROUND_COMPLETED, 20, 10, 10);
+  AddSite(last, "site-a", 1.75);
+  AddSite(last, "site-b", 0, /*refused=*/true);  // keeps its last reported epsilon
+  AddSite(last, "site-\"c\"", 0.25);
   auto* phase = last.mutable_secagg()->add_phases();
   phase->set_phase("ShareKeys");
   phase->add_dropped("client-2");
@@ -108,6 +122,17 @@ TEST(MetricsTest, DerivesTheNumbersFromTheRunStatuses) {
   EXPECT_EQ(m.at("tessera_dp_unclipped_fraction{" + r1 + "}"), 0.75);
   EXPECT_EQ(m.at("tessera_dp_clip_norm{" + r1 + "}"), 1.5);
   EXPECT_EQ(m.count("tessera_dp_epsilon_spent{run=\"r0\",name=\"\",dataset=\"\"}"), 0u);
+}
+
+TEST(MetricsTest, SiteEpsilonIsEachSitesLatestReport) {
+  const auto m = Samples(RenderPrometheus(Snapshot()));
+  const std::string r1 = "run=\"r1\",name=\"fmnist \\\"dp\\\"\"";
+  EXPECT_EQ(m.at("tessera_site_epsilon{" + r1 + ",client=\"site-a\"}"), 1.75);
+  EXPECT_EQ(m.at("tessera_site_epsilon{" + r1 + ",client=\"site-b\"}"), 0.5);
+  EXPECT_EQ(m.at("tessera_site_epsilon{" + r1 + ",client=\"site-\\\"c\\\"\"}"), 0.25);
+  size_t sites = 0;
+  for (const auto& [name, value] : m) sites += absl::StartsWith(name, "tessera_site_epsilon{");
+  EXPECT_EQ(sites, 3u);  // none for r0, which has no site reports
 }
 
 TEST(MetricsTest, EachFamilysSamplesFollowItsHeader) {
