@@ -69,10 +69,11 @@ std::string RunStatusText(const wire::v1::RunStatus& s) {
   for (const std::string& refused : s.refused_clients()) {
     absl::StrAppend(&out, "  refused: ", refused, "\n");
   }
+  absl::StrAppend(&out, BudgetExhaustedText(s));
   if (s.rounds_size() > 0) {
     absl::StrAppend(&out, RoundTableHeader(), "\n");
     for (const auto& r : s.rounds()) {
-      absl::StrAppend(&out, RoundTableRow(r), "\n", SecAggRoundText(r));
+      absl::StrAppend(&out, RoundTableRow(r), "\n", SecAggRoundText(r), SitePrivacyText(r));
     }
   }
   return out;

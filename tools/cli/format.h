@@ -17,9 +17,10 @@ std::string ToJson(const google::protobuf::Message& message);
 std::string HumanBytes(uint64_t bytes);
 std::string RoundTableHeader();
 std::string RoundTableRow(const wire::v1::RoundSummary& round);
-// The run, its secure aggregation settings when on, the clients it refused ("refused: NAME:
-// REASON"), and one table row per round, each followed by its secure aggregation lines
-// (tools/cli/secagg_status.h).
+// The run, its secure aggregation and privacy settings when on, the clients it refused
+// ("refused: NAME: REASON") and those whose record-level budget is spent, and one table row
+// per round, each followed by its secure aggregation lines (tools/cli/secagg_status.h) and
+// its sites' record-level privacy reports (tools/cli/privacy_status.h).
 std::string RunStatusText(const wire::v1::RunStatus& status);
 std::string RunListText(const wire::v1::ListRunsResponse& runs);
 // One row per client: organization (certificate O), connection, device, rounds, the data

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace tessera::cli {
 namespace {
@@ -16,8 +17,39 @@ bool Charged(const wire::v1::RoundSummary& r) {
 
 }  // namespace
 
+std::string RecordDpConfigText(const Dp& c) {
+  const wire::v1::RecordDpConfig& r = c.record();
+  if (!r.enabled()) return "";
+  return absl::StrFormat(
+      "  record-level DP-SGD at every site: noise multiplier %g, clip %g per example, expected "
+      "batch %g (each site accounts for its own records)\n",
+      r.noise_multiplier(), r.clip_norm(), r.expected_batch_size());
+}
+
+std::string SitePrivacyText(const wire::v1::RoundSummary& round) {
+  std::string out;
+  for (const wire::v1::SitePrivacy& p : round.site_privacy()) {
+    if (p.refused()) {
+      absl::StrAppend(&out, "    site ", p.client(), ": refused: ", p.reason(), "\n");
+      continue;
+    }
+    absl::StrAppend(&out, absl::StrFormat(
+                              "    site %s: epsilon %.4g of %g (delta %g, %s, %u steps at "
+                              "q = %.4g)\n",
+                              p.client(), p.epsilon(), p.epsilon_budget(), p.delta(),
+                              p.accountant(), p.steps(), p.sampling_rate()));
+  }
+  return out;
+}
+
+std::string BudgetExhaustedText(const wire::v1::RunStatus& s) {
+  if (s.budget_exhausted_clients().empty()) return "";
+  return absl::StrCat("  budget exhausted (not selected again): ",
+                      absl::StrJoin(s.budget_exhausted_clients(), ", "), "\n");
+}
+
 std::string PrivacyConfigText(const Dp& c) {
-  if (c.mode() == Dp::MODE_UNSPECIFIED) return "";
+  if (c.mode() == Dp::MODE_UNSPECIFIED) return RecordDpConfigText(c);
   std::string out = absl::StrFormat(
       "  differential privacy: %s, noise multiplier %g, clip %g%s, q = %g (%g of %u clients "
       "expected), budget epsilon %g delta %g on dataset \"%s\"\n",
@@ -30,7 +62,7 @@ std::string PrivacyConfigText(const Dp& c) {
           : "",
       c.expected_clients_per_round() / c.population(), c.expected_clients_per_round(),
       c.population(), c.epsilon_budget(), c.delta(), c.dataset());
-  return out;
+  return out + RecordDpConfigText(c);
 }
 
 std::string PrivacyBudgetText(const wire::v1::RunStatus& s) {

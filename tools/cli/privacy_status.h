@@ -14,8 +14,21 @@
 namespace tessera::cli {
 
 // "  differential privacy: distributed, noise multiplier 1.1, clip 0.5, q = 1 (5 of 5
-//  clients), budget epsilon 8 delta 1e-05 on dataset \"fmnist\"\n"; "" without DP.
+//  clients), budget epsilon 8 delta 1e-05 on dataset \"fmnist\"\n", followed by
+// RecordDpConfigText; "" without DP.
 std::string PrivacyConfigText(const wire::v1::DifferentialPrivacyConfig& config);
+
+// Record-level DP-SGD: "  record-level DP-SGD at every site: noise multiplier 1.1, clip 1
+// per example, expected batch 64 (each site accounts for its own records)\n"; "" when off.
+std::string RecordDpConfigText(const wire::v1::DifferentialPrivacyConfig& config);
+
+// What each site reported about its own record-level budget in the round, one line each:
+// "    site a: epsilon 1.234 of 8 (delta 1e-05, rdp, 120 steps at q = 0.02)\n" or
+// "    site b: refused: REASON\n"; "" when the round has no site reports.
+std::string SitePrivacyText(const wire::v1::RoundSummary& round);
+
+// "  budget exhausted (not selected again): a, b\n"; "" when no site refused.
+std::string BudgetExhaustedText(const wire::v1::RunStatus& status);
 
 // "  privacy budget of \"fmnist\": epsilon 2.31 of 8 spent (delta 1e-05) over 4 rounds;
 //  the next round would reach 2.87\n"; "" when the status has no budget.

@@ -230,7 +230,8 @@ int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::st
     }
     if (tty && !live.empty()) std::cout << EraseLive(live);
     for (; printed < finished.size(); ++printed) {
-      std::cout << RoundTableRow(*finished[printed]) << "\n" << SecAggRoundText(*finished[printed]);
+      std::cout << RoundTableRow(*finished[printed]) << "\n" << SecAggRoundText(*finished[printed])
+                << SitePrivacyText(*finished[printed]);
     }
     live.clear();
     if (current != nullptr) {
@@ -249,7 +250,7 @@ int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::st
   if (!out.json) {
     std::cout << "run " << run_id << " " << wire::v1::RunState_Name(last_state);
     if (!status.message().empty()) std::cout << ": " << status.message();
-    std::cout << "\n" << PrivacyBudgetText(status);
+    std::cout << "\n" << PrivacyBudgetText(status) << BudgetExhaustedText(status);
   }
   return last_state == wire::v1::COMPLETED ? 0 : 1;
 }

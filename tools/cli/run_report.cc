@@ -1,6 +1,10 @@
 #include "tools/cli/run_report.h"
 
 #include <cmath>
+#include <iterator>
+#include <map>
+#include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -10,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "core/config/run_config.h"
 #include "tools/cli/format.h"
 #include "tools/cli/privacy_status.h"
@@ -116,10 +121,11 @@ std::string Summary(const RunStatus& s, absl::Time generated) {
   } else {
     absl::StrAppend(&out, Item("model", HtmlEscape(s.config().model().architecture())));
   }
-  for (const std::string& line : {SecAggConfigText(s.config().secure_aggregation()),
-                                  PrivacyConfigText(s.config().differential_privacy()),
-                                  PrivacyBudgetText(s)}) {
-    if (line.empty()) continue;
+  const std::string settings =
+      absl::StrCat(SecAggConfigText(s.config().secure_aggregation()),
+                   PrivacyConfigText(s.config().differential_privacy()), PrivacyBudgetText(s),
+                   BudgetExhaustedText(s));
+  for (absl::string_view line : absl::StrSplit(settings, '\n', absl::SkipEmpty())) {
     absl::string_view text = absl::StripAsciiWhitespace(line);
     const size_t colon = text.find(": ");
     if (colon == absl::string_view::npos) continue;
@@ -137,6 +143,47 @@ std::string Summary(const RunStatus& s, absl::Time generated) {
   }
   absl::StrAppend(&out, "</header>\n");
   return out;
+}
+
+bool RecordDpOn(const RunStatus& s) {
+  if (s.config().differential_privacy().record().enabled()) return true;
+  for (const RoundSummary& r : s.rounds()) {
+    if (r.site_privacy_size() > 0) return true;
+  }
+  return false;
+}
+
+// Record-level DP: one line per site through the epsilon it reported for its own records in
+// each round (every attempt counts: a site charges its ledger before it trains). The dashed
+// line is the sites' budget when they all state the same one.
+LinePlot SiteEpsilonPlot(const RunStatus& s) {
+  static constexpr const char* kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+                                             "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                                             "#bcbd22", "#17becf"};
+  LinePlot plot{"plot-site-epsilon", "Record-level DP: each site's epsilon", "round",
+                "epsilon", {}, {}, ""};
+  std::map<std::string, PlotSeries> by_site;
+  std::set<double> budgets;
+  for (const RoundSummary& r : s.rounds()) {
+    for (const wire::v1::SitePrivacy& p : r.site_privacy()) {
+      budgets.insert(p.epsilon_budget());
+      if (p.refused()) continue;  // it did not train: its epsilon did not move
+      PlotSeries& series = by_site[p.client()];
+      series.x.push_back(r.round());
+      series.y.push_back(p.epsilon());
+    }
+  }
+  size_t i = 0;
+  for (auto& [client, series] : by_site) {
+    series.name = client;
+    series.color = kPalette[i++ % std::size(kPalette)];
+    plot.series.push_back(std::move(series));
+  }
+  if (budgets.size() == 1 && *budgets.begin() > 0) {
+    plot.reference = *budgets.begin();
+    plot.reference_label = absl::StrFormat("site budget %g", *budgets.begin());
+  }
+  return plot;
 }
 
 // A series over the completed rounds: `metric` of each, left out where not finite.
@@ -189,6 +236,7 @@ std::string Plots(const RunStatus& s) {
     }
     absl::StrAppend(&out, LinePlotSvg(eps));
   }
+  if (RecordDpOn(s)) absl::StrAppend(&out, LinePlotSvg(SiteEpsilonPlot(s)));
   BarPlot clients{"plot-participants", "Clients per round", "round", "clients",
                   {"selected", "reported", "dropped"}, {kBlue, kGreen, kRed}, {}};
   for (const RoundSummary& r : s.rounds()) {

@@ -185,6 +185,36 @@ TEST(RunReportTest, EpsilonPlotOnlyWithDifferentialPrivacy) {
   EXPECT_EQ(Count(Svg(html, "plot-loss"), "class=\"pt\""), 3);
 }
 
+TEST(RunReportTest, SiteEpsilonPlotHasOneLinePerSite) {
+  EXPECT_EQ(Svg(Report(FinishedRun(3)), "plot-site-epsilon"), "");
+  wire::v1::RunStatus s = FinishedRun(3);
+  s.mutable_config()->mutable_differential_privacy()->mutable_record()->set_enabled(true);
+  for (int i = 0; i < s.rounds_size(); ++i) {
+    for (const char* site : {"site-a", "site-<b>"}) {
+      wire::v1::SitePrivacy* p = s.mutable_rounds(i)->add_site_privacy();
+      p->set_client(site);
+      p->set_epsilon_budget(4);
+      // site-<b> refuses round 3: no point for it there.
+      if (i == 2 && std::string(site) == "site-<b>") {
+        p->set_refused(true);
+        p->set_reason("budget spent");
+      } else {
+        p->set_epsilon(0.5 * (i + 1));
+      }
+    }
+  }
+  const std::string html = Report(s);
+  const std::string plot = Svg(html, "plot-site-epsilon");
+  ASSERT_FALSE(plot.empty());
+  EXPECT_EQ(Count(plot, "<polyline"), 2);             // one line per site
+  EXPECT_EQ(Count(plot, "class=\"pt\""), 5);          // 3 for site-a, 2 for site-<b>
+  EXPECT_THAT(plot, HasSubstr("site-&lt;b&gt;"));      // escaped in the legend
+  EXPECT_THAT(plot, Not(HasSubstr("site-<b>")));
+  EXPECT_THAT(plot, HasSubstr("site budget 4"));       // the sites' common budget
+  EXPECT_EQ(Svg(html, "plot-epsilon"), "");            // no organization-level ledger
+  EXPECT_THAT(html, HasSubstr("record-level DP-SGD at every site"));
+}
+
 TEST(SvgPlotTest, SinglePointAndConstantSeriesRender) {
   LinePlot plot{"p", "t", "round", "y", {{"s", "#000", {1}, {5}}}, {}, ""};
   const std::string one = LinePlotSvg(plot);
