@@ -265,6 +265,28 @@ absl::StatusOr<TrainResult> LocalModel::Train(const Dataset& data,
   }
   if (data.size() == 0) return absl::InvalidArgumentError("Train: empty dataset");
   TESSERA_RETURN_IF_ERROR(data.Validate());
+  if (options.dp_sgd.has_value()) {
+    const DpSgdOptions& dp = *options.dp_sgd;
+    auto positive = [](double v) { return std::isfinite(v) && v > 0; };
+    if (!positive(dp.noise_multiplier) || !positive(dp.clip_norm) ||
+        !positive(dp.expected_batch_size)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Train: DP-SGD noise_multiplier, clip_norm and expected_batch_size must be finite "
+          "and > 0, got ", dp.noise_multiplier, ", ", dp.clip_norm, ", ",
+          dp.expected_batch_size));
+    }
+    if (dp.expected_batch_size > static_cast<double>(data.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Train: DP-SGD expected_batch_size ", dp.expected_batch_size,
+          " exceeds the dataset's ", data.size(), " examples"));
+    }
+    if (dp.max_physical_batch == 0) {
+      return absl::InvalidArgumentError("Train: DP-SGD max_physical_batch must be > 0");
+    }
+    if (!dp.random_seed.empty() && dp.random_seed.size() != 32) {
+      return absl::InvalidArgumentError("Train: DP-SGD random_seed must be 32 bytes");
+    }
+  }
   return GuardTorch("Train", [&] { return impl_->Train(data, options); });
 }
 

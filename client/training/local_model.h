@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,34 @@
 #include "core/model/tensor.h"
 
 namespace tessera {
+
+// Record-level differential privacy by DP-SGD (Abadi et al., CCS 2016; docs/privacy.md,
+// "Record-level DP-SGD"). Each step Poisson-samples the examples with rate
+// q = expected_batch_size / n (n = examples in the dataset), clips every sampled example's
+// gradient over all trainable parameters together to L2 norm clip_norm, sums them, adds
+// N(0, (noise_multiplier * clip_norm)^2) to every coordinate of the sum (from a
+// dp::SecureRandom CSPRNG) and divides by expected_batch_size; that is the gradient the
+// optimizer (and FedProx's and SCAFFOLD's terms) then use. One record is thus in each step's
+// sample with probability q and moves the noised sum by at most clip_norm: the steps are the
+// Poisson-subsampled Gaussian mechanism of the privacy accountants (privacy/dp).
+struct DpSgdOptions {
+  double noise_multiplier = 0;    // z > 0
+  double clip_norm = 0;           // C > 0
+  double expected_batch_size = 0;  // B, in (0, n]
+  // Memory cap: a sampled batch (of random size) is processed in chunks of at most this
+  // many examples. Does not change the result beyond floating-point summation order.
+  uint32_t max_physical_batch = 256;
+  // Testing only: 32 bytes fix the sampling and noise streams. Empty (the default): fresh
+  // randomness from the OS for every Train call.
+  std::string random_seed;
+  // Optional: called with the size of every step's Poisson sample (tests, logs).
+  std::function<void(uint64_t sampled)> on_sample;
+};
+
+// The number of DP-SGD steps Train takes: epochs * max(1, floor(n / expected_batch_size)),
+// capped at max_steps when that is > 0 (one "epoch" is 1/q steps, as in Opacus).
+uint64_t DpSgdSteps(uint64_t num_examples, uint32_t epochs, double expected_batch_size,
+                    uint32_t max_steps);
 
 struct TrainOptions {
   uint32_t epochs = 1;
@@ -57,6 +86,10 @@ struct TrainOptions {
   // the model's device once per Train call. nullptr (the default) = no correction; all
   // zeros gives bit-identical weights to nullptr. Borrowed: must remain live during Train.
   const ArrayRecord* scaffold_correction = nullptr;
+  // Set: train with record-level DP-SGD instead of plain mini-batch SGD (batch_size is then
+  // unused; the steps are DpSgdSteps). Built-in architectures only: their layers are walked
+  // for per-example gradients (per_example_grads.h).
+  std::optional<DpSgdOptions> dp_sgd;
 };
 
 struct TrainResult {
@@ -70,6 +103,10 @@ struct TrainResult {
   // Examples processed over all steps (for throughput).
   uint64_t examples_processed = 0;
   double seconds = 0;
+  // DP-SGD only: the Poisson sampling rate q and how many sampled examples had a gradient
+  // norm above clip_norm (kept local: the count is not differentially private).
+  double sampling_rate = 0;
+  uint64_t clipped_examples = 0;
 };
 
 struct EvalResult {
@@ -127,11 +164,15 @@ class LocalModel {
   // set, their terms are added to every trainable parameter's gradient (a parameter the
   // loss does not reach gets the terms alone). Nothing is trained on error, except for a
   // LibTorch error raised mid-training.
+  // With options.dp_sgd, see DpSgdOptions.
   // Errors: INVALID_ARGUMENT for an empty or inconsistent dataset, examples the model
   // cannot take, epochs or batch_size of 0, a negative or non-finite proximal_mu, a
   // scaffold_correction with a missing, extra, mis-typed, mis-shaped or non-finite tensor
   // (naming it), or a LibTorch error (message included); FAILED_PRECONDITION when the
-  // model has no trainable parameters.
+  // model has no trainable parameters. DP-SGD adds INVALID_ARGUMENT for a noise_multiplier,
+  // clip_norm or expected_batch_size that is not finite and > 0, an expected_batch_size
+  // above the dataset size, max_physical_batch 0, a TorchScript model, or a layer without
+  // per-example gradients (BatchNorm and others, named).
   absl::StatusOr<TrainResult> Train(const Dataset& data, const TrainOptions& options);
 
   // Loss and accuracy in evaluation mode, without gradients.
