@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
+#include "core/config/privacy_budget.h"
 #include "core/config/text_checks.h"
 #include "core/config/toml_reader.h"
 #include "toml++/toml.h"
@@ -28,7 +29,8 @@ constexpr size_t kMaxNameChars = 128;
 constexpr absl::string_view kHistogramKey = "allow_class_histogram";
 constexpr absl::string_view kKeys[] = {"name",         "description", "license",
                                        "collection",   "labeling",    "intended_use",
-                                       "restrictions", "contact",     kHistogramKey};
+                                       "restrictions", "contact",     kHistogramKey,
+                                       "privacy_budget"};
 
 // One key of the document and its value, whatever the format.
 struct Entry {
@@ -50,6 +52,7 @@ std::string* StringField(DataCard& card, absl::string_view key) {
   if (key == "intended_use") return card.mutable_intended_use();
   if (key == "restrictions") return card.mutable_restrictions();
   if (key == "contact") return card.mutable_contact();
+  if (key == "privacy_budget") return card.mutable_privacy_budget();
   return nullptr;
 }
 
@@ -243,7 +246,13 @@ absl::Status ValidateDataCard(const DataCard& card) {
   TESSERA_RETURN_IF_ERROR(config_internal::CheckText("intended_use", card.intended_use()));
   TESSERA_RETURN_IF_ERROR(config_internal::CheckText("restrictions", card.restrictions()));
   TESSERA_RETURN_IF_ERROR(required("contact", card.contact()));
-  return config_internal::CheckText("contact", card.contact());
+  TESSERA_RETURN_IF_ERROR(config_internal::CheckText("contact", card.contact()));
+  if (!card.privacy_budget().empty()) {
+    if (absl::Status s = ParsePrivacyBudget(card.privacy_budget()).status(); !s.ok()) {
+      return FieldError("privacy_budget", s.message());
+    }
+  }
+  return absl::OkStatus();
 }
 
 bool LicenseAllowed(absl::string_view license,

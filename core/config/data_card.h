@@ -14,7 +14,9 @@
 //   allow_class_histogram = false
 //
 // The keys are flat (no tables): name, description, license, collection, labeling,
-// intended_use, restrictions, contact (strings) and allow_class_histogram (boolean).
+// intended_use, restrictions, contact, privacy_budget (strings) and allow_class_histogram
+// (boolean). privacy_budget is the site's record-level budget, "epsilon=E,delta=D"
+// (privacy_budget.h).
 // Every error message starts with the field's name, e.g.
 //   `license: "CC BY" is not an SPDX license identifier (letters, digits, '.', '+', '-')`.
 #ifndef TESSERA_CORE_CONFIG_DATA_CARD_H_
@@ -46,7 +48,8 @@ absl::StatusOr<wire::v1::DataCard> LoadDataCardFile(const std::string& path);
 // name, description, license and contact are required (non-empty); name is one line of at
 // most 128 characters; license is an SPDX-like identifier of 1..64 characters matching
 // [A-Za-z0-9][A-Za-z0-9.+-]*; the other text fields are at most 4096 bytes; all text is
-// valid UTF-8 without control characters other than '\n' and '\t' (none in name).
+// valid UTF-8 without control characters other than '\n' and '\t' (none in name); a
+// privacy_budget, when set, parses with ParsePrivacyBudget.
 // Errors: INVALID_ARGUMENT naming the first bad field, e.g. "contact: missing (required)".
 absl::Status ValidateDataCard(const wire::v1::DataCard& card);
 

@@ -69,6 +69,76 @@ absl::Status ParseAdaptive(const TableReader& t, Dp& out) {
   return absl::OkStatus();
 }
 
+constexpr Range kPhysicalBatch{1, 65536};
+constexpr int64_t kDefaultPhysicalBatch = 256;
+constexpr double kMaxExpectedBatch = 1e6;
+
+// DP-SGD's parameters, from the [differential_privacy] table itself (mode = "record") or its
+// `record` sub-table.
+absl::Status ParseRecord(const TableReader& t, wire::v1::RecordDpConfig& out) {
+  TESSERA_ASSIGN_OR_RETURN(std::optional<double> noise, t.Float("noise_multiplier"));
+  if (!noise.has_value()) return Required(t, "noise_multiplier");
+  TESSERA_ASSIGN_OR_RETURN(std::optional<double> clip, t.Float("clip_norm"));
+  if (!clip.has_value()) {
+    return FieldError(t.Path("clip_norm"),
+                      "is required with record-level DP (without clipping one record's "
+                      "influence is unbounded)");
+  }
+  TESSERA_ASSIGN_OR_RETURN(std::optional<double> batch, t.Float("expected_batch_size"));
+  if (!batch.has_value()) return Required(t, "expected_batch_size");
+  TESSERA_ASSIGN_OR_RETURN(int64_t physical,
+                           t.IntIn("max_physical_batch", kPhysicalBatch, kDefaultPhysicalBatch));
+  out.set_enabled(true);
+  out.set_noise_multiplier(*noise);
+  out.set_clip_norm(*clip);
+  out.set_expected_batch_size(*batch);
+  out.set_max_physical_batch(static_cast<uint32_t>(physical));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRecord(const wire::v1::RunConfig& c) {
+  const wire::v1::RecordDpConfig& r = c.differential_privacy().record();
+  if (!r.enabled()) return absl::OkStatus();
+  const std::string path = c.differential_privacy().mode() == Dp::MODE_UNSPECIFIED
+                               ? std::string("differential_privacy")
+                               : P("record");
+  auto field = [&](absl::string_view f) { return absl::StrCat(path, ".", f); };
+  if (!(r.noise_multiplier() > 0 && r.noise_multiplier() <= kMaxNoiseMultiplier)) {
+    return FieldError(field("noise_multiplier"),
+                      absl::StrCat("must be in (0, ", kMaxNoiseMultiplier, "], got ",
+                                   r.noise_multiplier()));
+  }
+  if (!(r.clip_norm() > 0 && r.clip_norm() <= kMaxClipNorm)) {
+    return FieldError(field("clip_norm"), absl::StrCat("must be in (0, ", kMaxClipNorm,
+                                                       "], got ", r.clip_norm()));
+  }
+  if (!(r.expected_batch_size() >= 1 && r.expected_batch_size() <= kMaxExpectedBatch)) {
+    return FieldError(field("expected_batch_size"),
+                      absl::StrCat("must be in [1, ", kMaxExpectedBatch, "], got ",
+                                   r.expected_batch_size()));
+  }
+  TESSERA_RETURN_IF_ERROR(
+      CheckRange(field("max_physical_batch"), r.max_physical_batch(), kPhysicalBatch));
+  if (c.model().architecture().empty()) {
+    return FieldError(path,
+                      "record-level DP-SGD needs a built-in model.architecture: a TorchScript "
+                      "program's layers cannot be walked for per-example gradients");
+  }
+  return absl::OkStatus();
+}
+
+// Under any differential privacy every update weighs 1 (clients send no example count).
+absl::Status CheckUpdateWeight(const wire::v1::RunConfig& c) {
+  if (c.secure_aggregation().enabled() && c.secure_aggregation().max_examples() != 1) {
+    return FieldError("secure_aggregation.max_examples",
+                      absl::StrCat("must be 1 with differential privacy (every update weighs "
+                                   "1, so the quantizer's range is sized for weight 1; it is "
+                                   "the default there), got ",
+                                   c.secure_aggregation().max_examples()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAdaptive(const wire::v1::RunConfig& c) {
   const Dp& dp = c.differential_privacy();
   const wire::v1::AdaptiveClippingConfig& a = dp.adaptive_clipping();
@@ -106,19 +176,28 @@ absl::Status ValidateAdaptive(const wire::v1::RunConfig& c) {
 absl::StatusOr<Dp> ParseDifferentialPrivacy(const TableReader& t) {
   Dp out;
   if (!t.present()) return out;
-  TESSERA_RETURN_IF_ERROR(t.CheckKeys(
-      {"mode", "noise_multiplier", "clip_norm", "expected_clients_per_round", "population",
-       "epsilon", "delta", "dataset", "modulus_bits", "adaptive_clipping"}));
   TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> mode, t.String("mode"));
   if (!mode.has_value()) return Required(t, "mode");
+  if (*mode != "record" && *mode != "central" && *mode != "distributed") {
+    return FieldError(t.Path("mode"),
+                      absl::StrCat("must be \"record\", \"central\" or \"distributed\", got \"",
+                                   *mode, "\""));
+  }
+  if (*mode == "record") {
+    // Each site keeps its own budget (tessera-client --privacy-budget): none of the
+    // organization-level keys apply.
+    TESSERA_RETURN_IF_ERROR(t.CheckKeys({"mode", "noise_multiplier", "clip_norm",
+                                         "expected_batch_size", "max_physical_batch"}));
+    TESSERA_RETURN_IF_ERROR(ParseRecord(t, *out.mutable_record()));
+    return out;
+  }
+  TESSERA_RETURN_IF_ERROR(t.CheckKeys(
+      {"mode", "noise_multiplier", "clip_norm", "expected_clients_per_round", "population",
+       "epsilon", "delta", "dataset", "modulus_bits", "adaptive_clipping", "record"}));
   if (*mode == "central") {
     out.set_mode(Dp::CENTRAL);
-  } else if (*mode == "distributed") {
-    out.set_mode(Dp::DISTRIBUTED);
   } else {
-    return FieldError(t.Path("mode"),
-                      absl::StrCat("must be \"central\" or \"distributed\", got \"", *mode,
-                                   "\""));
+    out.set_mode(Dp::DISTRIBUTED);
   }
   TESSERA_ASSIGN_OR_RETURN(std::optional<double> noise, t.Float("noise_multiplier"));
   if (!noise.has_value()) return Required(t, "noise_multiplier");
@@ -152,11 +231,20 @@ absl::StatusOr<Dp> ParseDifferentialPrivacy(const TableReader& t) {
   out.set_modulus_bits(out.mode() == Dp::DISTRIBUTED ? static_cast<uint32_t>(bits) : 0);
   TESSERA_ASSIGN_OR_RETURN(TableReader adaptive, t.Table("adaptive_clipping"));
   TESSERA_RETURN_IF_ERROR(ParseAdaptive(adaptive, out));
+  TESSERA_ASSIGN_OR_RETURN(TableReader record, t.Table("record"));
+  if (record.present()) {
+    TESSERA_RETURN_IF_ERROR(record.CheckKeys(
+        {"noise_multiplier", "clip_norm", "expected_batch_size", "max_physical_batch"}));
+    TESSERA_RETURN_IF_ERROR(ParseRecord(record, *out.mutable_record()));
+  }
   return out;
 }
 
 absl::Status ValidateDifferentialPrivacy(const wire::v1::RunConfig& c) {
   const Dp& dp = c.differential_privacy();
+  TESSERA_RETURN_IF_ERROR(ValidateRecord(c));
+  if (dp.mode() == Dp::MODE_UNSPECIFIED && !dp.record().enabled()) return absl::OkStatus();
+  TESSERA_RETURN_IF_ERROR(CheckUpdateWeight(c));
   if (dp.mode() == Dp::MODE_UNSPECIFIED) return absl::OkStatus();
   if (dp.mode() != Dp::CENTRAL && dp.mode() != Dp::DISTRIBUTED) {
     return FieldError(P("mode"), absl::StrCat("unknown mode ", dp.mode()));
@@ -208,13 +296,6 @@ absl::Status ValidateDifferentialPrivacy(const wire::v1::RunConfig& c) {
                                    dp.delta()));
   }
   TESSERA_RETURN_IF_ERROR(CheckDataset(dp.dataset()));
-  if (c.secure_aggregation().enabled() && c.secure_aggregation().max_examples() != 1) {
-    return FieldError("secure_aggregation.max_examples",
-                      absl::StrCat("must be 1 with differential privacy (every update weighs "
-                                   "1, so the quantizer's range is sized for weight 1; it is "
-                                   "the default there), got ",
-                                   c.secure_aggregation().max_examples()));
-  }
   if (dp.mode() == Dp::DISTRIBUTED) {
     if (!c.secure_aggregation().enabled()) {
       return FieldError(P("mode"),

@@ -197,5 +197,70 @@ TEST(DifferentialPrivacyConfigTest, ValidateRunConfigChecksProtoToo) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("delta")));
 }
 
+const char kRecord[] =
+    "mode = \"record\"\nnoise_multiplier = 1.1\nclip_norm = 1.0\nexpected_batch_size = 256\n";
+
+TEST(DifferentialPrivacyConfigTest, RecordModeParsesDpSgdAlone) {
+  absl::StatusOr<RunConfigFile> f = ParseRunConfigToml(Config(kRecord), "");
+  ASSERT_THAT(f, IsOk());
+  const Dp& dp = f->config.differential_privacy();
+  EXPECT_EQ(dp.mode(), Dp::MODE_UNSPECIFIED);  // no organization-level mechanism
+  EXPECT_TRUE(dp.record().enabled());
+  EXPECT_DOUBLE_EQ(dp.record().noise_multiplier(), 1.1);
+  EXPECT_DOUBLE_EQ(dp.record().clip_norm(), 1.0);
+  EXPECT_DOUBLE_EQ(dp.record().expected_batch_size(), 256);
+  EXPECT_EQ(dp.record().max_physical_batch(), 256u);  // the default
+  TESSERA_EXPECT_OK(ValidateRunConfig(f->config));
+}
+
+TEST(DifferentialPrivacyConfigTest, RecordModeRefusesOrganizationKeysAndBadValues) {
+  // The budget is each site's (tessera-client --privacy-budget), not the run's.
+  EXPECT_THAT(Parse(Config(std::string(kRecord) + "epsilon = 8\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("epsilon")));
+  EXPECT_THAT(Parse(Config("mode = \"record\"\nnoise_multiplier = 1.1\nclip_norm = 1.0\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected_batch_size")));
+  EXPECT_THAT(Parse(Config(Replace(kRecord, "clip_norm = 1.0", "clip_norm = 0"))),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("differential_privacy.clip_norm")));
+  EXPECT_THAT(Parse(Config(Replace(kRecord, "noise_multiplier = 1.1", "noise_multiplier = -1"))),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("differential_privacy.noise_multiplier")));
+  EXPECT_THAT(
+      Parse(Config(Replace(kRecord, "expected_batch_size = 256", "expected_batch_size = 0.5"))),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected_batch_size")));
+  EXPECT_THAT(Parse(Config(std::string(kRecord) + "max_physical_batch = 0\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_physical_batch")));
+  EXPECT_THAT(Parse(Config(Replace(kRecord, "\"record\"", "\"per-record\""))),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"record\", \"central\"")));
+  // DP-SGD walks the layers of a built-in architecture; a TorchScript run is refused.
+  absl::StatusOr<RunConfigFile> f = ParseRunConfigToml(Config(kRecord), "");
+  ASSERT_THAT(f, IsOk());
+  wire::v1::RunConfig script = f->config;
+  script.mutable_model()->clear_architecture();
+  script.mutable_model()->set_torchscript_sha256(std::string(32, 'x'));
+  EXPECT_THAT(ValidateRunConfig(script),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("built-in")));
+}
+
+TEST(DifferentialPrivacyConfigTest, RecordTableAddsDpSgdToOrganizationLevelDp) {
+  absl::StatusOr<RunConfigFile> f = ParseRunConfigToml(
+      Config(kCentral, "min_clients = 3\n",
+             "[differential_privacy.record]\nnoise_multiplier = 0.8\nclip_norm = 2\n"
+             "expected_batch_size = 64\nmax_physical_batch = 32\n"),
+      "");
+  ASSERT_THAT(f, IsOk());
+  const Dp& dp = f->config.differential_privacy();
+  EXPECT_EQ(dp.mode(), Dp::CENTRAL);
+  EXPECT_DOUBLE_EQ(dp.epsilon_budget(), 3);
+  EXPECT_TRUE(dp.record().enabled());
+  EXPECT_DOUBLE_EQ(dp.record().noise_multiplier(), 0.8);
+  EXPECT_EQ(dp.record().max_physical_batch(), 32u);
+  TESSERA_EXPECT_OK(ValidateRunConfig(f->config));
+  EXPECT_THAT(Parse(Config(kCentral, "min_clients = 3\n",
+                           "[differential_privacy.record]\nnoise_multiplier = 0.8\n"
+                           "clip_norm = 2\nexpected_batch_size = 64\nepsilon = 1\n")),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("epsilon")));
+}
+
 }  // namespace
 }  // namespace tessera

@@ -346,7 +346,8 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(
   TESSERA_ASSIGN_OR_RETURN(TableReader dp, top.Table("differential_privacy"));
   TESSERA_ASSIGN_OR_RETURN(wire::v1::DifferentialPrivacyConfig differential_privacy,
                            config_internal::ParseDifferentialPrivacy(dp));
-  if (differential_privacy.mode() != wire::v1::DifferentialPrivacyConfig::MODE_UNSPECIFIED) {
+  if (differential_privacy.mode() != wire::v1::DifferentialPrivacyConfig::MODE_UNSPECIFIED ||
+      differential_privacy.record().enabled()) {
     *config.mutable_differential_privacy() = std::move(differential_privacy);
     // Under DP every update weighs 1: secure aggregation's quantizer range defaults to
     // weight 1 (ValidateDifferentialPrivacy refuses any other max_examples).
