@@ -1,17 +1,71 @@
 // tessera-client: a partner's training node. Flags only here; see docs/architecture.md.
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 #include <glog/logging.h>
 
+#include "absl/strings/str_cat.h"
 #include "client/runtime/local_data.h"
 #include "client/runtime/node_runner.h"
 #include "client/training/device.h"
 #include "core/base/json_log.h"
 #include "core/base/version.h"
 #include "core/config/data_card.h"
+#include "core/config/privacy_budget.h"
+#include "privacy/crypto/sha256.h"
+
+namespace {
+
+// The site's record-level privacy options from the flags and the data card.
+absl::Status ConfigurePrivacy(const std::string& budget_flag, const std::string& accountant,
+                              const tessera::LocalDataOptions& data,
+                              tessera::NodeRunnerOptions& options) {
+  absl::StatusOr<tessera::SiteAccountant> a = tessera::ParseSiteAccountant(accountant);
+  if (!a.ok()) return a.status();
+  options.privacy_accountant = *a;
+  std::optional<tessera::PrivacyBudget> flag, card;
+  if (!budget_flag.empty()) {
+    absl::StatusOr<tessera::PrivacyBudget> b = tessera::ParsePrivacyBudget(budget_flag);
+    if (!b.ok()) return absl::InvalidArgumentError(absl::StrCat("--privacy-budget: ", b.status().message()));
+    flag = *b;
+  }
+  if (options.data_card.has_value() && !options.data_card->privacy_budget().empty()) {
+    absl::StatusOr<tessera::PrivacyBudget> b =
+        tessera::ParsePrivacyBudget(options.data_card->privacy_budget());
+    if (!b.ok()) return b.status();
+    card = *b;
+  }
+  if (flag && card && !(*flag == *card)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--privacy-budget ", budget_flag, " differs from the data card's privacy_budget ",
+        options.data_card->privacy_budget(), ": state the site's budget once"));
+  }
+  options.privacy_budget = flag ? flag : card;
+  if (!options.privacy_budget) return absl::OkStatus();
+  if (options.privacy_dataset.empty()) {
+    options.privacy_dataset =
+        options.data_card.has_value()
+            ? options.data_card->name()
+            : absl::StrCat(data.source, "#", data.partition, "/", data.num_partitions, "/",
+                           data.partition_index, "/", data.partition_seed);
+  }
+  if (options.privacy_ledger_path.empty()) {
+    const char* state = std::getenv("XDG_STATE_HOME");
+    const char* home = std::getenv("HOME");
+    const std::string dir = state != nullptr && *state != '\0'
+                                ? std::string(state)
+                                : absl::StrCat(home != nullptr ? home : ".", "/.local/state");
+    std::string key = tessera::crypto::HexEncode(tessera::crypto::Sha256Digest(options.privacy_dataset)).substr(0, 16);
+    options.privacy_ledger_path = absl::StrCat(dir, "/tessera/privacy-ledger-", key, ".json");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   tessera::NodeRunnerOptions options;
@@ -60,6 +114,19 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--partition-seed", data.partition_seed, "partition seed")->capture_default_str();
   app.add_option("--limit", data.limit, "use at most N examples of each split (0: all)");
+  std::string privacy_budget, privacy_accountant = "rdp";
+  app.add_option("--privacy-budget", privacy_budget,
+                 "record-level DP: this site's budget for its dataset, epsilon=E,delta=D "
+                 "(overrides the data card's privacy_budget; unset: record-level DP tasks "
+                 "are refused)");
+  app.add_option("--privacy-ledger", options.privacy_ledger_path,
+                 "record-level DP: the site's ledger file (kept across runs and restarts; "
+                 "default $XDG_STATE_HOME/tessera/privacy-ledger-<dataset>.json)");
+  app.add_option("--privacy-dataset", options.privacy_dataset,
+                 "record-level DP: the dataset the budget protects (default: the data card's "
+                 "name, else the --data spec and partition)");
+  app.add_option("--privacy-accountant", privacy_accountant, "record-level DP: rdp | pld")
+      ->capture_default_str();
   app.add_option("--data-card", data_card_path,
                  "this site's data card (.toml, .yaml or .yml; docs/data_cards.md), sent to "
                  "the coordinator when registering");
@@ -97,6 +164,11 @@ int main(int argc, char** argv) {
     }
     LOG(INFO) << "data card \"" << card->name() << "\", license " << card->license();
     options.data_card = *std::move(card);
+  }
+  if (absl::Status s = ConfigurePrivacy(privacy_budget, privacy_accountant, data, options);
+      !s.ok()) {
+    std::cerr << "tessera-client: " << s.message() << "\n";
+    return 2;
   }
   if (absl::Status s = tessera::SetTorchThreads(threads); !s.ok()) {
     std::cerr << "tessera-client: --threads: " << s.message() << "\n";

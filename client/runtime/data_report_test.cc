@@ -46,9 +46,15 @@ class ReportRecorder : public FleetTransport {
     reports.push_back(report);
     return result;
   }
+  absl::Status ReportSitePrivacy(const wire::v1::Task&,
+                                 const wire::v1::SitePrivacyReport& report) override {
+    site_privacy.push_back(report);
+    return absl::OkStatus();
+  }
 
   std::vector<std::string> task_ids;
   std::vector<wire::v1::DataReport> reports;
+  std::vector<wire::v1::SitePrivacyReport> site_privacy;
   absl::Status result;
 };
 

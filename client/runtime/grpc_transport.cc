@@ -169,6 +169,16 @@ absl::Status GrpcFleetTransport::ReportData(const wire::v1::Task& task,
   return FromGrpcStatus(channel()->stub->ReportData(&ctx, req, &resp));
 }
 
+absl::Status GrpcFleetTransport::ReportSitePrivacy(const wire::v1::Task& task,
+                                                   const wire::v1::SitePrivacyReport& report) {
+  grpc::ClientContext ctx;
+  PrepareFleetContext(&ctx, session_(), 60);
+  wire::v1::SitePrivacyReport req = report;
+  req.set_task_id(task.task_id());
+  wire::v1::SitePrivacyResponse resp;
+  return FromGrpcStatus(channel()->stub->ReportSitePrivacy(&ctx, req, &resp));
+}
+
 SecAggTransport GrpcFleetTransport::SecAgg(const wire::v1::Task& task) {
   SecAggTransport once = [channel = channel(), session = session_, task](
                              const secagg::v1::ClientToServer& m,

@@ -52,6 +52,8 @@ class GrpcFleetTransport : public FleetTransport {
   SecAggTransport SecAgg(const wire::v1::Task& task) override;
   absl::Status ReportData(const wire::v1::Task& task,
                           const wire::v1::DataReport& report) override;
+  absl::Status ReportSitePrivacy(const wire::v1::Task& task,
+                                 const wire::v1::SitePrivacyReport& report) override;
 
   // Calls started from now on use `channel` (a new connection, e.g. after rotation).
   void SetChannel(std::shared_ptr<FleetChannel> channel);

@@ -353,6 +353,23 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
   exec.bench_fixed_update = impl->options.bench_fixed_update;
   exec.name = impl->options.name;
   impl->executor = std::make_unique<TaskExecutor>(std::move(exec));
+  if (impl->options.privacy_budget.has_value()) {
+    if (impl->options.privacy_ledger_path.empty() || impl->options.privacy_dataset.empty()) {
+      return absl::InvalidArgumentError(
+          "--privacy-budget needs --privacy-ledger FILE and a dataset name");
+    }
+    TESSERA_ASSIGN_OR_RETURN(
+        SiteLedger ledger,
+        SiteLedger::Open(impl->options.privacy_ledger_path, impl->options.privacy_dataset,
+                         *impl->options.privacy_budget, impl->data.train.size(),
+                         impl->options.privacy_accountant));
+    TESSERA_ASSIGN_OR_RETURN(double spent, ledger.Epsilon());
+    LOG(INFO) << "record-level privacy budget of dataset \"" << ledger.dataset() << "\": "
+              << FormatPrivacyBudget(ledger.budget()) << ", spent epsilon " << spent << " over "
+              << ledger.entries().size() << " tasks (" << ledger.path() << ", "
+              << SiteAccountantName(ledger.accountant()) << ")";
+    impl->state.ledger = std::make_shared<SiteLedger>(std::move(ledger));
+  }
   return std::unique_ptr<NodeRunner>(new NodeRunner(std::move(impl)));
 }
 

@@ -14,6 +14,8 @@
 
 #include "absl/status/status.h"
 #include "client/runtime/local_data.h"
+#include "client/runtime/site_ledger.h"
+#include "core/config/privacy_budget.h"
 #include "tessera/wire/v1/governance.pb.h"
 
 namespace tessera {
@@ -48,6 +50,15 @@ struct NodeRunnerOptions {
   // histogram leaves the client only when a task asks and the card allows it; without a
   // card, never (data_report.h).
   std::optional<wire::v1::DataCard> data_card;
+  // Record-level DP (docs/privacy.md, "Each site owns its budget"): the site's budget
+  // (--privacy-budget, or the data card's privacy_budget; unset: the site refuses record-level
+  // DP tasks), its ledger file (--privacy-ledger), the dataset the budget protects
+  // (--privacy-dataset; default the data card's name, else the --data spec and partition) and
+  // the accountant (--privacy-accountant).
+  std::optional<PrivacyBudget> privacy_budget;
+  std::string privacy_ledger_path;
+  std::string privacy_dataset;
+  SiteAccountant privacy_accountant = SiteAccountant::kRdp;
 };
 
 class NodeRunner {

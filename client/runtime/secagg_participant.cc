@@ -176,18 +176,22 @@ absl::StatusOr<SecAggOutcome> RunSecAggParticipant(const wire::v1::Task& task,
   // differential privacy every update weighs 1.
   const uint64_t cap = static_cast<uint64_t>(std::max(1.0, st.max_weight()));
   uint64_t weight = std::clamp<uint64_t>(num_examples, 1, cap);
+  // Organization-level DP (central or distributed) changes the encoding; record-level DP
+  // (DP-SGD, already applied by the training) only the weight.
+  const bool org_dp = task.dp().mode() != wire::v1::DifferentialPrivacyConfig::MODE_UNSPECIFIED;
   if (num_examples > cap && !task.has_dp()) {
     LOG(WARNING) << "trained on " << num_examples << " examples; secure aggregation weighs "
                  << "this update as " << cap << " (secure_aggregation.max_examples)";
   }
   uint64_t modulus_mask = params.modulus_mask;
   std::vector<secagg::QuantizedTensor> inputs;
-  if (task.has_dp()) {
+  if (org_dp) {
     weight = 1;
     TESSERA_ASSIGN_OR_RETURN(DpInput input, EncodeDpInput(task, delta, params));
     inputs = std::move(input.inputs);
     modulus_mask = input.modulus_mask;
   } else {
+    if (task.has_dp()) weight = 1;  // record-level DP: every update weighs 1 too
     TESSERA_ASSIGN_OR_RETURN(secagg::UniformSource uniform, secagg::SecureUniformSource());
     TESSERA_ASSIGN_OR_RETURN(inputs, secagg::QuantizeUpdate(delta, weight, params, uniform));
   }
@@ -212,7 +216,7 @@ absl::StatusOr<SecAggOutcome> RunSecAggParticipant(const wire::v1::Task& task,
   config.max_clients = st.num_clients();
   // Distributed DP splits the noise over min_clients inputs: a smaller sum would be
   // under-noised, so this client neither signs nor unmasks one.
-  if (task.has_dp()) config.min_survivors = task.dp().min_clients();
+  if (org_dp) config.min_survivors = task.dp().min_clients();
   TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<secagg::SecAggClient> client,
                            secagg::SecAggClient::Create(std::move(config)));
   TESSERA_ASSIGN_OR_RETURN(secagg::v1::ClientToServer next, client->Start());

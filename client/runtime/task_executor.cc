@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "client/runtime/update_delta.h"
 #include "core/base/status_macros.h"
 #include "core/serde/tensor_stream.h"
@@ -99,6 +100,63 @@ absl::StatusOr<ArrayRecord> ScaffoldUpdate(const ArrayRecord& global, const Arra
   return update;
 }
 
+absl::Status ChargeSiteBudget(const wire::v1::Task& task, uint64_t num_examples,
+                              ClientState& state, FleetTransport& transport) {
+  if (task.type() != wire::v1::TRAIN || !task.dp().record().enabled()) return absl::OkStatus();
+  const wire::v1::RecordDpConfig& r = task.dp().record();
+  wire::v1::SitePrivacyReport report;
+  report.set_task_id(task.task_id());
+  auto refuse = [&](const std::string& reason) {
+    report.set_refused(true);
+    report.set_reason(reason);
+    if (absl::Status s = transport.ReportSitePrivacy(task, report); !s.ok()) {
+      LOG(WARNING) << "could not tell the coordinator that task " << task.task_id()
+                   << " is refused: " << s;
+    }
+    LOG(WARNING) << "refusing task " << task.task_id() << " (round " << task.round()
+                 << "): " << reason;
+    return absl::FailedPreconditionError(absl::StrCat("refused: ", reason));
+  };
+  if (state.ledger == nullptr) {
+    return refuse(
+        "this site states no record-level privacy budget (tessera-client --privacy-budget "
+        "epsilon=E,delta=D, or privacy_budget in its data card)");
+  }
+  SiteLedger& ledger = *state.ledger;
+  report.set_delta(ledger.budget().delta);
+  report.set_epsilon_budget(ledger.budget().epsilon);
+  report.set_accountant(std::string(SiteAccountantName(ledger.accountant())));
+  if (r.expected_batch_size() > static_cast<double>(num_examples)) {
+    return refuse(absl::StrCat("the run's expected batch size ", r.expected_batch_size(),
+                               " exceeds this site's ", num_examples, " training examples"));
+  }
+  SiteLedgerEntry entry;
+  entry.sampling_rate = r.expected_batch_size() / static_cast<double>(num_examples);
+  entry.noise_multiplier = r.noise_multiplier();
+  entry.steps = DpSgdSteps(num_examples, task.train().local_epochs(), r.expected_batch_size(),
+                           task.train().max_steps());
+  entry.run_id = task.run_id();
+  entry.round = task.round();
+  entry.task_id = task.task_id();
+  entry.unix_ms = absl::ToUnixMillis(absl::Now());
+  TESSERA_ASSIGN_OR_RETURN(SiteLedger::Plan plan, ledger.PlanTask(entry));
+  report.set_steps(entry.steps);
+  report.set_sampling_rate(entry.sampling_rate);
+  report.set_epsilon(plan.epsilon_after);
+  if (!plan.allowed) {
+    report.set_epsilon(plan.epsilon_before);
+    return refuse(plan.reason);
+  }
+  // Charged (and synced) before the first step: a crash can only over-count.
+  TESSERA_RETURN_IF_ERROR(ledger.Charge(entry));
+  LOG(INFO) << "record-level DP: task " << task.task_id() << " (round " << task.round()
+            << ") takes " << entry.steps << " DP-SGD steps at q=" << entry.sampling_rate
+            << ", z=" << entry.noise_multiplier << "; dataset \"" << ledger.dataset()
+            << "\" epsilon " << plan.epsilon_before << " -> " << plan.epsilon_after << " of "
+            << ledger.budget().epsilon << " (delta " << ledger.budget().delta << ")";
+  return transport.ReportSitePrivacy(task, report);
+}
+
 TaskExecutor::TaskExecutor(TaskExecutorOptions options) : options_(std::move(options)) {}
 TaskExecutor::~TaskExecutor() = default;
 
@@ -165,6 +223,9 @@ absl::StatusOr<TaskReport> TaskExecutor::Run(const wire::v1::Task& task, const D
     TESSERA_RETURN_IF_ERROR(transport.PushEvaluation(task, report.eval));
     return report;
   }
+  if (!options_.bench_fixed_update) {
+    TESSERA_RETURN_IF_ERROR(ChargeSiteBudget(task, train.size(), state, transport));
+  }
   PreparedUpdate prepared;
   if (options_.bench_fixed_update) {
     for (const Tensor& t : global.tensors) {
@@ -208,6 +269,14 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
                                  std::string(name.empty() ? options_.name : name));
   train.proximal_mu = task.strategy().proximal_mu();
   if (scaffold) train.scaffold_correction = &correction;
+  if (task.dp().record().enabled()) {
+    const wire::v1::RecordDpConfig& r = task.dp().record();
+    train.dp_sgd = DpSgdOptions{};
+    train.dp_sgd->noise_multiplier = r.noise_multiplier();
+    train.dp_sgd->clip_norm = r.clip_norm();
+    train.dp_sgd->expected_batch_size = r.expected_batch_size();
+    train.dp_sgd->max_physical_batch = r.max_physical_batch();
+  }
   PreparedUpdate out;
   TESSERA_ASSIGN_OR_RETURN(out.train, model_->Train(data, train));
   TESSERA_ASSIGN_OR_RETURN(ArrayRecord trained, model_->GetWeights());
@@ -219,6 +288,7 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
     TESSERA_ASSIGN_OR_RETURN(out.update, ComputeDelta(std::move(trained), global));
   }
   // SCAFFOLD's mean is uniform: every client weighs 1 (also inside a secure sum). Under DP
+  // (organization- or record-level)
   // every update weighs 1 too, and the client sends no exact example or step count, loss or
   // training time (docs/privacy.md): the coordinator never learns them.
   out.weight = scaffold || task.has_dp() ? 1 : out.train.num_examples;

@@ -1,7 +1,8 @@
 // File: task_executor.h
 // What a client does with one task, whatever carries it: make sure the model is built,
 // fetch the global weights, train (with the run's strategy: FedProx's proximal term,
-// SCAFFOLD's control variates, FedNova's step count) or evaluate, and send the result.
+// SCAFFOLD's control variates, FedNova's step count; with record-level DP-SGD charged to the
+// site's own ledger first) or evaluate, and send the result.
 // The long-running client (node_runner.h) runs it over gRPC; the simulator (sim/) runs the
 // same code for thousands of virtual clients over an in-process transport.
 #ifndef TESSERA_CLIENT_RUNTIME_TASK_EXECUTOR_H_
@@ -16,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "client/data/dataset.h"
 #include "client/runtime/secagg_participant.h"
+#include "client/runtime/site_ledger.h"
 #include "client/training/local_model.h"
 #include "core/model/tensor.h"
 #include "tessera/wire/v1/fleet.pb.h"
@@ -40,13 +42,31 @@ class FleetTransport {
   // (data_report.h, docs/data_cards.md). Never called for a task that did not ask.
   virtual absl::Status ReportData(const wire::v1::Task& task,
                                   const wire::v1::DataReport& report) = 0;
+  // Record-level DP: what the task costs this site's privacy budget, or its refusal
+  // (report.refused), sent before training (site_ledger.h, docs/privacy.md). Never called
+  // for a task without dp.record.
+  virtual absl::Status ReportSitePrivacy(const wire::v1::Task& task,
+                                         const wire::v1::SitePrivacyReport& report) = 0;
 };
 
 // What a client keeps from one task to the next.
 struct ClientState {
   // SCAFFOLD's client control variate c_i per trainable parameter (empty: all zero).
   ArrayRecord scaffold_variate;
+  // The site's record-level privacy ledger (site_ledger.h); nullptr when the site stated no
+  // budget, and then it refuses every record-level DP task.
+  std::shared_ptr<SiteLedger> ledger;
 };
+
+// Record-level DP (task.dp().record()): before a TRAIN task trains on `num_examples`
+// records, plans its DP-SGD steps against the site's ledger. When the budget cannot pay (or
+// the site has none, or has fewer examples than the expected batch) it reports the refusal
+// to the coordinator (ReportSitePrivacy, refused) and returns FAILED_PRECONDITION with the
+// reason; otherwise it charges the ledger (on disk) and reports the site's epsilon after
+// the task. Does nothing for tasks without record-level DP.
+// Errors: the refusal; those of the ledger and of the transport.
+absl::Status ChargeSiteBudget(const wire::v1::Task& task, uint64_t num_examples,
+                              ClientState& state, FleetTransport& transport);
 
 struct TaskReport {
   wire::v1::TaskType type = wire::v1::TASK_TYPE_UNSPECIFIED;

@@ -140,6 +140,11 @@ class FakeFleet : public FleetTransport {
   absl::Status ReportData(const wire::v1::Task&, const wire::v1::DataReport&) override {
     return absl::UnimplementedError("no data reports here");
   }
+  absl::Status ReportSitePrivacy(const wire::v1::Task&,
+                                 const wire::v1::SitePrivacyReport& report) override {
+    site_privacy.push_back(report);
+    return absl::OkStatus();
+  }
 
   int updates = 0;
   int evaluations = 0;
@@ -147,6 +152,7 @@ class FakeFleet : public FleetTransport {
   std::map<std::string, double> metrics;
   ArrayRecord update;
   EvalResult eval;
+  std::vector<wire::v1::SitePrivacyReport> site_privacy;
 
  private:
   const ArrayRecord global_;

@@ -1,5 +1,7 @@
 #include "core/config/simulation_config.h"
 
+#include "core/config/privacy_budget.h"
+
 #include <cmath>
 #include <filesystem>
 #include <string_view>
@@ -81,7 +83,8 @@ absl::StatusOr<SimulationConfig> ParseSimulationConfig(absl::string_view toml_te
   static constexpr absl::string_view kKeys[] = {
       "dataset",  "partition",    "clients",     "threads",         "device",
       "limit",    "test_every",   "availability", "availability_trace", "dropout",
-      "speed_sigma", "examples_per_second", "bandwidth_mbps", "output", "transport"};
+      "speed_sigma", "examples_per_second", "bandwidth_mbps", "output", "transport",
+      "privacy_budget"};
   if (t != nullptr) {
     for (const auto& [key, value] : *t) {
       const std::string name(key.str());
@@ -110,6 +113,12 @@ absl::StatusOr<SimulationConfig> ParseSimulationConfig(absl::string_view toml_te
   TESSERA_RETURN_IF_ERROR(r.Float("bandwidth_mbps", 1e-6, 1e9, c.bandwidth_mbps));
   TESSERA_RETURN_IF_ERROR(r.String("output", c.output));
   TESSERA_RETURN_IF_ERROR(r.String("transport", c.transport));
+  TESSERA_RETURN_IF_ERROR(r.String("privacy_budget", c.privacy_budget));
+  if (!c.privacy_budget.empty()) {
+    if (absl::Status s = ParsePrivacyBudget(c.privacy_budget).status(); !s.ok()) {
+      return Field("privacy_budget", s.message());
+    }
+  }
   if (c.transport != "in_process" && c.transport != "grpc") {
     return Field("transport",
                  absl::StrCat("must be \"in_process\" or \"grpc\", got \"", c.transport, "\""));

@@ -30,6 +30,9 @@ struct SimulationConfig {
   double examples_per_second = 1000.0;  // virtual training rate of a speed-1 client
   double bandwidth_mbps = 100.0;        // virtual link rate, each direction
   std::string output = "sim-out";
+  // Record-level DP: every virtual client's own budget, "epsilon=E,delta=D" (empty: none, and
+  // virtual clients refuse record-level DP tasks). Their ledgers live in memory for the run.
+  std::string privacy_budget;
   // How virtual clients reach the coordinator: "in_process" (direct calls) or "grpc" (the
   // Fleet service on a loopback port: serialization, streaming and limits of a real run).
   std::string transport = "in_process";

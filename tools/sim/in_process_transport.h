@@ -40,6 +40,10 @@ class InProcessTransport : public FleetTransport {
                           const wire::v1::DataReport& report) override {
     return runs_->SubmitDataReport(task.task_id(), client_, report);
   }
+  absl::Status ReportSitePrivacy(const wire::v1::Task& task,
+                                 const wire::v1::SitePrivacyReport& report) override {
+    return runs_->ReportSitePrivacy(task.task_id(), client_, report);
+  }
   SecAggTransport SecAgg(const wire::v1::Task& task) override {
     return [runs = runs_, client = client_, id = task.task_id()](
                const secagg::v1::ClientToServer& m,

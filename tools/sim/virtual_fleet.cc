@@ -11,7 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "client/runtime/site_ledger.h"
 #include "core/base/status_macros.h"
+#include "core/config/privacy_budget.h"
 #include "privacy/secagg/identity.h"
 #include "tools/sim/virtual_fleet_internal.h"
 
@@ -239,6 +241,7 @@ void VirtualFleet::Worker() {
     Result r = Plan(job);
     if (!r.abandon) {
       std::unique_ptr<FleetTransport> transport = TransportFor(c);
+      bool refused = false;  // by the client's own privacy budget: not a simulator error
       absl::Status s = [&]() -> absl::Status {
         std::shared_ptr<const coordinator::ModelSnapshot> model;  // in-process: shared
         ArrayRecord fetched;  // over gRPC: the client's own copy, as a real client has
@@ -253,6 +256,21 @@ void VirtualFleet::Worker() {
         TESSERA_ASSIGN_OR_RETURN(Dataset data, Subset(*train_, c.indices));
         if (c.noise_std > 0) AddFeatureNoise(data, c.noise_std, seed_ + job.client);
         TESSERA_RETURN_IF_ERROR(executor.EnsureModel(job.task, *transport));
+        if (job.task.dp().record().enabled()) {
+          // Record-level DP: the virtual client's own budget, in memory for the run.
+          if (c.state.ledger == nullptr && !config_.privacy_budget.empty()) {
+            TESSERA_ASSIGN_OR_RETURN(PrivacyBudget budget,
+                                     ParsePrivacyBudget(config_.privacy_budget));
+            TESSERA_ASSIGN_OR_RETURN(SiteLedger ledger,
+                                     SiteLedger::Open("", c.name, budget, data.size()));
+            c.state.ledger = std::make_shared<SiteLedger>(std::move(ledger));
+          }
+          if (absl::Status s = ChargeSiteBudget(job.task, data.size(), c.state, *transport);
+              !s.ok()) {
+            refused = true;
+            return s;
+          }
+        }
         TESSERA_ASSIGN_OR_RETURN(PreparedUpdate p,
                                  executor.Train(job.task, *weights, data, c.state, c.name));
         r.update = std::make_shared<PreparedUpdate>(std::move(p));
@@ -260,9 +278,9 @@ void VirtualFleet::Worker() {
       }();
       if (!s.ok()) {
         r.abandon = true;
-        r.reason = absl::StrCat("training failed: ", s.message());
+        r.reason = absl::StrCat(refused ? "" : "training failed: ", s.message());
         absl::MutexLock l(&mu_);
-        if (error_.ok()) error_ = s;
+        if (error_.ok() && !refused) error_ = s;
       }
     }
     if (r.secagg && r.update != nullptr) {
