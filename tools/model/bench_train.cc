@@ -91,6 +91,13 @@ absl::StatusOr<BenchTrainResult> BenchTrain(const BenchTrainOptions& options) {
   train.momentum = options.momentum;
   train.max_steps = kBenchWarmupSteps;
   train.epochs = kBenchWarmupSteps;  // max_steps decides
+  if (options.dp_sgd) {
+    train.dp_sgd = DpSgdOptions{};
+    train.dp_sgd->noise_multiplier = 1.0;
+    train.dp_sgd->clip_norm = 1.0;
+    train.dp_sgd->expected_batch_size = options.batch_size;
+    train.dp_sgd->max_physical_batch = std::max<uint32_t>(options.batch_size, 256);
+  }
   TESSERA_ASSIGN_OR_RETURN(TrainResult warmup, model->Train(data, train));
 
   BenchTrainResult result;
@@ -98,6 +105,7 @@ absl::StatusOr<BenchTrainResult> BenchTrain(const BenchTrainOptions& options) {
   result.device = model->device();
   result.data = options.data_dir.empty() ? "synthetic" : options.data_dir;
   result.batch_size = options.batch_size;
+  result.dp_sgd = options.dp_sgd;
   result.examples_per_call = options.examples_per_call;
   result.threads = TorchThreads();
   if (options.examples_per_call > 0) {
@@ -124,6 +132,7 @@ std::string FormatBenchTrainResult(const BenchTrainResult& r, bool json) {
                                 {"device", r.device},
                                 {"data", r.data},
                                 {"batch_size", r.batch_size},
+                                {"dp_sgd", r.dp_sgd},
                                 {"examples_per_call", r.examples_per_call},
                                 {"threads", r.threads},
                                 {"steps", r.steps},
@@ -134,9 +143,9 @@ std::string FormatBenchTrainResult(const BenchTrainResult& r, bool json) {
     return j.dump() + "\n";
   }
   return absl::StrFormat(
-      "%s batch %u on %s (%d threads, %s data): %.0f images/s (%u steps, %u images in "
+      "%s%s batch %u on %s (%d threads, %s data): %.0f images/s (%u steps, %u images in "
       "%.2f s, loss %.4f)\n",
-      r.architecture, r.batch_size, r.device, r.threads, r.data, r.images_per_second,
+      r.architecture, r.dp_sgd ? " DP-SGD" : "", r.batch_size, r.device, r.threads, r.data, r.images_per_second,
       r.steps, r.images, r.seconds, r.final_loss);
 }
 

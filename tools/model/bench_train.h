@@ -30,6 +30,9 @@ struct BenchTrainOptions {
   // N-example slices, as a federated client with N examples trains each round (with the
   // per-call setup: optimizer, inputs, loss); the simulator benchmark's baseline.
   size_t examples_per_call = 0;
+  // Record-level DP-SGD (LocalModel DpSgdOptions) with expected batch size batch_size,
+  // noise multiplier 1 and clip norm 1, instead of plain mini-batch SGD.
+  bool dp_sgd = false;
 };
 
 inline constexpr uint32_t kBenchWarmupSteps = 10;
@@ -39,6 +42,7 @@ struct BenchTrainResult {
   std::string device;
   std::string data;  // "synthetic" or the directory
   uint32_t batch_size = 0;
+  bool dp_sgd = false;
   size_t examples_per_call = 0;
   int threads = 0;
   uint64_t steps = 0;

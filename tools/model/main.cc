@@ -109,6 +109,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1024));
   bt->add_option("--device", bench.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   bt->add_option("--lr", bench.learning_rate, "SGD learning rate")->capture_default_str();
+  bt->add_flag("--dp-sgd", bench.dp_sgd,
+               "record-level DP-SGD (expected batch = --batch-size, z = 1, C = 1)");
   bt->add_flag("--json", json, "machine-readable output");
   bt->callback([&] {
     absl::StatusOr<tessera::BenchTrainResult> r = tessera::BenchTrain(bench);
