@@ -32,6 +32,9 @@ const std::vector<std::string>& BuiltinArchitectures();
 //   mcmahan_cnn: McMahan et al. 2017's MNIST CNN: conv 5x5 32 'same' relu maxpool2,
 //                conv 5x5 64 'same' relu maxpool2, fc 3136-512 relu, 512-10.
 //   mlp:         McMahan et al.'s 2NN: 784-200 relu, 200-200 relu, 200-10.
+//   dp_cnn:      for DP-SGD: TF Privacy's MNIST tutorial CNN with tanh (Papernot et al.
+//                2021): conv 8x8 16 stride 2 pad 3 tanh maxpool2/1, conv 4x4 32 stride 2 tanh
+//                maxpool2/1, fc 512-32 tanh, 32-10.
 // Errors: INVALID_ARGUMENT listing the known names.
 absl::StatusOr<std::shared_ptr<torch::nn::SequentialImpl>> MakeBuiltinNet(
     absl::string_view architecture);

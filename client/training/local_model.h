@@ -117,7 +117,7 @@ struct EvalResult {
   uint64_t num_examples = 0;
 };
 
-// Names accepted by LocalModel::CreateBuiltin: "niid_cnn", "mcmahan_cnn", "mlp".
+// Names accepted by LocalModel::CreateBuiltin: "niid_cnn", "mcmahan_cnn", "mlp", "dp_cnn".
 const std::vector<std::string>& BuiltinArchitectures();
 
 // Not thread-safe: use one instance from one thread at a time. Distinct instances may be

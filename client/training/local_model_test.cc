@@ -50,6 +50,8 @@ TEST(LocalModelTest, BuiltinParameterCounts) {
       {"niid_cnn", 156 + 2416 + 30840 + 10164 + 850},
       {"mcmahan_cnn", 1663370},  // McMahan et al. 2017, section 3
       {"mlp", 199210},           // the paper's "2NN"
+      // dp_cnn: 16*64+16 + 32*16*16+32 + 512*32+32 + 32*10+10.
+      {"dp_cnn", 1040 + 8224 + 16416 + 330},
   };
   for (const auto& [arch, count] : kWant) {
     absl::StatusOr<std::unique_ptr<LocalModel>> m = LocalModel::CreateBuiltin(arch, 1);

@@ -72,7 +72,7 @@ TEST(PerExampleGradsTest, Conv2dMatchesBatchOfOneLoop) {
 }
 
 TEST(PerExampleGradsTest, BuiltinCnnsMatchBatchOfOneLoop) {
-  for (const char* arch : {"niid_cnn", "mcmahan_cnn", "mlp"}) {
+  for (const char* arch : {"niid_cnn", "mcmahan_cnn", "mlp", "dp_cnn"}) {
     SCOPED_TRACE(arch);
     torch::manual_seed(3);
     absl::StatusOr<std::shared_ptr<nn::SequentialImpl>> net = MakeBuiltinNet(arch);

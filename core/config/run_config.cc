@@ -44,7 +44,7 @@ constexpr Range kEvaluateEvery{0, 100000};
 constexpr double kMaxDeadlineSeconds = 86400;
 constexpr size_t kMaxNameLength = 128;
 constexpr absl::string_view kArchitectures[] = {"niid_cnn", "mcmahan_cnn",
-                                                "mlp"};
+                                                "mlp", "dp_cnn"};
 
 absl::Status CheckPositiveSeconds(absl::string_view path, double v,
                                   double max) {
