@@ -125,6 +125,18 @@ TEST(DataCardTest, BadLicense) {
                 DataCardFormat::kToml, "license: ", "at most 64 characters");
 }
 
+TEST(DataCardTest, PrivacyBudgetIsCheckedWhenSet) {
+  absl::StatusOr<wire::v1::DataCard> card = ParseDataCard(
+      TomlWithout("", "privacy_budget = \"epsilon=8,delta=1e-5\"\n"), DataCardFormat::kToml);
+  ASSERT_THAT(card, IsOk());
+  EXPECT_EQ(card->privacy_budget(), "epsilon=8,delta=1e-5");
+  ExpectRefused(TomlWithout("", "privacy_budget = \"epsilon=8\"\n"), DataCardFormat::kToml,
+                "privacy_budget: ", "delta: missing");
+  ExpectRefused("name: n\ndescription: d\nlicense: MIT\ncontact: c\nprivacy_budget: "
+                "epsilon=-1,delta=1e-5\n",
+                DataCardFormat::kYaml, "privacy_budget: ", "epsilon: must be");
+}
+
 TEST(DataCardTest, WrongTypes) {
   ExpectRefused(TomlWithout("", "allow_class_histogram = \"yes\"\n"), DataCardFormat::kToml,
                 "allow_class_histogram: ", "must be a boolean");
