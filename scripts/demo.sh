@@ -5,11 +5,12 @@
 #  3. starts tessera-coordinator and 5 tessera-client processes, each holding a different
 #     Dirichlet(alpha=0.5) label-skewed shard of Fashion-MNIST;
 #  4. creates and starts the run of deploy/config/fmnist_dp.toml (secure aggregation +
-#     distributed differential privacy) with the operator CLI and watches it round by round,
-#     epsilon included;
+#     record-level differential privacy: DP-SGD at every hospital, each with its own budget
+#     of epsilon 8, delta 1e-5 from its data card and its own ledger in $DEMO_DIR/ledgers)
+#     with the operator CLI and watches it round by round, each site's epsilon included;
 #  5. exports the final global model (safetensors) with its model card (README.md) and signed
-#     bill of materials (bom.json), verifies them and the audit log, prints the privacy
-#     ledger and plots accuracy and epsilon over rounds.
+#     bill of materials (bom.json), verifies them and the audit log, and plots accuracy and
+#     each site's epsilon over rounds.
 # The five hospitals belong to three organizations (the O of their certificates) and each
 # has a data card in deploy/config/data_cards/ (docs/governance.md).
 # Output goes to ${DEMO_DIR:-out/demo}. Set CONFIG=... for another run config and
@@ -64,6 +65,7 @@ for i in "${!CLIENTS[@]}"; do
   done
   "$BIN/tessera-client" --coordinator "$ADDR" --name "$name" --ca "$PKI/ca.pem" "${card[@]}" \
     --cert "$PKI/$name.pem" --key "$PKI/$name.key" --device auto --threads 1 \
+    --privacy-ledger "$DEMO_DIR/ledgers/$name.json" \
     --data idx:/usr/share/datasets/fashion-mnist --partition dirichlet:0.5 \
     --num-partitions ${#CLIENTS[@]} --partition-index "$i" --partition-seed 42 \
     > "$DEMO_DIR/logs/$name.log" 2>&1 &

@@ -4,7 +4,8 @@
 Usage: plot_run.py RUN_STATUS.json OUT.png   (input: `tessera --json run status RUN`)
 The CSV lands next to the PNG; the plot is drawn by gnuplot (Debian's gnuplot-nox). For a
 run with differential privacy, epsilon.png next to it plots epsilon spent over rounds
-against the dataset's budget.
+against the dataset's budget; with record-level DP, site_epsilon.png (and site_epsilon.csv)
+plots each site's own epsilon over rounds, as the sites reported it, against their budgets.
 """
 import json
 import os
@@ -70,6 +71,51 @@ plot '{csv}' using 1:9 skip 1 with linespoints lw 2 title 'epsilon after the rou
 """
         subprocess.run(["gnuplot"], input=script.encode(), check=True)
         print("plot_run: wrote", eps_png)
+    plot_sites(status, png)
+
+
+def plot_sites(status, png):
+    """Each site's reported record-level epsilon over rounds (site_privacy of each round)."""
+    rows = [r for r in status.get("rounds", []) if r.get("site_privacy")]
+    if not rows:
+        return
+    sites = sorted({s["client"] for r in rows for s in r["site_privacy"]})
+    budgets = {s["client"]: s.get("epsilon_budget") for r in rows for s in r["site_privacy"]}
+    out_dir = os.path.dirname(png) or "."
+    csv = os.path.join(out_dir, "site_epsilon.csv")
+    with open(csv, "w") as f:
+        f.write("round," + ",".join(sites) + "\n")
+        for r in rows:
+            by_site = {s["client"]: s for s in r["site_privacy"]}
+            cells = []
+            for site in sites:
+                s = by_site.get(site)
+                cells.append("" if s is None else str(s.get("epsilon", 0)))
+            f.write("{},{}\n".format(r["round"], ",".join(cells)))
+    print("plot_run: wrote", csv)
+    if not shutil.which("gnuplot"):
+        return
+    eps_png = os.path.join(out_dir, "site_epsilon.png")
+    lines = [f"'{csv}' using 1:{i + 2} skip 1 with linespoints lw 2 title '{site}'"
+             for i, site in enumerate(sites)]
+    distinct = sorted({b for b in budgets.values() if b})
+    lines += [f"{b} with lines dt 2 lw 2 title 'budget {b:g}'" for b in distinct]
+    script = f"""
+set terminal pngcairo size 900,500 noenhanced
+set output '{eps_png}'
+set datafile separator ','
+set datafile missing ''
+set title 'record-level DP: epsilon of each site for its own records'
+set xlabel 'round'
+set ylabel 'epsilon'
+set yrange [0:*]
+set xtics 1
+set grid
+set key bottom right
+plot {", ".join(lines)}
+"""
+    subprocess.run(["gnuplot"], input=script.encode(), check=True)
+    print("plot_run: wrote", eps_png)
 
 
 if __name__ == "__main__":
