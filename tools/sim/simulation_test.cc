@@ -112,6 +112,30 @@ TEST_F(SimulationTest, StragglersAndDropoutsFollowTheVirtualClock) {
   EXPECT_GT(dropped, 0u);
 }
 
+// Record-level DP-SGD in the simulator: every virtual client charges its own in-memory
+// ledger; with a budget the run trains, without one every client refuses its task and no
+// round completes.
+TEST_F(SimulationTest, RecordLevelDpChargesEachVirtualClientsOwnBudget) {
+  const std::string dp =
+      "[differential_privacy]\nmode = \"record\"\nnoise_multiplier = 0.8\nclip_norm = 1\n"
+      "expected_batch_size = 5\n";
+  std::string with_budget = WriteConfig("name = \"fedavg\"", "privacy_budget = \"epsilon=50,delta=1e-4\"\n");
+  std::ofstream(with_budget, std::ios::app) << dp;
+  absl::StatusOr<SimulationResult> r = Run(with_budget, "budget");
+  ASSERT_THAT(r, IsOk());
+  ASSERT_EQ(r->rows.size(), 3u);
+  for (const RoundRow& row : r->rows) EXPECT_EQ(row.completed, row.selected);
+  EXPECT_GT(r->rows[2].test_accuracy, 0.2);
+
+  std::string without = WriteConfig("name = \"fedavg\"");
+  std::ofstream(without, std::ios::app) << dp;
+  absl::StatusOr<SimulationResult> refused = Run(without, "none");
+  ASSERT_FALSE(refused.ok());
+  // Every selected client refused before training (no budget stated): no round completes.
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr("0 of 10 selected clients reported (10 gave up)"));
+}
+
 TEST_F(SimulationTest, GrpcOnLoopbackGivesTheSameRunAsDirectCalls) {
   // SCAFFOLD: the served model carries the control variates and the updates their change,
   // so both directions of the Fleet API are exercised. Serialization is exact, so the
