@@ -30,7 +30,10 @@ absl::Status ConfigurePrivacy(const std::string& budget_flag, const std::string&
   std::optional<tessera::PrivacyBudget> flag, card;
   if (!budget_flag.empty()) {
     absl::StatusOr<tessera::PrivacyBudget> b = tessera::ParsePrivacyBudget(budget_flag);
-    if (!b.ok()) return absl::InvalidArgumentError(absl::StrCat("--privacy-budget: ", b.status().message()));
+    if (!b.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--privacy-budget: ", b.status().message()));
+    }
     flag = *b;
   }
   if (options.data_card.has_value() && !options.data_card->privacy_budget().empty()) {
@@ -59,7 +62,9 @@ absl::Status ConfigurePrivacy(const std::string& budget_flag, const std::string&
     const std::string dir = state != nullptr && *state != '\0'
                                 ? std::string(state)
                                 : absl::StrCat(home != nullptr ? home : ".", "/.local/state");
-    std::string key = tessera::crypto::HexEncode(tessera::crypto::Sha256Digest(options.privacy_dataset)).substr(0, 16);
+    const std::string key =
+        tessera::crypto::HexEncode(tessera::crypto::Sha256Digest(options.privacy_dataset))
+            .substr(0, 16);
     options.privacy_ledger_path = absl::StrCat(dir, "/tessera/privacy-ledger-", key, ".json");
   }
   return absl::OkStatus();
@@ -121,7 +126,7 @@ int main(int argc, char** argv) {
                  "are refused)");
   app.add_option("--privacy-ledger", options.privacy_ledger_path,
                  "record-level DP: the site's ledger file (kept across runs and restarts; "
-                 "default $XDG_STATE_HOME/tessera/privacy-ledger-<dataset>.json)");
+                 "default $XDG_STATE_HOME/tessera/privacy-ledger-<hash of the dataset>.json)");
   app.add_option("--privacy-dataset", options.privacy_dataset,
                  "record-level DP: the dataset the budget protects (default: the data card's "
                  "name, else the --data spec and partition)");

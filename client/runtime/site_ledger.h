@@ -58,9 +58,10 @@ struct SiteLedgerEntry {
 class SiteLedger {
  public:
   // Opens the ledger file at `path` (an absent file is an empty ledger, created on the first
-  // Charge; an empty path keeps the ledger in memory only, for simulated clients). `dataset` names what the budget protects; a file that belongs to another
-  // dataset is refused. `num_examples` is the dataset's size: delta must be below
-  // 1 / num_examples (a larger delta allows releasing a record outright).
+  // Charge; an empty path keeps the ledger in memory only, for simulated clients). `dataset`
+  // names what the budget protects; a file that belongs to another dataset is refused.
+  // `num_examples` is the dataset's size: delta must be below 1 / num_examples (a larger
+  // delta allows releasing a record outright).
   // Errors: INVALID_ARGUMENT for such a delta or an empty dataset; DATA_LOSS for a file that
   // does not parse (naming it: the ledger is never silently reset); FAILED_PRECONDITION for
   // another dataset's file.

@@ -340,8 +340,8 @@ absl::StatusOr<TrainResult> LocalModel::Impl::Train(const Dataset& data,
   if (per_example.has_value()) {
     TESSERA_ASSIGN_OR_RETURN(result, DpSgdLoop(x, y, options, *per_example, terms, sgd));
   } else {
-    TESSERA_ASSIGN_OR_RETURN(result, SgdLoop([this](const at::Tensor& in, int64_t len) { return Forward(in, len); },
-                                device, x, y, options, terms, sgd));
+    auto forward = [this](const at::Tensor& in, int64_t len) { return Forward(in, len); };
+    TESSERA_ASSIGN_OR_RETURN(result, SgdLoop(forward, device, x, y, options, terms, sgd));
   }
   result.num_examples = data.size();
   result.seconds =

@@ -119,7 +119,8 @@ TEST_F(SimulationTest, RecordLevelDpChargesEachVirtualClientsOwnBudget) {
   const std::string dp =
       "[differential_privacy]\nmode = \"record\"\nnoise_multiplier = 0.8\nclip_norm = 1\n"
       "expected_batch_size = 5\n";
-  std::string with_budget = WriteConfig("name = \"fedavg\"", "privacy_budget = \"epsilon=50,delta=1e-4\"\n");
+  std::string with_budget =
+      WriteConfig("name = \"fedavg\"", "privacy_budget = \"epsilon=50,delta=1e-4\"\n");
   std::ofstream(with_budget, std::ios::app) << dp;
   absl::StatusOr<SimulationResult> r = Run(with_budget, "budget");
   ASSERT_THAT(r, IsOk());
