@@ -296,6 +296,10 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
     out.metrics["train_loss"] = out.train.train_loss;
     out.metrics["train_seconds"] = out.train.seconds;
     out.metrics["local_steps"] = static_cast<double>(out.train.steps);
+  } else if (task.dp().mode() == wire::v1::DifferentialPrivacyConfig::MODE_UNSPECIFIED) {
+    // Record-level DP alone: the step count (FedNova's tau) is already public, in the site's
+    // privacy report (ReportSitePrivacy), as a function of its dataset size.
+    out.metrics["local_steps"] = static_cast<double>(out.train.steps);
   }
   if (task.dp().mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL && !task.has_secagg()) {
     // Clipped here and by the coordinator; the bit feeds adaptive clipping (Andrew et al.).

@@ -242,6 +242,45 @@ TEST_F(TaskExecutorTest, TrainPushesADeltaWeightedByExamples) {
   EXPECT_THAT(state.scaffold_variate.tensors, SizeIs(0));
 }
 
+// Record-level DP: the task is charged to the site's ledger and reported before training,
+// trains with DP-SGD (5 steps of expected batch 8 from 40 examples), and sends weight 1 with no
+// loss or timing; only the step count (already in the privacy report) goes with it.
+TEST_F(TaskExecutorTest, RecordDpChargesTheSiteAndSendsNoTrainingMetrics) {
+  FakeFleet fleet(weights_);
+  ClientState state;
+  absl::StatusOr<SiteLedger> ledger = SiteLedger::Open("", "synthetic", {50, 1e-3}, 40);
+  TESSERA_ASSERT_OK(ledger);
+  state.ledger = std::make_shared<SiteLedger>(*std::move(ledger));
+  wire::v1::Task task = TrainTask();
+  wire::v1::RecordDpConfig& r = *task.mutable_dp()->mutable_record();
+  r.set_enabled(true);
+  r.set_noise_multiplier(1.0);
+  r.set_clip_norm(1.0);
+  r.set_expected_batch_size(8);
+  r.set_max_physical_batch(16);
+  absl::StatusOr<TaskReport> report = Run(task, fleet, state);
+  TESSERA_ASSERT_OK(report);
+  EXPECT_EQ(report->train.steps, 5u);
+  EXPECT_DOUBLE_EQ(report->train.sampling_rate, 0.2);
+  ASSERT_EQ(fleet.site_privacy.size(), 1u);
+  EXPECT_FALSE(fleet.site_privacy[0].refused());
+  EXPECT_EQ(fleet.site_privacy[0].steps(), 5u);
+  EXPECT_EQ(state.ledger->entries().size(), 1u);
+  ASSERT_EQ(fleet.updates, 1);
+  EXPECT_EQ(fleet.weight, 1u);
+  EXPECT_FALSE(fleet.metrics.count("train_loss"));
+  EXPECT_FALSE(fleet.metrics.count("train_seconds"));
+  EXPECT_EQ(fleet.metrics["local_steps"], 5.0);
+  // With organization-level DP as well, not even the step count.
+  FakeFleet both(weights_);
+  task.mutable_dp()->set_mode(wire::v1::DifferentialPrivacyConfig::CENTRAL);
+  task.mutable_dp()->set_clip_norm(1.0);
+  task.set_task_id("t2");
+  TESSERA_ASSERT_OK(Run(task, both, state).status());
+  EXPECT_FALSE(both.metrics.count("local_steps"));
+  EXPECT_EQ(state.ledger->entries().size(), 2u);
+}
+
 TEST_F(TaskExecutorTest, ProximalTermShrinksTheUpdate) {
   FakeFleet plain(weights_), again(weights_), prox(weights_);
   ClientState state;
