@@ -122,8 +122,12 @@ int main(int argc, char** argv) {
   std::string privacy_budget, privacy_accountant = "rdp";
   app.add_option("--privacy-budget", privacy_budget,
                  "record-level DP: this site's budget for its dataset, epsilon=E,delta=D "
-                 "(overrides the data card's privacy_budget; unset: record-level DP tasks "
-                 "are refused)");
+                 "(or the data card's privacy_budget; both set: they must agree; unset: "
+                 "record-level DP tasks are refused). With a budget, tasks without "
+                 "record-level DP are refused");
+  app.add_flag("--train-without-record-dp", options.train_without_record_dp,
+               "with a privacy budget, also train tasks that have no record-level DP (their "
+               "updates are not covered by the budget)");
   app.add_option("--privacy-ledger", options.privacy_ledger_path,
                  "record-level DP: the site's ledger file (kept across runs and restarts; "
                  "default $XDG_STATE_HOME/tessera/privacy-ledger-<hash of the dataset>.json)");

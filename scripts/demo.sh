@@ -57,6 +57,10 @@ for _ in $(seq 100); do [ -s "$DEMO_DIR/port" ] && break; sleep 0.1; done
 ADDR=127.0.0.1:$(cat "$DEMO_DIR/port")
 echo "demo: coordinator on $ADDR (mTLS), logs in $DEMO_DIR/logs"
 
+# The hospitals' data cards state a record-level budget, so they train only with record-level
+# DP-SGD; the other demo configs (plain FedAvg, organization-level DP) need them to opt out.
+record_dp=()
+grep -q '^mode = "record"' "$CONFIG" || record_dp=(--train-without-record-dp)
 for i in "${!CLIENTS[@]}"; do
   name=${CLIENTS[$i]}
   card=()
@@ -65,7 +69,7 @@ for i in "${!CLIENTS[@]}"; do
   done
   "$BIN/tessera-client" --coordinator "$ADDR" --name "$name" --ca "$PKI/ca.pem" "${card[@]}" \
     --cert "$PKI/$name.pem" --key "$PKI/$name.key" --device auto --threads 1 \
-    --privacy-ledger "$DEMO_DIR/ledgers/$name.json" \
+    --privacy-ledger "$DEMO_DIR/ledgers/$name.json" "${record_dp[@]}" \
     --data idx:/usr/share/datasets/fashion-mnist --partition dirichlet:0.5 \
     --num-partitions ${#CLIENTS[@]} --partition-index "$i" --partition-seed 42 \
     > "$DEMO_DIR/logs/$name.log" 2>&1 &

@@ -369,6 +369,7 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
               << ledger.entries().size() << " tasks (" << ledger.path() << ", "
               << SiteAccountantName(ledger.accountant()) << ")";
     impl->state.ledger = std::make_shared<SiteLedger>(std::move(ledger));
+    impl->state.train_without_record_dp = impl->options.train_without_record_dp;
   }
   return std::unique_ptr<NodeRunner>(new NodeRunner(std::move(impl)));
 }

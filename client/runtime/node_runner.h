@@ -59,6 +59,9 @@ struct NodeRunnerOptions {
   std::string privacy_ledger_path;
   std::string privacy_dataset;
   SiteAccountant privacy_accountant = SiteAccountant::kRdp;
+  // With a budget, also train tasks that have no record-level DP (--train-without-record-dp;
+  // their updates are then not covered by the site's budget). Off: such tasks are refused.
+  bool train_without_record_dp = false;
 };
 
 class NodeRunner {

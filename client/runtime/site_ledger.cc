@@ -1,6 +1,12 @@
 #include "client/runtime/site_ledger.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
@@ -102,8 +108,36 @@ absl::StatusOr<SiteLedger> SiteLedger::Open(std::string path, std::string datase
   ledger.dataset_ = std::move(dataset);
   ledger.budget_ = budget;
   ledger.accountant_ = accountant;
+  if (ledger.path_.empty()) return ledger;  // in memory
+  // One process per ledger: two that each kept their own copy would overwrite each other's
+  // charges. The lock lives as long as the ledger (and the process).
+  const std::filesystem::path parent = std::filesystem::path(ledger.path_).parent_path();
   std::error_code ec;
-  if (!ledger.path_.empty() && std::filesystem::exists(ledger.path_, ec)) {
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  const std::string lock_path = ledger.path_ + ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "privacy ledger ", ledger.path_, ": cannot open its lock ", lock_path, ": ",
+        std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "privacy ledger ", ledger.path_, " is in use by another process (", lock_path,
+        "): one client per dataset ledger"));
+  }
+  ledger.lock_ = std::shared_ptr<int>(new int(fd), [](int* p) {
+    ::close(*p);
+    delete p;
+  });
+  // Fail closed: a ledger that exists but cannot be read is an error, never an empty ledger.
+  const bool exists = std::filesystem::exists(ledger.path_, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(absl::StrCat("privacy ledger ", ledger.path_,
+                                                      ": cannot check it: ", ec.message()));
+  }
+  if (exists) {
     TESSERA_ASSIGN_OR_RETURN(std::string text, ReadFileToString(ledger.path_));
     TESSERA_ASSIGN_OR_RETURN(ledger.entries_,
                              ParseEntries(ledger.path_, text, ledger.dataset_));
@@ -143,6 +177,13 @@ absl::StatusOr<double> SiteLedger::EpsilonOf(const std::vector<SiteLedgerEntry>&
 
 absl::StatusOr<double> SiteLedger::Epsilon() const { return EpsilonOf(entries_); }
 
+bool SiteLedger::HasTask(absl::string_view task_id) const {
+  for (const SiteLedgerEntry& e : entries_) {
+    if (!e.task_id.empty() && e.task_id == task_id) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<SiteLedger::Plan> SiteLedger::PlanTask(const SiteLedgerEntry& planned) const {
   TESSERA_RETURN_IF_ERROR(CheckEntry(planned));
   Plan plan;
@@ -164,11 +205,6 @@ absl::StatusOr<SiteLedger::Plan> SiteLedger::PlanTask(const SiteLedgerEntry& pla
 
 absl::Status SiteLedger::Charge(const SiteLedgerEntry& entry) {
   TESSERA_RETURN_IF_ERROR(CheckEntry(entry));
-  if (!entry.task_id.empty()) {
-    for (const SiteLedgerEntry& e : entries_) {
-      if (e.task_id == entry.task_id) return absl::OkStatus();
-    }
-  }
   std::vector<SiteLedgerEntry> next = entries_;
   next.push_back(entry);
   if (path_.empty()) {  // in memory (the simulator's virtual clients)
@@ -188,9 +224,6 @@ absl::Status SiteLedger::Charge(const SiteLedgerEntry& entry) {
                               {"task", e.task_id},
                               {"unix_ms", e.unix_ms}});
   }
-  const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
-  std::error_code ec;
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   TESSERA_RETURN_IF_ERROR(
       WriteFileAtomically(path_, doc.dump(1) + "\n", 0600, /*replace=*/true));
   entries_ = std::move(next);

@@ -21,6 +21,7 @@
 #define TESSERA_CLIENT_RUNTIME_SITE_LEDGER_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -59,12 +60,14 @@ class SiteLedger {
  public:
   // Opens the ledger file at `path` (an absent file is an empty ledger, created on the first
   // Charge; an empty path keeps the ledger in memory only, for simulated clients). `dataset`
-  // names what the budget protects; a file that belongs to another dataset is refused.
+  // names what the budget protects; a file that belongs to another dataset is refused. The
+  // file stays locked (flock on PATH.lock) while the ledger exists: a second process opening
+  // it gets FAILED_PRECONDITION.
   // `num_examples` is the dataset's size: delta must be below 1 / num_examples (a larger
   // delta allows releasing a record outright).
   // Errors: INVALID_ARGUMENT for such a delta or an empty dataset; DATA_LOSS for a file that
   // does not parse (naming it: the ledger is never silently reset); FAILED_PRECONDITION for
-  // another dataset's file.
+  // another dataset's file, a file that cannot be checked, or one locked by another process.
   static absl::StatusOr<SiteLedger> Open(std::string path, std::string dataset,
                                          PrivacyBudget budget, uint64_t num_examples,
                                          SiteAccountant accountant = SiteAccountant::kRdp);
@@ -79,9 +82,14 @@ class SiteLedger {
   // steps == 0.
   absl::StatusOr<Plan> PlanTask(const SiteLedgerEntry& planned) const;
 
-  // Appends `entry` and writes the ledger (temporary file, fsync, rename) before returning.
-  // A task_id already in the ledger is not charged twice. Errors: INTERNAL naming the file.
+  // Appends `entry` and writes the ledger (temporary file, fsync of the file and its folder,
+  // rename) before returning. Every call charges, even for a task_id already in the ledger
+  // (over-counting is the safe side). Errors: INTERNAL naming the file.
   absl::Status Charge(const SiteLedgerEntry& entry);
+
+  // True when a task with this id was charged before (the client then refuses to train it
+  // again: a replayed task would otherwise release a second model for it).
+  bool HasTask(absl::string_view task_id) const;
 
   // The site's epsilon at its delta over every entry (0 when empty).
   absl::StatusOr<double> Epsilon() const;
@@ -101,6 +109,7 @@ class SiteLedger {
   PrivacyBudget budget_;
   SiteAccountant accountant_ = SiteAccountant::kRdp;
   std::vector<SiteLedgerEntry> entries_;
+  std::shared_ptr<int> lock_;  // the flock'ed descriptor of PATH.lock (file ledgers)
 };
 
 }  // namespace tessera

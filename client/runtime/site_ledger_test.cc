@@ -82,19 +82,22 @@ TEST(SiteLedgerTest, RefusesTheTaskThatWouldExceedTheBudgetAcrossRestartsAndRuns
     }
   }
   // A restart, then a second run on the same dataset until the budget stops it.
-  absl::StatusOr<SiteLedger> reopened = SiteLedger::Open(path, "mnist", budget, kMnistExamples);
-  ASSERT_THAT(reopened, IsOk());
-  ASSERT_EQ(reopened->entries().size(), charged);
   SiteLedger::Plan refused;
-  for (uint32_t round = 1; round <= 100; ++round) {
-    absl::StatusOr<SiteLedger::Plan> plan = reopened->PlanTask(Epoch("run-b", round));
-    ASSERT_THAT(plan, IsOk());
-    if (!plan->allowed) {
-      refused = *plan;
-      break;
+  {
+    absl::StatusOr<SiteLedger> reopened =
+        SiteLedger::Open(path, "mnist", budget, kMnistExamples);
+    ASSERT_THAT(reopened, IsOk());
+    ASSERT_EQ(reopened->entries().size(), charged);
+    for (uint32_t round = 1; round <= 100; ++round) {
+      absl::StatusOr<SiteLedger::Plan> plan = reopened->PlanTask(Epoch("run-b", round));
+      ASSERT_THAT(plan, IsOk());
+      if (!plan->allowed) {
+        refused = *plan;
+        break;
+      }
+      TESSERA_ASSERT_OK(reopened->Charge(Epoch("run-b", round)));
+      ++charged;
     }
-    TESSERA_ASSERT_OK(reopened->Charge(Epoch("run-b", round)));
-    ++charged;
   }
   ASSERT_FALSE(refused.allowed);
   EXPECT_LE(refused.epsilon_before, 2.0);
@@ -115,14 +118,31 @@ TEST(SiteLedgerTest, RefusesTheTaskThatWouldExceedTheBudgetAcrossRestartsAndRuns
   EXPECT_GT(charged, 10u);
 }
 
-TEST(SiteLedgerTest, ChargeIsIdempotentPerTask) {
-  const std::string path = TempPath("idempotent");
+// Every charge counts, even for a task id seen before (over-counting is the safe side), and
+// the ledger knows which tasks it has charged.
+TEST(SiteLedgerTest, EveryChargeCountsAndTasksAreKnown) {
+  const std::string path = TempPath("every");
   std::remove(path.c_str());
   absl::StatusOr<SiteLedger> ledger = SiteLedger::Open(path, "d", {8, 1e-5}, kMnistExamples);
   ASSERT_THAT(ledger, IsOk());
+  EXPECT_FALSE(ledger->HasTask("r-1"));
   TESSERA_ASSERT_OK(ledger->Charge(Epoch("r", 1)));
   TESSERA_ASSERT_OK(ledger->Charge(Epoch("r", 1)));
-  EXPECT_EQ(ledger->entries().size(), 1u);
+  EXPECT_EQ(ledger->entries().size(), 2u);
+  EXPECT_TRUE(ledger->HasTask("r-1"));
+}
+
+// Two processes sharing a ledger would overwrite each other's charges: the file is locked.
+TEST(SiteLedgerTest, OneOpenerPerLedgerFile) {
+  const std::string path = TempPath("lock");
+  std::remove(path.c_str());
+  {
+    absl::StatusOr<SiteLedger> first = SiteLedger::Open(path, "d", {8, 1e-5}, kMnistExamples);
+    ASSERT_THAT(first, IsOk());
+    EXPECT_THAT(SiteLedger::Open(path, "d", {8, 1e-5}, kMnistExamples),
+                StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("in use")));
+  }
+  EXPECT_THAT(SiteLedger::Open(path, "d", {8, 1e-5}, kMnistExamples), IsOk());
 }
 
 TEST(SiteLedgerTest, RefusesDeltaAtLeastOneOverN) {
@@ -147,19 +167,19 @@ TEST(SiteLedgerTest, NeverResetsAnUnreadableOrForeignLedger) {
   EXPECT_THAT(SiteLedger::Open(path, "d", {8, 1e-5}, kMnistExamples),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("never reset")));
   std::remove(path.c_str());
-  absl::StatusOr<SiteLedger> mine = SiteLedger::Open(path, "d", {8, 1e-5}, kMnistExamples);
-  ASSERT_THAT(mine, IsOk());
-  TESSERA_ASSERT_OK(mine->Charge(Epoch("r", 1)));
+  {
+    absl::StatusOr<SiteLedger> mine = SiteLedger::Open(path, "d", {8, 1e-5}, kMnistExamples);
+    ASSERT_THAT(mine, IsOk());
+    TESSERA_ASSERT_OK(mine->Charge(Epoch("r", 1)));
+  }
   EXPECT_THAT(SiteLedger::Open(path, "other", {8, 1e-5}, kMnistExamples),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("belongs to dataset")));
 }
 
 TEST(SiteLedgerTest, PldIsNeverLooserThanRdp) {
-  const std::string path = TempPath("pld");
-  std::remove(path.c_str());
-  absl::StatusOr<SiteLedger> rdp = SiteLedger::Open(path, "d", {10, 1e-5}, kMnistExamples);
+  absl::StatusOr<SiteLedger> rdp = SiteLedger::Open("", "d", {10, 1e-5}, kMnistExamples);
   absl::StatusOr<SiteLedger> pld =
-      SiteLedger::Open(path, "d", {10, 1e-5}, kMnistExamples, SiteAccountant::kPld);
+      SiteLedger::Open("", "d", {10, 1e-5}, kMnistExamples, SiteAccountant::kPld);
   ASSERT_THAT(rdp, IsOk());
   ASSERT_THAT(pld, IsOk());
   SiteLedgerEntry all = Epoch("r", 1);
@@ -211,6 +231,7 @@ wire::v1::Task RecordTask(const std::string& id) {
   r.set_noise_multiplier(1.1);
   r.set_clip_norm(1.0);
   r.set_expected_batch_size(256);
+  r.set_max_physical_batch(256);
   return task;
 }
 
@@ -259,6 +280,41 @@ TEST(ChargeSiteBudgetTest, ChargesThenReportsOrRefusesAndSaysWhy) {
   // A dataset smaller than the expected batch cannot sample it.
   s = ChargeSiteBudget(RecordTask("small"), 100, state, fleet);
   EXPECT_THAT(s.message(), HasSubstr("exceeds this site's 100 training examples"));
+}
+
+TEST(ChargeSiteBudgetTest, RefusesReplaysTasksWithoutDpSgdAndBadParameters) {
+  ClientState state;
+  ReportRecorder fleet;
+  absl::StatusOr<SiteLedger> ledger = SiteLedger::Open("", "mnist", {8, 1e-5}, kMnistExamples);
+  ASSERT_THAT(ledger, IsOk());
+  state.ledger = std::make_shared<SiteLedger>(*std::move(ledger));
+  TESSERA_ASSERT_OK(ChargeSiteBudget(RecordTask("t1"), kMnistExamples, state, fleet));
+  // The same task again (a coordinator replaying it) would release a second model.
+  absl::Status s = ChargeSiteBudget(RecordTask("t1"), kMnistExamples, state, fleet);
+  EXPECT_THAT(s.message(), HasSubstr("already charged"));
+  EXPECT_EQ(state.ledger->entries().size(), 1u);
+  // A site with a budget does not train without DP-SGD, unless it opted out.
+  wire::v1::Task plain = RecordTask("t2");
+  plain.mutable_dp()->clear_record();
+  s = ChargeSiteBudget(plain, kMnistExamples, state, fleet);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("trains only with record-level DP-SGD"));
+  EXPECT_TRUE(fleet.reports.back().refused());
+  state.train_without_record_dp = true;
+  TESSERA_EXPECT_OK(ChargeSiteBudget(plain, kMnistExamples, state, fleet));
+  // Parameters no DP-SGD can run with.
+  wire::v1::Task tiny = RecordTask("t3");
+  tiny.mutable_dp()->mutable_record()->set_expected_batch_size(1e-300);
+  EXPECT_THAT(ChargeSiteBudget(tiny, kMnistExamples, state, fleet).message(),
+              HasSubstr("parameters are invalid"));
+  wire::v1::Task free = RecordTask("t4");
+  free.mutable_dp()->mutable_record()->set_noise_multiplier(0);
+  EXPECT_THAT(ChargeSiteBudget(free, kMnistExamples, state, fleet).message(),
+              HasSubstr("parameters are invalid"));
+  EXPECT_EQ(state.ledger->entries().size(), 1u);
+  // Without a budget a site trains plain tasks, and refuses record-level ones.
+  ClientState none;
+  TESSERA_EXPECT_OK(ChargeSiteBudget(plain, kMnistExamples, none, fleet));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "client/runtime/task_executor.h"
 
+#include <cmath>
 #include <functional>
 #include <optional>
 
@@ -102,13 +103,18 @@ absl::StatusOr<ArrayRecord> ScaffoldUpdate(const ArrayRecord& global, const Arra
 
 absl::Status ChargeSiteBudget(const wire::v1::Task& task, uint64_t num_examples,
                               ClientState& state, FleetTransport& transport) {
-  if (task.type() != wire::v1::TRAIN || !task.dp().record().enabled()) return absl::OkStatus();
+  if (task.type() != wire::v1::TRAIN) return absl::OkStatus();
   const wire::v1::RecordDpConfig& r = task.dp().record();
   wire::v1::SitePrivacyReport report;
   report.set_task_id(task.task_id());
   auto refuse = [&](const std::string& reason) {
     report.set_refused(true);
-    report.set_reason(reason);
+    // The coordinator takes printable ASCII only (a data card name may hold more).
+    std::string ascii = reason;
+    for (char& c : ascii) {
+      if (c < 0x20 || c > 0x7e) c = '?';
+    }
+    report.set_reason(ascii.substr(0, 1024));
     if (absl::Status s = transport.ReportSitePrivacy(task, report); !s.ok()) {
       LOG(WARNING) << "could not tell the coordinator that task " << task.task_id()
                    << " is refused: " << s;
@@ -117,12 +123,33 @@ absl::Status ChargeSiteBudget(const wire::v1::Task& task, uint64_t num_examples,
                  << "): " << reason;
     return absl::FailedPreconditionError(absl::StrCat("refused: ", reason));
   };
+  if (!r.enabled()) {
+    // A site that states a budget trains only with record-level DP (unless it opted out):
+    // the coordinator cannot have its data trained on without DP-SGD by leaving it out.
+    if (state.ledger == nullptr || state.train_without_record_dp) return absl::OkStatus();
+    return refuse(
+        "this site states a record-level privacy budget and trains only with record-level "
+        "DP-SGD; the task has none (tessera-client --train-without-record-dp allows it)");
+  }
   if (state.ledger == nullptr) {
     return refuse(
         "this site states no record-level privacy budget (tessera-client --privacy-budget "
         "epsilon=E,delta=D, or privacy_budget in its data card)");
   }
   SiteLedger& ledger = *state.ledger;
+  auto finite_positive = [](double v) { return std::isfinite(v) && v > 0; };
+  if (!finite_positive(r.noise_multiplier()) || !finite_positive(r.clip_norm()) ||
+      !(std::isfinite(r.expected_batch_size()) && r.expected_batch_size() >= 1) ||
+      r.max_physical_batch() == 0) {
+    return refuse(absl::StrCat("the task's DP-SGD parameters are invalid (noise multiplier ",
+                               r.noise_multiplier(), ", clip ", r.clip_norm(),
+                               ", expected batch ", r.expected_batch_size(),
+                               ", physical batch ", r.max_physical_batch(), ")"));
+  }
+  if (ledger.HasTask(task.task_id())) {
+    return refuse(absl::StrCat("task ", task.task_id(), " was already charged and trained "
+                               "once; a second training would release a second model"));
+  }
   report.set_delta(ledger.budget().delta);
   report.set_epsilon_budget(ledger.budget().epsilon);
   report.set_accountant(std::string(SiteAccountantName(ledger.accountant())));

@@ -56,14 +56,19 @@ struct ClientState {
   // The site's record-level privacy ledger (site_ledger.h); nullptr when the site stated no
   // budget, and then it refuses every record-level DP task.
   std::shared_ptr<SiteLedger> ledger;
+  // With a ledger, TRAIN tasks without record-level DP are refused unless this is set
+  // (tessera-client --train-without-record-dp).
+  bool train_without_record_dp = false;
 };
 
 // Record-level DP (task.dp().record()): before a TRAIN task trains on `num_examples`
-// records, plans its DP-SGD steps against the site's ledger. When the budget cannot pay (or
-// the site has none, or has fewer examples than the expected batch) it reports the refusal
-// to the coordinator (ReportSitePrivacy, refused) and returns FAILED_PRECONDITION with the
-// reason; otherwise it charges the ledger (on disk) and reports the site's epsilon after
-// the task. Does nothing for tasks without record-level DP.
+// records, plans its DP-SGD steps against the site's ledger. It refuses — reporting the
+// refusal to the coordinator (ReportSitePrivacy, refused) and returning FAILED_PRECONDITION
+// "refused: REASON" — when the budget cannot pay, the site has none, has fewer examples than
+// the expected batch, the DP-SGD parameters are invalid, the task was already charged once
+// (a replay), or (for a site with a ledger, unless state.train_without_record_dp) the task
+// has no record-level DP at all. Otherwise it charges the ledger (on disk) and reports the
+// site's epsilon after the task. Does nothing for other tasks.
 // Errors: the refusal; those of the ledger and of the transport.
 absl::Status ChargeSiteBudget(const wire::v1::Task& task, uint64_t num_examples,
                               ClientState& state, FleetTransport& transport);

@@ -206,6 +206,8 @@ TEST(DpSgdTest, RejectsBadOptionsAndModels) {
   EXPECT_THAT((*m)->Train(data, o).status().message(), HasSubstr("noise_multiplier"));
   o = OneStep(1.0, 1.0, 21);
   EXPECT_THAT((*m)->Train(data, o).status().message(), HasSubstr("exceeds the dataset's 20"));
+  o = OneStep(1.0, 1.0, 0.5);
+  EXPECT_THAT((*m)->Train(data, o).status().message(), HasSubstr(">= 1"));
   o = OneStep(1.0, 1.0, 10);
   o.dp_sgd->max_physical_batch = 0;
   EXPECT_THAT((*m)->Train(data, o).status().message(), HasSubstr("max_physical_batch"));
@@ -220,11 +222,34 @@ TEST(DpSgdTest, RejectsBadOptionsAndModels) {
   EXPECT_THAT(s.message(), HasSubstr("TorchScript"));
 }
 
+// With q = 1/10 of 10 examples, about a third of the steps sample nobody: such a step is
+// noise alone, and training goes on.
+TEST(DpSgdTest, EmptySamplesAreNoiseOnlySteps) {
+  auto m = LocalModel::CreateBuiltin("mlp", 1);
+  TESSERA_ASSERT_OK(m);
+  TrainOptions o = OneStep(1.0, 1.0, 1);
+  o.max_steps = 0;
+  o.epochs = 3;  // 3 * floor(10 / 1) = 30 steps
+  o.learning_rate = 0.01;
+  uint64_t empty = 0;
+  o.dp_sgd->on_sample = [&](uint64_t s) { empty += s == 0; };
+  absl::StatusOr<TrainResult> r = (*m)->Train(SeparableImages(1, 3), o);
+  TESSERA_ASSERT_OK(r);
+  EXPECT_EQ(r->steps, 30u);
+  EXPECT_GT(empty, 0u);  // P(no empty step in 30) = (1 - 0.9^10)^30 < 1e-5
+  absl::StatusOr<ArrayRecord> w = (*m)->GetWeights();
+  TESSERA_ASSERT_OK(w);
+  for (const Tensor& t : w->tensors) TESSERA_EXPECT_OK(CheckFinite(t));
+}
+
 TEST(DpSgdTest, StepsFollowTheSamplingRate) {
   EXPECT_EQ(DpSgdSteps(12000, 1, 256, 0), 46u);   // floor(12000 / 256)
   EXPECT_EQ(DpSgdSteps(12000, 3, 256, 100), 100u);
   EXPECT_EQ(DpSgdSteps(100, 2, 100, 0), 2u);
   EXPECT_EQ(DpSgdSteps(50, 1, 80, 0), 1u);        // never 0 steps
+  // A batch below 1 (refused by Train) never gives more than n steps per epoch.
+  EXPECT_EQ(DpSgdSteps(50, 2, 1e-300, 0), 100u);
+  EXPECT_EQ(DpSgdSteps(50, 1, std::nan(""), 0), 50u);
 }
 
 }  // namespace

@@ -269,11 +269,11 @@ absl::StatusOr<TrainResult> LocalModel::Train(const Dataset& data,
     const DpSgdOptions& dp = *options.dp_sgd;
     auto positive = [](double v) { return std::isfinite(v) && v > 0; };
     if (!positive(dp.noise_multiplier) || !positive(dp.clip_norm) ||
-        !positive(dp.expected_batch_size)) {
+        !(positive(dp.expected_batch_size) && dp.expected_batch_size >= 1)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "Train: DP-SGD noise_multiplier, clip_norm and expected_batch_size must be finite "
-          "and > 0, got ", dp.noise_multiplier, ", ", dp.clip_norm, ", ",
-          dp.expected_batch_size));
+          "Train: DP-SGD noise_multiplier and clip_norm must be finite and > 0 and "
+          "expected_batch_size finite and >= 1, got ", dp.noise_multiplier, ", ",
+          dp.clip_norm, ", ", dp.expected_batch_size));
     }
     if (dp.expected_batch_size > static_cast<double>(data.size())) {
       return absl::InvalidArgumentError(absl::StrCat(

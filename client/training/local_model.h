@@ -39,7 +39,7 @@ namespace tessera {
 struct DpSgdOptions {
   double noise_multiplier = 0;    // z > 0
   double clip_norm = 0;           // C > 0
-  double expected_batch_size = 0;  // B, in (0, n]
+  double expected_batch_size = 0;  // B, in [1, n]
   // Memory cap: a sampled batch (of random size) is processed in chunks of at most this
   // many examples. Does not change the result beyond floating-point summation order.
   uint32_t max_physical_batch = 256;
@@ -169,10 +169,10 @@ class LocalModel {
   // cannot take, epochs or batch_size of 0, a negative or non-finite proximal_mu, a
   // scaffold_correction with a missing, extra, mis-typed, mis-shaped or non-finite tensor
   // (naming it), or a LibTorch error (message included); FAILED_PRECONDITION when the
-  // model has no trainable parameters. DP-SGD adds INVALID_ARGUMENT for a noise_multiplier,
-  // clip_norm or expected_batch_size that is not finite and > 0, an expected_batch_size
+  // model has no trainable parameters. DP-SGD adds INVALID_ARGUMENT for a noise_multiplier
+  // or clip_norm that is not finite and > 0, an expected_batch_size below 1 or
   // above the dataset size, max_physical_batch 0, a TorchScript model, or a layer without
-  // per-example gradients (BatchNorm and others, named).
+  // per-example gradients (BatchNorm, Embedding with max_norm and others, named).
   absl::StatusOr<TrainResult> Train(const Dataset& data, const TrainOptions& options);
 
   // Loss and accuracy in evaluation mode, without gradients.

@@ -290,9 +290,12 @@ at::Tensor LocalModel::Impl::Labels(const Dataset& data) const {
 
 uint64_t DpSgdSteps(uint64_t num_examples, uint32_t epochs, double expected_batch_size,
                     uint32_t max_steps) {
-  const double per_epoch = std::floor(static_cast<double>(num_examples) / expected_batch_size);
-  uint64_t steps = static_cast<uint64_t>(epochs) *
-                   std::max<uint64_t>(1, static_cast<uint64_t>(std::max(per_epoch, 0.0)));
+  // B < 1 (or NaN) is treated as 1: at most n steps per epoch, never an out-of-range cast.
+  const double batch = expected_batch_size >= 1 ? expected_batch_size : 1.0;
+  const double per_epoch =
+      std::clamp(std::floor(static_cast<double>(num_examples) / batch), 1.0,
+                 static_cast<double>(std::max<uint64_t>(num_examples, 1)));
+  uint64_t steps = static_cast<uint64_t>(epochs) * static_cast<uint64_t>(per_epoch);
   if (max_steps > 0) steps = std::min<uint64_t>(steps, max_steps);
   return steps;
 }

@@ -88,6 +88,11 @@ absl::StatusOr<PerExampleNet> PerExampleNet::Create(
       layer.weight = Trainable(conv->weight);
       layer.bias = Trainable(conv->bias);
     } else if (auto* emb = m.as<torch::nn::Embedding>()) {
+      if (emb->options.max_norm().has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "DP-SGD: ", where, " has max_norm: it renormalizes the looked-up rows in place, "
+            "from the data and outside the noised gradient"));
+      }
       if (emb->options.sparse()) {
         return absl::InvalidArgumentError(
             absl::StrCat("DP-SGD: ", where, " has sparse gradients; use sparse=false"));

@@ -137,6 +137,9 @@ TEST(PerExampleGradsTest, RefusesBatchNormAndUnknownLayersByName) {
   EXPECT_THAT(s.message(), HasSubstr("\"rnn\""));
   EXPECT_THAT(s.message(), HasSubstr("no per-example gradient rule"));
 
+  nn::Sequential renorm(nn::Embedding(nn::EmbeddingOptions(5, 2).max_norm(1.0)));
+  EXPECT_THAT(PerExampleNet::Create(renorm.ptr()).status().message(), HasSubstr("max_norm"));
+
   nn::Sequential grouped(nn::Conv2d(nn::Conv2dOptions(2, 2, 3).groups(2)));
   EXPECT_THAT(PerExampleNet::Create(grouped.ptr()).status().message(), HasSubstr("groups=2"));
 }

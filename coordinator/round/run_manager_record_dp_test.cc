@@ -224,12 +224,28 @@ TEST_F(RunManagerRecordDpTest, BadReportsAreRefusedWithTheirCodeAndField) {
               StatusIs(Code::kInvalidArgument, HasSubstr("reason must be at most 1024 bytes")));
   EXPECT_THAT(bad([](auto& r) { r.set_refused(true); }),
               StatusIs(Code::kInvalidArgument, HasSubstr("reason must say why")));
+  // A bare refusal (a site that states no budget has no delta, budget or accountant) still
+  // needs its reason; with one it is taken (below, for b).
+  EXPECT_THAT(runs_->ReportSitePrivacy(t.task_id(), "a",
+                                       [&] {
+                                         wire::v1::SitePrivacyReport r;
+                                         r.set_task_id(t.task_id());
+                                         r.set_refused(true);
+                                         return r;
+                                       }()),
+              StatusIs(Code::kInvalidArgument, HasSubstr("reason must say why")));
   // None of those counted: the first valid report is accepted, a second is not.
   TESSERA_ASSERT_OK(runs_->ReportSitePrivacy(t.task_id(), "a", Report(t, 1)));
   EXPECT_THAT(runs_->ReportSitePrivacy(t.task_id(), "a", Report(t, 1)),
               StatusIs(Code::kAlreadyExists));
   TESSERA_ASSERT_OK(Answer("a", t, 0.5f, 10));
-  for (const char* c : {"b", "c"}) TESSERA_ASSERT_OK(Answer(c, NextTask(c), 0.5f, 10));
+  const wire::v1::Task tb = NextTask("b");
+  wire::v1::SitePrivacyReport bare;
+  bare.set_task_id(tb.task_id());
+  bare.set_refused(true);
+  bare.set_reason("this site states no record-level privacy budget");
+  TESSERA_ASSERT_OK(runs_->ReportSitePrivacy(tb.task_id(), "b", bare));
+  TESSERA_ASSERT_OK(Answer("c", NextTask("c"), 0.5f, 10));
   // Evaluation tasks take no report (and carry no DP-SGD section).
   const wire::v1::Task e = NextTask("a");
   ASSERT_EQ(e.type(), wire::v1::EVALUATE);

@@ -28,17 +28,23 @@ absl::Status ValidateReport(const wire::v1::SitePrivacyReport& r) {
   if (!r.refused() && !(std::isfinite(r.epsilon()) && r.epsilon() >= 0)) {
     return Invalid("epsilon", absl::StrCat("must be finite and >= 0, got ", r.epsilon()));
   }
-  if (!(r.delta() > 0 && r.delta() < 1)) {
+  // A site that states no budget refuses without one: a refusal may leave delta, budget and
+  // accountant unset, and is still taken (the site is dropped either way).
+  const bool bare_refusal = r.refused() && r.delta() == 0 && r.epsilon_budget() == 0 &&
+                            r.accountant().empty();
+  if (bare_refusal) {
+    if (r.reason().empty()) return Invalid("reason", "must say why the site refused");
+  } else if (!(r.delta() > 0 && r.delta() < 1)) {
     return Invalid("delta", absl::StrCat("must be in (0, 1), got ", r.delta()));
   }
-  if (!(std::isfinite(r.epsilon_budget()) && r.epsilon_budget() > 0)) {
+  if (!bare_refusal && !(std::isfinite(r.epsilon_budget()) && r.epsilon_budget() > 0)) {
     return Invalid("epsilon_budget",
                    absl::StrCat("must be finite and > 0, got ", r.epsilon_budget()));
   }
   if (!(r.sampling_rate() >= 0 && r.sampling_rate() <= 1)) {
     return Invalid("sampling_rate", absl::StrCat("must be in [0, 1], got ", r.sampling_rate()));
   }
-  if (r.accountant() != "rdp" && r.accountant() != "pld") {
+  if (!bare_refusal && r.accountant() != "rdp" && r.accountant() != "pld") {
     return Invalid("accountant", absl::StrCat("must be \"rdp\" or \"pld\", got \"",
                                               PeerText(r.accountant()), "\""));
   }

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -64,6 +65,14 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& byt
   }
   if (::close(fd) != 0) return fail("close");
   if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename into");
+  // The rename itself lives in the folder: sync it too, so that after a power loss the new
+  // file (not the old one) is there.
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return fail("open the folder of");
+  const bool synced = ::fsync(dfd) == 0;
+  ::close(dfd);
+  if (!synced) return fail("sync the folder of");
   return absl::OkStatus();
 }
 

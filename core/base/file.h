@@ -25,7 +25,9 @@ absl::StatusOr<FileStamp> StatFile(const std::string& path);
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
 // Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
-// reader (a file watcher, a crash) sees the old file or the new one, never half of either.
+// reader (a file watcher, a crash) sees the old file or the new one, never half of either;
+// the file and then the folder are fsynced, so once it returns the new file survives a
+// power loss.
 // The file gets permission `mode` (e.g. 0600 for keys) from the start. Refuses to replace an
 // existing file unless `replace`. Errors: ALREADY_EXISTS, or INTERNAL naming the path and
 // errno's text.

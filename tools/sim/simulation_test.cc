@@ -113,8 +113,8 @@ TEST_F(SimulationTest, StragglersAndDropoutsFollowTheVirtualClock) {
 }
 
 // Record-level DP-SGD in the simulator: every virtual client charges its own in-memory
-// ledger; with a budget the run trains, without one every client refuses its task and no
-// round completes.
+// ledger; with a budget the run trains, without one every client refuses its task, the
+// coordinator stops selecting them, and the run fails naming the budget.
 TEST_F(SimulationTest, RecordLevelDpChargesEachVirtualClientsOwnBudget) {
   const std::string dp =
       "[differential_privacy]\nmode = \"record\"\nnoise_multiplier = 0.8\nclip_norm = 1\n"
@@ -132,9 +132,10 @@ TEST_F(SimulationTest, RecordLevelDpChargesEachVirtualClientsOwnBudget) {
   std::ofstream(without, std::ios::app) << dp;
   absl::StatusOr<SimulationResult> refused = Run(without, "none");
   ASSERT_FALSE(refused.ok());
-  // Every selected client refused before training (no budget stated): no round completes.
+  // Every selected client refused before training (no budget stated) and told the
+  // coordinator, which stops selecting it: no round completes, and the run says why.
   EXPECT_THAT(std::string(refused.status().message()),
-              ::testing::HasSubstr("0 of 10 selected clients reported (10 gave up)"));
+              ::testing::HasSubstr("have privacy budget left (20 refused a task"));
 }
 
 TEST_F(SimulationTest, GrpcOnLoopbackGivesTheSameRunAsDirectCalls) {

@@ -7,6 +7,7 @@
 
 #include <glog/logging.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -267,7 +268,7 @@ void VirtualFleet::Worker() {
           }
           if (absl::Status s = ChargeSiteBudget(job.task, data.size(), c.state, *transport);
               !s.ok()) {
-            refused = true;
+            refused = absl::StartsWith(s.message(), "refused: ");
             return s;
           }
         }
