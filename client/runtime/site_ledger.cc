@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -145,37 +146,36 @@ absl::StatusOr<SiteLedger> SiteLedger::Open(std::string path, std::string datase
   return ledger;
 }
 
-absl::StatusOr<double> SiteLedger::EpsilonOf(const std::vector<SiteLedgerEntry>& entries) const {
-  if (entries.empty()) return 0.0;
+absl::StatusOr<double> SiteLedger::EpsilonOf(const SiteLedgerEntry* extra) const {
+  // Entries of the same mechanism (q, z) compose by adding their steps: one RDP curve per
+  // distinct mechanism, however many tasks the ledger holds.
+  std::map<std::pair<double, double>, uint64_t> steps_by_mechanism;
+  auto add = [&](const SiteLedgerEntry& e) {
+    steps_by_mechanism[{e.sampling_rate, e.noise_multiplier}] += e.steps;
+  };
+  for (const SiteLedgerEntry& e : entries_) add(e);
+  if (extra != nullptr) add(*extra);
+  if (steps_by_mechanism.empty()) return 0.0;
   const std::vector<double> orders = dp::DefaultOrders();
   std::vector<double> rdp(orders.size(), 0.0);
-  for (const SiteLedgerEntry& e : entries) {
+  for (const auto& [mechanism, steps] : steps_by_mechanism) {
     TESSERA_ASSIGN_OR_RETURN(std::vector<double> step,
-                             dp::SampledGaussianRdp(e.sampling_rate, e.noise_multiplier, orders));
-    for (size_t i = 0; i < orders.size(); ++i) rdp[i] += step[i] * static_cast<double>(e.steps);
+                             dp::SampledGaussianRdp(mechanism.first, mechanism.second, orders));
+    for (size_t i = 0; i < orders.size(); ++i) rdp[i] += step[i] * static_cast<double>(steps);
   }
   TESSERA_ASSIGN_OR_RETURN(dp::EpsilonResult r, dp::EpsilonFromRdp(orders, rdp, budget_.delta,
                                                                     dp::Conversion::kImproved));
   double epsilon = r.epsilon;
-  if (accountant_ == SiteAccountant::kPld) {
-    bool uniform = true;
-    uint64_t steps = 0;
-    for (const SiteLedgerEntry& e : entries) {
-      uniform = uniform && e.sampling_rate == entries[0].sampling_rate &&
-                e.noise_multiplier == entries[0].noise_multiplier;
-      steps += e.steps;
-    }
-    if (uniform) {
-      TESSERA_ASSIGN_OR_RETURN(double pld,
-                               dp::PldEpsilon(entries[0].sampling_rate,
-                                              entries[0].noise_multiplier, steps, budget_.delta));
-      epsilon = std::min(epsilon, pld);  // both bound the true epsilon from above
-    }
+  if (accountant_ == SiteAccountant::kPld && steps_by_mechanism.size() == 1) {
+    const auto& [mechanism, steps] = *steps_by_mechanism.begin();
+    TESSERA_ASSIGN_OR_RETURN(
+        double pld, dp::PldEpsilon(mechanism.first, mechanism.second, steps, budget_.delta));
+    epsilon = std::min(epsilon, pld);  // both bound the true epsilon from above
   }
   return epsilon;
 }
 
-absl::StatusOr<double> SiteLedger::Epsilon() const { return EpsilonOf(entries_); }
+absl::StatusOr<double> SiteLedger::Epsilon() const { return EpsilonOf(nullptr); }
 
 bool SiteLedger::HasTask(absl::string_view task_id) const {
   for (const SiteLedgerEntry& e : entries_) {
@@ -187,10 +187,8 @@ bool SiteLedger::HasTask(absl::string_view task_id) const {
 absl::StatusOr<SiteLedger::Plan> SiteLedger::PlanTask(const SiteLedgerEntry& planned) const {
   TESSERA_RETURN_IF_ERROR(CheckEntry(planned));
   Plan plan;
-  TESSERA_ASSIGN_OR_RETURN(plan.epsilon_before, EpsilonOf(entries_));
-  std::vector<SiteLedgerEntry> with = entries_;
-  with.push_back(planned);
-  TESSERA_ASSIGN_OR_RETURN(plan.epsilon_after, EpsilonOf(with));
+  TESSERA_ASSIGN_OR_RETURN(plan.epsilon_before, EpsilonOf(nullptr));
+  TESSERA_ASSIGN_OR_RETURN(plan.epsilon_after, EpsilonOf(&planned));
   plan.allowed = plan.epsilon_after <= budget_.epsilon;
   if (!plan.allowed) {
     plan.reason = absl::StrFormat(

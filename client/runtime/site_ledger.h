@@ -102,7 +102,8 @@ class SiteLedger {
 
  private:
   SiteLedger() = default;
-  absl::StatusOr<double> EpsilonOf(const std::vector<SiteLedgerEntry>& entries) const;
+  // The epsilon at budget_.delta of every entry plus `extra` (when not null).
+  absl::StatusOr<double> EpsilonOf(const SiteLedgerEntry* extra) const;
 
   std::string path_;
   std::string dataset_;
