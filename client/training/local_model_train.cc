@@ -219,10 +219,19 @@ absl::StatusOr<TrainResult> DpSgdLoop(const at::Tensor& x, const at::Tensor& y,
     // N(0, (z C)^2) on every coordinate of the clipped sum, then the expected-batch mean.
     torch::NoGradGuard no_grad;
     for (size_t i = 0; i < params.size(); ++i) {
-      noise.assign(static_cast<size_t>(sums[i].numel()), 0.0f);
-      TESSERA_RETURN_IF_ERROR(dp::AddGaussianNoise(absl::MakeSpan(noise), stddev, rng));
-      at::Tensor host = torch::from_blob(noise.data(), sums[i].sizes(), torch::kFloat);
-      sums[i].add_(sums[i].is_cpu() ? host : host.to(sums[i].device()));
+      if (sums[i].is_cpu() && sums[i].is_contiguous() &&
+          sums[i].scalar_type() == torch::kFloat) {
+        // In place: no second buffer of the model's size per step.
+        TESSERA_RETURN_IF_ERROR(dp::AddGaussianNoise(
+            absl::MakeSpan(sums[i].data_ptr<float>(), static_cast<size_t>(sums[i].numel())),
+            stddev, rng));
+      } else {
+        // Drawn on the CPU from the CSPRNG, then moved to the sum's device and dtype.
+        noise.assign(static_cast<size_t>(sums[i].numel()), 0.0f);
+        TESSERA_RETURN_IF_ERROR(dp::AddGaussianNoise(absl::MakeSpan(noise), stddev, rng));
+        sums[i].add_(torch::from_blob(noise.data(), sums[i].sizes(), torch::kFloat)
+                         .to(sums[i].device(), sums[i].scalar_type()));
+      }
       at::Tensor& grad = params[i].mutable_grad();
       if (grad.defined()) {
         grad.copy_(sums[i]).mul_(inverse_batch);
