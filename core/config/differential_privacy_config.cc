@@ -73,6 +73,24 @@ constexpr Range kPhysicalBatch{1, 65536};
 constexpr int64_t kDefaultPhysicalBatch = 256;
 constexpr double kMaxExpectedBatch = 1e6;
 
+// noise_multiplier and clip_norm of a mechanism whose table is `path`; `unit` names whose
+// influence the clip bounds ("one client's", "one record's").
+absl::Status CheckNoiseAndClip(absl::string_view path, double noise_multiplier,
+                               double clip_norm, absl::string_view unit) {
+  if (!(noise_multiplier > 0 && noise_multiplier <= kMaxNoiseMultiplier)) {
+    return FieldError(absl::StrCat(path, ".noise_multiplier"),
+                      absl::StrCat("must be in (0, ", kMaxNoiseMultiplier,
+                                   "] (0 or negative noise gives no privacy), got ",
+                                   noise_multiplier));
+  }
+  if (!(clip_norm > 0 && clip_norm <= kMaxClipNorm)) {
+    return FieldError(absl::StrCat(path, ".clip_norm"),
+                      absl::StrCat("must be in (0, ", kMaxClipNorm, "] (without clipping ", unit,
+                                   " influence is unbounded), got ", clip_norm));
+  }
+  return absl::OkStatus();
+}
+
 // DP-SGD's parameters, from the [differential_privacy] table itself (mode = "record") or its
 // `record` sub-table.
 absl::Status ParseRecord(const TableReader& t, wire::v1::RecordDpConfig& out) {
@@ -103,15 +121,8 @@ absl::Status ValidateRecord(const wire::v1::RunConfig& c) {
                                ? std::string("differential_privacy")
                                : P("record");
   auto field = [&](absl::string_view f) { return absl::StrCat(path, ".", f); };
-  if (!(r.noise_multiplier() > 0 && r.noise_multiplier() <= kMaxNoiseMultiplier)) {
-    return FieldError(field("noise_multiplier"),
-                      absl::StrCat("must be in (0, ", kMaxNoiseMultiplier, "], got ",
-                                   r.noise_multiplier()));
-  }
-  if (!(r.clip_norm() > 0 && r.clip_norm() <= kMaxClipNorm)) {
-    return FieldError(field("clip_norm"), absl::StrCat("must be in (0, ", kMaxClipNorm,
-                                                       "], got ", r.clip_norm()));
-  }
+  TESSERA_RETURN_IF_ERROR(
+      CheckNoiseAndClip(path, r.noise_multiplier(), r.clip_norm(), "one record's"));
   if (!(r.expected_batch_size() >= 1 && r.expected_batch_size() <= kMaxExpectedBatch)) {
     return FieldError(field("expected_batch_size"),
                       absl::StrCat("must be in [1, ", kMaxExpectedBatch, "], got ",
@@ -249,19 +260,8 @@ absl::Status ValidateDifferentialPrivacy(const wire::v1::RunConfig& c) {
   if (dp.mode() != Dp::CENTRAL && dp.mode() != Dp::DISTRIBUTED) {
     return FieldError(P("mode"), absl::StrCat("unknown mode ", dp.mode()));
   }
-  if (!(dp.noise_multiplier() > 0 && dp.noise_multiplier() <= kMaxNoiseMultiplier)) {
-    return FieldError(P("noise_multiplier"),
-                      absl::StrCat("must be in (0, ", kMaxNoiseMultiplier,
-                                   "] (0 or negative noise gives no privacy), got ",
-                                   dp.noise_multiplier()));
-  }
-  if (!(dp.clip_norm() > 0 && dp.clip_norm() <= kMaxClipNorm)) {
-    return FieldError(P("clip_norm"),
-                      absl::StrCat("must be in (0, ", kMaxClipNorm,
-                                   "] (without clipping one client's influence is "
-                                   "unbounded), got ",
-                                   dp.clip_norm()));
-  }
+  TESSERA_RETURN_IF_ERROR(CheckNoiseAndClip("differential_privacy", dp.noise_multiplier(),
+                                            dp.clip_norm(), "one client's"));
   TESSERA_RETURN_IF_ERROR(CheckRange(P("population"), dp.population(), kPopulation));
   const double population = dp.population();
   const double expected = dp.expected_clients_per_round();
