@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
+#include "privacy/dp/noise_search.h"
 #include "privacy/dp/rdp_accountant.h"
 
 namespace tessera::dp {
@@ -408,42 +409,19 @@ absl::StatusOr<double> PldNoiseMultiplier(double target_epsilon, double delta, d
     return eps <= target_epsilon;
   };
   // Start from the RDP answer, which PLD almost always meets, so that the search never has to
-  // evaluate tiny noise multipliers (whose loss grids are huge). Then bracket [lo, hi] with
-  // meets(hi) and !meets(lo) and bisect.
+  // evaluate tiny noise multipliers (whose loss grids are huge), and look below it from there.
   absl::StatusOr<double> rdp_sigma =
       FindNoiseMultiplier(target_epsilon, delta, q, steps, Conversion::kImproved,
                           DefaultOrders());
-  double hi = rdp_sigma.ok() ? std::min(*rdp_sigma, kMaxPldNoiseMultiplier) : 1.0;
-  double lo = 0.0;
-  while (true) {
-    TESSERA_ASSIGN_OR_RETURN(bool ok, meets(hi));
-    if (ok) break;
-    if (hi >= kMaxPldNoiseMultiplier) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("target_epsilon ", target_epsilon,
-                       " is unreachable with noise_multiplier <= ", kMaxPldNoiseMultiplier,
-                       " (delta=", delta, ", q=", q, ", steps=", steps, ")"));
-    }
-    lo = hi;
-    hi = std::min(2.0 * hi, kMaxPldNoiseMultiplier);
-  }
-  if (lo == 0.0) {
-    // meets(hi): look below it, halving, for a lower end that does not meet.
-    for (int i = 0; i < 20; ++i) {
-      TESSERA_ASSIGN_OR_RETURN(bool ok, meets(0.5 * hi));
-      if (!ok) {
-        lo = 0.5 * hi;
-        break;
-      }
-      hi *= 0.5;
-    }
-  }
-  while (hi - lo > kPldNoiseRelativeTolerance * hi) {
-    const double mid = 0.5 * (lo + hi);
-    TESSERA_ASSIGN_OR_RETURN(bool ok, meets(mid));
-    (ok ? hi : lo) = mid;
-  }
-  return hi;
+  return internal::SmallestNoiseMultiplier(
+      meets, {.start = rdp_sigma.ok() ? std::min(*rdp_sigma, kMaxPldNoiseMultiplier) : 1.0,
+              .max_sigma = kMaxPldNoiseMultiplier,
+              .tolerance = kPldNoiseRelativeTolerance,
+              .search_below = true,
+              .unreachable = absl::StrCat("target_epsilon ", target_epsilon,
+                                          " is unreachable with noise_multiplier <= ",
+                                          kMaxPldNoiseMultiplier, " (delta=", delta, ", q=", q,
+                                          ", steps=", steps, ")")});
 }
 
 }  // namespace tessera::dp

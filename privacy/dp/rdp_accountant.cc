@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/status_macros.h"
+#include "privacy/dp/noise_search.h"
 
 namespace tessera::dp {
 namespace {
@@ -305,29 +306,14 @@ absl::StatusOr<double> FindNoiseMultiplier(double target_epsilon, double delta, 
     if (!r.ok()) return r.status();
     return r->epsilon <= target_epsilon;
   };
-  // Epsilon decreases monotonically in sigma: bracket [lo, hi] with meets(hi), !meets(lo).
-  double lo = 0.0;
-  double hi = 1.0;
-  while (true) {
-    absl::StatusOr<bool> ok = meets(hi);
-    if (!ok.ok()) return ok.status();
-    if (*ok) break;
-    if (hi >= kMaxNoiseMultiplier) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("target_epsilon ", target_epsilon,
-                       " is unreachable with noise_multiplier <= ", kMaxNoiseMultiplier,
-                       " (delta=", delta, ", q=", q, ", steps=", steps, ")"));
-    }
-    lo = hi;
-    hi = std::min(2.0 * hi, kMaxNoiseMultiplier);
-  }
-  while (hi - lo > kNoiseSearchRelativeTolerance * hi) {
-    const double mid = 0.5 * (lo + hi);
-    absl::StatusOr<bool> ok = meets(mid);
-    if (!ok.ok()) return ok.status();
-    (*ok ? hi : lo) = mid;
-  }
-  return hi;
+  return internal::SmallestNoiseMultiplier(
+      meets, {.start = 1.0,
+              .max_sigma = kMaxNoiseMultiplier,
+              .tolerance = kNoiseSearchRelativeTolerance,
+              .unreachable = absl::StrCat("target_epsilon ", target_epsilon,
+                                          " is unreachable with noise_multiplier <= ",
+                                          kMaxNoiseMultiplier, " (delta=", delta, ", q=", q,
+                                          ", steps=", steps, ")")});
 }
 
 absl::StatusOr<double> DistributedDiscreteGaussianRho(double l2_sensitivity,
