@@ -20,7 +20,10 @@ check() {
     echo "ok:   $what"
   fi
 }
-check 'torch/|ATen/|c10/' 'client/training/|tools/model/' "LibTorch only in client/training and tools/model"
+check 'torch/|ATen/|c10/' 'client/training/|client/lm/transformer/|tools/model/' \
+  "LibTorch only in client/training, client/lm/transformer and tools/model"
+check 're2/' 'client/lm/tokenizer/' "RE2 only in client/lm/tokenizer"
+check 'sentencepiece' 'client/lm/tokenizer/' "libsentencepiece only in client/lm/tokenizer"
 check 'rocksdb/' 'coordinator/state/' "RocksDB only in coordinator/state"
 check 'openssl/' 'privacy/crypto/' "OpenSSL only in privacy/crypto"
 check 'toml\+\+/' 'core/config/' "toml++ only in core/config"

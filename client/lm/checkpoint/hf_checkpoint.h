@@ -1,0 +1,54 @@
+// File: hf_checkpoint.h
+// A Hugging Face model directory as it is published: config.json, the weights in
+// model.safetensors or in shards model-0000i-of-0000n.safetensors listed by
+// model.safetensors.index.json, and the tokenizer files. Reading checks every tensor the
+// architecture needs (ExpectedTensors) for presence, shape and dtype (F32, F16 or BF16, as
+// stored: the transformer converts); writing produces the same layout.
+#ifndef TESSERA_CLIENT_LM_CHECKPOINT_HF_CHECKPOINT_H_
+#define TESSERA_CLIENT_LM_CHECKPOINT_HF_CHECKPOINT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/lm/checkpoint/model_config.h"
+#include "core/model/tensor.h"
+
+namespace tessera::lm {
+
+struct HfCheckpoint {
+  std::string dir;
+  CausalLmConfig config;
+  // Exactly the ExpectedTensors(config), in that order, with the stored dtype.
+  ArrayRecord weights;
+};
+
+// Errors: NOT_FOUND for a missing directory, config.json or weights file (naming it);
+// INVALID_ARGUMENT naming the file and tensor for a missing tensor, an unexpected one, a
+// wrong shape, an unsupported dtype, a truncated or corrupt safetensors file, or an index
+// that names a shard that is absent; config errors as ParseCausalLmConfig.
+absl::StatusOr<HfCheckpoint> ReadHfCheckpoint(const std::string& dir);
+
+// Only config.json (no weights): for tools that need the shapes, e.g. to size adapters.
+absl::StatusOr<CausalLmConfig> ReadHfConfig(const std::string& dir);
+
+// Writes config.json and the weights (which must match ExpectedTensors(config)); with
+// max_shard_bytes > 0 and weights larger than it, as shards plus
+// model.safetensors.index.json (transformers' layout), else one model.safetensors. Does not
+// write tokenizer files. Errors: INVALID_ARGUMENT on a layout mismatch; I/O errors.
+absl::Status WriteHfCheckpoint(const std::string& dir, const CausalLmConfig& config,
+                               const ArrayRecord& weights, uint64_t max_shard_bytes = 0);
+
+// The checkpoint's identity: SHA-256 (hex) of the text `sha256sum` prints for the files
+// that define the model, sorted by name (config.json, generation_config.json,
+// model*.safetensors, model.safetensors.index.json, tokenizer.json, tokenizer.model,
+// tokenizer_config.json, special_tokens_map.json; those present), i.e.
+//   cd DIR && sha256sum <those files, sorted> | sha256sum
+// Errors: NOT_FOUND when the directory has no config.json.
+absl::StatusOr<std::string> CheckpointSha256(const std::string& dir);
+
+}  // namespace tessera::lm
+
+#endif  // TESSERA_CLIENT_LM_CHECKPOINT_HF_CHECKPOINT_H_
