@@ -27,34 +27,66 @@ struct TokenizedExample {
   std::vector<int32_t> labels;
 };
 
+// Limits on the input (TextDataOptions' defaults); a file beyond one is INVALID_ARGUMENT.
+inline constexpr uint64_t kMaxJsonlLineBytes = uint64_t{1} << 20;  // 1 MiB, newline excluded
+inline constexpr uint64_t kMaxTextRecords = 1'000'000;
+inline constexpr uint32_t kMaxSeqLengthLimit = 1u << 20;
+
 struct TextDataOptions {
   // "auto" (instruction when the first record has "instruction", else text), "text",
   // "instruction".
   std::string format = "auto";
   // Instruction records: "alpaca" (Stanford Alpaca's two prompts, with and without input).
   std::string prompt_template = "alpaca";
+  // In [2, kMaxSeqLengthLimit].
   uint32_t max_seq_length = 256;
   // Text records: concatenate all documents (each followed by EOS) and cut into blocks of
   // max_seq_length (transformers' run_clm group_texts). false: one example per record,
   // truncated. Instruction records are never packed.
   bool packing = true;
-  // Fraction of records (before packing) held out for evaluation, at least one record.
+  // Fraction of records (before packing) held out for evaluation, in [0, 0.5]. With n
+  // records, 0 holds out none; otherwise min(n - 1, max(1, llround(fraction * n))) records
+  // are held out (none when n == 1: the train part is never empty).
   double heldout_fraction = 0.1;
+  // The split: std::mt19937_64(split_seed) drives a Fisher-Yates shuffle of the record
+  // indices 0..n-1 (for i = n-1 down to 1: swap(p[i], p[rng() % (i + 1)])); the records at
+  // p[0..held) are held out. Both parts keep the file's order. Portable: the same on every
+  // platform and standard library.
   uint64_t split_seed = 0;
-  // Read at most this many records (0 = all).
+  // Read at most this many records (0 = all); the rest of the file is not read.
   uint64_t max_records = 0;
+  // Limits: a longer line, or more records than record_limit (after max_records), is an
+  // error naming the file and line.
+  uint64_t max_line_bytes = kMaxJsonlLineBytes;
+  uint64_t record_limit = kMaxTextRecords;
 };
 
 struct TextData {
   std::vector<TokenizedExample> train;
   std::vector<TokenizedExample> heldout;
+  // Records in each part that produced examples.
   uint64_t train_records = 0;
   uint64_t heldout_records = 0;
-  uint64_t train_target_tokens = 0;  // labels != kIgnoreLabel (shifted: the loss terms)
+  // positions i >= 1 with labels[i] != kIgnoreLabel over `train` (the shifted loss terms).
+  uint64_t train_target_tokens = 0;
+  // Records left out because their example has no loss term (an instruction whose prompt
+  // fills max_seq_length; unpacked text of a single token).
+  uint64_t skipped_records = 0;
 };
 
-// Reads a JSONL file. Errors: NOT_FOUND; INVALID_ARGUMENT naming the line and field
-// ("data.jsonl:12: \"text\" is not a string").
+// Reads a JSONL file: one JSON object per line, blank lines skipped, keys other than the
+// format's ignored.
+//   Text records: {"text": "..."}: Encode(text, add_special_tokens) + EOS, every position a
+//   target (labels == input_ids).
+//   Instruction records: {"instruction": "...", "input": "..." (optional), "output": "..."}
+//   as Stanford Alpaca's train.py: source = the prompt (prompt_input when input is
+//   non-empty, else prompt_no_input); input_ids = Encode(source + output,
+//   add_special_tokens) + EOS truncated to max_seq_length; labels = kIgnoreLabel on the
+//   first |Encode(source, add_special_tokens)| positions, the ids on the rest.
+// Errors: NOT_FOUND; INVALID_ARGUMENT naming the line and field
+// ("data.jsonl:12: \"text\" is not a string"), for a bad option, a line over
+// max_line_bytes, more than record_limit records, a file without records, or a tokenizer
+// without an EOS token.
 absl::StatusOr<TextData> LoadTextData(const std::string& jsonl_path, const Tokenizer& tokenizer,
                                       const TextDataOptions& options);
 
