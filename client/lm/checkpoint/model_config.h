@@ -58,19 +58,42 @@ struct CausalLmConfig {
 // Qwen2Config define; fields that do not change the computation (e.g. "architectures",
 // "transformers_version", "initializer_range", "use_cache") are ignored; any field that
 // would change it and is not supported (hidden_act other than "silu", rope_scaling other
-// than llama3, pretraining_tp > 1, attention_dropout other than 0, use_sliding_window with
-// a window below max_position_embeddings is allowed: see sliding_window) is refused. Errors: INVALID_ARGUMENT naming the field, e.g.
+// than llama3, pretraining_tp > 1, attention_dropout other than 0, quantization_config, or
+// any field not known to be harmless) is refused. Absent fields take transformers' defaults
+// for the model_type. A sliding window (mistral's "sliding_window", qwen2's with
+// "use_sliding_window": true) is kept in `sliding_window`: longer sequences are refused at
+// run time, so the window never changes the computation. transformers 5's "rope_parameters"
+// and "dtype" are read like "rope_theta"/"rope_scaling" and "torch_dtype".
+// Errors: INVALID_ARGUMENT naming the field, e.g.
 // "config.json: model_type \"gpt2\" is not supported (llama, mistral, qwen2)".
 absl::StatusOr<CausalLmConfig> ParseCausalLmConfig(absl::string_view json_text);
+
+// The range and consistency checks ParseCausalLmConfig applies (positive sizes under the
+// kMax* bounds, heads divisible by key/value heads, even head_dim, qwen2 with q/k/v biases
+// and no o_proj bias, llama with both or neither, mistral with none, ...), for configs built
+// in code. Errors: INVALID_ARGUMENT naming the field.
+absl::Status ValidateCausalLmConfig(const CausalLmConfig& config);
+
+// Upper bounds on what a config may ask for (far above published models; they keep a
+// corrupt config from asking for absurd allocations).
+inline constexpr int64_t kMaxVocabSize = int64_t{1} << 20;
+inline constexpr int64_t kMaxHiddenSize = 65536;
+inline constexpr int64_t kMaxIntermediateSize = int64_t{1} << 20;
+inline constexpr int64_t kMaxLayers = 1024;
+inline constexpr int64_t kMaxHeads = 1024;
+inline constexpr int64_t kMaxHeadDim = 1024;
+inline constexpr int64_t kMaxPositionEmbeddings = int64_t{1} << 24;
 
 // config.json for `config` in Hugging Face's layout (with "architectures":
 // ["LlamaForCausalLM"] etc.), so that transformers' AutoModelForCausalLM loads it.
 std::string CausalLmConfigToJson(const CausalLmConfig& config);
 
 // The tensors a checkpoint of this architecture holds, in Hugging Face's names and
-// state_dict order: model.embed_tokens.weight, model.layers.N.{input_layernorm,
-// self_attn.{q,k,v,o}_proj, post_attention_layernorm, mlp.{gate,up,down}_proj}.weight (and
-// biases as configured), model.norm.weight, lm_head.weight (absent when tied).
+// state_dict order: model.embed_tokens.weight; per layer N, model.layers.N.
+// self_attn.{q,k,v,o}_proj.weight (each followed by its .bias when configured),
+// mlp.{gate,up,down}_proj.weight (and biases with mlp_bias), input_layernorm.weight,
+// post_attention_layernorm.weight; then model.norm.weight and lm_head.weight (absent when
+// tied). Shapes are [out, in] as in torch.nn.Linear.
 struct ExpectedTensor {
   std::string name;
   std::vector<int64_t> shape;

@@ -41,11 +41,18 @@ absl::Status ValidateLoraConfig(const LoraConfig& lora);
 // (q, k, v, o, gate, up, down), A before B. With freeze_a, the A tensors are still listed
 // here; TrainableAdapterTensors leaves them out.
 std::vector<ExpectedTensor> AdapterTensors(const CausalLmConfig& config, const LoraConfig& lora);
+// AdapterTensors without the lora_A tensors when lora.freeze_a (what is trained and sent).
+std::vector<ExpectedTensor> TrainableAdapterTensors(const CausalLmConfig& config,
+                                                    const LoraConfig& lora);
 
 // Writes adapter_config.json (peft_type "LORA", task_type "CAUSAL_LM", r, lora_alpha,
 // lora_dropout, target_modules, bias "none", base_model_name_or_path, fan_in_fan_out false,
-// inference_mode true) and adapter_model.safetensors with PEFT's names
-// ("base_model.model." + Tessera name). `adapter` must be exactly AdapterTensors(config,lora).
+// inference_mode true and PEFT's defaults for the other LoraConfig fields, sorted as PEFT
+// writes them) and adapter_model.safetensors with PEFT's names ("base_model.model." +
+// Tessera name) and metadata {"format": "pt"}. freeze_a and init_seed are not LoraConfig
+// fields (older PEFT refuses unknown keys), so they go into the safetensors metadata as
+// "tessera.lora.freeze_a" and "tessera.lora.init_seed". `adapter` must be exactly
+// AdapterTensors(config, lora), float32. Errors: INVALID_ARGUMENT; I/O errors.
 absl::Status WritePeftAdapter(const std::string& dir, const CausalLmConfig& config,
                               const LoraConfig& lora, const ArrayRecord& adapter,
                               const std::string& base_model_name_or_path);
@@ -54,7 +61,9 @@ struct PeftAdapter {
   LoraConfig lora;
   ArrayRecord adapter;  // Tessera names, float32
 };
-// Reads a PEFT LoRA directory written by Tessera or PEFT for a base with `config`.
+// Reads a PEFT LoRA directory written by Tessera or PEFT for a base with `config`; float16
+// and bfloat16 adapters are converted to float32, target_modules come back in module order,
+// freeze_a/init_seed from the metadata (false/0 when absent, as from PEFT).
 // Errors: NOT_FOUND; INVALID_ARGUMENT naming the field or tensor (not LORA, unsupported
 // options such as use_dora, rank_pattern or modules_to_save, missing/mis-shaped tensors).
 absl::StatusOr<PeftAdapter> ReadPeftAdapter(const std::string& dir, const CausalLmConfig& config);

@@ -1,0 +1,390 @@
+#include "client/lm/checkpoint/hf_checkpoint.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+#include <system_error>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/lm/checkpoint/json_fields.h"
+#include "core/base/file.h"
+#include "core/base/status_macros.h"
+#include "core/model/safetensors.h"
+#include "privacy/crypto/sha256.h"
+
+namespace tessera::lm {
+namespace {
+
+namespace fs = std::filesystem;
+using internal::ShapeString;
+
+constexpr char kConfigFile[] = "config.json";
+constexpr char kSingleFile[] = "model.safetensors";
+constexpr char kIndexFile[] = "model.safetensors.index.json";
+
+std::string JoinPath(const std::string& dir, absl::string_view name) {
+  if (dir.empty() || dir.back() == '/') return absl::StrCat(dir, name);
+  return absl::StrCat(dir, "/", name);
+}
+
+bool IsFile(const std::string& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec);
+}
+
+// Tensors HF checkpoints may carry that are not weights: older transformers saved the RoPE
+// frequencies of every layer (they are recomputed from config.json).
+bool IsIgnorableTensor(const std::string& name) {
+  static const std::regex* re =
+      new std::regex(R"(model\.layers\.[0-9]+\.self_attn\.rotary_emb\.inv_freq)");
+  return std::regex_match(name, *re);
+}
+
+// A shard name from an index: a plain file name in the directory (no path separators), so an
+// index cannot make the reader open files elsewhere.
+bool IsPlainFileName(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find('/') == std::string::npos && name.find('\\') == std::string::npos;
+}
+
+// file name -> the tensor names the index assigns to it, in index order.
+struct ShardPlan {
+  std::map<std::string, std::set<std::string>> files;
+};
+
+absl::StatusOr<ShardPlan> ReadIndex(const std::string& path) {
+  TESSERA_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  TESSERA_ASSIGN_OR_RETURN(nlohmann::json json, internal::ParseJsonObject(text, path));
+  if (!json.contains("weight_map") || !json["weight_map"].is_object()) {
+    return internal::FieldError(path, "weight_map", "is missing or not an object");
+  }
+  ShardPlan plan;
+  for (const auto& [tensor, file] : json["weight_map"].items()) {
+    const std::string field = absl::StrCat("weight_map[\"", tensor, "\"]");
+    TESSERA_ASSIGN_OR_RETURN(std::string name, internal::GetString(file, path, field));
+    if (!IsPlainFileName(name)) {
+      return internal::FieldError(path, field,
+                                  absl::StrCat("\"", name, "\" is not a file name in the folder"));
+    }
+    plan.files[name].insert(tensor);
+  }
+  if (plan.files.empty()) return internal::FieldError(path, "weight_map", "is empty");
+  return plan;
+}
+
+bool IsSupportedWeightDType(DType dtype) {
+  return dtype == DType::kFloat32 || dtype == DType::kFloat16 || dtype == DType::kBFloat16;
+}
+
+// Checks that `weights` is exactly ExpectedTensors(config) with float dtypes.
+absl::Status CheckWeights(const CausalLmConfig& config, const ArrayRecord& weights) {
+  const std::vector<ExpectedTensor> expected = ExpectedTensors(config);
+  if (weights.tensors.size() != expected.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weights: ", weights.tensors.size(), " tensors but the ", config.model_type,
+                     " config needs ", expected.size()));
+  }
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const Tensor& t = weights.tensors[i];
+    if (t.name() != expected[i].name) {
+      return absl::InvalidArgumentError(absl::StrCat("weights: tensor ", i, " is \"", t.name(),
+                                                     "\" but the config needs \"",
+                                                     expected[i].name, "\" there"));
+    }
+    if (t.shape() != expected[i].shape) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("weights: tensor \"", t.name(), "\" has shape ", ShapeString(t.shape()),
+                       " but the config needs ", ShapeString(expected[i].shape)));
+    }
+    if (!IsSupportedWeightDType(t.dtype())) {
+      return absl::InvalidArgumentError(absl::StrCat("weights: tensor \"", t.name(),
+                                                     "\" has dtype ", DTypeName(t.dtype()),
+                                                     " (float32, float16 or bfloat16)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Reads the files of a checkpoint into name -> (tensor, file it came from).
+struct Loaded {
+  Tensor tensor;
+  std::string file;
+};
+
+absl::Status AddTensors(const std::string& file, ArrayRecord record,
+                        const std::set<std::string>* allowed,
+                        std::map<std::string, Loaded>* out) {
+  for (Tensor& t : record.tensors) {
+    if (allowed != nullptr && !allowed->contains(t.name())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file, ": tensor \"", t.name(), "\" is not assigned to this file by ", kIndexFile));
+    }
+    std::string name = t.name();
+    if (!out->emplace(name, Loaded{std::move(t), file}).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file, ": tensor \"", name, "\" is also in another shard"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ArrayRecord> ReadFileTensors(const std::string& path) {
+  absl::StatusOr<ArrayRecord> record = ReadSafetensorsFile(path);
+  if (!record.ok() && record.status().code() != absl::StatusCode::kNotFound &&
+      !absl::StrContains(record.status().message(), path)) {
+    return absl::Status(record.status().code(),
+                        absl::StrCat(path, ": ", record.status().message()));
+  }
+  return record;
+}
+
+// Appends the line `sha256sum` prints for `name` with digest `hex` (GNU coreutils: a name
+// holding a backslash or newline is escaped and the line starts with a backslash).
+void AppendSha256sumLine(const std::string& hex, const std::string& name, std::string* out) {
+  const bool escape = name.find_first_of("\\\n") != std::string::npos;
+  if (escape) out->push_back('\\');
+  absl::StrAppend(out, hex, "  ");
+  for (char c : name) {
+    if (escape && c == '\\') {
+      out->append("\\\\");
+    } else if (escape && c == '\n') {
+      out->append("\\n");
+    } else {
+      out->push_back(c);
+    }
+  }
+  out->push_back('\n');
+}
+
+absl::StatusOr<std::string> Sha256OfFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  crypto::Sha256 hasher;
+  std::string buffer(1 << 20, '\0');
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const std::streamsize n = in.gcount();
+    if (n > 0) hasher.Update(absl::string_view(buffer.data(), static_cast<size_t>(n)));
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
+  return crypto::HexEncode(std::move(hasher).Finish());
+}
+
+bool IsIdentityFile(const std::string& name) {
+  static const std::set<std::string>* fixed = new std::set<std::string>{
+      "config.json",         "generation_config.json", "model.safetensors.index.json",
+      "tokenizer.json",      "tokenizer.model",        "tokenizer_config.json",
+      "special_tokens_map.json"};
+  if (fixed->contains(name)) return true;
+  return absl::StartsWith(name, "model") && absl::EndsWith(name, ".safetensors");
+}
+
+// transformers' shard file name: model-00001-of-00003.safetensors.
+std::string ShardName(size_t i, size_t n) {
+  return absl::StrFormat("model-%05d-of-%05d.safetensors", i + 1, n);
+}
+
+bool IsShardName(const std::string& name) {
+  static const std::regex* re = new std::regex(R"(model-[0-9]{5,}-of-[0-9]{5,}\.safetensors)");
+  return std::regex_match(name, *re);
+}
+
+}  // namespace
+
+absl::StatusOr<CausalLmConfig> ReadHfConfig(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(absl::StrCat(dir, ": no such directory"));
+  }
+  const std::string path = JoinPath(dir, kConfigFile);
+  if (!IsFile(path)) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  TESSERA_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  absl::StatusOr<CausalLmConfig> config = ParseCausalLmConfig(text);
+  if (!config.ok()) {
+    // The parser's messages start with "config.json: "; name the full path instead.
+    std::string message(config.status().message());
+    if (absl::StartsWith(message, "config.json: ")) message = message.substr(13);
+    return absl::Status(config.status().code(), absl::StrCat(path, ": ", message));
+  }
+  return config;
+}
+
+absl::StatusOr<HfCheckpoint> ReadHfCheckpoint(const std::string& dir) {
+  HfCheckpoint checkpoint;
+  checkpoint.dir = dir;
+  TESSERA_ASSIGN_OR_RETURN(checkpoint.config, ReadHfConfig(dir));
+
+  std::map<std::string, Loaded> loaded;
+  const std::string index_path = JoinPath(dir, kIndexFile);
+  const std::string single_path = JoinPath(dir, kSingleFile);
+  std::string where;  // What a missing tensor is reported against.
+  if (IsFile(index_path)) {
+    where = index_path;
+    TESSERA_ASSIGN_OR_RETURN(ShardPlan plan, ReadIndex(index_path));
+    for (const auto& [file, tensors] : plan.files) {
+      const std::string path = JoinPath(dir, file);
+      if (!IsFile(path)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            index_path, ": shard \"", file, "\" (holding \"", *tensors.begin(),
+            "\") is not in the folder"));
+      }
+      TESSERA_ASSIGN_OR_RETURN(ArrayRecord record, ReadFileTensors(path));
+      const size_t before = loaded.size();
+      TESSERA_RETURN_IF_ERROR(AddTensors(path, std::move(record), &tensors, &loaded));
+      if (loaded.size() - before != tensors.size()) {
+        for (const std::string& name : tensors) {
+          if (!loaded.contains(name) || loaded[name].file != path) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(path, ": tensor \"", name, "\" is missing (", kIndexFile,
+                             " puts it in this shard)"));
+          }
+        }
+      }
+    }
+  } else if (IsFile(single_path)) {
+    where = single_path;
+    TESSERA_ASSIGN_OR_RETURN(ArrayRecord record, ReadFileTensors(single_path));
+    TESSERA_RETURN_IF_ERROR(AddTensors(single_path, std::move(record), nullptr, &loaded));
+  } else {
+    std::string hint;
+    if (IsFile(JoinPath(dir, "pytorch_model.bin")) ||
+        IsFile(JoinPath(dir, "pytorch_model.bin.index.json"))) {
+      hint = " (pytorch_model.bin is not read: convert it to safetensors)";
+    }
+    return absl::NotFoundError(absl::StrCat(dir, ": no ", kSingleFile, " or ", kIndexFile, hint));
+  }
+
+  // A tied checkpoint may still store lm_head.weight (a copy of the embedding); transformers
+  // ties it to model.embed_tokens.weight and ignores the stored one, and so does Tessera.
+  if (checkpoint.config.tie_word_embeddings) loaded.erase("lm_head.weight");
+  for (auto it = loaded.begin(); it != loaded.end();) {
+    it = IsIgnorableTensor(it->first) ? loaded.erase(it) : std::next(it);
+  }
+
+  const std::vector<ExpectedTensor> expected = ExpectedTensors(checkpoint.config);
+  std::set<std::string> expected_names;
+  for (const ExpectedTensor& e : expected) expected_names.insert(e.name);
+  for (const auto& [name, l] : loaded) {
+    if (!expected_names.contains(name)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          l.file, ": unexpected tensor \"", name, "\" (not part of a ",
+          checkpoint.config.model_type, " model with this config.json)"));
+    }
+  }
+  checkpoint.weights.tensors.reserve(expected.size());
+  for (const ExpectedTensor& e : expected) {
+    auto it = loaded.find(e.name);
+    if (it == loaded.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": tensor \"", e.name, "\" is missing (shape ",
+                       ShapeString(e.shape), " for this config.json)"));
+    }
+    const Tensor& t = it->second.tensor;
+    if (t.shape() != e.shape) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(it->second.file, ": tensor \"", e.name, "\" has shape ",
+                       ShapeString(t.shape()), " but config.json needs ", ShapeString(e.shape)));
+    }
+    if (!IsSupportedWeightDType(t.dtype())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          it->second.file, ": tensor \"", e.name, "\" has dtype ", DTypeName(t.dtype()),
+          " (only float32, float16 and bfloat16 weights are read)"));
+    }
+    checkpoint.weights.tensors.push_back(std::move(it->second.tensor));
+  }
+  return checkpoint;
+}
+
+absl::Status WriteHfCheckpoint(const std::string& dir, const CausalLmConfig& config,
+                               const ArrayRecord& weights, uint64_t max_shard_bytes) {
+  TESSERA_RETURN_IF_ERROR(ValidateCausalLmConfig(config));
+  TESSERA_RETURN_IF_ERROR(CheckWeights(config, weights));
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  }
+  const std::map<std::string, std::string> metadata = {{"format", "pt"}};
+
+  // transformers' sharding: tensors in order, a new shard when the next tensor would take
+  // the current one over the limit (a tensor larger than the limit gets a shard of its own).
+  std::vector<ArrayRecord> shards(1);
+  uint64_t shard_bytes = 0;
+  if (max_shard_bytes > 0 && weights.TotalBytes() > max_shard_bytes) {
+    for (const Tensor& t : weights.tensors) {
+      if (!shards.back().tensors.empty() && shard_bytes + t.byte_size() > max_shard_bytes) {
+        shards.emplace_back();
+        shard_bytes = 0;
+      }
+      shards.back().tensors.push_back(t);
+      shard_bytes += t.byte_size();
+    }
+  }
+  std::set<std::string> written;
+  if (shards.size() == 1) {
+    TESSERA_RETURN_IF_ERROR(
+        WriteSafetensorsFile(JoinPath(dir, kSingleFile), weights, metadata));
+    written.insert(kSingleFile);
+  } else {
+    nlohmann::json index;
+    index["metadata"] = {{"total_size", weights.TotalBytes()}};
+    index["weight_map"] = nlohmann::json::object();
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const std::string name = ShardName(i, shards.size());
+      TESSERA_RETURN_IF_ERROR(WriteSafetensorsFile(JoinPath(dir, name), shards[i], metadata));
+      for (const Tensor& t : shards[i].tensors) index["weight_map"][t.name()] = name;
+      written.insert(name);
+    }
+    TESSERA_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(dir, kIndexFile),
+                                                index.dump(2) + "\n", 0644, /*replace=*/true));
+    written.insert(kIndexFile);
+  }
+  TESSERA_RETURN_IF_ERROR(WriteFileAtomically(
+      JoinPath(dir, kConfigFile), CausalLmConfigToJson(config), 0644, /*replace=*/true));
+
+  // Weights of an earlier checkpoint in the same folder would shadow or mix with these.
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if ((name == kSingleFile || name == kIndexFile || IsShardName(name)) &&
+        !written.contains(name)) {
+      fs::remove(entry.path(), ec);
+      if (ec) {
+        return absl::InternalError(
+            absl::StrCat("cannot remove stale ", entry.path().string(), ": ", ec.message()));
+      }
+    }
+  }
+  if (ec) return absl::InternalError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> CheckpointSha256(const std::string& dir) {
+  const std::string config_path = JoinPath(dir, kConfigFile);
+  if (!IsFile(config_path)) return absl::NotFoundError(absl::StrCat(config_path, ": no such file"));
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (IsIdentityFile(name) && IsFile(entry.path().string())) names.push_back(name);
+  }
+  if (ec) return absl::InternalError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
+  std::sort(names.begin(), names.end());
+  std::string listing;
+  for (const std::string& name : names) {
+    TESSERA_ASSIGN_OR_RETURN(std::string hex, Sha256OfFile(JoinPath(dir, name)));
+    AppendSha256sumLine(hex, name, &listing);
+  }
+  return crypto::HexEncode(crypto::Sha256Digest(listing));
+}
+
+}  // namespace tessera::lm
