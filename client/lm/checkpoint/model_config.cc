@@ -67,10 +67,15 @@ std::set<std::string> UsedKeys(absl::string_view model_type) {
   return keys;
 }
 
-absl::StatusOr<std::optional<int64_t>> OptionalTokenId(const Json& json, const char* key) {
-  if (!json.contains(key) || json[key].is_null()) return std::optional<int64_t>();
-  TESSERA_ASSIGN_OR_RETURN(int64_t id, GetInt(json[key], kFile, key, -1, kMaxTokenId));
-  return std::optional<int64_t>(id);
+// Sets *out from json[key] when present (null clears it); else leaves the default.
+absl::Status OptionalTokenId(const Json& json, const char* key, std::optional<int64_t>* out) {
+  if (!json.contains(key)) return absl::OkStatus();
+  if (json[key].is_null()) {
+    out->reset();
+    return absl::OkStatus();
+  }
+  TESSERA_ASSIGN_OR_RETURN(*out, GetInt(json[key], kFile, key, -1, kMaxTokenId));
+  return absl::OkStatus();
 }
 
 // "rope_scaling" (transformers 4) or "rope_parameters" (transformers 5, which also holds
@@ -332,8 +337,8 @@ absl::StatusOr<CausalLmConfig> ParseCausalLmConfig(absl::string_view json_text) 
     if (!json.contains(key) || json[key].is_null()) continue;
     TESSERA_ASSIGN_OR_RETURN(c.torch_dtype, GetString(json[key], kFile, key));
   }
-  TESSERA_ASSIGN_OR_RETURN(c.bos_token_id, OptionalTokenId(json, "bos_token_id"));
-  TESSERA_ASSIGN_OR_RETURN(c.pad_token_id, OptionalTokenId(json, "pad_token_id"));
+  TESSERA_RETURN_IF_ERROR(OptionalTokenId(json, "bos_token_id", &c.bos_token_id));
+  TESSERA_RETURN_IF_ERROR(OptionalTokenId(json, "pad_token_id", &c.pad_token_id));
   if (json.contains("eos_token_id")) {
     const Json& eos = json["eos_token_id"];
     c.eos_token_ids.clear();

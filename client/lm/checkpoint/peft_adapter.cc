@@ -366,8 +366,12 @@ absl::StatusOr<PeftAdapter> ReadPeftAdapter(const std::string& dir,
                                                      "\" does not start with \"", kPeftPrefix,
                                                      "\""));
     }
-    const std::string tessera_name(name);
-    by_name.emplace(tessera_name, std::move(t));
+    std::string tessera_name(name);
+    // Tensor names are immutable: re-create under the Tessera name (moving the bytes).
+    TESSERA_ASSIGN_OR_RETURN(Tensor renamed,
+                             Tensor::Create(tessera_name, t.dtype(), t.shape(),
+                                            std::move(*t.mutable_data())));
+    by_name.emplace(std::move(tessera_name), std::move(renamed));
   }
   const std::vector<ExpectedTensor> expected = AdapterTensors(config, lora);
   std::set<std::string> expected_names;
