@@ -25,6 +25,12 @@ struct HfCheckpoint {
   ArrayRecord weights;
 };
 
+// Two kinds of stored tensor are dropped as transformers drops them: the per-layer
+// "model.layers.N.self_attn.rotary_emb.inv_freq" buffers older transformers saved (they are
+// recomputed from config.json), and "lm_head.weight" in a tied checkpoint (transformers ties
+// it to the embedding and ignores the stored copy). With model.safetensors.index.json, every
+// shard it names must exist and hold exactly the tensors the index assigns to it; shard names
+// must be plain file names in `dir`. pytorch_model.bin checkpoints are not read.
 // Errors: NOT_FOUND for a missing directory, config.json or weights file (naming it);
 // INVALID_ARGUMENT naming the file and tensor for a missing tensor, an unexpected one, a
 // wrong shape, an unsupported dtype, a truncated or corrupt safetensors file, or an index
@@ -36,15 +42,21 @@ absl::StatusOr<CausalLmConfig> ReadHfConfig(const std::string& dir);
 
 // Writes config.json and the weights (which must match ExpectedTensors(config)); with
 // max_shard_bytes > 0 and weights larger than it, as shards plus
-// model.safetensors.index.json (transformers' layout), else one model.safetensors. Does not
-// write tokenizer files. Errors: INVALID_ARGUMENT on a layout mismatch; I/O errors.
+// model.safetensors.index.json (transformers' layout: tensors in order, a new shard when the
+// next tensor would pass the limit; {"metadata": {"total_size": N}, "weight_map": {...}};
+// model-00001-of-00003.safetensors, ...), else one model.safetensors; every safetensors file
+// carries the metadata {"format": "pt"}. Weight files of an earlier checkpoint in `dir` that
+// the new one does not use (model.safetensors, the index, model-*-of-*.safetensors) are
+// removed. Does not write tokenizer files. Errors: INVALID_ARGUMENT on an invalid config or a
+// layout mismatch (naming the tensor); I/O errors.
 absl::Status WriteHfCheckpoint(const std::string& dir, const CausalLmConfig& config,
                                const ArrayRecord& weights, uint64_t max_shard_bytes = 0);
 
 // The checkpoint's identity: SHA-256 (hex) of the text `sha256sum` prints for the files
 // that define the model, sorted by name (config.json, generation_config.json,
 // model*.safetensors, model.safetensors.index.json, tokenizer.json, tokenizer.model,
-// tokenizer_config.json, special_tokens_map.json; those present), i.e.
+// tokenizer_config.json, special_tokens_map.json; those present, following symlinks as the
+// Hugging Face cache's snapshot folders need), sorted by bytes (LC_ALL=C), i.e.
 //   cd DIR && sha256sum <those files, sorted> | sha256sum
 // Errors: NOT_FOUND when the directory has no config.json.
 absl::StatusOr<std::string> CheckpointSha256(const std::string& dir);

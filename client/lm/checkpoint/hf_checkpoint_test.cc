@@ -236,7 +236,8 @@ def load(path):
     n = struct.unpack('<Q', b[:8])[0]
     h = json.loads(b[8:8 + n])
     assert h.pop('__metadata__') == {'format': 'pt'}, path
-    return {k: (v['dtype'], v['shape'], b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]])
+    base = 8 + n
+    return {k: (v['dtype'], v['shape'], b[base + v['data_offsets'][0]:base + v['data_offsets'][1]])
             for k, v in h.items()}
 out, ref = sys.argv[1], sys.argv[2]
 index = json.load(open(out + '/model.safetensors.index.json'))

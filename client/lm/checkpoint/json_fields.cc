@@ -11,7 +11,9 @@ namespace tessera::lm::internal {
 absl::StatusOr<nlohmann::json> ParseJsonObject(absl::string_view text, absl::string_view file) {
   nlohmann::json json = nlohmann::json::parse(text.begin(), text.end(), /*cb=*/nullptr,
                                               /*allow_exceptions=*/false);
-  if (json.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(file, ": not valid JSON"));
+  if (json.is_discarded()) {
+    return absl::InvalidArgumentError(absl::StrCat(file, ": not valid JSON"));
+  }
   if (!json.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(file, ": not a JSON object"));
   }
