@@ -9,7 +9,9 @@
 #include <optional>
 #include <string_view>  // toml++ speaks std::string_view
 #include <utility>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/status_macros.h"
@@ -45,6 +47,111 @@ constexpr double kMaxDeadlineSeconds = 86400;
 constexpr size_t kMaxNameLength = 128;
 constexpr absl::string_view kArchitectures[] = {"niid_cnn", "mcmahan_cnn",
                                                 "mlp", "dp_cnn"};
+// Language models ([model.causal_lm], docs/run_config.md "Language models").
+constexpr Range kLoraRank{1, 1024};
+constexpr Range kMaxSeqLength{8, 32768};
+constexpr Range kWarmupSteps{0, 1000000};
+constexpr double kMaxHeldoutFraction = 0.5;
+constexpr absl::string_view kLoraTargets[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                              "gate_proj", "up_proj", "down_proj"};
+constexpr absl::string_view kTextFormats[] = {"auto", "text", "instruction"};
+constexpr absl::string_view kPromptTemplates[] = {"alpaca"};
+// An empty string (a proto written before the field existed) means the first, the default.
+constexpr absl::string_view kOptimizers[] = {"sgd", "adamw"};
+constexpr absl::string_view kLrSchedules[] = {"constant", "linear", "cosine"};
+constexpr char kExactlyOneModel[] =
+    "set exactly one of model.architecture, model.torchscript and [model.causal_lm]";
+
+template <size_t N>
+absl::Status CheckOneOf(absl::string_view path, const std::string& value,
+                        const absl::string_view (&allowed)[N]) {
+  for (absl::string_view a : allowed) {
+    if (value == a) return absl::OkStatus();
+  }
+  return FieldError(path, absl::StrCat("must be one of ", absl::StrJoin(allowed, ", "),
+                                       "; got \"", value, "\""));
+}
+
+// Lower- or upper-case hex of 32 bytes.
+absl::StatusOr<std::string> ParseSha256Hex(absl::string_view path, const std::string& hex) {
+  if (hex.size() != 64) {
+    return FieldError(path, absl::StrCat("must be 64 hex digits (a SHA-256), got ",
+                                         hex.size(), " characters"));
+  }
+  const auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string bytes(32, '\0');
+  for (size_t i = 0; i < 64; i += 2) {
+    const int hi = digit(hex[i]);
+    const int lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) {
+      return FieldError(path, absl::StrCat("must be 64 hex digits (a SHA-256), got \"",
+                                           hex, "\""));
+    }
+    bytes[i / 2] = static_cast<char>(hi * 16 + lo);
+  }
+  return bytes;
+}
+
+absl::Status ParseLora(const TableReader& t, wire::v1::LoraSpec& lora) {
+  TESSERA_RETURN_IF_ERROR(t.CheckKeys(
+      {"rank", "alpha", "dropout", "target_modules", "freeze_a", "init_seed"}));
+  TESSERA_ASSIGN_OR_RETURN(int64_t rank, t.IntIn("rank", kLoraRank, 8));
+  TESSERA_ASSIGN_OR_RETURN(double alpha, t.FloatOr("alpha", 16));
+  TESSERA_ASSIGN_OR_RETURN(double dropout, t.FloatOr("dropout", 0));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> targets,
+                           t.StringArray("target_modules"));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<bool> freeze_a, t.Bool("freeze_a"));
+  TESSERA_ASSIGN_OR_RETURN(int64_t init_seed, t.IntIn("init_seed", kSeed, 0));
+  lora.set_rank(static_cast<uint32_t>(rank));
+  lora.set_alpha(alpha);
+  lora.set_dropout(dropout);
+  for (const std::string& m : targets.value_or(std::vector<std::string>{"q_proj", "v_proj"})) {
+    lora.add_target_modules(m);
+  }
+  lora.set_freeze_a(freeze_a.value_or(false));
+  lora.set_init_seed(static_cast<uint64_t>(init_seed));
+  return absl::OkStatus();
+}
+
+absl::Status ParseText(const TableReader& t, wire::v1::TextSpec& text) {
+  TESSERA_RETURN_IF_ERROR(t.CheckKeys(
+      {"format", "prompt_template", "max_seq_length", "packing", "heldout_fraction"}));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> format, t.String("format"));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> prompt, t.String("prompt_template"));
+  TESSERA_ASSIGN_OR_RETURN(int64_t max_seq, t.IntIn("max_seq_length", kMaxSeqLength, 256));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<bool> packing, t.Bool("packing"));
+  TESSERA_ASSIGN_OR_RETURN(double heldout, t.FloatOr("heldout_fraction", 0.1));
+  text.set_format(format.value_or("auto"));
+  text.set_prompt_template(prompt.value_or("alpaca"));
+  text.set_max_seq_length(static_cast<uint32_t>(max_seq));
+  text.set_packing(packing.value_or(true));
+  text.set_heldout_fraction(heldout);
+  return absl::OkStatus();
+}
+
+absl::Status ParseCausalLm(const TableReader& t, wire::v1::CausalLmSpec& spec) {
+  TESSERA_RETURN_IF_ERROR(
+      t.CheckKeys({"base_sha256", "gradient_checkpointing", "lora", "text"}));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> sha, t.String("base_sha256"));
+  if (!sha.has_value()) {
+    return FieldError(t.Path("base_sha256"),
+                      "is required (the SHA-256 of the base checkpoint files, 64 hex digits)");
+  }
+  TESSERA_ASSIGN_OR_RETURN(*spec.mutable_base_sha256(),
+                           ParseSha256Hex(t.Path("base_sha256"), *sha));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<bool> checkpointing,
+                           t.Bool("gradient_checkpointing"));
+  spec.set_gradient_checkpointing(checkpointing.value_or(false));
+  TESSERA_ASSIGN_OR_RETURN(TableReader lora, t.Table("lora"));
+  TESSERA_RETURN_IF_ERROR(ParseLora(lora, *spec.mutable_lora()));
+  TESSERA_ASSIGN_OR_RETURN(TableReader text, t.Table("text"));
+  return ParseText(text, *spec.mutable_text());
+}
 
 absl::Status CheckPositiveSeconds(absl::string_view path, double v,
                                   double max) {
@@ -63,8 +170,8 @@ std::string Resolve(absl::string_view base_dir, const std::string& path) {
 
 absl::Status ParseModel(const TableReader& model, absl::string_view base_dir,
                         RunConfigFile& out) {
-  TESSERA_RETURN_IF_ERROR(model.CheckKeys(
-      {"architecture", "torchscript", "initial_weights", "seed", "source", "license"}));
+  TESSERA_RETURN_IF_ERROR(model.CheckKeys({"architecture", "torchscript", "initial_weights",
+                                           "seed", "source", "license", "causal_lm"}));
   TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> arch,
                            model.String("architecture"));
   TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> script,
@@ -72,9 +179,14 @@ absl::Status ParseModel(const TableReader& model, absl::string_view base_dir,
   TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> weights,
                            model.String("initial_weights"));
   TESSERA_ASSIGN_OR_RETURN(int64_t seed, model.IntIn("seed", kSeed, 1));
-  if (arch.has_value() == script.has_value()) {
-    return FieldError(
-        "model", "set exactly one of model.architecture and model.torchscript");
+  TESSERA_ASSIGN_OR_RETURN(TableReader causal_lm, model.Table("causal_lm"));
+  if (arch.has_value() + script.has_value() + causal_lm.present() != 1) {
+    return FieldError("model", kExactlyOneModel);
+  }
+  if (causal_lm.present() && !weights.has_value()) {
+    return FieldError("model.initial_weights",
+                      "is required with [model.causal_lm]: the initial LoRA adapter "
+                      "(safetensors, written by tessera-model lora-init)");
   }
   if (script.has_value() && script->empty())
     return FieldError("model.torchscript", "is empty");
@@ -85,6 +197,9 @@ absl::Status ParseModel(const TableReader& model, absl::string_view base_dir,
   spec.set_architecture(arch.value_or(""));
   spec.set_seed(seed);
   TESSERA_RETURN_IF_ERROR(config_internal::ParseModelProvenance(model, spec));
+  if (causal_lm.present()) {
+    TESSERA_RETURN_IF_ERROR(ParseCausalLm(causal_lm, *spec.mutable_causal_lm()));
+  }
   if (script.has_value()) out.torchscript_path = Resolve(base_dir, *script);
   if (weights.has_value())
     out.initial_safetensors_path = Resolve(base_dir, *weights);
@@ -100,9 +215,10 @@ absl::Status ParseModel(const TableReader& model, absl::string_view base_dir,
 }
 
 absl::Status ParseTrain(const TableReader& t, wire::v1::TrainConfig& train) {
-  TESSERA_RETURN_IF_ERROR(
-      t.CheckKeys({"local_epochs", "batch_size", "learning_rate", "momentum",
-                   "weight_decay", "max_steps"}));
+  TESSERA_RETURN_IF_ERROR(t.CheckKeys(
+      {"local_epochs", "batch_size", "learning_rate", "momentum", "weight_decay", "max_steps",
+       "optimizer", "lr_schedule", "warmup_steps", "adam_beta1", "adam_beta2", "adam_epsilon",
+       "max_grad_norm"}));
   TESSERA_ASSIGN_OR_RETURN(int64_t epochs,
                            t.IntIn("local_epochs", kLocalEpochs, 1));
   TESSERA_ASSIGN_OR_RETURN(int64_t batch,
@@ -112,6 +228,31 @@ absl::Status ParseTrain(const TableReader& t, wire::v1::TrainConfig& train) {
   TESSERA_ASSIGN_OR_RETURN(double lr, t.FloatOr("learning_rate", 0.01));
   TESSERA_ASSIGN_OR_RETURN(double momentum, t.FloatOr("momentum", 0.0));
   TESSERA_ASSIGN_OR_RETURN(double wd, t.FloatOr("weight_decay", 0.0));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> optimizer, t.String("optimizer"));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<std::string> schedule, t.String("lr_schedule"));
+  TESSERA_ASSIGN_OR_RETURN(int64_t warmup, t.IntIn("warmup_steps", kWarmupSteps, 0));
+  TESSERA_ASSIGN_OR_RETURN(double beta1, t.FloatOr("adam_beta1", 0.9));
+  TESSERA_ASSIGN_OR_RETURN(double beta2, t.FloatOr("adam_beta2", 0.999));
+  TESSERA_ASSIGN_OR_RETURN(double epsilon, t.FloatOr("adam_epsilon", 1e-8));
+  TESSERA_ASSIGN_OR_RETURN(double max_grad_norm, t.FloatOr("max_grad_norm", 0.0));
+  // ValidateTrain accepts "" and 0 from an older proto; a TOML that sets them is wrong.
+  if (optimizer.has_value()) {
+    TESSERA_RETURN_IF_ERROR(CheckOneOf("train.optimizer", *optimizer, kOptimizers));
+  }
+  if (schedule.has_value()) {
+    TESSERA_RETURN_IF_ERROR(CheckOneOf("train.lr_schedule", *schedule, kLrSchedules));
+  }
+  if (!(epsilon > 0 && std::isfinite(epsilon))) {
+    return FieldError("train.adam_epsilon",
+                      absl::StrCat("must be finite and > 0, got ", epsilon));
+  }
+  train.set_optimizer(optimizer.value_or("sgd"));
+  train.set_lr_schedule(schedule.value_or("constant"));
+  train.set_warmup_steps(static_cast<uint32_t>(warmup));
+  train.set_adam_beta1(beta1);
+  train.set_adam_beta2(beta2);
+  train.set_adam_epsilon(epsilon);
+  train.set_max_grad_norm(max_grad_norm);
   train.set_local_epochs(static_cast<uint32_t>(epochs));
   train.set_batch_size(static_cast<uint32_t>(batch));
   train.set_max_steps(static_cast<uint32_t>(max_steps));
@@ -179,6 +320,66 @@ absl::Status ValidateName(const std::string& name) {
                    " characters of [A-Za-z0-9._-], got \"", name, "\""));
 }
 
+absl::Status ValidateLora(const wire::v1::LoraSpec& lora) {
+  TESSERA_RETURN_IF_ERROR(CheckRange("model.causal_lm.lora.rank", lora.rank(), kLoraRank));
+  if (!(lora.alpha() > 0 && std::isfinite(lora.alpha()))) {
+    return FieldError("model.causal_lm.lora.alpha",
+                      absl::StrCat("must be finite and > 0, got ", lora.alpha()));
+  }
+  if (!(lora.dropout() >= 0 && lora.dropout() < 1)) {
+    return FieldError("model.causal_lm.lora.dropout",
+                      absl::StrCat("must be in [0, 1), got ", lora.dropout()));
+  }
+  if (lora.target_modules().empty()) {
+    return FieldError(
+        "model.causal_lm.lora.target_modules",
+        absl::StrCat("must name at least one of ", absl::StrJoin(kLoraTargets, ", ")));
+  }
+  for (int i = 0; i < lora.target_modules_size(); ++i) {
+    const std::string path = absl::StrCat("model.causal_lm.lora.target_modules[", i, "]");
+    TESSERA_RETURN_IF_ERROR(CheckOneOf(path, lora.target_modules(i), kLoraTargets));
+    for (int j = 0; j < i; ++j) {
+      if (lora.target_modules(j) == lora.target_modules(i)) {
+        return FieldError(path, absl::StrCat("\"", lora.target_modules(i), "\" is repeated"));
+      }
+    }
+  }
+  if (lora.init_seed() > static_cast<uint64_t>(kI64Max)) {
+    return FieldError("model.causal_lm.lora.init_seed",
+                      absl::StrCat("must be in [0, ", kI64Max, "], got ", lora.init_seed()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateText(const wire::v1::TextSpec& text) {
+  TESSERA_RETURN_IF_ERROR(CheckOneOf("model.causal_lm.text.format", text.format(), kTextFormats));
+  TESSERA_RETURN_IF_ERROR(CheckOneOf("model.causal_lm.text.prompt_template",
+                                     text.prompt_template(), kPromptTemplates));
+  TESSERA_RETURN_IF_ERROR(
+      CheckRange("model.causal_lm.text.max_seq_length", text.max_seq_length(), kMaxSeqLength));
+  if (!(text.heldout_fraction() >= 0 && text.heldout_fraction() <= kMaxHeldoutFraction)) {
+    return FieldError("model.causal_lm.text.heldout_fraction",
+                      absl::StrCat("must be in [0, ", kMaxHeldoutFraction, "], got ",
+                                   text.heldout_fraction()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCausalLm(const wire::v1::ModelSpec& model) {
+  const wire::v1::CausalLmSpec& lm = model.causal_lm();
+  if (lm.base_sha256().size() != 32) {
+    return FieldError("model.causal_lm.base_sha256",
+                      absl::StrCat("must be 32 bytes, got ", lm.base_sha256().size()));
+  }
+  if (!absl::StartsWith(model.initial_weights_source(), "safetensors:")) {
+    return FieldError("model.initial_weights",
+                      "is required with [model.causal_lm]: the initial LoRA adapter "
+                      "(safetensors, written by tessera-model lora-init)");
+  }
+  TESSERA_RETURN_IF_ERROR(ValidateLora(lm.lora()));
+  return ValidateText(lm.text());
+}
+
 // `torchscript_pending`: the TOML named a TorchScript file whose hash is not
 // computed yet.
 absl::Status ValidateModel(const wire::v1::ModelSpec& model,
@@ -186,10 +387,9 @@ absl::Status ValidateModel(const wire::v1::ModelSpec& model,
   const bool has_arch = !model.architecture().empty();
   const bool has_script =
       !model.torchscript_sha256().empty() || torchscript_pending;
-  if (has_arch == has_script) {
-    return FieldError(
-        "model", "set exactly one of model.architecture and model.torchscript");
-  }
+  const bool has_causal_lm = model.has_causal_lm();
+  if (has_arch + has_script + has_causal_lm != 1) return FieldError("model", kExactlyOneModel);
+  if (has_causal_lm) TESSERA_RETURN_IF_ERROR(ValidateCausalLm(model));
   if (has_arch) {
     bool known = false;
     for (absl::string_view a : kArchitectures)
@@ -230,6 +430,30 @@ absl::Status ValidateTrain(const wire::v1::TrainConfig& t) {
     return FieldError(
         "train.weight_decay",
         absl::StrCat("must be finite and >= 0, got ", t.weight_decay()));
+  }
+  if (!t.optimizer().empty()) {
+    TESSERA_RETURN_IF_ERROR(CheckOneOf("train.optimizer", t.optimizer(), kOptimizers));
+  }
+  if (!t.lr_schedule().empty()) {
+    TESSERA_RETURN_IF_ERROR(CheckOneOf("train.lr_schedule", t.lr_schedule(), kLrSchedules));
+  }
+  TESSERA_RETURN_IF_ERROR(CheckRange("train.warmup_steps", t.warmup_steps(), kWarmupSteps));
+  for (const auto& [path, beta] : {std::pair<const char*, double>{"train.adam_beta1",
+                                                                  t.adam_beta1()},
+                                   {"train.adam_beta2", t.adam_beta2()}}) {
+    if (!(beta >= 0 && beta < 1)) {
+      return FieldError(path, absl::StrCat("must be in [0, 1), got ", beta));
+    }
+  }
+  // 0: a proto from before the field existed; it must be set for adamw.
+  const bool epsilon_ok = t.adam_epsilon() > 0 && std::isfinite(t.adam_epsilon());
+  if (!epsilon_ok && (t.optimizer() == "adamw" || t.adam_epsilon() != 0)) {
+    return FieldError("train.adam_epsilon",
+                      absl::StrCat("must be finite and > 0, got ", t.adam_epsilon()));
+  }
+  if (!(t.max_grad_norm() >= 0 && std::isfinite(t.max_grad_norm()))) {
+    return FieldError("train.max_grad_norm",
+                      absl::StrCat("must be finite and >= 0, got ", t.max_grad_norm()));
   }
   return absl::OkStatus();
 }
@@ -326,7 +550,8 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(
   TESSERA_ASSIGN_OR_RETURN(TableReader model, top.Table("model"));
   if (!model.present()) {
     return FieldError(
-        "model", "is required (set model.architecture or model.torchscript)");
+        "model",
+        "is required (set model.architecture, model.torchscript or [model.causal_lm])");
   }
   TESSERA_RETURN_IF_ERROR(ParseModel(model, base_dir, out));
   TESSERA_ASSIGN_OR_RETURN(TableReader train, top.Table("train"));

@@ -373,5 +373,313 @@ TEST(RunConfigTest, LoadRunConfigFileResolvesAgainstItsDirectory) {
   std::filesystem::remove_all(dir);
 }
 
+// ---------------------------------------------------------------------------------------
+// Language models ([model.causal_lm], docs/run_config.md "Language models").
+
+constexpr char kSha[] = "00112233445566778899aabbccddeeffFFEEDDCCBBAA99887766554433221100";
+
+constexpr char kCausalLmExample[] = R"(
+name = "smollm-alpaca"
+rounds = 20
+
+[model]
+source = "HuggingFaceTB/SmolLM2-135M"
+license = "Apache-2.0"
+initial_weights = "adapter_init.safetensors"
+
+[model.causal_lm]
+base_sha256 = "00112233445566778899aabbccddeeffFFEEDDCCBBAA99887766554433221100"
+gradient_checkpointing = true
+
+[model.causal_lm.lora]
+rank = 16
+alpha = 32
+dropout = 0.05
+target_modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+freeze_a = true
+init_seed = 5
+
+[model.causal_lm.text]
+format = "instruction"
+prompt_template = "alpaca"
+max_seq_length = 512
+packing = false
+heldout_fraction = 0.2
+
+[train]
+batch_size = 8
+learning_rate = 0.0002
+weight_decay = 0.01
+optimizer = "adamw"
+lr_schedule = "cosine"
+warmup_steps = 10
+adam_beta1 = 0.8
+adam_beta2 = 0.95
+adam_epsilon = 1e-6
+max_grad_norm = 1.0
+)";
+
+// A causal-LM config with only the required keys, plus `extra`.
+std::string MinimalLm(const std::string& extra) {
+  return std::string(R"(
+name = "lm"
+rounds = 1
+[model]
+initial_weights = "a.safetensors"
+[model.causal_lm]
+base_sha256 = ")") +
+         kSha + "\"\n" + extra;
+}
+
+TEST(RunConfigCausalLmTest, FullExampleParses) {
+  absl::StatusOr<RunConfigFile> f = ParseRunConfigToml(kCausalLmExample, "/runs/lm");
+  ASSERT_THAT(f, IsOk());
+  const wire::v1::RunConfig& c = f->config;
+  EXPECT_EQ(c.model().architecture(), "");
+  EXPECT_TRUE(c.model().torchscript_sha256().empty());
+  EXPECT_EQ(c.model().source(), "HuggingFaceTB/SmolLM2-135M");
+  EXPECT_EQ(c.model().license(), "Apache-2.0");
+  EXPECT_EQ(f->initial_safetensors_path, "/runs/lm/adapter_init.safetensors");
+  EXPECT_EQ(c.model().initial_weights_source(), "safetensors:adapter_init.safetensors");
+  ASSERT_TRUE(c.model().has_causal_lm());
+  const wire::v1::CausalLmSpec& lm = c.model().causal_lm();
+  // 0x00 0x11 ... 0xff, then 0xff 0xee ... 0x00 (upper-case hex accepted).
+  std::string sha;
+  for (int i = 0; i < 16; ++i) sha.push_back(static_cast<char>(i * 0x11));
+  for (int i = 15; i >= 0; --i) sha.push_back(static_cast<char>(i * 0x11));
+  EXPECT_EQ(lm.base_sha256(), sha);
+  EXPECT_TRUE(lm.gradient_checkpointing());
+  EXPECT_EQ(lm.lora().rank(), 16u);
+  EXPECT_EQ(lm.lora().alpha(), 32.0);
+  EXPECT_EQ(lm.lora().dropout(), 0.05);
+  EXPECT_THAT(lm.lora().target_modules(),
+              ::testing::ElementsAre("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                     "up_proj", "down_proj"));
+  EXPECT_TRUE(lm.lora().freeze_a());
+  EXPECT_EQ(lm.lora().init_seed(), 5u);
+  EXPECT_EQ(lm.text().format(), "instruction");
+  EXPECT_EQ(lm.text().prompt_template(), "alpaca");
+  EXPECT_EQ(lm.text().max_seq_length(), 512u);
+  EXPECT_FALSE(lm.text().packing());
+  EXPECT_EQ(lm.text().heldout_fraction(), 0.2);
+  EXPECT_EQ(c.train().optimizer(), "adamw");
+  EXPECT_EQ(c.train().lr_schedule(), "cosine");
+  EXPECT_EQ(c.train().warmup_steps(), 10u);
+  EXPECT_EQ(c.train().adam_beta1(), 0.8);
+  EXPECT_EQ(c.train().adam_beta2(), 0.95);
+  EXPECT_EQ(c.train().adam_epsilon(), 1e-6);
+  EXPECT_EQ(c.train().max_grad_norm(), 1.0);
+  EXPECT_EQ(c.train().weight_decay(), 0.01);
+  TESSERA_EXPECT_OK(ValidateRunConfig(c));
+}
+
+TEST(RunConfigCausalLmTest, DefaultsApply) {
+  absl::StatusOr<RunConfigFile> f = ParseRunConfigToml(MinimalLm(""), "");
+  ASSERT_THAT(f, IsOk());
+  const wire::v1::CausalLmSpec& lm = f->config.model().causal_lm();
+  EXPECT_EQ(lm.base_sha256().size(), 32u);
+  EXPECT_FALSE(lm.gradient_checkpointing());
+  EXPECT_EQ(lm.lora().rank(), 8u);
+  EXPECT_EQ(lm.lora().alpha(), 16.0);
+  EXPECT_EQ(lm.lora().dropout(), 0.0);
+  EXPECT_THAT(lm.lora().target_modules(), ::testing::ElementsAre("q_proj", "v_proj"));
+  EXPECT_FALSE(lm.lora().freeze_a());
+  EXPECT_EQ(lm.lora().init_seed(), 0u);
+  EXPECT_EQ(lm.text().format(), "auto");
+  EXPECT_EQ(lm.text().prompt_template(), "alpaca");
+  EXPECT_EQ(lm.text().max_seq_length(), 256u);
+  EXPECT_TRUE(lm.text().packing());
+  EXPECT_EQ(lm.text().heldout_fraction(), 0.1);
+  // The optimizer fields' defaults, here and for built-in models.
+  for (const std::string& toml : {MinimalLm(""), std::string(kMinimal)}) {
+    f = ParseRunConfigToml(toml, "");
+    ASSERT_THAT(f, IsOk());
+    const wire::v1::TrainConfig& t = f->config.train();
+    EXPECT_EQ(t.optimizer(), "sgd");
+    EXPECT_EQ(t.lr_schedule(), "constant");
+    EXPECT_EQ(t.warmup_steps(), 0u);
+    EXPECT_EQ(t.adam_beta1(), 0.9);
+    EXPECT_EQ(t.adam_beta2(), 0.999);
+    EXPECT_EQ(t.adam_epsilon(), 1e-8);
+    EXPECT_EQ(t.max_grad_norm(), 0.0);
+  }
+  EXPECT_FALSE(f->config.model().has_causal_lm());
+}
+
+TEST(RunConfigCausalLmTest, AdamWForABuiltInModel) {
+  absl::StatusOr<RunConfigFile> f = ParseRunConfigToml(
+      Minimal("[train]\noptimizer = \"adamw\"\nlr_schedule = \"linear\"\nwarmup_steps = 1000000\n"),
+      "");
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->config.train().optimizer(), "adamw");
+  EXPECT_EQ(f->config.train().lr_schedule(), "linear");
+  EXPECT_EQ(f->config.train().warmup_steps(), 1000000u);
+}
+
+TEST(RunConfigCausalLmTest, RangeEdgesAreAccepted) {
+  for (const char* extra :
+       {"[model.causal_lm.lora]\nrank = 1\ndropout = 0\n",
+        "[model.causal_lm.lora]\nrank = 1024\ndropout = 0.999\nalpha = 1e-3\n",
+        "[model.causal_lm.lora]\ntarget_modules = [\"down_proj\"]\n",
+        "[model.causal_lm.text]\nmax_seq_length = 8\nheldout_fraction = 0\n",
+        "[model.causal_lm.text]\nmax_seq_length = 32768\nheldout_fraction = 0.5\n",
+        "[model.causal_lm.text]\nformat = \"text\"\n",
+        "[train]\nadam_beta1 = 0\nadam_beta2 = 0\nmax_grad_norm = 0\n"}) {
+    EXPECT_THAT(ParseRunConfigToml(MinimalLm(extra), ""), IsOk()) << extra;
+  }
+}
+
+TEST(RunConfigCausalLmTest, InvalidValuesNameTheField) {
+  const std::string lora = "[model.causal_lm.lora]\n";
+  const std::string text = "[model.causal_lm.text]\n";
+  const std::vector<BadCase> cases = {
+      // Exactly one kind of model; the adapter file is required.
+      {MinimalLm("").replace(MinimalLm("").find("[model]\n"), 8,
+                             "[model]\narchitecture = \"mlp\"\n"),
+       "model: set exactly one of model.architecture, model.torchscript and [model.causal_lm]"},
+      {MinimalLm("").replace(MinimalLm("").find("[model]\n"), 8,
+                             "[model]\ntorchscript = \"m.pt\"\n"),
+       "model: set exactly one of"},
+      {"name = \"x\"\nrounds = 1\n[model]\ninitial_weights = \"a.safetensors\"\n",
+       "model: set exactly one of model.architecture, model.torchscript and [model.causal_lm]"},
+      {"name = \"x\"\nrounds = 1\n[model.causal_lm]\nbase_sha256 = \"" + std::string(kSha) +
+           "\"\n",
+       "model.initial_weights: is required with [model.causal_lm]"},
+      {"name = \"x\"\nrounds = 1\n[model]\ninitial_weights = \"a.safetensors\"\n"
+       "[model.causal_lm]\n",
+       "model.causal_lm.base_sha256: is required"},
+      {"name = \"x\"\nrounds = 1\n[model]\ninitial_weights = \"a.safetensors\"\n"
+       "[model.causal_lm]\nbase_sha256 = \"abc\"\n",
+       "model.causal_lm.base_sha256: must be 64 hex digits (a SHA-256), got 3 characters"},
+      {"name = \"x\"\nrounds = 1\n[model]\ninitial_weights = \"a.safetensors\"\n"
+       "[model.causal_lm]\nbase_sha256 = \"" +
+           std::string(63, 'a') + "g\"\n",
+       "model.causal_lm.base_sha256: must be 64 hex digits"},
+      {MinimalLm("colour = 1\n"), "model.causal_lm.colour: unknown key"},
+      {MinimalLm(lora + "r = 1\n"), "model.causal_lm.lora.r: unknown key"},
+      {MinimalLm(text + "length = 1\n"), "model.causal_lm.text.length: unknown key"},
+      {MinimalLm("gradient_checkpointing = 1\n"),
+       "model.causal_lm.gradient_checkpointing: expected boolean, got integer"},
+      // LoRA.
+      {MinimalLm(lora + "rank = 0\n"), "model.causal_lm.lora.rank: must be in [1, 1024], got 0"},
+      {MinimalLm(lora + "rank = 1025\n"), "model.causal_lm.lora.rank: must be in [1, 1024]"},
+      {MinimalLm(lora + "alpha = 0\n"), "model.causal_lm.lora.alpha: must be finite and > 0"},
+      {MinimalLm(lora + "alpha = inf\n"), "model.causal_lm.lora.alpha: must be finite and > 0"},
+      {MinimalLm(lora + "alpha = nan\n"), "model.causal_lm.lora.alpha: must be finite and > 0"},
+      {MinimalLm(lora + "dropout = 1\n"), "model.causal_lm.lora.dropout: must be in [0, 1), got 1"},
+      {MinimalLm(lora + "dropout = -0.1\n"), "model.causal_lm.lora.dropout: must be in [0, 1)"},
+      {MinimalLm(lora + "target_modules = []\n"),
+       "model.causal_lm.lora.target_modules: must name at least one of q_proj"},
+      {MinimalLm(lora + "target_modules = [\"q_proj\", \"lm_head\"]\n"),
+       "model.causal_lm.lora.target_modules[1]: must be one of q_proj, k_proj, v_proj, o_proj, "
+       "gate_proj, up_proj, down_proj; got \"lm_head\""},
+      {MinimalLm(lora + "target_modules = [\"v_proj\", \"q_proj\", \"v_proj\"]\n"),
+       "model.causal_lm.lora.target_modules[2]: \"v_proj\" is repeated"},
+      {MinimalLm(lora + "target_modules = [\"q_proj\", 1]\n"),
+       "model.causal_lm.lora.target_modules[1]: expected string"},
+      {MinimalLm(lora + "freeze_a = \"yes\"\n"),
+       "model.causal_lm.lora.freeze_a: expected boolean"},
+      {MinimalLm(lora + "init_seed = -1\n"), "model.causal_lm.lora.init_seed: must be in"},
+      // Text.
+      {MinimalLm(text + "format = \"csv\"\n"),
+       "model.causal_lm.text.format: must be one of auto, text, instruction; got \"csv\""},
+      {MinimalLm(text + "prompt_template = \"vicuna\"\n"),
+       "model.causal_lm.text.prompt_template: must be one of alpaca; got \"vicuna\""},
+      {MinimalLm(text + "max_seq_length = 7\n"),
+       "model.causal_lm.text.max_seq_length: must be in [8, 32768], got 7"},
+      {MinimalLm(text + "max_seq_length = 32769\n"),
+       "model.causal_lm.text.max_seq_length: must be in [8, 32768]"},
+      {MinimalLm(text + "heldout_fraction = 0.51\n"),
+       "model.causal_lm.text.heldout_fraction: must be in [0, 0.5], got 0.51"},
+      {MinimalLm(text + "heldout_fraction = -0.1\n"),
+       "model.causal_lm.text.heldout_fraction: must be in [0, 0.5]"},
+      {MinimalLm(text + "packing = 1\n"), "model.causal_lm.text.packing: expected boolean"},
+      // Train (for any model).
+      {Minimal("[train]\noptimizer = \"adam\"\n"),
+       "train.optimizer: must be one of sgd, adamw; got \"adam\""},
+      {Minimal("[train]\noptimizer = \"\"\n"), "train.optimizer: must be one of sgd, adamw"},
+      {Minimal("[train]\nlr_schedule = \"step\"\n"),
+       "train.lr_schedule: must be one of constant, linear, cosine; got \"step\""},
+      {Minimal("[train]\nwarmup_steps = 1000001\n"),
+       "train.warmup_steps: must be in [0, 1000000], got 1000001"},
+      {Minimal("[train]\nwarmup_steps = -1\n"), "train.warmup_steps: must be in [0, 1000000]"},
+      {Minimal("[train]\nadam_beta1 = 1\n"), "train.adam_beta1: must be in [0, 1), got 1"},
+      {Minimal("[train]\nadam_beta1 = -0.5\n"), "train.adam_beta1: must be in [0, 1)"},
+      {Minimal("[train]\nadam_beta2 = 1.5\n"), "train.adam_beta2: must be in [0, 1)"},
+      {Minimal("[train]\nadam_beta2 = nan\n"), "train.adam_beta2: must be in [0, 1)"},
+      {Minimal("[train]\nadam_epsilon = 0\n"), "train.adam_epsilon: must be finite and > 0"},
+      {Minimal("[train]\nadam_epsilon = inf\n"), "train.adam_epsilon: must be finite and > 0"},
+      {Minimal("[train]\nmax_grad_norm = -1\n"),
+       "train.max_grad_norm: must be finite and >= 0, got -1"},
+      {Minimal("[train]\nmax_grad_norm = inf\n"), "train.max_grad_norm: must be finite"},
+  };
+  for (const BadCase& c : cases) {
+    EXPECT_THAT(ParseRunConfigToml(c.toml, ""),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
+        << c.toml;
+  }
+}
+
+TEST(RunConfigCausalLmTest, ValidateRunConfigChecksTheProto) {
+  absl::StatusOr<RunConfigFile> f = ParseRunConfigToml(kCausalLmExample, "");
+  ASSERT_THAT(f, IsOk());
+  const wire::v1::RunConfig good = f->config;
+  const auto expect_error = [](const wire::v1::RunConfig& c, const std::string& message) {
+    EXPECT_THAT(ValidateRunConfig(c),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(message)))
+        << message;
+  };
+  wire::v1::RunConfig c = good;
+  c.mutable_model()->set_architecture("mlp");
+  expect_error(c, "model: set exactly one of");
+  c = good;
+  c.mutable_model()->set_torchscript_sha256(std::string(32, 'h'));
+  expect_error(c, "model: set exactly one of");
+  c = good;
+  c.mutable_model()->mutable_causal_lm()->set_base_sha256("short");
+  expect_error(c, "model.causal_lm.base_sha256: must be 32 bytes, got 5");
+  c = good;
+  c.mutable_model()->set_initial_weights_source("");
+  expect_error(c, "model.initial_weights: is required with [model.causal_lm]");
+  c = good;
+  c.mutable_model()->mutable_causal_lm()->mutable_lora()->set_rank(0);
+  expect_error(c, "model.causal_lm.lora.rank: must be in [1, 1024], got 0");
+  c = good;
+  c.mutable_model()->mutable_causal_lm()->mutable_lora()->set_init_seed(~uint64_t{0});
+  expect_error(c, "model.causal_lm.lora.init_seed: must be in");
+  c = good;
+  c.mutable_model()->mutable_causal_lm()->mutable_text()->set_format("");
+  expect_error(c, "model.causal_lm.text.format: must be one of");
+  c = good;
+  c.mutable_train()->set_adam_epsilon(0);  // adamw needs it
+  expect_error(c, "train.adam_epsilon: must be finite and > 0, got 0");
+  c = good;
+  c.mutable_train()->set_lr_schedule("exp");
+  expect_error(c, "train.lr_schedule: must be one of");
+  // An empty causal_lm message is present: its fields are checked.
+  c = good;
+  c.mutable_model()->mutable_causal_lm()->Clear();
+  expect_error(c, "model.causal_lm.base_sha256: must be 32 bytes, got 0");
+}
+
+TEST(RunConfigCausalLmTest, ProtoWithoutTheNewTrainFieldsStillValidates) {
+  // A RunConfig written before optimizer/lr_schedule/adam_* existed: empty strings and zeros
+  // mean sgd, constant, no clipping.
+  absl::StatusOr<RunConfigFile> f = ParseRunConfigToml(kFullExample, "");
+  ASSERT_THAT(f, IsOk());
+  wire::v1::RunConfig c = f->config;
+  wire::v1::TrainConfig& t = *c.mutable_train();
+  t.clear_optimizer();
+  t.clear_lr_schedule();
+  t.clear_adam_beta1();
+  t.clear_adam_beta2();
+  t.clear_adam_epsilon();
+  t.clear_max_grad_norm();
+  TESSERA_EXPECT_OK(ValidateRunConfig(c));
+  t.set_optimizer("adamw");
+  EXPECT_THAT(ValidateRunConfig(c), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("train.adam_epsilon")));
+}
+
 }  // namespace
 }  // namespace tessera
