@@ -1,19 +1,17 @@
 // File: sentencepiece_model.h
-// A thin wrapper over sentencepiece::SentencePieceProcessor, compiled on its
-// own: Debian's sentencepiece_processor.h declares `namespace absl { using
-// std::string_view; }`, which clashes with Debian absl's own absl::string_view,
-// so no file may include both. This header and its .cc use no absl;
-// SentencePieceTokenizer (absl) is written against it.
+// A thin wrapper over sentencepiece::SentencePieceProcessor. libsentencepiece lives in its
+// own module, libtessera_sentencepiece.so (sentencepiece_shim.cc), loaded on first use with
+// dlopen(RTLD_LOCAL | RTLD_DEEPBIND): Debian's libsentencepiece exports a private copy of
+// protobuf-lite that crashes any program also linking Debian's libprotobuf (all of Tessera's)
+// at start-up. The module is looked up in $TESSERA_SENTENCEPIECE_MODULE, then next to the
+// running program, then in ../lib relative to it, then in the build tree.
+// This header and its .cc use no absl; SentencePieceTokenizer (absl) is written against it.
 #ifndef TESSERA_CLIENT_LM_TOKENIZER_SENTENCEPIECE_MODEL_H_
 #define TESSERA_CLIENT_LM_TOKENIZER_SENTENCEPIECE_MODEL_H_
 
 #include <memory>
 #include <string>
 #include <vector>
-
-namespace sentencepiece {
-class SentencePieceProcessor;
-}  // namespace sentencepiece
 
 namespace tessera::lm {
 
@@ -41,7 +39,7 @@ class SentencePieceModel {
 
  private:
   SentencePieceModel();
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
+  void* processor_ = nullptr;  // owned; freed through the module
 };
 
 }  // namespace tessera::lm
