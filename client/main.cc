@@ -106,7 +106,11 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", options.insecure, "plaintext (loopback demos only)");
   app.add_option("--device", options.device, "auto | cpu | cuda | cuda:N")->capture_default_str();
   app.add_option("--threads", threads, "LibTorch intra-op threads (0: LibTorch's default)");
-  app.add_option("--data", data.source, "idx:DIR or csv:FILE")->capture_default_str();
+  app.add_option("--data", data.source, "idx:DIR, csv:FILE or jsonl:FILE (language models)")
+      ->capture_default_str();
+  app.add_option("--base-checkpoint", options.base_checkpoint,
+                 "language-model runs: this partner's copy of the base model (a Hugging Face "
+                 "checkpoint directory)");
   app.add_option("--test-data", data.test_source, "csv:FILE test split (csv sources)");
   app.add_option("--label-column", data.label_column, "CSV label column")->capture_default_str();
   app.add_option("--partition", data.partition,

@@ -1,5 +1,7 @@
 #include "client/runtime/local_data.h"
 
+#include <filesystem>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/data/csv_reader.h"
@@ -39,6 +41,17 @@ absl::StatusOr<Dataset> Limit(Dataset data, size_t limit) {
 
 absl::StatusOr<LocalData> LoadLocalData(const LocalDataOptions& options) {
   LocalData out;
+  if (absl::StartsWith(options.source, "jsonl:")) {
+    out.text_path = options.source.substr(6);
+    if (!std::filesystem::is_regular_file(out.text_path)) {
+      return absl::NotFoundError(absl::StrCat("--data: ", out.text_path, " is not a file"));
+    }
+    if (options.num_partitions != 1 || options.partition != "none") {
+      return absl::InvalidArgumentError(
+          "--partition: jsonl: text is not partitioned; give each client its own file");
+    }
+    return out;
+  }
   if (absl::StartsWith(options.source, "idx:")) {
     const std::string dir = options.source.substr(4);
     absl::StatusOr<Dataset> train = LoadIdxSplit(dir, "train");
@@ -55,7 +68,7 @@ absl::StatusOr<LocalData> LoadLocalData(const LocalDataOptions& options) {
     TESSERA_ASSIGN_OR_RETURN(out.test, LoadCsv(options.test_source, options, "--test-data"));
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--data: expected idx:DIR or csv:FILE, got \"", options.source, "\""));
+        "--data: expected idx:DIR, csv:FILE or jsonl:FILE, got \"", options.source, "\""));
   }
   TESSERA_ASSIGN_OR_RETURN(out.train, Limit(std::move(out.train), options.limit));
   TESSERA_ASSIGN_OR_RETURN(out.test, Limit(std::move(out.test), options.limit));

@@ -13,7 +13,9 @@
 namespace tessera {
 
 struct LocalDataOptions {
-  // "idx:DIR" (MNIST-family files train-*/t10k-*, .gz or raw) or "csv:FILE".
+  // "idx:DIR" (MNIST-family files train-*/t10k-*, .gz or raw), "csv:FILE", or
+  // "jsonl:FILE" (text for language-model runs: kept as a path, tokenized once a run says
+  // how; partitions do not apply).
   std::string source = "idx:/usr/share/datasets/fashion-mnist";
   // For CSV sources: "csv:FILE" with the test split (required for csv).
   std::string test_source;
@@ -37,6 +39,7 @@ struct LocalDataOptions {
 struct LocalData {
   Dataset train;
   Dataset test;  // this client's shard of the test split (IID), for federated evaluation
+  std::string text_path;  // jsonl: sources (then train and test are empty)
 };
 
 // Errors name the flag: INVALID_ARGUMENT ("--partition: ..." for a bad spec or one the

@@ -352,6 +352,8 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
   exec.device = impl->options.device;
   exec.bench_fixed_update = impl->options.bench_fixed_update;
   exec.name = impl->options.name;
+  exec.base_checkpoint = impl->options.base_checkpoint;
+  exec.text_path = impl->data.text_path;
   impl->executor = std::make_unique<TaskExecutor>(std::move(exec));
   if (impl->options.privacy_budget.has_value()) {
     if (impl->options.privacy_ledger_path.empty() || impl->options.privacy_dataset.empty()) {

@@ -37,6 +37,9 @@ struct NodeRunnerOptions {
   int cert_refresh_seconds = 60;
   bool insecure = false;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  // Language-model runs: this partner's copy of the base checkpoint (--base-checkpoint DIR,
+  // a Hugging Face model directory); checked against the run's base_sha256.
+  std::string base_checkpoint;
   double max_backoff_seconds = 30;
   // Benchmark mode: skip training and send a zero update of the right layout.
   bool bench_fixed_update = false;

@@ -189,6 +189,16 @@ TaskExecutor::~TaskExecutor() = default;
 
 absl::Status TaskExecutor::EnsureModel(const wire::v1::Task& task, FleetTransport& transport) {
   const auto& spec = task.model();
+  if (spec.has_causal_lm()) {
+    if (lm_ == nullptr) {
+      LmWorkloadOptions lm;
+      lm.base_checkpoint = options_.base_checkpoint;
+      lm.text_path = options_.text_path;
+      lm.device = options_.device;
+      lm_ = std::make_unique<LmWorkload>(std::move(lm));
+    }
+    return lm_->Ensure(spec);
+  }
   if (!spec.architecture().empty()) {
     const std::string key = absl::StrCat("arch:", spec.architecture());
     if (model_ != nullptr && model_key_ == key) return absl::OkStatus();
@@ -245,13 +255,25 @@ absl::StatusOr<TaskReport> TaskExecutor::Run(const wire::v1::Task& task, const D
     if (options_.bench_fixed_update) {
       report.eval.num_examples = 1;
     } else {
-      TESSERA_ASSIGN_OR_RETURN(report.eval, Evaluate(global, test));
+      if (task.model().has_causal_lm()) {
+        TESSERA_ASSIGN_OR_RETURN(report.eval, lm_->Evaluate(global));
+      } else {
+        TESSERA_ASSIGN_OR_RETURN(report.eval, Evaluate(global, test));
+      }
     }
     TESSERA_RETURN_IF_ERROR(transport.PushEvaluation(task, report.eval));
     return report;
   }
+  const bool lm = task.model().has_causal_lm();
+  if (lm && task.dp().record().enabled()) {
+    return absl::FailedPreconditionError(
+        "record-level DP-SGD is not available for language models yet (docs/llm.md); use "
+        "organization-level DP ([differential_privacy] mode)");
+  }
   if (!options_.bench_fixed_update) {
-    TESSERA_RETURN_IF_ERROR(ChargeSiteBudget(task, train.size(), state, transport));
+    TESSERA_RETURN_IF_ERROR(ChargeSiteBudget(
+        task, lm && lm_ != nullptr ? lm_->num_train_examples() : train.size(), state,
+        transport));
   }
   PreparedUpdate prepared;
   if (options_.bench_fixed_update) {
@@ -261,12 +283,44 @@ absl::StatusOr<TaskReport> TaskExecutor::Run(const wire::v1::Task& task, const D
     }
     prepared.weight = 1;
     prepared.metrics["train_loss"] = 0;
+  } else if (lm) {
+    TESSERA_ASSIGN_OR_RETURN(prepared, TrainLm(task, global, name));
   } else {
     TESSERA_ASSIGN_OR_RETURN(prepared, Train(task, global, train, state, name));
   }
   report.train = prepared.train;
   TESSERA_ASSIGN_OR_RETURN(report.secagg_survivors, SendUpdate(task, prepared, secagg, transport));
   return report;
+}
+
+uint64_t TaskExecutor::Seed(const wire::v1::Task& task, absl::string_view name) const {
+  return task.seed() ^ std::hash<std::string>{}(std::string(name.empty() ? options_.name : name));
+}
+
+absl::StatusOr<PreparedUpdate> TaskExecutor::TrainLm(const wire::v1::Task& task,
+                                                     const ArrayRecord& global,
+                                                     absl::string_view name) {
+  if (lm_ == nullptr) return absl::FailedPreconditionError("no language model loaded yet");
+  if (task.strategy().scaffold() || task.strategy().proximal_mu() > 0) {
+    return absl::InvalidArgumentError(
+        "strategy: SCAFFOLD and FedProx are not available for language models (FedAvg, "
+        "FedAvgM, FedAdam, FedYogi, FedAdagrad and the robust aggregators are)");
+  }
+  PreparedUpdate out;
+  TESSERA_ASSIGN_OR_RETURN(out.update, lm_->Train(task, global, Seed(task, name), &out.train));
+  // As for the other models: under DP every update weighs 1 and no exact counts leave.
+  out.weight = task.has_dp() ? 1 : out.train.num_examples;
+  if (!task.has_dp()) {
+    out.metrics["train_loss"] = out.train.train_loss;
+    out.metrics["train_seconds"] = out.train.seconds;
+    out.metrics["local_steps"] = static_cast<double>(out.train.steps);
+  }
+  if (task.dp().mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL && !task.has_secagg()) {
+    bool within = false;
+    out.update = DpDelta(out.update, task.dp().clip_norm(), &within);
+    out.metrics["dp_unclipped"] = within ? 1 : 0;
+  }
+  return out;
 }
 
 absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
@@ -292,8 +346,7 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
   train.momentum = task.train().momentum();
   train.weight_decay = task.train().weight_decay();
   train.max_steps = task.train().max_steps();
-  train.seed = task.seed() ^ std::hash<std::string>{}(
-                                 std::string(name.empty() ? options_.name : name));
+  train.seed = Seed(task, name);
   train.proximal_mu = task.strategy().proximal_mu();
   if (scaffold) train.scaffold_correction = &correction;
   if (task.dp().record().enabled()) {

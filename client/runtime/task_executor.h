@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "client/data/dataset.h"
+#include "client/runtime/lm_workload.h"
 #include "client/runtime/secagg_participant.h"
 #include "client/runtime/site_ledger.h"
 #include "client/training/local_model.h"
@@ -101,6 +102,10 @@ struct TaskExecutorOptions {
   bool bench_fixed_update = false;
   // Mixed into the task's seed for local shuffling (the client's name).
   std::string name;
+  // Language-model runs (lm_workload.h): the partner's copy of the base checkpoint
+  // (--base-checkpoint) and its JSONL text (--data jsonl:FILE).
+  std::string base_checkpoint;
+  std::string text_path;
 };
 
 // Not thread-safe: one executor per thread; it caches one model between tasks.
@@ -132,12 +137,19 @@ class TaskExecutor {
 
   // The model the last task used (nullptr before the first).
   LocalModel* model() { return model_.get(); }
+  // The language-model side (nullptr before the first language-model task).
+  LmWorkload* lm() { return lm_.get(); }
 
  private:
+  // A language-model run's task (task.model().causal_lm()).
+  absl::StatusOr<PreparedUpdate> TrainLm(const wire::v1::Task& task, const ArrayRecord& global,
+                                         absl::string_view name);
+  uint64_t Seed(const wire::v1::Task& task, absl::string_view name) const;
 
   const TaskExecutorOptions options_;
   std::unique_ptr<LocalModel> model_;
   std::string model_key_;  // what model_ was built from
+  std::unique_ptr<LmWorkload> lm_;
 };
 
 // SCAFFOLD on the client (Karimireddy et al. 2020, option II). `global` holds the model and

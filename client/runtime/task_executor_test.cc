@@ -14,6 +14,13 @@
 namespace tessera {
 namespace {
 
+TaskExecutorOptions CpuOptions() {
+  TaskExecutorOptions o;
+  o.device = "cpu";
+  o.name = "client-0";
+  return o;
+}
+
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::FloatNear;
@@ -209,7 +216,7 @@ class TaskExecutorTest : public ::testing::Test {
   // Runs `task` on a fresh executor (or `executor`) against `fleet`.
   absl::StatusOr<TaskReport> Run(const wire::v1::Task& task, FakeFleet& fleet,
                                  ClientState& state, TaskExecutor* executor = nullptr) {
-    TaskExecutor fresh(TaskExecutorOptions{.device = "cpu", .name = "client-0"});
+    TaskExecutor fresh(CpuOptions());
     return (executor != nullptr ? *executor : fresh)
         .Run(task, train_, test_, state, SecAggParticipantOptions{}, fleet);
   }
@@ -310,7 +317,7 @@ TEST_F(TaskExecutorTest, ScaffoldSendsTheVariateChangeAndKeepsTheVariate) {
   wire::v1::Task task = TrainTask();
   task.mutable_strategy()->set_scaffold(true);
   ClientState state;
-  TaskExecutor executor(TaskExecutorOptions{.device = "cpu", .name = "client-0"});
+  TaskExecutor executor(CpuOptions());
   absl::StatusOr<TaskReport> first = Run(task, fleet, state, &executor);
   TESSERA_ASSERT_OK(first);
   EXPECT_EQ(fleet.weight, 1u);  // SCAFFOLD's uniform mean

@@ -304,8 +304,14 @@ absl::StatusOr<RunManager::ExportDocuments> RunManager::DocumentExport(
       {"tessera.run_name", exported.config.name()},
       {"tessera.round", absl::StrCat(exported.round)},
       {"tessera.model_sha256", crypto::HexEncode(exported.model->digest)},
-      {"tessera.architecture", exported.config.model().architecture()},
+      {"tessera.architecture", exported.config.model().has_causal_lm()
+                                   ? std::string("causal_lm+lora")
+                                   : exported.config.model().architecture()},
   };
+  if (exported.config.model().has_causal_lm()) {
+    docs.safetensors_metadata["tessera.base_sha256"] =
+        crypto::HexEncode(exported.config.model().causal_lm().base_sha256());
+  }
   TESSERA_ASSIGN_OR_RETURN(std::string file,
                            SerializeSafetensors(exported.model->weights,
                                                 docs.safetensors_metadata));

@@ -171,6 +171,7 @@ size_t RunManager::DispatchTasks(const std::shared_ptr<Run>& run,
   proto.set_run_id(run->id);
   proto.set_round(round->number);
   proto.set_model_round(round->model->round);
+  proto.set_total_rounds(config.rounds());
   *proto.mutable_model() = config.model();
   *proto.mutable_train() = config.train();
   proto.set_model_sha256(round->model->digest);

@@ -99,7 +99,14 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
   }
   TESSERA_RETURN_IF_ERROR(CheckUniqueNames(initial_weights));
   for (const Tensor& t : initial_weights.tensors) TESSERA_RETURN_IF_ERROR(CheckFinite(t));
-  if (config.model().architecture().empty()) {
+  if (config.model().has_causal_lm()) {
+    // A language model: the clients hold the base; the coordinator only the adapters.
+    if (!artifact.empty()) {
+      return absl::InvalidArgumentError(
+          "model: a [model.causal_lm] run has no program artifact (clients load the base "
+          "checkpoint themselves)");
+    }
+  } else if (config.model().architecture().empty()) {
     if (artifact.empty()) {
       return absl::InvalidArgumentError(
           "model: a run without model.architecture needs its TorchScript program");

@@ -247,14 +247,16 @@ json SoftwareJson(const ExportInputs& in) {
 void AddComponents(const ExportInputs& in, absl::string_view model_card_sha256_hex, json* bom) {
   const std::string& model_license = in.config.governance().model_license();
   const wire::v1::ModelSpec& spec = in.config.model();
-  const bool torchscript = spec.architecture().empty();
+  const bool torchscript = spec.architecture().empty() && !spec.has_causal_lm();
   const json tessera_license = std::string(kTesseraLicense);
   // A built-in architecture is Tessera's code; a TorchScript program comes with the base
   // model and its license.
   const json architecture_license = torchscript ? StringOrNull(spec.license()) : tessera_license;
   json components = json::array();
   components.push_back({{"type", "model_architecture"},
-                        {"name", torchscript ? "torchscript" : spec.architecture()},
+                        {"name", spec.has_causal_lm() ? "causal_lm+lora"
+                                 : torchscript        ? "torchscript"
+                                                      : spec.architecture()},
                         {"sha256", HexOrNull(in.artifact_sha256.empty() ? spec.torchscript_sha256()
                                                                         : in.artifact_sha256)},
                         {"license", architecture_license}});
@@ -266,9 +268,13 @@ void AddComponents(const ExportInputs& in, absl::string_view model_card_sha256_h
                         {"name", in.model_card_file_name},
                         {"sha256", std::string(model_card_sha256_hex)},
                         {"license", StringOrNull(model_license)}});
+  // A language model's base is its checkpoint (identified by the SHA-256 of its files); the
+  // run's initial weights are then only the initial adapter.
   components.push_back({{"type", "base_model"},
                         {"name", spec.source()},
-                        {"sha256", HexOrNull(spec.initial_weights_file_sha256())},
+                        {"sha256", HexOrNull(spec.has_causal_lm()
+                                                 ? spec.causal_lm().base_sha256()
+                                                 : spec.initial_weights_file_sha256())},
                         {"license", StringOrNull(spec.license())}});
   components.push_back({{"type", "run_config"},
                         {"name", in.config.name()},
@@ -344,7 +350,8 @@ absl::StatusOr<std::string> BuildBillOfMaterials(const ExportInputs& in,
   bom["model"] = {
       {"round", in.round},
       {"license", StringOrNull(model_license)},
-      {"architecture", StringOrNull(spec.architecture())},
+      {"architecture", StringOrNull(spec.has_causal_lm() ? std::string("causal_lm+lora")
+                                                         : spec.architecture())},
       {"torchscript_sha256",
        HexOrNull(in.artifact_sha256.empty() ? spec.torchscript_sha256() : in.artifact_sha256)},
       {"weights",
@@ -369,6 +376,21 @@ absl::StatusOr<std::string> BuildBillOfMaterials(const ExportInputs& in,
       {"torchscript_sha256",
        HexOrNull(in.provenance.torchscript_sha256().empty() ? spec.torchscript_sha256()
                                                             : in.provenance.torchscript_sha256())}};
+  if (spec.has_causal_lm()) {
+    // The base checkpoint stays with the partners: the BOM names it by the SHA-256 of its
+    // files (tessera-model lm-hash), and the exported weights are a LoRA adapter.
+    const wire::v1::LoraSpec& lora = spec.causal_lm().lora();
+    bom["base_model"]["checkpoint_sha256"] = absl::BytesToHexString(spec.causal_lm().base_sha256());
+    bom["model"]["adapter"] = {
+        {"type", "lora"},
+        {"rank", lora.rank()},
+        {"alpha", lora.alpha()},
+        {"dropout", lora.dropout()},
+        {"target_modules", std::vector<std::string>(lora.target_modules().begin(),
+                                                    lora.target_modules().end())},
+        {"freeze_a", lora.freeze_a()},
+        {"init_seed", lora.init_seed()}};
+  }
   json rounds = json::array();
   const uint64_t bucket = PublishedExampleBucket(in.config);
   for (const RoundSummary* r : CommittedRounds(in)) rounds.push_back(RoundJson(*r, bucket));

@@ -93,7 +93,16 @@ std::string Overview(const ExportInputs& in) {
                   ")\n");
   absl::StrAppend(&out, "- **Exported round:** ", in.round, " of ", CommittedRounds(in).size(),
                   " committed (", c.rounds(), " configured)\n");
-  if (!spec.architecture().empty()) {
+  if (spec.has_causal_lm()) {
+    const wire::v1::LoraSpec& lora = spec.causal_lm().lora();
+    absl::StrAppend(
+        &out, "- **Architecture:** LoRA adapter (rank ", lora.rank(), ", alpha ", lora.alpha(),
+        ", on ", MarkdownInline(absl::StrJoin(lora.target_modules(), ", ")),
+        lora.freeze_a() ? "; FFA-LoRA: A frozen at its seeded initialization" : "",
+        ") for the causal language model whose checkpoint files have SHA-256 ",
+        absl::BytesToHexString(spec.causal_lm().base_sha256()),
+        " (the base stays with the partners; this file holds only the adapter)\n");
+  } else if (!spec.architecture().empty()) {
     absl::StrAppend(&out, "- **Architecture:** ", MarkdownInline(spec.architecture()),
                     " (built into Tessera)\n");
   } else {
