@@ -4,6 +4,12 @@
 //   tessera-model export-torchscript --torchscript base.pt --weights w.safetensors --out o.pt
 //   tessera-model info FILE [--json]
 //   tessera-model bench-train --architecture niid_cnn --batch-size 64 --seconds 5 [--data DIR]
+// Language models (docs/llm.md):
+//   tessera-model lm-hash --checkpoint DIR
+//   tessera-model lora-init --checkpoint DIR --rank 8 --alpha 16 --targets q_proj,v_proj --out F
+//   tessera-model generate --checkpoint DIR [--adapter DIR|FILE] --prompt TEXT
+//   tessera-model lm-export --checkpoint DIR --adapter FILE --peft-out DIR [--merged-out DIR]
+//   tessera-model pretrain --corpus a.jsonl,b.jsonl --out DIR
 // Exit status 0 on success; 1 with a one-line error on stderr otherwise.
 #include <cstdint>
 #include <iostream>
@@ -16,6 +22,7 @@
 #include "client/training/local_model.h"
 #include "core/base/version.h"
 #include "tools/model/bench_train.h"
+#include "tools/model/lm_commands.h"
 #include "tools/model/model_commands.h"
 
 namespace {
@@ -119,6 +126,102 @@ int main(int argc, char** argv) {
       return;
     }
     std::cout << tessera::FormatBenchTrainResult(*r, json);
+  });
+
+  // ---- language models ----
+  std::string checkpoint;
+  tessera::lm::LoraConfig lora;
+  auto add_lora = [&lora](CLI::App* cmd) {
+    cmd->add_option("--rank", lora.rank, "LoRA rank r")->capture_default_str()
+        ->check(CLI::Range(1, 1024));
+    cmd->add_option("--alpha", lora.alpha, "LoRA alpha (update scaled by alpha / r)")
+        ->capture_default_str();
+    cmd->add_option("--dropout", lora.dropout, "LoRA dropout")->capture_default_str();
+    cmd->add_option("--targets", lora.target_modules,
+                    "adapted projections: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,"
+                    "down_proj")
+        ->delimiter(',')
+        ->capture_default_str();
+    cmd->add_flag("--freeze-a", lora.freeze_a, "FFA-LoRA: A frozen at its seeded init");
+    cmd->add_option("--init-seed", lora.init_seed, "seed of A's initialization")
+        ->capture_default_str();
+  };
+
+  CLI::App* lm_hash = app.add_subcommand(
+      "lm-hash", "print a checkpoint's identity (model.causal_lm.base_sha256)");
+  lm_hash->add_option("--checkpoint", checkpoint, "Hugging Face model directory")->required();
+  lm_hash->callback([&] {
+    absl::StatusOr<std::string> h = tessera::LmHash(checkpoint);
+    rc = h.ok() ? (std::cout << *h << "\n", 0) : Fail(h.status());
+  });
+
+  CLI::App* lora_init =
+      app.add_subcommand("lora-init", "write a run's initial LoRA adapter (safetensors)");
+  lora_init->add_option("--checkpoint", checkpoint, "base model directory")->required();
+  lora_init->add_option("--out", out, "output .safetensors file")->required();
+  add_lora(lora_init);
+  lora_init->callback([&] {
+    rc = Report(tessera::LoraInit(checkpoint, lora, out), "wrote " + out);
+  });
+
+  tessera::GenerateCommandOptions gen;
+  CLI::App* generate = app.add_subcommand("generate", "continue a prompt with a model");
+  generate->add_option("--checkpoint", gen.checkpoint, "base model directory")->required();
+  generate->add_option("--adapter", gen.adapter,
+                       "PEFT adapter directory or a run's adapter .safetensors");
+  generate->add_option("--prompt", gen.prompt, "text to continue")->required();
+  generate->add_option("--max-new-tokens", gen.max_new_tokens, "tokens to generate")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  generate->add_option("--temperature", gen.temperature, "0 = greedy")->capture_default_str();
+  generate->add_option("--top-p", gen.top_p, "nucleus sampling mass")->capture_default_str();
+  generate->add_option("--seed", gen.seed, "sampling seed")->capture_default_str();
+  generate->add_option("--device", gen.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  add_lora(generate);
+  generate->callback([&] {
+    gen.lora = lora;
+    absl::StatusOr<std::string> text = tessera::Generate(gen);
+    rc = text.ok() ? (std::cout << gen.prompt << *text << "\n", 0) : Fail(text.status());
+  });
+
+  tessera::ExportCommandOptions lm_export;
+  CLI::App* lmx = app.add_subcommand(
+      "lm-export", "write a run's adapter as a PEFT directory and/or merged weights");
+  lmx->add_option("--checkpoint", lm_export.checkpoint, "base model directory")->required();
+  lmx->add_option("--adapter", lm_export.adapter, "the run's adapter (.safetensors)")
+      ->required();
+  lmx->add_option("--peft-out", lm_export.peft_out, "PEFT adapter directory to write");
+  lmx->add_option("--merged-out", lm_export.merged_out,
+                  "full checkpoint directory with the adapter merged");
+  lmx->add_option("--base-name", lm_export.base_name,
+                  "base_model_name_or_path for adapter_config.json (e.g. the hub id)");
+  add_lora(lmx);
+  lmx->callback([&] {
+    lm_export.lora = lora;
+    rc = Report(tessera::ExportLm(lm_export), "exported");
+  });
+
+  tessera::PretrainOptions pre;
+  CLI::App* pretrain = app.add_subcommand(
+      "pretrain", "pretrain a tiny Llama-architecture base model (demos)");
+  pretrain->add_option("--corpus", pre.corpus, "JSONL files with \"text\" records")
+      ->required()->delimiter(',');
+  pretrain->add_option("--out", pre.out, "output checkpoint directory")->required();
+  pretrain->add_option("--vocab-size", pre.vocab_size, "BPE vocabulary")->capture_default_str()
+      ->check(CLI::Range(300, 1 << 18));
+  pretrain->add_option("--hidden-size", pre.hidden_size, "")->capture_default_str();
+  pretrain->add_option("--intermediate-size", pre.intermediate_size, "")->capture_default_str();
+  pretrain->add_option("--layers", pre.num_layers, "")->capture_default_str();
+  pretrain->add_option("--heads", pre.num_heads, "")->capture_default_str();
+  pretrain->add_option("--kv-heads", pre.num_kv_heads, "")->capture_default_str();
+  pretrain->add_option("--max-seq-length", pre.max_seq_length, "")->capture_default_str();
+  pretrain->add_option("--steps", pre.steps, "")->capture_default_str();
+  pretrain->add_option("--batch-size", pre.batch_size, "")->capture_default_str();
+  pretrain->add_option("--lr", pre.learning_rate, "")->capture_default_str();
+  pretrain->add_option("--seed", pre.seed, "")->capture_default_str();
+  pretrain->add_option("--device", pre.device, "auto, cpu, cuda or cuda:N")
+      ->capture_default_str();
+  pretrain->callback([&] {
+    rc = Report(tessera::Pretrain(pre), "wrote " + pre.out);
   });
 
   try {

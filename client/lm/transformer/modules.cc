@@ -123,7 +123,6 @@ std::vector<std::pair<std::string, at::Tensor*>> Transformer::NamedBase() {
   for (size_t i = 0; i < layers.size(); ++i) {
     DecoderLayer& l = layers[i];
     const std::string p = absl::StrCat("model.layers.", i, ".");
-    out.emplace_back(p + "input_layernorm.weight", &l.input_norm);
     const std::pair<const char*, Linear*> attn[] = {
         {"q_proj", &l.q}, {"k_proj", &l.k}, {"v_proj", &l.v}, {"o_proj", &l.o}};
     for (const auto& [name, lin] : attn) {
@@ -132,7 +131,6 @@ std::vector<std::pair<std::string, at::Tensor*>> Transformer::NamedBase() {
         out.emplace_back(absl::StrCat(p, "self_attn.", name, ".bias"), &lin->bias);
       }
     }
-    out.emplace_back(p + "post_attention_layernorm.weight", &l.post_attn_norm);
     const std::pair<const char*, Linear*> mlp[] = {
         {"gate_proj", &l.gate}, {"up_proj", &l.up}, {"down_proj", &l.down}};
     for (const auto& [name, lin] : mlp) {
@@ -141,6 +139,8 @@ std::vector<std::pair<std::string, at::Tensor*>> Transformer::NamedBase() {
         out.emplace_back(absl::StrCat(p, "mlp.", name, ".bias"), &lin->bias);
       }
     }
+    out.emplace_back(p + "input_layernorm.weight", &l.input_norm);
+    out.emplace_back(p + "post_attention_layernorm.weight", &l.post_attn_norm);
   }
   out.emplace_back("model.norm.weight", &final_norm);
   if (!config_.tie_word_embeddings) out.emplace_back("lm_head.weight", &lm_head);

@@ -61,8 +61,9 @@ class Transformer {
   at::Tensor final_norm;  // [hidden]
   at::Tensor lm_head;     // [vocab, hidden]; the same tensor as embed_tokens when tied
 
-  // Every base tensor with its Hugging Face name, in ExpectedTensors order (lm_head left out
-  // when tied).
+  // Every base tensor with its Hugging Face name, in ExpectedTensors order (transformers'
+  // state_dict order: per layer self_attn, mlp, then the two norms; lm_head left out when
+  // tied).
   std::vector<std::pair<std::string, at::Tensor*>> NamedBase();
   // Every adapted linear layer with its module name ("model.layers.0.self_attn.q_proj").
   std::vector<std::pair<std::string, Linear*>> NamedLinears();
