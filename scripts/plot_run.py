@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes a run's metrics as CSV and plots test accuracy and train loss over rounds.
 
-Usage: plot_run.py RUN_STATUS.json OUT.png   (input: `tessera --json run status RUN`)
+Usage: plot_run.py RUN_STATUS.json OUT.png [--perplexity]
+(input: `tessera --json run status RUN`). --perplexity (language-model runs): plot the
+federated held-out perplexity, exp(token-weighted mean held-out loss), instead of accuracy.
 The CSV lands next to the PNG; the plot is drawn by gnuplot (Debian's gnuplot-nox). For a
 run with differential privacy, epsilon.png next to it plots epsilon spent over rounds
 against the dataset's budget; with record-level DP, site_epsilon.png (and site_epsilon.csv)
@@ -16,6 +18,7 @@ import sys
 
 def main():
     status_path, png = sys.argv[1], sys.argv[2]
+    perplexity = "--perplexity" in sys.argv[3:]
     with open(status_path) as f:
         status = json.load(f)
     rows = [r for r in status.get("rounds", []) if r.get("state") == "ROUND_COMPLETED"]
@@ -33,6 +36,9 @@ def main():
     loss_col, loss_name = (5, "test loss") if secure else (3, "train loss")
     if not shutil.which("gnuplot"):
         print("plot_run: gnuplot not found; wrote", csv)
+        return
+    if perplexity:
+        plot_perplexity(status, rows, csv, png)
         return
     script = f"""
 set terminal pngcairo size 900,500 noenhanced
@@ -72,6 +78,24 @@ plot '{csv}' using 1:9 skip 1 with linespoints lw 2 title 'epsilon after the rou
         subprocess.run(["gnuplot"], input=script.encode(), check=True)
         print("plot_run: wrote", eps_png)
     plot_sites(status, png)
+
+
+def plot_perplexity(status, rows, csv, png):
+    """Held-out perplexity over rounds (language models: eval_loss is the token-level loss)."""
+    script = f"""
+set terminal pngcairo size 900,500 noenhanced
+set output '{png}'
+set datafile separator ','
+set title 'run {status.get("run_id")} ({status.get("name")}): federated held-out perplexity'
+set xlabel 'round'
+set ylabel 'held-out perplexity'
+set xtics 1
+set grid
+set key top right
+plot '{csv}' using 1:(exp($5)) skip 1 with linespoints lw 2 title 'perplexity (all partners, token-weighted)'
+"""
+    subprocess.run(["gnuplot"], input=script.encode(), check=True)
+    print("plot_run: wrote", png, "and", csv)
 
 
 def plot_sites(status, png):

@@ -267,7 +267,10 @@ def linked_packages(binary):
     paths = [f for r in real.values() for f in (r, r.removeprefix("/usr"))]  # merged /usr
     listing = run(["dpkg", "-S", *paths]).stdout
     owner = {f: p for p, f in re.findall(r"^(\S+?)(?::\S+)?: (\S+)$", listing, re.M)}
-    return {lib: owner.get(r, owner.get(r.removeprefix("/usr"))) for lib, r in real.items()}
+    # The dynamic loader (NEEDED by programs that use TLS from PIC archives) has no "=>" in
+    # ldd's output; it is glibc's.
+    return {lib: "libc6" if lib.startswith("ld-linux") else
+            owner.get(r, owner.get(r.removeprefix("/usr"))) for lib, r in real.items()}
 
 def check_dockerfile(path):
     where, text, stages = rel(path), open(path).read(), dockerfile_stages(path)

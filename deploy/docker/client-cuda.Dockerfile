@@ -26,6 +26,7 @@ RUN sed -i 's/^Components: main$/Components: main contrib non-free non-free-firm
       librocksdb-dev libabsl-dev libssl-dev zlib1g-dev \
       libgoogle-glog-dev libgflags-dev \
       libtomlplusplus-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev \
+      libre2-dev libsentencepiece-dev libicu-dev \
       nvidia-cuda-toolkit \
  && rm -rf /var/lib/apt/lists/*
 RUN curl -fsSL -o /tmp/libtorch.zip "${LIBTORCH_URL}" \
@@ -38,14 +39,15 @@ COPY . .
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DTESSERA_BUILD_TESTS=OFF -DTESSERA_BUILD_BENCHMARKS=OFF \
       -DTESSERA_CUDA=ON -DTorch_DIR=/opt/libtorch/share/cmake/Torch \
- && ninja -C /build tessera-client tessera-model tessera
+ && ninja -C /build tessera-client tessera-model tessera tessera_sentencepiece
 
 FROM ${BASE_IMAGE} AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libabsl20220623 libgoogle-glog0v6 libgrpc++1.51 libgrpc29 libprotobuf32 libssl3 \
-      libtomlplusplus3 libyaml-cpp0.7 libgomp1 dataset-fashion-mnist \
+      libtomlplusplus3 libyaml-cpp0.7 \
+      libre2-9 libicu72 libsentencepiece0 libgomp1 dataset-fashion-mnist \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/libtorch/lib /opt/libtorch/lib
 RUN echo /opt/libtorch/lib > /etc/ld.so.conf.d/libtorch.conf && ldconfig
@@ -56,6 +58,8 @@ RUN groupadd --system --gid 10001 tessera \
  && install -d -m 0750 -o tessera -g tessera /etc/tessera /etc/tessera/pki
 COPY --from=build /build/bin/tessera-client /build/bin/tessera-model \
      /build/bin/tessera /usr/local/bin/
+# SentencePiece tokenizers: a module the programs load next to themselves (docs/llm.md).
+COPY --from=build /build/bin/libtessera_sentencepiece.so /usr/local/bin/
 # The NVIDIA Container Toolkit mounts the driver into containers that ask for it.
 ENV NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility
 USER tessera:tessera
