@@ -28,6 +28,7 @@
 #include "client/lm/checkpoint/model_config.h"
 #include "client/lm/checkpoint/peft_adapter.h"
 #include "client/lm/text/text_data.h"
+#include "client/training/local_model.h"
 #include "core/model/tensor.h"
 
 namespace tessera::lm {
@@ -63,10 +64,28 @@ struct LmTrainOptions {
   uint64_t warmup_steps = 0;
   uint64_t first_step = 0;
   uint64_t total_steps = 0;  // 0: first_step + steps
-  // Clip the adapter gradient's global L2 norm to this before each step (0 = off).
+  // Clip the adapter gradient's global L2 norm to this before each step (0 = off). With
+  // dp_sgd it clips the noised mean gradient (post-processing: it costs no privacy, and it
+  // is not the per-example clip that DP-SGD's guarantee rests on).
   double max_grad_norm = 0;
   uint64_t seed = 0;  // shuffling and LoRA dropout
   std::function<void(double progress)> on_progress;
+  // Set: record-level DP-SGD (tessera::DpSgdOptions, the image models' semantics; see
+  // docs/privacy.md "Record-level DP-SGD"), where one record is one TokenizedExample (one
+  // training sequence). Each of the `steps` steps Poisson-samples the examples with rate
+  // q = expected_batch_size / n (n = examples.size()), takes each sampled example's
+  // gradient over all trainable tensors (the adapters; every base weight without LoRA) of
+  // its own loss, the mean cross-entropy over that example's target tokens (an example
+  // without targets has a zero gradient), clips it jointly to L2 norm clip_norm (factor
+  // min(1, C / (||g|| + 1e-6))), sums, adds N(0, (noise_multiplier * clip_norm)^2) to
+  // every coordinate from a dp::SecureRandom CSPRNG, divides by expected_batch_size, and
+  // hands that gradient to AdamW (weight decay, the schedule and max_grad_norm act on it
+  // as post-processing). batch_size is unused; the caller chooses `steps` (DpSgdSteps(n, epochs, B, max_steps)
+  // for the image models' step count) and charges its accountant for `steps` steps at q.
+  // Per-example gradients are one batch-of-1 backward pass per sampled example
+  // (max_physical_batch is checked but changes nothing). LoRA dropout stays on (its masks
+  // come from `seed`, not from the CSPRNG: they do not affect the guarantee).
+  std::optional<DpSgdOptions> dp_sgd;
 };
 
 struct LmTrainResult {
@@ -75,6 +94,14 @@ struct LmTrainResult {
   double train_loss = 0;        // mean over steps of the step's token-mean loss
   double seconds = 0;
   double last_learning_rate = 0;
+  // DP-SGD only (kept local: none of these is differentially private, and neither are
+  // target_tokens and train_loss, which are then over the sampled examples, train_loss
+  // being the mean of their per-example losses): the Poisson sampling rate q, the summed
+  // sample sizes over all steps, and how many sampled examples had a gradient norm above
+  // clip_norm.
+  double sampling_rate = 0;
+  uint64_t sampled_examples = 0;
+  uint64_t clipped_examples = 0;
 };
 
 struct LmEvalResult {
@@ -144,8 +171,12 @@ class CausalLm {
 
   // AdamW on the mean token-level cross-entropy of each batch of examples (right-padded; the
   // padding is never attended to because attention is causal, and is not a target).
+  // With options.dp_sgd, record-level DP-SGD instead (see LmTrainOptions::dp_sgd).
   // Errors: INVALID_ARGUMENT for no examples, steps or batch_size 0, ids outside the
-  // vocabulary, an unknown schedule, non-finite hyperparameters, a non-finite loss.
+  // vocabulary, an unknown schedule, non-finite hyperparameters, a non-finite loss; with
+  // dp_sgd also a noise_multiplier or clip_norm that is not finite and > 0, an
+  // expected_batch_size below 1 or above the number of examples, max_physical_batch 0, or a
+  // random_seed that is neither empty nor 32 bytes.
   absl::StatusOr<LmTrainResult> Train(const std::vector<TokenizedExample>& examples,
                                       const LmTrainOptions& options);
   // Token-level loss over the examples' targets, without gradients.
@@ -163,6 +194,9 @@ class CausalLm {
  private:
   class Impl;
   explicit CausalLm(std::unique_ptr<Impl> impl);
+  // Train's DP-SGD loop (lm_train.cc), after the options and examples are checked.
+  absl::StatusOr<LmTrainResult> TrainDpSgd(const std::vector<TokenizedExample>& examples,
+                                           const LmTrainOptions& options);
   std::unique_ptr<Impl> impl_;
 };
 

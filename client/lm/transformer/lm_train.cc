@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/lm/transformer/causal_lm.h"
 #include "client/lm/transformer/causal_lm_impl.h"
+#include "client/lm/transformer/lm_dp_sgd.h"
 #include "core/base/status_macros.h"
 
 namespace tessera::lm {
@@ -50,7 +51,7 @@ absl::Status CheckExamples(const std::vector<TokenizedExample>& examples, int64_
 }
 
 absl::Status CheckTrainOptions(const LmTrainOptions& o) {
-  if (o.steps == 0 || o.batch_size == 0) {
+  if (o.steps == 0 || (o.batch_size == 0 && !o.dp_sgd.has_value())) {
     return absl::InvalidArgumentError("steps and batch_size must be > 0");
   }
   const double values[] = {o.learning_rate, o.adam_beta1, o.adam_beta2, o.adam_epsilon,
@@ -131,6 +132,10 @@ absl::StatusOr<LmTrainResult> CausalLm::Train(const std::vector<TokenizedExample
   TESSERA_RETURN_IF_ERROR(CheckTrainOptions(options));
   TESSERA_RETURN_IF_ERROR(
       CheckExamples(examples, impl_->model.config().vocab_size, impl_->MaxLength()));
+  if (options.dp_sgd.has_value()) {
+    TESSERA_RETURN_IF_ERROR(internal::CheckDpSgdOptions(*options.dp_sgd, examples.size()));
+    return GuardTorch("Train", [&] { return TrainDpSgd(examples, options); });
+  }
   return GuardTorch("Train", [&]() -> absl::StatusOr<LmTrainResult> {
     const auto start = std::chrono::steady_clock::now();
     std::vector<at::Tensor> params = impl_->TrainableTensors();
@@ -193,6 +198,85 @@ absl::StatusOr<LmTrainResult> CausalLm::Train(const std::vector<TokenizedExample
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
   });
+}
+
+// Record-level DP-SGD (LmTrainOptions::dp_sgd): per step, the Poisson sample's examples one
+// at a time (a batch of one, so no example's gradient depends on another's), each clipped
+// jointly over all trainable tensors, then noise and AdamW (lm_dp_sgd.h).
+absl::StatusOr<LmTrainResult> CausalLm::TrainDpSgd(const std::vector<TokenizedExample>& examples,
+                                                   const LmTrainOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const DpSgdOptions& dp = *options.dp_sgd;
+  std::vector<at::Tensor> params = impl_->TrainableTensors();
+  if (params.empty()) return absl::FailedPreconditionError("no trainable parameters");
+  TESSERA_ASSIGN_OR_RETURN(internal::DpSgdStep dp_step,
+                           internal::DpSgdStep::Create(dp, examples.size(), params));
+  torch::optim::AdamW optimizer(
+      params, torch::optim::AdamWOptions(options.learning_rate)
+                  .betas({options.adam_beta1, options.adam_beta2})
+                  .eps(options.adam_epsilon)
+                  .weight_decay(options.weight_decay));
+  const uint64_t total =
+      options.total_steps > 0 ? options.total_steps : options.first_step + options.steps;
+  std::mt19937_64 rng(options.seed);  // LoRA dropout masks only
+  LmTrainResult result;
+  result.sampling_rate = dp_step.sampling_rate();
+  double loss_sum = 0;
+  uint64_t loss_examples = 0;
+  std::vector<size_t> one(1);
+  std::vector<at::Tensor> grads(params.size());
+  for (uint32_t step = 0; step < options.steps; ++step) {
+    TESSERA_ASSIGN_OR_RETURN(
+        double lr, ScheduledLearningRate(options.lr_schedule, options.learning_rate,
+                                         options.first_step + step, options.warmup_steps,
+                                         total));
+    for (auto& group : optimizer.param_groups()) {
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    }
+    const std::vector<size_t>& sample = dp_step.Sample();
+    for (size_t index : sample) {
+      one[0] = index;
+      auto [ids, labels] = impl_->Batch(examples, one, 0, 1);
+      for (at::Tensor& p : params) p.mutable_grad() = at::Tensor();
+      const uint64_t dropout_seed = rng();
+      auto [summed, count] = impl_->SummedLoss(ids, labels, &dropout_seed);
+      if (count == 0) continue;  // no targets: a zero gradient
+      at::Tensor loss = summed / static_cast<double>(count);
+      const double value = loss.item<double>();
+      if (!std::isfinite(value)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "training diverged: an example's loss at step ", step, " is ", value,
+            " (lower the learning rate)"));
+      }
+      loss.backward();
+      for (size_t i = 0; i < params.size(); ++i) grads[i] = params[i].grad();
+      const double norm = dp_step.AddClipped(grads);
+      if (!std::isfinite(norm)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "training diverged: an example's gradient norm at step ", step, " is ", norm));
+      }
+      if (norm > dp.clip_norm) ++result.clipped_examples;
+      loss_sum += value;
+      ++loss_examples;
+      result.target_tokens += static_cast<uint64_t>(count);
+    }
+    result.sampled_examples += sample.size();
+    TESSERA_RETURN_IF_ERROR(dp_step.SetNoisedGradients());
+    if (options.max_grad_norm > 0) {
+      torch::nn::utils::clip_grad_norm_(params, options.max_grad_norm);
+    }
+    optimizer.step();
+    result.steps += 1;
+    result.last_learning_rate = lr;
+    if (options.on_progress) {
+      options.on_progress(static_cast<double>(step + 1) / options.steps);
+    }
+  }
+  for (at::Tensor& p : params) p.mutable_grad() = at::Tensor();
+  result.train_loss = loss_examples > 0 ? loss_sum / static_cast<double>(loss_examples) : 0;
+  result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
 }
 
 absl::StatusOr<LmEvalResult> CausalLm::Evaluate(const std::vector<TokenizedExample>& examples,
