@@ -80,8 +80,9 @@ struct LmTrainOptions {
   // min(1, C / (||g|| + 1e-6))), sums, adds N(0, (noise_multiplier * clip_norm)^2) to
   // every coordinate from a dp::SecureRandom CSPRNG, divides by expected_batch_size, and
   // hands that gradient to AdamW (weight decay, the schedule and max_grad_norm act on it
-  // as post-processing). batch_size is unused; the caller chooses `steps` (DpSgdSteps(n, epochs, B, max_steps)
-  // for the image models' step count) and charges its accountant for `steps` steps at q.
+  // as post-processing). batch_size is unused; the caller chooses `steps`
+  // (DpSgdSteps(n, epochs, B, max_steps) for the image models' step count) and charges its
+  // accountant for `steps` steps at q.
   // Per-example gradients are one batch-of-1 backward pass per sampled example
   // (max_physical_batch is checked but changes nothing). LoRA dropout stays on (its masks
   // come from `seed`, not from the CSPRNG: they do not affect the guarantee).
