@@ -2,6 +2,8 @@
 // Tables and JSON for runs, rounds and clients (format.h).
 #include "tools/cli/format.h"
 
+#include <cmath>
+
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
@@ -35,13 +37,16 @@ std::string HumanBytes(uint64_t bytes) {
   return u == 0 ? absl::StrCat(bytes, " B") : absl::StrFormat("%.1f %s", v, units[u]);
 }
 
-std::string RoundTableHeader() {
-  return absl::StrFormat("%5s %3s %-10s %8s %10s %9s %9s %8s %10s %10s %7s", "round", "try",
-                         "state", "clients", "train_loss", "test_acc", "test_loss", "epsilon",
-                         "bytes_down", "bytes_up", "seconds");
+std::string RoundTableHeader(bool language_model) {
+  std::string out = absl::StrFormat(
+      "%5s %3s %-10s %8s %10s %9s %9s %8s %10s %10s %7s", "round", "try", "state", "clients",
+      "train_loss", language_model ? "token_acc" : "test_acc", "test_loss", "epsilon",
+      "bytes_down", "bytes_up", "seconds");
+  if (language_model) absl::StrAppend(&out, absl::StrFormat(" %10s", "perplexity"));
+  return out;
 }
 
-std::string RoundTableRow(const wire::v1::RoundSummary& r) {
+std::string RoundTableRow(const wire::v1::RoundSummary& r, bool language_model) {
   std::string state = wire::v1::RoundState_Name(r.state());
   if (state.rfind("ROUND_", 0) == 0) state = state.substr(6);
   const bool evaluated = r.evaluated() > 0;
@@ -55,6 +60,11 @@ std::string RoundTableRow(const wire::v1::RoundSummary& r) {
       evaluated ? absl::StrFormat("%.4f", r.eval_loss()) : "-",
       r.has_privacy() ? absl::StrFormat("%.4f", r.privacy().epsilon()) : "-",
       HumanBytes(r.bytes_down()), HumanBytes(r.bytes_up()), r.seconds());
+  if (language_model) {
+    absl::StrAppend(&row, absl::StrFormat(" %10s", evaluated ? absl::StrFormat(
+                                                                   "%.2f", std::exp(r.eval_loss()))
+                                                             : "-"));
+  }
   if (!r.failure_reason().empty()) absl::StrAppend(&row, "  (", r.failure_reason(), ")");
   return row;
 }
@@ -71,9 +81,10 @@ std::string RunStatusText(const wire::v1::RunStatus& s) {
   }
   absl::StrAppend(&out, BudgetExhaustedText(s));
   if (s.rounds_size() > 0) {
-    absl::StrAppend(&out, RoundTableHeader(), "\n");
+    const bool lm = s.config().model().has_causal_lm();
+    absl::StrAppend(&out, RoundTableHeader(lm), "\n");
     for (const auto& r : s.rounds()) {
-      absl::StrAppend(&out, RoundTableRow(r), "\n", SecAggRoundText(r), SitePrivacyText(r));
+      absl::StrAppend(&out, RoundTableRow(r, lm), "\n", SecAggRoundText(r), SitePrivacyText(r));
     }
   }
   return out;

@@ -15,8 +15,10 @@ namespace tessera::cli {
 std::string ToJson(const google::protobuf::Message& message);
 // "1.2 MB", "512 B".
 std::string HumanBytes(uint64_t bytes);
-std::string RoundTableHeader();
-std::string RoundTableRow(const wire::v1::RoundSummary& round);
+// `language_model` (a [model.causal_lm] run): test_acc is next-token accuracy, and a last
+// column gives the held-out perplexity, exp(test_loss) of the token-weighted mean loss.
+std::string RoundTableHeader(bool language_model = false);
+std::string RoundTableRow(const wire::v1::RoundSummary& round, bool language_model = false);
 // The run, its secure aggregation and privacy settings when on, the clients it refused
 // ("refused: NAME: REASON") and those whose record-level budget is spent, and one table row
 // per round, each followed by its secure aggregation lines (tools/cli/secagg_status.h) and

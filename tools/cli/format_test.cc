@@ -2,6 +2,8 @@
 // Governance columns of `tessera clients list` and refused clients in `tessera run status`.
 #include "tools/cli/format.h"
 
+#include <cmath>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -75,6 +77,24 @@ TEST(RunStatusTextTest, ShowsEachSitesEpsilonAndRefusals) {
   EXPECT_THAT(RunStatusText(status),
               AllOf(Not(HasSubstr("record-level")), Not(HasSubstr("site ")),
                     Not(HasSubstr("budget exhausted"))));
+}
+
+TEST(RunStatusTextTest, LanguageModelRunsShowPerplexity) {
+  wire::v1::RunStatus s;
+  s.mutable_config()->mutable_model()->mutable_causal_lm();
+  wire::v1::RoundSummary* r = s.add_rounds();
+  r->set_round(1);
+  r->set_state(wire::v1::ROUND_COMPLETED);
+  r->set_evaluated(3);
+  r->set_eval_loss(std::log(20.0));  // perplexity exp(ln 20) = 20
+  r->set_eval_accuracy(0.25);
+  const std::string text = RunStatusText(s);
+  EXPECT_THAT(text, testing::HasSubstr("token_acc"));
+  EXPECT_THAT(text, testing::HasSubstr("perplexity"));
+  EXPECT_THAT(text, testing::HasSubstr(" 20.00"));
+  // Other runs keep the old table.
+  s.mutable_config()->mutable_model()->clear_causal_lm();
+  EXPECT_THAT(RunStatusText(s), testing::Not(testing::HasSubstr("perplexity")));
 }
 
 }  // namespace

@@ -216,7 +216,7 @@ int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::st
                 << status.total_rounds() << " rounds\n"
                 << SecAggConfigText(status.config().secure_aggregation())
                 << PrivacyConfigText(status.config().differential_privacy())
-                << RoundTableHeader() << "\n";
+                << RoundTableHeader(status.config().model().has_causal_lm()) << "\n";
       header = true;
     }
     std::vector<const wire::v1::RoundSummary*> finished;
@@ -230,14 +230,16 @@ int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::st
     }
     if (tty && !live.empty()) std::cout << EraseLive(live);
     for (; printed < finished.size(); ++printed) {
-      std::cout << RoundTableRow(*finished[printed]) << "\n" << SecAggRoundText(*finished[printed])
+      std::cout << RoundTableRow(*finished[printed], status.config().model().has_causal_lm())
+                << "\n" << SecAggRoundText(*finished[printed])
                 << SitePrivacyText(*finished[printed]);
     }
     live.clear();
     if (current != nullptr) {
       // The row and its secure aggregation lines, without the last newline so the next
       // update can rewrite them in place.
-      live = absl::StrCat(RoundTableRow(*current), "\n", SecAggRoundText(*current));
+      live = absl::StrCat(RoundTableRow(*current, status.config().model().has_causal_lm()), "\n",
+                          SecAggRoundText(*current));
       live.pop_back();
       if (tty) std::cout << live;
     }

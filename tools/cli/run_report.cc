@@ -219,6 +219,14 @@ std::string Plots(const RunStatus& s) {
   loss.series = NonEmpty({Series(s, "train loss", kOrange, &TrainLoss),
                           Series(s, "test loss", kPurple, &EvalLoss)});
   absl::StrAppend(&out, LinePlotSvg(accuracy), LinePlotSvg(loss));
+  if (s.config().model().has_causal_lm()) {
+    // Language models: exp of the token-weighted mean held-out loss of all clients.
+    LinePlot ppl{"plot-perplexity", "Held-out perplexity", "round", "perplexity", {}, {}, ""};
+    ppl.series = NonEmpty({Series(s, "held-out perplexity", kBlue, [](const RoundSummary& r) {
+      return std::exp(EvalLoss(r));
+    })});
+    absl::StrAppend(&out, LinePlotSvg(ppl));
+  }
   if (DpOn(s)) {
     LinePlot eps{"plot-epsilon", "Privacy: epsilon spent", "round", "epsilon", {}, {}, ""};
     PlotSeries spent{"epsilon after the round", kRed, {}, {}};
