@@ -25,6 +25,8 @@
 #include "client/lm/tokenizer/bpe_trainer.h"
 #include "client/lm/tokenizer/tokenizer.h"
 #include "client/lm/transformer/causal_lm.h"
+#include "client/runtime/lm_workload.h"
+#include "core/config/run_config.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
 #include "core/base/version.h"
@@ -93,6 +95,35 @@ absl::Status WriteJson(const std::string& path, const nlohmann::json& j) {
 }
 
 }  // namespace
+
+absl::StatusOr<LmRunSettings> LmSettingsFromRunConfig(const std::string& path) {
+  TESSERA_ASSIGN_OR_RETURN(RunConfigFile file, LoadRunConfigFile(path));
+  const wire::v1::ModelSpec& spec = file.config.model();
+  if (!spec.has_causal_lm()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": the run has no [model.causal_lm] (not a language-model run)"));
+  }
+  LmRunSettings out;
+  out.lora = LoraFromSpec(spec.causal_lm().lora());
+  out.text = TextOptionsFromSpec(spec.causal_lm().text());
+  return out;
+}
+
+absl::StatusOr<lm::LmEvalResult> EvalLm(const EvalCommandOptions& options) {
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<lm::Tokenizer> tokenizer,
+                           lm::LoadTokenizer(options.checkpoint));
+  TESSERA_ASSIGN_OR_RETURN(
+      std::unique_ptr<lm::CausalLm> model,
+      LoadAdapted(options.checkpoint, options.adapter, options.lora, options.device));
+  lm::TextDataOptions text = options.text;
+  text.split_seed = LmWorkloadOptions{}.split_seed;  // the clients' split
+  TESSERA_ASSIGN_OR_RETURN(lm::TextData data, lm::LoadTextData(options.data, *tokenizer, text));
+  if (data.heldout.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.data, ": no held-out examples (heldout_fraction is 0?)"));
+  }
+  return model->Evaluate(data.heldout);
+}
 
 absl::StatusOr<std::string> LmHash(const std::string& checkpoint) {
   return lm::CheckpointSha256(checkpoint);

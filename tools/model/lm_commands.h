@@ -16,8 +16,20 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/lm/checkpoint/peft_adapter.h"
+#include "client/lm/text/text_data.h"
+#include "client/lm/transformer/causal_lm.h"
 
 namespace tessera {
+
+// The LoRA and text settings of a run configuration's [model.causal_lm] (so that the tools
+// use exactly what the run's clients use).
+struct LmRunSettings {
+  lm::LoraConfig lora;
+  lm::TextDataOptions text;
+};
+// Errors: those of the run configuration parser; INVALID_ARGUMENT when it has no
+// [model.causal_lm].
+absl::StatusOr<LmRunSettings> LmSettingsFromRunConfig(const std::string& path);
 
 // Hex SHA-256 identity of a checkpoint directory (CheckpointSha256).
 absl::StatusOr<std::string> LmHash(const std::string& checkpoint);
@@ -52,6 +64,18 @@ struct ExportCommandOptions {
   std::string base_name;   // base_model_name_or_path in adapter_config.json
 };
 absl::Status ExportLm(const ExportCommandOptions& options);
+
+struct EvalCommandOptions {
+  std::string checkpoint;
+  std::string adapter;  // as GenerateCommandOptions::adapter; empty: the base model
+  lm::LoraConfig lora;
+  std::string data;  // JSONL
+  lm::TextDataOptions text;
+  std::string device = "auto";
+};
+// Token-level loss and perplexity on the held-out split of `data`, split exactly as a client
+// splits its data (the same seed), so that the numbers are those a client reports.
+absl::StatusOr<lm::LmEvalResult> EvalLm(const EvalCommandOptions& options);
 
 struct PretrainOptions {
   std::vector<std::string> corpus;  // JSONL files with "text" records
