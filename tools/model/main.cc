@@ -4,6 +4,7 @@
 //   tessera-model export-torchscript --torchscript base.pt --weights w.safetensors --out o.pt
 //   tessera-model info FILE [--json]
 //   tessera-model bench-train --architecture niid_cnn --batch-size 64 --seconds 5 [--data DIR]
+//   tessera-model bench-lm --preset 100m --threads 2 --steps 5 [--full-finetune] [--json]
 // Language models (docs/llm.md):
 //   tessera-model lm-hash --checkpoint DIR
 //   tessera-model lora-init --checkpoint DIR --rank 8 --alpha 16 --targets q_proj,v_proj --out F
@@ -21,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "client/training/local_model.h"
 #include "core/base/version.h"
+#include "tools/model/bench_lm.h"
 #include "tools/model/bench_train.h"
 #include "tools/model/lm_commands.h"
 #include "tools/model/model_commands.h"
@@ -126,6 +128,47 @@ int main(int argc, char** argv) {
       return;
     }
     std::cout << tessera::FormatBenchTrainResult(*r, json);
+  });
+
+  tessera::BenchLmOptions bench_lm;
+  CLI::App* blm = app.add_subcommand(
+      "bench-lm", "measure language-model fine-tuning tokens/s, bytes per round and memory");
+  blm->add_option("--preset", bench_lm.preset, "tiny, 100m, smollm2-135m or llama-3.2-1b")
+      ->capture_default_str();
+  blm->add_option("--hidden", bench_lm.hidden_size, "override the preset's hidden size");
+  blm->add_option("--intermediate", bench_lm.intermediate_size, "... intermediate size");
+  blm->add_option("--layers", bench_lm.num_layers, "... decoder layers");
+  blm->add_option("--heads", bench_lm.num_heads, "... attention heads");
+  blm->add_option("--kv-heads", bench_lm.num_kv_heads, "... key/value heads");
+  blm->add_option("--vocab", bench_lm.vocab_size, "... vocabulary size");
+  blm->add_option("--seq-len", bench_lm.seq_len, "tokens per sequence")->capture_default_str()
+      ->check(CLI::Range(2, 1 << 20));
+  blm->add_option("--batch-size", bench_lm.batch_size, "sequences per step")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  blm->add_option("--warmup-steps", bench_lm.warmup_steps, "untimed steps first")
+      ->capture_default_str();
+  blm->add_option("--steps", bench_lm.steps, "timed steps")->capture_default_str()
+      ->check(CLI::Range(1, 1 << 30));
+  blm->add_option("--lr", bench_lm.learning_rate, "AdamW learning rate")->capture_default_str();
+  blm->add_option("--rank", bench_lm.lora.rank, "LoRA rank r")->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  blm->add_option("--alpha", bench_lm.lora.alpha, "LoRA alpha")->capture_default_str();
+  blm->add_option("--targets", bench_lm.lora.target_modules, "adapted projections")
+      ->delimiter(',')->capture_default_str();
+  blm->add_flag("--full-finetune", bench_lm.full_finetune, "train every weight, no LoRA");
+  blm->add_option("--threads", bench_lm.threads, "LibTorch threads (0 = default)")
+      ->capture_default_str()->check(CLI::Range(0, 1024));
+  blm->add_option("--device", bench_lm.device, "auto, cpu, cuda or cuda:N")
+      ->capture_default_str();
+  blm->add_option("--dtype", bench_lm.dtype, "auto, float32, bfloat16 or float16")
+      ->capture_default_str();
+  blm->add_option("--seed", bench_lm.seed, "weights and tokens")->capture_default_str();
+  blm->add_flag("--sizes-only", bench_lm.sizes_only,
+                "parameters and bytes per round only (no model is built)");
+  blm->add_flag("--json", json, "machine-readable output");
+  blm->callback([&] {
+    absl::StatusOr<tessera::BenchLmResult> r = tessera::BenchLm(bench_lm);
+    rc = r.ok() ? (std::cout << tessera::FormatBenchLmResult(*r, json), 0) : Fail(r.status());
   });
 
   // ---- language models ----
