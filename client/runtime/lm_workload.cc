@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <glog/logging.h>
 
@@ -36,7 +38,94 @@ lm::TextDataOptions TextOptionsFromSpec(const wire::v1::TextSpec& spec) {
   return text;
 }
 
-LmWorkload::LmWorkload(LmWorkloadOptions options) : options_(std::move(options)) {}
+namespace {
+
+// What changes when a checkpoint's files change: their names, sizes and modification times
+// (following symlinks, as CheckpointSha256 does). Empty when the directory cannot be listed.
+std::string DirectoryFingerprint(const std::string& dir) {
+  std::error_code ec;
+  std::vector<std::string> entries;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code e;
+    const std::filesystem::path p = it->path();
+    if (!std::filesystem::is_regular_file(p, e)) continue;
+    const uintmax_t size = std::filesystem::file_size(p, e);
+    const auto mtime = std::filesystem::last_write_time(p, e).time_since_epoch().count();
+    entries.push_back(absl::StrCat(p.filename().string(), "\t", size, "\t", mtime, "\n"));
+  }
+  if (ec) return "";
+  std::sort(entries.begin(), entries.end());
+  std::string out;
+  for (const std::string& e : entries) out += e;
+  return out;
+}
+
+}  // namespace
+
+LmBaseCache& LmBaseCache::Global() {
+  static LmBaseCache* cache = new LmBaseCache();
+  return *cache;
+}
+
+absl::StatusOr<std::string> LmBaseCache::Sha256(const std::string& dir) {
+  const std::string fingerprint = DirectoryFingerprint(dir);
+  absl::MutexLock l(&mu_);
+  auto it = hashes_.find(dir);
+  if (!fingerprint.empty() && it != hashes_.end() && it->second.first == fingerprint) {
+    return it->second.second;
+  }
+  ++stats_.hashes;
+  TESSERA_ASSIGN_OR_RETURN(std::string sha256, lm::CheckpointSha256(dir));
+  if (!fingerprint.empty()) hashes_[dir] = {fingerprint, sha256};
+  return sha256;
+}
+
+absl::StatusOr<std::shared_ptr<const lm::CausalLm>> LmBaseCache::Base(
+    const std::string& dir, const std::string& sha256, const wire::v1::LoraSpec& lora,
+    const lm::LoadOptions& options) {
+  const std::string key =
+      absl::StrCat(dir, "|", sha256, "|", lora.SerializeAsString(), "|", options.device, "|",
+                   options.dtype, "|", options.gradient_checkpointing);
+  absl::MutexLock l(&mu_);
+  if (std::shared_ptr<const lm::CausalLm> held = models_[key].lock()) {
+    ++stats_.model_hits;
+    return held;
+  }
+  ++stats_.model_loads;
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<lm::CausalLm> loaded,
+                           lm::CausalLm::Load(dir, LoraFromSpec(lora), options));
+  std::shared_ptr<const lm::CausalLm> model(std::move(loaded));
+  models_[key] = model;
+  // Forget the entries nobody holds any more.
+  for (auto it = models_.begin(); it != models_.end();) {
+    it = it->second.expired() ? models_.erase(it) : std::next(it);
+  }
+  return model;
+}
+
+absl::StatusOr<std::shared_ptr<const lm::Tokenizer>> LmBaseCache::Tokenizer(
+    const std::string& dir, const std::string& sha256) {
+  const std::string key = absl::StrCat(dir, "|", sha256);
+  absl::MutexLock l(&mu_);
+  if (std::shared_ptr<const lm::Tokenizer> held = tokenizers_[key].lock()) return held;
+  ++stats_.tokenizer_loads;
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<lm::Tokenizer> loaded, lm::LoadTokenizer(dir));
+  std::shared_ptr<const lm::Tokenizer> tokenizer(std::move(loaded));
+  tokenizers_[key] = tokenizer;
+  for (auto it = tokenizers_.begin(); it != tokenizers_.end();) {
+    it = it->second.expired() ? tokenizers_.erase(it) : std::next(it);
+  }
+  return tokenizer;
+}
+
+LmBaseCache::Stats LmBaseCache::stats() const {
+  absl::MutexLock l(&mu_);
+  return stats_;
+}
+
+LmWorkload::LmWorkload(LmWorkloadOptions options, LmBaseCache* cache)
+    : options_(std::move(options)), cache_(cache != nullptr ? cache : &LmBaseCache::Global()) {}
 LmWorkload::~LmWorkload() = default;
 
 absl::Status LmWorkload::Ensure(const wire::v1::ModelSpec& spec) {
@@ -51,7 +140,7 @@ absl::Status LmWorkload::Ensure(const wire::v1::ModelSpec& spec) {
         "this run fine-tunes a language model: start the client with --data jsonl:FILE");
   }
   if (verified_sha256_.empty()) {
-    TESSERA_ASSIGN_OR_RETURN(verified_sha256_, lm::CheckpointSha256(options_.base_checkpoint));
+    TESSERA_ASSIGN_OR_RETURN(verified_sha256_, cache_->Sha256(options_.base_checkpoint));
   }
   const std::string want = crypto::HexEncode(lm_spec.base_sha256());
   if (verified_sha256_ != want) {
@@ -66,8 +155,11 @@ absl::Status LmWorkload::Ensure(const wire::v1::ModelSpec& spec) {
     lm::LoadOptions load;
     load.device = options_.device;
     load.gradient_checkpointing = lm_spec.gradient_checkpointing();
+    model_.reset();
+    base_.reset();
     TESSERA_ASSIGN_OR_RETURN(
-        model_, lm::CausalLm::Load(options_.base_checkpoint, LoraFromSpec(lm_spec.lora()), load));
+        base_, cache_->Base(options_.base_checkpoint, want, lm_spec.lora(), load));
+    TESSERA_ASSIGN_OR_RETURN(model_, base_->ShareBase());
     model_key_ = model_key;
     LOG(INFO) << "language model " << model_->config().model_type << " from "
               << options_.base_checkpoint << " on " << model_->device() << ": "
@@ -76,7 +168,7 @@ absl::Status LmWorkload::Ensure(const wire::v1::ModelSpec& spec) {
               << lm_spec.lora().rank() << ")";
   }
   if (tokenizer_ == nullptr) {
-    TESSERA_ASSIGN_OR_RETURN(tokenizer_, lm::LoadTokenizer(options_.base_checkpoint));
+    TESSERA_ASSIGN_OR_RETURN(tokenizer_, cache_->Tokenizer(options_.base_checkpoint, want));
   }
   const std::string data_key = lm_spec.text().SerializeAsString();
   if (data_key != data_key_) {

@@ -6,16 +6,24 @@
 // either evaluate it on the held-out split or fine-tune it with AdamW and return the change
 // of the trainable adapter tensors. The base weights never leave the client; the coordinator
 // only ever holds adapters.
+//
+// Every LmWorkload of a process takes its model from one LmBaseCache: the base checkpoint is
+// hashed and loaded once, and each workload gets its own adapters on the shared frozen base
+// (CausalLm::ShareBase). A client has one workload; the simulator (tools/sim) runs many
+// virtual clients on one base this way.
 #ifndef TESSERA_CLIENT_RUNTIME_LM_WORKLOAD_H_
 #define TESSERA_CLIENT_RUNTIME_LM_WORKLOAD_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "client/lm/text/text_data.h"
 #include "client/lm/tokenizer/tokenizer.h"
 #include "client/lm/transformer/causal_lm.h"
@@ -37,10 +45,63 @@ struct LmWorkloadOptions {
 lm::LoraConfig LoraFromSpec(const wire::v1::LoraSpec& spec);
 lm::TextDataOptions TextOptionsFromSpec(const wire::v1::TextSpec& spec);
 
-// Not thread-safe: one per executor.
+// What the LmWorkloads of a process share: base checkpoint hashes, loaded base models and
+// tokenizers. Thread-safe. A loaded model or tokenizer is held weakly: it stays in memory
+// while some holder (a workload's model shares its base; or a caller keeps the pointer
+// Base() returned) keeps it, and is loaded again after the last one lets go. Loading and
+// hashing happen under the cache's lock, so concurrent callers asking for the same base wait
+// for one load instead of making their own.
+class LmBaseCache {
+ public:
+  // The process's cache.
+  static LmBaseCache& Global();
+
+  LmBaseCache() = default;
+  LmBaseCache(const LmBaseCache&) = delete;
+  LmBaseCache& operator=(const LmBaseCache&) = delete;
+
+  // lm::CheckpointSha256(dir), computed again only when the names, sizes or modification
+  // times of the directory's files changed since the last call.
+  // Errors: those of CheckpointSha256.
+  absl::StatusOr<std::string> Sha256(const std::string& dir);
+
+  // The base model of checkpoint `dir` (whose hash the caller checked to be `sha256`) with
+  // the adapters `lora` initializes, loaded with `options` on first use. Callers train a
+  // ShareBase() of it, never the returned model itself (it is const: its adapters stay at
+  // their initial values, which ShareBase copies).
+  // Errors: those of CausalLm::Load.
+  absl::StatusOr<std::shared_ptr<const lm::CausalLm>> Base(const std::string& dir,
+                                                            const std::string& sha256,
+                                                            const wire::v1::LoraSpec& lora,
+                                                            const lm::LoadOptions& options);
+  // The tokenizer of checkpoint `dir` (hash `sha256`). Its methods are const and
+  // thread-safe. Errors: those of lm::LoadTokenizer.
+  absl::StatusOr<std::shared_ptr<const lm::Tokenizer>> Tokenizer(const std::string& dir,
+                                                                  const std::string& sha256);
+
+  struct Stats {
+    uint64_t hashes = 0;           // CheckpointSha256 computations
+    uint64_t model_loads = 0;      // CausalLm::Load calls
+    uint64_t model_hits = 0;       // Base() answered from memory
+    uint64_t tokenizer_loads = 0;  // LoadTokenizer calls
+  };
+  Stats stats() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  // dir -> (fingerprint of its files, sha256)
+  std::map<std::string, std::pair<std::string, std::string>> hashes_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::weak_ptr<const lm::CausalLm>> models_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::weak_ptr<const lm::Tokenizer>> tokenizers_ ABSL_GUARDED_BY(mu_);
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+};
+
+// Not thread-safe: one per executor. Different workloads may run on different threads
+// (their models share only frozen, read-only base tensors).
 class LmWorkload {
  public:
-  explicit LmWorkload(LmWorkloadOptions options);
+  // `cache` (not owned; default: LmBaseCache::Global()) must outlive the workload.
+  explicit LmWorkload(LmWorkloadOptions options, LmBaseCache* cache = nullptr);
   ~LmWorkload();
 
   // Loads (or keeps) the model and data the spec needs. The checkpoint is hashed once.
@@ -65,11 +126,13 @@ class LmWorkload {
 
  private:
   LmWorkloadOptions options_;
+  LmBaseCache* const cache_;
   std::string verified_sha256_;  // the base checkpoint's, once hashed
   std::string model_key_;
   std::string data_key_;
-  std::unique_ptr<lm::CausalLm> model_;
-  std::unique_ptr<lm::Tokenizer> tokenizer_;
+  std::shared_ptr<const lm::CausalLm> base_;  // keeps the cache's entry alive
+  std::unique_ptr<lm::CausalLm> model_;        // own adapters on base_'s weights
+  std::shared_ptr<const lm::Tokenizer> tokenizer_;
   lm::TextData data_;
 };
 

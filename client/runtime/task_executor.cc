@@ -327,6 +327,7 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
                                                    const ArrayRecord& global,
                                                    const Dataset& data, ClientState& state,
                                                    absl::string_view name) {
+  if (task.model().has_causal_lm()) return TrainLm(task, global, name);  // its own text
   if (model_ == nullptr) return absl::FailedPreconditionError("no model built yet");
   const bool scaffold = task.strategy().scaffold();
   std::vector<std::string> trainable;

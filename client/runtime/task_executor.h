@@ -127,7 +127,8 @@ class TaskExecutor {
 
   // The steps of Run, for callers that schedule them apart (the simulator trains on a
   // pool and sends in a fixed order): build the task's model (fetching a TorchScript
-  // program through `transport`), then train on `global`.
+  // program through `transport`), then train on `global` (a language-model task trains on
+  // the executor's own text, options.text_path, and ignores `train`).
   absl::Status EnsureModel(const wire::v1::Task& task, FleetTransport& transport);
   absl::StatusOr<PreparedUpdate> Train(const wire::v1::Task& task, const ArrayRecord& global,
                                        const Dataset& train, ClientState& state,

@@ -84,7 +84,7 @@ absl::StatusOr<SimulationConfig> ParseSimulationConfig(absl::string_view toml_te
       "dataset",  "partition",    "clients",     "threads",         "device",
       "limit",    "test_every",   "availability", "availability_trace", "dropout",
       "speed_sigma", "examples_per_second", "bandwidth_mbps", "output", "transport",
-      "privacy_budget"};
+      "privacy_budget", "base_checkpoint"};
   if (t != nullptr) {
     for (const auto& [key, value] : *t) {
       const std::string name(key.str());
@@ -114,6 +114,7 @@ absl::StatusOr<SimulationConfig> ParseSimulationConfig(absl::string_view toml_te
   TESSERA_RETURN_IF_ERROR(r.String("output", c.output));
   TESSERA_RETURN_IF_ERROR(r.String("transport", c.transport));
   TESSERA_RETURN_IF_ERROR(r.String("privacy_budget", c.privacy_budget));
+  TESSERA_RETURN_IF_ERROR(r.String("base_checkpoint", c.base_checkpoint));
   if (!c.privacy_budget.empty()) {
     if (absl::Status s = ParsePrivacyBudget(c.privacy_budget).status(); !s.ok()) {
       return Field("privacy_budget", s.message());
@@ -130,10 +131,13 @@ absl::StatusOr<SimulationConfig> ParseSimulationConfig(absl::string_view toml_te
   c.limit = limit;
   c.test_every = static_cast<uint32_t>(every);
   if (!c.availability_trace.empty()) c.availability_trace = Resolve(base_dir, c.availability_trace);
+  if (!c.base_checkpoint.empty()) c.base_checkpoint = Resolve(base_dir, c.base_checkpoint);
   if (c.dataset.rfind("idx:", 0) == 0 || c.dataset.rfind("csv:", 0) == 0) {
     c.dataset = c.dataset.substr(0, 4) + Resolve(base_dir, c.dataset.substr(4));
+  } else if (c.dataset.rfind("jsonl:", 0) == 0 && c.dataset.size() > 6) {
+    c.dataset = "jsonl:" + Resolve(base_dir, c.dataset.substr(6));
   } else {
-    return Field("dataset", absl::StrCat("must be \"idx:DIR\" or \"csv:FILE\", got \"",
+    return Field("dataset", absl::StrCat("must be \"idx:DIR\", \"csv:FILE\" or \"jsonl:FILE\", got \"",
                                          c.dataset, "\""));
   }
   return c;

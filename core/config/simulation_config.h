@@ -15,8 +15,14 @@
 namespace tessera {
 
 struct SimulationConfig {
+  // "idx:DIR", "csv:FILE", or "jsonl:FILE" (the text of a [model.causal_lm] run: its records
+  // are partitioned among the virtual clients).
   std::string dataset = "idx:/usr/share/datasets/fashion-mnist";
   std::string partition = "iid";  // a client/data/partition.h spec, checked by the simulator
+  // [model.causal_lm] runs: the base checkpoint directory every virtual client shares (its
+  // SHA-256 must be the run's base_sha256). Loaded once; each worker thread trains its own
+  // adapters on it.
+  std::string base_checkpoint;
   uint32_t clients = 100;   // virtual clients
   uint32_t threads = 0;     // training threads; 0 = one per core
   std::string device = "cpu";

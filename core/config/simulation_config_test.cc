@@ -45,6 +45,17 @@ TEST(SimConfigTest, ParsesEveryKey) {
   EXPECT_EQ(c->transport, "grpc");
 }
 
+TEST(SimConfigTest, LanguageModelKeysResolveAgainstTheConfigsDirectory) {
+  absl::StatusOr<SimulationConfig> c = ParseSimulationConfig(
+      "[simulation]\ndataset = \"jsonl:text/corpus.jsonl\"\nbase_checkpoint = \"base\"\n", "/cfg");
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->dataset, "jsonl:/cfg/text/corpus.jsonl");
+  EXPECT_EQ(c->base_checkpoint, "/cfg/base");
+  absl::StatusOr<SimulationConfig> d = ParseSimulationConfig("[simulation]\n", "/cfg");
+  ASSERT_THAT(d, IsOk());
+  EXPECT_EQ(d->base_checkpoint, "");
+}
+
 TEST(SimConfigTest, BadValuesNameTheField) {
   const struct {
     const char* text;
@@ -57,7 +68,11 @@ TEST(SimConfigTest, BadValuesNameTheField) {
       {"availability = 1.5", "simulation.availability"},
       {"dropout = -0.1", "simulation.dropout"},
       {"bandwidth_mbps = 0", "simulation.bandwidth_mbps"},
-      {"dataset = \"/data\"", "simulation.dataset: must be \"idx:DIR\" or \"csv:FILE\""},
+      {"dataset = \"/data\"",
+       "simulation.dataset: must be \"idx:DIR\", \"csv:FILE\" or \"jsonl:FILE\""},
+      {"dataset = \"jsonl:\"", "simulation.dataset: must be"},
+      {"base_checkpoint = \"\"", "simulation.base_checkpoint: is empty"},
+      {"base_checkpoint = 1", "simulation.base_checkpoint: must be a string"},
       {"clinets = 10", "simulation.clinets: unknown key"},
       {"output = \"\"", "simulation.output: is empty"},
       {"transport = \"http\"", "simulation.transport: must be \"in_process\" or \"grpc\""},

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 
@@ -22,7 +23,9 @@
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
 #include "core/config/run_config.h"
+#include "core/model/safetensors.h"
 #include "privacy/crypto/sha256.h"
+#include "tools/sim/lm_text.h"
 #include "tools/sim/virtual_fleet.h"
 
 namespace tessera::sim {
@@ -74,32 +77,100 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
   if (!options.device.empty()) sc.device = options.device;
   if (options.limit > 0) sc.limit = options.limit;
   if (options.rounds > 0) rc.config.set_rounds(options.rounds);
-  if (!rc.initial_safetensors_path.empty()) {
-    return absl::UnimplementedError("model.initial_weights is not supported by tessera-sim yet");
-  }
-
-  // Data: the whole dataset in memory once; each virtual client holds indices into it.
-  LocalDataOptions data_options;
-  data_options.source = sc.dataset;
-  data_options.limit = sc.limit;
-  TESSERA_ASSIGN_OR_RETURN(LocalData data, LoadLocalData(data_options));
+  const bool lm = rc.config.model().has_causal_lm();
   absl::StatusOr<PartitionSpec> spec = ParsePartitionSpec(sc.partition);
   if (!spec.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
         options.config_path, ": simulation.partition: ", spec.status().message()));
   }
-  TESSERA_ASSIGN_OR_RETURN(Partition parts,
-                           MakePartition(*spec, data.train.labels, data.train.num_classes,
-                                         sc.clients, rc.config.seed()));
+
+  // Data: the whole dataset in memory once; each virtual client holds indices into it. A
+  // language model's text: each client's records in its own JSONL file.
+  LocalData data;
+  Partition parts;
+  std::unique_ptr<LmSimulation> lm_sim;
+  if (lm) {
+    if (rc.config.differential_privacy().record().enabled()) {
+      return absl::UnimplementedError(
+          "differential_privacy: record-level DP-SGD is not simulated for [model.causal_lm] "
+          "runs; use organization-level DP");
+    }
+    TESSERA_ASSIGN_OR_RETURN(
+        lm_sim, LmSimulation::Create(sc, rc.config.model().causal_lm(), *spec, rc.config.seed()));
+    parts = lm_sim->shards().records;
+  } else {
+    if (!sc.base_checkpoint.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          options.config_path,
+          ": simulation.base_checkpoint: only a [model.causal_lm] run has a base checkpoint"));
+    }
+    if (sc.dataset.rfind("jsonl:", 0) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          options.config_path, ": simulation.dataset: \"jsonl:FILE\" is text, for a "
+                               "[model.causal_lm] run; this run's model takes idx: or csv: data"));
+    }
+    LocalDataOptions data_options;
+    data_options.source = sc.dataset;
+    data_options.limit = sc.limit;
+    TESSERA_ASSIGN_OR_RETURN(data, LoadLocalData(data_options));
+    TESSERA_ASSIGN_OR_RETURN(parts, MakePartition(*spec, data.train.labels,
+                                                  data.train.num_classes, sc.clients,
+                                                  rc.config.seed()));
+  }
 
   std::string artifact;
   if (!rc.torchscript_path.empty()) {
     TESSERA_ASSIGN_OR_RETURN(artifact, ReadFileToString(rc.torchscript_path));
     rc.config.mutable_model()->set_torchscript_sha256(crypto::Sha256Digest(artifact));
   }
-  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<LocalModel> evaluator,
-                           NewModel(rc, artifact, sc.device));
-  TESSERA_ASSIGN_OR_RETURN(ArrayRecord initial, evaluator->GetWeights());
+  // The initial weights (a language model's: its initial adapter), as `tessera run create`
+  // reads them: the file's digest goes into the run's provenance.
+  ArrayRecord initial;
+  if (!rc.initial_safetensors_path.empty()) {
+    absl::StatusOr<std::string> bytes = ReadFileToString(rc.initial_safetensors_path);
+    if (!bytes.ok()) {
+      return absl::Status(bytes.status().code(),
+                          absl::StrCat("model.initial_weights: ", bytes.status().message()));
+    }
+    rc.config.mutable_model()->set_initial_weights_file_sha256(crypto::Sha256Digest(*bytes));
+    absl::StatusOr<ArrayRecord> read = ParseSafetensors(*bytes);
+    if (!read.ok()) {
+      return absl::Status(read.status().code(),
+                          absl::StrCat("model.initial_weights: ", rc.initial_safetensors_path,
+                                       ": ", read.status().message()));
+    }
+    initial = *std::move(read);
+  }
+  // The server-side evaluation of each new global model.
+  std::function<absl::StatusOr<EvalResult>(const ArrayRecord&)> evaluate;
+  std::unique_ptr<LocalModel> evaluator;
+  if (lm && sc.test_every == 0) {
+    evaluate = [](const ArrayRecord&) -> absl::StatusOr<EvalResult> {
+      return absl::InternalError("no held-out text to evaluate on");
+    };
+  } else if (lm) {
+    absl::StatusOr<EvalResult> before = lm_sim->Evaluate(initial);
+    if (!before.ok()) {
+      return absl::Status(before.status().code(),
+                          absl::StrCat("model.initial_weights: ", rc.initial_safetensors_path,
+                                       ": ", before.status().message()));
+    }
+    LOG(INFO) << "simulation: initial adapter's held-out loss " << before->loss << " over "
+              << before->num_examples << " tokens";
+    evaluate = [&lm_sim](const ArrayRecord& w) { return lm_sim->Evaluate(w); };
+  } else {
+    TESSERA_ASSIGN_OR_RETURN(evaluator, NewModel(rc, artifact, sc.device));
+    if (initial.tensors.empty()) {
+      TESSERA_ASSIGN_OR_RETURN(initial, evaluator->GetWeights());
+    } else if (absl::Status s = evaluator->SetWeights(initial); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("model.initial_weights: ",
+                                                  rc.initial_safetensors_path, ": ", s.message()));
+    }
+    evaluate = [&evaluator, &data](const ArrayRecord& w) -> absl::StatusOr<EvalResult> {
+      TESSERA_RETURN_IF_ERROR(evaluator->SetWeights(w));
+      return evaluator->Evaluate(data.test);
+    };
+  }
 
   // The coordinator, as in a deployment but in this process and without TLS.
   const std::string state_dir = sc.output + "/state";
@@ -137,6 +208,9 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
   VirtualFleet fleet(sc, *spec, config.seed(), virtual_deadline, &data.train, std::move(parts), &runs,
                      &registry);
   if (channel != nullptr) fleet.UseGrpc(channel);
+  if (lm_sim != nullptr) {
+    fleet.UseText(sc.base_checkpoint, lm_sim->shards().paths, lm_sim->shards().train_examples);
+  }
   TESSERA_RETURN_IF_ERROR(fleet.Start());
   fleet.SetOnline(1, 0);
 
@@ -208,8 +282,7 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
         (s.round() % sc.test_every == 0 || s.round() == config.rounds())) {
       TESSERA_ASSIGN_OR_RETURN(coordinator::RunManager::Export model,
                                runs.ExportModel(run_id, static_cast<int32_t>(s.round())));
-      TESSERA_RETURN_IF_ERROR(evaluator->SetWeights(model.model->weights));
-      TESSERA_ASSIGN_OR_RETURN(EvalResult eval, evaluator->Evaluate(data.test));
+      TESSERA_ASSIGN_OR_RETURN(EvalResult eval, evaluate(model.model->weights));
       row.test_loss = eval.loss;
       row.test_accuracy = eval.accuracy;
     }

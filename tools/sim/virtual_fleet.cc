@@ -51,6 +51,7 @@ VirtualFleet::VirtualFleet(const SimulationConfig& config, const PartitionSpec& 
     auto c = std::make_unique<Client>();
     c->name = absl::StrFormat("client-%05d", i);
     c->indices = std::move(parts[i]);
+    c->size = c->indices.size();
     // Log-normal speeds with median 1.
     c->speed = config.speed_sigma > 0 ? std::exp(config.speed_sigma * normal(rng)) : 1.0;
     if (partition.kind == PartitionSpec::kFeatureNoise) {
@@ -70,6 +71,15 @@ VirtualFleet::~VirtualFleet() {
   for (std::thread& t : workers_) t.join();
   if (submitter_.joinable()) submitter_.join();
   for (std::thread& t : secagg) t.join();
+}
+
+void VirtualFleet::UseText(std::string base_checkpoint, const std::vector<std::string>& paths,
+                           const std::vector<uint64_t>& train_examples) {
+  base_checkpoint_ = std::move(base_checkpoint);
+  for (size_t i = 0; i < clients_.size() && i < paths.size(); ++i) {
+    clients_[i]->text_path = paths[i];
+    clients_[i]->size = i < train_examples.size() ? train_examples[i] : 0;
+  }
 }
 
 absl::Status VirtualFleet::Start() {
@@ -175,7 +185,7 @@ VirtualFleet::Result VirtualFleet::Plan(const Job& job) {
   r.task = job.task;
   r.secagg = job.task.has_secagg();
   // Local work as LocalModel::Train does it: epochs over the data, capped at max_steps.
-  const uint64_t n = c.indices.size();
+  const uint64_t n = c.size;
   const uint64_t bs = std::max<uint32_t>(1, t.batch_size());
   const uint64_t per_epoch = (n + bs - 1) / bs;
   uint64_t steps = per_epoch * t.local_epochs();
@@ -230,8 +240,7 @@ void VirtualFleet::Worker() {
       size_t pick = 0;
       for (size_t i = 1; i < window; ++i) {
         if (queue_[i].batch != front.batch || queue_[i].seq >= front.seq + window) break;
-        if (clients_[queue_[i].client]->indices.size() >
-            clients_[queue_[pick].client]->indices.size()) {
+        if (clients_[queue_[i].client]->size > clients_[queue_[pick].client]->size) {
           pick = i;
         }
       }
@@ -254,9 +263,27 @@ void VirtualFleet::Worker() {
           runs_->CountBytesDown(job.task.task_id(), model->weights.TotalBytes());
           weights = &model->weights;
         }
-        TESSERA_ASSIGN_OR_RETURN(Dataset data, Subset(*train_, c.indices));
-        if (c.noise_std > 0) AddFeatureNoise(data, c.noise_std, seed_ + job.client);
-        TESSERA_RETURN_IF_ERROR(executor.EnsureModel(job.task, *transport));
+        TaskExecutor* ex = &executor;
+        std::unique_ptr<TaskExecutor> own;  // a language-model client's, for this task
+        Dataset data;
+        if (job.task.model().has_causal_lm()) {
+          // The client's own workload (its text) on the shared base: cheap to build, since
+          // LmBaseCache hashes and loads the checkpoint once and the tokenizer is shared.
+          if (base_checkpoint_.empty()) {
+            return absl::FailedPreconditionError(
+                "a [model.causal_lm] run needs simulation.dataset = \"jsonl:FILE\" and "
+                "simulation.base_checkpoint");
+          }
+          TaskExecutorOptions o = options;
+          o.base_checkpoint = base_checkpoint_;
+          o.text_path = c.text_path;
+          own = std::make_unique<TaskExecutor>(std::move(o));
+          ex = own.get();
+        } else {
+          TESSERA_ASSIGN_OR_RETURN(data, Subset(*train_, c.indices));
+          if (c.noise_std > 0) AddFeatureNoise(data, c.noise_std, seed_ + job.client);
+        }
+        TESSERA_RETURN_IF_ERROR(ex->EnsureModel(job.task, *transport));
         if (job.task.dp().record().enabled()) {
           // Record-level DP: the virtual client's own budget, in memory for the run.
           if (c.state.ledger == nullptr && !config_.privacy_budget.empty()) {
@@ -273,7 +300,7 @@ void VirtualFleet::Worker() {
           }
         }
         TESSERA_ASSIGN_OR_RETURN(PreparedUpdate p,
-                                 executor.Train(job.task, *weights, data, c.state, c.name));
+                                 ex->Train(job.task, *weights, data, c.state, c.name));
         r.update = std::make_shared<PreparedUpdate>(std::move(p));
         return absl::OkStatus();
       }();

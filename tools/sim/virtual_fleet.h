@@ -56,6 +56,13 @@ class VirtualFleet {
   // Before Start: the clients fetch models and push updates (or run secure aggregation)
   // over gRPC on `channel`, to the coordinator's Fleet service, instead of direct calls.
   void UseGrpc(std::shared_ptr<FleetChannel> channel) { grpc_ = std::move(channel); }
+  // Before Start, for a language-model run: client i reads its text from paths[i] (its
+  // `parts` are then record indices) and holds train_examples[i] examples; every client's
+  // LmWorkload uses the base checkpoint `base_checkpoint`, loaded once for all (LmBaseCache).
+  // A worker builds a client's workload when it trains it and drops it after, so memory is
+  // one base plus one adapter set (and its optimizer state) per worker thread.
+  void UseText(std::string base_checkpoint, const std::vector<std::string>& paths,
+               const std::vector<uint64_t>& train_examples);
   // Registers every client (names client-00000, ...); loads the availability trace.
   absl::Status Start();
   // Connects the clients online for `round` at virtual time `now`, disconnects the rest.
@@ -94,6 +101,7 @@ class VirtualFleet {
   coordinator::RunManager* const runs_;
   coordinator::ClientRegistry* const registry_;
   std::shared_ptr<FleetChannel> grpc_;  // null: in-process
+  std::string base_checkpoint_;         // language-model runs (UseText)
   std::vector<std::unique_ptr<Client>> clients_;
 
   absl::Mutex mu_;

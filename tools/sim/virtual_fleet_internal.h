@@ -17,7 +17,9 @@ namespace tessera::sim {
 
 struct VirtualFleet::Client {
   std::string name;
-  std::vector<size_t> indices;
+  std::vector<size_t> indices;  // into the dataset (language models: its JSONL records)
+  uint64_t size = 0;             // training examples (indices.size(), or after tokenization)
+  std::string text_path;         // language models: this client's JSONL
   double speed = 1;
   double noise_std = 0;  // feature-noise partition
   std::vector<std::pair<double, double>> online;  // trace intervals, virtual seconds
