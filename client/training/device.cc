@@ -1,6 +1,7 @@
 #include "client/training/device.h"
 
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <torch/cuda.h>
 
 #include "absl/strings/match.h"
@@ -41,7 +42,18 @@ absl::Status SetTorchThreads(int num_threads) {
     return absl::InvalidArgumentError(
         absl::StrCat("thread count must be >= 0, got ", num_threads));
   }
-  if (num_threads > 0) at::set_num_threads(num_threads);
+  if (num_threads > 0) {
+    at::set_num_threads(num_threads);
+    // LibTorch's CPU matrix products run in OpenBLAS (Debian's libopenblas0-pthread), whose
+    // own thread pool at::set_num_threads does not size (it only handles MKL); left alone it
+    // starts one spinning thread per core beside LibTorch's. Found at run time, so a build
+    // against another BLAS is unaffected.
+    using SetThreads = void (*)(int);
+    if (auto* set_openblas =
+            reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+      set_openblas(num_threads);
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -172,8 +172,23 @@ int main(int argc, char** argv) {
   });
 
   // ---- language models ----
-  std::string checkpoint;
+  std::string checkpoint, run_config;
   tessera::lm::LoraConfig lora;
+  tessera::lm::TextDataOptions text;
+  // --config RUN.toml: the run's [model.causal_lm] LoRA and text settings replace the flags.
+  auto add_config = [&run_config](CLI::App* cmd) {
+    cmd->add_option("--config", run_config,
+                    "a run configuration: take LoRA and text settings from its "
+                    "[model.causal_lm]");
+  };
+  auto apply_config = [&]() -> absl::Status {
+    if (run_config.empty()) return absl::OkStatus();
+    absl::StatusOr<tessera::LmRunSettings> s = tessera::LmSettingsFromRunConfig(run_config);
+    if (!s.ok()) return s.status();
+    lora = s->lora;
+    text = s->text;
+    return absl::OkStatus();
+  };
   auto add_lora = [&lora](CLI::App* cmd) {
     cmd->add_option("--rank", lora.rank, "LoRA rank r")->capture_default_str()
         ->check(CLI::Range(1, 1024));
@@ -203,8 +218,10 @@ int main(int argc, char** argv) {
   lora_init->add_option("--checkpoint", checkpoint, "base model directory")->required();
   lora_init->add_option("--out", out, "output .safetensors file")->required();
   add_lora(lora_init);
+  add_config(lora_init);
   lora_init->callback([&] {
-    rc = Report(tessera::LoraInit(checkpoint, lora, out), "wrote " + out);
+    absl::Status s = apply_config();
+    rc = Report(s.ok() ? tessera::LoraInit(checkpoint, lora, out) : s, "wrote " + out);
   });
 
   tessera::GenerateCommandOptions gen;
@@ -220,7 +237,12 @@ int main(int argc, char** argv) {
   generate->add_option("--seed", gen.seed, "sampling seed")->capture_default_str();
   generate->add_option("--device", gen.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   add_lora(generate);
+  add_config(generate);
   generate->callback([&] {
+    if (absl::Status s = apply_config(); !s.ok()) {
+      rc = Fail(s);
+      return;
+    }
     gen.lora = lora;
     absl::StatusOr<std::string> text = tessera::Generate(gen);
     rc = text.ok() ? (std::cout << gen.prompt << *text << "\n", 0) : Fail(text.status());
@@ -238,9 +260,45 @@ int main(int argc, char** argv) {
   lmx->add_option("--base-name", lm_export.base_name,
                   "base_model_name_or_path for adapter_config.json (e.g. the hub id)");
   add_lora(lmx);
+  add_config(lmx);
   lmx->callback([&] {
+    absl::Status s = apply_config();
     lm_export.lora = lora;
-    rc = Report(tessera::ExportLm(lm_export), "exported");
+    rc = Report(s.ok() ? tessera::ExportLm(lm_export) : s, "exported");
+  });
+
+  tessera::EvalCommandOptions ev;
+  CLI::App* lm_eval = app.add_subcommand(
+      "lm-eval", "held-out loss and perplexity of a model on a JSONL file (split as a client)");
+  lm_eval->add_option("--checkpoint", ev.checkpoint, "base model directory")->required();
+  lm_eval->add_option("--adapter", ev.adapter,
+                      "PEFT adapter directory or a run's adapter .safetensors");
+  lm_eval->add_option("--data", ev.data, "JSONL file")->required();
+  lm_eval->add_option("--device", ev.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  add_lora(lm_eval);
+  add_config(lm_eval);
+  lm_eval->add_flag("--json", json, "machine-readable output");
+  lm_eval->callback([&] {
+    if (absl::Status s = apply_config(); !s.ok()) {
+      rc = Fail(s);
+      return;
+    }
+    ev.lora = lora;
+    ev.text = text;
+    absl::StatusOr<tessera::lm::LmEvalResult> r = tessera::EvalLm(ev);
+    if (!r.ok()) {
+      rc = Fail(r.status());
+      return;
+    }
+    if (json) {
+      std::cout << "{\"loss\": " << r->loss << ", \"perplexity\": " << r->perplexity
+                << ", \"accuracy\": " << r->accuracy << ", \"tokens\": " << r->target_tokens
+                << "}\n";
+    } else {
+      std::cout << "held-out loss " << r->loss << ", perplexity " << r->perplexity
+                << ", next-token accuracy " << r->accuracy << " over " << r->target_tokens
+                << " tokens\n";
+    }
   });
 
   tessera::PretrainOptions pre;

@@ -224,14 +224,14 @@ at::Tensor Transformer::Attention(const DecoderLayer& layer, size_t index, const
     v = v.repeat_interleave(heads / kv_heads, 1);
   }
   const int64_t total = k.size(2);
-  at::Tensor scores = at::matmul(q, k.transpose(2, 3)) * (1.0 / std::sqrt(double(dim)));
+  // Scaled and masked in place: matmul's backward needs q and k, not its output, so this
+  // saves two [batch, heads, seq, total] buffers per layer and masked_fill's backward.
+  at::Tensor scores = at::matmul(q, k.transpose(2, 3)).mul_(1.0 / std::sqrt(double(dim)));
   if (seq > 1) {
-    // Query i (absolute position offset + i) sees keys 0..offset + i.
-    at::Tensor qpos = at::arange(offset, offset + seq, at::TensorOptions().dtype(at::kLong))
-                          .unsqueeze(1);
-    at::Tensor kpos = at::arange(0, total, at::TensorOptions().dtype(at::kLong)).unsqueeze(0);
-    at::Tensor masked = (kpos > qpos).to(scores.device());
-    scores = scores.masked_fill(masked, -std::numeric_limits<float>::infinity());
+    // Query i (absolute position offset + i) sees keys 0..offset + i: an additive mask that
+    // is -inf above the diagonal shifted by the offset.
+    scores.add_(at::full({seq, total}, -std::numeric_limits<float>::infinity(), scores.options())
+                    .triu_(offset + 1));
   }
   at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
   at::Tensor out = at::matmul(probs, v).transpose(1, 2).reshape({batch, seq, heads * dim});
