@@ -90,9 +90,19 @@ for _ in $(seq 100); do [ -s "$DEMO_DIR/port" ] && break; sleep 0.1; done
 [ -s "$DEMO_DIR/port" ] || { cat "$DEMO_DIR/logs/coordinator.log"; exit 1; }
 ADDR=127.0.0.1:$(cat "$DEMO_DIR/port")
 echo "demo_llm: coordinator on $ADDR (mTLS), logs in $DEMO_DIR/logs"
+# With record-level DP (fortunes_lora_dp.toml) each partner states its own budget and keeps
+# its own ledger.
+privacy=()
+if grep -q '^mode = "record"' "$CONFIG"; then
+  mkdir -p "$DEMO_DIR/ledgers"
+  privacy=(--privacy-budget "${PRIVACY_BUDGET:-epsilon=8,delta=1e-5}")
+fi
 for p in "${PARTNERS[@]}"; do
+  ledger=()
+  [ ${#privacy[@]} -gt 0 ] && ledger=(--privacy-ledger "$DEMO_DIR/ledgers/$p.json")
   "$BIN/tessera-client" --coordinator "$ADDR" --name "$p" --ca "$PKI/ca.pem" \
     --cert "$PKI/$p.pem" --key "$PKI/$p.key" --device "$DEVICE" --threads 1 \
+    "${privacy[@]}" "${ledger[@]}" \
     --base-checkpoint "$BASE" --data "jsonl:$DEMO_DIR/data/$p.jsonl" \
     > "$DEMO_DIR/logs/$p.log" 2>&1 &
   pids+=($!)

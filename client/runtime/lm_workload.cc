@@ -231,6 +231,23 @@ absl::StatusOr<ArrayRecord> LmWorkload::Train(const wire::v1::Task& task,
   options.first_step = (round - 1) * steps;
   options.total_steps = std::max<uint64_t>(task.total_rounds(), round) * steps;
   options.seed = seed;
+  if (task.dp().record().enabled()) {
+    // Record-level DP-SGD (docs/llm.md, "Privacy"): one record is one training sequence; the
+    // steps are those ChargeSiteBudget charged the site's ledger for (DpSgdSteps over the
+    // same n), so the ledger and the training agree.
+    const wire::v1::RecordDpConfig& rec = task.dp().record();
+    DpSgdOptions dp;
+    dp.noise_multiplier = rec.noise_multiplier();
+    dp.clip_norm = rec.clip_norm();
+    dp.expected_batch_size = rec.expected_batch_size();
+    dp.max_physical_batch = rec.max_physical_batch();
+    options.dp_sgd = dp;
+    steps = DpSgdSteps(data_.train.size(), t.local_epochs(), rec.expected_batch_size(),
+                       t.max_steps());
+    options.steps = static_cast<uint32_t>(steps);
+    options.first_step = (round - 1) * steps;
+    options.total_steps = std::max<uint64_t>(task.total_rounds(), round) * steps;
+  }
   TESSERA_ASSIGN_OR_RETURN(lm::LmTrainResult r, model_->Train(data_.train, options));
   TESSERA_ASSIGN_OR_RETURN(ArrayRecord trained, model_->GetAdapter(/*trainable_only=*/true));
   result->num_examples = data_.train.size();

@@ -10,7 +10,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/runtime/data_report.h"
@@ -360,10 +362,21 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
       return absl::InvalidArgumentError(
           "--privacy-budget needs --privacy-ledger FILE and a dataset name");
     }
+    // The dataset's size for the delta < 1/n rule: its examples, or for text (jsonl:) its
+    // records (non-blank lines), which a run tokenizes into sequences only later.
+    uint64_t dataset_size = impl->data.train.size();
+    if (!impl->data.text_path.empty()) {
+      TESSERA_ASSIGN_OR_RETURN(std::string text,
+                               ReadFlagFile(impl->data.text_path, "--data"));
+      dataset_size = 0;
+      for (absl::string_view line : absl::StrSplit(text, '\n')) {
+        if (!absl::StripAsciiWhitespace(line).empty()) ++dataset_size;
+      }
+    }
     TESSERA_ASSIGN_OR_RETURN(
         SiteLedger ledger,
         SiteLedger::Open(impl->options.privacy_ledger_path, impl->options.privacy_dataset,
-                         *impl->options.privacy_budget, impl->data.train.size(),
+                         *impl->options.privacy_budget, dataset_size,
                          impl->options.privacy_accountant));
     TESSERA_ASSIGN_OR_RETURN(double spent, ledger.Epsilon());
     LOG(INFO) << "record-level privacy budget of dataset \"" << ledger.dataset() << "\": "

@@ -265,11 +265,6 @@ absl::StatusOr<TaskReport> TaskExecutor::Run(const wire::v1::Task& task, const D
     return report;
   }
   const bool lm = task.model().has_causal_lm();
-  if (lm && task.dp().record().enabled()) {
-    return absl::FailedPreconditionError(
-        "record-level DP-SGD is not available for language models yet (docs/llm.md); use "
-        "organization-level DP ([differential_privacy] mode)");
-  }
   if (!options_.bench_fixed_update) {
     TESSERA_RETURN_IF_ERROR(ChargeSiteBudget(
         task, lm && lm_ != nullptr ? lm_->num_train_examples() : train.size(), state,
@@ -313,6 +308,9 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::TrainLm(const wire::v1::Task& task,
   if (!task.has_dp()) {
     out.metrics["train_loss"] = out.train.train_loss;
     out.metrics["train_seconds"] = out.train.seconds;
+    out.metrics["local_steps"] = static_cast<double>(out.train.steps);
+  } else if (task.dp().mode() == wire::v1::DifferentialPrivacyConfig::MODE_UNSPECIFIED) {
+    // Record-level DP alone: the step count is already in the site's privacy report.
     out.metrics["local_steps"] = static_cast<double>(out.train.steps);
   }
   if (task.dp().mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL && !task.has_secagg()) {

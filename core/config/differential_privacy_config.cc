@@ -130,10 +130,13 @@ absl::Status ValidateRecord(const wire::v1::RunConfig& c) {
   }
   TESSERA_RETURN_IF_ERROR(
       CheckRange(field("max_physical_batch"), r.max_physical_batch(), kPhysicalBatch));
-  if (c.model().architecture().empty()) {
+  // Built-in architectures (per-example gradients by layer walking) and language models
+  // (one training sequence per record, a per-sequence backward pass over the adapters).
+  if (c.model().architecture().empty() && !c.model().has_causal_lm()) {
     return FieldError(path,
-                      "record-level DP-SGD needs a built-in model.architecture: a TorchScript "
-                      "program's layers cannot be walked for per-example gradients");
+                      "record-level DP-SGD needs a built-in model.architecture or "
+                      "[model.causal_lm]: a TorchScript program's layers cannot be walked for "
+                      "per-example gradients");
   }
   return absl::OkStatus();
 }
