@@ -55,7 +55,7 @@ constexpr double kMaxHeldoutFraction = 0.5;
 constexpr absl::string_view kLoraTargets[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                               "gate_proj", "up_proj", "down_proj"};
 constexpr absl::string_view kTextFormats[] = {"auto", "text", "instruction"};
-constexpr absl::string_view kPromptTemplates[] = {"alpaca"};
+constexpr absl::string_view kPromptTemplates[] = {"alpaca", "chat"};
 // An empty string (a proto written before the field existed) means the first, the default.
 constexpr absl::string_view kOptimizers[] = {"sgd", "adamw"};
 constexpr absl::string_view kLrSchedules[] = {"constant", "linear", "cosine"};

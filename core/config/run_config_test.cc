@@ -584,7 +584,7 @@ TEST(RunConfigCausalLmTest, InvalidValuesNameTheField) {
       {MinimalLm(text + "format = \"csv\"\n"),
        "model.causal_lm.text.format: must be one of auto, text, instruction; got \"csv\""},
       {MinimalLm(text + "prompt_template = \"vicuna\"\n"),
-       "model.causal_lm.text.prompt_template: must be one of alpaca; got \"vicuna\""},
+       "model.causal_lm.text.prompt_template: must be one of alpaca, chat; got \"vicuna\""},
       {MinimalLm(text + "max_seq_length = 7\n"),
        "model.causal_lm.text.max_seq_length: must be in [8, 32768], got 7"},
       {MinimalLm(text + "max_seq_length = 32769\n"),

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <random>
@@ -13,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "client/lm/text/chat_template.h"
 #include "client/lm/text/prompt_template.h"
 #include "core/base/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -124,9 +126,9 @@ absl::Status CheckOptions(const TextDataOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("format: must be auto, text or instruction, got \"", o.format, "\""));
   }
-  if (o.prompt_template != "alpaca") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("prompt_template: must be alpaca, got \"", o.prompt_template, "\""));
+  if (o.prompt_template != "alpaca" && o.prompt_template != "chat") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt_template: must be alpaca or chat, got \"", o.prompt_template, "\""));
   }
   if (o.max_seq_length < 2 || o.max_seq_length > kMaxSeqLengthLimit) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -212,8 +214,8 @@ uint64_t TargetTokens(const TokenizedExample& e) {
 class PartBuilder {
  public:
   PartBuilder(const std::string& path, const Tokenizer& tokenizer, const TextDataOptions& options,
-              int32_t eos)
-      : path_(path), tokenizer_(tokenizer), options_(options), eos_(eos) {}
+              int32_t eos, const ChatTemplate* chat)
+      : path_(path), tokenizer_(tokenizer), options_(options), eos_(eos), chat_(chat) {}
 
   absl::Status AddText(const Record& r) {
     TESSERA_ASSIGN_OR_RETURN(std::vector<int32_t> ids, Encode(r, "text", r.text));
@@ -232,6 +234,7 @@ class PartBuilder {
   }
 
   absl::Status AddInstruction(const Record& r) {
+    if (chat_ != nullptr) return AddChat(r);
     const std::string source = AlpacaPrompt(r.instruction, r.input);
     TESSERA_ASSIGN_OR_RETURN(std::vector<int32_t> source_ids, Encode(r, "instruction", source));
     TESSERA_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
@@ -241,6 +244,31 @@ class PartBuilder {
     TokenizedExample e;
     e.labels = ids;
     std::fill_n(e.labels.begin(), std::min(source_ids.size(), e.labels.size()), kIgnoreLabel);
+    e.input_ids = std::move(ids);
+    Add(std::move(e));
+    return absl::OkStatus();
+  }
+
+  // [user, assistant] rendered with the chat template; loss on the response only.
+  absl::Status AddChat(const Record& r) {
+    const std::string user =
+        r.input.empty() ? r.instruction : absl::StrCat(r.instruction, "\n\n", r.input);
+    const ChatRendering c = chat_->Render(user, r.output);
+    const std::string through_response = absl::StrCat(c.prompt, c.response);
+    TESSERA_ASSIGN_OR_RETURN(std::vector<int32_t> prompt_ids,
+                             Encode(r, "instruction", c.prompt, false));
+    TESSERA_ASSIGN_OR_RETURN(std::vector<int32_t> response_ids,
+                             Encode(r, "output", through_response, false));
+    TESSERA_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                             Encode(r, "output", absl::StrCat(through_response, c.tail), false));
+    const size_t first_target = CommonPrefix(prompt_ids, ids);
+    const size_t end_target = CommonPrefix(response_ids, ids);
+    if (ids.size() > options_.max_seq_length) ids.resize(options_.max_seq_length);
+    TokenizedExample e;
+    e.labels = ids;
+    for (size_t i = 0; i < e.labels.size(); ++i) {
+      if (i < first_target || i >= end_target) e.labels[i] = kIgnoreLabel;
+    }
     e.input_ids = std::move(ids);
     Add(std::move(e));
     return absl::OkStatus();
@@ -273,10 +301,16 @@ class PartBuilder {
   uint64_t target_tokens() const { return target_tokens_; }
 
  private:
+  static size_t CommonPrefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+    return static_cast<size_t>(std::mismatch(a.begin(), a.end(), b.begin(), b.end()).first -
+                               a.begin());
+  }
+
   absl::StatusOr<std::vector<int32_t>> Encode(const Record& r, absl::string_view field,
-                                              absl::string_view text) const {
+                                              absl::string_view text,
+                                              bool add_special_tokens = true) const {
     absl::StatusOr<std::vector<int32_t>> ids =
-        tokenizer_.Encode(text, {.add_special_tokens = true});
+        tokenizer_.Encode(text, {.add_special_tokens = add_special_tokens});
     if (!ids.ok()) {
       return absl::Status(ids.status().code(), absl::StrCat(path_, ":", r.line, ": \"", field,
                                                             "\": ", ids.status().message()));
@@ -299,12 +333,50 @@ class PartBuilder {
   const Tokenizer& tokenizer_;
   const TextDataOptions& options_;
   const int32_t eos_;
+  const ChatTemplate* chat_;  // null: Alpaca
   std::vector<int32_t> stream_;
   std::vector<TokenizedExample> examples_;
   uint64_t records_ = 0;
   uint64_t skipped_ = 0;
   uint64_t target_tokens_ = 0;
 };
+
+// The text of a special token id ("" when absent, as Jinja renders an undefined variable).
+absl::StatusOr<std::string> TokenText(const Tokenizer& tokenizer, std::optional<int32_t> id) {
+  if (!id.has_value()) return std::string();
+  return tokenizer.Decode({*id}, /*skip_special_tokens=*/false);
+}
+
+// The tokenizer's chat template, parsed.
+absl::StatusOr<ChatTemplate> LoadChatTemplate(const Tokenizer& tokenizer,
+                                              const TextDataOptions& options) {
+  const std::optional<std::string> jinja = tokenizer.chat_template();
+  if (!jinja.has_value()) {
+    return absl::InvalidArgumentError(
+        "prompt_template \"chat\": the tokenizer has no chat template (tokenizer_config.json "
+        "\"chat_template\")");
+  }
+  ChatTemplateOptions chat;
+  TESSERA_ASSIGN_OR_RETURN(chat.bos_token, TokenText(tokenizer, tokenizer.bos_id()));
+  TESSERA_ASSIGN_OR_RETURN(chat.eos_token, TokenText(tokenizer, tokenizer.eos_id()));
+  chat.today = options.chat_date;
+  if (chat.today.empty()) {
+    // transformers' strftime_now("%d %b %Y"): the local date.
+    const std::time_t now = std::time(nullptr);
+    std::tm local{};
+    char buf[32];
+    if (localtime_r(&now, &local) != nullptr &&
+        std::strftime(buf, sizeof(buf), "%d %b %Y", &local) > 0) {
+      chat.today = buf;
+    }
+  }
+  absl::StatusOr<ChatTemplate> parsed = ChatTemplate::Parse(*jinja, chat);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokenizer_config.json: ", parsed.status().message()));
+  }
+  return parsed;
+}
 
 }  // namespace
 
@@ -319,8 +391,13 @@ absl::StatusOr<TextData> LoadTextData(const std::string& jsonl_path, const Token
   TESSERA_ASSIGN_OR_RETURN(std::vector<Record> records, ReadRecords(jsonl_path, options, format));
   const std::vector<bool> held =
       HeldOut(records.size(), options.heldout_fraction, options.split_seed);
-  PartBuilder train(jsonl_path, tokenizer, options, *eos);
-  PartBuilder heldout(jsonl_path, tokenizer, options, *eos);
+  std::optional<ChatTemplate> chat;
+  if (format == Format::kInstruction && options.prompt_template == "chat") {
+    TESSERA_ASSIGN_OR_RETURN(chat, LoadChatTemplate(tokenizer, options));
+  }
+  const ChatTemplate* chat_ptr = chat.has_value() ? &*chat : nullptr;
+  PartBuilder train(jsonl_path, tokenizer, options, *eos, chat_ptr);
+  PartBuilder heldout(jsonl_path, tokenizer, options, *eos, chat_ptr);
   for (size_t i = 0; i < records.size(); ++i) {
     PartBuilder& part = held[i] ? heldout : train;
     TESSERA_RETURN_IF_ERROR(format == Format::kText ? part.AddText(records[i])

@@ -36,8 +36,12 @@ struct TextDataOptions {
   // "auto" (instruction when the first record has "instruction", else text), "text",
   // "instruction".
   std::string format = "auto";
-  // Instruction records: "alpaca" (Stanford Alpaca's two prompts, with and without input).
+  // Instruction records: "alpaca" (Stanford Alpaca's two prompts, with and without input)
+  // or "chat" (the tokenizer's chat template, chat_template.h).
   std::string prompt_template = "alpaca";
+  // "chat" with a template that writes today's date (Llama 3.2's strftime_now): the date,
+  // e.g. "26 Jul 2024"; empty: the local date now, as transformers renders it.
+  std::string chat_date;
   // In [2, kMaxSeqLengthLimit].
   uint32_t max_seq_length = 256;
   // Text records: concatenate all documents (each followed by EOS) and cut into blocks of
@@ -83,10 +87,20 @@ struct TextData {
 //   non-empty, else prompt_no_input); input_ids = Encode(source + output,
 //   add_special_tokens) + EOS truncated to max_seq_length; labels = kIgnoreLabel on the
 //   first |Encode(source, add_special_tokens)| positions, the ids on the rest.
+//   With prompt_template "chat": the user message is the instruction, plus "\n\n" + input
+//   when input is non-empty; the assistant message is the output. [user, assistant] is
+//   rendered with tokenizer.chat_template() (ChatTemplate: prompt + response + tail) and
+//   encoded without add_special_tokens (as apply_chat_template(tokenize=True); the template
+//   writes BOS itself where the checkpoint has one); no EOS is appended (the template's
+//   end-of-turn token ends the response). Labels are kIgnoreLabel on the prompt (through the
+//   assistant header) and on the tail after the end-of-turn token, the ids on the response
+//   (the assistant content and its end-of-turn token); a token that straddles a boundary is
+//   a target.
 // Errors: NOT_FOUND; INVALID_ARGUMENT naming the line and field
 // ("data.jsonl:12: \"text\" is not a string"), for a bad option, a line over
-// max_line_bytes, more than record_limit records, a file without records, or a tokenizer
-// without an EOS token.
+// max_line_bytes, more than record_limit records, a file without records, a tokenizer
+// without an EOS token, or (prompt_template "chat") a tokenizer without a chat template
+// (tokenizer_config.json "chat_template") or with one ChatTemplate::Parse refuses.
 absl::StatusOr<TextData> LoadTextData(const std::string& jsonl_path, const Tokenizer& tokenizer,
                                       const TextDataOptions& options);
 

@@ -114,6 +114,7 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
   std::optional<int32_t> eos_id() const override { return eos_id_; }
   std::optional<int32_t> pad_id() const override { return pad_id_; }
   std::string kind() const override { return "bpe"; }
+  std::optional<std::string> chat_template() const override { return chat_template_; }
 
  private:
   absl::Status InitModel(const json& model);
@@ -129,6 +130,7 @@ class ByteLevelBpeTokenizer final : public Tokenizer {
   void MergeWord(absl::string_view word, std::vector<int32_t>* ids) const;
   std::optional<int32_t> TokenId(const std::string& token) const;
 
+  std::optional<std::string> chat_template_;
   absl::flat_hash_map<std::string, int32_t> vocab_;
   std::vector<std::string> id_to_token_;  // "" for ids with no token
   absl::flat_hash_map<uint64_t, BpeMerge> merges_;
@@ -487,6 +489,7 @@ absl::Status ByteLevelBpeTokenizer::InitSpecialIds(const TokenizerConfig& config
   }
   add_bos_ = config.add_bos_token.value_or(false) && bos_id_.has_value();
   add_eos_ = config.add_eos_token.value_or(false) && eos_id_.has_value();
+  chat_template_ = config.chat_template;
   return absl::OkStatus();
 }
 

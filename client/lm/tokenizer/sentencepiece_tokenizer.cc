@@ -29,11 +29,13 @@ class SentencePieceTokenizer final : public Tokenizer {
   std::optional<int32_t> eos_id() const override { return eos_id_; }
   std::optional<int32_t> pad_id() const override { return pad_id_; }
   std::string kind() const override { return "sentencepiece"; }
+  std::optional<std::string> chat_template() const override { return chat_template_; }
 
  private:
   absl::Status EncodeSegment(absl::string_view segment, std::vector<int32_t>* ids) const;
 
   std::unique_ptr<SentencePieceModel> model_;
+  std::optional<std::string> chat_template_;
   std::optional<int32_t> bos_id_, eos_id_, pad_id_;
   bool add_bos_ = true, add_eos_ = false;
   std::vector<std::pair<std::string, int32_t>> specials_;  // text -> id, longest first
@@ -74,6 +76,7 @@ absl::Status SentencePieceTokenizer::Init(const TokenizerConfig& config) {
                   specials_.end());
   add_bos_ = config.add_bos_token.value_or(true) && bos_id_.has_value();
   add_eos_ = config.add_eos_token.value_or(false) && eos_id_.has_value();
+  chat_template_ = config.chat_template;
   return absl::OkStatus();
 }
 

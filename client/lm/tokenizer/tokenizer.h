@@ -47,11 +47,14 @@ class Tokenizer {
   virtual std::optional<int32_t> pad_id() const = 0;
   // "bpe" or "sentencepiece".
   virtual std::string kind() const = 0;
+  // The checkpoint's Jinja chat template (tokenizer_config.json "chat_template"; from a list
+  // of named templates, the one named "default"); nullopt when it has none.
+  virtual std::optional<std::string> chat_template() const { return std::nullopt; }
 };
 
 // Loads the tokenizer of a checkpoint directory: tokenizer.json when it holds a byte-level
 // BPE model, else tokenizer.model (SentencePiece). tokenizer_config.json, when present,
-// supplies bos/eos/pad tokens and add_bos_token/add_eos_token.
+// supplies bos/eos/pad tokens, add_bos_token/add_eos_token and chat_template.
 // Errors: NOT_FOUND when neither file exists; INVALID_ARGUMENT naming the file and field for
 // an unsupported or malformed tokenizer (e.g. "tokenizer.json: model.vocab is missing",
 // "tokenizer.json: model.type \"WordPiece\" is not supported").

@@ -35,6 +35,26 @@ absl::StatusOr<std::optional<bool>> BoolField(const nlohmann::json& root, const 
   return std::optional<bool>(it->get<bool>());
 }
 
+absl::StatusOr<std::optional<std::string>> ChatTemplateField(const nlohmann::json& root) {
+  constexpr absl::string_view kField = "chat_template";
+  auto it = root.find(kField);
+  if (it == root.end() || it->is_null()) return std::optional<std::string>();
+  if (it->is_string()) return std::optional<std::string>(it->get<std::string>());
+  if (!it->is_array()) return FieldError(kField, "is not a string or a list");
+  for (const nlohmann::json& entry : *it) {
+    const auto name = entry.is_object() ? entry.find("name") : entry.end();
+    const auto text = entry.is_object() ? entry.find("template") : entry.end();
+    if (name == entry.end() || !name->is_string() || text == entry.end() ||
+        !text->is_string()) {
+      return FieldError(kField, "entries must be {\"name\": string, \"template\": string}");
+    }
+    if (name->get<std::string>() == "default") {
+      return std::optional<std::string>(text->get<std::string>());
+    }
+  }
+  return std::optional<std::string>();
+}
+
 }  // namespace
 
 absl::StatusOr<TokenizerConfig> ParseTokenizerConfig(absl::string_view json_text) {
@@ -61,6 +81,9 @@ absl::StatusOr<TokenizerConfig> ParseTokenizerConfig(absl::string_view json_text
   config.add_bos_token = *flag;
   if (flag = BoolField(root, "add_eos_token"); !flag.ok()) return flag.status();
   config.add_eos_token = *flag;
+  absl::StatusOr<std::optional<std::string>> chat_template = ChatTemplateField(root);
+  if (!chat_template.ok()) return chat_template.status();
+  config.chat_template = *std::move(chat_template);
   return config;
 }
 

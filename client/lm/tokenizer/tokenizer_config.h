@@ -1,7 +1,7 @@
 // File: tokenizer_config.h
 // The parts of a checkpoint's tokenizer_config.json the tokenizers use: the
 // bos/eos/pad/unk token texts (strings, or {"content": ...} objects as
-// transformers writes AddedToken) and add_bos_token / add_eos_token.
+// transformers writes AddedToken), add_bos_token / add_eos_token and chat_template.
 #ifndef TESSERA_CLIENT_LM_TOKENIZER_TOKENIZER_CONFIG_H_
 #define TESSERA_CLIENT_LM_TOKENIZER_TOKENIZER_CONFIG_H_
 
@@ -21,6 +21,9 @@ struct TokenizerConfig {
   std::optional<std::string> unk_token;
   std::optional<bool> add_bos_token;
   std::optional<bool> add_eos_token;
+  // The Jinja chat template: the string, or from a list of {"name", "template"} objects the
+  // one named "default" (unset when the list has none).
+  std::optional<std::string> chat_template;
 };
 
 // Parses the text of tokenizer_config.json; other fields are ignored.

@@ -232,6 +232,60 @@ TEST_F(LoadErrorTest, BadTokenizerConfig) {
                        HasSubstr("tokenizer_config.json: eos_token \"</s>\" is not a token")));
 }
 
+TEST_F(LoadErrorTest, ReadsTheChatTemplate) {
+  WriteFile(dir_ / "tokenizer.json", WithModel(R"({"type": "BPE", "vocab": {"a": 0}, "merges": []})"));
+  // No tokenizer_config.json: no template.
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok = LoadTokenizer(dir_.path());
+  ASSERT_THAT(tok, IsOk());
+  EXPECT_EQ((*tok)->chat_template(), std::nullopt);
+  // A string (JSON escapes decoded: the Jinja source has a backslash-n inside its literal).
+  WriteFile(dir_ / "tokenizer_config.json",
+            R"({"chat_template": "{{ '<|im_start|>' + message['role'] + '\\n' }}"})");
+  tok = LoadTokenizer(dir_.path());
+  ASSERT_THAT(tok, IsOk());
+  EXPECT_EQ((*tok)->chat_template(), "{{ '<|im_start|>' + message['role'] + '\\n' }}");
+  // A list of named templates: the one named "default".
+  WriteFile(dir_ / "tokenizer_config.json",
+            R"({"chat_template": [{"name": "tool_use", "template": "T"},
+                                  {"name": "default", "template": "D"}]})");
+  tok = LoadTokenizer(dir_.path());
+  ASSERT_THAT(tok, IsOk());
+  EXPECT_EQ((*tok)->chat_template(), "D");
+  // A list without "default", and null: no template.
+  WriteFile(dir_ / "tokenizer_config.json",
+            R"({"chat_template": [{"name": "tool_use", "template": "T"}]})");
+  tok = LoadTokenizer(dir_.path());
+  ASSERT_THAT(tok, IsOk());
+  EXPECT_EQ((*tok)->chat_template(), std::nullopt);
+  WriteFile(dir_ / "tokenizer_config.json", R"({"chat_template": null})");
+  tok = LoadTokenizer(dir_.path());
+  ASSERT_THAT(tok, IsOk());
+  EXPECT_EQ((*tok)->chat_template(), std::nullopt);
+  // Malformed.
+  WriteFile(dir_ / "tokenizer_config.json", R"({"chat_template": 3})");
+  EXPECT_THAT(LoadTokenizer(dir_.path()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tokenizer_config.json: chat_template is not a string")));
+  WriteFile(dir_ / "tokenizer_config.json", R"({"chat_template": [{"name": "default"}]})");
+  EXPECT_THAT(LoadTokenizer(dir_.path()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tokenizer_config.json: chat_template entries")));
+}
+
+TEST_F(ReferenceTokenizerTest, SentencePieceReadsTheChatTemplate) {
+  // The sp layout has no template; a copy with a tokenizer_config.json has one.
+  ScratchDir copy("tokenizer_sp_chat");
+  WriteFile(copy / "tokenizer.model", ReadFile(Path("sp/tokenizer.model")));
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok = LoadTokenizer(copy.path());
+  ASSERT_THAT(tok, IsOk());
+  EXPECT_EQ((*tok)->chat_template(), std::nullopt);
+  WriteFile(copy / "tokenizer_config.json", R"({"chat_template": "{{ bos_token }}[INST]"})");
+  tok = LoadTokenizer(copy.path());
+  ASSERT_THAT(tok, IsOk());
+  EXPECT_EQ((*tok)->kind(), "sentencepiece");
+  EXPECT_EQ((*tok)->chat_template(), "{{ bos_token }}[INST]");
+}
+
 TEST_F(LoadErrorTest, BadSentencePieceModel) {
   WriteFile(dir_ / "tokenizer.model", "not a protobuf");
   EXPECT_THAT(LoadTokenizer(dir_.path()),
