@@ -303,21 +303,7 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::TrainLm(const wire::v1::Task& task,
   }
   PreparedUpdate out;
   TESSERA_ASSIGN_OR_RETURN(out.update, lm_->Train(task, global, Seed(task, name), &out.train));
-  // As for the other models: under DP every update weighs 1 and no exact counts leave.
-  out.weight = task.has_dp() ? 1 : out.train.num_examples;
-  if (!task.has_dp()) {
-    out.metrics["train_loss"] = out.train.train_loss;
-    out.metrics["train_seconds"] = out.train.seconds;
-    out.metrics["local_steps"] = static_cast<double>(out.train.steps);
-  } else if (task.dp().mode() == wire::v1::DifferentialPrivacyConfig::MODE_UNSPECIFIED) {
-    // Record-level DP alone: the step count is already in the site's privacy report.
-    out.metrics["local_steps"] = static_cast<double>(out.train.steps);
-  }
-  if (task.dp().mode() == wire::v1::DifferentialPrivacyConfig::CENTRAL && !task.has_secagg()) {
-    bool within = false;
-    out.update = DpDelta(out.update, task.dp().clip_norm(), &within);
-    out.metrics["dp_unclipped"] = within ? 1 : 0;
-  }
+  FinishUpdate(task, /*uniform_weight=*/false, out);
   return out;
 }
 
@@ -366,11 +352,16 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
   } else {
     TESSERA_ASSIGN_OR_RETURN(out.update, ComputeDelta(std::move(trained), global));
   }
+  FinishUpdate(task, /*uniform_weight=*/scaffold, out);
+  return out;
+}
+
+void FinishUpdate(const wire::v1::Task& task, bool uniform_weight, PreparedUpdate& out) {
   // SCAFFOLD's mean is uniform: every client weighs 1 (also inside a secure sum). Under DP
-  // (organization- or record-level)
-  // every update weighs 1 too, and the client sends no exact example or step count, loss or
-  // training time (docs/privacy.md): the coordinator never learns them.
-  out.weight = scaffold || task.has_dp() ? 1 : out.train.num_examples;
+  // (organization- or record-level) every update weighs 1 too, and the client sends no exact
+  // example or step count, loss or training time (docs/privacy.md): the coordinator never
+  // learns them.
+  out.weight = uniform_weight || task.has_dp() ? 1 : out.train.num_examples;
   if (!task.has_dp()) {
     out.metrics["train_loss"] = out.train.train_loss;
     out.metrics["train_seconds"] = out.train.seconds;
@@ -386,7 +377,6 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
     out.update = DpDelta(out.update, task.dp().clip_norm(), &within);
     out.metrics["dp_unclipped"] = within ? 1 : 0;
   }
-  return out;
 }
 
 }  // namespace tessera

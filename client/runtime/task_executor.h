@@ -89,6 +89,12 @@ struct PreparedUpdate {
   TrainResult train;
 };
 
+// What every trained update gets before it is sent: its FedAvg weight (1 when
+// `uniform_weight`, as SCAFFOLD's uniform mean, or under any DP; else the example count), the
+// metrics a client may release (none that DP would not cover), and, under central DP without
+// secure aggregation, the clipping (with the bit adaptive clipping uses).
+void FinishUpdate(const wire::v1::Task& task, bool uniform_weight, PreparedUpdate& out);
+
 // Sends a prepared update: PushUpdate, or the secure aggregation protocol when the task has
 // secagg (blocking until the round's secure sum completes). Returns the survivors of the
 // secure sum (0 without secure aggregation).

@@ -177,5 +177,19 @@ TEST(ModelToolBinaryTest, InitInfoAndBadFlag) {
   EXPECT_EQ(std::count(missing.output.begin(), missing.output.end(), '\n'), 1);
 }
 
+TEST(ModelToolBinaryTest, BenchLmSizesAreTheAdapterAndTheModel) {
+  // Hand-derived for the tiny preset (hidden 128, 4 layers, 4 heads of 32, 2 key-value
+  // heads, intermediate 352, vocabulary 1,024, tied) with r = 8 on q and v: per layer
+  // q: A 8x128 + B 128x8 = 2,048 and v: A 8x128 + B 64x8 = 1,536 -> 3,584 x 4 layers = 14,336
+  // float32 = 57,344 bytes. Base: embedding 131,072 + 4 x (q 16,384 + k 8,192 + v 8,192 +
+  // o 16,384 + 3 x 45,056 + 2 x 128 norms) + final norm 128 = 869,504 -> 3,478,016 bytes.
+  CommandResult r = RunTool("bench-lm --preset tiny --sizes-only --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const nlohmann::json j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["adapter_bytes"], 57344);
+  EXPECT_EQ(j["base_parameters"], 869504);
+  EXPECT_EQ(j["full_bytes"], 3478016);
+}
+
 }  // namespace
 }  // namespace tessera

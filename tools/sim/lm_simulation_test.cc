@@ -195,6 +195,32 @@ TEST_F(LmSimulationTest, VirtualClientsShareOneBaseAndTheHeldOutLossFalls) {
   }
 }
 
+// Record-level DP-SGD on the adapters: every virtual client charges its own in-memory ledger
+// for its training sequences and trains; without a budget every client refuses.
+TEST_F(LmSimulationTest, RecordLevelDpChargesEachVirtualClientsOwnBudget) {
+  const std::string dp =
+      "[differential_privacy]\nmode = \"record\"\nnoise_multiplier = 0.8\nclip_norm = 1\n"
+      "expected_batch_size = 2\n";
+  const std::string with_budget =
+      WriteConfig("lm_dp", *sha256_,
+                  "base_checkpoint = \"base\"\nclients = 6\nthreads = 2\n"
+                  "privacy_budget = \"epsilon=50,delta=1e-3\"\n");
+  std::ofstream(with_budget, std::ios::app) << dp;
+  absl::StatusOr<SimulationResult> r = Run(with_budget, "lm_dp");
+  ASSERT_THAT(r, IsOk());
+  ASSERT_EQ(r->rows.size(), 4u);
+  for (const RoundRow& row : r->rows) {
+    EXPECT_EQ(row.completed, row.selected);
+    EXPECT_GT(row.steps, 0u);
+    EXPECT_TRUE(std::isfinite(row.test_loss));
+  }
+  const std::string without = WriteConfig("lm_dp_none", *sha256_);
+  std::ofstream(without, std::ios::app) << dp;
+  absl::StatusOr<SimulationResult> refused = Run(without, "lm_dp_none");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("refused"));
+}
+
 TEST_F(LmSimulationTest, RefusesACheckpointThatIsNotTheRunsBase) {
   const std::string wrong(64, 'a');
   absl::StatusOr<SimulationResult> r = Run(WriteConfig("wrong", wrong), "wrong");

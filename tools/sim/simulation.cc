@@ -90,11 +90,6 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
   Partition parts;
   std::unique_ptr<LmSimulation> lm_sim;
   if (lm) {
-    if (rc.config.differential_privacy().record().enabled()) {
-      return absl::UnimplementedError(
-          "differential_privacy: record-level DP-SGD is not simulated for [model.causal_lm] "
-          "runs; use organization-level DP");
-    }
     TESSERA_ASSIGN_OR_RETURN(
         lm_sim, LmSimulation::Create(sc, rc.config.model().causal_lm(), *spec, rc.config.seed()));
     parts = lm_sim->shards().records;

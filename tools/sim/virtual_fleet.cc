@@ -285,16 +285,18 @@ void VirtualFleet::Worker() {
         }
         TESSERA_RETURN_IF_ERROR(ex->EnsureModel(job.task, *transport));
         if (job.task.dp().record().enabled()) {
-          // Record-level DP: the virtual client's own budget, in memory for the run.
+          // Record-level DP: the virtual client's own budget, in memory for the run. A language
+          // model's records are its training sequences (the workload's, after tokenizing).
+          const uint64_t n = job.task.model().has_causal_lm() && ex->lm() != nullptr
+                                 ? ex->lm()->num_train_examples()
+                                 : data.size();
           if (c.state.ledger == nullptr && !config_.privacy_budget.empty()) {
             TESSERA_ASSIGN_OR_RETURN(PrivacyBudget budget,
                                      ParsePrivacyBudget(config_.privacy_budget));
-            TESSERA_ASSIGN_OR_RETURN(SiteLedger ledger,
-                                     SiteLedger::Open("", c.name, budget, data.size()));
+            TESSERA_ASSIGN_OR_RETURN(SiteLedger ledger, SiteLedger::Open("", c.name, budget, n));
             c.state.ledger = std::make_shared<SiteLedger>(std::move(ledger));
           }
-          if (absl::Status s = ChargeSiteBudget(job.task, data.size(), c.state, *transport);
-              !s.ok()) {
+          if (absl::Status s = ChargeSiteBudget(job.task, n, c.state, *transport); !s.ok()) {
             refused = absl::StartsWith(s.message(), "refused: ");
             return s;
           }

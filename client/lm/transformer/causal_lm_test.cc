@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/lm/checkpoint/hf_checkpoint.h"
 #include "client/lm/checkpoint/peft_adapter.h"
+#include "client/lm/testing/hf_reference_fixture.h"
 #include "core/base/testing/status_matchers.h"
 #include "core/model/safetensors.h"
 #include "gmock/gmock.h"
@@ -30,32 +31,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class ReferenceCheckpoints : public ::testing::Test {
+class ReferenceCheckpoints : public testing::HfReferenceFixture {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new std::string(absl::StrCat(::testing::TempDir(), "/hf_reference_", ::getpid()));
-    std::filesystem::create_directories(*dir_);
-    const std::string cmd = absl::StrCat("/usr/bin/python3 ", TESSERA_SOURCE_DIR,
-                                         "/client/lm/testing/hf_reference.py ", *dir_,
-                                         " > ", *dir_, "/log.txt 2>&1");
-    status_ = std::system(cmd.c_str());
-  }
-  static void TearDownTestSuite() {
-    std::filesystem::remove_all(*dir_);
-    delete dir_;
-  }
-  void SetUp() override {
-    ASSERT_EQ(status_, 0) << "hf_reference.py failed; see " << *dir_ << "/log.txt";
-  }
-
-  static std::string Path(const std::string& variant) { return *dir_ + "/" + variant; }
-
-  static std::vector<std::vector<int32_t>> InputIds(const std::string& variant) {
-    std::ifstream in(Path(variant) + "/input_ids.json");
-    nlohmann::json j = nlohmann::json::parse(in);
-    return j.get<std::vector<std::vector<int32_t>>>();
-  }
-
   static std::vector<float> ReferenceLogits(const std::string& variant,
                                             const std::string& file) {
     absl::StatusOr<ArrayRecord> r = ReadSafetensorsFile(Path(variant) + "/" + file);
@@ -78,12 +55,7 @@ class ReferenceCheckpoints : public ::testing::Test {
     EXPECT_LE(worst, tol);
   }
 
-  static std::string* dir_;
-  static int status_;
 };
-
-std::string* ReferenceCheckpoints::dir_ = nullptr;
-int ReferenceCheckpoints::status_ = -1;
 
 TEST_F(ReferenceCheckpoints, LogitsMatchTheReferenceForEveryModelType) {
   for (const std::string variant :

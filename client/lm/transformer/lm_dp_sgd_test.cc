@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/lm/transformer/causal_lm.h"
+#include "client/lm/testing/hf_reference_fixture.h"
 #include "client/lm/transformer/lm_dp_sgd.h"
 #include "core/base/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -35,29 +36,11 @@ using ::testing::HasSubstr;
 
 const std::string kSeed(32, '\x5a');
 
-class LmDpSgd : public ::testing::Test {
+class LmDpSgd : public testing::HfReferenceFixture {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new std::string(absl::StrCat(::testing::TempDir(), "/lm_dp_sgd_", ::getpid()));
-    std::filesystem::create_directories(*dir_);
-    const std::string cmd = absl::StrCat("/usr/bin/python3 ", TESSERA_SOURCE_DIR,
-                                         "/client/lm/testing/hf_reference.py ", *dir_,
-                                         " > ", *dir_, "/log.txt 2>&1");
-    status_ = std::system(cmd.c_str());
-  }
-  static void TearDownTestSuite() {
-    std::filesystem::remove_all(*dir_);
-    delete dir_;
-  }
-  void SetUp() override {
-    ASSERT_EQ(status_, 0) << "hf_reference.py failed; see " << *dir_ << "/log.txt";
-  }
-
-  static std::string Path() { return *dir_ + "/llama"; }
-
+  static std::string Path() { return HfReferenceFixture::Path("llama"); }
   static std::vector<std::vector<int32_t>> InputIds() {
-    std::ifstream in(Path() + "/input_ids.json");
-    return nlohmann::json::parse(in).get<std::vector<std::vector<int32_t>>>();
+    return HfReferenceFixture::InputIds("llama");
   }
 
   // The llama checkpoint with LoRA on `targets` and every adapter value drawn from
@@ -94,13 +77,7 @@ class LmDpSgd : public ::testing::Test {
     TokenizedExample b{shorter, shorter};
     return {a, b};
   }
-
-  static std::string* dir_;
-  static int status_;
 };
-
-std::string* LmDpSgd::dir_ = nullptr;
-int LmDpSgd::status_ = -1;
 
 std::vector<double> Flatten(const ArrayRecord& r) {
   std::vector<double> out;
