@@ -38,24 +38,8 @@ for name in "${CLIENTS[@]}"; do identities+=("$name${ORG[$name]:+=${ORG[$name]}}
 
 rm -rf "$DEMO_DIR"
 mkdir -p "$DEMO_DIR/logs" "$DEMO_DIR/model"
-scripts/make_pki.sh "$DEMO_DIR/pki" "${identities[@]}" >/dev/null
-PKI=$DEMO_DIR/pki
-
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-"$BIN/tessera-coordinator" --listen 127.0.0.1:0 --port-file "$DEMO_DIR/port" \
-  --state-dir "$DEMO_DIR/state" --ca "$PKI/ca.pem" --cert "$PKI/coordinator.pem" \
-  --key "$PKI/coordinator.key" > "$DEMO_DIR/logs/coordinator.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$DEMO_DIR/port" ] && break; sleep 0.1; done
-[ -s "$DEMO_DIR/port" ] || { cat "$DEMO_DIR/logs/coordinator.log"; exit 1; }
-ADDR=127.0.0.1:$(cat "$DEMO_DIR/port")
-echo "demo: coordinator on $ADDR (mTLS), logs in $DEMO_DIR/logs"
+source scripts/demo_federation.sh
+demo_federation_start demo "${identities[@]}"
 
 # The hospitals' data cards state a record-level budget, so they train only with record-level
 # DP-SGD; the other demo configs (plain FedAvg, organization-level DP) need them to opt out.
@@ -77,8 +61,6 @@ for i in "${!CLIENTS[@]}"; do
 done
 echo "demo: started clients ${CLIENTS[*]} (Dirichlet alpha=0.5 shards of Fashion-MNIST)"
 
-export TESSERA_COORDINATOR=$ADDR TESSERA_CA=$PKI/ca.pem TESSERA_CERT=$PKI/operator.pem \
-  TESSERA_KEY=$PKI/operator.key
 RUN=$("$BIN/tessera" --json run create "$CONFIG" --start | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
 echo "demo: run $RUN started from $CONFIG"
 "$BIN/tessera" run watch "$RUN"

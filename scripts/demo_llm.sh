@@ -74,22 +74,8 @@ echo "demo_llm: run config $CONFIG (base_sha256 $HASH)"
 # 5. The federation.
 identities=()
 for p in "${PARTNERS[@]}"; do identities+=("$p=${ORG[$p]}"); done
-scripts/make_pki.sh "$DEMO_DIR/pki" "${identities[@]}" >/dev/null
-PKI=$DEMO_DIR/pki
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-}
-trap cleanup EXIT
-"$BIN/tessera-coordinator" --listen 127.0.0.1:0 --port-file "$DEMO_DIR/port" \
-  --state-dir "$DEMO_DIR/state" --ca "$PKI/ca.pem" --cert "$PKI/coordinator.pem" \
-  --key "$PKI/coordinator.key" > "$DEMO_DIR/logs/coordinator.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [ -s "$DEMO_DIR/port" ] && break; sleep 0.1; done
-[ -s "$DEMO_DIR/port" ] || { cat "$DEMO_DIR/logs/coordinator.log"; exit 1; }
-ADDR=127.0.0.1:$(cat "$DEMO_DIR/port")
-echo "demo_llm: coordinator on $ADDR (mTLS), logs in $DEMO_DIR/logs"
+source scripts/demo_federation.sh
+demo_federation_start demo_llm "${identities[@]}"
 # With record-level DP (fortunes_lora_dp.toml) each partner states its own budget and keeps
 # its own ledger.
 privacy=()
@@ -109,8 +95,6 @@ for p in "${PARTNERS[@]}"; do
 done
 echo "demo_llm: started ${PARTNERS[*]}"
 
-export TESSERA_COORDINATOR=$ADDR TESSERA_CA=$PKI/ca.pem TESSERA_CERT=$PKI/operator.pem \
-  TESSERA_KEY=$PKI/operator.key
 RUN=$("$BIN/tessera" --json run create "$CONFIG" --start |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
 echo "demo_llm: run $RUN started"
