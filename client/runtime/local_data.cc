@@ -1,7 +1,10 @@
 #include "client/runtime/local_data.h"
 
 #include <filesystem>
+#include <fstream>
+#include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/data/csv_reader.h"
@@ -49,6 +52,11 @@ absl::StatusOr<LocalData> LoadLocalData(const LocalDataOptions& options) {
     if (options.num_partitions != 1 || options.partition != "none") {
       return absl::InvalidArgumentError(
           "--partition: jsonl: text is not partitioned; give each client its own file");
+    }
+    std::ifstream in(out.text_path);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!absl::StripAsciiWhitespace(line).empty()) ++out.text_records;
     }
     return out;
   }

@@ -40,6 +40,7 @@ struct LocalData {
   Dataset train;
   Dataset test;  // this client's shard of the test split (IID), for federated evaluation
   std::string text_path;  // jsonl: sources (then train and test are empty)
+  uint64_t text_records = 0;  // jsonl: its records (non-blank lines), before any run's split
 };
 
 // Errors name the flag: INVALID_ARGUMENT ("--partition: ..." for a bad spec or one the

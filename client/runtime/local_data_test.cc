@@ -250,6 +250,22 @@ TEST_F(LocalDataTest, BadPartitionsNameTheFlag) {
               StatusIs(absl::StatusCode::kInvalidArgument, StartsWith("--num-partitions: ")));
 }
 
+TEST_F(LocalDataTest, JsonlTextIsAPathAndItsRecordCount) {
+  Write("text.jsonl", "{\"text\": \"a\"}\n\n  \n{\"text\": \"b\"}\n{\"text\": \"c\"}");
+  LocalDataOptions o;
+  o.source = "jsonl:" + (dir_ / "text.jsonl").string();
+  absl::StatusOr<LocalData> d = LoadLocalData(o);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->text_path, (dir_ / "text.jsonl").string());
+  EXPECT_EQ(d->text_records, 3u);  // blank lines are not records
+  EXPECT_EQ(d->train.size(), 0u);
+  o.partition = "iid";
+  o.num_partitions = 2;
+  EXPECT_THAT(LoadLocalData(o).status().message(), ::testing::HasSubstr("--partition"));
+  o.source = "jsonl:" + (dir_ / "missing.jsonl").string();
+  EXPECT_EQ(LoadLocalData(o).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(LocalDataTest, MissingFilesNameTheDataFlag) {
   LocalDataOptions o = Options("none", 1);
   o.source = "idx:" + (dir_ / "nowhere").string();

@@ -10,9 +10,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/runtime/data_report.h"
@@ -110,7 +108,12 @@ absl::Status NodeRunner::Impl::RunTask(const wire::v1::Task& task) {
     // Before training, so the report does not wait behind a secure sum. Not fatal.
     const bool histogram_allowed =
         options.data_card.has_value() && options.data_card->allow_class_histogram();
-    absl::Status s = AnswerDataReport(task, data.train, histogram_allowed, *transport);
+    // Text (jsonl:) has no classes: its report is the bucketed record count alone.
+    absl::Status s =
+        data.text_path.empty()
+            ? AnswerDataReport(task, data.train, histogram_allowed, *transport)
+            : transport->ReportData(task, MakeDataReport(task.data_report(), data.text_records,
+                                                         {}, /*histogram_allowed=*/false));
     if (!s.ok()) {
       LOG(WARNING) << "task " << task.task_id() << " (round " << task.round()
                    << "): the data report failed: " << s;
@@ -363,16 +366,9 @@ absl::StatusOr<std::unique_ptr<NodeRunner>> NodeRunner::Create(NodeRunnerOptions
           "--privacy-budget needs --privacy-ledger FILE and a dataset name");
     }
     // The dataset's size for the delta < 1/n rule: its examples, or for text (jsonl:) its
-    // records (non-blank lines), which a run tokenizes into sequences only later.
-    uint64_t dataset_size = impl->data.train.size();
-    if (!impl->data.text_path.empty()) {
-      TESSERA_ASSIGN_OR_RETURN(std::string text,
-                               ReadFlagFile(impl->data.text_path, "--data"));
-      dataset_size = 0;
-      for (absl::string_view line : absl::StrSplit(text, '\n')) {
-        if (!absl::StripAsciiWhitespace(line).empty()) ++dataset_size;
-      }
-    }
+    // records, which a run tokenizes into sequences only later.
+    const uint64_t dataset_size =
+        impl->data.text_path.empty() ? impl->data.train.size() : impl->data.text_records;
     TESSERA_ASSIGN_OR_RETURN(
         SiteLedger ledger,
         SiteLedger::Open(impl->options.privacy_ledger_path, impl->options.privacy_dataset,

@@ -136,12 +136,19 @@ absl::StatusOr<std::unique_ptr<CausalLm>> CausalLm::Load(const std::string& dir,
                                                          const std::optional<LoraConfig>& lora,
                                                          const LoadOptions& options) {
   TESSERA_ASSIGN_OR_RETURN(HfCheckpoint checkpoint, ReadHfCheckpoint(dir));
-  return FromCheckpoint(checkpoint, lora, options);
+  return Build(checkpoint, &checkpoint.weights, lora, options);
 }
 
 absl::StatusOr<std::unique_ptr<CausalLm>> CausalLm::FromCheckpoint(
     const HfCheckpoint& checkpoint, const std::optional<LoraConfig>& lora,
     const LoadOptions& options) {
+  return Build(checkpoint, nullptr, lora, options);
+}
+
+absl::StatusOr<std::unique_ptr<CausalLm>> CausalLm::Build(const HfCheckpoint& checkpoint,
+                                                          ArrayRecord* release,
+                                                          const std::optional<LoraConfig>& lora,
+                                                          const LoadOptions& options) {
   if (lora.has_value()) TESSERA_RETURN_IF_ERROR(ValidateLoraConfig(*lora));
   TESSERA_ASSIGN_OR_RETURN(std::string device, ResolveDevice(options.device));
   TESSERA_ASSIGN_OR_RETURN(at::ScalarType dtype,
@@ -189,6 +196,11 @@ absl::StatusOr<std::unique_ptr<CausalLm>> CausalLm::FromCheckpoint(
       }
       *slot = ViewAsTorch(*t).to(impl->device, dtype, /*non_blocking=*/false, /*copy=*/true);
       if (full_finetune) slot->requires_grad_(true);
+      if (release != nullptr) {
+        // `t` is one of release->tensors (checkpoint.weights is *release): its bytes are on
+        // the device now.
+        std::string().swap(*const_cast<Tensor*>(t)->mutable_data());
+      }
     }
     if (config.tie_word_embeddings) m.lm_head = m.embed_tokens;
     if (lora.has_value()) {

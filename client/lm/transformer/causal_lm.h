@@ -195,6 +195,12 @@ class CausalLm {
  private:
   class Impl;
   explicit CausalLm(std::unique_ptr<Impl> impl);
+  // FromCheckpoint; with `release` (the checkpoint's own weights), each host tensor is freed
+  // as soon as it is on the device, so loading peaks near one copy of the model, not two.
+  static absl::StatusOr<std::unique_ptr<CausalLm>> Build(const HfCheckpoint& checkpoint,
+                                                        ArrayRecord* release,
+                                                        const std::optional<LoraConfig>& lora,
+                                                        const LoadOptions& options);
   // Train's DP-SGD loop (lm_train.cc), after the options and examples are checked.
   absl::StatusOr<LmTrainResult> TrainDpSgd(const std::vector<TokenizedExample>& examples,
                                            const LmTrainOptions& options);
