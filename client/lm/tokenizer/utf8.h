@@ -13,17 +13,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "core/base/utf8.h"
 
 namespace tessera::lm {
 
-// Decodes the well-formed UTF-8 character starting at byte `pos` of `s`: its
-// code point in *cp and byte length in *len. False (and *len the length of the
-// maximal invalid subpart, at least 1) when the bytes there are not well-formed
-// UTF-8 (overlong forms, surrogates and code points above U+10FFFF included).
-bool DecodeUtf8Char(absl::string_view s, size_t pos, char32_t* cp, size_t* len);
-
-// Appends the UTF-8 encoding of `cp` (REQUIRES: a Unicode scalar value).
-void AppendUtf8(char32_t cp, std::string* out);
+// DecodeUtf8Char and AppendUtf8: core/base/utf8.h.
 
 // INVALID_ARGUMENT "<what> is not valid UTF-8 (byte N)" when `text` is not
 // well-formed.
