@@ -24,17 +24,7 @@ namespace {
 
 using training_internal::FromTorch;
 using training_internal::ViewAsTorch;
-
-// Runs `fn`, turning a LibTorch exception into INTERNAL with its message (LibTorch reports
-// errors by throwing; nothing may escape into the caller).
-template <typename Fn>
-auto GuardTorch(absl::string_view what, Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": LibTorch error: ", e.what()));
-  }
-}
+using internal::GuardTorch;
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ","), "]");

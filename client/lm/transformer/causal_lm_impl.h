@@ -13,10 +13,26 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "client/lm/transformer/causal_lm.h"
 #include "client/lm/transformer/modules.h"
 
 namespace tessera::lm {
+namespace internal {
+
+// Runs `fn`, turning a LibTorch exception into INTERNAL with its message (LibTorch reports
+// errors by throwing; nothing may escape into the caller).
+template <typename Fn>
+auto GuardTorch(absl::string_view what, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(what, ": LibTorch error: ", e.what()));
+  }
+}
+
+}  // namespace internal
 
 class CausalLm::Impl {
  public:

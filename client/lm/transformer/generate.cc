@@ -51,7 +51,7 @@ absl::StatusOr<std::vector<int32_t>> CausalLm::Generate(const std::vector<int32_
   TESSERA_ASSIGN_OR_RETURN(at::Tensor ids, impl_->Ids({prompt}));
   std::vector<int64_t> stops = options.stop_ids;
   if (stops.empty()) stops = impl_->model.config().eos_token_ids;
-  try {
+  return internal::GuardTorch("Generate", [&]() -> absl::StatusOr<std::vector<int32_t>> {
     torch::NoGradGuard no_grad;
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
     internal::KvCache cache;
@@ -67,9 +67,7 @@ absl::StatusOr<std::vector<int32_t>> CausalLm::Generate(const std::vector<int32_
       input = torch::tensor({next}, torch::kLong).view({1, 1}).to(impl_->device);
     }
     return out;
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("Generate: LibTorch error: ", e.what()));
-  }
+  });
 }
 
 }  // namespace tessera::lm

@@ -22,6 +22,8 @@
 namespace tessera::lm {
 namespace {
 
+using internal::GuardTorch;
+
 absl::Status CheckExamples(const std::vector<TokenizedExample>& examples, int64_t vocab,
                            int64_t max_length) {
   if (examples.empty()) return absl::InvalidArgumentError("no examples");
@@ -50,6 +52,13 @@ absl::Status CheckExamples(const std::vector<TokenizedExample>& examples, int64_
   return absl::OkStatus();
 }
 
+// A non-finite loss ends training: the adapters would become NaN.
+absl::Status CheckLoss(double value, absl::string_view what, uint32_t step) {
+  if (std::isfinite(value)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("training diverged: ", what, " at step ", step,
+                                                 " is ", value, " (lower the learning rate)"));
+}
+
 absl::Status CheckTrainOptions(const LmTrainOptions& o) {
   if (o.steps == 0 || (o.batch_size == 0 && !o.dp_sgd.has_value())) {
     return absl::InvalidArgumentError("steps and batch_size must be > 0");
@@ -69,15 +78,6 @@ absl::Status CheckTrainOptions(const LmTrainOptions& o) {
         "need learning_rate > 0, adam_epsilon > 0 and betas in [0, 1)");
   }
   return ScheduledLearningRate(o.lr_schedule, 1, 0, 0, 1).status();
-}
-
-template <typename Fn>
-auto GuardTorch(absl::string_view what, Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": LibTorch error: ", e.what()));
-  }
 }
 
 }  // namespace
@@ -175,11 +175,7 @@ absl::StatusOr<LmTrainResult> CausalLm::Train(const std::vector<TokenizedExample
       if (count == 0) continue;
       at::Tensor loss = loss_sum_t / static_cast<double>(count);
       const double value = loss.item<double>();
-      if (!std::isfinite(value)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "training diverged: the loss at step ", step, " is ", value,
-            " (lower the learning rate)"));
-      }
+      TESSERA_RETURN_IF_ERROR(CheckLoss(value, "the loss", step));
       loss.backward();
       if (options.max_grad_norm > 0) {
         torch::nn::utils::clip_grad_norm_(params, options.max_grad_norm);
@@ -243,11 +239,7 @@ absl::StatusOr<LmTrainResult> CausalLm::TrainDpSgd(const std::vector<TokenizedEx
       if (count == 0) continue;  // no targets: a zero gradient
       at::Tensor loss = summed / static_cast<double>(count);
       const double value = loss.item<double>();
-      if (!std::isfinite(value)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "training diverged: an example's loss at step ", step, " is ", value,
-            " (lower the learning rate)"));
-      }
+      TESSERA_RETURN_IF_ERROR(CheckLoss(value, "an example's loss", step));
       loss.backward();
       for (size_t i = 0; i < params.size(); ++i) grads[i] = params[i].grad();
       const double norm = dp_step.AddClipped(grads);
