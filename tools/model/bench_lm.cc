@@ -129,25 +129,6 @@ bool ResetPeakRss() {
   return out.good();
 }
 
-// transformers' _init_weights for the architecture: normal(0, 0.02) for linear
-// and embedding weights, ones for the norms (as `tessera-model pretrain`).
-absl::StatusOr<lm::HfCheckpoint> RandomCheckpoint(
-    const lm::CausalLmConfig& config, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  lm::HfCheckpoint checkpoint;
-  checkpoint.dir = "<bench-lm random init>";
-  checkpoint.config = config;
-  for (const lm::ExpectedTensor& e : lm::ExpectedTensors(config)) {
-    TESSERA_ASSIGN_OR_RETURN(Tensor t,
-                             Tensor::Zeros(e.name, DType::kFloat32, e.shape));
-    const bool norm = absl::StrContains(e.name, "norm");
-    for (float& v : t.mutable_values<float>()) v = norm ? 1.0f : normal(rng);
-    checkpoint.weights.tensors.push_back(std::move(t));
-  }
-  return checkpoint;
-}
-
 // Uniformly random token sequences (labels = inputs: every position after the
 // first is a target, as in packed pretraining-style text).
 std::vector<lm::TokenizedExample> RandomExamples(size_t count, uint32_t length,
@@ -209,8 +190,9 @@ absl::StatusOr<BenchLmResult> BenchLm(const BenchLmOptions& o) {
   load.dtype = o.dtype;
   std::unique_ptr<lm::CausalLm> model;
   {
-    TESSERA_ASSIGN_OR_RETURN(lm::HfCheckpoint init,
-                             RandomCheckpoint(config, o.seed));
+    TESSERA_ASSIGN_OR_RETURN(
+        lm::HfCheckpoint init,
+        lm::InitializedCheckpoint(config, o.seed, "<bench-lm random init>"));
     TESSERA_ASSIGN_OR_RETURN(model,
                              lm::CausalLm::FromCheckpoint(init, lora, load));
   }  // the host copy of the weights is freed here

@@ -71,25 +71,6 @@ absl::StatusOr<std::unique_ptr<lm::CausalLm>> LoadAdapted(const std::string& che
   return model;
 }
 
-absl::StatusOr<std::vector<std::string>> ReadJsonlTexts(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::vector<std::string> texts;
-  std::string line;
-  uint64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (absl::StripAsciiWhitespace(line).empty()) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", number, ": expected an object with a string \"text\""));
-    }
-    texts.push_back(j["text"].get<std::string>());
-  }
-  return texts;
-}
-
 absl::Status WriteJson(const std::string& path, const nlohmann::json& j) {
   return WriteFileAtomically(path, j.dump(2) + "\n", 0644, /*replace=*/true);
 }
@@ -204,7 +185,7 @@ absl::Status Pretrain(const PretrainOptions& o) {
   // 1. The tokenizer: byte-level BPE learned from all of the corpus.
   std::vector<std::string> texts;
   for (const std::string& path : o.corpus) {
-    TESSERA_ASSIGN_OR_RETURN(std::vector<std::string> t, ReadJsonlTexts(path));
+    TESSERA_ASSIGN_OR_RETURN(std::vector<std::string> t, lm::ReadTextRecords(path));
     texts.insert(texts.end(), t.begin(), t.end());
   }
   std::cout << "pretrain: " << texts.size() << " documents from " << o.corpus.size()
@@ -239,17 +220,8 @@ absl::Status Pretrain(const PretrainOptions& o) {
   if (tokenizer->bos_id().has_value()) config.bos_token_id = *tokenizer->bos_id();
   if (tokenizer->eos_id().has_value()) config.eos_token_ids = {*tokenizer->eos_id()};
   if (tokenizer->pad_id().has_value()) config.pad_token_id = *tokenizer->pad_id();
-  std::mt19937_64 rng(o.seed);
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  lm::HfCheckpoint init;
-  init.dir = o.out;
-  init.config = config;
-  for (const lm::ExpectedTensor& e : lm::ExpectedTensors(config)) {
-    TESSERA_ASSIGN_OR_RETURN(Tensor t, Tensor::Zeros(e.name, DType::kFloat32, e.shape));
-    const bool norm = absl::StrContains(e.name, "norm");
-    for (float& v : t.mutable_values<float>()) v = norm ? 1.0f : normal(rng);
-    init.weights.tensors.push_back(std::move(t));
-  }
+  TESSERA_ASSIGN_OR_RETURN(lm::HfCheckpoint init,
+                           lm::InitializedCheckpoint(config, o.seed, o.out));
   lm::LoadOptions load;
   load.device = o.device;
   TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<lm::CausalLm> model,

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <random>
 #include <regex>
 #include <set>
 #include <system_error>
@@ -385,6 +386,26 @@ absl::StatusOr<std::string> CheckpointSha256(const std::string& dir) {
     AppendSha256sumLine(hex, name, &listing);
   }
   return crypto::HexEncode(crypto::Sha256Digest(listing));
+}
+
+absl::StatusOr<HfCheckpoint> InitializedCheckpoint(const CausalLmConfig& config, uint64_t seed,
+                                                   std::string dir) {
+  TESSERA_RETURN_IF_ERROR(ValidateCausalLmConfig(config));
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  HfCheckpoint out;
+  out.dir = std::move(dir);
+  out.config = config;
+  for (const ExpectedTensor& e : ExpectedTensors(config)) {
+    TESSERA_ASSIGN_OR_RETURN(Tensor t, Tensor::Zeros(e.name, DType::kFloat32, e.shape));
+    if (absl::EndsWith(e.name, "norm.weight")) {
+      for (float& v : t.mutable_values<float>()) v = 1.0f;
+    } else if (!absl::EndsWith(e.name, ".bias")) {
+      for (float& v : t.mutable_values<float>()) v = normal(rng);
+    }
+    out.weights.tensors.push_back(std::move(t));
+  }
+  return out;
 }
 
 }  // namespace tessera::lm

@@ -37,6 +37,14 @@ struct HfCheckpoint {
 // that names a shard that is absent; config errors as ParseCausalLmConfig.
 absl::StatusOr<HfCheckpoint> ReadHfCheckpoint(const std::string& dir);
 
+// A checkpoint of `config` at transformers' initialization (`_init_weights`): float32
+// weights drawn from normal(0, 0.02) for every linear and embedding matrix (in
+// ExpectedTensors order, from std::mt19937_64(seed)), ones for the norms, zero biases.
+// For models trained from scratch (tessera-model pretrain) and benchmarks; `dir` names it.
+// Errors: INVALID_ARGUMENT for a config ValidateCausalLmConfig refuses.
+absl::StatusOr<HfCheckpoint> InitializedCheckpoint(const CausalLmConfig& config, uint64_t seed,
+                                                   std::string dir);
+
 // Only config.json (no weights): for tools that need the shapes, e.g. to size adapters.
 absl::StatusOr<CausalLmConfig> ReadHfConfig(const std::string& dir);
 

@@ -415,4 +415,16 @@ absl::StatusOr<TextData> LoadTextData(const std::string& jsonl_path, const Token
   return data;
 }
 
+absl::StatusOr<std::vector<std::string>> ReadTextRecords(const std::string& jsonl_path) {
+  TextDataOptions options;
+  options.format = "text";
+  Format format = Format::kText;
+  TESSERA_ASSIGN_OR_RETURN(std::vector<Record> records,
+                           ReadRecords(jsonl_path, options, format));
+  std::vector<std::string> texts;
+  texts.reserve(records.size());
+  for (Record& r : records) texts.push_back(std::move(r.text));
+  return texts;
+}
+
 }  // namespace tessera::lm

@@ -104,6 +104,11 @@ struct TextData {
 absl::StatusOr<TextData> LoadTextData(const std::string& jsonl_path, const Tokenizer& tokenizer,
                                       const TextDataOptions& options);
 
+// The "text" fields of a JSONL file of text records, read with LoadTextData's checks and
+// limits (tools that need the raw text, e.g. to train a tokenizer on it).
+// Errors: as LoadTextData's for reading.
+absl::StatusOr<std::vector<std::string>> ReadTextRecords(const std::string& jsonl_path);
+
 }  // namespace tessera::lm
 
 #endif  // TESSERA_CLIENT_LM_TEXT_TEXT_DATA_H_
