@@ -1,31 +1,28 @@
 #include "aggregation/fed_avg.h"
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "aggregation/internal/binned_sum.h"
 #include "aggregation/internal/half.h"
-#include "aggregation/internal/kernels.h"
 #include "core/base/status_macros.h"
 
 namespace tessera {
 namespace aggregation {
 namespace {
 
-using aggregation_internal::Axpy;
+using aggregation_internal::BinnedSum;
 using aggregation_internal::BFloat16ToFloat;
 using aggregation_internal::FloatToBFloat16;
 using aggregation_internal::FloatToHalf;
 using aggregation_internal::HalfToFloat;
-
-// Tensors summed in place in their own dtype; all others are summed in a double
-// buffer.
-bool SummedInPlace(DType dtype) {
-  return dtype == DType::kFloat32 || dtype == DType::kFloat64;
-}
 
 // Calls f(T{}) with T the storage type of an integral dtype (bool is stored as
 // uint8).
@@ -85,137 +82,177 @@ absl::Status CheckTensorFinite(const Tensor& t) {
             : CheckFinite(t);  // the slow path names the index
 }
 
-void FoldWide(const Tensor& t, double w, std::vector<double>& wide) {
-  if (t.dtype() == DType::kFloat16 || t.dtype() == DType::kBFloat16) {
+// Calls f(v) with each value of a non-float32 tensor as a double (exact except for int64
+// values beyond 2^53, which round to nearest).
+template <typename F>
+void ForEachAsDouble(const Tensor& t, F&& f) {
+  if (t.dtype() == DType::kFloat64) {
+    for (double v : t.values<double>()) f(v);
+  } else if (t.dtype() == DType::kFloat16 || t.dtype() == DType::kBFloat16) {
     const bool half = t.dtype() == DType::kFloat16;
-    auto v = t.values<uint16_t>();
-    for (size_t j = 0; j < v.size(); ++j) {
-      wide[j] += w * static_cast<double>(half ? HalfToFloat(v[j])
-                                              : BFloat16ToFloat(v[j]));
+    for (uint16_t v : t.values<uint16_t>()) {
+      f(static_cast<double>(half ? HalfToFloat(v) : BFloat16ToFloat(v)));
     }
-    return;
+  } else {
+    VisitIntegral(t.dtype(), [&](auto tag) {
+      for (auto v : t.values<decltype(tag)>()) f(static_cast<double>(v));
+    });
   }
-  VisitIntegral(t.dtype(), [&](auto tag) {
-    auto v = t.values<decltype(tag)>();
-    for (size_t j = 0; j < v.size(); ++j)
-      wide[j] += w * static_cast<double>(v[j]);
-  });
 }
 
-void StoreWide(const std::vector<double>& wide, double total, Tensor& out) {
-  if (out.dtype() == DType::kFloat16 || out.dtype() == DType::kBFloat16) {
-    const bool half = out.dtype() == DType::kFloat16;
-    auto v = out.mutable_values<uint16_t>();
-    for (size_t j = 0; j < v.size(); ++j) {
-      const auto f = static_cast<float>(wide[j] / total);
-      v[j] = half ? FloatToHalf(f) : FloatToBFloat16(f);
-    }
+// Whether weight * value overflows a double for some value of a non-float32 tensor (a
+// float32 value times a weight <= FLT_MAX cannot).
+bool ProductOverflows(const Tensor& t, double weight) {
+  if (t.dtype() == DType::kFloat32) return false;
+  double m = 0;
+  ForEachAsDouble(t, [&](double v) { m = std::max(m, std::fabs(v)); });
+  return !std::isfinite(weight * m);
+}
+
+// Adds weight * t to `sum`.
+void Fold(const Tensor& t, double weight, BinnedSum& sum) {
+  if (t.dtype() == DType::kFloat32) {
+    sum.AddProducts(t.values<float>().data(), weight);
     return;
+  }
+  constexpr size_t kChunk = 256;
+  double terms[kChunk];
+  size_t filled = 0, offset = 0;
+  ForEachAsDouble(t, [&](double v) {
+    terms[filled++] = weight * v;
+    if (filled == kChunk) {
+      sum.AddTerms(terms, offset, filled);
+      offset += filled;
+      filled = 0;
+    }
+  });
+  sum.AddTerms(terms, offset, filled);
+}
+
+// out[j] = sum[j] / total in out's dtype; false if a float result is not finite.
+bool Store(const BinnedSum& sum, double total, Tensor& out) {
+  const size_t n = sum.size();
+  switch (out.dtype()) {
+    case DType::kFloat32: {
+      auto v = out.mutable_values<float>();
+      for (size_t j = 0; j < n; ++j) v[j] = static_cast<float>(sum.Quotient(j, total));
+      return AllFinite(v.data(), v.size());
+    }
+    case DType::kFloat64: {
+      auto v = out.mutable_values<double>();
+      for (size_t j = 0; j < n; ++j) v[j] = sum.Quotient(j, total);
+      return AllFinite(v.data(), v.size());
+    }
+    case DType::kFloat16:
+    case DType::kBFloat16: {
+      const bool half = out.dtype() == DType::kFloat16;
+      auto v = out.mutable_values<uint16_t>();
+      for (size_t j = 0; j < n; ++j) {
+        const auto f = static_cast<float>(sum.Quotient(j, total));
+        v[j] = half ? FloatToHalf(f) : FloatToBFloat16(f);
+      }
+      return true;
+    }
+    default:
+      break;
   }
   const bool is_bool = out.dtype() == DType::kBool;
   VisitIntegral(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     auto v = out.mutable_values<T>();
-    for (size_t j = 0; j < v.size(); ++j)
-      v[j] = RoundSaturate<T>(wide[j] / total, is_bool);
+    for (size_t j = 0; j < n; ++j) v[j] = RoundSaturate<T>(sum.Quotient(j, total), is_bool);
   });
+  return true;
 }
 
 }  // namespace
 
-WeightedAccumulator::WeightedAccumulator(ArrayRecord sums)
-    : sums_(std::move(sums)) {
-  wide_.resize(sums_.tensors.size());
-  for (size_t i = 0; i < sums_.tensors.size(); ++i) {
-    const Tensor& t = sums_.tensors[i];
-    if (!SummedInPlace(t.dtype()))
-      wide_[i].assign(static_cast<size_t>(t.numel()), 0.0);
-  }
-}
+WeightedAccumulator::WeightedAccumulator(std::vector<Spec> specs, std::vector<BinnedSum> sums)
+    : specs_(std::move(specs)), sums_(std::move(sums)) {}
 
-absl::StatusOr<WeightedAccumulator> WeightedAccumulator::Create(
-    const ArrayRecord& layout) {
+absl::StatusOr<WeightedAccumulator> WeightedAccumulator::Create(const ArrayRecord& layout) {
   TESSERA_RETURN_IF_ERROR(CheckUniqueNames(layout));
-  ArrayRecord sums;
-  sums.tensors.reserve(layout.tensors.size());
+  std::vector<Spec> specs;
+  std::vector<BinnedSum> sums;
+  specs.reserve(layout.tensors.size());
+  sums.reserve(layout.tensors.size());
   for (const Tensor& t : layout.tensors) {
-    TESSERA_ASSIGN_OR_RETURN(Tensor zeros,
-                             Tensor::Zeros(t.name(), t.dtype(), t.shape()));
-    sums.tensors.push_back(std::move(zeros));
+    specs.push_back({t.name(), t.dtype(), t.shape()});
+    sums.emplace_back(static_cast<size_t>(t.numel()));
   }
-  return WeightedAccumulator(std::move(sums));
+  return WeightedAccumulator(std::move(specs), std::move(sums));
 }
 
-absl::Status WeightedAccumulator::Add(const ArrayRecord& update,
-                                      double weight) {
-  TESSERA_RETURN_IF_ERROR(CheckSameLayout(sums_, update));
-  for (const Tensor& t : update.tensors)
-    TESSERA_RETURN_IF_ERROR(CheckTensorFinite(t));
+absl::Status WeightedAccumulator::Add(const ArrayRecord& update, double weight) {
+  TESSERA_RETURN_IF_ERROR(CheckLayout(update));
+  for (const Tensor& t : update.tensors) TESSERA_RETURN_IF_ERROR(CheckTensorFinite(t));
   return AddFinite(update, weight);
 }
 
-absl::Status WeightedAccumulator::AddFinite(const ArrayRecord& update,
-                                            double weight) {
+absl::Status WeightedAccumulator::AddFinite(const ArrayRecord& update, double weight) {
   if (!std::isfinite(weight) || weight < FLT_MIN || weight > FLT_MAX) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("weight must be finite and in [", FLT_MIN, ", ", FLT_MAX,
-                     "], got ", weight));
+    return absl::InvalidArgumentError(absl::StrCat("weight must be finite and in [", FLT_MIN,
+                                                   ", ", FLT_MAX, "], got ", weight));
   }
-  TESSERA_RETURN_IF_ERROR(CheckSameLayout(sums_, update));
-
-  // Validated: from here on nothing fails.
-  const auto w32 = static_cast<float>(weight);
-  for (size_t i = 0; i < update.tensors.size(); ++i) {
-    const Tensor& x = update.tensors[i];
-    Tensor& acc = sums_.tensors[i];
-    if (x.dtype() == DType::kFloat32) {
-      Axpy(acc.mutable_values<float>().data(), x.values<float>().data(), w32,
-           static_cast<size_t>(x.numel()));
-    } else if (x.dtype() == DType::kFloat64) {
-      Axpy(acc.mutable_values<double>().data(), x.values<double>().data(),
-           weight, static_cast<size_t>(x.numel()));
-    } else {
-      FoldWide(x, weight, wide_[i]);
+  TESSERA_RETURN_IF_ERROR(CheckLayout(update));
+  if (count_ >= BinnedSum::kMaxTerms - 1) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the accumulator holds its limit of ", count_, " updates"));
+  }
+  for (const Tensor& t : update.tensors) {
+    if (ProductOverflows(t, weight)) {
+      return absl::OutOfRangeError(absl::StrCat("weight ", weight, " times a value of tensor \"",
+                                                t.name(), "\" overflows a double"));
     }
   }
-  total_weight_ += weight;
+  // Validated: from here on nothing fails.
+  for (size_t i = 0; i < update.tensors.size(); ++i) Fold(update.tensors[i], weight, sums_[i]);
+  weights_.AddTerms(&weight, 0, 1);
   ++count_;
   return absl::OkStatus();
 }
 
-absl::StatusOr<ArrayRecord> WeightedAccumulator::Average() && {
-  if (count_ == 0) {
-    return absl::FailedPreconditionError(
-        "cannot average: no updates were added");
+absl::Status WeightedAccumulator::CheckLayout(const ArrayRecord& update) const {
+  // CheckSameLayout's messages, without holding a copy of the layout's values.
+  if (update.tensors.size() != specs_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected ", specs_.size(), " tensors, got ", update.tensors.size()));
   }
-  const double total = total_weight_;
-  for (size_t i = 0; i < sums_.tensors.size(); ++i) {
-    Tensor& t = sums_.tensors[i];
-    if (t.dtype() == DType::kFloat32) {
-      auto v = t.mutable_values<float>();
-      for (float& x : v) x = static_cast<float>(static_cast<double>(x) / total);
-      if (!AllFinite(v.data(), v.size())) {
-        return absl::OutOfRangeError(absl::StrCat(
-            "weighted sum of tensor \"", t.name(), "\" overflowed float32"));
-      }
-    } else if (t.dtype() == DType::kFloat64) {
-      auto v = t.mutable_values<double>();
-      for (double& x : v) x /= total;
-      if (!AllFinite(v.data(), v.size())) {
-        return absl::OutOfRangeError(absl::StrCat(
-            "weighted sum of tensor \"", t.name(), "\" overflowed float64"));
-      }
-    } else {
-      StoreWide(wide_[i], total, t);
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    const Tensor& t = update.tensors[i];
+    const Spec& s = specs_[i];
+    if (t.name() != s.name || t.dtype() != s.dtype || t.shape() != s.shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor ", i, ": expected ", s.name, " ", DTypeName(s.dtype), "[",
+          absl::StrJoin(s.shape, ","), "], got ", t.DebugString()));
     }
   }
-  wide_.clear();
-  return std::move(sums_);
+  return absl::OkStatus();
+}
+
+double WeightedAccumulator::total_weight() const { return weights_.Quotient(0, 1.0); }
+
+absl::StatusOr<ArrayRecord> WeightedAccumulator::Average() && {
+  if (count_ == 0) return absl::FailedPreconditionError("cannot average: no updates were added");
+  const double total = total_weight();
+  ArrayRecord out;
+  out.tensors.reserve(specs_.size());
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    TESSERA_ASSIGN_OR_RETURN(Tensor t, Tensor::Zeros(specs_[i].name, specs_[i].dtype,
+                                                     specs_[i].shape));
+    if (!Store(sums_[i], total, t)) {
+      return absl::OutOfRangeError(absl::StrCat("weighted mean of tensor \"", t.name(),
+                                                "\" overflowed ", DTypeName(t.dtype())));
+    }
+    sums_[i] = BinnedSum(0);  // release as we go: peak is the sums plus the result
+    out.tensors.push_back(std::move(t));
+  }
+  return out;
 }
 
 uint64_t WeightedAccumulator::memory_bytes() const {
-  uint64_t bytes = sums_.TotalBytes();
-  for (const std::vector<double>& w : wide_) bytes += w.size() * sizeof(double);
+  uint64_t bytes = weights_.memory_bytes();
+  for (const BinnedSum& s : sums_) bytes += s.memory_bytes();
   return bytes;
 }
 

@@ -1,7 +1,8 @@
 // File: fed_avg.h
 // Federated averaging (McMahan et al. 2017): the example-weighted mean of
 // client updates, folded one update at a time so the coordinator never holds
-// more than one running sum of the model, however many clients report.
+// more than one running sum of the model, however many clients report, and
+// with the same result bits whatever order the updates arrive in.
 //
 // Example:
 //   TESSERA_ASSIGN_OR_RETURN(auto acc,
@@ -15,23 +16,33 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "aggregation/internal/binned_sum.h"
 #include "core/model/tensor.h"
 
 namespace tessera {
 namespace aggregation {
 
 // A running weighted sum sum_k(w_k * x_k) of ArrayRecords with one fixed
-// layout.
+// layout, whose result is the same bits whatever the order of the Add() calls.
 //
-// Precision: float32 tensors are summed in float32 (the fold is memory-bound,
-// and this keeps memory_bytes() equal to the model size); float64 tensors in
-// double; float16, bfloat16 and integer tensors in double (exact for integers
-// below 2^53).
+// Exactness: each product w_k * x_k is rounded once to double (exact when x is float32,
+// float16, bfloat16 or an integer below 2^29 and w an integer below 2^24, e.g. an example
+// count), then folded into integer bins at fixed binary positions
+// (aggregation_internal::BinnedSum): the sum is exact up to a truncation of each product to
+// a grid at least 2^-62 times the tensor's largest |w_k * x_k|. The weights are summed the same
+// way. Average() converts each exact sum to double, divides by the exact total weight in
+// double and rounds once more to the tensor's dtype. Every step is a fixed function of the
+// multiset {(x_k, w_k)}, so anyone can recompute a round's mean from its updates and weights
+// in any order (docs/aggregation.md).
+//
+// Memory: three int64 per parameter (24 bytes; six times a float32 model), whatever the
+// number of updates; at most BinnedSum::kMaxTerms (2^32) updates.
 //
 // Not thread-safe: callers serialise Add(). Movable, not copyable.
 class WeightedAccumulator {
@@ -49,39 +60,45 @@ class WeightedAccumulator {
   // folded, so on error the accumulator is unchanged. Errors: INVALID_ARGUMENT
   // if the layout differs from Create's (names, order, dtypes, shapes; the
   // message names the tensor), if weight is not finite, <= 0 or above FLT_MAX,
-  // or if a float tensor holds NaN or Inf (the message names tensor and index).
+  // or if a float tensor holds NaN or Inf (the message names tensor and index);
+  // OUT_OF_RANGE if weight * value overflows a double (float64 tensors only);
+  // RESOURCE_EXHAUSTED after 2^32 updates.
   absl::Status Add(const ArrayRecord& update, double weight);
 
   // Add() for an update whose float values the caller has already verified finite (for
   // example a TensorStreamReader with require_finite): checks the layout and the weight
-  // but skips the NaN/Inf scan, so the fold reads the update once.
+  // but skips the NaN/Inf scan.
   // REQUIRES: every float value of `update` is finite. Errors: as Add() minus NaN/Inf.
   absl::Status AddFinite(const ArrayRecord& update, double weight);
 
-  // Sum of the weights of the updates added so far.
-  double total_weight() const { return total_weight_; }
+  // Sum of the weights of the updates added so far (exact sum, rounded once).
+  double total_weight() const;
   // Number of updates added so far.
   size_t count() const { return count_; }
 
   // Returns sum / total_weight in the layout's dtypes, consuming the
   // accumulator. Integer results are rounded to nearest (halves away from zero)
   // and saturated to the dtype's range; bool is 1 where the weighted mean is >=
-  // 0.5. Errors: FAILED_PRECONDITION if count() == 0; OUT_OF_RANGE if a float
-  // sum overflowed (only possible with extreme weights or values).
+  // 0.5. Errors: FAILED_PRECONDITION if count() == 0; OUT_OF_RANGE if a float64
+  // mean overflows (only possible for values near DBL_MAX).
   absl::StatusOr<ArrayRecord> Average() &&;
 
-  // Bytes held for the running sum (equal to the model size for float32
-  // models).
+  // Bytes held for the running sums (24 per parameter).
   uint64_t memory_bytes() const;
 
  private:
-  explicit WeightedAccumulator(ArrayRecord sums);
+  struct Spec {
+    std::string name;
+    DType dtype;
+    std::vector<int64_t> shape;
+  };
+  WeightedAccumulator(std::vector<Spec> specs, std::vector<aggregation_internal::BinnedSum> sums);
+  // CheckSameLayout against the layout given to Create.
+  absl::Status CheckLayout(const ArrayRecord& update) const;
 
-  // Layout and running sums. float32/float64 tensors hold their sums in place;
-  // the other tensors hold zeros and are summed in wide_[i] instead.
-  ArrayRecord sums_;
-  std::vector<std::vector<double>> wide_;
-  double total_weight_ = 0.0;
+  std::vector<Spec> specs_;
+  std::vector<aggregation_internal::BinnedSum> sums_;  // one per tensor
+  aggregation_internal::BinnedSum weights_{1};
   size_t count_ = 0;
 };
 

@@ -76,6 +76,24 @@ absl::StatusOr<ArrayRecord> MeanOfOthers(absl::Span<const ArrayRecord> updates,
   return mean;
 }
 
+// A total order on records of one layout that does not depend on their position: float32
+// tensors compare value by value (so a tie is broken the same way whatever the arrival
+// order), then the raw bytes of all tensors decide.
+bool BytesLess(const ArrayRecord& a, const ArrayRecord& b) {
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    if (a.tensors[i].dtype() != DType::kFloat32) continue;
+    auto x = a.tensors[i].values<float>();
+    auto y = b.tensors[i].values<float>();
+    auto diff = std::mismatch(x.begin(), x.end(), y.begin());
+    if (diff.first != x.end()) return *diff.first < *diff.second;
+  }
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    const int c = a.tensors[i].data().compare(b.tensors[i].data());
+    if (c != 0) return c < 0;
+  }
+  return false;
+}
+
 // Applies reduce(column, n) -> float to every float32 coordinate, where
 // column holds that coordinate's n values (in update order; reduce may
 // reorder them). Other tensors get MeanOfOthers.
@@ -148,6 +166,9 @@ absl::StatusOr<ArrayRecord> TrimmedMean(absl::Span<const ArrayRecord> updates,
       std::nth_element(v, v + t, v + count);  // v[0, t): the t smallest
       std::nth_element(v + t, v + (count - t), v + count);  // the t largest
     }
+    // Sum the kept values in sorted order: nth_element leaves them in an order that depends
+    // on the updates' arrival, and float addition is not associative.
+    std::sort(v + t, v + (count - t));
     double sum = 0.0;
     for (size_t j = t; j < count - t; ++j) sum += v[j];
     return static_cast<float>(sum / static_cast<double>(count - 2 * t));
@@ -212,8 +233,12 @@ absl::StatusOr<std::vector<size_t>> KrumSelect(
   }
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t x, size_t y) { return scores[x] < scores[y]; });
+  // Equal scores are broken by the updates' bytes, not their position, so the selection
+  // does not depend on arrival order.
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+    if (scores[x] != scores[y]) return scores[x] < scores[y];
+    return BytesLess(updates[x], updates[y]);
+  });
   order.resize(num_selected);
   return order;
 }

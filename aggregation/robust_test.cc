@@ -109,10 +109,14 @@ TEST(TrimmedMeanTest, RefusesFractionsOutsideTheRange) {
 TEST(KrumTest, SelectsTheHonestCentreNotTheOutlier) {
   const std::vector<ArrayRecord> u = OneOutlier();
   EXPECT_THAT(KrumSelect(u, 1, 1), IsOkAndHolds(ElementsAre(2u)));
-  // Scores 3, 3, 3 for u1, u3, u4: ties go to the lower index.
-  EXPECT_THAT(KrumSelect(u, 1, 3), IsOkAndHolds(ElementsAre(2u, 1u, 3u)));
+  // Scores 3, 3, 3 for u1 = [0,1], u3 = [2,1], u4 = [1,0]: ties go to the update with the
+  // lexicographically smaller values (u1 < u4 < u3), not to the earlier arrival.
+  EXPECT_THAT(KrumSelect(u, 1, 3), IsOkAndHolds(ElementsAre(2u, 1u, 4u)));
   EXPECT_THAT(KrumSelect(u, 1, 5),
-              IsOkAndHolds(ElementsAre(2u, 1u, 3u, 4u, 0u)));
+              IsOkAndHolds(ElementsAre(2u, 1u, 4u, 3u, 0u)));
+  // The same updates in reverse arrival order select the same updates.
+  const std::vector<ArrayRecord> reversed(u.rbegin(), u.rend());
+  EXPECT_THAT(KrumSelect(reversed, 1, 3), IsOkAndHolds(ElementsAre(2u, 3u, 0u)));
   absl::StatusOr<ArrayRecord> krum = MultiKrum(u, 1, 1);
   ASSERT_THAT(krum, IsOk());
   EXPECT_THAT(Values<float>(*krum, 0), ElementsAre(1.0f, 1.0f));
@@ -136,11 +140,12 @@ TEST(KrumTest, DistancesUseFloat32OnlyAndOthersAreAveraged) {
                                 Mixed({1, 1}, 1000000, 2.0),
                                 Mixed({2, 1}, 6, 3.0), Mixed({1, 0}, 8, 4.0)};
   EXPECT_THAT(KrumSelect(u, 1, 1), IsOkAndHolds(ElementsAre(2u)));
-  absl::StatusOr<ArrayRecord> m = MultiKrum(u, 1, 3);  // u1, u2, u3
+  // u1, u3 and u4 tie (score 3); the value order u1 < u4 < u3 picks u1 and u4.
+  absl::StatusOr<ArrayRecord> m = MultiKrum(u, 1, 3);  // u1, u2, u4
   ASSERT_THAT(m, IsOk());
-  EXPECT_THAT(Values<float>(*m, 0), ElementsAre(1.0f, 1.0f));
-  EXPECT_THAT(Values<int64_t>(*m, 1), ElementsAre(333336));  // 1000008 / 3
-  EXPECT_THAT(Values<double>(*m, 2), ElementsAre(2.0));
+  EXPECT_THAT(Values<float>(*m, 0), ElementsAre(2.0f / 3, 2.0f / 3));
+  EXPECT_THAT(Values<int64_t>(*m, 1), ElementsAre(333337));  // 1000010 / 3 = 333336.67
+  EXPECT_THAT(Values<double>(*m, 2), ElementsAre(7.0 / 3));
 }
 
 TEST(KrumTest, RefusesTooFewUpdatesStatingTheRequirement) {

@@ -1,0 +1,125 @@
+#include "aggregation/internal/binned_sum.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "aggregation/internal/kernels.h"
+
+namespace tessera {
+namespace aggregation_internal {
+namespace {
+
+constexpr int8_t kEmpty = std::numeric_limits<int8_t>::min();
+constexpr int kB = BinnedSum::kBinBits;
+// Double terms lie in [2^-1074, 2^1024), so levels lie in [-35, 33].
+constexpr int kMinLevel = -35, kMaxLevel = 33;
+
+// 2^e for -1022 <= e <= 1023, from its bits.
+inline double Pow2(int e) {
+  const uint64_t bits = static_cast<uint64_t>(e + 1023) << 52;
+  double d;
+  std::memcpy(&d, &bits, sizeof d);
+  return d;
+}
+
+// floor(log2 |t|) for finite nonzero t.
+inline int Exponent(double t) {
+  uint64_t bits;
+  std::memcpy(&bits, &t, sizeof bits);
+  const int biased = static_cast<int>((bits >> 52) & 0x7ff);
+  return biased != 0 ? biased - 1023 : std::ilogb(t);  // ilogb only for subnormals
+}
+
+// floor(e / kB); e >= -1074, so the offset keeps the division non-negative.
+inline int BinOf(int e) {
+  constexpr int kOffset = 40;  // 40 * 31 > 1074
+  return (e + kOffset * kB) / kB - kOffset;
+}
+
+}  // namespace
+
+BinnedSum::BinnedSum(size_t n) : level_(n, kEmpty) {
+  for (std::vector<int64_t>& b : bins_) b.assign(n, 0);
+}
+
+// Double products and terms lie in [2^-1074, 2^1024), so levels lie in [-35, 33]: int8 holds
+// them, and -L = -(level - 2) * 31 lies in [-961, 1147], which two Pow2 factors cover.
+inline void BinnedSum::Add(size_t j, double term) {
+  if (term == 0) return;
+  int64_t& hi = bins_[0][j];
+  int64_t& mid = bins_[1][j];
+  int64_t& lo = bins_[2][j];
+  const int bin = BinOf(Exponent(term));
+  if (bin > level_[j]) {
+    // Move the kept bins down; the ones that fall off the bottom are dropped.
+    const int shift = level_[j] == kEmpty ? kBins : bin - level_[j];
+    if (shift == 1) {
+      lo = mid;
+      mid = hi;
+    } else if (shift == 2) {
+      lo = hi;
+      mid = 0;
+    } else {
+      lo = mid = 0;
+    }
+    hi = 0;
+    level_[j] = static_cast<int8_t>(bin);
+  }
+  const int neg_l = -(level_[j] - kBins + 1) * kB;
+  // Scaling by 2^-L is exact: scaling up cannot round, and scaling down leaves every
+  // intermediate at least |q|, which is normal whenever it is >= 1 (smaller q has no digits).
+  const double q = term * Pow2(neg_l / 2) * Pow2(neg_l - neg_l / 2);
+  AddDigits(&hi, &mid, &lo, &q, 1);
+}
+
+void BinnedSum::AddProducts(const float* x, double w) {
+  // ws[level] = w * 2^-L(level), so that x * ws[level] = round(x * w) * 2^-L exactly: the
+  // product of a float32 and w >= FLT_MIN is a normal double (or zero). Levels whose factor
+  // is not a normal double, and empty elements, get NaN and take the slow path.
+  double table[256];
+  for (int lvl = -128; lvl < 128; ++lvl) {
+    double ws = std::numeric_limits<double>::quiet_NaN();
+    if (lvl >= kMinLevel && lvl <= kMaxLevel) {
+      const int neg_l = -(lvl - kBins + 1) * kB;
+      const double s = w * Pow2(neg_l / 2) * Pow2(neg_l - neg_l / 2);
+      if (std::isnormal(s)) ws = s;
+    }
+    table[lvl + 128] = ws;
+  }
+  constexpr size_t kBlock = 256;
+  double q[kBlock];
+  const size_t n = size();
+  for (size_t start = 0; start < n; start += kBlock) {
+    const size_t m = std::min(kBlock, n - start);
+    if (!ScaleByLevel(x + start, level_.data() + start, table, q, m)) {
+      // Some element needs a higher level (or has none yet): fold those one by one.
+      for (size_t i = 0; i < m; ++i) {
+        if (!(std::fabs(q[i]) < 0x1p93)) {
+          Add(start + i, static_cast<double>(x[start + i]) * w);
+          q[i] = 0;
+        }
+      }
+    }
+    AddDigits(bins_[0].data() + start, bins_[1].data() + start, bins_[2].data() + start, q, m);
+  }
+}
+
+void BinnedSum::AddTerms(const double* terms, size_t offset, size_t n) {
+  for (size_t j = 0; j < n; ++j) Add(offset + j, terms[j]);
+}
+
+double BinnedSum::Quotient(size_t j, double divisor) const {
+  if (level_[j] == kEmpty) return 0.0;
+  __extension__ using Int128 = __int128;
+  // |bins| < 2^63 each, so the total is below 2^126: no overflow.
+  const Int128 sum = (static_cast<Int128>(bins_[0][j]) << (2 * kB)) +
+                     (static_cast<Int128>(bins_[1][j]) << kB) + static_cast<Int128>(bins_[2][j]);
+  // Divide, then scale by 2^L (exact unless the result is subnormal or overflows).
+  const int l = (level_[j] - kBins + 1) * kB;
+  return static_cast<double>(sum) / divisor * Pow2(l / 2) * Pow2(l - l / 2);
+}
+
+}  // namespace aggregation_internal
+}  // namespace tessera
