@@ -61,7 +61,7 @@ absl::Status RunManager::InstallPrivacy(const std::shared_ptr<Run>& run, Privacy
                                         double clip) {
   TESSERA_ASSIGN_OR_RETURN(wire::v1::PrivacyBudgetStatus budget, BudgetStatus(ledger, plan));
   run->privacy = std::move(plan);
-  absl::MutexLock l(&run->mu);
+  NoIoMutexLock l(&run->mu);
   run->clip_norm = clip;
   run->budget = std::move(budget);
   return absl::OkStatus();
@@ -72,7 +72,7 @@ absl::Status RunManager::RestorePrivacy(const std::shared_ptr<Run>& run) {
   std::shared_ptr<const ModelSnapshot> model;
   std::vector<wire::v1::RoundSummary> history;
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     config = run->record.config();
     model = run->model;
     history = run->history;
@@ -102,7 +102,7 @@ absl::Status RunManager::CheckDatasetFree(const Run& run) {
         other->privacy->config.dataset() != run.privacy->config.dataset()) {
       continue;
     }
-    absl::MutexLock l(&other->mu);
+    NoIoMutexLock l(&other->mu);
     if (other->record.state() == wire::v1::RUNNING) {
       return absl::FailedPreconditionError(absl::StrCat(
           "run ", other->id, " is running on dataset \"", run.privacy->config.dataset(),
@@ -137,7 +137,7 @@ absl::StatusOr<storage::v1::PrivacyLedgerRecord> RunManager::ChargeNextRound(
   p->set_dataset(plan.config.dataset());
   p->set_noise_multiplier(plan.config.noise_multiplier());
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     p->set_clip_norm(run->clip_norm);
   }
   p->set_sampling_rate(plan.sampling_rate);
@@ -153,7 +153,7 @@ void RunManager::AfterCharge(const std::shared_ptr<Run>& run,
                              const storage::v1::PrivacyLedgerRecord& ledger,
                              const wire::v1::RoundSummary& summary) {
   absl::StatusOr<wire::v1::PrivacyBudgetStatus> budget = BudgetStatus(ledger, *run->privacy);
-  absl::MutexLock l(&run->mu);
+  NoIoMutexLock l(&run->mu);
   if (budget.ok()) run->budget = *std::move(budget);
   if (summary.state() == wire::v1::ROUND_COMPLETED && summary.privacy().next_clip_norm() > 0) {
     run->clip_norm = summary.privacy().next_clip_norm();

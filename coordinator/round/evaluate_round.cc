@@ -11,7 +11,7 @@ void RunManager::EvaluateRound(const std::shared_ptr<Run>& run,
                                wire::v1::RoundSummary* summary) {
   wire::v1::RunConfig config;
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     config = run->record.config();
   }
   const uint32_t every = config.evaluation().every();
@@ -26,7 +26,7 @@ void RunManager::EvaluateRound(const std::shared_ptr<Run>& run,
   round->model = model;
   summary->set_state(wire::v1::ROUND_EVALUATING);
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     run->current = *summary;
   }
   Notify(run);

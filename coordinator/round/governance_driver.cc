@@ -83,7 +83,7 @@ absl::Status RunManager::CreateProvenance(const std::shared_ptr<Run>& run, const
   wire::v1::RunProvenance p;
   wire::v1::RunConfig config;
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     config = run->record.config();
     p.set_created_unix_ms(run->record.created_unix_ms());
   }
@@ -97,7 +97,7 @@ absl::Status RunManager::CreateProvenance(const std::shared_ptr<Run>& run, const
   p.set_torchscript_sha256(config.model().torchscript_sha256());
   TESSERA_RETURN_IF_ERROR(state_->PutProvenance(p));
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     run->provenance = p;
   }
   Audit(OperatorActor(actor), "run.created", run->id, 0,
@@ -123,7 +123,7 @@ absl::Status RunManager::RestoreProvenance(const std::shared_ptr<Run>& run) {
     p.add_coordinator_versions(options_.coordinator_version);
     TESSERA_RETURN_IF_ERROR(state_->PutProvenance(p));
   }
-  absl::MutexLock l(&run->mu);
+  NoIoMutexLock l(&run->mu);
   run->provenance = std::move(p);
   return absl::OkStatus();
 }
@@ -133,13 +133,21 @@ std::vector<std::string> RunManager::EligibleClients(const std::shared_ptr<Run>&
   std::vector<std::string> eligible;
   std::vector<std::pair<std::string, std::string>> refused_now;  // client, reason
   {
-    absl::MutexLock l(&run->mu);
-    const wire::v1::RunConfig& config = run->record.config();
+    // The provenance changes under the run's commit sequence: a copy is updated, stored
+    // (synced) without run->mu, and published after, so status calls never wait for the put.
+    absl::MutexLock sequence(&run->commit_mu);
+    wire::v1::RunProvenance provenance;
+    wire::v1::RunConfig config;
+    {
+      NoIoMutexLock l(&run->mu);
+      provenance = run->provenance;
+      config = run->record.config();
+    }
     bool changed = false;
     for (std::string& client : connected) {
       absl::StatusOr<wire::v1::ClientInfo> info = registry_->Info(client);
       if (!info.ok()) continue;
-      wire::v1::Participant& p = ParticipantOf(run->provenance, client);
+      wire::v1::Participant& p = ParticipantOf(provenance, client);
       const std::string before = p.SerializeAsString();
       p.set_organization(info->organization());
       p.set_client_version(info->version());
@@ -155,9 +163,12 @@ std::vector<std::string> RunManager::EligibleClients(const std::shared_ptr<Run>&
       if (reason.empty()) eligible.push_back(std::move(client));
     }
     if (changed) {
-      if (absl::Status s = state_->PutProvenance(run->provenance); !s.ok()) {
+      // A failed put is logged; the selection still uses what the clients told us now.
+      if (absl::Status s = state_->PutProvenance(provenance); !s.ok()) {
         LOG(ERROR) << "run " << run->id << ": cannot store participants: " << s;
       }
+      NoIoMutexLock l(&run->mu);
+      run->provenance = std::move(provenance);
     }
   }
   for (const auto& [client, reason] : refused_now) {
@@ -174,7 +185,7 @@ std::vector<std::string> RunManager::EligibleClients(const std::shared_ptr<Run>&
 
 void RunManager::RequestDataReport(Run& run, absl::string_view client, wire::v1::Task& task) {
   if (task.type() != wire::v1::TRAIN) return;
-  absl::MutexLock l(&run.mu);
+  NoIoMutexLock l(&run.mu);
   for (const wire::v1::Participant& p : run.provenance.participants()) {
     if (p.client() == client && p.has_data_report()) return;
   }
@@ -217,15 +228,24 @@ absl::Status RunManager::SubmitDataReport(absl::string_view task_id, absl::strin
     }
   }
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(task->task.run_id()));
-  absl::MutexLock l(&run->mu);
-  wire::v1::Participant& p = ParticipantOf(run->provenance, client);
+  // Prepared under run->mu, stored (synced) without it, published once stored.
+  absl::MutexLock sequence(&run->commit_mu);
+  wire::v1::RunProvenance provenance;
+  {
+    NoIoMutexLock l(&run->mu);
+    provenance = run->provenance;
+  }
+  wire::v1::Participant& p = ParticipantOf(provenance, client);
   *p.mutable_data_report() = report;
   // Exact class counts would sum to the exact example count the bucket hides: each class is
   // kept (and so published) rounded down to the bucket, like the count (docs/data_cards.md).
   for (uint64_t& n : *p.mutable_data_report()->mutable_class_histogram()) {
     n = n / asked.example_count_bucket() * asked.example_count_bucket();
   }
-  return state_->PutProvenance(run->provenance);
+  TESSERA_RETURN_IF_ERROR(state_->PutProvenance(provenance));
+  NoIoMutexLock l(&run->mu);
+  run->provenance = std::move(provenance);
+  return absl::OkStatus();
 }
 
 void RunManager::AuditRound(const std::shared_ptr<Run>& run,
@@ -328,7 +348,7 @@ absl::StatusOr<RunManager::ExportDocuments> RunManager::DocumentExport(
   if (!exported.artifact.empty()) in.artifact_sha256 = crypto::Sha256Digest(exported.artifact);
   TESSERA_ASSIGN_OR_RETURN(in.rounds, state_->ListRounds(run_id));
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     in.run_created_unix_ms = run->record.created_unix_ms();
     in.run_state = run->record.state();
     in.provenance = run->provenance;

@@ -22,7 +22,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
   uint32_t attempt = 0;
   uint32_t last_round = 0;
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     const uint32_t next = run->record.completed_rounds() + 1;
     for (const wire::v1::RoundSummary& h : run->history) {
       if (h.round() == next) attempt = std::max(attempt, h.attempt());
@@ -32,7 +32,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
   while (!run->stop && !shutting_down_) {
     uint32_t completed, total, max_retries;
     {
-      absl::MutexLock l(&run->mu);
+      NoIoMutexLock l(&run->mu);
       if (run->record.state() != wire::v1::RUNNING) return;
       completed = run->record.completed_rounds();
       total = run->record.config().rounds();
@@ -53,7 +53,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
     const absl::Time started = absl::Now();
     StartPhases(&summary);
     {
-      absl::MutexLock l(&run->mu);
+      NoIoMutexLock l(&run->mu);
       run->current = summary;
     }
     Notify(run);
@@ -95,14 +95,22 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
       summary.set_seconds(absl::ToDoubleSeconds(absl::Now() - started));
       absl::Status commit;
       {
-        absl::MutexLock l(&run->mu);
-        storage::v1::RunRecord updated = run->record;
+        // The commit sequence keeps other writers of the run (cancel, state changes) out
+        // from the copy of the record to its publication; status calls take run->mu only
+        // for the copy and the publication, never while the model is written.
+        absl::MutexLock sequence(&run->commit_mu);
+        storage::v1::RunRecord updated;
+        {
+          NoIoMutexLock l(&run->mu);
+          updated = run->record;
+        }
         updated.set_completed_rounds(number);
         absl::StatusOr<ArrayRecord> stored = StoredModel(**model);
         commit = stored.ok() ? state_->CommitRound(updated, summary, *stored,
                                                    charge ? &*charge : nullptr)
                              : stored.status();
-        if (commit.ok()) {
+        if (commit.ok()) {  // published only once durable
+          NoIoMutexLock l(&run->mu);
           run->record = std::move(updated);
           run->history.push_back(summary);
           run->model = *model;
@@ -143,7 +151,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
     }
     AuditRound(run, summary);
     {
-      absl::MutexLock l(&run->mu);
+      NoIoMutexLock l(&run->mu);
       run->history.push_back(summary);
       run->current.reset();
     }
@@ -164,7 +172,7 @@ size_t RunManager::DispatchTasks(const std::shared_ptr<Run>& run,
   wire::v1::Task proto;
   wire::v1::RunConfig config;
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     config = run->record.config();
   }
   proto.set_type(round->type);
@@ -240,7 +248,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   wire::v1::RunConfig config;
   std::shared_ptr<const ModelSnapshot> global;
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     config = run->record.config();
     global = run->model;
   }
@@ -279,7 +287,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   summary->set_state(wire::v1::ROUND_TRAINING);
   summary->set_selected(static_cast<uint32_t>(candidates.size()));
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     run->current = *summary;
   }
   Notify(run);
@@ -313,7 +321,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
       summary->set_bytes_down(round->bytes_down);
       summary->set_bytes_up(round->bytes_up);
       {
-        absl::MutexLock l(&run->mu);
+        NoIoMutexLock l(&run->mu);
         run->current = *summary;
       }
       Notify(run);

@@ -51,7 +51,7 @@ absl::Status RunManager::Recover() {
                              state_->ListRounds(run->id));
     const bool running = record.state() == wire::v1::RUNNING;
     {
-      absl::MutexLock l(&run->mu);
+      NoIoMutexLock l(&run->mu);
       run->record = std::move(record);
       run->history = std::move(history);
       // A site that refused a task of this run stays unselected after a restart.
@@ -150,7 +150,7 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
   model->digest = manifest.sha256();
   model->weights = std::move(initial_weights);
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     run->record = std::move(record);
     run->model = model;
   }
@@ -161,7 +161,7 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
   }
   wire::v1::RunStatus status;
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     status = StatusOf(*run);
   }
   absl::MutexLock l(&mu_);
@@ -198,15 +198,20 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::StartRun(absl::string_view run_i
   {
     absl::MutexLock start(&start_mu_);
     TESSERA_RETURN_IF_ERROR(CheckDatasetFree(*run));
-    absl::MutexLock l(&run->mu);
-    if (run->record.state() != wire::v1::CREATED) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("run ", run_id, " is ", wire::v1::RunState_Name(run->record.state()),
-                       "; only a CREATED run can be started"));
+    absl::MutexLock sequence(&run->commit_mu);
+    storage::v1::RunRecord updated;
+    {
+      NoIoMutexLock l(&run->mu);
+      if (run->record.state() != wire::v1::CREATED) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("run ", run_id, " is ", wire::v1::RunState_Name(run->record.state()),
+                         "; only a CREATED run can be started"));
+      }
+      updated = run->record;
     }
-    storage::v1::RunRecord updated = run->record;
     updated.set_state(wire::v1::RUNNING);
     TESSERA_RETURN_IF_ERROR(state_->UpdateRun(updated));
+    NoIoMutexLock l(&run->mu);
     run->record = std::move(updated);
   }
   Audit(OperatorActor(actor), "run.started", run->id, 0, {});
@@ -219,16 +224,21 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CancelRun(absl::string_view run_
                                                           const Actor& actor) {
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
   {
-    absl::MutexLock l(&run->mu);
-    const auto s = run->record.state();
-    if (s != wire::v1::CREATED && s != wire::v1::RUNNING) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("run ", run_id, " already ended (", wire::v1::RunState_Name(s), ")"));
+    absl::MutexLock sequence(&run->commit_mu);
+    storage::v1::RunRecord updated;
+    {
+      NoIoMutexLock l(&run->mu);
+      const auto s = run->record.state();
+      if (s != wire::v1::CREATED && s != wire::v1::RUNNING) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("run ", run_id, " already ended (", wire::v1::RunState_Name(s), ")"));
+      }
+      updated = run->record;
     }
-    storage::v1::RunRecord updated = run->record;
     updated.set_state(wire::v1::CANCELLED);
     updated.set_message("cancelled by the operator");
     TESSERA_RETURN_IF_ERROR(state_->UpdateRun(updated));
+    NoIoMutexLock l(&run->mu);
     run->record = std::move(updated);
     run->current.reset();
   }
@@ -246,13 +256,18 @@ void RunManager::StartDriver(const std::shared_ptr<Run>& run) {
 void RunManager::SetRunState(const std::shared_ptr<Run>& run, wire::v1::RunState state,
                              absl::string_view message) {
   {
-    absl::MutexLock l(&run->mu);
-    storage::v1::RunRecord updated = run->record;
+    absl::MutexLock sequence(&run->commit_mu);
+    storage::v1::RunRecord updated;
+    {
+      NoIoMutexLock l(&run->mu);
+      updated = run->record;
+    }
     updated.set_state(state);
     updated.set_message(std::string(message));
     if (absl::Status s = state_->UpdateRun(updated); !s.ok()) {
       updated.set_message(absl::StrCat(message, " (not persisted: ", s.message(), ")"));
     }
+    NoIoMutexLock l(&run->mu);
     run->record = std::move(updated);
     run->current.reset();
   }
@@ -263,7 +278,7 @@ void RunManager::SetRunState(const std::shared_ptr<Run>& run, wire::v1::RunState
 
 absl::StatusOr<wire::v1::RunStatus> RunManager::GetRunStatus(absl::string_view run_id) {
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
-  absl::MutexLock l(&run->mu);
+  NoIoMutexLock l(&run->mu);
   return StatusOf(*run);
 }
 
@@ -275,7 +290,7 @@ std::vector<wire::v1::RunStatus> RunManager::ListRuns() {
   }
   std::vector<wire::v1::RunStatus> out;
   for (auto& run : runs) {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     wire::v1::RunStatus s = StatusOf(*run);
     s.clear_rounds();
     out.push_back(std::move(s));
@@ -332,7 +347,7 @@ void RunManager::RemoveWatcher(uint64_t id) {
 void RunManager::Notify(const std::shared_ptr<Run>& run) {
   wire::v1::RunStatus status;
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     status = StatusOf(*run);
   }
   std::vector<std::function<void(const wire::v1::RunStatus&)>> fns;
@@ -351,7 +366,7 @@ absl::StatusOr<RunManager::Export> RunManager::ExportModel(absl::string_view run
   Export out;
   uint32_t completed;
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     out.config = run->record.config();
     completed = run->record.completed_rounds();
     if (round < 0 || static_cast<uint32_t>(round) == completed) {

@@ -14,6 +14,7 @@
 #include "coordinator/round/privacy_plan.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/secagg_round.h"
+#include "core/base/no_io_mutex.h"
 
 namespace tessera::coordinator {
 
@@ -70,7 +71,16 @@ struct RunManager::Run {
   std::atomic<bool> stop{false};
   std::thread driver;
 
-  absl::Mutex mu;
+  // The run's commit sequence: held by whoever changes what the run stores (its record,
+  // round commits, its provenance) from reading the current value to publishing the new
+  // one, across the durable write. Readers never take it, so a commit of a large model
+  // delays other writers of this run only.
+  absl::Mutex commit_mu ABSL_ACQUIRED_BEFORE(mu);
+  // The run's in-memory state, read by status calls and metrics: held for copies only,
+  // never across disk or network I/O (NoIoMutex counts it; CoordinatorState's writes
+  // refuse to run under it). A change to stored fields is prepared under it, written
+  // holding commit_mu alone, then published under it.
+  NoIoMutex mu;
   storage::v1::RunRecord record ABSL_GUARDED_BY(mu);
   std::vector<wire::v1::RoundSummary> history ABSL_GUARDED_BY(mu);
   std::optional<wire::v1::RoundSummary> current ABSL_GUARDED_BY(mu);

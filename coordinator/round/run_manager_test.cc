@@ -4,11 +4,13 @@
 
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "core/base/testing/status_matchers.h"
 #include "privacy/crypto/random.h"
@@ -44,6 +46,39 @@ TEST_F(RunManagerTest, WeightedFedAvgOverTwoRoundsThenCompletes) {
   ASSERT_THAT(exported, IsOk());
   EXPECT_FLOAT_EQ(exported->model->weights.tensors[0].values<float>()[0], 1.0f + 2 * 3.25f);
   EXPECT_EQ(exported->model->weights.tensors[1].values<int64_t>()[0], 2);
+}
+
+// Lock discipline (docs/architecture.md, "Locks and I/O"): while a round's commit is on its
+// way to disk, status calls are answered at once, and show the round only once it is
+// durable. Before, the commit held the run's lock across the write, so GetRunStatus waited
+// for the whole commit (seconds for a 100M-parameter model).
+TEST_F(RunManagerTest, StatusIsAnsweredWhileARoundCommits) {
+  Connect("a");
+  auto run = runs_->CreateRun(Config(1, 1, 1), Weights(1.0f), "");
+  ASSERT_THAT(run, IsOk());
+  absl::Notification entered, release;
+  state_->TEST_SetBeforeCommitWrite([&] {
+    entered.Notify();
+    release.WaitForNotification();
+  });
+  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 1.0f, 1));
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  absl::Notification answered;
+  absl::StatusOr<wire::v1::RunStatus> during;
+  std::thread status([&] {
+    during = runs_->GetRunStatus(run->run_id());
+    answered.Notify();
+  });
+  const bool in_time = answered.WaitForNotificationWithTimeout(absl::Seconds(5));
+  release.Notify();
+  status.join();
+  state_->TEST_SetBeforeCommitWrite(nullptr);
+  EXPECT_TRUE(in_time) << "GetRunStatus waited for the commit";
+  ASSERT_THAT(during, IsOk());
+  EXPECT_EQ(during->completed_rounds(), 0u);  // not published before it is durable
+  wire::v1::RunStatus s = AwaitState(run->run_id(), wire::v1::COMPLETED);
+  EXPECT_EQ(s.completed_rounds(), 1u);
 }
 
 TEST_F(RunManagerTest, BadUpdatesAreRejectedAndLeaveTheSumUnchanged) {

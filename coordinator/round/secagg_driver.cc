@@ -195,7 +195,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
     summary->set_bytes_down(round->bytes_down);
     summary->set_bytes_up(round->bytes_up);
     {
-      absl::MutexLock l(&run->mu);
+      NoIoMutexLock l(&run->mu);
       run->current = *summary;
     }
     Notify(run);

@@ -30,55 +30,73 @@ absl::StatusOr<std::unique_ptr<SecAggRound>> SecAggRound::Create(Options options
   TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<secagg::SecAggServer> server,
                            secagg::SecAggServer::Create(std::move(config)));
   std::unique_ptr<SecAggRound> round(new SecAggRound(std::move(options), std::move(server)));
-  absl::MutexLock l(&round->mu_);
-  TESSERA_RETURN_IF_ERROR(round->PersistLocked(storage::v1::SecAggSessionRecord::ACTIVE));
+  absl::MutexLock sequence(&round->persist_mu_);
+  storage::v1::SecAggSessionRecord record;
+  {
+    NoIoMutexLock l(&round->mu_);
+    record = round->RecordLocked(storage::v1::SecAggSessionRecord::ACTIVE);
+  }
+  TESSERA_RETURN_IF_ERROR(round->Store(record));
   return round;
 }
 
 SecAggRound::~SecAggRound() {
-  absl::MutexLock l(&mu_);
-  FailWaitingLocked(absl::UnavailableError("the secure aggregation session ended"));
+  Answers answers;
+  {
+    NoIoMutexLock l(&mu_);
+    TakeWaitingLocked(absl::UnavailableError("the secure aggregation session ended"), answers);
+  }
+  Answer(std::move(answers));
 }
 
 absl::Status SecAggRound::Submit(uint32_t index, const secagg::v1::ClientToServer& msg,
                                  Reply reply) {
   // Hashed outside the lock: masked inputs are megabytes and clients submit concurrently.
   std::string digest = crypto::Sha256Digest(msg.SerializeAsString());
-  absl::MutexLock l(&mu_);
-  if (cancelled_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("secure aggregation session ended: ", cancel_reason_));
+  Answers answers;  // the superseded call of a retry, answered after unlocking
+  {
+    NoIoMutexLock l(&mu_);
+    if (cancelled_) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("secure aggregation session ended: ", cancel_reason_));
+    }
+    if (auto w = waiting_.find(index); w != waiting_.end() && last_digest_[index] == digest) {
+      answers.emplace_back(std::move(w->second),
+                           absl::CancelledError("superseded by a retry of the same message"));
+      w->second = std::move(reply);
+    } else {
+      if (waiting_.count(index) > 0) {
+        return absl::AlreadyExistsError(
+            "a different message of this client is already waiting");
+      }
+      TESSERA_RETURN_IF_ERROR(server_->HandleMessage(index, msg));
+      waiting_[index] = std::move(reply);
+      last_digest_[index] = std::move(digest);
+      ++submits_;
+    }
   }
-  if (auto w = waiting_.find(index); w != waiting_.end() && last_digest_[index] == digest) {
-    Reply old = std::move(w->second);
-    w->second = std::move(reply);
-    old(absl::CancelledError("superseded by a retry of the same message"));
-    return absl::OkStatus();
-  }
-  if (waiting_.count(index) > 0) {
-    return absl::AlreadyExistsError("a different message of this client is already waiting");
-  }
-  TESSERA_RETURN_IF_ERROR(server_->HandleMessage(index, msg));
-  waiting_[index] = std::move(reply);
-  last_digest_[index] = std::move(digest);
-  ++submits_;
+  Answer(std::move(answers));
   return absl::OkStatus();
 }
 
 absl::Status SecAggRound::Withdraw(uint32_t index, const absl::Status& why) {
-  absl::MutexLock l(&mu_);
-  if (cancelled_) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("secure aggregation session ended: ", cancel_reason_));
+  Answers answers;
+  {
+    NoIoMutexLock l(&mu_);
+    if (cancelled_) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("secure aggregation session ended: ", cancel_reason_));
+    }
+    TESSERA_RETURN_IF_ERROR(server_->Withdraw(index, why));
+    if (auto w = waiting_.find(index); w != waiting_.end()) {
+      answers.emplace_back(std::move(w->second),
+                           absl::AbortedError(absl::StrCat(
+                               "withdrew from the secure aggregation round: ", why.message())));
+      waiting_.erase(w);
+    }
+    ++submits_;  // the phase may now be complete: wake the driver
   }
-  TESSERA_RETURN_IF_ERROR(server_->Withdraw(index, why));
-  if (auto w = waiting_.find(index); w != waiting_.end()) {
-    Reply reply = std::move(w->second);
-    waiting_.erase(w);
-    reply(absl::AbortedError(absl::StrCat("withdrew from the secure aggregation round: ",
-                                          why.message())));
-  }
-  ++submits_;  // the phase may now be complete: wake the driver
+  Answer(std::move(answers));
   return absl::OkStatus();
 }
 
@@ -93,7 +111,7 @@ std::vector<std::string> SecAggRound::Pending() const {
 }
 
 void SecAggRound::WaitForSubmit(absl::Time until) {
-  absl::MutexLock l(&mu_);
+  NoIoMutexLock l(&mu_);
   const uint64_t seen = submits_;
   auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return submits_ != seen || cancelled_;
@@ -102,73 +120,101 @@ void SecAggRound::WaitForSubmit(absl::Time until) {
 }
 
 absl::Status SecAggRound::Advance() {
-  absl::MutexLock l(&mu_);
-  if (cancelled_) return absl::FailedPreconditionError("the session was cancelled");
-  if (server_->Status().phase == secagg::v1::PHASE_UNSPECIFIED) {
-    return absl::FailedPreconditionError("the session is already over");
-  }
-  const absl::Status advanced = server_->AdvancePhase();
-  std::vector<std::pair<uint32_t, secagg::v1::ServerToClient>> out = server_->TakeOutgoing();
-  for (const auto& [to, m] : out) {
-    // The survivor set goes out first in the ConsistencyRequest; the UnmaskRequest repeats
-    // it (with the signatures).
-    if (m.has_consistency_request()) {
-      unmask_survivors_.assign(m.consistency_request().survivors().begin(),
-                               m.consistency_request().survivors().end());
-      unmask_dropped_.assign(m.consistency_request().dropped().begin(),
-                             m.consistency_request().dropped().end());
-      break;
+  // The phase closes under mu_; its trace is written with mu_ released (status calls and
+  // submits go on meanwhile) and before any client hears of the new phase; the replies run
+  // after mu_ is released again.
+  absl::MutexLock sequence(&persist_mu_);
+  absl::Status advanced;
+  std::vector<std::pair<uint32_t, secagg::v1::ServerToClient>> out;
+  storage::v1::SecAggSessionRecord record;
+  {
+    NoIoMutexLock l(&mu_);
+    if (cancelled_) return absl::FailedPreconditionError("the session was cancelled");
+    if (server_->Status().phase == secagg::v1::PHASE_UNSPECIFIED) {
+      return absl::FailedPreconditionError("the session is already over");
     }
+    advanced = server_->AdvancePhase();
+    out = server_->TakeOutgoing();
+    for (const auto& [to, m] : out) {
+      // The survivor set goes out first in the ConsistencyRequest; the UnmaskRequest repeats
+      // it (with the signatures).
+      if (m.has_consistency_request()) {
+        unmask_survivors_.assign(m.consistency_request().survivors().begin(),
+                                 m.consistency_request().survivors().end());
+        unmask_dropped_.assign(m.consistency_request().dropped().begin(),
+                               m.consistency_request().dropped().end());
+        break;
+      }
+    }
+    using Record = storage::v1::SecAggSessionRecord;
+    const secagg::SecAggStatus status = server_->Status();
+    const Record::State state = status.phase != secagg::v1::PHASE_UNSPECIFIED ? Record::ACTIVE
+                                : advanced.ok()                              ? Record::COMPLETED
+                                                                             : Record::ABORTED;
+    record = RecordLocked(state);
   }
-  using Record = storage::v1::SecAggSessionRecord;
-  const secagg::SecAggStatus status = server_->Status();
-  const Record::State state = status.phase != secagg::v1::PHASE_UNSPECIFIED ? Record::ACTIVE
-                              : advanced.ok()                              ? Record::COMPLETED
-                                                                           : Record::ABORTED;
   // The trace is durable before any client hears of the new phase: after a crash the
   // session is known to be interrupted, and never resumed (docs/secagg.md, "Restarts").
-  if (absl::Status s = PersistLocked(state); !s.ok()) {
-    LOG(ERROR) << "secagg session " << options_.session_id << ": cannot store trace: " << s;
-    cancelled_ = true;
-    cancel_reason_ = "the coordinator cannot store the session trace";
-    FailWaitingLocked(absl::UnavailableError(cancel_reason_));
+  const absl::Status persisted = Store(record);
+  Answers answers;
+  {
+    NoIoMutexLock l(&mu_);
+    if (!persisted.ok()) {
+      LOG(ERROR) << "secagg session " << options_.session_id
+                 << ": cannot store trace: " << persisted;
+      cancelled_ = true;
+      cancel_reason_ = "the coordinator cannot store the session trace";
+      TakeWaitingLocked(absl::UnavailableError(cancel_reason_), answers);
+    } else {
+      for (auto& [to, m] : out) {
+        auto it = waiting_.find(to);
+        if (it == waiting_.end()) continue;  // the call is gone; the client drops next phase
+        answers.emplace_back(std::move(it->second), std::move(m));
+        waiting_.erase(it);
+      }
+      TakeWaitingLocked(absl::AbortedError(advanced.ok()
+                                               ? "dropped from the secure aggregation round"
+                                               : advanced.message()),
+                        answers);
+    }
+  }
+  Answer(std::move(answers));
+  if (!persisted.ok()) {
     return absl::InternalError(absl::StrCat("cannot store the secure aggregation trace: ",
-                                            s.message()));
+                                            persisted.message()));
   }
-  for (auto& [to, m] : out) {
-    auto it = waiting_.find(to);
-    if (it == waiting_.end()) continue;  // the call is gone; the client drops next phase
-    Reply reply = std::move(it->second);
-    waiting_.erase(it);
-    reply(std::move(m));
-  }
-  FailWaitingLocked(absl::AbortedError(
-      advanced.ok() ? "dropped from the secure aggregation round" : advanced.message()));
   return advanced;
 }
 
 bool SecAggRound::Done() const {
-  absl::MutexLock l(&mu_);
+  NoIoMutexLock l(&mu_);
   return cancelled_ || server_->Status().phase == secagg::v1::PHASE_UNSPECIFIED;
 }
 
 void SecAggRound::Cancel(const absl::Status& why) {
-  absl::MutexLock l(&mu_);
-  const secagg::v1::Phase phase = server_->Status().phase;
-  if (cancelled_ || phase == secagg::v1::PHASE_UNSPECIFIED) return;  // already over
-  cancelled_phase_ = kPhaseNames[static_cast<int>(phase) - 1];
-  cancelled_ = true;
-  cancel_reason_ = std::string(why.message());
-  FailWaitingLocked(why);
-  if (absl::Status s = PersistLocked(storage::v1::SecAggSessionRecord::ABORTED); !s.ok()) {
+  absl::MutexLock sequence(&persist_mu_);
+  Answers answers;
+  storage::v1::SecAggSessionRecord record;
+  {
+    NoIoMutexLock l(&mu_);
+    const secagg::v1::Phase phase = server_->Status().phase;
+    if (cancelled_ || phase == secagg::v1::PHASE_UNSPECIFIED) return;  // already over
+    cancelled_phase_ = kPhaseNames[static_cast<int>(phase) - 1];
+    cancelled_ = true;
+    cancel_reason_ = std::string(why.message());
+    TakeWaitingLocked(why, answers);
+    record = RecordLocked(storage::v1::SecAggSessionRecord::ABORTED);
+  }
+  if (absl::Status s = Store(record); !s.ok()) {
     LOG(ERROR) << "secagg session " << options_.session_id << ": cannot store abort: " << s;
   }
+  Answer(std::move(answers));
 }
 
 absl::StatusOr<secagg::SecAggResult> SecAggRound::Result() const { return server_->Result(); }
 
 wire::v1::SecAggRoundStatus SecAggRound::Status() const {
-  absl::MutexLock l(&mu_);
+  NoIoMutexLock l(&mu_);
   return StatusLocked();
 }
 
@@ -207,7 +253,8 @@ wire::v1::SecAggRoundStatus SecAggRound::StatusLocked() const {
   return out;
 }
 
-absl::Status SecAggRound::PersistLocked(storage::v1::SecAggSessionRecord::State state) {
+storage::v1::SecAggSessionRecord SecAggRound::RecordLocked(
+    storage::v1::SecAggSessionRecord::State state) const {
   storage::v1::SecAggSessionRecord record;
   record.set_run_id(options_.run_id);
   record.set_round(options_.round);
@@ -223,13 +270,23 @@ absl::Status SecAggRound::PersistLocked(storage::v1::SecAggSessionRecord::State 
   for (uint32_t i : unmask_dropped_) record.add_unmask_dropped(i);
   record.set_abort_reason(record.status().abort_reason());
   record.set_updated_unix_ms(absl::ToUnixMillis(absl::Now()));
+  return record;
+}
+
+absl::Status SecAggRound::Store(const storage::v1::SecAggSessionRecord& record) {
   return options_.persist ? options_.persist(record) : absl::OkStatus();
 }
 
-void SecAggRound::FailWaitingLocked(const absl::Status& why) {
-  std::map<uint32_t, Reply> waiting = std::move(waiting_);
+void SecAggRound::TakeWaitingLocked(const absl::Status& why, Answers& answers) {
+  for (auto& [index, reply] : waiting_) answers.emplace_back(std::move(reply), why);
   waiting_.clear();
-  for (auto& [index, reply] : waiting) reply(why);
+}
+
+void SecAggRound::Answer(Answers answers) {
+  // A reply finishes a gRPC call: under a no-I/O mutex it would stall every status call
+  // (and may re-enter this session). Mechanical guard for core/base/no_io_mutex.h's rule.
+  CHECK_EQ(NoIoMutexesHeld(), 0) << "a secure aggregation reply under a no-I/O mutex";
+  for (auto& [reply, message] : answers) reply(std::move(message));
 }
 
 }  // namespace tessera::coordinator

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/base/no_io_mutex.h"
 #include "privacy/secagg/server/secagg_server.h"
 #include "tessera/storage/v1/records.pb.h"
 #include "tessera/wire/v1/control.pb.h"
@@ -92,15 +93,30 @@ class SecAggRound {
  private:
   SecAggRound(Options options, std::unique_ptr<secagg::SecAggServer> server)
       : options_(std::move(options)), server_(std::move(server)) {}
+  // Replies to run once mu_ is released (each is a gRPC completion: never under mu_).
+  using Answers = std::vector<std::pair<Reply, absl::StatusOr<secagg::v1::ServerToClient>>>;
+
   wire::v1::SecAggRoundStatus StatusLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status PersistLocked(storage::v1::SecAggSessionRecord::State state)
+  // The trace as it is now (stored by Store, after mu_ is released).
+  storage::v1::SecAggSessionRecord RecordLocked(storage::v1::SecAggSessionRecord::State state)
+      const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Store(const storage::v1::SecAggSessionRecord& record)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(persist_mu_) ABSL_LOCKS_EXCLUDED(mu_);
+  // Moves every waiting call into `answers` with `why`.
+  void TakeWaitingLocked(const absl::Status& why, Answers& answers)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void FailWaitingLocked(const absl::Status& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs the replies; REQUIRES: no NoIoMutex held (checked: a violation aborts).
+  static void Answer(Answers answers);
 
   const Options options_;
   const std::unique_ptr<secagg::SecAggServer> server_;  // thread-safe itself
 
-  mutable absl::Mutex mu_;
+  // Orders the trace's writes: held by Advance and Cancel (and Create) from building a
+  // record to the end of its durable write, so a later state is never overwritten by an
+  // earlier one. Submit and the status calls never take it.
+  absl::Mutex persist_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Guards the session's in-memory state; never held across the trace's fsync or a reply.
+  mutable NoIoMutex mu_;
   std::map<uint32_t, Reply> waiting_ ABSL_GUARDED_BY(mu_);
   std::map<uint32_t, std::string> last_digest_ ABSL_GUARDED_BY(mu_);  // SHA-256, by client
   uint64_t submits_ ABSL_GUARDED_BY(mu_) = 0;

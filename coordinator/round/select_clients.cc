@@ -25,7 +25,7 @@ size_t TargetClients(const wire::v1::SelectionConfig& sel, size_t connected) {
 std::vector<std::string> RunManager::SelectableClients(const std::shared_ptr<Run>& run,
                                                        size_t* exhausted) {
   std::vector<std::string> candidates = EligibleClients(run, registry_->Connected());
-  absl::MutexLock l(&run->mu);
+  NoIoMutexLock l(&run->mu);
   const size_t before = candidates.size();
   candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
                                   [&](const std::string& c) ABSL_NO_THREAD_SAFETY_ANALYSIS {

@@ -92,7 +92,7 @@ void RunManager::AddRecordDpTask(const wire::v1::RunConfig& config, wire::v1::Ta
 }
 
 void RunManager::BeginSitePrivacy(Run& run, const wire::v1::RoundSummary& summary) {
-  absl::MutexLock l(&run.mu);
+  NoIoMutexLock l(&run.mu);
   run.site_privacy.round = summary.round();
   run.site_privacy.attempt = summary.attempt();
   run.site_privacy.sites.clear();
@@ -144,7 +144,7 @@ absl::Status RunManager::ReportSitePrivacy(absl::string_view task_id, absl::stri
     round.site_privacy.push_back(site);
   }
   {
-    absl::MutexLock l(&run->mu);
+    NoIoMutexLock l(&run->mu);
     Run::LiveSitePrivacy& live = run->site_privacy;
     if (live.round == round.number && live.attempt == round.attempt) {
       live.sites.push_back(site);

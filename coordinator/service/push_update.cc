@@ -44,13 +44,15 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
   }
 
   void OnCancel() override {
-    absl::MutexLock l(&guard_->mu);
-    guard_->cancelled = true;
-    if (guard_->waiting) {
+    bool finish = false;
+    {
+      absl::MutexLock l(&guard_->mu);
+      guard_->cancelled = true;
       // Not reading while parked at the gate: finish now; the gate callback sees the flag.
+      finish = guard_->waiting;
       guard_->waiting = false;
-      Finish(grpc::Status::CANCELLED);
     }
+    if (finish) Finish(grpc::Status::CANCELLED);  // a completion: never under the lock
   }
 
   void OnDone() override {

@@ -1,6 +1,6 @@
 // The audit log of CoordinatorState (audit/<seq %020u>, docs/storage_format.md,
 // docs/governance.md): hash-chained entries, appended one synced put at a time under the
-// write mutex, so seqs have no gaps and each entry links to the one stored before it.
+// audit lane, so seqs have no gaps and each entry links to the one stored before it.
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +12,7 @@
 #include "coordinator/state/db_access.h"
 #include "coordinator/state/record_codec.h"
 #include "coordinator/state/rocksdb_status.h"
+#include "coordinator/state/state_lanes.h"
 #include "coordinator/state/storage_keys.h"
 #include "core/base/status_macros.h"
 #include "core/governance/canonical_json.h"
@@ -65,18 +66,29 @@ absl::Status CheckUtf8(const AuditEntry& entry) {
 
 absl::StatusOr<AuditEntry> CoordinatorState::AppendAudit(AuditEntry entry) {
   TESSERA_RETURN_IF_ERROR(CheckUtf8(entry));
-  absl::MutexLock l(&write_mu_);
-  if (!last_audit_loaded_) {
-    TESSERA_ASSIGN_OR_RETURN(last_audit_, ReadLastAudit(db_.get()));
-    last_audit_loaded_ = true;
+  // The lane orders appends; write_mu_ is taken only to read and publish the cached head.
+  TESSERA_ASSIGN_OR_RETURN(
+      std::unique_ptr<Lanes> lanes,
+      Lanes::Take(this, {std::string(kAuditLane)}, "appending to the audit log"));
+  std::optional<AuditEntry> last;
+  bool loaded;
+  {
+    NoIoMutexLock l(&write_mu_);
+    loaded = last_audit_loaded_;
+    last = last_audit_;
   }
-  provenance::SealAuditEntry(last_audit_.has_value() ? &*last_audit_ : nullptr, entry);
+  if (!loaded) {
+    TESSERA_ASSIGN_OR_RETURN(last, ReadLastAudit(db_.get()));
+  }
+  provenance::SealAuditEntry(last.has_value() ? &*last : nullptr, entry);
   TESSERA_ASSIGN_OR_RETURN(
       std::string value, si::SerializeRecord(entry, absl::StrCat("audit entry ", entry.seq())));
   TESSERA_RETURN_IF_ERROR(
       FromRocksDbStatus(db_->Put(si::SyncedWrite(), si::AuditKey(entry.seq()), value),
                         absl::StrCat("appending audit entry ", entry.seq())));
+  NoIoMutexLock l(&write_mu_);
   last_audit_ = entry;
+  last_audit_loaded_ = true;
   return entry;
 }
 

@@ -13,8 +13,13 @@
 // Ids contain no '/', so "<prefix>/<id>/" never matches a longer id. Round 0
 // is the initial model. A model and the run record that points at it are
 // always written in one synced batch.
+//
+// Writes: a method takes the lanes of the records it checks (Lanes), then reads,
+// checks and builds its batch, writes it (synced) and releases the lanes. write_mu_
+// guards only the lane bookkeeping, so no thread waits on it for a disk.
 #include "coordinator/state/coordinator_state.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -24,6 +29,7 @@
 #include "coordinator/state/model_store.h"
 #include "coordinator/state/record_codec.h"
 #include "coordinator/state/rocksdb_status.h"
+#include "coordinator/state/state_lanes.h"
 #include "coordinator/state/storage_keys.h"
 #include "core/base/status_macros.h"
 #include "rocksdb/db.h"
@@ -122,9 +128,28 @@ absl::StatusOr<uint64_t> NextRunSeq(rocksdb::DB* db) {
 
 }  // namespace
 
+std::string CoordinatorState::RunLane(absl::string_view run_id) {
+  return absl::StrCat("run/", run_id);
+}
+
+std::string CoordinatorState::LedgerLane(absl::string_view dataset) {
+  return absl::StrCat("ledger/", dataset);
+}
+
 absl::StatusOr<std::unique_ptr<CoordinatorState>> CoordinatorState::Open(
     const std::string& dir) {
+  return OpenImpl(dir, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<CoordinatorState>> CoordinatorState::TEST_OpenWithEnv(
+    const std::string& dir, rocksdb::Env* env) {
+  return OpenImpl(dir, env);
+}
+
+absl::StatusOr<std::unique_ptr<CoordinatorState>> CoordinatorState::OpenImpl(
+    const std::string& dir, rocksdb::Env* env) {
   rocksdb::Options options;
+  if (env != nullptr) options.env = env;
   options.create_if_missing = true;
   options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   options.keep_log_file_num = 4;
@@ -185,7 +210,9 @@ absl::Status CoordinatorState::CreateRun(const RunRecord& run,
   TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
       batch.Put(si::RunKey(run.run_id()), run_value), "batching a run"));
 
-  absl::MutexLock l(&write_mu_);
+  TESSERA_ASSIGN_OR_RETURN(
+      std::unique_ptr<Lanes> lanes,
+      Lanes::Take(this, {RunLane(run.run_id())}, absl::StrCat("creating run ", run.run_id())));
   std::string ignored;
   TESSERA_ASSIGN_OR_RETURN(bool exists,
                            si::ReadKey(db_.get(), rocksdb::ReadOptions(),
@@ -198,14 +225,17 @@ absl::Status CoordinatorState::CreateRun(const RunRecord& run,
   // manifest commits with the run record below.
   TESSERA_RETURN_IF_ERROR(si::WriteModelTensorsAndBatchManifest(
       db_.get(), run.run_id(), 0, initial_model, &batch));
+  // A sequence number of a create that then fails is skipped: the order stays the
+  // creation order.
+  uint64_t seq;
+  {
+    NoIoMutexLock l(&write_mu_);
+    seq = next_run_seq_++;
+  }
   TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
-      batch.Put(si::RunOrderKey(next_run_seq_), si::ToSlice(run.run_id())),
-      "batching a run"));
-  TESSERA_RETURN_IF_ERROR(
-      FromRocksDbStatus(db_->Write(si::SyncedWrite(), &batch),
-                        absl::StrCat("creating run ", run.run_id())));
-  ++next_run_seq_;
-  return absl::OkStatus();
+      batch.Put(si::RunOrderKey(seq), si::ToSlice(run.run_id())), "batching a run"));
+  return FromRocksDbStatus(db_->Write(si::SyncedWrite(), &batch),
+                           absl::StrCat("creating run ", run.run_id()));
 }
 
 absl::StatusOr<RunRecord> CoordinatorState::GetRun(absl::string_view run_id) {
@@ -234,7 +264,9 @@ absl::StatusOr<std::vector<RunRecord>> CoordinatorState::ListRuns() {
 
 absl::Status CoordinatorState::UpdateRun(const RunRecord& run) {
   TESSERA_RETURN_IF_ERROR(si::ValidateId("run id", run.run_id()));
-  absl::MutexLock l(&write_mu_);
+  TESSERA_ASSIGN_OR_RETURN(
+      std::unique_ptr<Lanes> lanes,
+      Lanes::Take(this, {RunLane(run.run_id())}, absl::StrCat("updating run ", run.run_id())));
   TESSERA_ASSIGN_OR_RETURN(
       RunRecord stored,
       ReadRun(db_.get(), rocksdb::ReadOptions(), run.run_id()));
@@ -275,7 +307,12 @@ absl::Status CoordinatorState::CommitRound(const RunRecord& run,
                 summary_value),
       "batching a round summary"));
 
-  absl::MutexLock l(&write_mu_);
+  std::vector<std::string> lane_names = {RunLane(run_id)};
+  if (charge != nullptr) lane_names.push_back(LedgerLane(charge->dataset()));
+  TESSERA_ASSIGN_OR_RETURN(
+      std::unique_ptr<Lanes> lanes,
+      Lanes::Take(this, std::move(lane_names),
+                  absl::StrCat("committing round ", summary.round(), " of run ", run_id)));
   TESSERA_ASSIGN_OR_RETURN(RunRecord stored,
                            ReadRun(db_.get(), rocksdb::ReadOptions(), run_id));
   TESSERA_RETURN_IF_ERROR(CheckNextRound(stored, summary.round()));
@@ -295,6 +332,12 @@ absl::Status CoordinatorState::CommitRound(const RunRecord& run,
       si::SerializeRecord(updated, absl::StrCat("run ", run_id)));
   TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
       batch.Put(si::RunKey(run_id), run_value), "batching a run"));
+  std::function<void()> hook;
+  {
+    NoIoMutexLock l(&write_mu_);
+    hook = before_commit_write_;
+  }
+  if (hook) hook();
   return FromRocksDbStatus(
       db_->Write(si::SyncedWrite(), &batch),
       absl::StrCat("committing round ", summary.round(), " of run ", run_id));
@@ -308,7 +351,12 @@ absl::Status CoordinatorState::RecordFailedAttempt(
       si::ValidateRoundAttempt(summary.round(), summary.attempt()));
   TESSERA_ASSIGN_OR_RETURN(std::string value,
                            si::SerializeRecord(summary, "round summary"));
-  absl::MutexLock l(&write_mu_);
+  std::vector<std::string> lane_names = {RunLane(run_id)};
+  if (charge != nullptr) lane_names.push_back(LedgerLane(charge->dataset()));
+  TESSERA_ASSIGN_OR_RETURN(
+      std::unique_ptr<Lanes> lanes,
+      Lanes::Take(this, std::move(lane_names),
+                  absl::StrCat("recording a failed attempt of run ", run_id)));
   TESSERA_ASSIGN_OR_RETURN(RunRecord stored,
                            ReadRun(db_.get(), rocksdb::ReadOptions(), run_id));
   TESSERA_RETURN_IF_ERROR(CheckNextRound(stored, summary.round()));
@@ -332,7 +380,10 @@ absl::Status CoordinatorState::ChargeRelease(
     const storage::v1::PrivacyLedgerRecord& charge) {
   TESSERA_RETURN_IF_ERROR(si::ValidateId("run id", run_id));
   TESSERA_RETURN_IF_ERROR(si::ValidateRoundAttempt(round, attempt));
-  absl::MutexLock l(&write_mu_);
+  TESSERA_ASSIGN_OR_RETURN(
+      std::unique_ptr<Lanes> lanes,
+      Lanes::Take(this, {RunLane(run_id), LedgerLane(charge.dataset())},
+                  absl::StrCat("charging a release of run ", run_id)));
   TESSERA_ASSIGN_OR_RETURN(RunRecord stored,
                            ReadRun(db_.get(), rocksdb::ReadOptions(), run_id));
   TESSERA_RETURN_IF_ERROR(CheckNextRound(stored, round));
@@ -395,6 +446,7 @@ absl::StatusOr<std::string> CoordinatorState::LoadArtifact(
 
 absl::Status CoordinatorState::PutClient(const ClientRecord& client) {
   TESSERA_RETURN_IF_ERROR(si::ValidateId("client name", client.name()));
+  TESSERA_RETURN_IF_ERROR(CheckNoIoMutexHeld(absl::StrCat("storing client ", client.name())));
   TESSERA_ASSIGN_OR_RETURN(
       std::string value,
       si::SerializeRecord(client, absl::StrCat("client ", client.name())));
@@ -413,13 +465,19 @@ absl::StatusOr<std::vector<ClientRecord>> CoordinatorState::ListClients() {
   return clients;
 }
 
+void CoordinatorState::TEST_SetBeforeCommitWrite(std::function<void()> hook) {
+  NoIoMutexLock l(&write_mu_);
+  before_commit_write_ = std::move(hook);
+}
+
 void CoordinatorState::TEST_FailLedgerCharges(absl::Status error) {
-  absl::MutexLock l(&write_mu_);
+  NoIoMutexLock l(&write_mu_);
   fail_ledger_charges_ = std::move(error);
 }
 
 absl::Status CoordinatorState::TEST_PutRaw(absl::string_view key,
                                            absl::string_view value) {
+  TESSERA_RETURN_IF_ERROR(CheckNoIoMutexHeld(absl::StrCat("writing ", key)));
   return FromRocksDbStatus(
       db_->Put(si::SyncedWrite(), si::ToSlice(key), si::ToSlice(value)),
       absl::StrCat("writing ", key));

@@ -17,6 +17,7 @@
 #define TESSERA_COORDINATOR_STATE_COORDINATOR_STATE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "core/base/no_io_mutex.h"
 #include "core/model/tensor.h"
 #include "tessera/storage/v1/records.pb.h"
 #include "tessera/wire/v1/control.pb.h"
@@ -34,6 +36,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 class WriteBatch;
 }  // namespace rocksdb
 
@@ -42,12 +45,21 @@ namespace coordinator {
 
 // Durable coordinator state on RocksDB.
 //
-// Thread-safe: every method may be called concurrently. Writes are serialized
-// internally so that the read-check-write of CreateRun, UpdateRun and
-// CommitRound is atomic; reads run against a consistent snapshot. Every write
-// except PutClient is one synced WriteBatch, so a method that returned OK
-// survives a process crash or power loss. One process at a time can hold a
-// database open (RocksDB's LOCK file).
+// Thread-safe: every method may be called concurrently. Writers of the same records
+// are serialized so that the read-check-write of CreateRun, UpdateRun and
+// CommitRound is atomic: each write holds the "lanes" of what it checks (its run,
+// the ledger of its dataset, the audit chain) from its checks to the end of its
+// durable write, so writes of one run form a sequence while other runs' writes and
+// all reads proceed. The mutex that guards the lanes is never held across I/O; the
+// write itself runs unlocked. Reads run against a consistent snapshot. Every write
+// except PutClient is one synced WriteBatch, so a method that returned OK survives
+// a process crash or power loss (coordinator_state_durability_test drops every
+// unsynced byte to prove it). One process at a time can hold a database open
+// (RocksDB's LOCK file).
+//
+// Every write method fails with INTERNAL, writing nothing, when the calling thread
+// holds a NoIoMutex (a run's lock, core/base/no_io_mutex.h): status calls must not
+// wait for a disk.
 //
 // Run ids and client names must be non-empty, at most 256 bytes, with no '/'
 // and no control characters; otherwise INVALID_ARGUMENT. `has_artifact` of a
@@ -62,6 +74,10 @@ class CoordinatorState {
   // or is not a coordinator database.
   static absl::StatusOr<std::unique_ptr<CoordinatorState>> Open(
       const std::string& dir);
+  // Test only: Open with RocksDB's file access going through `env` (a file system that
+  // drops unsynced data at a simulated power loss). `env` must outlive the state.
+  static absl::StatusOr<std::unique_ptr<CoordinatorState>> TEST_OpenWithEnv(
+      const std::string& dir, rocksdb::Env* env);
 
   ~CoordinatorState();
   CoordinatorState(const CoordinatorState&) = delete;
@@ -203,30 +219,49 @@ class CoordinatorState {
 
   // Test only: writes `value` under `key` verbatim (to simulate corruption).
   absl::Status TEST_PutRaw(absl::string_view key, absl::string_view value);
+  // Test only: `hook` (null: none) runs in CommitRound right before its synced batch is
+  // written, with the commit's lanes held and no mutex: a test blocks it to look at the
+  // coordinator while a commit is on its way to disk.
+  void TEST_SetBeforeCommitWrite(std::function<void()> hook);
   // Test only: every write that would charge a privacy ledger fails with
   // `error` (OK again: writes work), as a full or failing disk would.
   void TEST_FailLedgerCharges(absl::Status error);
 
  private:
   CoordinatorState(std::unique_ptr<rocksdb::DB> db, uint64_t next_run_seq);
+  static absl::StatusOr<std::unique_ptr<CoordinatorState>> OpenImpl(const std::string& dir,
+                                                                    rocksdb::Env* env);
+
+  // Holds write lanes (RunLane, LedgerLane, kAuditLane) from construction to destruction:
+  // waits until no other writer holds any of them, then takes them all at once (so two
+  // writers never wait for each other in a cycle). Fails with INTERNAL, taking nothing,
+  // when the calling thread holds a NoIoMutex (see the class comment).
+  class Lanes;
+  static std::string RunLane(absl::string_view run_id);
+  static std::string LedgerLane(absl::string_view dataset);
+  static constexpr absl::string_view kAuditLane = "audit";
 
   // Adds `charge` and the charge marker of (run_id, round, attempt) to `batch`
   // after checking it against the stored ledger; adds nothing when that attempt
-  // is already charged.
+  // is already charged. REQUIRES: the caller holds the lanes of the run and of
+  // charge.dataset().
   absl::Status BatchLedgerCharge(absl::string_view run_id, uint32_t round,
                                  uint32_t attempt,
                                  const storage::v1::PrivacyLedgerRecord& charge,
-                                 rocksdb::WriteBatch* batch)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+                                 rocksdb::WriteBatch* batch) ABSL_LOCKS_EXCLUDED(write_mu_);
 
   const std::unique_ptr<rocksdb::DB> db_;
-  // Serializes writers so that read-check-write sequences are atomic.
-  absl::Mutex write_mu_;
+  // Guards the bookkeeping of writers (held lanes, the next run sequence number, the
+  // cached audit head); held for microseconds, never across a read or write of the disk.
+  NoIoMutex write_mu_;
+  std::vector<std::string> held_lanes_ ABSL_GUARDED_BY(write_mu_);
   uint64_t next_run_seq_ ABSL_GUARDED_BY(write_mu_);
-  // The last audit entry, read from the database by the first AppendAudit after Open.
+  // The last audit entry, read from the database by the first AppendAudit after Open;
+  // changed only by the holder of kAuditLane, after its entry is durable.
   bool last_audit_loaded_ ABSL_GUARDED_BY(write_mu_) = false;
   std::optional<wire::v1::AuditEntry> last_audit_ ABSL_GUARDED_BY(write_mu_);
   absl::Status fail_ledger_charges_ ABSL_GUARDED_BY(write_mu_);
+  std::function<void()> before_commit_write_ ABSL_GUARDED_BY(write_mu_);
 };
 
 }  // namespace coordinator

@@ -13,9 +13,12 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <atomic>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
+#include "core/base/no_io_mutex.h"
 #include "core/base/testing/status_matchers.h"
 #include "google/protobuf/util/message_differencer.h"
 
@@ -417,6 +420,99 @@ TEST_F(CoordinatorStateTest, ConcurrentCommitsOfTheSameRoundAdmitOne) {
   }
   EXPECT_EQ(ok, 1);
   EXPECT_THAT(state_->ListRounds("r1"), IsOkAndHolds(testing::SizeIs(1)));
+}
+
+// The mechanical guard of the lock discipline (core/base/no_io_mutex.h): a write from a
+// thread that holds a run's lock is refused before it touches the disk.
+TEST_F(CoordinatorStateTest, WritesUnderANoIoMutexAreRefused) {
+  TESSERA_ASSERT_OK(state_->CreateRun(MakeRun("r1"), MakeModel(0), ""));
+  RunRecord changed = MakeRun("r1");
+  changed.set_message("changed");
+  RunRecord next = MakeRun("r1");
+  next.set_completed_rounds(1);
+  storage::v1::PrivacyLedgerRecord ledger;
+  ledger.set_dataset("d");
+  wire::v1::RunProvenance provenance;
+  provenance.set_run_id("r1");
+  storage::v1::SecAggSessionRecord session;
+  session.set_run_id("r1");
+  session.set_session_id("s1");
+  ClientRecord client;
+  client.set_name("c1");
+  NoIoMutex run_mu;
+  {
+    NoIoMutexLock l(&run_mu);
+    const auto refused = StatusIs(absl::StatusCode::kInternal, HasSubstr("no-I/O mutex"));
+    EXPECT_THAT(state_->CreateRun(MakeRun("r2"), MakeModel(0), ""), refused);
+    EXPECT_THAT(state_->UpdateRun(changed), refused);
+    EXPECT_THAT(state_->CommitRound(next, MakeSummary(1, 1, wire::v1::ROUND_COMPLETED),
+                                    MakeModel(1)),
+                refused);
+    EXPECT_THAT(state_->RecordFailedAttempt("r1", MakeSummary(1, 1, wire::v1::ROUND_FAILED)),
+                refused);
+    EXPECT_THAT(state_->OpenLedger(ledger), refused);
+    EXPECT_THAT(state_->PutProvenance(provenance), refused);
+    EXPECT_THAT(state_->PutSecAggSession(session), refused);
+    EXPECT_THAT(state_->PutClient(client), refused);
+    wire::v1::AuditEntry entry;
+    entry.set_action("run.created");
+    EXPECT_THAT(state_->AppendAudit(entry), refused);
+    // Reads are fine under the lock.
+    EXPECT_THAT(state_->GetRun("r1"), IsOk());
+  }
+  EXPECT_EQ(NoIoMutexesHeld(), 0);
+  // Nothing was written; after unlocking the same writes work.
+  EXPECT_THAT(state_->GetRun("r2"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(state_->GetRun("r1"), IsOkAndHolds(EqualsProto(MakeRun("r1"))));
+  EXPECT_THAT(state_->ListRounds("r1"), IsOkAndHolds(testing::IsEmpty()));
+  EXPECT_THAT(state_->ListClients(), IsOkAndHolds(testing::IsEmpty()));
+  EXPECT_THAT(state_->LastAudit(), IsOkAndHolds(testing::Eq(std::nullopt)));
+  TESSERA_EXPECT_OK(state_->UpdateRun(changed));
+  TESSERA_EXPECT_OK(state_->PutClient(client));
+}
+
+// Lanes: a commit on its way to disk holds back writers of its own run only.
+TEST_F(CoordinatorStateTest, ACommitOnItsWayToDiskHoldsBackOnlyItsOwnRun) {
+  TESSERA_ASSERT_OK(state_->CreateRun(MakeRun("r1"), MakeModel(0), ""));
+  TESSERA_ASSERT_OK(state_->CreateRun(MakeRun("r2"), MakeModel(0), ""));
+  absl::Notification entered, release;
+  std::atomic<int> hooked{0};
+  state_->TEST_SetBeforeCommitWrite([&] {
+    if (hooked++ > 0) return;  // only the first commit waits
+    entered.Notify();
+    release.WaitForNotification();
+  });
+  absl::Status first, second;
+  absl::Notification second_done;
+  std::thread a([&] { first = Commit("r1", 1, 1); });
+  ASSERT_TRUE(entered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  std::thread b([&] {
+    second = Commit("r1", 1, 2);
+    second_done.Notify();
+  });
+  // Another run's writes go on while r1's commit is held.
+  absl::Notification other_done;
+  absl::Status other;
+  std::thread c([&] {
+    RunRecord r2 = MakeRun("r2");
+    r2.set_message("still writable");
+    other = state_->UpdateRun(r2);
+    other_done.Notify();
+  });
+  const bool other_went_on = other_done.WaitForNotificationWithTimeout(absl::Seconds(5));
+  // The second commit of r1 waits for the first (it must see round 1 as committed).
+  const bool second_waited = !second_done.WaitForNotificationWithTimeout(absl::Milliseconds(300));
+  release.Notify();
+  a.join();
+  b.join();
+  c.join();
+  state_->TEST_SetBeforeCommitWrite(nullptr);
+  EXPECT_TRUE(other_went_on);
+  EXPECT_TRUE(second_waited);
+  TESSERA_EXPECT_OK(first);
+  TESSERA_EXPECT_OK(other);
+  EXPECT_THAT(second, StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("not the next")));
+  EXPECT_THAT(state_->ListRounds("r1"), IsOkAndHolds(ElementsAre(IsRound(1, 1))));
 }
 
 }  // namespace

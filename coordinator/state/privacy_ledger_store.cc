@@ -15,6 +15,7 @@
 #include "coordinator/state/db_access.h"
 #include "coordinator/state/record_codec.h"
 #include "coordinator/state/rocksdb_status.h"
+#include "coordinator/state/state_lanes.h"
 #include "coordinator/state/storage_keys.h"
 #include "core/base/status_macros.h"
 #include "rocksdb/db.h"
@@ -61,7 +62,11 @@ absl::StatusOr<std::vector<PrivacyLedgerRecord>> CoordinatorState::ListLedgers()
 
 absl::StatusOr<PrivacyLedgerRecord> CoordinatorState::OpenLedger(
     const PrivacyLedgerRecord& initial) {
-  absl::MutexLock l(&write_mu_);
+  TESSERA_RETURN_IF_ERROR(si::ValidateId("dataset", initial.dataset()));
+  TESSERA_ASSIGN_OR_RETURN(
+      std::unique_ptr<Lanes> lanes,
+      Lanes::Take(this, {LedgerLane(initial.dataset())},
+                  absl::StrCat("opening the privacy ledger of ", initial.dataset())));
   TESSERA_ASSIGN_OR_RETURN(std::optional<PrivacyLedgerRecord> stored,
                            ReadLedger(db_.get(), initial.dataset()));
   if (stored.has_value()) return *std::move(stored);
@@ -108,7 +113,10 @@ absl::Status CoordinatorState::BatchLedgerCharge(absl::string_view run_id, uint3
   TESSERA_ASSIGN_OR_RETURN(bool charged,
                            si::ReadKey(db_.get(), rocksdb::ReadOptions(), marker, &ignored));
   if (charged) return absl::OkStatus();  // the station wrote it: one charge per attempt
-  TESSERA_RETURN_IF_ERROR(fail_ledger_charges_);
+  {
+    NoIoMutexLock l(&write_mu_);
+    TESSERA_RETURN_IF_ERROR(fail_ledger_charges_);
+  }
   TESSERA_ASSIGN_OR_RETURN(std::optional<PrivacyLedgerRecord> stored,
                            ReadLedger(db_.get(), charge.dataset()));
   if (!stored.has_value()) {

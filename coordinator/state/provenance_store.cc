@@ -26,6 +26,8 @@ using wire::v1::RunProvenance;
 
 absl::Status CoordinatorState::PutProvenance(const RunProvenance& provenance) {
   TESSERA_RETURN_IF_ERROR(si::ValidateId("run id", provenance.run_id()));
+  TESSERA_RETURN_IF_ERROR(CheckNoIoMutexHeld(
+      absl::StrCat("storing the provenance of run ", provenance.run_id())));
   TESSERA_ASSIGN_OR_RETURN(
       std::string value,
       si::SerializeRecord(provenance, absl::StrCat("provenance of run ", provenance.run_id())));

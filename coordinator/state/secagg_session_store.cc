@@ -27,6 +27,8 @@ using storage::v1::SecAggSessionRecord;
 absl::Status CoordinatorState::PutSecAggSession(const SecAggSessionRecord& session) {
   TESSERA_RETURN_IF_ERROR(si::ValidateId("run id", session.run_id()));
   TESSERA_RETURN_IF_ERROR(si::ValidateId("session id", session.session_id()));
+  TESSERA_RETURN_IF_ERROR(CheckNoIoMutexHeld(
+      absl::StrCat("storing secagg session ", session.session_id())));
   TESSERA_ASSIGN_OR_RETURN(
       std::string value,
       si::SerializeRecord(session, absl::StrCat("secagg session ", session.session_id())));
