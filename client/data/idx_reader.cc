@@ -20,6 +20,8 @@ namespace {
 constexpr uint8_t kTypeUnsignedByte = 0x08;
 // Refuse headers that claim more than this many bytes of payload (corrupt files).
 constexpr uint64_t kMaxPayloadBytes = 8ull << 30;
+// The most a read allocates ahead of the bytes the file has delivered.
+constexpr uint64_t kReadBlockBytes = 64ull << 20;
 
 struct GzFileCloser {
   void operator()(gzFile f) const { gzclose(f); }
@@ -32,14 +34,17 @@ struct IdxFile {
   std::vector<uint64_t> dims;
 };
 
-absl::Status ReadExactly(gzFile f, const std::string& path, void* out, uint64_t bytes,
-                         absl::string_view what) {
-  auto* dst = static_cast<unsigned char*>(out);
+// Reads exactly `bytes` bytes into `out`. The buffer grows with the data read (at most
+// kReadBlockBytes ahead of it), so a header that claims gigabytes costs memory only when the
+// file really holds them.
+absl::Status ReadExactly(gzFile f, const std::string& path, std::vector<unsigned char>* out,
+                         uint64_t bytes, absl::string_view what) {
+  out->clear();
   uint64_t done = 0;
   while (done < bytes) {
-    const unsigned chunk =
-        static_cast<unsigned>(std::min<uint64_t>(bytes - done, 1u << 30));
-    const int n = gzread(f, dst + done, chunk);
+    const auto chunk = static_cast<unsigned>(std::min<uint64_t>(bytes - done, kReadBlockBytes));
+    out->resize(done + chunk);
+    const int n = gzread(f, out->data() + done, chunk);
     if (n < 0) {
       int errnum = 0;
       const char* msg = gzerror(f, &errnum);
@@ -53,6 +58,7 @@ absl::Status ReadExactly(gzFile f, const std::string& path, void* out, uint64_t 
     }
     done += static_cast<uint64_t>(n);
   }
+  out->resize(done);
   return absl::OkStatus();
 }
 
@@ -67,8 +73,8 @@ absl::StatusOr<IdxFile> OpenIdx(const std::string& path, int want_magic_dims,
     return absl::NotFoundError(
         absl::StrCat("cannot open ", kind, " file ", path, ": ", std::strerror(errno)));
   }
-  unsigned char magic[4];
-  TESSERA_RETURN_IF_ERROR(ReadExactly(file.get(), path, magic, 4, "IDX header"));
+  std::vector<unsigned char> magic;
+  TESSERA_RETURN_IF_ERROR(ReadExactly(file.get(), path, &magic, 4, "IDX header"));
   if (magic[0] != 0 || magic[1] != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": bad IDX magic number (first two bytes must be zero); not an IDX file"));
@@ -88,8 +94,8 @@ absl::StatusOr<IdxFile> OpenIdx(const std::string& path, int want_magic_dims,
   idx.dims.resize(magic[3]);
   uint64_t payload = 1;
   for (uint64_t& d : idx.dims) {
-    unsigned char be[4];
-    TESSERA_RETURN_IF_ERROR(ReadExactly(file.get(), path, be, 4, "IDX dimensions"));
+    std::vector<unsigned char> be;
+    TESSERA_RETURN_IF_ERROR(ReadExactly(file.get(), path, &be, 4, "IDX dimensions"));
     d = (uint64_t{be[0]} << 24) | (uint64_t{be[1]} << 16) | (uint64_t{be[2]} << 8) |
         uint64_t{be[3]};
     payload *= std::max<uint64_t>(d, 1);
@@ -133,12 +139,12 @@ absl::StatusOr<Dataset> LoadIdxDataset(const std::string& images_path,
                         static_cast<int64_t>(images.dims[2])};
   const uint64_t example_size = images.dims[1] * images.dims[2];
 
-  std::vector<unsigned char> raw(count * example_size);
+  std::vector<unsigned char> raw;
   TESSERA_RETURN_IF_ERROR(
-      ReadExactly(images.file.get(), images_path, raw.data(), raw.size(), "pixel data"));
-  std::vector<unsigned char> raw_labels(count);
-  TESSERA_RETURN_IF_ERROR(ReadExactly(labels.file.get(), labels_path, raw_labels.data(),
-                                      raw_labels.size(), "label data"));
+      ReadExactly(images.file.get(), images_path, &raw, count * example_size, "pixel data"));
+  std::vector<unsigned char> raw_labels;
+  TESSERA_RETURN_IF_ERROR(
+      ReadExactly(labels.file.get(), labels_path, &raw_labels, count, "label data"));
 
   // (p / 255 - mean) / stddev as one multiply-add per pixel.
   float lut[256];

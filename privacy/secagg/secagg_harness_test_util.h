@@ -24,6 +24,9 @@ class SecAggHarness {
  public:
   // Phase numbers as v1::Phase: 1 AdvertiseKeys .. 4 ConsistencyCheck, 5 Unmasking.
   using Tamper = std::function<void(int phase, uint32_t client, v1::ClientToServer& msg)>;
+  // Sees each server message sent when phase `phase` closes, before client `client` gets it.
+  using ServerTamper =
+      std::function<void(int phase, uint32_t client, v1::ServerToClient& msg)>;
 
   // `min_survivors`: the server's and every client's (0: only t).
   SecAggHarness(ThreatModel model, size_t dim, uint32_t modulus_bits = 20,
@@ -72,6 +75,7 @@ class SecAggHarness {
   // Client `c` sends nothing from phase `phase` on.
   void DropAt(uint32_t c, int phase) { drop_at_[c] = phase; }
   void set_tamper(Tamper t) { tamper_ = std::move(t); }
+  void set_server_tamper(ServerTamper t) { server_tamper_ = std::move(t); }
 
   // Delivers the pending client messages of `phase` to the server, closes the phase and
   // delivers the server's messages to the clients. Returns AdvancePhase's status.
@@ -86,6 +90,7 @@ class SecAggHarness {
     pending_.clear();
     absl::Status advanced = server_->AdvancePhase();
     for (auto& [to, msg] : server_->TakeOutgoing()) {
+      if (server_tamper_) server_tamper_(phase, to, msg);
       last_sent_[to] = msg;
       auto reply = clients_[to]->HandleMessage(msg);
       if (reply.ok() && reply->has_value()) pending_.emplace_back(to, **std::move(reply));
@@ -142,6 +147,7 @@ class SecAggHarness {
   std::map<uint32_t, absl::Status> server_status_;
   std::map<uint32_t, v1::ServerToClient> last_sent_;
   Tamper tamper_;
+  ServerTamper server_tamper_;
 };
 
 }  // namespace tessera::secagg

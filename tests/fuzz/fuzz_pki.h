@@ -1,0 +1,42 @@
+// File: fuzz_pki.h
+// A fixed test CA and a client certificate it issued (O=Hospital A, OU=client, CN=client-0,
+// serial 1a2b), made once with the openssl command line (docs/fuzzing.md): the certificate
+// and CRL seeds of tests/fuzz/corpus are signed by this CA, so fuzzed inputs reach the
+// checks behind the signature. Valid until 2126. The CA's key was not kept.
+#ifndef TESSERA_TESTS_FUZZ_FUZZ_PKI_H_
+#define TESSERA_TESTS_FUZZ_FUZZ_PKI_H_
+
+namespace tessera::fuzz {
+
+inline constexpr char kFuzzCaPem[] = R"(-----BEGIN CERTIFICATE-----
+MIIB2TCCAX+gAwIBAgIUUYBEMa7gvD+8uU9flTCMYnxlx58wCgYIKoZIzj0EAwIw
+OTEYMBYGA1UECgwPRnV6eiBGZWRlcmF0aW9uMQswCQYDVQQLDAJjYTEQMA4GA1UE
+AwwHRnV6eiBDQTAgFw0yNjEyMDYwOTAyMzhaGA8yMTI2MTExMjA5MDIzOFowOTEY
+MBYGA1UECgwPRnV6eiBGZWRlcmF0aW9uMQswCQYDVQQLDAJjYTEQMA4GA1UEAwwH
+RnV6eiBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABMIfQdrxfutq8TIUksfP
+6MVdHmfiZAW/t+zZo1VIjGRSj0H+AWEKL3WpoJcnXlF8Zt92H2wbA3m3lmMLloAI
+zgOjYzBhMB0GA1UdDgQWBBRzmhnPV+JMCe0pbNrKPGOQWe9I5TAfBgNVHSMEGDAW
+gBRzmhnPV+JMCe0pbNrKPGOQWe9I5TAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB
+/wQEAwIBBjAKBggqhkjOPQQDAgNIADBFAiAUMDvhoW1/ku3aAQ4/2CuUr0Ezww/P
+MEC57MeNCPEGnQIhALtgnmzLw5xcXPxHKoqCocutLXBFhEuH1tWS1CmV7kFn
+-----END CERTIFICATE-----
+)";
+
+inline constexpr char kFuzzClientPem[] = R"(-----BEGIN CERTIFICATE-----
+MIIB/jCCAaSgAwIBAgICGiswCgYIKoZIzj0EAwIwOTEYMBYGA1UECgwPRnV6eiBG
+ZWRlcmF0aW9uMQswCQYDVQQLDAJjYTEQMA4GA1UEAwwHRnV6eiBDQTAgFw0yNjEy
+MDYwOTAyMzhaGA8yMTI2MTExMjA5MDIzOFowOTETMBEGA1UECgwKSG9zcGl0YWwg
+QTEPMA0GA1UECwwGY2xpZW50MREwDwYDVQQDDAhjbGllbnQtMDBZMBMGByqGSM49
+AgEGCCqGSM49AwEHA0IABGkt1Y1hOSy9F00rV8AF3DljjATwnLpSbsW8c5TuqZfT
+wT2+IHfbJglikQrTfi+bsO7ka3Dyss5nhWQf4NmqdHijgZkwgZYwCQYDVR0TBAIw
+ADAOBgNVHQ8BAf8EBAMCB4AwHQYDVR0lBBYwFAYIKwYBBQUHAwIGCCsGAQUFBwMB
+MBoGA1UdEQQTMBGCCWxvY2FsaG9zdIcEfwAAATAdBgNVHQ4EFgQU6QV9ZlOe6fLi
+LwNeQCPoC50PXmEwHwYDVR0jBBgwFoAUc5oZz1fiTAntKWzayjxjkFnvSOUwCgYI
+KoZIzj0EAwIDSAAwRQIhAL4TT7A1LZE2ehZ5kQM1MP60KhgisChNsU9iwCnmrYY9
+AiAsxPpwg8alkpDqvrlH6sJqgH/9Je1Mu7npNE9PrvIBbA==
+-----END CERTIFICATE-----
+)";
+
+}  // namespace tessera::fuzz
+
+#endif  // TESSERA_TESTS_FUZZ_FUZZ_PKI_H_
