@@ -30,6 +30,13 @@ int Digits(uint32_t v) {
   return n;
 }
 
+// The phase's rejections as "c3 (bad signature), c4".
+std::string Rejections(const wire::v1::SecAggPhaseStatus& p) {
+  std::vector<std::string> rejected;
+  for (const std::string& r : p.rejected()) rejected.push_back(Rejection(r));
+  return absl::StrJoin(rejected, ", ");
+}
+
 std::string KAndT(const wire::v1::SecAggRoundStatus& s) {
   return absl::StrCat("k=", s.degree_k(), " t=", s.threshold_t());
 }
@@ -65,11 +72,7 @@ std::string SecAggDetailText(const wire::v1::SecAggRoundStatus& s) {
     if (p.dropped_size() > 0) {
       absl::StrAppend(&line, "  dropped: ", absl::StrJoin(p.dropped(), ", "));
     }
-    if (p.rejected_size() > 0) {
-      std::vector<std::string> rejected;
-      for (const std::string& r : p.rejected()) rejected.push_back(Rejection(r));
-      absl::StrAppend(&line, "  rejected: ", absl::StrJoin(rejected, ", "));
-    }
+    if (p.rejected_size() > 0) absl::StrAppend(&line, "  rejected: ", Rejections(p));
     // No trailing blanks when nothing follows the counts.
     line.erase(line.find_last_not_of(' ') + 1);
     absl::StrAppend(&out, line, "\n");
@@ -79,8 +82,18 @@ std::string SecAggDetailText(const wire::v1::SecAggRoundStatus& s) {
 }
 
 std::string SecAggCompactText(const wire::v1::SecAggRoundStatus& s, uint32_t selected) {
-  return absl::StrCat("  secure aggregation: ", KAndT(s), ", survivors ", s.survivors(), "/",
-                      selected, "\n");
+  std::string out = absl::StrCat("  secure aggregation: ", KAndT(s), ", survivors ",
+                                 s.survivors(), "/", selected, "\n");
+  for (const auto& p : s.phases()) {
+    if (p.dropped_size() > 0) {
+      absl::StrAppend(&out, "    dropped in ", p.phase(), ": ", absl::StrJoin(p.dropped(), ", "),
+                      "\n");
+    }
+    if (p.rejected_size() > 0) {
+      absl::StrAppend(&out, "    rejected in ", p.phase(), ": ", Rejections(p), "\n");
+    }
+  }
+  return out;
 }
 
 std::string SecAggRoundText(const wire::v1::RoundSummary& r) {

@@ -25,7 +25,10 @@ std::string SecAggConfigText(const wire::v1::SecureAggregationConfig& config);
 // k and t are left out until they are derived (k = 0), survivors while 0.
 std::string SecAggDetailText(const wire::v1::SecAggRoundStatus& secagg);
 
-// One line for a completed round: "  secure aggregation: k=9 t=5, survivors 8/10\n".
+// A completed round: "  secure aggregation: k=9 t=5, survivors 5/7\n", then one line per
+// phase in which clients dropped or were rejected, in phase order:
+//   "    dropped in ShareKeys: c7\n"
+//   "    rejected in MaskedInput: c3 (bad signature)\n"
 std::string SecAggCompactText(const wire::v1::SecAggRoundStatus& secagg, uint32_t selected);
 
 // What to print under a round's table row: compact when ROUND_COMPLETED, detailed

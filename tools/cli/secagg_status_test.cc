@@ -93,11 +93,40 @@ TEST(SecAggStatusTest, ConsistencyCheckAndUnmaskingAlign) {
             "    Unmasking         7/7\n");
 }
 
-TEST(SecAggStatusTest, CompletedRoundIsOneLine) {
+TEST(SecAggStatusTest, CompletedRoundNamesWhoDroppedInWhichPhase) {
   wire::v1::RoundSummary r = InProgressRound();
   r.set_state(wire::v1::ROUND_COMPLETED);
   r.mutable_secagg()->set_state("Completed");
-  EXPECT_EQ(SecAggRoundText(r), "  secure aggregation: k=9 t=5, survivors 8/10\n");
+  EXPECT_EQ(SecAggRoundText(r),
+            "  secure aggregation: k=9 t=5, survivors 8/10\n"
+            "    dropped in ShareKeys: c7\n"
+            "    rejected in MaskedInput: c3 (bad signature)\n");
+}
+
+// The case: 7 selected, 5 survivors. Before, only "survivors 5/7" was printed.
+TEST(SecAggStatusTest, CompletedRoundOfFiveOfSevenNamesBothDropouts) {
+  wire::v1::RoundSummary r;
+  r.set_round(4);
+  r.set_state(wire::v1::ROUND_COMPLETED);
+  r.set_selected(7);
+  wire::v1::SecAggRoundStatus& s = *r.mutable_secagg();
+  s.set_state("Completed");
+  s.set_degree_k(6);
+  s.set_threshold_t(4);
+  s.set_survivors(5);
+  AddPhase(s, "AdvertiseKeys", 7, 7);
+  AddPhase(s, "ShareKeys", 7, 6, {"site-f"});
+  AddPhase(s, "MaskedInput", 6, 5, {"site-b"});
+  AddPhase(s, "ConsistencyCheck", 5, 5);
+  AddPhase(s, "Unmasking", 5, 5);
+  EXPECT_EQ(SecAggRoundText(r),
+            "  secure aggregation: k=6 t=4, survivors 5/7\n"
+            "    dropped in ShareKeys: site-f\n"
+            "    dropped in MaskedInput: site-b\n");
+  // Nobody dropped: one line.
+  for (auto& p : *s.mutable_phases()) p.clear_dropped();
+  s.set_survivors(7);
+  EXPECT_EQ(SecAggRoundText(r), "  secure aggregation: k=6 t=4, survivors 7/7\n");
 }
 
 TEST(SecAggStatusTest, NothingWithoutSecAgg) {
@@ -140,6 +169,8 @@ TEST(SecAggStatusTest, RunStatusTextPutsTheLinesUnderTheirRows) {
                                "  secure aggregation: on (dropout ≤ 0.1, corrupt ≤ 0.1, σ=40)\n",
                                RoundTableHeader(), "\n", RoundTableRow(done), "\n",
                                "  secure aggregation: k=9 t=5, survivors 8/10\n",
+                               "    dropped in ShareKeys: c7\n",
+                               "    rejected in MaskedInput: c3 (bad signature)\n",
                                RoundTableRow(InProgressRound()), "\n",
                                SecAggRoundText(InProgressRound())));
 
