@@ -22,6 +22,7 @@
 #include "core/base/status_macros.h"
 #include "core/base/version.h"
 #include "core/serde/grpc_status.h"
+#include "privacy/crypto/tls_probe.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 
 namespace tessera {
@@ -78,6 +79,9 @@ class NodeRunner::Impl {
   void Worker();
   absl::Status RunTask(const wire::v1::Task& task);
   absl::Status RegisterAndSubscribe();
+  // `s` (a failed Register) with the reason a diagnostic TLS connection finds, when it is
+  // UNAVAILABLE or DEADLINE_EXCEEDED (privacy/crypto/tls_probe.h DiagnoseTlsFailure).
+  absl::Status ExplainConnectionFailure(absl::Status s) const;
   // New channel and signer from the files on disk, when they changed or `force`.
   void RenewCredentials(bool force);
   void WatchCredentials();
@@ -164,6 +168,23 @@ void NodeRunner::Impl::Worker() {
   }
 }
 
+absl::Status NodeRunner::Impl::ExplainConnectionFailure(absl::Status s) const {
+  // gRPC says only "Socket closed", "failed to connect" or "Deadline Exceeded" (Register
+  // waits for the channel) when the coordinator refuses the certificate or is down.
+  if (options.insecure || (s.code() != absl::StatusCode::kUnavailable &&
+                           s.code() != absl::StatusCode::kDeadlineExceeded)) {
+    return s;
+  }
+  crypto::TlsFailureContext c;
+  c.address = options.coordinator;
+  c.ca_path = options.ca_cert_path;
+  c.cert_path = options.cert_path;
+  c.key_path = options.key_path;
+  const std::string why = crypto::DiagnoseTlsFailure(c);
+  if (why.empty()) return s;
+  return absl::Status(s.code(), absl::StrCat(why, " [gRPC: ", s.message(), "]"));
+}
+
 absl::Status NodeRunner::Impl::RegisterAndSubscribe() {
   wire::v1::RegisterRequest req;
   req.set_name(options.name);
@@ -175,7 +196,8 @@ absl::Status NodeRunner::Impl::RegisterAndSubscribe() {
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    TESSERA_RETURN_IF_ERROR(FromGrpcStatus(channel->stub->Register(&ctx, req, &resp)));
+    absl::Status registered = FromGrpcStatus(channel->stub->Register(&ctx, req, &resp));
+    if (!registered.ok()) return ExplainConnectionFailure(std::move(registered));
   }
   grpc::ClientContext ctx;
   {

@@ -32,7 +32,7 @@ absl::Status Invalid(absl::string_view what) {
                                        what);
 }
 
-// The subject's text for `nid`, or "" when absent.
+// The name's (subject's or issuer's) text for `nid`, or "" when absent.
 absl::StatusOr<std::string> SubjectText(X509_NAME* name, int nid,
                                         absl::string_view label) {
   if (name == nullptr || X509_NAME_get_index_by_NID(name, nid, -1) < 0)
@@ -78,6 +78,13 @@ absl::StatusOr<CertificateIdentity> ParseCertificateIdentity(
   id.common_name = *std::move(cn);
   id.organization = *std::move(org);
   id.organizational_unit = *std::move(ou);
+  X509_NAME* issuer = X509_get_issuer_name(cert.get());
+  auto issuer_cn = SubjectText(issuer, NID_commonName, "issuer CN");
+  if (!issuer_cn.ok()) return issuer_cn.status();
+  auto issuer_org = SubjectText(issuer, NID_organizationName, "issuer O");
+  if (!issuer_org.ok()) return issuer_org.status();
+  id.issuer_common_name = *std::move(issuer_cn);
+  id.issuer_organization = *std::move(issuer_org);
 
   absl::StatusOr<std::string> serial =
       crypto_internal::SerialToHex(X509_get0_serialNumber(cert.get()));

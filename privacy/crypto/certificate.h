@@ -20,6 +20,9 @@ struct CertificateIdentity {
   std::string common_name;          // CN
   std::string organization;         // O
   std::string organizational_unit;  // OU
+  // The issuer's CN and O (the CA that signed it); empty when absent.
+  std::string issuer_common_name;
+  std::string issuer_organization;
   // Serial number as lowercase hex without leading zeros ("0" for zero; a
   // leading "-" for the invalid-but-seen negative serials).
   std::string serial_hex;

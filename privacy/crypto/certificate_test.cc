@@ -79,6 +79,9 @@ TEST(CertificateTest, ParsesSubjectSerialFingerprintAndExpiry) {
   EXPECT_EQ(id->common_name, "hospital-a");
   EXPECT_EQ(id->organization, "Hospital A");
   EXPECT_EQ(id->organizational_unit, "client");
+  // Self-signed: the issuer is the subject.
+  EXPECT_EQ(id->issuer_common_name, "hospital-a");
+  EXPECT_EQ(id->issuer_organization, "Hospital A");
   EXPECT_EQ(id->serial_hex, "1234abcd");
   EXPECT_EQ(id->fingerprint_sha256_hex, cert.fingerprint_hex);
   EXPECT_EQ(id->fingerprint_sha256_hex.size(), 64u);

@@ -12,6 +12,8 @@
 #include "absl/synchronization/mutex.h"
 #include "client/runtime/grpc_transport.h"
 #include "client/runtime/internal/fleet_channel.h"
+#include "client/runtime/local_data.h"
+#include "client/runtime/node_runner.h"
 #include "coordinator/service/server.h"
 #include "core/base/file.h"
 #include "core/base/testing/status_matchers.h"
@@ -32,9 +34,12 @@ namespace tessera {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using crypto::CertificateRole;
 
+using testing_support::BinDir;
 using testing_support::LogCapture;
+using testing_support::RunCommand;
 
 class PkiFederationTest : public ::testing::Test {
  protected:
@@ -129,6 +134,73 @@ TEST_F(PkiFederationTest, RefusesExpiredForeignAndWrongRoleCertificatesAndLogsWh
   EXPECT_THAT(log.text(), HasSubstr("CN=intruder OU=operator O=Rogue"));
   EXPECT_THAT(log.text(), HasSubstr("unable to get local issuer certificate"));
   EXPECT_THAT(log.text(), ::testing::Not(HasSubstr("PRIVATE KEY")));
+}
+
+// `tessera run list` as NAME (NAME.pem/.key, the test CA as --ca): exit code and stderr.
+int OperatorCli(const std::string& dir, int port, const std::string& who, std::string* out) {
+  return RunCommand({BinDir() + "/tessera", "--coordinator", "127.0.0.1:" + std::to_string(port),
+                     "--ca", dir + "/ca.pem", "--cert", dir + "/" + who + ".pem", "--key",
+                     dir + "/" + who + ".key", "--timeout", "5", "run", "list"},
+                    out, 60);
+}
+
+// The CLI used to print only "Socket closed (UNAVAILABLE)" for a refused certificate. It must
+// say the coordinator refused it and which one was presented, and still tell a coordinator
+// that is down apart from a refusal.
+TEST_F(PkiFederationTest, CliSaysTheCoordinatorRefusedWhichCertificate) {
+  std::string out;
+  ASSERT_EQ(OperatorCli(dir_, server_->port(), "op", &out), 0) << out;
+
+  const std::string revoked = Issue("old-op", CertificateRole::kOperator);
+  Revoke({revoked});
+  EXPECT_EQ(OperatorCli(dir_, server_->port(), "old-op", &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("refused the client certificate CN=old-op OU=operator "
+                             "O=Test Federation serial=" + revoked +
+                             " issued by CN=Test Federation federation CA O=Test Federation"));
+  EXPECT_THAT(out, HasSubstr("(--cert " + dir_ + "/old-op.pem)"));
+  EXPECT_THAT(out, HasSubstr("closed the connection right after the TLS handshake"));
+  // Here the certificate chains to --ca: the CLI does not know it is revoked and says so.
+  EXPECT_THAT(out, HasSubstr("chains to --ca"));
+  EXPECT_THAT(out, Not(HasSubstr("PRIVATE KEY")));
+
+  crypto::KeyAndCertificate rogue = crypto::CreateCertificateAuthority("Rogue", 30).value();
+  const std::string foreign = Issue("intruder", CertificateRole::kOperator, &rogue);
+  EXPECT_EQ(OperatorCli(dir_, server_->port(), "intruder", &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("refused the client certificate CN=intruder OU=operator O=Rogue "
+                             "serial=" + foreign + " issued by CN=Rogue federation CA O=Rogue"));
+  EXPECT_THAT(out, HasSubstr("checked here against --ca " + dir_ + "/ca.pem: "));
+  EXPECT_THAT(out, HasSubstr("unable to get local issuer certificate"));
+
+  const int port = server_->port();
+  server_.reset();
+  EXPECT_EQ(OperatorCli(dir_, port, "op", &out), 1) << out;
+  EXPECT_THAT(out, HasSubstr("cannot reach the coordinator at 127.0.0.1:" +
+                             std::to_string(port) + " (Connection refused)"));
+  EXPECT_THAT(out, Not(HasSubstr("refused the client certificate")));
+}
+
+// tessera-client's log, which used to say only "connection ... lost (Deadline Exceeded)".
+TEST_F(PkiFederationTest, ClientLogsThatTheCoordinatorRefusedItsCertificate) {
+  const std::string serial = Issue("hospital-c", CertificateRole::kClient);
+  Revoke({serial});
+  NodeRunnerOptions o;
+  o.coordinator = "127.0.0.1:" + std::to_string(server_->port());
+  o.name = "hospital-c";
+  o.ca_cert_path = dir_ + "/ca.pem";
+  o.cert_path = dir_ + "/hospital-c.pem";
+  o.key_path = dir_ + "/hospital-c.key";
+  LogCapture log;
+  std::unique_ptr<NodeRunner> runner = NodeRunner::Create(o, LocalData()).value();
+  std::thread run([&runner] { runner->Run().IgnoreError(); });
+  const std::string expected =
+      "refused the client certificate CN=hospital-c OU=client O=Test Federation serial=" + serial;
+  for (int i = 0; i < 300 && log.text().find(expected) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  runner->Stop();
+  run.join();
+  EXPECT_THAT(log.text(), HasSubstr(expected));
+  EXPECT_THAT(log.text(), HasSubstr("(--cert " + dir_ + "/hospital-c.pem)"));
 }
 
 TEST_F(PkiFederationTest, RevocationCutsOffNewAndOpenConnectionsAndABrokenCrlKeepsThePreviousOne) {
