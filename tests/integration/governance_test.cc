@@ -144,6 +144,18 @@ TEST_F(GovernanceTest, LicenseRulesCardsSignedExportAndTamperDetection) {
   }
   EXPECT_THAT(clients_[3]->Log(), Not(HasSubstr("evaluation: accuracy")));
 
+  // --torchscript on a built-in architecture used to write nothing and exit 0: refused,
+  // naming the flag and why, and nothing written.
+  const std::string refused_dir = dir_ + "/refused";
+  EXPECT_EQ(Cli({"model", "export", "--run", run, "--out", refused_dir + "/model.safetensors",
+                 "--torchscript", refused_dir + "/model.pt"},
+                &out),
+            1)
+      << out;
+  EXPECT_THAT(out, HasSubstr("--torchscript " + refused_dir + "/model.pt"));
+  EXPECT_THAT(out, HasSubstr("the built-in architecture \"mlp\", not a TorchScript program"));
+  EXPECT_FALSE(std::filesystem::exists(refused_dir)) << "nothing may be written";
+
   // Export: weights, model card and signed bill of materials next to each other.
   const std::string model_dir = dir_ + "/model";
   std::filesystem::create_directories(model_dir);

@@ -70,6 +70,27 @@ std::string BillOfMaterialsSigner(absl::string_view bom_json) {
   return who;
 }
 
+absl::Status CheckTorchScriptRequested(const wire::v1::ExportHeader& header,
+                                       absl::string_view torchscript_path) {
+  if (torchscript_path.empty()) return absl::OkStatus();
+  const wire::v1::ModelSpec& model = header.config().model();
+  std::string what;
+  if (model.has_causal_lm()) {
+    what = "a LoRA adapter of a causal language model, not a TorchScript program";
+  } else if (!model.architecture().empty()) {
+    what = absl::StrCat("the built-in architecture \"", model.architecture(),
+                        "\", not a TorchScript program");
+  } else if (header.artifact_bytes() == 0) {
+    what = "one the coordinator sent no TorchScript program for";
+  } else {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "--torchscript ", torchscript_path, ": run ", header.run_id(), "'s model is ", what,
+      ", so there is no TorchScript file to write; export without --torchscript (the "
+      "safetensors weights are the model); nothing written"));
+}
+
 absl::StatusOr<ExportedFiles> WriteExport(
     const wire::v1::ExportHeader& header, const ArrayRecord& weights,
     const std::string& weights_path,
@@ -152,6 +173,7 @@ int ExportModel(const ConnectionOptions& c, const OutputOptions& out, const std:
     if (!bad.ok()) continue;
     if (msg.has_header()) {
       header = msg.header();
+      bad = CheckTorchScriptRequested(header, torchscript_path);
     } else if (msg.has_weights()) {
       bad = weights.Add(msg.weights());
     } else {

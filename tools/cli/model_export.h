@@ -38,6 +38,12 @@ absl::StatusOr<ExportedFiles> WriteExport(
     const std::string& weights_path,
     const std::map<std::string, std::string>& fallback_metadata, bool force);
 
+// `tessera model export --torchscript PATH` needs a run whose model is a TorchScript program:
+// FAILED_PRECONDITION naming the flag and the run's model (built-in architecture or LoRA
+// adapter) otherwise, so nothing is written. OK when `torchscript_path` is empty.
+absl::Status CheckTorchScriptRequested(const wire::v1::ExportHeader& header,
+                                       absl::string_view torchscript_path);
+
 // The string member at a dotted path of a JSON document, e.g. "model.weights.sha256".
 // INVALID_ARGUMENT when `json` is not JSON or the member is missing or not a string.
 absl::StatusOr<std::string> JsonStringMember(absl::string_view json, absl::string_view path);

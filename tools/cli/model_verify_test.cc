@@ -313,5 +313,27 @@ TEST(JsonStringMemberTest, FollowsDottedPaths) {
   EXPECT_THAT(JsonStringMember("{", "a"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// `--torchscript` on a run without a TorchScript program is refused naming the flag and the
+// run's model (it used to write nothing and exit 0); a TorchScript run, or no flag, passes.
+TEST(CheckTorchScriptRequestedTest, RefusesRunsWhoseModelIsNotTorchScript) {
+  wire::v1::ExportHeader header;
+  header.set_run_id("run-7");
+  header.mutable_config()->mutable_model()->set_architecture("mlp");
+  EXPECT_THAT(CheckTorchScriptRequested(header, ""), IsOk());
+  EXPECT_THAT(CheckTorchScriptRequested(header, "/tmp/x.pt"),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("--torchscript /tmp/x.pt"), HasSubstr("run-7"),
+                             HasSubstr("built-in architecture \"mlp\""),
+                             HasSubstr("nothing written"))));
+  header.mutable_config()->mutable_model()->clear_architecture();
+  header.mutable_config()->mutable_model()->mutable_causal_lm()->mutable_lora()->set_rank(4);
+  EXPECT_THAT(CheckTorchScriptRequested(header, "x.pt"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("LoRA adapter")));
+  header.mutable_config()->mutable_model()->clear_causal_lm();
+  header.mutable_config()->mutable_model()->set_torchscript_sha256(std::string(32, '\x02'));
+  header.set_artifact_bytes(1234);
+  EXPECT_THAT(CheckTorchScriptRequested(header, "x.pt"), IsOk());
+}
+
 }  // namespace
 }  // namespace tessera::cli
