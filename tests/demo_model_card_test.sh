@@ -30,6 +30,10 @@ for key in ("license", "datasets", "tags", "metrics"):
 orgs = ["Northwind Health", "Lakeside Clinics", "Riverside Medical Center"]
 missing = [o for o in orgs if o not in card]
 assert not missing, f"model card lacks organizations {missing}"
+# The clients read idx: Fashion-MNIST; the card must say how they normalized it (the published
+# training-set pixel mean and std), or users feeding raw pixels lose accuracy.
+assert "## Preprocessing" in card, "model card has no preprocessing section"
+assert "(x / 255 - 0.2860) / 0.3530" in card, "model card lacks the input normalization"
 bom = json.load(open(sys.argv[2]))
 found = sorted({p.get("organization") for p in bom["participants"]})
 assert found == sorted(orgs), found

@@ -149,7 +149,7 @@ absl::StatusOr<Dataset> LoadIdxDataset(const std::string& images_path,
   // (p / 255 - mean) / stddev as one multiply-add per pixel.
   float lut[256];
   for (int p = 0; p < 256; ++p) {
-    lut[p] = static_cast<float>((p / 255.0 - mean) / stddev);
+    lut[p] = static_cast<float>((p / kPixelScale - mean) / stddev);
   }
   data.features.resize(raw.size());
   for (size_t i = 0; i < raw.size(); ++i) data.features[i] = lut[raw[i]];

@@ -12,17 +12,16 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "client/data/dataset.h"
+#include "core/model/image_input.h"  // kFashionMnistMean, kFashionMnistStd, kPixelScale
 
 namespace tessera {
 
-// Fashion-MNIST training-set pixel statistics, after scaling pixels to [0, 1].
-inline constexpr double kFashionMnistMean = 0.2860;
-inline constexpr double kFashionMnistStd = 0.3530;
 // MNIST-family datasets have 10 classes; a larger label widens num_classes.
 inline constexpr int64_t kIdxMinNumClasses = 10;
 
-// Loads an images/labels pair. Pixels are scaled to [0, 1] and then normalized as
-// (x - mean) / stddev. example_shape is {1, rows, cols} (channels first).
+// Loads an images/labels pair. Pixel bytes x are scaled to [0, 1] and then normalized as
+// (x / kPixelScale - mean) / stddev (the defaults: core/model/image_input.h, which the model
+// card states). example_shape is {1, rows, cols} (channels first).
 // `limit` > 0 keeps only the first `limit` examples.
 // Errors: NOT_FOUND when a file cannot be opened; INVALID_ARGUMENT naming the file for a
 // bad magic number, an unsupported element type, implausible dimensions, truncated data,

@@ -9,10 +9,12 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/governance/export_facts.h"
 #include "core/governance/markup.h"
 #include "core/governance/model_card_sections.h"
+#include "core/model/image_input.h"
 
 namespace tessera::governance {
 namespace {
@@ -128,6 +130,39 @@ std::string Overview(const ExportInputs& in) {
   return out;
 }
 
+// How to prepare inputs (docs/governance_formats.md): the clients' IDX normalization, from
+// core/model/image_input.h, the same constants client/data/idx_reader.cc normalizes with.
+// Language-model adapters take the base checkpoint's tokenizer: no section.
+std::string Preprocessing(const ExportInputs& in) {
+  const wire::v1::ModelSpec& spec = in.config.model();
+  if (spec.has_causal_lm()) return "";
+  std::string out = "## Preprocessing\n\n";
+  if (!spec.architecture().empty()) {
+    absl::StrAppend(&out, "The built-in architecture ", MarkdownInline(spec.architecture()),
+                    " takes a float32 tensor of shape [batch, ",
+                    absl::StrJoin(kBuiltinImageShape, ", "),
+                    "]: channels first, one grayscale channel, rows top to bottom. It returns ",
+                    kBuiltinNumClasses, " logits per example; the prediction is the label of "
+                    "the largest.\n\n");
+  } else {
+    absl::StrAppend(&out, "The TorchScript program defines the input shape and dtype.\n\n");
+  }
+  absl::StrAppend(
+      &out,
+      "Tessera clients reading IDX images (`--data idx:DIR`) trained and evaluated this model "
+      "on pixels normalized as follows, x being a pixel byte (0 to 255):\n\n```\n",
+      ImageNormalizationFormula(), "\n```\n\n",
+      absl::StrFormat("%.4f and %.4f", kFashionMnistMean, kFashionMnistStd),
+      " are the Fashion-MNIST training set's pixel mean and standard deviation (of x / ",
+      absl::StrFormat("%g", kPixelScale),
+      "); the clients apply them to every IDX dataset. Normalize your inputs the same way: "
+      "raw pixels (0 to 255, or 0 to 1) lower the model's accuracy. CSV data "
+      "(`--data csv:FILE`) is used as given, without normalization.\n\n"
+      "Labels for Fashion-MNIST: ",
+      FashionMnistLabelsText(), ".\n\n");
+  return out;
+}
+
 std::string IntendedUse(const ExportInputs& in) {
   std::string out = "## Intended use\n\n";
   const std::string text = MarkdownBlock(in.config.governance().intended_use());
@@ -169,7 +204,7 @@ std::string Provenance(const ExportInputs& in, absl::string_view bom_file_name) 
 
 std::string RenderModelCard(const ExportInputs& inputs, absl::string_view bom_file_name) {
   return absl::StrCat(
-      FrontMatter(inputs), Overview(inputs), IntendedUse(inputs),
+      FrontMatter(inputs), Overview(inputs), Preprocessing(inputs), IntendedUse(inputs),
       card_internal::TrainingProcedureSection(inputs), card_internal::ParticipantsSection(inputs),
       card_internal::PrivacySection(inputs), card_internal::EvaluationSection(inputs),
       card_internal::LimitationsSection(inputs), Provenance(inputs, bom_file_name));

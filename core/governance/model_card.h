@@ -1,9 +1,10 @@
 // File: model_card.h
 // The model card of an exported model in the Hugging Face layout (README.md): YAML front
 // matter (license, datasets, metrics, tags, model-index with the evaluation results), then
-// Markdown sections: model description, intended use, training procedure, federated
-// participants by organization, privacy guarantees, evaluation results, limitations, and
-// provenance (where the signed bill of materials is).
+// Markdown sections: model description, preprocessing (input shape and the clients' input
+// normalization; not for language-model adapters), intended use, training procedure,
+// federated participants by organization, privacy guarantees, evaluation results,
+// limitations, and provenance (where the signed bill of materials is).
 #ifndef TESSERA_CORE_GOVERNANCE_MODEL_CARD_H_
 #define TESSERA_CORE_GOVERNANCE_MODEL_CARD_H_
 

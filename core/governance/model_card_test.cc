@@ -83,9 +83,10 @@ TEST(ModelCardTest, SectionsInOrder) {
   const std::string card = RenderModelCard(SampleExportInputs(true, false), "bom.json");
   size_t at = 0;
   for (const char* heading :
-       {"\n# chest-xray-fl\n", "\n## Intended use\n", "\n## Training procedure\n",
-        "\n## Federated participants\n", "\n## Privacy guarantees\n", "\n## Evaluation results\n",
-        "\n## Limitations\n", "\n## Provenance\n"}) {
+       {"\n# chest-xray-fl\n", "\n## Preprocessing\n", "\n## Intended use\n",
+        "\n## Training procedure\n", "\n## Federated participants\n",
+        "\n## Privacy guarantees\n", "\n## Evaluation results\n", "\n## Limitations\n",
+        "\n## Provenance\n"}) {
     const size_t found = card.find(heading, at);
     EXPECT_NE(found, std::string::npos) << heading;
     if (found != std::string::npos) at = found;
@@ -167,6 +168,34 @@ TEST(ModelCardTest, EvaluationAndProvenance) {
   EXPECT_THAT(card, HasSubstr("- **Bill of materials:** bom.json"));
   EXPECT_THAT(card, HasSubstr(absl::BytesToHexString(FakeDigest('#'))));
   EXPECT_THAT(card, HasSubstr(absl::BytesToHexString(FakeDigest('3'))));
+}
+
+// The card states the normalization the clients' IDX reader applies. The reference is the
+// published Fashion-MNIST training-set pixel statistics, hand-stated here (mean 0.2860, std
+// 0.3530 of the pixels scaled to [0, 1]; client/data/idx_reader_test.cc recomputes them from
+// the dataset's IDX files), not the constants the card is rendered from.
+TEST(ModelCardTest, PreprocessingStatesTheInputAndTheClientsNormalization) {
+  const std::string card = RenderModelCard(SampleExportInputs(false, false), "bom.json");
+  EXPECT_THAT(card, HasSubstr("(x / 255 - 0.2860) / 0.3530"));
+  EXPECT_THAT(card, HasSubstr("float32 tensor of shape [batch, 1, 28, 28]"));
+  EXPECT_THAT(card, HasSubstr("channels first, one grayscale channel"));
+  EXPECT_THAT(card, HasSubstr("returns 10 logits"));
+  EXPECT_THAT(card, HasSubstr("CSV data (`--data csv:FILE`) is used as given"));
+  // Xiao et al. 2017, Table 1.
+  EXPECT_THAT(card, HasSubstr("0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat, "
+                              "5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot."));
+
+  ExportInputs ts = SampleExportInputs(false, false);
+  ts.config.mutable_model()->clear_architecture();
+  ts.config.mutable_model()->set_torchscript_sha256(FakeDigest('t'));
+  const std::string ts_card = RenderModelCard(ts, "bom.json");
+  EXPECT_THAT(ts_card, HasSubstr("The TorchScript program defines the input shape"));
+  EXPECT_THAT(ts_card, HasSubstr("(x / 255 - 0.2860) / 0.3530"));
+
+  ExportInputs lm = SampleExportInputs(false, false);
+  lm.config.mutable_model()->clear_architecture();
+  lm.config.mutable_model()->mutable_causal_lm()->mutable_lora()->set_rank(8);
+  EXPECT_THAT(RenderModelCard(lm, "bom.json"), Not(HasSubstr("## Preprocessing")));
 }
 
 // Counts the '|' not escaped by a backslash.

@@ -165,7 +165,13 @@ TEST_F(GovernanceTest, LicenseRulesCardsSignedExportAndTamperDetection) {
       << out;
   EXPECT_THAT(out, HasSubstr(model_dir + "/README.md"));
   EXPECT_THAT(out, HasSubstr(model_dir + "/bom.json"));
+  // The clients read idx: Fashion-MNIST: the export and the card state its normalization
+  // (published training-set pixel mean 0.2860 and std 0.3530, hand-stated here).
+  EXPECT_THAT(out, HasSubstr("preprocessing: input float32 [batch, 1, 28, 28]"));
+  EXPECT_THAT(out, HasSubstr("(x / 255 - 0.2860) / 0.3530"));
   const std::string card = ReadFileOrEmpty(model_dir + "/README.md");
+  EXPECT_THAT(card, HasSubstr("## Preprocessing"));
+  EXPECT_THAT(card, HasSubstr("(x / 255 - 0.2860) / 0.3530"));
   const YAML::Node front = YAML::Load(FrontMatter(card));
   ASSERT_TRUE(front.IsMap()) << card;
   EXPECT_EQ(front["license"].as<std::string>(), "apache-2.0") << card;

@@ -13,9 +13,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
+#include "core/model/image_input.h"
 #include "core/model/safetensors.h"
 #include "core/serde/tensor_stream.h"
 #include "privacy/crypto/certificate.h"
@@ -68,6 +70,21 @@ std::string BillOfMaterialsSigner(absl::string_view bom_json) {
   std::string who = absl::StrCat("CN=", id->common_name);
   if (!id->organization.empty()) absl::StrAppend(&who, " O=", id->organization);
   return who;
+}
+
+std::string PreprocessingText(const wire::v1::ModelSpec& model) {
+  if (model.has_causal_lm()) return "";
+  const std::string input =
+      model.architecture().empty()
+          ? "input as the TorchScript program defines"
+          : absl::StrCat("input float32 [batch, ", absl::StrJoin(kBuiltinImageShape, ", "),
+                         "] (channels first, one grayscale channel), ", kBuiltinNumClasses,
+                         " logits");
+  return absl::StrCat(input, "; IDX pixels x (0-255) normalized as ",
+                      ImageNormalizationFormula(),
+                      " (Fashion-MNIST training mean and std), CSV features as given; "
+                      "Fashion-MNIST labels ",
+                      FashionMnistLabelsText());
 }
 
 absl::Status CheckTorchScriptRequested(const wire::v1::ExportHeader& header,
@@ -232,6 +249,7 @@ int ExportModel(const ConnectionOptions& c, const OutputOptions& out, const std:
         {"model_card", files->model_card_path},
         {"bill_of_materials", files->bom_path},
         {"signed_by", files->signer},
+        {"preprocessing", PreprocessingText(header.config().model())},
     };
     std::cout << j.dump() << "\n";
   } else {
@@ -239,6 +257,9 @@ int ExportModel(const ConnectionOptions& c, const OutputOptions& out, const std:
               << HumanBytes(record->TotalBytes()) << ")\n";
     if (!files->model_card_path.empty()) {
       std::cout << "model card: " << files->model_card_path << "\n";
+    }
+    if (const std::string pre = PreprocessingText(header.config().model()); !pre.empty()) {
+      std::cout << "preprocessing: " << pre << "\n";
     }
     if (!files->bom_path.empty()) {
       std::cout << "bill of materials: " << files->bom_path << " (signed by " << files->signer

@@ -44,6 +44,11 @@ absl::StatusOr<ExportedFiles> WriteExport(
 absl::Status CheckTorchScriptRequested(const wire::v1::ExportHeader& header,
                                        absl::string_view torchscript_path);
 
+// What `tessera model export` prints about the model's input, as the model card states it
+// (core/model/image_input.h): "input float32 [batch, 1, 28, 28] (...); IDX pixels x
+// normalized as (x / 255 - 0.2860) / 0.3530 ...". "" for a language-model adapter.
+std::string PreprocessingText(const wire::v1::ModelSpec& model);
+
 // The string member at a dotted path of a JSON document, e.g. "model.weights.sha256".
 // INVALID_ARGUMENT when `json` is not JSON or the member is missing or not a string.
 absl::StatusOr<std::string> JsonStringMember(absl::string_view json, absl::string_view path);

@@ -313,6 +313,21 @@ TEST(JsonStringMemberTest, FollowsDottedPaths) {
   EXPECT_THAT(JsonStringMember("{", "a"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+// The preprocessing `tessera model export` prints; the numbers are hand-stated (the published
+// Fashion-MNIST training-set pixel mean and std, Xiao et al. 2017's label names).
+TEST(PreprocessingTextTest, StatesShapeFormulaAndLabels) {
+  wire::v1::ModelSpec builtin;
+  builtin.set_architecture("mcmahan_cnn");
+  const std::string text = PreprocessingText(builtin);
+  EXPECT_THAT(text, HasSubstr("input float32 [batch, 1, 28, 28]"));
+  EXPECT_THAT(text, HasSubstr("(x / 255 - 0.2860) / 0.3530"));
+  EXPECT_THAT(text, HasSubstr("0 T-shirt/top, 1 Trouser"));
+  EXPECT_THAT(text, HasSubstr("9 Ankle boot"));
+  wire::v1::ModelSpec lm;
+  lm.mutable_causal_lm()->mutable_lora()->set_rank(4);
+  EXPECT_EQ(PreprocessingText(lm), "");
+}
+
 // `--torchscript` on a run without a TorchScript program is refused naming the flag and the
 // run's model (it used to write nothing and exit 0); a TorchScript run, or no flag, passes.
 TEST(CheckTorchScriptRequestedTest, RefusesRunsWhoseModelIsNotTorchScript) {
