@@ -71,18 +71,19 @@ def run_config(mode, rounds):
     return c
 
 
-def gaussian_epsilon(k, z, delta):
-    """Epsilon of k Gaussian rounds at q = 1, written from the closed form (not the
-    coordinator's code): RDP(alpha) = k alpha / (2 z^2) at the ledger's orders, converted
-    with eps = rdp + log(1 - 1/alpha) - (log delta + log alpha) / (alpha - 1)."""
-    if k == 0:
+def gaussian_epsilon(noise_multipliers, delta):
+    """Epsilon of Gaussian rounds at q = 1 with the given noise multipliers, written from the
+    closed form (not the coordinator's code): RDP(alpha) = sum_i alpha / (2 z_i^2) at the
+    ledger's orders, converted with
+    eps = rdp + log(1 - 1/alpha) - (log delta + log alpha) / (alpha - 1) (Balle et al. 2020)."""
+    if not noise_multipliers:
         return 0.0
     orders = [1 + x / 10 for x in range(1, 100)] + list(range(11, 64)) + [128, 256, 512, 1024]
     best = math.inf
     for a in orders:
         if a <= 1.01:
             continue
-        rdp = a * k / (2 * z * z)
+        rdp = sum(a / (2 * z * z) for z in noise_multipliers)
         eps = rdp + math.log1p(-1 / a) - (math.log(delta) + math.log(a)) / (a - 1)
         best = min(best, max(0.0, eps))
     return best
@@ -217,6 +218,8 @@ def collect(fed, run, status, label):
     audit = os.path.join(fed.work, "audit.jsonl")
     fed.cli("audit", "export", "--out", audit)
     verify = fed.cli("audit", "verify", audit, check=False)
+    with open(os.path.join(fed.work, "status.json"), "w") as f:
+        json.dump(status, f, indent=1)
     return {
         "label": label,
         "status": status,
@@ -284,18 +287,27 @@ def torture(fed, run, rng, rounds, coordinator_kills, client_kills, deadline_s):
 
 
 def ledger_problems(status):
-    """DP: the ledger against an independent recount from the run's history."""
+    """DP: the ledger against an independent recount from the run's history: every attempt
+    whose noised model was released (completed or interrupted after the release) is charged
+    once, at the noise multiplier recorded for it."""
     p = status.get("privacy", {})
-    released = [r for r in status.get("rounds", []) if r.get("privacy", {}).get("released")]
+    released = [r["privacy"] for r in status.get("rounds", [])
+                if r.get("privacy", {}).get("released")]
     problems = []
     if p.get("rounds_charged") != len(released):
         problems.append(f"ledger charged {p.get('rounds_charged')} rounds, the history shows "
                         f"{len(released)} released attempts")
-    want = gaussian_epsilon(len(released), DP_Z, DP_DELTA)
+    if any(r.get("sampling_rate") != 1 for r in released):
+        problems.append("a released round has sampling rate != 1: this recount handles q = 1")
+        return problems
+    zs = [r["noise_multiplier"] for r in released]
+    if zs and any(z != DP_Z for z in zs):
+        problems.append(f"recorded noise multipliers {sorted(set(zs))}, the config says {DP_Z}")
+    want = gaussian_epsilon(zs, DP_DELTA)
     got = p.get("epsilon_spent")
     if got is None or abs(got - want) > 1e-9 * max(1.0, want):
         problems.append(f"ledger epsilon {got}, independent recount {want} "
-                        f"({len(released)} releases at z={DP_Z})")
+                        f"({len(released)} releases)")
     return problems
 
 
