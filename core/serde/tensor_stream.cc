@@ -12,6 +12,8 @@ namespace tessera {
 namespace {
 
 constexpr absl::string_view kDigestDomain = "tessera.tensors.v1";
+// The most a tensor header makes the reader allocate before its data arrives.
+constexpr uint64_t kReserveAheadBytes = 64ull << 20;
 
 template <typename T>
 void HashInt(crypto::Sha256& hash, T value) {
@@ -215,7 +217,9 @@ absl::Status TensorStreamReader::Add(const wire::v1::TensorChunk& chunk) {
             declared_bytes_, " bytes"));
       }
       current_data_.clear();
-      current_data_.reserve(current_expected_);
+      // A header alone must not cost its tensor's size: reserve at most kReserveAheadBytes
+      // now, and grow with the data that arrives.
+      current_data_.reserve(std::min<uint64_t>(current_expected_, kReserveAheadBytes));
       HashTensorHeader(*hash_, header.name(), dtype, header.shape(), current_expected_);
       return absl::OkStatus();
     }
@@ -233,6 +237,11 @@ absl::Status TensorStreamReader::Add(const wire::v1::TensorChunk& chunk) {
         return absl::InvalidArgumentError(absl::StrCat(
             "tensor stream: tensor \"", current_->name(), "\" overflows its ",
             current_expected_, " bytes"));
+      }
+      const uint64_t needed = current_data_.size() + data.size();
+      if (needed > current_data_.capacity()) {
+        current_data_.reserve(std::min<uint64_t>(
+            current_expected_, std::max<uint64_t>(needed, 2 * current_data_.capacity())));
       }
       current_data_.append(data);
       hash_->Update(data);
