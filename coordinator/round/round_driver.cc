@@ -350,6 +350,11 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
         " gave up) by the ", config.round().deadline_seconds(), " s deadline; need ", min_clients));
   }
   summary->set_train_loss(round->examples ? round->weighted_loss / round->examples : 0.0);
+  if (round->strategy.kind() == wire::v1::StrategyConfig::FEDNOVA && round->sums.p_over_tau > 0) {
+    // FedNova's sum of examples / local_steps is the accumulator's weight sum: take its exact
+    // value, not the running double (whose last bit depends on the arrival order).
+    round->sums.p_over_tau = round->accumulator->total_weight();
+  }
   absl::StatusOr<ArrayRecord> mean_delta =
       IsRobustRule(round->strategy) ? CombineHeld(round->strategy, round->held)
                                     : std::move(*round->accumulator).Average();
