@@ -41,8 +41,8 @@ namespace aggregation {
 // multiset {(x_k, w_k)}, so anyone can recompute a round's mean from its updates and weights
 // in any order (docs/aggregation.md).
 //
-// Memory: three int64 per parameter (24 bytes; six times a float32 model), whatever the
-// number of updates; at most BinnedSum::kMaxTerms (2^32) updates.
+// Memory: three int64 and a one-byte level per parameter (25 bytes; 6.25 times a float32
+// model), whatever the number of updates; at most BinnedSum::kMaxTerms (2^32) updates.
 //
 // Not thread-safe: callers serialise Add(). Movable, not copyable.
 class WeightedAccumulator {
@@ -83,7 +83,7 @@ class WeightedAccumulator {
   // mean overflows (only possible for values near DBL_MAX).
   absl::StatusOr<ArrayRecord> Average() &&;
 
-  // Bytes held for the running sums (24 per parameter).
+  // Bytes held for the running sums (25 per parameter).
   uint64_t memory_bytes() const;
 
  private:
