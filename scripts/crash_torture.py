@@ -297,8 +297,12 @@ def ledger_problems(status):
     if p.get("rounds_charged") != len(released):
         problems.append(f"ledger charged {p.get('rounds_charged')} rounds, the history shows "
                         f"{len(released)} released attempts")
-    if any(r.get("sampling_rate") != 1 for r in released):
-        problems.append("a released round has sampling rate != 1: this recount handles q = 1")
+    # Every client is selected in every round (q = 1). An attempt that a kill interrupted
+    # after its release is recorded without its sampling rate (0): it was charged at the
+    # run's q, which is 1 here.
+    if any(r.get("sampling_rate", 0) not in (0, 1) for r in released):
+        problems.append("a released round has sampling rate other than 1: this recount "
+                        "handles q = 1")
         return problems
     zs = [r["noise_multiplier"] for r in released]
     if zs and any(z != DP_Z for z in zs):
