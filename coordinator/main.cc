@@ -3,14 +3,16 @@
 #include <malloc.h>
 
 #include <csignal>
-#include <fstream>
 #include <iostream>
 #include <thread>
+#include <tuple>
 
 #include <CLI/CLI.hpp>
 #include <glog/logging.h>
 
+#include "absl/strings/str_cat.h"
 #include "coordinator/service/server.h"
+#include "core/base/file.h"
 #include "core/base/json_log.h"
 #include "core/base/version.h"
 
@@ -47,9 +49,14 @@ int main(int argc, char** argv) {
                  "largest gRPC message (secure aggregation sends a model's masked input in one)")
       ->check(CLI::Range(1 << 20, 1 << 30));
   app.add_option("--port-file", port_file, "write the bound port to this file");
-  app.add_option("--metrics-address", options.metrics_address,
-                 "serve Prometheus /metrics and /healthz over plain HTTP on HOST:PORT "
-                 "(e.g. 0.0.0.0:9464; default off)");
+  CLI::Option* metrics_address =
+      app.add_option("--metrics-address", options.metrics_address,
+                     "serve Prometheus /metrics and /healthz over plain HTTP on HOST:PORT "
+                     "(e.g. 0.0.0.0:9464, port 0: any; default off)");
+  std::string metrics_port_file;
+  app.add_option("--metrics-port-file", metrics_port_file,
+                 "write the bound metrics port to this file once it serves")
+      ->needs(metrics_address);
   app.add_option("--fault-crash-at", options.fault_crash_at,
                  "TESTING ONLY, never in production: STATION:ROUND kills this process with "
                  "SIGKILL in that round after its evaluation, before its commit; STATION is "
@@ -81,11 +88,17 @@ int main(int argc, char** argv) {
     std::cerr << "tessera-coordinator: " << server.status().message() << "\n";
     return 1;
   }
-  if (!port_file.empty()) {
-    std::ofstream out(port_file + ".tmp");
-    out << (*server)->port() << "\n";
-    out.close();
-    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
+  // Atomically (temporary file and rename): a reader sees the whole port or no file.
+  for (const auto& [path, port, flag] :
+       {std::tuple{port_file, (*server)->port(), "--port-file"},
+        std::tuple{metrics_port_file, (*server)->metrics_port(), "--metrics-port-file"}}) {
+    if (path.empty()) continue;
+    if (absl::Status s = tessera::WriteFileAtomically(path, absl::StrCat(port, "\n"), 0644,
+                                                      /*replace=*/true);
+        !s.ok()) {
+      std::cerr << "tessera-coordinator: " << flag << ": " << s.message() << "\n";
+      return 1;
+    }
   }
   std::cout << "tessera-coordinator " << tessera::kVersion << " listening on port "
             << (*server)->port() << std::endl;

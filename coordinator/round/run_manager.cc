@@ -318,16 +318,45 @@ wire::v1::RunStatus RunManager::StatusOf(const Run& run) ABSL_NO_THREAD_SAFETY_A
   }
   for (const std::string& c : run.budget_exhausted) s.add_budget_exhausted_clients(c);
   for (const auto& r : run.history) *s.add_rounds() = r;
-  if (run.current.has_value()) {
-    wire::v1::RoundSummary* current = s.add_rounds();
-    *current = *run.current;
-    // The attempt in progress shows its site reports as they arrive.
-    if (current->round() == run.site_privacy.round &&
-        current->attempt() == run.site_privacy.attempt && current->site_privacy().empty()) {
-      for (const auto& site : run.site_privacy.sites) *current->add_site_privacy() = site;
-    }
-  }
+  if (run.current.has_value()) *s.add_rounds() = CurrentRound(run);
   return s;
+}
+
+wire::v1::RoundSummary RunManager::CurrentRound(const Run& run) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  wire::v1::RoundSummary current = *run.current;
+  // The attempt in progress shows its site reports as they arrive.
+  if (current.round() == run.site_privacy.round && current.attempt() == run.site_privacy.attempt &&
+      current.site_privacy().empty()) {
+    for (const auto& site : run.site_privacy.sites) *current.add_site_privacy() = site;
+  }
+  return current;
+}
+
+std::vector<RunMetrics> RunManager::Metrics() {
+  std::vector<std::shared_ptr<Run>> runs;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [id, run] : runs_) runs.push_back(run);
+  }
+  std::vector<std::pair<int64_t, RunMetrics>> out;  // by creation time
+  out.reserve(runs.size());
+  for (auto& run : runs) {
+    NoIoMutexLock l(&run->mu);
+    RunMetrics m;
+    m.run_id = run->id;
+    m.name = run->record.config().name();
+    m.state = run->record.state();
+    if (run->privacy.has_value()) m.budget = run->budget;
+    for (const auto& r : run->history) m.AddRound(r);
+    if (run->current.has_value()) m.AddRound(CurrentRound(*run));
+    out.emplace_back(run->record.created_unix_ms(), std::move(m));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<RunMetrics> sorted;
+  sorted.reserve(out.size());
+  for (auto& [created, m] : out) sorted.push_back(std::move(m));
+  return sorted;
 }
 
 absl::StatusOr<uint64_t> RunManager::AddWatcher(

@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "coordinator/round/client_registry.h"
 #include "coordinator/round/privacy_plan.h"
+#include "coordinator/round/run_metrics.h"
 #include "coordinator/state/coordinator_state.h"
 #include "core/model/tensor.h"
 #include "privacy/provenance/signer.h"
@@ -105,7 +106,11 @@ class RunManager {
   absl::StatusOr<wire::v1::RunStatus> CancelRun(absl::string_view run_id,
                                                 const Actor& actor = {});
   absl::StatusOr<wire::v1::RunStatus> GetRunStatus(absl::string_view run_id);
+  // Every run without its round history (ListRuns RPC), by creation time.
   std::vector<wire::v1::RunStatus> ListRuns();
+  // Every run's numbers for the Prometheus metrics (run_metrics.h), folded from its round
+  // history and the attempt in progress without copying them; by creation time.
+  std::vector<RunMetrics> Metrics();
 
   // Calls `fn` with the status after every change of the run until RemoveWatcher.
   absl::StatusOr<uint64_t> AddWatcher(absl::string_view run_id,
@@ -352,6 +357,8 @@ class RunManager {
   absl::StatusOr<std::shared_ptr<ModelSnapshot>> LoadSnapshot(absl::string_view run_id,
                                                               uint32_t round);
   wire::v1::RunStatus StatusOf(const Run& run);
+  // The attempt in progress with its live site reports (REQUIRES: run.mu held, run.current).
+  static wire::v1::RoundSummary CurrentRound(const Run& run);
   void Notify(const std::shared_ptr<Run>& run);
   void SetRunState(const std::shared_ptr<Run>& run, wire::v1::RunState state,
                    absl::string_view message);

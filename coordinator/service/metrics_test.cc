@@ -1,6 +1,7 @@
-// RenderPrometheus against hand-built run statuses: the numbers, the histogram's cumulative
-// buckets, label escaping, and the exposition format's rule that a family's samples follow
-// its own HELP/TYPE header.
+// RenderPrometheus against hand-built run statuses, folded by RunMetrics::AddRound as
+// RunManager::Metrics() folds a run: the numbers, the histogram's cumulative buckets, label
+// escaping, and the exposition format's rule that a family's samples follow its own
+// HELP/TYPE header. tests/integration/metrics_federation_test.cc scrapes a real run.
 #include "coordinator/service/metrics.h"
 
 #include <map>
@@ -45,6 +46,17 @@ void AddSite(wire::v1::RoundSummary& r, const std::string& client, double epsilo
   p->set_refused(refused);
 }
 
+// A run folded from its rounds as RunManager::Metrics() folds a run's history.
+RunMetrics Fold(const wire::v1::RunStatus& run) {
+  RunMetrics m;
+  m.run_id = run.run_id();
+  m.name = run.name();
+  m.state = run.state();
+  if (run.has_privacy()) m.budget = run.privacy();
+  for (const auto& r : run.rounds()) m.AddRound(r);
+  return m;
+}
+
 MetricsSnapshot Snapshot() {
   MetricsSnapshot s;
   s.connected_clients = 4;
@@ -55,6 +67,7 @@ MetricsSnapshot Snapshot() {
   wire::v1::RoundSummary first = Round(wire::v1::ROUND_COMPLETED, 0.4, 100, 1000);
   AddSite(first, "site-a", 1.0);
   AddSite(first, "site-b", 0.5);
+  first.mutable_secagg()->set_survivors(3);
   *run.add_rounds() = first;
   *run.add_rounds() = Round(wire::v1::ROUND_FAILED, 3, 50, 500);
   wire::v1::RoundSummary last = Round(wire::v1::ROUND_COMPLETED, 20, 10, 10);
@@ -65,19 +78,23 @@ MetricsSnapshot Snapshot() {
   phase->set_phase("ShareKeys");
   phase->add_dropped("client-2");
   phase->add_rejected("client-3: bad signature");
+  last.mutable_secagg()->set_survivors(2);
   last.mutable_privacy()->set_released(true);
   last.mutable_privacy()->set_unclipped_fraction(0.75);
   last.mutable_privacy()->set_clip_norm(1.5);
   *run.add_rounds() = last;
-  *run.add_rounds() = Round(wire::v1::ROUND_TRAINING, 0, 0, 0);  // in progress
+  wire::v1::RoundSummary training = Round(wire::v1::ROUND_TRAINING, 0, 0, 0);  // in progress
+  training.set_selected(5);
+  training.mutable_secagg()->set_survivors(0);  // not ended: the last ended attempt counts
+  *run.add_rounds() = training;
   run.mutable_privacy()->set_dataset("fmnist");
   run.mutable_privacy()->set_epsilon_spent(2.5);
   run.mutable_privacy()->set_epsilon_budget(8);
-  s.runs.push_back(run);
+  s.runs.push_back(Fold(run));
   wire::v1::RunStatus done;
   done.set_run_id("r0");
   done.set_state(wire::v1::COMPLETED);
-  s.runs.push_back(done);
+  s.runs.push_back(Fold(done));
   return s;
 }
 
@@ -115,8 +132,13 @@ TEST(MetricsTest, DerivesTheNumbersFromTheRunStatuses) {
   EXPECT_DOUBLE_EQ(m.at("tessera_round_phase_seconds_sum{" + r1 + ",phase=\"select\"}"), 5.85);
   EXPECT_EQ(m.at("tessera_bytes_total{" + r1 + ",direction=\"in\"}"), 160);
   EXPECT_EQ(m.at("tessera_bytes_total{" + r1 + ",direction=\"out\"}"), 1510);
+  // The latest attempt is the one in progress.
+  EXPECT_EQ(m.at("tessera_round_clients{" + r1 + ",kind=\"selected\"}"), 5);
   EXPECT_EQ(m.at("tessera_round_clients{" + r1 + ",kind=\"dropped\"}"), 1);
+  EXPECT_EQ(m.count("tessera_round_clients{run=\"r0\",name=\"\",kind=\"selected\"}"), 0u);
   EXPECT_EQ(m.at("tessera_secagg_dropouts_total{" + r1 + ",phase=\"ShareKeys\"}"), 2);
+  EXPECT_EQ(m.at("tessera_secagg_survivors{" + r1 + "}"), 2);
+  EXPECT_EQ(m.count("tessera_secagg_survivors{run=\"r0\",name=\"\"}"), 0u);
   EXPECT_EQ(m.at("tessera_dp_epsilon_spent{" + r1 + ",dataset=\"fmnist\"}"), 2.5);
   EXPECT_EQ(m.at("tessera_dp_epsilon_budget{" + r1 + ",dataset=\"fmnist\"}"), 8);
   EXPECT_EQ(m.at("tessera_dp_unclipped_fraction{" + r1 + "}"), 0.75);

@@ -177,7 +177,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     ClientRegistry* registry = impl->registry.get();
     absl::StatusOr<std::unique_ptr<MetricsHttpServer>> metrics = MetricsHttpServer::Start(
         options.metrics_address, [runs, registry] {
-          return RenderPrometheus({registry->NumConnected(), runs->ListRuns()});
+          return RenderPrometheus({registry->NumConnected(), runs->Metrics()});
         });
     if (!metrics.ok()) {
       impl->runs->Shutdown();

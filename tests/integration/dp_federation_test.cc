@@ -47,22 +47,6 @@ class DpFederationTest : public ProcessFederation {
 
   DpFederationTest() : ProcessFederation("dp", kClients) {}
 
-  // Real LibTorch training on client i's quarter of the first `limit` examples.
-  void StartClients(int limit) {
-    for (int i = 0; i < kClients; ++i) {
-      const std::string pki = dir_ + "/pki/";
-      clients_.push_back(std::make_unique<Process>(
-          std::vector<std::string>{
-              BinDir() + "/tessera-client", "--coordinator", "127.0.0.1:" + std::to_string(port_),
-              "--name", names_[i], "--ca", pki + "ca.pem", "--cert", pki + names_[i] + ".pem",
-              "--key", pki + names_[i] + ".key", "--device", "cpu", "--threads", "1", "--data",
-              std::string("idx:") + kFashionMnist, "--partition", "iid", "--num-partitions",
-              std::to_string(kClients), "--partition-index", std::to_string(i), "--limit",
-              std::to_string(limit)},
-          dir_ + "/" + names_[i] + ".log", std::vector<std::string>{"OPENBLAS_NUM_THREADS=1"}));
-    }
-  }
-
   // Writes the run file of `r` (distributed DP through secure aggregation, every client
   // sampled each round: q = expected / population = 1) and returns its path.
   std::string WriteRunFile(const DpRun& r) {

@@ -37,21 +37,6 @@ class LedgerCrashTest : public ProcessFederation {
  protected:
   LedgerCrashTest() : ProcessFederation("ledger", kClients) {}
 
-  void StartClients() {
-    const std::string pki = dir_ + "/pki/";
-    for (int i = 0; i < kClients; ++i) {
-      clients_.push_back(std::make_unique<Process>(
-          std::vector<std::string>{
-              BinDir() + "/tessera-client", "--coordinator", Address(), "--name", names_[i],
-              "--ca", pki + "ca.pem", "--cert", pki + names_[i] + ".pem", "--key",
-              pki + names_[i] + ".key", "--device", "cpu", "--threads", "1", "--data",
-              std::string("idx:") + kFashionMnist, "--partition", "iid", "--num-partitions",
-              std::to_string(kClients), "--partition-index", std::to_string(i), "--limit",
-              "300"},
-          dir_ + "/" + names_[i] + ".log", std::vector<std::string>{"OPENBLAS_NUM_THREADS=1"}));
-    }
-  }
-
   // Replaces the coordinator by one with --fault-crash-at=`fault` on the same state.
   void StartFaultyCoordinator(const std::string& fault) {
     coordinator_.reset();
@@ -166,7 +151,7 @@ class LedgerCrashTest : public ProcessFederation {
 // kill -9 between the evaluation tasks of round 2 (the model has been evaluated by every
 // client) and its commit.
 TEST_F(LedgerCrashTest, KilledBetweenEvaluationDispatchAndCommit) {
-  StartClients();
+  StartClients(/*limit=*/300);
   StartFaultyCoordinator("before-commit:2");
   const std::string run = CreateRun();
   ASSERT_FALSE(run.empty());
@@ -177,7 +162,7 @@ TEST_F(LedgerCrashTest, KilledBetweenEvaluationDispatchAndCommit) {
 
 // kill -9 while the operator cancels the run during round 2's evaluation.
 TEST_F(LedgerCrashTest, KilledDuringCancel) {
-  StartClients();
+  StartClients(/*limit=*/300);
   StartFaultyCoordinator("cancel:2");
   const std::string run = CreateRun();
   ASSERT_FALSE(run.empty());
@@ -196,7 +181,7 @@ TEST_F(LedgerCrashTest, KilledDuringCancel) {
 
 // kill -9 while the coordinator shuts down (SIGTERM) during round 2's evaluation.
 TEST_F(LedgerCrashTest, KilledDuringShutdown) {
-  StartClients();
+  StartClients(/*limit=*/300);
   StartFaultyCoordinator("shutdown:2");
   const std::string run = CreateRun();
   ASSERT_FALSE(run.empty());

@@ -120,16 +120,17 @@ int WaitForPort(const std::string& port_file, double seconds) {
   return 0;
 }
 
-std::unique_ptr<Process> StartCoordinator(const std::string& dir, int* port) {
+std::unique_ptr<Process> StartCoordinator(const std::string& dir, int* port,
+                                          const std::vector<std::string>& extra_args) {
   std::filesystem::remove(dir + "/port");
   const std::string pki = dir + "/pki/";
-  auto p = std::make_unique<Process>(
-      std::vector<std::string>{BinDir() + "/tessera-coordinator", "--listen",
-                               "127.0.0.1:" + std::to_string(*port), "--port-file",
-                               dir + "/port", "--state-dir", dir + "/state", "--ca",
-                               pki + "ca.pem", "--cert", pki + "coordinator.pem", "--key",
-                               pki + "coordinator.key"},
-      dir + "/coordinator.log");
+  std::vector<std::string> argv = {BinDir() + "/tessera-coordinator", "--listen",
+                                   "127.0.0.1:" + std::to_string(*port), "--port-file",
+                                   dir + "/port", "--state-dir", dir + "/state", "--ca",
+                                   pki + "ca.pem", "--cert", pki + "coordinator.pem", "--key",
+                                   pki + "coordinator.key"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  auto p = std::make_unique<Process>(std::move(argv), dir + "/coordinator.log");
   const int bound = WaitForPort(dir + "/port", 30);
   if (bound <= 0) return nullptr;
   *port = bound;

@@ -50,8 +50,10 @@ int WaitForPort(const std::string& port_file, double seconds);
 
 // A tessera-coordinator process with mTLS on 127.0.0.1, PKI in DIR/pki (MakePki), state in
 // DIR/state, log in DIR/coordinator.log. `*port`: the port to listen on (0: any), set to the
-// bound port. Returns nullptr if no port appeared within 30 s.
-std::unique_ptr<Process> StartCoordinator(const std::string& dir, int* port);
+// bound port. `extra_args` go after the others. Returns nullptr if no port appeared within
+// 30 s.
+std::unique_ptr<Process> StartCoordinator(const std::string& dir, int* port,
+                                          const std::vector<std::string>& extra_args = {});
 
 // Runs the operator CLI `tessera` with DIR/pki/operator.* against 127.0.0.1:port; returns
 // its exit code and fills `out`.

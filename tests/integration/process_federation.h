@@ -41,9 +41,29 @@ class ProcessFederation : public ::testing::Test {
 
   // (Re)starts the coordinator on the state in dir_.
   void StartCoordinator() {
-    coordinator_ = testing_support::StartCoordinator(dir_, &port_);
+    coordinator_ = testing_support::StartCoordinator(dir_, &port_, CoordinatorArgs());
     ASSERT_NE(coordinator_, nullptr) << ReadFileOrEmpty(dir_ + "/coordinator.log");
   }
+
+  // One tessera-client process per name (LibTorch training on the CPU, one thread), client i
+  // on the i-th of num_clients_ IID partitions of the first `limit` Fashion-MNIST training
+  // examples; logs in dir_/NAME.log.
+  void StartClients(int limit) {
+    for (int i = 0; i < num_clients_; ++i) {
+      clients_.push_back(std::make_unique<Process>(
+          std::vector<std::string>{
+              BinDir() + "/tessera-client", "--coordinator", Address(), "--name", names_[i],
+              "--ca", Pki("ca.pem"), "--cert", Pki(names_[i] + ".pem"), "--key",
+              Pki(names_[i] + ".key"), "--device", "cpu", "--threads", "1", "--data",
+              std::string("idx:") + kFashionMnist, "--partition", "iid", "--num-partitions",
+              std::to_string(num_clients_), "--partition-index", std::to_string(i), "--limit",
+              std::to_string(limit)},
+          dir_ + "/" + names_[i] + ".log", std::vector<std::string>{"OPENBLAS_NUM_THREADS=1"}));
+    }
+  }
+
+  // More tessera-coordinator flags (dir_ is set when this is called).
+  virtual std::vector<std::string> CoordinatorArgs() const { return {}; }
 
   std::string Address() const { return "127.0.0.1:" + std::to_string(port_); }
   std::string Pki(const std::string& f) const { return dir_ + "/pki/" + f; }
