@@ -78,21 +78,34 @@ absl::StatusOr<std::string> ClientRegistry::Lookup(absl::string_view session_id)
   return it->second;
 }
 
-absl::StatusOr<uint64_t> ClientRegistry::Attach(absl::string_view session_id,
-                                                TaskSender sender,
-                                                std::function<void()> end_stream) {
-  absl::MutexLock l(&mu_);
-  auto it = sessions_.find(session_id);
-  if (it == sessions_.end()) {
-    return absl::UnauthenticatedError("unknown or expired session: register again");
+absl::StatusOr<uint64_t> ClientRegistry::Attach(
+    absl::string_view session_id, TaskSender sender,
+    std::function<void(const absl::Status&)> end_stream) {
+  std::vector<std::function<void(const absl::Status&)>> displaced;
+  uint64_t token = 0;
+  std::string name;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end()) {
+      return absl::UnauthenticatedError("unknown or expired session: register again");
+    }
+    name = it->second;
+    Entry& e = clients_[name];
+    for (auto& [old_token, end] : e.streams) displaced.push_back(std::move(end));
+    e.streams.clear();
+    e.sender = std::move(sender);
+    e.token = next_token_++;
+    token = e.token;
+    if (end_stream) e.streams[e.token] = std::move(end_stream);
+    e.info.set_connected(true);
+    e.info.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
   }
-  Entry& e = clients_[it->second];
-  e.sender = std::move(sender);
-  e.token = next_token_++;
-  if (end_stream) e.streams[e.token] = std::move(end_stream);
-  e.info.set_connected(true);
-  e.info.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
-  return e.token;
+  // Without the lock: a stream's end calls Detach (its token is no longer the client's).
+  const absl::Status why =
+      absl::AbortedError(absl::StrCat(kDisplacedStream, " of client ", PeerText(name)));
+  for (auto& end : displaced) end(why);
+  return token;
 }
 
 void ClientRegistry::Detach(absl::string_view name, uint64_t token) {
@@ -116,7 +129,7 @@ std::vector<std::string> ClientRegistry::EndSessionsIf(
     }
   }
   std::vector<std::string> ended;
-  std::vector<std::function<void()>> end_streams;
+  std::vector<std::function<void(const absl::Status&)>> end_streams;
   for (const auto& [name, pem] : certificates) {
     if (!revoked(pem)) continue;
     absl::MutexLock l(&mu_);
@@ -136,7 +149,9 @@ std::vector<std::string> ClientRegistry::EndSessionsIf(
     e.info.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
     ended.push_back(name);
   }
-  for (auto& end : end_streams) end();  // without the lock: a stream's end calls Detach
+  const absl::Status why = absl::PermissionDeniedError(
+      "session ended: the client certificate is revoked or no longer trusted");
+  for (auto& end : end_streams) end(why);  // without the lock: a stream's end calls Detach
   std::sort(ended.begin(), ended.end());
   return ended;
 }

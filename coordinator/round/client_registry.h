@@ -24,6 +24,9 @@ namespace tessera::coordinator {
 // Sends one task to a connected client; false when its stream is gone.
 using TaskSender = std::function<bool(const wire::v1::Task&)>;
 
+// How ClientRegistry::Attach's message for a displaced stream begins.
+inline constexpr char kDisplacedStream[] = "task stream displaced by a newer Subscribe";
+
 // Thread-safe.
 class ClientRegistry {
  public:
@@ -50,11 +53,13 @@ class ClientRegistry {
   // The client name behind a session. UNAUTHENTICATED for an unknown session.
   absl::StatusOr<std::string> Lookup(absl::string_view session_id);
   // Marks the session's client connected with `sender` as its task stream; returns a token
-  // for Detach. `end_stream` (may be null) ends that stream at once; EndSessionsIf calls it,
-  // for this stream and for any older one of the client not yet detached.
-  // UNAUTHENTICATED for an unknown session.
+  // for Detach. `end_stream` (may be null) ends that stream at once with the status it is
+  // given. The client's older streams not yet detached (a second Subscribe of the session, or
+  // one of an earlier session) no longer get tasks: Attach ends them, without the registry's
+  // lock held, with ABORTED "task stream displaced by a newer Subscribe of client NAME"
+  // (kDisplacedStream). EndSessionsIf ends the rest. UNAUTHENTICATED for an unknown session.
   absl::StatusOr<uint64_t> Attach(absl::string_view session_id, TaskSender sender,
-                                  std::function<void()> end_stream = nullptr);
+                                  std::function<void(const absl::Status&)> end_stream = nullptr);
   // Ends the subscription `token` (a newer one of the same client stays).
   void Detach(absl::string_view name, uint64_t token);
   // Ends the session, and every task stream still attached, of each client whose
@@ -85,7 +90,7 @@ class ClientRegistry {
     uint64_t token = 0;
     std::string certificate_pem;  // the registration's; empty without mTLS
     // Every attached stream not yet detached, by token: how to end it.
-    absl::flat_hash_map<uint64_t, std::function<void()>> streams;
+    absl::flat_hash_map<uint64_t, std::function<void(const absl::Status&)>> streams;
   };
 
   size_t NumConnectedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -54,6 +54,34 @@ TEST(ClientRegistryTest, StaleDetachKeepsTheNewerSubscription) {
   EXPECT_EQ(registry.NumConnected(), 0u);
 }
 
+TEST(ClientRegistryTest, ANewerStreamEndsTheOlderOnesOfTheClient) {
+  ClientRegistry registry({});
+  auto first = registry.Register("site-a", "cpu", "v1");
+  auto other = registry.Register("site-b", "cpu", "v1");
+  std::vector<std::string> ended;  // "stream: status"
+  auto attach = [&](const std::string& session, const std::string& stream) {
+    return registry.Attach(
+        session, [](const wire::v1::Task&) { return true; },
+        [&ended, stream](const absl::Status& why) {
+          ended.push_back(stream + ": " + why.ToString());
+        });
+  };
+  auto one = attach(*first, "one");
+  ASSERT_THAT(attach(*other, "b"), IsOk());
+  auto two = attach(*first, "two");  // the same session subscribes again
+  ASSERT_THAT(two, IsOk());
+  EXPECT_THAT(ended, ElementsAre("one: ABORTED: task stream displaced by a newer Subscribe of "
+                                 "client site-a"));
+  // The displaced stream's own end detaches it later: the newer one stays connected.
+  registry.Detach("site-a", *one);
+  EXPECT_THAT(registry.Connected(), ElementsAre("site-a", "site-b"));
+  // A new session of the same client displaces the stream of its old session too.
+  auto second = registry.Register("site-a", "cpu", "v1");
+  ASSERT_THAT(attach(*second, "three"), IsOk());
+  ASSERT_EQ(ended.size(), 2u);
+  EXPECT_THAT(ended[1], HasSubstr("two: ABORTED: task stream displaced"));
+}
+
 TEST(ClientRegistryTest, EnforcesNameRulesAndClientLimit) {
   ClientRegistry registry({.max_clients = 2});
   EXPECT_THAT(registry.Register("", "cpu", ""), StatusIs(absl::StatusCode::kInvalidArgument));
@@ -88,14 +116,21 @@ TEST(ClientRegistryTest, EndSessionsIfEndsEveryStreamAndSessionOfARevokedCertifi
   auto b = registry.Register("site-b", "cpu", "v1", "Org B", nullptr, "PEM-B");
   auto insecure = registry.Register("site-c", "cpu", "v1");
   int a_ended = 0, b_ended = 0, c_ended = 0;
+  std::vector<absl::Status> a_why;
   auto send = [](const wire::v1::Task&) { return true; };
-  auto a_old = registry.Attach(*a, send, [&] { ++a_ended; });
-  auto a_new = registry.Attach(*a, send, [&] { ++a_ended; });
-  ASSERT_THAT(registry.Attach(*b, send, [&] { ++b_ended; }), IsOk());
-  ASSERT_THAT(registry.Attach(*insecure, send, [&] { ++c_ended; }), IsOk());
+  auto end_a = [&](const absl::Status& why) {
+    ++a_ended;
+    a_why.push_back(why);
+  };
+  auto a_old = registry.Attach(*a, send, end_a);
+  auto a_new = registry.Attach(*a, send, end_a);
+  ASSERT_THAT(registry.Attach(*b, send, [&](const absl::Status&) { ++b_ended; }), IsOk());
+  ASSERT_THAT(registry.Attach(*insecure, send, [&](const absl::Status&) { ++c_ended; }),
+              IsOk());
   ASSERT_THAT(a_old, IsOk());
   ASSERT_THAT(a_new, IsOk());
   ASSERT_EQ(registry.NumConnected(), 3u);
+  ASSERT_EQ(a_ended, 1) << "the newer stream displaced the older one";
 
   std::vector<std::string> asked;
   EXPECT_THAT(registry.EndSessionsIf([&](const std::string& pem) {
@@ -104,7 +139,9 @@ TEST(ClientRegistryTest, EndSessionsIfEndsEveryStreamAndSessionOfARevokedCertifi
   }),
               ElementsAre("site-a"));
   EXPECT_THAT(asked, ::testing::UnorderedElementsAre("PEM-A", "PEM-B"));
-  EXPECT_EQ(a_ended, 2) << "both of site-a's streams end, the older one too";
+  EXPECT_EQ(a_ended, 2) << "site-a's newer stream ends too";
+  ASSERT_EQ(a_why.size(), 2u);
+  EXPECT_THAT(a_why[1], StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("revoked")));
   EXPECT_EQ(b_ended, 0);
   EXPECT_EQ(c_ended, 0);
   EXPECT_THAT(registry.Connected(), ElementsAre("site-b", "site-c"));

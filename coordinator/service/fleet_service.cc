@@ -234,12 +234,10 @@ grpc::ServerWriteReactor<wire::v1::Task>* FleetService::Subscribe(
         auto s = weak.lock();
         return s != nullptr && s->Push(task);
       },
-      [weak] {  // ClientRegistry::EndSessionsIf: the certificate is no longer trusted
-        if (auto s = weak.lock()) {
-          s->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                                 "session ended: the client certificate is revoked or no "
-                                 "longer trusted"));
-        }
+      // A newer Subscribe of the client displaced this stream (ABORTED), or EndSessionsIf:
+      // the certificate is no longer trusted (PERMISSION_DENIED).
+      [weak](const absl::Status& why) {
+        if (auto s = weak.lock()) s->Finish(ToGrpcStatus(why));
       });
   if (!attached.ok()) {
     stream->Finish(ToGrpcStatus(attached.status()));

@@ -1,5 +1,6 @@
 // Bad input over the real wire: an in-process coordinator with mTLS on 127.0.0.1, and this
 // test speaking the Fleet/Control protocol directly to send what real clients never would.
+#include <chrono>
 #include <cmath>
 #include <deque>
 #include <filesystem>
@@ -97,8 +98,14 @@ class FleetBadInputTest : public ::testing::Test {
     wire::v1::RegisterResponse resp;
     grpc::Status s = stub.Register(&ctx, req, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
+    Subscribe(stub, resp.session_id());
+    return resp.session_id();
+  }
+
+  // Subscribes with `session` on a thread; tasks land in tasks_.
+  void Subscribe(wire::v1::Fleet::Stub& stub, const std::string& session) {
     subscription_ctx_ = std::make_unique<grpc::ClientContext>();
-    subscriber_ = std::thread([this, &stub, session = resp.session_id()] {
+    subscriber_ = std::thread([this, &stub, session] {
       wire::v1::SubscribeRequest sub;
       sub.set_session_id(session);
       auto reader = stub.Subscribe(subscription_ctx_.get(), sub);
@@ -109,7 +116,6 @@ class FleetBadInputTest : public ::testing::Test {
       }
       reader->Finish();
     });
-    return resp.session_id();
   }
 
   wire::v1::Task NextTask() {
@@ -151,6 +157,36 @@ class FleetBadInputTest : public ::testing::Test {
   absl::Mutex mu_;
   std::deque<wire::v1::Task> tasks_ ABSL_GUARDED_BY(mu_);
 };
+
+// A second Subscribe of the same session takes over the client's tasks: the first stream
+// ends at once with ABORTED saying why (it used to stay open, silently getting nothing), and
+// the run's task arrives on the second.
+TEST_F(FleetBadInputTest, ASecondSubscribeOfTheSessionEndsTheFirstStream) {
+  auto good = wire::v1::Fleet::NewStub(Channel("pki", "good"));
+  grpc::ClientContext register_ctx;
+  wire::v1::RegisterRequest req;
+  req.set_name("good");
+  wire::v1::RegisterResponse resp;
+  ASSERT_TRUE(good->Register(&register_ctx, req, &resp).ok());
+  grpc::ClientContext first_ctx;
+  first_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  wire::v1::SubscribeRequest sub;
+  sub.set_session_id(resp.session_id());
+  auto first = good->Subscribe(&first_ctx, sub);
+  wire::v1::Task t;
+  ASSERT_TRUE(first->Read(&t));
+  EXPECT_EQ(t.type(), wire::v1::PING);
+
+  Subscribe(*good, resp.session_id());
+  EXPECT_FALSE(first->Read(&t)) << "the first stream got " << t.ShortDebugString();
+  const grpc::Status ended = first->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::ABORTED) << ended.error_message();
+  EXPECT_EQ(ended.error_message(),
+            "task stream displaced by a newer Subscribe of client good");
+
+  CreateAndStartRun();
+  EXPECT_FALSE(NextTask().task_id().empty());
+}
 
 TEST_F(FleetBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
   auto good = wire::v1::Fleet::NewStub(Channel("pki", "good"));
