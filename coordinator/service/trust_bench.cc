@@ -12,6 +12,7 @@
 
 #include "coordinator/service/trust_store.h"
 #include "absl/strings/str_cat.h"
+#include "core/base/benchmark_main.h"
 #include "core/base/file.h"
 #include "privacy/crypto/certificate.h"
 #include "privacy/crypto/pki.h"
@@ -73,4 +74,9 @@ BENCHMARK(BM_TrustStoreVerify)->Arg(0)->Arg(1000)->Arg(10000);
 }  // namespace
 }  // namespace tessera::coordinator
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  return tessera::BenchmarkMain(
+      argc, argv,
+      "What checking a client certificate costs (TLS handshake verification and the per-RPC "
+      "re-check) next to parsing it, for CRLs of 0, 1,000 and 10,000 revoked serials.");
+}

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/types/span.h"
+#include "core/base/program_flags.h"
 #include "privacy/crypto/prg.h"
 
 ABSL_FLAG(int32_t, mib, 64, "buffer size in MiB");
@@ -101,7 +101,9 @@ void Run() {
 }  // namespace tessera::crypto
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  tessera::ParseProgramFlags(argc, argv,
+                             "MaskPrg keystream throughput next to raw OpenSSL EVP aes-256-ctr "
+                             "on the same buffer in the same run.");
   tessera::crypto::Run();
   return 0;
 }

@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "aggregation/fed_avg.h"
 #include "aggregation/internal/kernels.h"
+#include "core/base/program_flags.h"
 #include "core/model/tensor.h"
 
 ABSL_FLAG(int64_t, params, 10'000'000, "float32 parameters per model");
@@ -233,6 +233,8 @@ int Run() {
 }  // namespace tessera
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  tessera::ParseProgramFlags(argc, argv,
+                             "FedAvg fold throughput against a memory-bandwidth baseline "
+                             "measured in the same run over the same bytes.");
   return tessera::Run();
 }

@@ -20,14 +20,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "coordinator/round/client_registry.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/state/coordinator_state.h"
+#include "core/base/program_flags.h"
 
 ABSL_FLAG(uint64_t, params, 100000000, "float32 parameters of the model");
 ABSL_FLAG(uint64_t, tensor_params, 1000000, "parameters per tensor");
@@ -172,9 +171,7 @@ int Run() {
 }  // namespace tessera::coordinator
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Status-call latency while a round of a large model is committed.\n"
-      "  tessera-bench-commit-latency [--params=N] [--dir=DIR]");
-  absl::ParseCommandLine(argc, argv);
+  tessera::ParseProgramFlags(argc, argv,
+                             "Status-call latency while a round of a large model is committed.");
   return tessera::coordinator::Run();
 }

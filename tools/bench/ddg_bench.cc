@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/base/benchmark_main.h"
 #include "privacy/dp/ddg_codec.h"
 #include "privacy/dp/discrete_gaussian.h"
 #include "privacy/dp/random_source.h"
@@ -177,4 +178,9 @@ BENCHMARK(BM_DecodeDdgSum)->Unit(benchmark::kMillisecond);
 }  // namespace
 }  // namespace tessera::dp
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  return tessera::BenchmarkMain(
+      argc, argv,
+      "Client and server cost of the distributed discrete Gaussian codec for one update of "
+      "d = 1,000,000 values, next to plain memory passes over the same data.");
+}

@@ -45,8 +45,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
@@ -54,6 +52,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "core/base/program_flags.h"
 #include "privacy/crypto/certificate.h"
 #include "privacy/crypto/pki.h"
 #include "privacy/crypto/prg.h"
@@ -466,10 +465,9 @@ void RunRoster() {
 }  // namespace tessera
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "secure aggregation cost: the protocol in-process (part 1), the mask keystream "
-      "(part 2), roster identity checks (part 3)");
-  absl::ParseCommandLine(argc, argv);
+  tessera::ParseProgramFlags(argc, argv,
+                             "Secure aggregation cost: the protocol in-process (part 1), the "
+                             "mask keystream (part 2), roster identity checks (part 3).");
   if (!absl::GetFlag(FLAGS_skip_protocol)) tessera::RunProtocol();
   if (!absl::GetFlag(FLAGS_skip_prg)) tessera::RunPrg();
   if (!absl::GetFlag(FLAGS_roster_n).empty()) tessera::RunRoster();
