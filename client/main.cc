@@ -16,7 +16,7 @@
 #include "core/base/version.h"
 #include "core/config/data_card.h"
 #include "core/config/privacy_budget.h"
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/sha256.h"
 
 namespace {
 

@@ -25,7 +25,10 @@ check 'torch/|ATen/|c10/' 'client/training/|client/lm/transformer/|tools/model/'
 check 're2/' 'client/lm/tokenizer/' "RE2 only in client/lm/tokenizer"
 check 'sentencepiece' 'client/lm/tokenizer/' "libsentencepiece only in client/lm/tokenizer"
 check 'rocksdb/' 'coordinator/state/' "RocksDB only in coordinator/state"
-check 'openssl/' 'privacy/crypto/' "OpenSSL only in privacy/crypto"
+# core/crypto (SHA-256, hex, OpenSSL errors) sits below core/serde and privacy/crypto.
+check 'openssl/' 'core/crypto/|privacy/crypto/' "OpenSSL only in core/crypto and privacy/crypto"
+check 'core/crypto/openssl_error\.h' 'core/crypto/|privacy/crypto/' \
+  "the OpenSSL error helper only in core/crypto and privacy/crypto"
 check 'toml\+\+/' 'core/config/' "toml++ only in core/config"
 check 'yaml-cpp/' 'core/config/|tests/|[^:]*_test\.cc:' "yaml-cpp only in core/config (and tests)"
 check 'httplib\.h' 'coordinator/service/' "cpp-httplib only in coordinator/service"
@@ -34,10 +37,30 @@ check 'grpcpp/|grpc/' 'core/serde/|coordinator/service/|client/runtime/|tools/cl
 # tools/sim is the simulator: the one program that joins the coordinator core and client training.
 check 'client/' 'client/|tests/|tools/model/|tools/sim/' \
   "nothing outside client/ (and tools/model, tools/sim, tests) includes client/"
-check 'coordinator/' 'coordinator/|tests/|tools/sim/' \
-  "nothing outside coordinator/ (and tools/sim, tests) includes coordinator/"
+# tools/bench measures the coordinator's own classes (start-up, commit latency) in process.
+check 'coordinator/' 'coordinator/|tests/|tools/sim/|tools/bench/' \
+  "nothing outside coordinator/ (and tools/sim, tools/bench, tests) includes coordinator/"
 # core/governance and privacy/provenance hash and sign governance records (docs/governance.md).
 check 'tessera/wire|tessera/storage' \
   'core/serde/|core/config/|core/governance/|privacy/provenance/|coordinator/|client/runtime/|tools/|tests/' \
   "generated protos stay out of core/model, aggregation, client data/training and privacy (but provenance)"
+# core/ is the bottom layer: it neither includes privacy/ nor links a library defined there.
+check 'privacy/' '(privacy|aggregation|coordinator|client|tools|tests)/' \
+  "nothing in core/ includes privacy/"
+privacy_targets=$(grep -rhoE 'tessera_cc_(library|test|binary)\(NAME [A-Za-z0-9_-]+' \
+                    privacy --include=CMakeLists.txt | sed 's/.*NAME //' | sort -u)
+hits=""
+for t in $privacy_targets; do
+  hits+=$(grep -rnE --include=CMakeLists.txt "tessera::$t([^A-Za-z0-9_-]|$)" core || true)
+done
+if [ -z "$privacy_targets" ]; then
+  echo "FAIL: found no library defined under privacy/ (is this the source root?)"
+  fail=1
+elif [ -n "$hits" ]; then
+  echo "FAIL: nothing in core/ links a privacy/ library"
+  echo "$hits"
+  fail=1
+else
+  echo "ok:   nothing in core/ links a privacy/ library"
+fi
 exit $fail

@@ -13,7 +13,7 @@
 #include "client/lm/checkpoint/hf_checkpoint.h"
 #include "client/runtime/update_delta.h"
 #include "core/base/status_macros.h"
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/sha256.h"
 
 namespace tessera {
 

@@ -10,9 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/testing/status_matchers.h"
+#include "core/crypto/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "privacy/crypto/sha256.h"
 
 namespace tessera {
 namespace {

@@ -11,8 +11,8 @@
 #include "absl/time/clock.h"
 #include "client/runtime/update_delta.h"
 #include "core/base/status_macros.h"
+#include "core/crypto/sha256.h"
 #include "core/serde/tensor_stream.h"
-#include "privacy/crypto/sha256.h"
 
 namespace tessera {
 namespace {

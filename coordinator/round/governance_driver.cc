@@ -12,10 +12,10 @@
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
 #include "core/config/data_card.h"
+#include "core/crypto/sha256.h"
 #include "core/governance/bill_of_materials.h"
 #include "core/governance/model_card.h"
 #include "core/model/safetensors.h"
-#include "privacy/crypto/sha256.h"
 #include "privacy/provenance/audit_chain.h"
 #include "privacy/provenance/export_verify.h"
 

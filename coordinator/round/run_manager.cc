@@ -9,9 +9,9 @@
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
 #include "core/config/run_config.h"
+#include "core/crypto/sha256.h"
 #include "core/serde/tensor_stream.h"
 #include "privacy/crypto/random.h"
-#include "privacy/crypto/sha256.h"
 
 namespace tessera::coordinator {
 

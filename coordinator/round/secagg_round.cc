@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/base/status_macros.h"
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/sha256.h"
 
 namespace tessera::coordinator {
 namespace {

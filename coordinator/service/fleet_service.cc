@@ -11,9 +11,9 @@
 #include "core/base/status_macros.h"
 #include "core/base/version.h"
 #include "core/config/data_card.h"
+#include "core/crypto/sha256.h"
 #include "core/serde/grpc_status.h"
 #include "core/serde/tensor_stream.h"
-#include "privacy/crypto/sha256.h"
 
 namespace tessera::coordinator {
 namespace {

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/base/byte_order.h"
 #include "core/base/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -29,11 +30,6 @@ constexpr size_t kLengthBytes = 8;
 
 absl::Status Invalid(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("safetensors: ", what));
-}
-
-void AppendLe64(uint64_t v, std::string& out) {
-  for (int i = 0; i < 8; ++i)
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
 
 uint64_t ReadLe64(absl::string_view bytes) {
@@ -211,7 +207,7 @@ absl::StatusOr<std::string> SerializeSafetensors(
 
   std::string out;
   out.reserve(kLengthBytes + json.size() + offset);
-  AppendLe64(json.size(), out);
+  AppendLittleEndian(out, json.size(), 8);
   out += json;
   for (const Tensor& t : record.tensors) out += t.data();
   return out;

@@ -5,8 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/base/byte_order.h"
 #include "core/base/status_macros.h"
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/sha256.h"
 
 namespace tessera {
 namespace {
@@ -17,11 +18,9 @@ constexpr uint64_t kReserveAheadBytes = 64ull << 20;
 
 template <typename T>
 void HashInt(crypto::Sha256& hash, T value) {
-  unsigned char bytes[sizeof(T)];
-  for (size_t i = 0; i < sizeof(T); ++i) {
-    bytes[i] = static_cast<unsigned char>(static_cast<uint64_t>(value) >> (8 * i));
-  }
-  hash.Update(absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(T)));
+  std::string bytes;
+  AppendLittleEndian(bytes, static_cast<uint64_t>(value), sizeof(T));
+  hash.Update(bytes);
 }
 
 // Everything of a tensor but its data, in the canonical form of docs/wire_protocol.md.

@@ -7,7 +7,7 @@
 #include <climits>
 
 #include "absl/strings/str_cat.h"
-#include "privacy/crypto/openssl_error.h"
+#include "core/crypto/openssl_error.h"
 #include "privacy/crypto/openssl_handles.h"
 #include "privacy/crypto/random.h"
 

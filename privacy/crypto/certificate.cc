@@ -12,9 +12,9 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "privacy/crypto/openssl_error.h"
+#include "core/crypto/openssl_error.h"
 #include "privacy/crypto/pki_internal.h"
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/sha256.h"
 
 namespace tessera {
 namespace crypto {

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "core/base/testing/status_matchers.h"
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/sha256.h"
 
 namespace tessera {
 namespace crypto {

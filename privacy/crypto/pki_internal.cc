@@ -11,7 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "privacy/crypto/openssl_error.h"
+#include "core/crypto/openssl_error.h"
 
 namespace tessera {
 namespace crypto_internal {

@@ -11,8 +11,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/byte_order.h"
+#include "core/crypto/openssl_error.h"
 #include "privacy/crypto/hkdf.h"
-#include "privacy/crypto/openssl_error.h"
 #include "privacy/crypto/openssl_handles.h"
 
 namespace tessera {
@@ -27,12 +28,6 @@ constexpr size_t kZeroBlock = 16 << 10;
   std::fprintf(stderr, "FATAL: privacy/crypto/prg.cc: %s failed: %s\n", what,
                errors.c_str());
   std::abort();
-}
-
-void AppendU32Be(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((v >> shift) & 0xFF));
-  }
 }
 
 template <typename Word>
@@ -133,10 +128,10 @@ absl::StatusOr<std::string> DeriveMaskSeed(absl::string_view shared_secret,
         "mask seed: session id or tensor name too long");
   }
   std::string info(kMaskSeedInfoLabel);
-  AppendU32Be(info, static_cast<uint32_t>(session_id.size()));
+  AppendBigEndian(info, static_cast<uint32_t>(session_id.size()), 4);
   info.append(session_id.data(), session_id.size());
-  AppendU32Be(info, round);
-  AppendU32Be(info, static_cast<uint32_t>(tensor_name.size()));
+  AppendBigEndian(info, round, 4);
+  AppendBigEndian(info, static_cast<uint32_t>(tensor_name.size()), 4);
   info.append(tensor_name.data(), tensor_name.size());
   return HkdfSha256(shared_secret, /*salt=*/"", info, kMaskSeedBytes);
 }

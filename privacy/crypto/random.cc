@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "privacy/crypto/openssl_error.h"
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/openssl_error.h"
+#include "core/crypto/sha256.h"
 
 namespace tessera {
 namespace crypto {

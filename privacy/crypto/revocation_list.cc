@@ -5,7 +5,7 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
-#include "privacy/crypto/openssl_error.h"
+#include "core/crypto/openssl_error.h"
 #include "privacy/crypto/pki.h"
 #include "privacy/crypto/pki_internal.h"
 

@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "core/base/byte_order.h"
 #include "privacy/crypto/random.h"
 
 namespace tessera {
@@ -126,12 +127,6 @@ std::vector<uint64_t> Xs(absl::Span<const ShamirShare> shares) {
   return xs;
 }
 
-void AppendBe(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) {
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-  }
-}
-
 uint64_t LoadBe(absl::string_view in, size_t bytes) {
   uint64_t v = 0;
   for (size_t i = 0; i < bytes; ++i) {
@@ -220,7 +215,7 @@ absl::StatusOr<std::string> ShamirReconstruct(
           absl::StrCat("Shamir shares are inconsistent: limb ", limb,
                        " does not fit in ", width, " bytes"));
     }
-    AppendBe(secret, value, static_cast<int>(width));
+    AppendBigEndian(secret, value, width);
   }
   return secret;
 }
@@ -287,9 +282,9 @@ std::string SerializeShamirShare(const ShamirShare& share) {
   std::string out;
   out.reserve(kWireHeaderBytes + 8 * share.y.size());
   out.push_back(static_cast<char>(kWireVersion));
-  AppendBe(out, share.x, 4);
-  AppendBe(out, share.y.size(), 4);
-  for (uint64_t y : share.y) AppendBe(out, y, 8);
+  AppendBigEndian(out, share.x, 4);
+  AppendBigEndian(out, share.y.size(), 4);
+  for (uint64_t y : share.y) AppendBigEndian(out, y, 8);
   return out;
 }
 

@@ -23,9 +23,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/base/file.h"
+#include "core/crypto/openssl_error.h"
 #include "privacy/crypto/certificate.h"
 #include "privacy/crypto/certificate_chain.h"
-#include "privacy/crypto/openssl_error.h"
 #include "privacy/crypto/openssl_handles.h"
 
 namespace tessera {

@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "privacy/crypto/openssl_error.h"
+#include "core/crypto/openssl_error.h"
 #include "privacy/crypto/openssl_handles.h"
 
 namespace tessera {

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/base/log_math.h"
 #include "core/base/status_macros.h"
 #include "privacy/dp/noise_search.h"
 
@@ -18,14 +19,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // The fractional series stops once both new terms are below exp(-30) (as TF Privacy does).
 constexpr double kSeriesCutoff = -30.0;
 constexpr int kMaxSeriesTerms = 1000000;
-
-// log(exp(a) + exp(b)), with -inf as log(0).
-double LogAdd(double a, double b) {
-  const double lo = std::min(a, b);
-  const double hi = std::max(a, b);
-  if (lo == -kInf) return hi;
-  return std::log1p(std::exp(lo - hi)) + hi;
-}
 
 // log(exp(a) - exp(b)); NaN when the difference would be negative (numerical failure).
 double LogSub(double a, double b) {
@@ -47,10 +40,6 @@ double LogErfc(double x) {
          37.0 / 24.0 / (x2 * x2 * x2) + 353.0 / 64.0 / (x2 * x2 * x2 * x2);
 }
 
-double LogBinomial(double n, double k) {
-  return std::lgamma(n + 1) - std::lgamma(k + 1) - std::lgamma(n - k + 1);
-}
-
 // log(A_alpha) for integer alpha and 0 < q < 1 (Mironov et al. 2019, Sec. 3.3):
 //   A_alpha = sum_{i=0}^{alpha} C(alpha, i) q^i (1-q)^(alpha-i) exp((i^2 - i) / (2 sigma^2)).
 double LogAInt(double q, double sigma, double alpha) {
@@ -58,11 +47,11 @@ double LogAInt(double q, double sigma, double alpha) {
   const double log_1mq = std::log1p(-q);
   const double two_var = 2.0 * sigma * sigma;
   double log_a = -kInf;
-  const auto n = static_cast<int64_t>(alpha);
-  for (int64_t k = 0; k <= n; ++k) {
+  const auto n = static_cast<uint64_t>(alpha);
+  for (uint64_t k = 0; k <= n; ++k) {
     const double i = static_cast<double>(k);
     const double term =
-        LogBinomial(alpha, i) + i * log_q + (alpha - i) * log_1mq + (i * i - i) / two_var;
+        LogBinomial(n, k) + i * log_q + (alpha - i) * log_1mq + (i * i - i) / two_var;
     log_a = LogAdd(log_a, term);
   }
   return log_a;
@@ -205,10 +194,10 @@ double LogZhuWangSum(double q, double rho, double alpha) {
   const double log_1mq = std::log1p(-q);
   const double log_3 = std::log(3.0);
   double log_sum = (alpha - 1.0) * log_1mq + std::log1p((alpha - 1.0) * q);
-  const auto n = static_cast<int64_t>(alpha);
-  for (int64_t k = 2; k <= n; ++k) {
+  const auto n = static_cast<uint64_t>(alpha);
+  for (uint64_t k = 2; k <= n; ++k) {
     const auto l = static_cast<double>(k);
-    const double term = LogBinomial(alpha, l) + l * log_q + (alpha - l) * log_1mq +
+    const double term = LogBinomial(n, k) + l * log_q + (alpha - l) * log_1mq +
                         (l - 1.0) * l * rho + (k >= 3 ? log_3 : 0.0);
     log_sum = LogAdd(log_sum, term);
   }

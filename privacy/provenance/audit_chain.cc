@@ -5,8 +5,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/crypto/sha256.h"
 #include "core/governance/audit_json.h"
-#include "privacy/crypto/sha256.h"
 #include "privacy/crypto/signature.h"
 
 namespace tessera::provenance {

@@ -13,10 +13,10 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/base/status_macros.h"
+#include "core/crypto/sha256.h"
 #include "core/governance/canonical_json.h"
 #include "core/model/safetensors.h"
 #include "core/serde/tensor_stream.h"
-#include "privacy/crypto/sha256.h"
 
 namespace tessera::provenance {
 namespace {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/base/testing/status_matchers.h"
+#include "core/crypto/sha256.h"
 #include "core/governance/bill_of_materials.h"
 #include "core/governance/canonical_json.h"
 #include "core/governance/model_card.h"
@@ -17,7 +18,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "privacy/crypto/pki.h"
-#include "privacy/crypto/sha256.h"
 
 namespace tessera::provenance {
 namespace {

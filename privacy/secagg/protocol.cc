@@ -3,20 +3,17 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/byte_order.h"
 #include "core/base/status_macros.h"
+#include "core/crypto/sha256.h"
 #include "privacy/crypto/hkdf.h"
-#include "privacy/crypto/sha256.h"
 #include "privacy/secagg/neighbor_graph.h"
 
 namespace tessera::secagg {
 namespace {
 
-void AppendU32(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
-}
-
 void AppendBytes(std::string& out, absl::string_view bytes) {
-  AppendU32(out, static_cast<uint32_t>(bytes.size()));
+  AppendBigEndian(out, static_cast<uint32_t>(bytes.size()), 4);
   out.append(bytes.data(), bytes.size());
 }
 
@@ -74,8 +71,8 @@ std::string AdvertisePayload(absl::string_view session_id, uint32_t round,
                              absl::string_view s_pk) {
   std::string out = "tessera/secagg/advertise-keys/v1";
   AppendBytes(out, session_id);
-  AppendU32(out, round);
-  AppendU32(out, client_index);
+  AppendBigEndian(out, round, 4);
+  AppendBigEndian(out, client_index, 4);
   AppendBytes(out, c_pk);
   AppendBytes(out, s_pk);
   return out;
@@ -85,10 +82,10 @@ std::string GraphSeed(absl::string_view session_id, uint32_t round,
                       const google::protobuf::RepeatedPtrField<v1::RosterEntry>& entries) {
   std::string in = "tessera/secagg/graph-seed/v1";
   AppendBytes(in, session_id);
-  AppendU32(in, round);
-  AppendU32(in, static_cast<uint32_t>(entries.size()));
+  AppendBigEndian(in, round, 4);
+  AppendBigEndian(in, static_cast<uint32_t>(entries.size()), 4);
   for (const v1::RosterEntry& e : entries) {
-    AppendU32(in, e.client_index());
+    AppendBigEndian(in, e.client_index(), 4);
     AppendBytes(in, e.c_pk());
     AppendBytes(in, e.s_pk());
   }
@@ -100,10 +97,10 @@ std::string ConsistencyPayload(absl::string_view session_id, uint32_t round,
                                absl::Span<const uint32_t> dropped) {
   std::string out = "tessera/secagg/consistency-check/v1";
   AppendBytes(out, session_id);
-  AppendU32(out, round);
+  AppendBigEndian(out, round, 4);
   for (absl::Span<const uint32_t> set : {survivors, dropped}) {
-    AppendU32(out, static_cast<uint32_t>(set.size()));
-    for (uint32_t i : set) AppendU32(out, i);
+    AppendBigEndian(out, static_cast<uint32_t>(set.size()), 4);
+    for (uint32_t i : set) AppendBigEndian(out, i, 4);
   }
   return out;
 }
@@ -112,7 +109,7 @@ absl::StatusOr<std::string> DeriveShareKey(absl::string_view shared_secret,
                                            absl::string_view session_id, uint32_t round) {
   std::string info = "tessera/secagg/share-key/v1";
   AppendBytes(info, session_id);
-  AppendU32(info, round);
+  AppendBigEndian(info, round, 4);
   return crypto::HkdfSha256(shared_secret, "", info, 32);
 }
 
@@ -120,9 +117,9 @@ std::string ShareAad(absl::string_view session_id, uint32_t round, uint32_t send
                      uint32_t receiver) {
   std::string aad = "tessera/secagg/share-aad/v1";
   AppendBytes(aad, session_id);
-  AppendU32(aad, round);
-  AppendU32(aad, sender);
-  AppendU32(aad, receiver);
+  AppendBigEndian(aad, round, 4);
+  AppendBigEndian(aad, sender, 4);
+  AppendBigEndian(aad, receiver, 4);
   return aad;
 }
 

@@ -8,30 +8,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/base/log_math.h"
 #include "privacy/crypto/shamir.h"
 
 namespace tessera::secagg {
 namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
-
-double LogAddExp(double a, double b) {
-  if (a == kNegInf) return b;
-  if (b == kNegInf) return a;
-  const double hi = std::max(a, b);
-  return hi + std::log1p(std::exp(std::min(a, b) - hi));
-}
-
-// ln C(a, b), exactly as a sum of logs (no lgamma: it is not thread-safe in glibc).
-double LogBinomial(uint64_t a, uint64_t b) {
-  if (b > a) return kNegInf;
-  const uint64_t m = std::min(b, a - b);
-  double s = 0;
-  for (uint64_t i = 1; i <= m; ++i) {
-    s += std::log(static_cast<double>(a - m + i)) - std::log(static_cast<double>(i));
-  }
-  return s;
-}
 
 // tail[a] = ln P[X >= a] for a = 0..draws + 1, X ~ Hypergeometric(population, successes,
 // draws): the number of marked clients among `draws` distinct others drawn at random.
@@ -52,7 +35,7 @@ std::vector<double> LogUpperTails(uint64_t population, uint64_t successes, uint6
                  std::log(static_cast<double>(failures + j + 1 - draws));
   }
   // Below lo the pmf is zero, so tail[a] = tail[lo] = ln 1 (up to rounding).
-  for (uint64_t a = hi + 1; a-- > 0;) tail[a] = LogAddExp(tail[a + 1], pmf[a]);
+  for (uint64_t a = hi + 1; a-- > 0;) tail[a] = LogAdd(tail[a + 1], pmf[a]);
   return tail;
 }
 
@@ -78,8 +61,8 @@ double LogFailure(uint32_t n, uint32_t k, uint32_t t, const std::vector<double>&
   // same c, could be told different survivor sets; this also covers c >= t); recovery
   // fails if > k - t neighbours drop.
   const uint32_t privacy_at = 2 * t > k ? 2 * t - k : 0;
-  double f = LogAddExp(log_n + corrupt_tail[privacy_at], log_n + dropped_tail[k - t + 1]);
-  return LogAddExp(f, log_disconnect);
+  double f = LogAdd(log_n + corrupt_tail[privacy_at], log_n + dropped_tail[k - t + 1]);
+  return LogAdd(f, log_disconnect);
 }
 
 uint32_t CeilCount(double fraction, uint32_t n) {

@@ -4,19 +4,16 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/base/byte_order.h"
 #include "core/base/status_macros.h"
+#include "core/crypto/sha256.h"
 #include "privacy/crypto/prg.h"
 #include "privacy/crypto/random.h"
-#include "privacy/crypto/sha256.h"
 
 namespace tessera::secagg {
 namespace {
 
 bool Summed(const Tensor& t) { return t.dtype() == DType::kFloat32; }
-
-void AppendLe64(uint64_t v, std::string* out) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
 
 }  // namespace
 
@@ -81,9 +78,9 @@ std::string SumDigest(const std::vector<QuantizedTensor>& sums, uint64_t weight_
   for (const QuantizedTensor& t : sums) total += t.values.size();
   bytes.reserve(8 * (total + 1));
   for (const QuantizedTensor& t : sums) {
-    for (uint64_t v : t.values) AppendLe64(v, &bytes);
+    for (uint64_t v : t.values) AppendLittleEndian(bytes, v, 8);
   }
-  AppendLe64(weight_sum, &bytes);
+  AppendLittleEndian(bytes, weight_sum, 8);
   return crypto::Sha256Digest(bytes);
 }
 

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/sha256.h"
 #include "privacy/secagg/secagg_params.h"
 #include "tests/integration/process_federation.h"
 

@@ -25,8 +25,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "core/crypto/sha256.h"
 #include "core/serde/tensor_stream.h"
-#include "privacy/crypto/sha256.h"
 #include "tessera/wire/v1/control.grpc.pb.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 #include "tests/integration/process.h"

@@ -15,7 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/sha256.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/errors.h"
 #include "tools/cli/model_export.h"

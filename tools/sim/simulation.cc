@@ -23,8 +23,8 @@
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
 #include "core/config/run_config.h"
+#include "core/crypto/sha256.h"
 #include "core/model/safetensors.h"
-#include "privacy/crypto/sha256.h"
 #include "tools/sim/lm_text.h"
 #include "tools/sim/virtual_fleet.h"
 

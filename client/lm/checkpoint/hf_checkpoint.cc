@@ -20,8 +20,8 @@
 #include "client/lm/checkpoint/json_fields.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
+#include "core/crypto/sha256.h"
 #include "core/model/safetensors.h"
-#include "privacy/crypto/sha256.h"
 
 namespace tessera::lm {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "absl/strings/string_view.h"
 #include "core/base/testing/status_matchers.h"
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/sha256.h"
 
 namespace tessera::crypto {
 

@@ -1,4 +1,4 @@
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/sha256.h"
 
 #include <openssl/evp.h>
 
@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "privacy/crypto/openssl_error.h"
+#include "core/crypto/openssl_error.h"
 
 namespace tessera {
 namespace crypto {
@@ -15,7 +15,7 @@ namespace {
 
 [[noreturn]] void DieOpenSsl(const char* what) {
   const std::string errors = crypto_internal::DrainOpenSslErrors();
-  std::fprintf(stderr, "FATAL: privacy/crypto/sha256.cc: %s failed: %s\n", what,
+  std::fprintf(stderr, "FATAL: core/crypto/sha256.cc: %s failed: %s\n", what,
                errors.c_str());
   std::abort();
 }

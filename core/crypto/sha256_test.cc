@@ -1,4 +1,4 @@
-#include "privacy/crypto/sha256.h"
+#include "core/crypto/sha256.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "core/base/testing/status_matchers.h"
-#include "privacy/crypto/random.h"
 
 namespace tessera {
 namespace crypto {
@@ -92,24 +91,6 @@ TEST(HexTest, DecodeRejectsNonHexNamingOffset) {
                                           HasSubstr("offset 2")));
   EXPECT_THAT(HexDecode("0g"), StatusIs(absl::StatusCode::kInvalidArgument,
                                         HasSubstr("offset 1")));
-}
-
-TEST(RandomTest, RandomBytesHasRequestedLength) {
-  EXPECT_THAT(RandomBytes(0), IsOkAndHolds(std::string()));
-  absl::StatusOr<std::string> a = RandomBytes(32);
-  absl::StatusOr<std::string> b = RandomBytes(32);
-  ASSERT_THAT(a, IsOk());
-  ASSERT_THAT(b, IsOk());
-  EXPECT_EQ(a->size(), 32u);
-  EXPECT_NE(*a, *b);  // 2^-256 chance of a false failure
-}
-
-TEST(RandomTest, RandomHexIdIsLowercaseHex) {
-  const std::string id = RandomHexId();
-  EXPECT_EQ(id.size(), 16u);
-  EXPECT_THAT(id, ::testing::MatchesRegex("[0-9a-f]+"));
-  EXPECT_EQ(RandomHexId(3).size(), 6u);
-  EXPECT_NE(RandomHexId(16), RandomHexId(16));
 }
 
 }  // namespace

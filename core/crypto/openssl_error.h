@@ -1,10 +1,10 @@
 // File: openssl_error.h
-// Internal to privacy/crypto: turns the OpenSSL thread-local error queue into
-// an absl::Status. Every OpenSSL call that can fail is followed by one of these
-// on its error path, so the queue never leaks stale errors into a later,
-// unrelated call.
-#ifndef TESSERA_PRIVACY_CRYPTO_OPENSSL_ERROR_H_
-#define TESSERA_PRIVACY_CRYPTO_OPENSSL_ERROR_H_
+// Internal to the crypto code (core/crypto and privacy/crypto, the only folders that include
+// <openssl/*>): turns the OpenSSL thread-local error queue into an absl::Status. Every OpenSSL
+// call that can fail is followed by one of these on its error path, so the queue never leaks
+// stale errors into a later, unrelated call.
+#ifndef TESSERA_CORE_CRYPTO_OPENSSL_ERROR_H_
+#define TESSERA_CORE_CRYPTO_OPENSSL_ERROR_H_
 
 #include <string>
 
@@ -29,4 +29,4 @@ absl::Status OpenSslError(absl::StatusCode code, absl::string_view what);
 }  // namespace crypto_internal
 }  // namespace tessera
 
-#endif  // TESSERA_PRIVACY_CRYPTO_OPENSSL_ERROR_H_
+#endif  // TESSERA_CORE_CRYPTO_OPENSSL_ERROR_H_

@@ -9,8 +9,8 @@
 //   std::string digest = std::move(hasher).Finish();  // 32 raw bytes
 //   std::string hex = crypto::HexEncode(digest);        // 64 lowercase hex
 //   chars
-#ifndef TESSERA_PRIVACY_CRYPTO_SHA256_H_
-#define TESSERA_PRIVACY_CRYPTO_SHA256_H_
+#ifndef TESSERA_CORE_CRYPTO_SHA256_H_
+#define TESSERA_CORE_CRYPTO_SHA256_H_
 
 #include <cstddef>
 #include <memory>
@@ -63,4 +63,4 @@ absl::StatusOr<std::string> HexDecode(absl::string_view hex);
 }  // namespace crypto
 }  // namespace tessera
 
-#endif  // TESSERA_PRIVACY_CRYPTO_SHA256_H_
+#endif  // TESSERA_CORE_CRYPTO_SHA256_H_

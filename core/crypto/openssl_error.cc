@@ -1,4 +1,4 @@
-#include "privacy/crypto/openssl_error.h"
+#include "core/crypto/openssl_error.h"
 
 #include <openssl/err.h>
 
