@@ -48,6 +48,15 @@ int main(int argc, char** argv) {
   app.add_option("--max-message-bytes", options.max_message_bytes,
                  "largest gRPC message (secure aggregation sends a model's masked input in one)")
       ->check(CLI::Range(1 << 20, 1 << 30));
+  app.add_option("--max-runs", options.max_runs, "runs CREATED or RUNNING at once")
+      ->capture_default_str()->check(CLI::Range(1u, 1000000u));
+  app.add_option("--retain-last", options.retain_last,
+                 "round models kept per run: the last N (runs whose config has no "
+                 "[retention]; round 0, exported rounds and the current one are always kept)")
+      ->capture_default_str()->check(CLI::Range(1u, 99999999u));
+  app.add_option("--retain-every", options.retain_every,
+                 "also keep every Nth round's model (0: none; 1: every round)")
+      ->capture_default_str()->check(CLI::Range(0u, 99999999u));
   app.add_option("--port-file", port_file, "write the bound port to this file");
   CLI::Option* metrics_address =
       app.add_option("--metrics-address", options.metrics_address,

@@ -60,8 +60,10 @@ absl::Status RunManager::InstallPrivacy(const std::shared_ptr<Run>& run, Privacy
                                         const storage::v1::PrivacyLedgerRecord& ledger,
                                         double clip) {
   TESSERA_ASSIGN_OR_RETURN(wire::v1::PrivacyBudgetStatus budget, BudgetStatus(ledger, plan));
-  run->privacy = std::move(plan);
+  // Under the run's mutex: EnsureLoaded installs an ended run's plan while status and
+  // metrics readers may look at it.
   NoIoMutexLock l(&run->mu);
+  run->privacy = std::move(plan);
   run->clip_norm = clip;
   run->budget = std::move(budget);
   return absl::OkStatus();
@@ -71,13 +73,20 @@ absl::Status RunManager::RestorePrivacy(const std::shared_ptr<Run>& run) {
   wire::v1::RunConfig config;
   std::shared_ptr<const ModelSnapshot> model;
   std::vector<wire::v1::RoundSummary> history;
+  uint32_t run_completed_rounds = 0;
   {
     NoIoMutexLock l(&run->mu);
     config = run->record.config();
     model = run->model;
     history = run->history;
+    run_completed_rounds = run->record.completed_rounds();
   }
   if (config.differential_privacy().mode() == Dp::MODE_UNSPECIFIED) return absl::OkStatus();
+  if (model == nullptr) {  // an ended run loaded lightly: its layout from the stored model
+    TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<ModelSnapshot> stored,
+                             LoadSnapshot(run->id, run_completed_rounds));
+    model = std::move(stored);
+  }
   TESSERA_ASSIGN_OR_RETURN(PrivacyPlan plan, MakePrivacyPlan(config, model->weights));
   TESSERA_ASSIGN_OR_RETURN(storage::v1::PrivacyLedgerRecord ledger,
                            state_->OpenLedger(NewLedger(plan)));
@@ -98,12 +107,11 @@ absl::Status RunManager::CheckDatasetFree(const Run& run) {
     for (auto& [id, r] : runs_) runs.push_back(r);
   }
   for (const std::shared_ptr<Run>& other : runs) {
-    if (other->id == run.id || !other->privacy.has_value() ||
-        other->privacy->config.dataset() != run.privacy->config.dataset()) {
-      continue;
-    }
+    if (other->id == run.id) continue;
+    // A running run's plan is constant (an ended one's may be installed by EnsureLoaded).
     NoIoMutexLock l(&other->mu);
-    if (other->record.state() == wire::v1::RUNNING) {
+    if (other->record.state() == wire::v1::RUNNING && other->privacy.has_value() &&
+        other->privacy->config.dataset() == run.privacy->config.dataset()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "run ", other->id, " is running on dataset \"", run.privacy->config.dataset(),
           "\" and spends its privacy budget; one run at a time may spend a dataset's budget"));
@@ -263,14 +271,19 @@ absl::Status SessionChargeError(const storage::v1::SecAggSessionRecord& session,
 }
 
 absl::Status RunManager::RecoverReleases() {
-  TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::RunRecord> records, state_->ListRuns());
+  // A run that cannot be read is skipped here and by Recover: it never resumes, so nothing
+  // of it is released after this start (what it released before was charged first).
+  TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::RunRecord> records,
+                           state_->ListReadableRuns(nullptr));
   TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::SecAggSessionRecord> sessions,
                            state_->ListSecAggSessions());
   for (const storage::v1::RunRecord& record : records) {
     if (record.config().differential_privacy().mode() == Dp::MODE_UNSPECIFIED) continue;
     const uint32_t open_round = record.completed_rounds() + 1;
-    TESSERA_ASSIGN_OR_RETURN(std::vector<wire::v1::RoundSummary> rounds,
-                             state_->ListRounds(record.run_id()));
+    absl::StatusOr<std::vector<wire::v1::RoundSummary>> listed =
+        state_->ListRounds(record.run_id());
+    if (!listed.ok()) continue;  // Recover reports the run as unreadable
+    const std::vector<wire::v1::RoundSummary>& rounds = *listed;
     TESSERA_ASSIGN_OR_RETURN(std::vector<CoordinatorState::ReleaseCharge> charges,
                              state_->ListReleaseCharges(record.run_id()));
     auto stored = [&](uint32_t attempt) {

@@ -111,15 +111,16 @@ absl::Status RunManager::CreateProvenance(const std::shared_ptr<Run>& run, const
   return absl::OkStatus();
 }
 
-absl::Status RunManager::RestoreProvenance(const std::shared_ptr<Run>& run) {
+absl::Status RunManager::RestoreProvenance(const std::shared_ptr<Run>& run,
+                                           bool add_this_build) {
   TESSERA_ASSIGN_OR_RETURN(std::optional<wire::v1::RunProvenance> stored,
                            state_->GetProvenance(run->id));
   // A run stored before provenance existed gets an empty record (nothing is invented).
   wire::v1::RunProvenance p = stored.value_or(wire::v1::RunProvenance());
   p.set_run_id(run->id);
   const auto& versions = p.coordinator_versions();
-  if (std::find(versions.begin(), versions.end(), options_.coordinator_version) ==
-      versions.end()) {
+  if (add_this_build && std::find(versions.begin(), versions.end(),
+                                  options_.coordinator_version) == versions.end()) {
     p.add_coordinator_versions(options_.coordinator_version);
     TESSERA_RETURN_IF_ERROR(state_->PutProvenance(p));
   }
@@ -316,7 +317,7 @@ absl::StatusOr<RunManager::ExportDocuments> RunManager::DocumentExport(
         "weights_file_name \"", file_name.substr(0, 64),
         "\" must be a plain file name (no '/'), other than README.md and bom.json"));
   }
-  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindLoadedRun(run_id));
   ExportDocuments docs;
   docs.safetensors_metadata = {
       {"format", "pt"},
@@ -367,6 +368,8 @@ absl::StatusOr<RunManager::ExportDocuments> RunManager::DocumentExport(
   (*entry.mutable_details())["model_sha256"] = crypto::HexEncode(in.model_sha256);
   (*entry.mutable_details())["weights_file"] = file_name;
   TESSERA_ASSIGN_OR_RETURN(wire::v1::AuditEntry sealed, state_->AppendAudit(std::move(entry)));
+  // An exported round's model stays whatever the retention policy says.
+  TESSERA_RETURN_IF_ERROR(PinRound(run, exported.round));
   in.audit_head_seq = sealed.seq();
   in.audit_head_hash = sealed.hash();
   docs.model_card = governance::RenderModelCard(in, "bom.json");

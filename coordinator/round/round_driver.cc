@@ -126,6 +126,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
       }
       if (charge) AfterCharge(run, *charge, summary);
       AuditRound(run, summary);
+      ApplyRetention(run);  // models the run's retention policy no longer keeps
       LOG(INFO) << "run " << run->id << " round " << number << " completed: "
                 << summary.reported() << "/" << summary.selected() << " clients, train_loss "
                 << summary.train_loss() << ", eval_accuracy " << summary.eval_accuracy()

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "glog/logging.h"
 #include "coordinator/round/peer_text.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
@@ -38,40 +39,32 @@ absl::Status RunManager::Recover() {
   TESSERA_RETURN_IF_ERROR(AbortInterruptedSessions());
   // An interrupted release is charged (and recorded) before any run resumes.
   TESSERA_RETURN_IF_ERROR(RecoverReleases());
-  TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::RunRecord> records, state_->ListRuns());
+  std::vector<CoordinatorState::UnreadableRun> unreadable;
+  TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::RunRecord> records,
+                           state_->ListReadableRuns(&unreadable));
   for (storage::v1::RunRecord& record : records) {
-    auto run = std::make_shared<Run>();
-    run->id = record.run_id();
-    if (record.has_artifact()) {
-      TESSERA_ASSIGN_OR_RETURN(run->artifact, state_->LoadArtifact(run->id));
-    }
-    TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<ModelSnapshot> model,
-                             LoadSnapshot(run->id, record.completed_rounds()));
-    TESSERA_ASSIGN_OR_RETURN(std::vector<wire::v1::RoundSummary> history,
-                             state_->ListRounds(run->id));
+    const std::string id = record.run_id();
+    const int64_t created = record.created_unix_ms();
     const bool running = record.state() == wire::v1::RUNNING;
-    {
-      NoIoMutexLock l(&run->mu);
-      run->record = std::move(record);
-      run->history = std::move(history);
-      // A site that refused a task of this run stays unselected after a restart.
-      for (const wire::v1::RoundSummary& h : run->history) {
-        for (const wire::v1::SitePrivacy& site : h.site_privacy()) {
-          if (site.refused()) run->budget_exhausted.insert(site.client());
-        }
-      }
-      TESSERA_ASSIGN_OR_RETURN(
-          run->server, MakeServerStrategy(run->record.config().strategy(), model->weights,
-                                          &model->server_state));
-      run->model = std::move(model);
+    const bool active = running || record.state() == wire::v1::CREATED;
+    absl::StatusOr<std::shared_ptr<Run>> run = LoadRun(std::move(record), /*full=*/active);
+    if (!run.ok()) {
+      unreadable.push_back({id, run.status()});
+      absl::MutexLock l(&mu_);
+      unreadable_[id].created_unix_ms = created;
+      continue;
     }
-    TESSERA_RETURN_IF_ERROR(RestorePrivacy(run));
-    TESSERA_RETURN_IF_ERROR(RestoreProvenance(run));
     {
       absl::MutexLock l(&mu_);
-      runs_[run->id] = run;
+      runs_[id] = *run;
     }
-    if (running) StartDriver(run);
+    if (running) StartDriver(*run);
+  }
+  for (const CoordinatorState::UnreadableRun& u : unreadable) {
+    LOG(ERROR) << "run " << PeerText(u.run_id) << " cannot be read and is skipped (its stored "
+               << "data is kept; `tessera run delete` removes it): " << u.error;
+    absl::MutexLock l(&mu_);
+    unreadable_[u.run_id].error = std::string(u.error.message());
   }
   TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::ClientRecord> clients,
                            state_->ListClients());
@@ -128,9 +121,16 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
                            OpenPrivacy(config, initial_weights));
   {
     absl::MutexLock l(&mu_);
-    if (runs_.size() >= options_.max_runs) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("the coordinator keeps at most ", options_.max_runs, " runs"));
+    size_t active = 0;
+    for (const auto& [id, other] : runs_) {
+      NoIoMutexLock ol(&other->mu);
+      const wire::v1::RunState st = other->record.state();
+      active += st == wire::v1::CREATED || st == wire::v1::RUNNING;
+    }
+    if (active >= options_.max_runs) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the coordinator has ", active, " runs created or running; its limit is ",
+          options_.max_runs, " (--max-runs); cancel or finish one first"));
     }
   }
   auto run = std::make_shared<Run>();
@@ -140,6 +140,9 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
   storage::v1::RunRecord record;
   record.set_run_id(run->id);
   *record.mutable_config() = config;
+  if (config.retention().keep_last() == 0) {
+    *record.mutable_config()->mutable_retention() = options_.retention;
+  }
   record.set_state(wire::v1::CREATED);
   record.set_created_unix_ms(absl::ToUnixMillis(absl::Now()));
   record.set_has_artifact(!run->artifact.empty());
@@ -170,12 +173,37 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
 }
 
 absl::StatusOr<std::shared_ptr<RunManager::Run>> RunManager::FindRun(absl::string_view run_id) {
-  absl::MutexLock l(&mu_);
-  auto it = runs_.find(std::string(run_id));
-  if (it == runs_.end()) {
-    return absl::NotFoundError(absl::StrCat("run \"", PeerText(run_id), "\" not found"));
+  {
+    absl::MutexLock l(&mu_);
+    auto it = runs_.find(std::string(run_id));
+    if (it != runs_.end()) return it->second;
+    auto bad = unreadable_.find(std::string(run_id));
+    if (bad != unreadable_.end()) {
+      return absl::DataLossError(absl::StrCat("run ", PeerText(run_id),
+                                              " could not be read at start-up: ",
+                                              bad->second.error));
+    }
   }
-  return it->second;
+  absl::StatusOr<std::optional<storage::v1::DeletedRunRecord>> deleted =
+      state_->GetDeletedRun(run_id);
+  if (deleted.ok() && deleted->has_value()) {
+    return absl::NotFoundError(absl::StrCat(
+        "run ", PeerText(run_id), " was deleted at ",
+        absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
+                         absl::FromUnixMillis((*deleted)->deleted_unix_ms()),
+                         absl::UTCTimeZone()),
+        (*deleted)->deleted_by().empty() ? "" : " by ",
+        PeerText((*deleted)->deleted_by()),
+        " (its audit entries and provenance are kept)"));
+  }
+  return absl::NotFoundError(absl::StrCat("run \"", PeerText(run_id), "\" not found"));
+}
+
+absl::StatusOr<std::shared_ptr<RunManager::Run>> RunManager::FindLoadedRun(
+    absl::string_view run_id) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
+  TESSERA_RETURN_IF_ERROR(EnsureLoaded(run));
+  return run;
 }
 
 absl::StatusOr<std::shared_ptr<ModelSnapshot>> RunManager::LoadSnapshot(
@@ -277,20 +305,29 @@ void RunManager::SetRunState(const std::shared_ptr<Run>& run, wire::v1::RunState
 }
 
 absl::StatusOr<wire::v1::RunStatus> RunManager::GetRunStatus(absl::string_view run_id) {
-  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindLoadedRun(run_id));
   NoIoMutexLock l(&run->mu);
   return StatusOf(*run);
 }
 
-std::vector<wire::v1::RunStatus> RunManager::ListRuns() {
+std::vector<wire::v1::RunStatus> RunManager::ListRuns(bool include_archived) {
   std::vector<std::shared_ptr<Run>> runs;
+  std::vector<wire::v1::RunStatus> out;
   {
     absl::MutexLock l(&mu_);
     for (auto& [id, run] : runs_) runs.push_back(run);
+    for (const auto& [id, u] : unreadable_) {
+      wire::v1::RunStatus& s = out.emplace_back();
+      s.set_run_id(id);
+      s.set_state(wire::v1::FAILED);
+      s.set_created_unix_ms(u.created_unix_ms);
+      s.set_message(absl::StrCat("the coordinator could not read this run at start-up and "
+                                 "skipped it (`tessera run delete` removes it): ", u.error));
+    }
   }
-  std::vector<wire::v1::RunStatus> out;
   for (auto& run : runs) {
     NoIoMutexLock l(&run->mu);
+    if (run->record.archived() && !include_archived) continue;
     wire::v1::RunStatus s = StatusOf(*run);
     s.clear_rounds();
     out.push_back(std::move(s));
@@ -311,6 +348,8 @@ wire::v1::RunStatus RunManager::StatusOf(const Run& run) ABSL_NO_THREAD_SAFETY_A
   s.set_completed_rounds(run.record.completed_rounds());
   s.set_message(run.record.message());
   s.set_created_unix_ms(run.record.created_unix_ms());
+  s.set_archived(run.record.archived());
+  for (uint32_t round : StoredModelRounds(run.record)) s.add_stored_model_rounds(round);
   *s.mutable_config() = run.record.config();
   if (run.privacy.has_value()) *s.mutable_privacy() = run.budget;
   for (const wire::v1::Participant& p : run.provenance.participants()) {
@@ -394,25 +433,49 @@ absl::StatusOr<RunManager::Export> RunManager::ExportModel(absl::string_view run
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
   Export out;
   uint32_t completed;
+  bool has_artifact;
+  storage::v1::RunRecord record;
   {
     NoIoMutexLock l(&run->mu);
-    out.config = run->record.config();
-    completed = run->record.completed_rounds();
+    record = run->record;
+    completed = record.completed_rounds();
+    has_artifact = record.has_artifact();
     if (round < 0 || static_cast<uint32_t>(round) == completed) {
       out.round = completed;
-      out.model = run->model;
+      out.model = run->model;  // null for an ended run loaded lightly: read below
     }
   }
+  out.config = record.config();
+  const uint32_t wanted = round < 0 ? completed : static_cast<uint32_t>(round);
   if (out.model == nullptr) {
-    if (static_cast<uint32_t>(round) > completed) {
+    if (wanted > completed) {
       return absl::NotFoundError(absl::StrCat("run ", run_id, " has completed ", completed,
                                               " rounds; round ", round, " does not exist"));
     }
-    TESSERA_ASSIGN_OR_RETURN(out.model, LoadSnapshot(run_id, static_cast<uint32_t>(round)));
-    out.round = static_cast<uint32_t>(round);
+    const std::vector<uint32_t> pinned(record.pinned_rounds().begin(),
+                                       record.pinned_rounds().end());
+    if (!KeepsModel(wanted, completed, record.config().retention(), pinned,
+                    record.archived())) {
+      const wire::v1::RetentionConfig& p = record.config().retention();
+      return absl::NotFoundError(absl::StrCat(
+          "the model of round ", wanted, " of run ", run_id, " is no longer stored: ",
+          record.archived() ? "the run is archived (it keeps its final and exported models)"
+                            : absl::StrCat("the run's retention policy keeps round 0, the "
+                                           "last ", p.keep_last(), " rounds",
+                                           p.keep_every() > 0
+                                               ? absl::StrCat(", every ", p.keep_every(),
+                                                              "th round")
+                                               : "",
+                                           " and exported rounds")));
+    }
+    TESSERA_ASSIGN_OR_RETURN(out.model, LoadSnapshot(run_id, wanted));
+    out.round = wanted;
   }
   out.model = ModelForExport(std::move(out.model));
   out.artifact = run->artifact;
+  if (out.artifact.empty() && has_artifact) {
+    TESSERA_ASSIGN_OR_RETURN(out.artifact, state_->LoadArtifact(run_id));
+  }
   return out;
 }
 

@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "coordinator/round/client_registry.h"
 #include "coordinator/round/privacy_plan.h"
+#include "coordinator/round/run_retention.h"
 #include "coordinator/round/run_metrics.h"
 #include "coordinator/state/coordinator_state.h"
 #include "core/model/tensor.h"
@@ -52,7 +53,15 @@ struct ModelSnapshot {
 
 struct RunManagerOptions {
   uint64_t max_update_examples = 1ull << 32;  // per update
+  // Runs that are CREATED or RUNNING at once (ended runs do not count).
   uint32_t max_runs = 1000;
+  // The retention policy of runs whose config has none (keep_last 0): docs/operations.md.
+  wire::v1::RetentionConfig retention = [] {
+    wire::v1::RetentionConfig r;
+    r.set_keep_last(kDefaultRetainLast);
+    r.set_keep_every(kDefaultRetainEvery);
+    return r;
+  }();
   // Secure aggregation identities: under mTLS, clients' advertised certificates must chain
   // to this source's CA and not be on its CRL (looked up per session, so a new CRL applies
   // to the next session); with `insecure`, Ed25519 identities are accepted instead.
@@ -90,12 +99,15 @@ class RunManager {
   RunManager(const RunManager&) = delete;
   RunManager& operator=(const RunManager&) = delete;
 
-  // Loads stored runs and resumes the RUNNING ones at their last completed round.
+  // Loads stored runs and resumes the RUNNING ones at their last completed round. Ended
+  // runs are loaded lightly (record and round history; their privacy state and provenance
+  // are read when first needed, their models and program on each export). A run that cannot
+  // be read is logged, listed as unreadable and skipped; it never stops the start-up.
   absl::Status Recover();
   // Stops every driver thread; idempotent.
   void Shutdown();
 
-  // Errors: INVALID_ARGUMENT (config or weights), RESOURCE_EXHAUSTED (max_runs).
+  // Errors: INVALID_ARGUMENT (config or weights), RESOURCE_EXHAUSTED (max_runs active runs).
   absl::StatusOr<wire::v1::RunStatus> CreateRun(const wire::v1::RunConfig& config,
                                                 ArrayRecord initial_weights,
                                                 std::string artifact, const Actor& actor = {});
@@ -106,8 +118,22 @@ class RunManager {
   absl::StatusOr<wire::v1::RunStatus> CancelRun(absl::string_view run_id,
                                                 const Actor& actor = {});
   absl::StatusOr<wire::v1::RunStatus> GetRunStatus(absl::string_view run_id);
-  // Every run without its round history (ListRuns RPC), by creation time.
-  std::vector<wire::v1::RunStatus> ListRuns();
+  // Every run without its round history (ListRuns RPC), by creation time; archived runs
+  // only with `include_archived`. Runs that could not be read at start-up are listed as
+  // FAILED with the reason.
+  std::vector<wire::v1::RunStatus> ListRuns(bool include_archived = false);
+
+  // ---- Run lifecycle (run_lifecycle.cc, docs/operations.md "Runs and retention") ----
+  // An ended run keeps only its final and pinned (exported) models and leaves the default
+  // list. NOT_FOUND; FAILED_PRECONDITION while the run is CREATED or RUNNING.
+  absl::StatusOr<wire::v1::RunStatus> ArchiveRun(absl::string_view run_id,
+                                                 const Actor& actor = {});
+  // Deletes an ended (or never started) run: its record, round history, models, program
+  // and secure aggregation traces. Its audit entries, provenance and privacy charges stay
+  // (exports remain verifiable; deleting never gives privacy budget back). Returns how many
+  // round models were removed. NOT_FOUND; FAILED_PRECONDITION while RUNNING. A run that
+  // could not be read at start-up can be deleted.
+  absl::StatusOr<uint64_t> DeleteRun(absl::string_view run_id, const Actor& actor = {});
   // Every run's numbers for the Prometheus metrics (run_metrics.h), folded from its round
   // history and the attempt in progress without copying them; by creation time.
   std::vector<RunMetrics> Metrics();
@@ -341,7 +367,8 @@ class RunManager {
   absl::Status CreateProvenance(const std::shared_ptr<Run>& run, const Actor& actor,
                                 const ModelSnapshot& initial);
   // Recover: the stored provenance, with this coordinator's build added.
-  absl::Status RestoreProvenance(const std::shared_ptr<Run>& run);
+  // `add_this_build`: a run this process may drive records this coordinator's build.
+  absl::Status RestoreProvenance(const std::shared_ptr<Run>& run, bool add_this_build);
   // Selection: the connected clients the run accepts. Records each one's organization, data
   // card and version with the run; refuses (once, with a REFUSED task, an audit entry and
   // RunStatus.refused_clients) those whose data card the run's license rules reject.
@@ -352,7 +379,24 @@ class RunManager {
                                 wire::v1::Task& task);
   // After a round attempt is stored: its audit entry.
   void AuditRound(const std::shared_ptr<Run>& run, const wire::v1::RoundSummary& summary);
+  // NOT_FOUND (saying when a deleted run was deleted, or why an unreadable one is missing).
   absl::StatusOr<std::shared_ptr<Run>> FindRun(absl::string_view run_id);
+  // FindRun, then EnsureLoaded.
+  absl::StatusOr<std::shared_ptr<Run>> FindLoadedRun(absl::string_view run_id);
+
+  // ---- Run lifecycle (run_lifecycle.cc) ----
+  // A stored run in memory: everything when `full` (a run that may still train), else the
+  // record and round history only (an ended run; EnsureLoaded reads the rest).
+  absl::StatusOr<std::shared_ptr<Run>> LoadRun(storage::v1::RunRecord record, bool full);
+  // The privacy state and provenance of a lightly loaded run, read once.
+  absl::Status EnsureLoaded(const std::shared_ptr<Run>& run);
+  // Deletes the stored models the run's retention policy no longer keeps. Failures are
+  // logged (the models stay; the next commit tries again), never fail the round.
+  void ApplyRetention(const std::shared_ptr<Run>& run);
+  // Keeps `round`'s model whatever the policy says (an exported round).
+  absl::Status PinRound(const std::shared_ptr<Run>& run, uint32_t round);
+  // The rounds whose model the run still has, by its policy (for RunStatus).
+  static std::vector<uint32_t> StoredModelRounds(const storage::v1::RunRecord& record);
   // A stored model with the digest its manifest holds (LoadModel already verified it).
   absl::StatusOr<std::shared_ptr<ModelSnapshot>> LoadSnapshot(absl::string_view run_id,
                                                               uint32_t round);
@@ -370,6 +414,12 @@ class RunManager {
 
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Run>> runs_ ABSL_GUARDED_BY(mu_);
+  // Runs that could not be read at start-up, by id.
+  struct UnreadableRun {
+    int64_t created_unix_ms = 0;
+    std::string error;
+  };
+  std::map<std::string, UnreadableRun> unreadable_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::shared_ptr<Task>> tasks_ ABSL_GUARDED_BY(mu_);
   struct Watcher {
     std::string run_id;

@@ -70,6 +70,10 @@ struct RunManager::Run {
   std::string artifact;  // TorchScript program, empty for built-in architectures
   std::atomic<bool> stop{false};
   std::thread driver;
+  // Lifecycle (run_lifecycle.cc): an ended run loaded at start-up has only its record and
+  // history until EnsureLoaded reads its privacy state and provenance (under load_mu).
+  absl::Mutex load_mu;
+  bool loaded ABSL_GUARDED_BY(load_mu) = true;
 
   // The run's commit sequence: held by whoever changes what the run stores (its record,
   // round commits, its provenance) from reading the current value to publishing the new

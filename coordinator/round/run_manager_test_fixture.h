@@ -35,7 +35,7 @@ class RunManagerTest : public ::testing::Test {
     auto state = CoordinatorState::Open(dir_.string());
     ASSERT_THAT(state, IsOk());
     state_ = std::move(*state);
-    runs_ = std::make_unique<RunManager>(RunManagerOptions{}, state_.get(), &registry_);
+    runs_ = std::make_unique<RunManager>(options_, state_.get(), &registry_);
   }
   // A coordinator stop (no more tasks queued) and a new RunManager on the same state,
   // before Recover.
@@ -119,6 +119,7 @@ class RunManagerTest : public ::testing::Test {
   }
 
   std::filesystem::path dir_;
+  RunManagerOptions options_;  // what Open() gives the RunManager
   ClientRegistry registry_{ClientRegistry::Options{}};
   std::unique_ptr<CoordinatorState> state_;
   std::unique_ptr<RunManager> runs_;

@@ -246,11 +246,41 @@ grpc::ServerWriteReactor<wire::v1::RunStatus>* ControlService::WatchRun(
 }
 
 grpc::ServerUnaryReactor* ControlService::ListRuns(grpc::CallbackServerContext* context,
-                                                   const wire::v1::ListRunsRequest* /*request*/,
+                                                   const wire::v1::ListRunsRequest* request,
                                                    wire::v1::ListRunsResponse* response) {
   absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
   if (!caller.ok()) return FinishUnary(context, caller.status());
-  for (auto& run : runs_->ListRuns()) *response->add_runs() = std::move(run);
+  for (auto& run : runs_->ListRuns(request->include_archived())) {
+    *response->add_runs() = std::move(run);
+  }
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ControlService::ArchiveRun(grpc::CallbackServerContext* context,
+                                                     const wire::v1::RunRef* request,
+                                                     wire::v1::RunStatus* response) {
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
+  if (!caller.ok()) return FinishUnary(context, caller.status());
+  absl::StatusOr<wire::v1::RunStatus> s =
+      runs_->ArchiveRun(request->run_id(), Actor{caller->identity, ""});
+  if (!s.ok()) return FinishUnary(context, s.status());
+  LOG(INFO) << "run " << PeerText(request->run_id()) << " archived by " << caller->identity;
+  *response = std::move(*s);
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* ControlService::DeleteRun(grpc::CallbackServerContext* context,
+                                                    const wire::v1::RunRef* request,
+                                                    wire::v1::DeleteRunResponse* response) {
+  absl::StatusOr<Caller> caller = Authenticate(*context, insecure_, Role::kOperator, trust_);
+  if (!caller.ok()) return FinishUnary(context, caller.status());
+  absl::StatusOr<uint64_t> deleted =
+      runs_->DeleteRun(request->run_id(), Actor{caller->identity, ""});
+  if (!deleted.ok()) return FinishUnary(context, deleted.status());
+  LOG(INFO) << "run " << PeerText(request->run_id()) << " deleted by " << caller->identity
+            << " (" << *deleted << " round models removed)";
+  response->set_run_id(request->run_id());
+  response->set_deleted_models(*deleted);
   return FinishUnary(context, absl::OkStatus());
 }
 

@@ -44,6 +44,12 @@ class ControlService final : public wire::v1::Control::CallbackService {
   grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* context,
                                      const wire::v1::ListRunsRequest* request,
                                      wire::v1::ListRunsResponse* response) override;
+  grpc::ServerUnaryReactor* ArchiveRun(grpc::CallbackServerContext* context,
+                                       const wire::v1::RunRef* request,
+                                       wire::v1::RunStatus* response) override;
+  grpc::ServerUnaryReactor* DeleteRun(grpc::CallbackServerContext* context,
+                                      const wire::v1::RunRef* request,
+                                      wire::v1::DeleteRunResponse* response) override;
   grpc::ServerUnaryReactor* ListClients(grpc::CallbackServerContext* context,
                                         const wire::v1::ListClientsRequest* request,
                                         wire::v1::ListClientsResponse* response) override;

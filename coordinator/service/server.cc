@@ -18,6 +18,7 @@
 #include "coordinator/service/trust_store.h"
 #include "coordinator/state/coordinator_state.h"
 #include "core/base/file.h"
+#include "core/base/status_macros.h"
 #include "core/base/version.h"
 #include "privacy/provenance/signer.h"
 #include "privacy/secagg/identity.h"
@@ -83,6 +84,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   run_options.insecure = options.insecure;
   run_options.max_message_bytes = static_cast<uint64_t>(options.max_message_bytes);
   run_options.fault_crash_at = options.fault_crash_at;
+  run_options.max_runs = options.max_runs;
+  run_options.retention.set_keep_last(options.retain_last);
+  run_options.retention.set_keep_every(options.retain_every);
+  TESSERA_RETURN_IF_ERROR(ValidateRetentionDefaults(run_options.retention));
   if (options.insecure) {
     if (!IsLoopbackAddress(options.listen_address)) {
       return absl::InvalidArgumentError(absl::StrCat(

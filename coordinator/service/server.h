@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "coordinator/round/run_retention.h"
 
 namespace tessera::coordinator {
 
@@ -43,6 +44,11 @@ struct CoordinatorServerOptions {
   int64_t transport_memory_bytes = 64 << 20;
   // HOST:PORT of the Prometheus endpoint (coordinator/service/metrics_http.h); empty: off.
   std::string metrics_address;
+  // Runs CREATED or RUNNING at once, and the retention policy of runs whose config sets
+  // none (RunManagerOptions, docs/operations.md "Runs and retention").
+  uint32_t max_runs = 1000;
+  uint32_t retain_last = kDefaultRetainLast;
+  uint32_t retain_every = kDefaultRetainEvery;
   // Testing only: RunManagerOptions::fault_crash_at (--fault-crash-at).
   std::string fault_crash_at;
 };

@@ -184,6 +184,32 @@ class CoordinatorState {
   // or has none.
   absl::StatusOr<std::string> LoadArtifact(absl::string_view run_id);
 
+  // ---- Run lifecycle (run_lifecycle_store.cc; docs/operations.md, "Runs and retention") ----
+  // A run whose stored record cannot be read, and why.
+  struct UnreadableRun {
+    std::string run_id;
+    absl::Status error;
+  };
+  // ListRuns that never fails for one bad run: a record that is missing or does not parse
+  // is appended to `unreadable` and skipped. Errors only when the database cannot be read.
+  absl::StatusOr<std::vector<storage::v1::RunRecord>> ListReadableRuns(
+      std::vector<UnreadableRun>* unreadable);
+  // The rounds of the run that have a stored model, ascending (reads no tensor data).
+  absl::StatusOr<std::vector<uint32_t>> ListModelRounds(absl::string_view run_id);
+  // Deletes the models of `rounds` in one synced batch; RocksDB's compactions give the disk
+  // space back as writes go on (DeleteRun compacts at once). FAILED_PRECONDITION for the run's
+  // current model
+  // (completed_rounds): a run always keeps it. Rounds without a model are ignored.
+  absl::Status DeleteModels(absl::string_view run_id, const std::vector<uint32_t>& rounds);
+  // Deletes tombstone.run_id()'s record, run order entry, round summaries, models, program
+  // and secure aggregation traces, and stores `tombstone`, in one synced batch. Keeps the
+  // run's provenance, privacy charges and ledgers, and the audit log. NOT_FOUND if no run
+  // record exists (whether or not it parses).
+  absl::Status DeleteRun(const storage::v1::DeletedRunRecord& tombstone);
+  // What stays of a deleted run; nullopt when `run_id` was never deleted.
+  absl::StatusOr<std::optional<storage::v1::DeletedRunRecord>> GetDeletedRun(
+      absl::string_view run_id);
+
   // Inserts or replaces a client by name. Not synced: it survives a process
   // crash but the last updates may be lost on power loss (it is refreshed on
   // every check-in).

@@ -62,11 +62,26 @@ std::string RoundKey(absl::string_view run_id, uint32_t round,
   return absl::StrFormat("%s%08u/%04u", RoundPrefix(run_id), round, attempt);
 }
 
-namespace {
-std::string ModelPrefix(absl::string_view run_id, uint32_t round) {
-  return absl::StrFormat("model/%s/%08u/", run_id, round);
+std::string RunModelsPrefix(absl::string_view run_id) {
+  return absl::StrCat("model/", run_id, "/");
 }
-}  // namespace
+
+std::string ModelPrefix(absl::string_view run_id, uint32_t round) {
+  return absl::StrFormat("%s%08u/", RunModelsPrefix(run_id), round);
+}
+
+bool ParseModelRound(absl::string_view run_id, absl::string_view key, uint32_t* round) {
+  const std::string prefix = RunModelsPrefix(run_id);
+  if (!absl::ConsumePrefix(&key, prefix) || key.size() < 9 || key[8] != '/') return false;
+  return absl::SimpleAtoi(key.substr(0, 8), round);
+}
+
+std::string PrefixEnd(absl::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (!end.empty()) end.back() = static_cast<char>(end.back() + 1);
+  return end;
+}
 
 std::string ModelManifestKey(absl::string_view run_id, uint32_t round) {
   return absl::StrCat(ModelPrefix(run_id, round), "m");
@@ -86,7 +101,15 @@ std::string ArtifactKey(absl::string_view run_id) {
 }
 
 std::string SecAggKey(absl::string_view run_id, absl::string_view session_id) {
-  return absl::StrCat(kSecAggPrefix, run_id, "/", session_id);
+  return absl::StrCat(SecAggRunPrefix(run_id), session_id);
+}
+
+std::string SecAggRunPrefix(absl::string_view run_id) {
+  return absl::StrCat(kSecAggPrefix, run_id, "/");
+}
+
+std::string DeletedRunKey(absl::string_view run_id) {
+  return absl::StrCat(kDeletedRunPrefix, run_id);
 }
 
 std::string ClientKey(absl::string_view name) {

@@ -53,8 +53,20 @@ std::string ModelTensorPrefix(absl::string_view run_id, uint32_t round);
 std::string ModelTensorKey(absl::string_view run_id, uint32_t round,
                            size_t index);
 
+// model/<id>/ (every model of a run) and model/<id>/<round %08u>/ (one model).
+std::string RunModelsPrefix(absl::string_view run_id);
+std::string ModelPrefix(absl::string_view run_id, uint32_t round);
+// The round of a key under RunModelsPrefix(run_id); false when `key` is not one.
+bool ParseModelRound(absl::string_view run_id, absl::string_view key, uint32_t* round);
+
+// The first key after every key that starts with `prefix` (for range deletes).
+std::string PrefixEnd(absl::string_view prefix);
+
 // artifact/<id>
 std::string ArtifactKey(absl::string_view run_id);
+// deleted/<id>: storage::v1::DeletedRunRecord, what stays of a deleted run.
+inline constexpr absl::string_view kDeletedRunPrefix = "deleted/";
+std::string DeletedRunKey(absl::string_view run_id);
 
 // client/<name>
 inline constexpr absl::string_view kClientPrefix = "client/";
@@ -62,6 +74,7 @@ std::string ClientKey(absl::string_view name);
 // secagg/<run id>/<session id>: storage::v1::SecAggSessionRecord.
 inline constexpr absl::string_view kSecAggPrefix = "secagg/";
 std::string SecAggKey(absl::string_view run_id, absl::string_view session_id);
+std::string SecAggRunPrefix(absl::string_view run_id);
 // ledger/<dataset>: storage::v1::PrivacyLedgerRecord.
 inline constexpr absl::string_view kLedgerPrefix = "ledger/";
 std::string LedgerKey(absl::string_view dataset);

@@ -43,6 +43,8 @@ constexpr Range kClientsPerRound{0, kU32Max};
 constexpr Range kMinClients{1, kU32Max};
 constexpr Range kMaxRetries{0, 100};
 constexpr Range kEvaluateEvery{0, 100000};
+constexpr Range kRetainRounds{1, 100000};   // retention.keep_last (rounds are <= 100000)
+constexpr Range kRetainEvery{0, 100000};    // retention.keep_every (0: none)
 constexpr double kMaxDeadlineSeconds = 86400;
 constexpr size_t kMaxNameLength = 128;
 constexpr absl::string_view kArchitectures[] = {"niid_cnn", "mcmahan_cnn",
@@ -304,6 +306,19 @@ absl::Status ParseRoundAndEvaluation(const TableReader& r, const TableReader& e,
   return absl::OkStatus();
 }
 
+// [retention]: which round models the coordinator keeps (docs/operations.md).
+absl::Status ParseRetention(const TableReader& t, wire::v1::RunConfig& config) {
+  if (!t.present()) return absl::OkStatus();  // the coordinator's defaults
+  TESSERA_RETURN_IF_ERROR(t.CheckKeys({"keep_last", "keep_every"}));
+  TESSERA_ASSIGN_OR_RETURN(std::optional<int64_t> keep_last, t.Int("keep_last"));
+  if (!keep_last.has_value()) return FieldError("retention.keep_last", "is required");
+  TESSERA_RETURN_IF_ERROR(CheckRange("retention.keep_last", *keep_last, kRetainRounds));
+  TESSERA_ASSIGN_OR_RETURN(int64_t keep_every, t.IntIn("keep_every", kRetainEvery, 0));
+  config.mutable_retention()->set_keep_last(static_cast<uint32_t>(*keep_last));
+  config.mutable_retention()->set_keep_every(static_cast<uint32_t>(keep_every));
+  return absl::OkStatus();
+}
+
 // ---------------------------------------------------------------------------------------
 // Validation of the proto.
 
@@ -506,6 +521,13 @@ absl::Status Validate(const wire::v1::RunConfig& c, bool torchscript_pending) {
   TESSERA_RETURN_IF_ERROR(CheckPositiveSeconds(
       "evaluation.deadline_seconds", c.evaluation().deadline_seconds(),
       kMaxDeadlineSeconds));
+  // keep_last 0: unset (the coordinator fills in its defaults), then keep_every is too.
+  if (c.retention().keep_last() != 0 || c.retention().keep_every() != 0) {
+    TESSERA_RETURN_IF_ERROR(
+        CheckRange("retention.keep_last", c.retention().keep_last(), kRetainRounds));
+    TESSERA_RETURN_IF_ERROR(
+        CheckRange("retention.keep_every", c.retention().keep_every(), kRetainEvery));
+  }
   TESSERA_RETURN_IF_ERROR(config_internal::ValidateSecureAggregation(c));
   TESSERA_RETURN_IF_ERROR(config_internal::ValidateDifferentialPrivacy(c));
   TESSERA_RETURN_IF_ERROR(config_internal::ValidateGovernance(c));
@@ -533,7 +555,7 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(
   TESSERA_RETURN_IF_ERROR(
       top.CheckKeys({"name", "rounds", "seed", "model", "train", "selection",
                      "round", "evaluation", "secure_aggregation",
-                     "differential_privacy", "strategy", "governance"}));
+                     "differential_privacy", "strategy", "governance", "retention"}));
 
   RunConfigFile out;
   wire::v1::RunConfig& config = out.config;
@@ -588,6 +610,8 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(
   TESSERA_ASSIGN_OR_RETURN(TableReader governance, top.Table("governance"));
   TESSERA_ASSIGN_OR_RETURN(*config.mutable_governance(),
                            config_internal::ParseGovernance(governance));
+  TESSERA_ASSIGN_OR_RETURN(TableReader retention, top.Table("retention"));
+  TESSERA_RETURN_IF_ERROR(ParseRetention(retention, config));
 
   TESSERA_RETURN_IF_ERROR(
       Validate(config, /*torchscript_pending=*/!out.torchscript_path.empty()));

@@ -313,6 +313,26 @@ TEST(RunConfigTest, WrongTypesNameFieldAndExpectedType) {
   }
 }
 
+TEST(RunConfigTest, RetentionTable) {
+  absl::StatusOr<RunConfigFile> none = ParseRunConfigToml(kMinimal, "");
+  ASSERT_THAT(none, IsOk());
+  EXPECT_EQ(none->config.retention().keep_last(), 0u);  // the coordinator's defaults
+  absl::StatusOr<RunConfigFile> f = ParseRunConfigToml(
+      std::string(kMinimal) + "[retention]\nkeep_last = 2\nkeep_every = 10\n", "");
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->config.retention().keep_last(), 2u);
+  EXPECT_EQ(f->config.retention().keep_every(), 10u);
+  for (const auto& [table, field] : std::vector<std::pair<std::string, std::string>>{
+           {"keep_every = 3\n", "retention.keep_last: is required"},
+           {"keep_last = 0\n", "retention.keep_last"},
+           {"keep_last = 1\nkeep_every = -1\n", "retention.keep_every"},
+           {"keep_last = 1\nkeep_first = 1\n", "keep_first"}}) {
+    EXPECT_THAT(ParseRunConfigToml(std::string(kMinimal) + "[retention]\n" + table, ""),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(field)))
+        << table;
+  }
+}
+
 TEST(RunConfigTest, SyntaxErrorReportsLine) {
   EXPECT_THAT(
       ParseRunConfigToml(

@@ -136,6 +136,22 @@ TEST_F(FederationTest, ThreeClientsOverMtlsAccuracyRises) {
   ASSERT_EQ(Cli({"--json", "run", "list"}, &out), 0);
   EXPECT_EQ(JsonFrom(out)["runs"].size(), 1u) << out;
 
+  // Lifecycle through the CLI (docs/operations.md): the exported round is pinned; archive
+  // keeps it and the final model and hides the run; delete wants --yes, then says when.
+  ASSERT_EQ(Cli({"run", "archive", run}, &out), 0) << out;
+  ASSERT_EQ(Cli({"--json", "run", "list"}, &out), 0);
+  EXPECT_EQ(JsonFrom(out)["runs"].size(), 0u) << out;
+  ASSERT_EQ(Cli({"--json", "run", "list", "--all"}, &out), 0);
+  ASSERT_EQ(JsonFrom(out)["runs"].size(), 1u) << out;
+  EXPECT_EQ(JsonFrom(out)["runs"][0]["archived"], true) << out;
+  EXPECT_EQ(Status(run)["stored_model_rounds"], nlohmann::json::array({3})) << out;
+  EXPECT_EQ(Cli({"run", "delete", run}, &out), 2);
+  EXPECT_THAT(out, ::testing::HasSubstr("--yes"));
+  ASSERT_EQ(Cli({"run", "delete", run, "--yes"}, &out), 0) << out;
+  EXPECT_THAT(out, ::testing::HasSubstr("deleted"));
+  EXPECT_NE(Cli({"run", "status", run}, &out), 0);
+  EXPECT_THAT(out, ::testing::HasSubstr("was deleted"));
+
   // A client certificate cannot drive the Control API.
   std::vector<std::string> argv = {BinDir() + "/tessera", "--coordinator", Address(), "--ca",
                                    Pki("ca.pem"), "--cert", Pki("site-a.pem"), "--key",

@@ -21,9 +21,14 @@ int CreateRun(const ConnectionOptions& c, const OutputOptions& out, const std::s
               bool start);
 int StartRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id);
 int CancelRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id);
+int ArchiveRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id);
+// Refuses (exit 2) without `yes`: the deletion cannot be undone.
+int DeleteRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id,
+              bool yes);
 int RunStatus(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id);
 int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id);
-int ListRuns(const ConnectionOptions& c, const OutputOptions& out);
+// Archived runs only with `include_archived`.
+int ListRuns(const ConnectionOptions& c, const OutputOptions& out, bool include_archived);
 // `tessera run report RUN`: writes the run's self-contained HTML report (tools/cli/run_report.h)
 // to `out_path` (default: RUN.html in the current directory) and prints where and its size.
 int ReportRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id,

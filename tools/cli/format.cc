@@ -93,9 +93,10 @@ std::string RunStatusText(const wire::v1::RunStatus& s) {
 std::string RunListText(const wire::v1::ListRunsResponse& runs) {
   std::string out = absl::StrFormat("%-18s %-24s %-10s %s\n", "run", "name", "state", "rounds");
   for (const auto& s : runs.runs()) {
-    absl::StrAppend(&out, absl::StrFormat("%-18s %-24s %-10s %u/%u\n", s.run_id(), s.name(),
+    absl::StrAppend(&out, absl::StrFormat("%-18s %-24s %-10s %u/%u%s\n", s.run_id(), s.name(),
                                           wire::v1::RunState_Name(s.state()),
-                                          s.completed_rounds(), s.total_rounds()));
+                                          s.completed_rounds(), s.total_rounds(),
+                                          s.archived() ? " (archived)" : ""));
   }
   return out;
 }

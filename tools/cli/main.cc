@@ -57,13 +57,27 @@ int main(int argc, char** argv) {
   for (const RunCmd& cmd : {RunCmd{"start", "start a created run", &StartRun},
                             RunCmd{"status", "show a run and its rounds", &RunStatus},
                             RunCmd{"watch", "follow a run live until it ends", &WatchRun},
-                            RunCmd{"cancel", "cancel a run", &CancelRun}}) {
+                            RunCmd{"cancel", "cancel a run", &CancelRun},
+                            RunCmd{"archive",
+                                   "archive an ended run: keep only its final and exported "
+                                   "models, hide it from `run list`",
+                                   &ArchiveRun}}) {
     CLI::App* sub = run->add_subcommand(cmd.name, cmd.help);
     sub->add_option("run", run_id, "run id")->required();
     auto fn = cmd.fn;
     sub->callback([&, fn] { rc = fn(conn, out, run_id); });
   }
-  run->add_subcommand("list", "list runs")->callback([&] { rc = ListRuns(conn, out); });
+  bool all_runs = false;
+  CLI::App* list = run->add_subcommand("list", "list runs");
+  list->add_flag("--all", all_runs, "include archived runs");
+  list->callback([&] { rc = ListRuns(conn, out, all_runs); });
+  bool yes = false;
+  CLI::App* del = run->add_subcommand(
+      "delete", "delete an ended run's record, rounds and models (its audit entries, "
+                "provenance and privacy charges stay)");
+  del->add_option("run", run_id, "run id")->required();
+  del->add_flag("--yes", yes, "confirm: deleting cannot be undone");
+  del->callback([&] { rc = DeleteRun(conn, out, run_id, yes); });
   CLI::App* report = run->add_subcommand("report", "write a run's self-contained HTML report");
   report->add_option("run", run_id, "run id")->required();
   report->add_option("--out", out_path, "HTML file to write (default: RUN.html)");

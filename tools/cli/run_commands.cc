@@ -163,6 +163,35 @@ int CancelRun(const ConnectionOptions& c, const OutputOptions& out, const std::s
   return UnaryRun(c, out, run_id, &wire::v1::Control::Stub::CancelRun, "run cancel");
 }
 
+int ArchiveRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id) {
+  return UnaryRun(c, out, run_id, &wire::v1::Control::Stub::ArchiveRun, "run archive");
+}
+
+int DeleteRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id,
+              bool yes) {
+  if (!yes) {
+    std::cerr << "tessera: run delete: deleting run " << run_id
+              << " cannot be undone; add --yes to confirm\n";
+    return 2;
+  }
+  auto stub = Connect(c);
+  if (!stub.ok()) return Fail("connect", stub.status());
+  wire::v1::RunRef ref;
+  ref.set_run_id(run_id);
+  wire::v1::DeleteRunResponse response;
+  auto ctx = UnaryContext(c);
+  grpc::Status s = (*stub)->DeleteRun(ctx.get(), ref, &response);
+  if (!s.ok()) return Fail("run delete", s);
+  if (out.json) {
+    std::cout << ToJson(response) << "\n";
+  } else {
+    std::cout << "run " << response.run_id() << " deleted (" << response.deleted_models()
+              << " round models removed; its audit entries, provenance and privacy charges "
+                 "are kept)\n";
+  }
+  return 0;
+}
+
 int RunStatus(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id) {
   return UnaryRun(c, out, run_id, &wire::v1::Control::Stub::GetRunStatus, "run status");
 }
@@ -257,12 +286,14 @@ int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::st
   return last_state == wire::v1::COMPLETED ? 0 : 1;
 }
 
-int ListRuns(const ConnectionOptions& c, const OutputOptions& out) {
+int ListRuns(const ConnectionOptions& c, const OutputOptions& out, bool include_archived) {
   auto stub = Connect(c);
   if (!stub.ok()) return Fail("connect", stub.status());
+  wire::v1::ListRunsRequest request;
+  request.set_include_archived(include_archived);
   wire::v1::ListRunsResponse runs;
   auto ctx = UnaryContext(c);
-  grpc::Status s = (*stub)->ListRuns(ctx.get(), {}, &runs);
+  grpc::Status s = (*stub)->ListRuns(ctx.get(), request, &runs);
   if (!s.ok()) return Fail("run list", s);
   std::cout << (out.json ? ToJson(runs) + "\n" : RunListText(runs));
   return 0;
