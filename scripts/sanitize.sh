@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Sanitizer builds of the test suite (docs/testing.md):
+#   scripts/sanitize.sh asan [ctest args]  AddressSanitizer + LeakSanitizer + UBSan (gcc), every
+#                                          target, the whole ctest suite (unit and integration).
+#   scripts/sanitize.sh tsan [ctest args]  ThreadSanitizer, only the test binaries listed in
+#                                          TSAN_TESTS below (coordinator, secure aggregation,
+#                                          simulator) and the programs they start.
+# Extra arguments go to ctest (e.g. `-R SecAgg` to run fewer tests).
+# Every sanitizer report, from a test or from any process a test starts, is written to
+# $BUILD/sanitizer-logs/<kind>.<pid>; the script prints them and exits 1 when there is one,
+# even where the test itself passed (e.g. a child whose exit status the test ignores).
+# Suppressions (third-party code only, each with its reason): tests/sanitizers/*.supp.
+#
+# Environment:
+#   SAN_BUILD_DIR  build directory (default ./build-asan or ./build-tsan)
+#   JOBS           build parallelism (default nproc)
+#   CTEST_JOBS     tests run at once (default 2)
+#   SAN_TARGETS    build and run only these test binaries, space-separated (default: asan all
+#                  targets and every test, tsan TSAN_TESTS)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+MODE=${1:-}
+case "$MODE" in
+  asan) SANITIZE=address,undefined ;;
+  tsan) SANITIZE=thread ;;
+  *)
+    echo "usage: scripts/sanitize.sh asan|tsan [ctest args]" >&2
+    exit 2
+    ;;
+esac
+shift
+BUILD=${SAN_BUILD_DIR:-$ROOT/build-$MODE}
+JOBS=${JOBS:-$(nproc)}
+CTEST_JOBS=${CTEST_JOBS:-2}
+SUPP=$ROOT/tests/sanitizers
+LOGS=$BUILD/sanitizer-logs
+PYTHON=/usr/bin/python3
+[ -x "$PYTHON" ] || PYTHON=python3
+
+# ThreadSanitizer: tests that exercise the coordinator's, secure aggregation's and the
+# simulator's threads, and the check of the absl::Mutex annotations
+# (tests/sanitizers/tsan_absl_sync.cc). All but sim_test run without LibTorch (uninstrumented
+# LibTorch, OpenBLAS and libgomp synchronize in ways TSan cannot see).
+TSAN_TESTS=(secagg_test secagg_protocol_test coordinator_state_test coordinator_round_test
+            coordinator_service_test fleet_bad_input_test secagg_bad_input_test
+            peer_strings_test sim_test tsan_annotations_check)
+
+if [ -n "${SAN_TARGETS:-}" ]; then
+  read -r -a targets <<< "$SAN_TARGETS"
+elif [ "$MODE" = tsan ]; then
+  targets=("${TSAN_TESTS[@]}")
+else
+  targets=()
+fi
+
+export CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=true
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTESSERA_SANITIZE="$SANITIZE" >/dev/null
+
+# The build runs each test binary once (gtest_discover_tests lists its tests): no leak check
+# and no log files there, so a report can only come from the test run below.
+build_start=$(date +%s)
+ASAN_OPTIONS=detect_leaks=0 ninja -C "$BUILD" -j "$JOBS" "${targets[@]:-all}"
+echo "sanitize $MODE: built in $(( $(date +%s) - build_start )) s"
+
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+export OPENBLAS_NUM_THREADS=1
+if [ "$MODE" = asan ]; then
+  export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:check_initialization_order=1"`
+    `":strict_init_order=1:log_path=$LOGS/asan"
+  export LSAN_OPTIONS="suppressions=$SUPP/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$SUPP/ubsan.supp"`
+    `":log_path=$LOGS/ubsan"
+else
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$SUPP/tsan.supp"`
+    `":log_path=$LOGS/tsan"
+fi
+selection=()
+if [ "${#targets[@]}" -gt 0 ]; then
+  # ctest has no per-executable filter: pick the test numbers whose command is one of
+  # the targets (ctest numbers tests in the order of --show-only=json-v1).
+  numbers=$(cd "$BUILD" && ctest --show-only=json-v1 | "$PYTHON" -c '
+import json, os, sys
+want = set(sys.argv[1:])
+tests = json.load(sys.stdin)["tests"]
+print(",".join(str(i) for i, t in enumerate(tests, 1)
+               if t.get("command") and os.path.basename(t["command"][0]) in want))
+' "${targets[@]}")
+  if [ -z "$numbers" ]; then
+    echo "sanitize $MODE: no tests of ${targets[*]} in $BUILD" >&2
+    exit 1
+  fi
+  selection=(-I "0,0,0,$numbers")
+fi
+
+test_start=$(date +%s)
+status=0
+(cd "$BUILD" && ctest --output-on-failure --timeout 1800 -j "$CTEST_JOBS" \
+  "${selection[@]}" "$@") || status=$?
+echo "sanitize $MODE: tests ran in $(( $(date +%s) - test_start )) s (ctest exit $status)"
+
+reports=$(find "$LOGS" -type f -size +0 | sort)
+if [ -n "$reports" ]; then
+  for f in $reports; do
+    echo "==== $f"
+    cat "$f"
+  done
+  echo "sanitize $MODE: $(echo "$reports" | wc -l) sanitizer report(s), above" >&2
+  exit 1
+fi
+if [ "$status" != 0 ]; then
+  echo "sanitize $MODE: tests failed without a sanitizer report" >&2
+  exit "$status"
+fi
+echo "sanitize $MODE: no sanitizer reports"
