@@ -295,12 +295,13 @@ void RunManager::SetRunState(const std::shared_ptr<Run>& run, wire::v1::RunState
     if (absl::Status s = state_->UpdateRun(updated); !s.ok()) {
       updated.set_message(absl::StrCat(message, " (not persisted: ", s.message(), ")"));
     }
+    // Audited before the state is published: whoever sees the run ended finds its entry.
+    Audit("coordinator", state == wire::v1::COMPLETED ? "run.completed" : "run.failed",
+          run->id, 0, {{"message", std::string(message)}});
     NoIoMutexLock l(&run->mu);
     run->record = std::move(updated);
     run->current.reset();
   }
-  Audit("coordinator", state == wire::v1::COMPLETED ? "run.completed" : "run.failed", run->id,
-        0, {{"message", std::string(message)}});
   Notify(run);
 }
 
