@@ -332,6 +332,9 @@ absl::Status RunManager::RecoverReleases() {
       p->set_mode(ModeName(record.config().differential_privacy().mode()));
       p->set_dataset(c.ledger.dataset());
       p->set_noise_multiplier(record.config().differential_privacy().noise_multiplier());
+      // q as MakePrivacyPlan derives it (the charge used it): the history states it too.
+      const Dp& dp = record.config().differential_privacy();
+      p->set_sampling_rate(std::min(1.0, dp.expected_clients_per_round() / dp.population()));
       p->set_released(true);
       p->set_epsilon(c.ledger.epsilon_spent());
       p->set_delta(c.ledger.delta());

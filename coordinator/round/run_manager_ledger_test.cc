@@ -175,6 +175,8 @@ TEST_F(RunManagerLedgerTest, CancelAfterReleaseKeepsOneCharge) {
   EXPECT_EQ(s.rounds(0).state(), wire::v1::ROUND_FAILED);
   EXPECT_TRUE(s.rounds(0).privacy().released());
   EXPECT_THAT(s.rounds(0).failure_reason(), HasSubstr("release was charged"));
+  // The fixture expects 3 clients of a population of 3: q = 1 (it was recorded as 0).
+  EXPECT_EQ(s.rounds(0).privacy().sampling_rate(), 1.0);
   EXPECT_EQ(RoundsCharged(), 1u);
   EXPECT_NEAR(EpsilonSpent(), Epsilon(1), 1e-9);
   Restart();  // a second restart changes nothing
