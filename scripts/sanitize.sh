@@ -38,13 +38,22 @@ LOGS=$BUILD/sanitizer-logs
 PYTHON=/usr/bin/python3
 [ -x "$PYTHON" ] || PYTHON=python3
 
-# ThreadSanitizer: tests that exercise the coordinator's, secure aggregation's and the
-# simulator's threads, and the check of the absl::Mutex annotations
-# (tests/sanitizers/tsan_absl_sync.cc). All but sim_test run without LibTorch (uninstrumented
-# LibTorch, OpenBLAS and libgomp synchronize in ways TSan cannot see).
+# ThreadSanitizer: tests that exercise the coordinator's (run manager, round driver, state),
+# secure aggregation's and the simulator's threads, and the check of the absl::Mutex
+# annotations (tests/sanitizers/tsan_absl_sync.cc). All but sim_test run without LibTorch
+# (uninstrumented LibTorch, OpenBLAS and libgomp synchronize in ways TSan cannot see).
+# Left out: the tests that drive an in-process coordinator over gRPC (coordinator_service_test,
+# fleet_bad_input_test, secagg_bad_input_test, peer_strings_test, pki_federation_test). Debian's
+# gRPC is uninstrumented and hands call state between its threads through its own atomics, so
+# TSan reports thousands of races there (1,825 in fleet_bad_input_test alone), almost all
+# inside gRPC and gRPC's inline headers; only suppressing every stack through gRPC would
+# silence them, which would also hide races in Tessera's reactors. Try them with
+# SAN_TARGETS=... once gRPC is built with -fsanitize=thread.
 TSAN_TESTS=(secagg_test secagg_protocol_test coordinator_state_test coordinator_round_test
-            coordinator_service_test fleet_bad_input_test secagg_bad_input_test
-            peer_strings_test sim_test tsan_annotations_check)
+            sim_test tsan_annotations_check)
+# sim_test's one gRPC case, for the same reason (its report: gRPC's epoll poller's fd, both
+# stacks inside libgrpc).
+TSAN_EXCLUDE='^SimulationTest\.GrpcOnLoopbackGivesTheSameRunAsDirectCalls$'
 
 if [ -n "${SAN_TARGETS:-}" ]; then
   read -r -a targets <<< "$SAN_TARGETS"
@@ -93,6 +102,9 @@ print(",".join(str(i) for i, t in enumerate(tests, 1)
     exit 1
   fi
   selection=(-I "0,0,0,$numbers")
+  if [ "$MODE" = tsan ] && [ -z "${SAN_TARGETS:-}" ]; then
+    selection+=(-E "$TSAN_EXCLUDE")
+  fi
 fi
 
 test_start=$(date +%s)
