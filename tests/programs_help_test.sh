@@ -18,7 +18,8 @@ fail=0
 for path in "$bin"/*; do
   name=$(basename "$path")
   [ -f "$path" ] && [ -x "$path" ] || continue
-  case "$name" in *_test | lib*.so | lib*.so.*) continue ;; esac
+  # Tests, shared libraries, and the fuzzers' corpus replays (ctest Fuzz.*, tests/fuzz).
+  case "$name" in *_test | lib*.so | lib*.so.* | fuzz_*_replay) continue ;; esac
   listed=0
   for p in "${programs[@]}" "${benchmarks[@]}"; do [ "$p" = "$name" ] && listed=1; done
   if [ $listed = 0 ]; then
