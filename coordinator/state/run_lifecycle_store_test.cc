@@ -139,6 +139,14 @@ TEST_F(RunLifecycleStoreTest, DeleteRunKeepsProvenanceChargesAndAudit) {
   session.set_session_id("s1");
   TESSERA_ASSERT_OK(state_->PutSecAggSession(session));
 
+  // A charge marker of the run and its dataset's ledger: deleting never refunds budget.
+  storage::v1::PrivacyLedgerRecord ledger;
+  ledger.set_dataset("ds");
+  ledger.set_rounds_charged(2);
+  TESSERA_ASSERT_OK(state_->TEST_PutRaw("ledger/ds", ledger.SerializeAsString()));
+  TESSERA_ASSERT_OK(
+      state_->TEST_PutRaw("charge/gone/00000002/0000", ledger.SerializeAsString()));
+
   storage::v1::DeletedRunRecord tombstone;
   tombstone.set_run_id("gone");
   tombstone.set_deleted_by("operator:op");
@@ -161,6 +169,14 @@ TEST_F(RunLifecycleStoreTest, DeleteRunKeepsProvenanceChargesAndAudit) {
   auto log = state_->ListAudit();
   ASSERT_THAT(log, IsOk());
   ASSERT_EQ(log->size(), 1u);
+  auto kept_ledger = state_->GetLedger("ds");
+  ASSERT_THAT(kept_ledger, IsOk());
+  ASSERT_TRUE(kept_ledger->has_value());
+  EXPECT_EQ((*kept_ledger)->rounds_charged(), 2u);
+  auto charges = state_->ListReleaseCharges("gone");
+  ASSERT_THAT(charges, IsOk());
+  ASSERT_EQ(charges->size(), 1u);
+  EXPECT_EQ((*charges)[0].round, 2u);
   auto stone = state_->GetDeletedRun("gone");
   ASSERT_THAT(stone, IsOk());
   ASSERT_TRUE(stone->has_value());
