@@ -14,7 +14,7 @@ PACKAGES=(
   libre2-dev libsentencepiece-dev libicu-dev
   libtomlplusplus-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   dataset-fashion-mnist gnuplot-nox systemd chromium
-  python3 python3-numpy python3-torch python3-regex python3-sentencepiece
+  python3 python3-numpy python3-torch python3-regex python3-sentencepiece python3-jinja2
   fortunes fortunes-min
   iproute2 docker-compose
 )
