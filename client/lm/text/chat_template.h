@@ -1,120 +1,91 @@
 // File: chat_template.h
-// A checkpoint's chat template (tokenizer_config.json "chat_template", a Jinja
-// string) for one [user, assistant] exchange, rendered exactly as transformers'
-// tokenizer.apply_chat_template(messages, tokenize=False) renders it. This is
-// not a Jinja interpreter: the published template families are recognized by
-// their markers, the per-message expressions ('<|im_start|>' + message['role']
-// + ...) are read from the template and evaluated, and anything else is refused
-// by name.
+// A checkpoint's chat template (tokenizer_config.json "chat_template", a Jinja string)
+// executed by the Jinja interpreter (jinja/template.h) exactly as transformers'
+// tokenizer.apply_chat_template(messages, tokenize=False) renders it: the variables
+// messages, add_generation_prompt, tools = none, documents = none and the tokenizer's
+// bos_token / eos_token (undefined where the tokenizer has none), strftime_now formatting
+// a fixed time.
 //
-// Families:
-//   chatml  (<|im_start|>: Qwen2, Qwen2.5, SmolLM2-Instruct): the default
-//   system message the
-//           template writes when the conversation has none
-//           ('<|im_start|>system\n...<|im_end|>\n' literal), then the messages;
-//           generation prompt '<|im_start|>assistant\n'.
-//   llama3  (<|start_header_id|>: Llama 3, 3.1, 3.2, 3.3): bos_token; 3.1+
-//   templates
-//           ("Cutting Knowledge Date") write a system header with "Today Date:
-//           " + the date
-//           ("26 Jul 2024" as the template sets it, or today's date where the
-//           template calls strftime_now, as transformers >= 4.45 does); message
-//           contents are trimmed.
-//   inst    ([INST]: Llama 2 chat, Mistral/Mixtral Instruct): the user and
-//   assistant
-//           expressions as the template writes them (spaces, .strip()/|trim,
-//           bos/eos).
-// Refused: reasoning templates (<think>: Qwen3, QwQ), Mistral's [SYSTEM_PROMPT]
-// templates, templates of other families (Gemma, Phi-3, Zephyr, ...), and any
-// family template whose message expressions or default system message cannot be
-// read.
+// For training on one [user, assistant] exchange the rendering is split where the loss
+// starts and ends: the prompt is the rendering of [user] with add_generation_prompt=True,
+// which must be a prefix of the rendering of [user, assistant]; the rest is the response,
+// through the last eos_token in it (the end-of-turn token such as <|im_end|>, <|eot_id|>,
+// </s>), and the tail after that (ChatML's "\n"), which is not a target.
 //
 // Example:
-//   TESSERA_ASSIGN_OR_RETURN(ChatTemplate t,
-//   ChatTemplate::Parse(*tok->chat_template(), {})); ChatRendering r =
-//   t.Render("Name a colour.", "Blue.");
+//   TESSERA_ASSIGN_OR_RETURN(ChatTemplate t, LoadChatTemplate(*tokenizer, ""));
+//   TESSERA_ASSIGN_OR_RETURN(ChatRendering r, t.RenderExchange("Name a colour.", "Blue."));
 //   // r.prompt + r.response + r.tail == apply_chat_template([user, assistant])
 #ifndef TESSERA_CLIENT_LM_TEXT_CHAT_TEMPLATE_H_
 #define TESSERA_CLIENT_LM_TEXT_CHAT_TEMPLATE_H_
 
+#include <ctime>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "client/lm/text/jinja/template.h"
+#include "client/lm/tokenizer/tokenizer.h"
 
 namespace tessera::lm {
 
 struct ChatTemplateOptions {
-  // The texts the template's bos_token and eos_token stand for ("" when the
-  // tokenizer has none, as Jinja renders an undefined variable).
-  std::string bos_token;
-  std::string eos_token;
-  // "Today Date" of Llama 3.1+ templates that call strftime_now("%d %b %Y"),
-  // e.g. "26 Jul 2024". Empty: such a template is refused.
-  std::string today;
+  // The texts of the tokenizer's special tokens; nullopt: the template sees them undefined
+  // (transformers passes only the tokens the tokenizer has).
+  std::optional<std::string> bos_token;
+  std::optional<std::string> eos_token;
+  // The time strftime_now formats (Llama 3.2's and Granite's "Today Date").
+  std::tm now{};
+  jinja::Limits limits;
+};
+
+struct ChatMessage {
+  std::string role;
+  std::string content;
 };
 
 // One [user, assistant] exchange, split where the loss starts and ends.
 struct ChatRendering {
-  // Everything up to and including the assistant header:
-  // apply_chat_template([user], add_generation_prompt=True) for chatml and
-  // llama3; BOS + the user turn for inst.
-  std::string prompt;
-  // The assistant content through its end-of-turn token (<|im_end|>,
-  // <|eot_id|>, </s>); for inst, with the text the template writes before the
-  // content (Llama 2 and Mistral v0.3: " ").
-  std::string response;
-  // What the template writes after the end-of-turn token ("\n" for chatml).
-  std::string tail;
+  std::string prompt;    // apply_chat_template([user], add_generation_prompt=True)
+  std::string response;  // the assistant's turn through its end-of-turn (eos) token
+  std::string tail;      // what the template writes after that token
 };
 
 class ChatTemplate {
  public:
-  // Errors: INVALID_ARGUMENT "chat template: ..." naming the family (or that
-  // none is recognized) and what cannot be rendered exactly.
+  // Errors: INVALID_ARGUMENT "chat template: line L, column C: ..." for syntax the
+  // interpreter rejects.
   static absl::StatusOr<ChatTemplate> Parse(absl::string_view jinja,
                                             const ChatTemplateOptions& options);
 
-  // "chatml", "llama3" or "inst".
-  const std::string& family() const { return family_; }
-  // Whether the rendering starts with bos_token (then encode it without
-  // add_special_tokens, as apply_chat_template(tokenize=True) does).
-  bool writes_bos() const { return writes_bos_; }
+  // apply_chat_template(messages, add_generation_prompt, tokenize=False).
+  // Errors: INVALID_ARGUMENT "chat template: ..." (raise_exception's message included).
+  absl::StatusOr<std::string> Render(const std::vector<ChatMessage>& messages,
+                                     bool add_generation_prompt) const;
 
-  ChatRendering Render(absl::string_view user,
-                       absl::string_view assistant) const;
-
-  // One piece of a message expression.
-  struct Part {
-    enum Kind { kLiteral, kRole, kContent, kBos, kEos } kind = kLiteral;
-    std::string text;   // kLiteral
-    bool trim = false;  // kContent: |trim or .strip()
-    bool operator==(const Part& o) const {
-      return kind == o.kind && text == o.text && trim == o.trim;
-    }
-  };
+  // Errors: Render's, and INVALID_ARGUMENT when the prompt is not a prefix of the whole
+  // exchange (the template renders the user turn differently once an assistant follows).
+  absl::StatusOr<ChatRendering> RenderExchange(absl::string_view user,
+                                               absl::string_view assistant) const;
 
  private:
-  ChatTemplate() = default;
-  // The message expression's text for `role` with `content`, split at the
-  // content.
-  std::string Eval(const std::vector<Part>& parts, absl::string_view role,
-                   absl::string_view content) const;
+  ChatTemplate(jinja::Template t, ChatTemplateOptions options)
+      : template_(std::move(t)), options_(std::move(options)) {}
 
-  std::string family_;
-  bool writes_bos_ = false;
+  jinja::Template template_;
   ChatTemplateOptions options_;
-  std::string preamble_;  // before the first message (BOS, system header)
-  std::vector<Part> user_;
-  std::vector<Part> assistant_;  // == user_ for chatml and llama3
-  std::string generation_prompt_;
-  std::string end_of_turn_;
 };
 
-// Python's str.strip() (Jinja's |trim): Unicode whitespace off both ends of
-// UTF-8 text.
-std::string PyStrip(absl::string_view s);
+// The tokenizer's chat template, with the texts of its BOS and EOS tokens, and strftime_now
+// formatting `chat_date` ("26 Jul 2024"; empty: the local time now, as transformers).
+// Errors: INVALID_ARGUMENT when the tokenizer has no chat template (tokenizer_config.json
+// "chat_template"), "tokenizer_config.json: chat template: ..." when it does not parse, or
+// a chat_date that is not such a date.
+absl::StatusOr<ChatTemplate> LoadChatTemplate(const Tokenizer& tokenizer,
+                                              absl::string_view chat_date);
 
 }  // namespace tessera::lm
 

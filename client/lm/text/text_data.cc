@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <memory>
 #include <optional>
 #include <random>
@@ -253,7 +252,12 @@ class PartBuilder {
   absl::Status AddChat(const Record& r) {
     const std::string user =
         r.input.empty() ? r.instruction : absl::StrCat(r.instruction, "\n\n", r.input);
-    const ChatRendering c = chat_->Render(user, r.output);
+    absl::StatusOr<ChatRendering> rendered = chat_->RenderExchange(user, r.output);
+    if (!rendered.ok()) {
+      return absl::Status(rendered.status().code(),
+                          absl::StrCat(path_, ":", r.line, ": ", rendered.status().message()));
+    }
+    const ChatRendering& c = *rendered;
     const std::string through_response = absl::StrCat(c.prompt, c.response);
     TESSERA_ASSIGN_OR_RETURN(std::vector<int32_t> prompt_ids,
                              Encode(r, "instruction", c.prompt, false));
@@ -341,43 +345,6 @@ class PartBuilder {
   uint64_t target_tokens_ = 0;
 };
 
-// The text of a special token id ("" when absent, as Jinja renders an undefined variable).
-absl::StatusOr<std::string> TokenText(const Tokenizer& tokenizer, std::optional<int32_t> id) {
-  if (!id.has_value()) return std::string();
-  return tokenizer.Decode({*id}, /*skip_special_tokens=*/false);
-}
-
-// The tokenizer's chat template, parsed.
-absl::StatusOr<ChatTemplate> LoadChatTemplate(const Tokenizer& tokenizer,
-                                              const TextDataOptions& options) {
-  const std::optional<std::string> jinja = tokenizer.chat_template();
-  if (!jinja.has_value()) {
-    return absl::InvalidArgumentError(
-        "prompt_template \"chat\": the tokenizer has no chat template (tokenizer_config.json "
-        "\"chat_template\")");
-  }
-  ChatTemplateOptions chat;
-  TESSERA_ASSIGN_OR_RETURN(chat.bos_token, TokenText(tokenizer, tokenizer.bos_id()));
-  TESSERA_ASSIGN_OR_RETURN(chat.eos_token, TokenText(tokenizer, tokenizer.eos_id()));
-  chat.today = options.chat_date;
-  if (chat.today.empty()) {
-    // transformers' strftime_now("%d %b %Y"): the local date.
-    const std::time_t now = std::time(nullptr);
-    std::tm local{};
-    char buf[32];
-    if (localtime_r(&now, &local) != nullptr &&
-        std::strftime(buf, sizeof(buf), "%d %b %Y", &local) > 0) {
-      chat.today = buf;
-    }
-  }
-  absl::StatusOr<ChatTemplate> parsed = ChatTemplate::Parse(*jinja, chat);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tokenizer_config.json: ", parsed.status().message()));
-  }
-  return parsed;
-}
-
 }  // namespace
 
 absl::StatusOr<TextData> LoadTextData(const std::string& jsonl_path, const Tokenizer& tokenizer,
@@ -393,7 +360,7 @@ absl::StatusOr<TextData> LoadTextData(const std::string& jsonl_path, const Token
       HeldOut(records.size(), options.heldout_fraction, options.split_seed);
   std::optional<ChatTemplate> chat;
   if (format == Format::kInstruction && options.prompt_template == "chat") {
-    TESSERA_ASSIGN_OR_RETURN(chat, LoadChatTemplate(tokenizer, options));
+    TESSERA_ASSIGN_OR_RETURN(chat, LoadChatTemplate(tokenizer, options.chat_date));
   }
   const ChatTemplate* chat_ptr = chat.has_value() ? &*chat : nullptr;
   PartBuilder train(jsonl_path, tokenizer, options, *eos, chat_ptr);

@@ -39,8 +39,8 @@ struct TextDataOptions {
   // Instruction records: "alpaca" (Stanford Alpaca's two prompts, with and without input)
   // or "chat" (the tokenizer's chat template, chat_template.h).
   std::string prompt_template = "alpaca";
-  // "chat" with a template that writes today's date (Llama 3.2's strftime_now): the date,
-  // e.g. "26 Jul 2024"; empty: the local date now, as transformers renders it.
+  // "chat" with a template that writes today's date (strftime_now: Llama 3.2, Granite): the
+  // date, e.g. "26 Jul 2024"; empty: the local time now, as transformers renders it.
   std::string chat_date;
   // In [2, kMaxSeqLengthLimit].
   uint32_t max_seq_length = 256;
@@ -88,19 +88,22 @@ struct TextData {
 //   add_special_tokens) + EOS truncated to max_seq_length; labels = kIgnoreLabel on the
 //   first |Encode(source, add_special_tokens)| positions, the ids on the rest.
 //   With prompt_template "chat": the user message is the instruction, plus "\n\n" + input
-//   when input is non-empty; the assistant message is the output. [user, assistant] is
-//   rendered with tokenizer.chat_template() (ChatTemplate: prompt + response + tail) and
-//   encoded without add_special_tokens (as apply_chat_template(tokenize=True); the template
-//   writes BOS itself where the checkpoint has one); no EOS is appended (the template's
-//   end-of-turn token ends the response). Labels are kIgnoreLabel on the prompt (through the
-//   assistant header) and on the tail after the end-of-turn token, the ids on the response
-//   (the assistant content and its end-of-turn token); a token that straddles a boundary is
-//   a target.
+//   when input is non-empty; the assistant message is the output. The checkpoint's chat
+//   template (tokenizer.chat_template(), executed by ChatTemplate::RenderExchange: prompt =
+//   [user] with add_generation_prompt, response through the eos token, tail) renders
+//   [user, assistant], encoded without add_special_tokens (as
+//   apply_chat_template(tokenize=True); the template writes BOS itself where the checkpoint
+//   has one); no EOS is appended (the template's end-of-turn token ends the response).
+//   Labels are kIgnoreLabel on the prompt (through the assistant header) and on the tail
+//   after the end-of-turn token, the ids on the response; a token that straddles a boundary
+//   is a target.
 // Errors: NOT_FOUND; INVALID_ARGUMENT naming the line and field
 // ("data.jsonl:12: \"text\" is not a string"), for a bad option, a line over
 // max_line_bytes, more than record_limit records, a file without records, a tokenizer
 // without an EOS token, or (prompt_template "chat") a tokenizer without a chat template
-// (tokenizer_config.json "chat_template") or with one ChatTemplate::Parse refuses.
+// (tokenizer_config.json "chat_template"), one the interpreter cannot parse, a record the
+// template refuses (raise_exception) or renders so that the prompt is not a prefix of the
+// exchange, or a chat_date that is not a date.
 absl::StatusOr<TextData> LoadTextData(const std::string& jsonl_path, const Tokenizer& tokenizer,
                                       const TextDataOptions& options);
 

@@ -285,6 +285,26 @@ TEST_F(TextDataTest, ChatTemplateThatWritesBosGetsNoSecondBos) {
   EXPECT_THAT(d->train[0].labels, ElementsAreArray(labels));
 }
 
+TEST_F(TextDataTest, ChatDateIsWhatStrftimeNowFormats) {
+  ChatByteTokenizer tok("{{ strftime_now('%d %b %Y') }}|{% for m in messages %}{{ m.content }}"
+                        "{% endfor %}",
+                        {}, kEos);
+  const std::string path = Write("{\"instruction\": \"Hi\", \"output\": \"Yo\"}\n");
+  TextDataOptions o = NoHeldOut(1024);
+  o.prompt_template = "chat";
+  o.chat_date = "2 Jan 2025";
+  absl::StatusOr<TextData> d = LoadTextData(path, tok, o);
+  ASSERT_THAT(d, IsOk());
+  ASSERT_EQ(d->train.size(), 1u);
+  // prompt "02 Jan 2025|Hi", exchange "02 Jan 2025|HiYo": the response "Yo" (no eos text).
+  std::vector<int32_t> ids = Bytes("02 Jan 2025|HiYo");
+  std::vector<int32_t> labels(ids.size(), kI);
+  labels[ids.size() - 2] = 'Y' + 3;
+  labels[ids.size() - 1] = 'o' + 3;
+  EXPECT_THAT(d->train[0].input_ids, ElementsAreArray(ids));
+  EXPECT_THAT(d->train[0].labels, ElementsAreArray(labels));
+}
+
 TEST_F(TextDataTest, ChatPromptTemplateNeedsAChatTemplate) {
   const std::string path = Write("{\"instruction\": \"Hi\", \"output\": \"Yo\"}\n");
   TextDataOptions o = NoHeldOut(1024);
@@ -292,10 +312,22 @@ TEST_F(TextDataTest, ChatPromptTemplateNeedsAChatTemplate) {
   EXPECT_THAT(LoadTextData(path, tok_, o),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("tokenizer_config.json \"chat_template\"")));
-  ChatByteTokenizer unknown("{{ '<start_of_turn>' }}", {}, kEos);
-  EXPECT_THAT(LoadTextData(path, unknown, o),
+  ChatByteTokenizer unsupported("{% macro m() %}{% endmacro %}", {}, kEos);
+  EXPECT_THAT(LoadTextData(path, unsupported, o),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("tokenizer_config.json: chat template: not a recognized")));
+                       HasSubstr("tokenizer_config.json: chat template: line 1, column 4: "
+                                 "unsupported statement 'macro'")));
+  // A record the template refuses names the file's line.
+  ChatByteTokenizer refusing("{{ raise_exception('no user turns') }}", {}, kEos);
+  EXPECT_THAT(LoadTextData(path, refusing, o),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr(":1: chat template: line 1, column 4: raise_exception: no user "
+                                 "turns")));
+  o.chat_date = "July 26";
+  EXPECT_THAT(LoadTextData(path, refusing, o),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("chat_date \"July 26\" is not a date")));
+  o.chat_date = "";
   o.prompt_template = "vicuna";
   EXPECT_THAT(LoadTextData(path, tok_, o),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("alpaca or chat")));
