@@ -40,6 +40,14 @@ check 'client/' 'client/|tests/|tools/model/|tools/sim/' \
 # tools/bench measures the coordinator's own classes (start-up, commit latency) in process.
 check 'coordinator/' 'coordinator/|tests/|tools/sim/|tools/bench/' \
   "nothing outside coordinator/ (and tools/sim, tools/bench, tests) includes coordinator/"
+# The round loop's stages (docs/architecture.md "The round loop") never see RunManager: it
+# calls them, one way. Only RunManager's own files include its private header.
+run_manager_files='coordinator/round/(run_manager|run_lifecycle|run_tasks|round_driver|select_clients|evaluate_round|export_documents)[._]'
+check 'coordinator/round/run_manager_internal\.h' "$run_manager_files" \
+  "only RunManager's own files include run_manager_internal.h"
+check 'coordinator/round/run_manager\.h' \
+  "$run_manager_files|coordinator/round/[^:]*_test\.cc:|coordinator/service/|tools/|tests/" \
+  "the round loop's stages do not include run_manager.h (RunManager calls them)"
 # core/governance and privacy/provenance hash and sign governance records (docs/governance.md).
 check 'tessera/wire|tessera/storage' \
   'core/serde/|core/config/|core/governance/|privacy/provenance/|coordinator/|client/runtime/|tools/|tests/' \

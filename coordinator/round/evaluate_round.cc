@@ -30,8 +30,9 @@ void RunManager::EvaluateRound(const std::shared_ptr<Run>& run,
     run->current = *summary;
   }
   Notify(run);
-  // Only clients the run's license rules accept see the model (governance_driver.cc).
-  const size_t delivered = DispatchTasks(run, round, EligibleClients(run, registry_->Connected()));
+  // Only clients the run's license rules accept see the model (run_governance.h).
+  const size_t delivered =
+      DispatchTasks(run, round, run->governance->Select(registry_->Connected()));
   const absl::Time deadline = absl::Now() + Seconds(config.evaluation().deadline_seconds());
   {
     absl::MutexLock l(&round->mu);

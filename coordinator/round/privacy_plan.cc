@@ -102,6 +102,10 @@ absl::StatusOr<PrivacyPlan> MakePrivacyPlan(const wire::v1::RunConfig& config,
   return plan;
 }
 
+const char* DpModeName(wire::v1::DifferentialPrivacyConfig::Mode mode) {
+  return mode == wire::v1::DifferentialPrivacyConfig::DISTRIBUTED ? "distributed" : "central";
+}
+
 storage::v1::PrivacyLedgerRecord NewLedger(const PrivacyPlan& plan) {
   storage::v1::PrivacyLedgerRecord l;
   l.set_dataset(plan.config.dataset());

@@ -54,6 +54,9 @@ absl::StatusOr<PrivacyPlan> MakePrivacyPlan(const wire::v1::RunConfig& config,
 // clip + quantization_l2_error. The noise on the sum is update_noise_multiplier times this.
 double CentralSensitivity(const PrivacyPlan& plan, double clip);
 
+// "central" or "distributed", as RoundSummary.privacy.mode shows the mechanism.
+const char* DpModeName(wire::v1::DifferentialPrivacyConfig::Mode mode);
+
 // An empty ledger for the plan's dataset, budget and delta.
 storage::v1::PrivacyLedgerRecord NewLedger(const PrivacyPlan& plan);
 

@@ -1,14 +1,17 @@
 // The round loop of one run (RunManager::Drive and helpers). See docs/architecture.md.
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 
 #include <glog/logging.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "coordinator/round/round_phases.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
+#include "coordinator/round/secure_aggregation.h"
 #include "core/base/status_macros.h"
 #include "core/config/run_config.h"
 #include "core/serde/tensor_stream.h"
@@ -59,8 +62,9 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
     Notify(run);
 
     std::optional<storage::v1::PrivacyLedgerRecord> charge;
-    if (run->privacy.has_value()) {
-      absl::StatusOr<storage::v1::PrivacyLedgerRecord> next = ChargeNextRound(run, &summary);
+    if (run->privacy != nullptr) {
+      absl::StatusOr<storage::v1::PrivacyLedgerRecord> next =
+          run->privacy->PlanRound(run->id, &summary);
       if (!next.ok()) {
         const bool spent = next.status().code() == absl::StatusCode::kResourceExhausted;
         LOG(WARNING) << "run " << run->id << ": " << next.status().message();
@@ -75,7 +79,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
     // evaluation tasks, status, metrics or an export can carry anything derived from it,
     // and whatever happens next (cancel, shutdown, an error, a crash) it stays charged.
     if (charge && summary.privacy().released()) {
-      if (absl::Status s = ChargeRelease(run, summary, *charge); !s.ok()) {
+      if (absl::Status s = run->privacy->Release(run->id, summary, *charge); !s.ok()) {
         LOG(ERROR) << "run " << run->id << " round " << number << ": " << s;
         SetRunState(run, wire::v1::FAILED,
                     absl::StrCat("cannot write the privacy ledger charge of round ", number,
@@ -124,8 +128,8 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
                     absl::StrCat("cannot store round ", number, ": ", commit.message()));
         return;
       }
-      if (charge) AfterCharge(run, *charge, summary);
-      AuditRound(run, summary);
+      if (charge) run->privacy->Commit(*charge, summary);
+      run->governance->Commit(summary);
       ApplyRetention(run);  // models the run's retention policy no longer keeps
       LOG(INFO) << "run " << run->id << " round " << number << " completed: "
                 << summary.reported() << "/" << summary.selected() << " clients, train_loss "
@@ -148,9 +152,9 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
         !s.ok()) {
       LOG(ERROR) << "cannot record failed attempt: " << s;
     } else if (charged) {
-      AfterCharge(run, *charge, summary);
+      run->privacy->Commit(*charge, summary);
     }
-    AuditRound(run, summary);
+    run->governance->Commit(summary);
     {
       NoIoMutexLock l(&run->mu);
       run->history.push_back(summary);
@@ -189,15 +193,12 @@ size_t RunManager::DispatchTasks(const std::shared_ptr<Run>& run,
                                  ? config.round().deadline_seconds()
                                  : config.evaluation().deadline_seconds());
   proto.set_seed(config.seed() * 1000003ull + round->number);
-  if (config.strategy().kind() == wire::v1::StrategyConfig::FEDPROX) {
-    proto.mutable_strategy()->set_proximal_mu(config.strategy().proximal_mu());
-  }
-  if (config.strategy().kind() == wire::v1::StrategyConfig::SCAFFOLD) {
-    proto.mutable_strategy()->set_scaffold(true);
-  }
+  if (run->strategy != nullptr) run->strategy->Dispatch(proto);
   // Record-level DP-SGD rides on every training task, with or without the organization-level
   // mechanism (whose fields `customize` adds).
-  AddRecordDpTask(config, proto);
+  run->record_privacy->Dispatch(proto);
+  // How the client encodes its update (docs/compression.md); decoded in push_update.cc.
+  if (round->type == wire::v1::TRAIN) *proto.mutable_compression() = config.compression();
   std::vector<std::shared_ptr<Task>> tasks;
   for (size_t i = 0; i < clients.size(); ++i) {
     const std::string& client = clients[i];
@@ -205,7 +206,7 @@ size_t RunManager::DispatchTasks(const std::shared_ptr<Run>& run,
     task->task = proto;
     task->task.set_task_id(crypto::RandomHexId(12));
     task->index = static_cast<uint32_t>(i);
-    RequestDataReport(*run, client, task->task);
+    run->governance->Dispatch(client, task->task);
     if (customize) customize(i, task->task);
     task->client = client;
     task->round = round;
@@ -261,29 +262,20 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   EndPhase(summary, "select");
 
   std::shared_ptr<Round> round = NewTrainRound(run, *summary, global);
-  BeginSitePrivacy(*run, *summary);
-  round->strategy = config.strategy();
+  run->record_privacy->BeginAttempt(summary->round(), summary->attempt());
+  round->strategy = run->strategy;
   round->population = registry_->NumConnected();
-  if (IsRobustRule(round->strategy)) {
-    const uint64_t held = candidates.size() * global->weights.TotalBytes();
-    if (held > options_.max_held_update_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "strategy \"", StrategyName(round->strategy.kind()), "\" would hold ",
-          candidates.size(), " updates of ", global->weights.TotalBytes(), " bytes (", held,
-          " bytes), over the coordinator's limit of ", options_.max_held_update_bytes,
-          " bytes; select fewer clients per round"));
-    }
-  }
-  if (run->privacy.has_value()) {
-    round->dp = &*run->privacy;
+  TESSERA_RETURN_IF_ERROR(run->strategy->CheckHeldBytes(
+      candidates.size(), global->weights.TotalBytes(), options_.max_held_update_bytes));
+  if (run->privacy != nullptr) {
+    round->dp = run->privacy;
     round->dp_clip = summary->privacy().clip_norm();
   }
   {
-    absl::StatusOr<aggregation::WeightedAccumulator> acc =
-        aggregation::WeightedAccumulator::Create(global->weights);
-    if (!acc.ok()) return acc.status();
+    absl::StatusOr<UpdateFold> fold = run->strategy->NewFold(global->weights);
+    if (!fold.ok()) return fold.status();
     absl::MutexLock l(&round->mu);
-    round->accumulator.emplace(std::move(*acc));
+    round->fold.emplace(*std::move(fold));
   }
   summary->set_state(wire::v1::ROUND_TRAINING);
   summary->set_selected(static_cast<uint32_t>(candidates.size()));
@@ -295,7 +287,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   std::function<void(size_t, wire::v1::Task&)> customize;
   if (round->dp != nullptr) {
     customize = [&](size_t, wire::v1::Task& task) {
-      AddDpTask(*round->dp, round->dp_clip, "", config, task);
+      round->dp->Dispatch(round->dp_clip, "", config.selection().min_clients(), task);
     };
   }
   const size_t delivered = DispatchTasks(run, round, candidates, customize);
@@ -334,7 +326,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   }
   CloseRound(round);
   if (run->stop || shutting_down_) return absl::CancelledError("run stopped");
-  TakeSitePrivacy(*round, summary);
+  RecordPrivacy::Summarize(round->SiteReports(), summary);
   EndPhase(summary, "train");
 
   absl::MutexLock l(&round->mu);
@@ -351,31 +343,101 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
         " gave up) by the ", config.round().deadline_seconds(), " s deadline; need ", min_clients));
   }
   summary->set_train_loss(round->examples ? round->weighted_loss / round->examples : 0.0);
-  if (round->strategy.kind() == wire::v1::StrategyConfig::FEDNOVA && round->sums.p_over_tau > 0) {
-    // FedNova's sum of examples / local_steps is the accumulator's weight sum: take its exact
-    // value, not the running double (whose last bit depends on the arrival order).
-    round->sums.p_over_tau = round->accumulator->total_weight();
-  }
-  absl::StatusOr<ArrayRecord> mean_delta =
-      IsRobustRule(round->strategy) ? CombineHeld(round->strategy, round->held)
-                                    : std::move(*round->accumulator).Average();
-  round->accumulator.reset();
-  round->held.clear();
+  absl::StatusOr<ArrayRecord> mean_delta = std::move(*round->fold).Aggregate();
+  round->fold.reset();
   if (!mean_delta.ok()) return mean_delta.status();
-  if (round->strategy.kind() == wire::v1::StrategyConfig::FEDNOVA) {
-    TESSERA_RETURN_IF_ERROR(FinishFedNova(round->sums, *mean_delta));
-  }
   if (round->dp != nullptr) {
     // Only the noised model leaves the mechanism: no per-round training loss or counts.
     summary->set_train_loss(0);
     summary->set_num_examples(0);
-    TESSERA_RETURN_IF_ERROR(FinishCentralDp(*round->dp, round->reported, round->dp_unclipped,
-                                            *mean_delta, summary));
+    TESSERA_RETURN_IF_ERROR(
+        round->dp->NoiseMean(round->reported, round->dp_unclipped, *mean_delta, summary));
   }
-  auto next = StrategyNextModel(config.strategy(), run->server, *std::move(mean_delta), *global,
-                                summary->round(), summary->reported(), round->population);
+  auto next = run->strategy->NextModel(*std::move(mean_delta), *global, summary->round(),
+                                       summary->reported(), round->population);
   EndPhase(summary, "aggregate");
   return next;
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecure(
+    const std::shared_ptr<Run>& run, const wire::v1::RunConfig& config,
+    const std::shared_ptr<const ModelSnapshot>& global, wire::v1::RoundSummary* summary) {
+  TESSERA_ASSIGN_OR_RETURN(std::vector<std::string> clients,
+                           SelectClients(run, config, *summary));
+  EndPhase(summary, "select");
+  const uint64_t population = registry_->NumConnected();
+  SecureAggregation::Attempt attempt;
+  attempt.run_id = run->id;
+  attempt.round = summary->round();
+  attempt.attempt = summary->attempt();
+  attempt.config = config;
+  attempt.global = global;
+  attempt.dp = run->privacy.get();
+  attempt.dp_clip = attempt.dp != nullptr ? summary->privacy().clip_norm() : 0;
+  TESSERA_ASSIGN_OR_RETURN(
+      std::unique_ptr<SecureAggregation> secure,
+      SecureAggregation::Open({state_, registry_, options_.peer_trust, options_.insecure},
+                              std::move(attempt), clients));
+
+  std::shared_ptr<Round> round = NewTrainRound(run, *summary, global);
+  run->record_privacy->BeginAttempt(summary->round(), summary->attempt());
+  round->secagg = secure->session();
+  auto publish = [&] {
+    *summary->mutable_secagg() = round->secagg->Status();
+    summary->set_bytes_down(round->bytes_down);
+    summary->set_bytes_up(round->bytes_up);
+    {
+      NoIoMutexLock l(&run->mu);
+      run->current = *summary;
+    }
+    Notify(run);
+  };
+  summary->set_state(wire::v1::ROUND_TRAINING);
+  summary->set_selected(secure->num_clients());
+  publish();
+  DispatchTasks(run, round, clients,
+                [&](size_t i, wire::v1::Task& task) { secure->Dispatch(i, task); });
+  const absl::Status outcome = secure->RunPhases(
+      [&] { return run->stop || shutting_down_; }, publish, summary);
+  CloseRound(round);
+  if (absl::IsCancelled(outcome)) return outcome;
+  RecordPrivacy::Summarize(round->SiteReports(), summary);
+  if (!outcome.ok()) {
+    return absl::Status(outcome.code(),
+                        absl::StrCat("secure aggregation aborted: ", outcome.message()));
+  }
+  TESSERA_ASSIGN_OR_RETURN(ArrayRecord mean, secure->Aggregate(summary));
+  TESSERA_ASSIGN_OR_RETURN(
+      std::shared_ptr<const ModelSnapshot> next,
+      run->strategy->NextModel(std::move(mean), *global, summary->round(),
+                               summary->reported(), population));
+  LOG(INFO) << "run " << run->id << " round " << summary->round() << ": secure sum of "
+            << summary->reported() << "/" << secure->num_clients()
+            << " clients (k=" << summary->secagg().degree_k()
+            << ", t=" << summary->secagg().threshold_t() << ")";
+  EndPhase(summary, "aggregate");
+  return next;
+}
+
+void RunManager::FaultPoint(const std::shared_ptr<Run>& run, uint32_t round) {
+  const std::string& spec = options_.fault_crash_at;
+  const size_t colon = spec.rfind(':');
+  uint32_t at = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(spec.substr(colon + 1), &at) ||
+      at != round) {
+    return;
+  }
+  const std::string station = spec.substr(0, colon);
+  if (station == "cancel" || station == "shutdown") {
+    // Hold the released, uncommitted round until the operator stops it.
+    while (!run->stop && !shutting_down_) absl::SleepFor(absl::Milliseconds(20));
+    if ((station == "shutdown") != shutting_down_.load()) return;
+  } else if (station != "before-commit") {
+    return;
+  }
+  LOG(ERROR) << "--fault-crash-at=" << spec << ": killing the coordinator (testing only)";
+  google::FlushLogFiles(google::GLOG_INFO);
+  raise(SIGKILL);
 }
 
 }  // namespace tessera::coordinator

@@ -11,6 +11,11 @@
 
 namespace tessera::coordinator {
 
+// A config's seconds as a duration (to the millisecond).
+inline absl::Duration Seconds(double s) {
+  return absl::Milliseconds(static_cast<int64_t>(s * 1000));
+}
+
 // Starts the attempt's clock.
 inline void StartPhases(wire::v1::RoundSummary* summary) {
   summary->set_started_unix_ms(absl::ToUnixMillis(absl::Now()));

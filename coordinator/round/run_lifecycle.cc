@@ -29,6 +29,9 @@ absl::StatusOr<std::shared_ptr<RunManager::Run>> RunManager::LoadRun(
     storage::v1::RunRecord record, bool full) {
   auto run = std::make_shared<Run>();
   run->id = record.run_id();
+  run->governance = std::make_unique<RunGovernance>(GovernanceServices(), run->id, record.config());
+  run->record_privacy =
+      std::make_unique<RecordPrivacy>(record.config().differential_privacy().record());
   TESSERA_ASSIGN_OR_RETURN(std::vector<wire::v1::RoundSummary> history,
                            state_->ListRounds(run->id));
   std::shared_ptr<ModelSnapshot> model;
@@ -37,25 +40,22 @@ absl::StatusOr<std::shared_ptr<RunManager::Run>> RunManager::LoadRun(
       TESSERA_ASSIGN_OR_RETURN(run->artifact, state_->LoadArtifact(run->id));
     }
     TESSERA_ASSIGN_OR_RETURN(model, LoadSnapshot(run->id, record.completed_rounds()));
-    TESSERA_ASSIGN_OR_RETURN(run->server,
-                             MakeServerStrategy(record.config().strategy(), model->weights,
-                                                &model->server_state));
+    TESSERA_ASSIGN_OR_RETURN(RoundStrategy strategy,
+                             RoundStrategy::Create(record.config().strategy(), model->weights,
+                                                   &model->server_state));
+    run->strategy = std::make_shared<RoundStrategy>(std::move(strategy));
   }
+  // A site that refused a task of this run stays unselected after a restart.
+  run->record_privacy->RestoreRefusals(history);
   {
     NoIoMutexLock l(&run->mu);
     run->record = std::move(record);
     run->history = std::move(history);
-    // A site that refused a task of this run stays unselected after a restart.
-    for (const wire::v1::RoundSummary& h : run->history) {
-      for (const wire::v1::SitePrivacy& site : h.site_privacy()) {
-        if (site.refused()) run->budget_exhausted.insert(site.client());
-      }
-    }
     run->model = std::move(model);
   }
   if (full) {
     TESSERA_RETURN_IF_ERROR(RestorePrivacy(run));
-    TESSERA_RETURN_IF_ERROR(RestoreProvenance(run, /*add_this_build=*/true));
+    TESSERA_RETURN_IF_ERROR(run->governance->Restore(/*add_this_build=*/true));
   } else {
     absl::MutexLock l(&run->load_mu);
     run->loaded = false;
@@ -63,11 +63,41 @@ absl::StatusOr<std::shared_ptr<RunManager::Run>> RunManager::LoadRun(
   return run;
 }
 
+absl::Status RunManager::RestorePrivacy(const std::shared_ptr<Run>& run) {
+  wire::v1::RunConfig config;
+  std::shared_ptr<const ModelSnapshot> model;
+  std::vector<wire::v1::RoundSummary> history;
+  uint32_t run_completed_rounds = 0;
+  {
+    NoIoMutexLock l(&run->mu);
+    config = run->record.config();
+    model = run->model;
+    history = run->history;
+    run_completed_rounds = run->record.completed_rounds();
+  }
+  if (config.differential_privacy().mode() ==
+      wire::v1::DifferentialPrivacyConfig::MODE_UNSPECIFIED) {
+    return absl::OkStatus();
+  }
+  if (model == nullptr) {  // an ended run loaded lightly: its layout from the stored model
+    TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<ModelSnapshot> stored,
+                             LoadSnapshot(run->id, run_completed_rounds));
+    model = std::move(stored);
+  }
+  TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<RoundPrivacy> privacy,
+                           RoundPrivacy::Restore(config, model->weights, history, state_));
+  // Under the run's mutex: EnsureLoaded installs an ended run's privacy while status and
+  // metrics readers may look at it.
+  NoIoMutexLock l(&run->mu);
+  run->privacy = std::move(privacy);
+  return absl::OkStatus();
+}
+
 absl::Status RunManager::EnsureLoaded(const std::shared_ptr<Run>& run) {
   absl::MutexLock l(&run->load_mu);
   if (run->loaded) return absl::OkStatus();
   TESSERA_RETURN_IF_ERROR(RestorePrivacy(run));
-  TESSERA_RETURN_IF_ERROR(RestoreProvenance(run, /*add_this_build=*/false));
+  TESSERA_RETURN_IF_ERROR(run->governance->Restore(/*add_this_build=*/false));
   run->loaded = true;
   return absl::OkStatus();
 }
@@ -166,7 +196,7 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::ArchiveRun(absl::string_view run
       // The final model is read from disk on export, like any ended run's.
       run->model.reset();
     }
-    Audit(OperatorActor(actor), "run.archived", run->id, 0, {});
+    audit_.Record(AuditTrail::OperatorActor(actor.name), "run.archived", run->id, 0, {});
   }
   ApplyRetention(run);
   return GetRunStatus(run_id);
@@ -176,7 +206,7 @@ absl::StatusOr<uint64_t> RunManager::DeleteRun(absl::string_view run_id, const A
   storage::v1::DeletedRunRecord tombstone;
   tombstone.set_run_id(std::string(run_id));
   tombstone.set_deleted_unix_ms(absl::ToUnixMillis(absl::Now()));
-  tombstone.set_deleted_by(OperatorActor(actor));
+  tombstone.set_deleted_by(AuditTrail::OperatorActor(actor.name));
   std::shared_ptr<Run> run;
   {
     absl::MutexLock l(&mu_);
@@ -212,7 +242,7 @@ absl::StatusOr<uint64_t> RunManager::DeleteRun(absl::string_view run_id, const A
   // An ended run's driver thread has returned or is returning: join it before the last
   // reference to the run goes (a joinable std::thread must not be destroyed).
   if (run != nullptr && run->driver.joinable()) run->driver.join();
-  Audit(OperatorActor(actor), "run.deleted", run_id, 0,
+  audit_.Record(AuditTrail::OperatorActor(actor.name), "run.deleted", run_id, 0,
         {{"name", tombstone.name()},
          {"completed_rounds", absl::StrCat(tombstone.completed_rounds())},
          {"state", wire::v1::RunState_Name(tombstone.state())}});

@@ -7,6 +7,8 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "coordinator/round/peer_text.h"
+#include "coordinator/round/privacy_recovery.h"
+#include "coordinator/round/secure_aggregation.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
 #include "core/config/run_config.h"
@@ -18,7 +20,11 @@ namespace tessera::coordinator {
 
 RunManager::RunManager(RunManagerOptions options, CoordinatorState* state,
                        ClientRegistry* registry)
-    : options_(options), state_(state), registry_(registry) {}
+    : options_(options), state_(state), registry_(registry), audit_(state, options.signer) {}
+
+RunGovernance::Services RunManager::GovernanceServices() const {
+  return {state_, registry_, &audit_, options_.coordinator_version};
+}
 
 RunManager::~RunManager() { Shutdown(); }
 
@@ -36,9 +42,9 @@ void RunManager::Shutdown() {
 }
 
 absl::Status RunManager::Recover() {
-  TESSERA_RETURN_IF_ERROR(AbortInterruptedSessions());
+  TESSERA_RETURN_IF_ERROR(SecureAggregation::AbortInterruptedSessions(*state_));
   // An interrupted release is charged (and recorded) before any run resumes.
-  TESSERA_RETURN_IF_ERROR(RecoverReleases());
+  TESSERA_RETURN_IF_ERROR(RecoverReleases(*state_));
   std::vector<CoordinatorState::UnreadableRun> unreadable;
   TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::RunRecord> records,
                            state_->ListReadableRuns(&unreadable));
@@ -111,14 +117,19 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
     return absl::InvalidArgumentError(
         "model: give either model.architecture or a TorchScript program, not both");
   }
-  TESSERA_RETURN_IF_ERROR(AddScaffoldVariate(config.strategy(), initial_weights));
-  TESSERA_ASSIGN_OR_RETURN(ServerStrategy server,
-                           MakeServerStrategy(config.strategy(), initial_weights, nullptr));
-  TESSERA_RETURN_IF_ERROR(CheckSecAggRun(config, initial_weights));
+  TESSERA_RETURN_IF_ERROR(RoundStrategy::PrepareInitialModel(config.strategy(), initial_weights));
+  TESSERA_ASSIGN_OR_RETURN(RoundStrategy strategy,
+                           RoundStrategy::Create(config.strategy(), initial_weights, nullptr));
+  TESSERA_RETURN_IF_ERROR(
+      SecureAggregation::CheckRun(config, initial_weights, options_.max_message_bytes));
   // Opens the dataset's privacy ledger: refuses a budget that differs from the dataset's or
   // cannot pay for one more round.
-  TESSERA_ASSIGN_OR_RETURN(std::optional<OpenedPrivacy> privacy,
-                           OpenPrivacy(config, initial_weights));
+  std::unique_ptr<RoundPrivacy> privacy;
+  if (config.differential_privacy().mode() !=
+      wire::v1::DifferentialPrivacyConfig::MODE_UNSPECIFIED) {
+    TESSERA_ASSIGN_OR_RETURN(privacy, RoundPrivacy::Open(config, initial_weights, state_,
+                                                         options_.max_message_bytes));
+  }
   {
     absl::MutexLock l(&mu_);
     size_t active = 0;
@@ -136,7 +147,7 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
   auto run = std::make_shared<Run>();
   run->id = crypto::RandomHexId(8);
   run->artifact = std::move(artifact);
-  run->server = std::move(server);
+  run->strategy = std::make_shared<RoundStrategy>(std::move(strategy));
   storage::v1::RunRecord record;
   record.set_run_id(run->id);
   *record.mutable_config() = config;
@@ -144,7 +155,11 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
     *record.mutable_config()->mutable_retention() = options_.retention;
   }
   record.set_state(wire::v1::CREATED);
-  record.set_created_unix_ms(absl::ToUnixMillis(absl::Now()));
+  const int64_t created_unix_ms = absl::ToUnixMillis(absl::Now());
+  record.set_created_unix_ms(created_unix_ms);
+  run->governance = std::make_unique<RunGovernance>(GovernanceServices(), run->id, record.config());
+  run->record_privacy =
+      std::make_unique<RecordPrivacy>(record.config().differential_privacy().record());
   record.set_has_artifact(!run->artifact.empty());
   TESSERA_RETURN_IF_ERROR(state_->CreateRun(record, initial_weights, run->artifact));
   TESSERA_ASSIGN_OR_RETURN(storage::v1::ModelManifest manifest,
@@ -157,10 +172,11 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
     run->record = std::move(record);
     run->model = model;
   }
-  TESSERA_RETURN_IF_ERROR(CreateProvenance(run, actor, *model));
-  if (privacy.has_value()) {
-    TESSERA_RETURN_IF_ERROR(InstallPrivacy(run, std::move(privacy->plan), privacy->ledger,
-                                           config.differential_privacy().clip_norm()));
+  TESSERA_RETURN_IF_ERROR(run->governance->Create(actor.name, actor.cli_version,
+                                                   created_unix_ms, *model));
+  if (privacy != nullptr) {
+    NoIoMutexLock l(&run->mu);
+    run->privacy = std::move(privacy);
   }
   wire::v1::RunStatus status;
   {
@@ -170,6 +186,29 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CreateRun(const wire::v1::RunCon
   absl::MutexLock l(&mu_);
   runs_[run->id] = run;
   return status;
+}
+
+absl::Status RunManager::CheckDatasetFree(const Run& run) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // The run is starting: its privacy was set by CreateRun or LoadRun and stays.
+  if (run.privacy == nullptr) return absl::OkStatus();
+  const std::string& dataset = run.privacy->dataset();
+  std::vector<std::shared_ptr<Run>> runs;
+  {
+    absl::MutexLock l(&mu_);
+    for (auto& [id, r] : runs_) runs.push_back(r);
+  }
+  for (const std::shared_ptr<Run>& other : runs) {
+    if (other->id == run.id) continue;
+    // A running run's privacy is constant (an ended one's may be installed by EnsureLoaded).
+    NoIoMutexLock l(&other->mu);
+    if (other->record.state() == wire::v1::RUNNING && other->privacy != nullptr &&
+        other->privacy->dataset() == dataset) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "run ", other->id, " is running on dataset \"", dataset,
+          "\" and spends its privacy budget; one run at a time may spend a dataset's budget"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<RunManager::Run>> RunManager::FindRun(absl::string_view run_id) {
@@ -242,7 +281,7 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::StartRun(absl::string_view run_i
     NoIoMutexLock l(&run->mu);
     run->record = std::move(updated);
   }
-  Audit(OperatorActor(actor), "run.started", run->id, 0, {});
+  audit_.Record(AuditTrail::OperatorActor(actor.name), "run.started", run->id, 0, {});
   StartDriver(run);
   Notify(run);
   return GetRunStatus(run_id);
@@ -270,7 +309,7 @@ absl::StatusOr<wire::v1::RunStatus> RunManager::CancelRun(absl::string_view run_
     run->record = std::move(updated);
     run->current.reset();
   }
-  Audit(OperatorActor(actor), "run.cancelled", run->id, 0, {});
+  audit_.Record(AuditTrail::OperatorActor(actor.name), "run.cancelled", run->id, 0, {});
   run->stop = true;
   Notify(run);
   return GetRunStatus(run_id);
@@ -296,7 +335,7 @@ void RunManager::SetRunState(const std::shared_ptr<Run>& run, wire::v1::RunState
       updated.set_message(absl::StrCat(message, " (not persisted: ", s.message(), ")"));
     }
     // Audited before the state is published: whoever sees the run ended finds its entry.
-    Audit("coordinator", state == wire::v1::COMPLETED ? "run.completed" : "run.failed",
+    audit_.Record("coordinator", state == wire::v1::COMPLETED ? "run.completed" : "run.failed",
           run->id, 0, {{"message", std::string(message)}});
     NoIoMutexLock l(&run->mu);
     run->record = std::move(updated);
@@ -352,11 +391,9 @@ wire::v1::RunStatus RunManager::StatusOf(const Run& run) ABSL_NO_THREAD_SAFETY_A
   s.set_archived(run.record.archived());
   for (uint32_t round : StoredModelRounds(run.record)) s.add_stored_model_rounds(round);
   *s.mutable_config() = run.record.config();
-  if (run.privacy.has_value()) *s.mutable_privacy() = run.budget;
-  for (const wire::v1::Participant& p : run.provenance.participants()) {
-    if (!p.refused().empty()) s.add_refused_clients(absl::StrCat(p.client(), ": ", p.refused()));
-  }
-  for (const std::string& c : run.budget_exhausted) s.add_budget_exhausted_clients(c);
+  if (run.privacy != nullptr) *s.mutable_privacy() = run.privacy->Budget();
+  run.governance->AddRefusedClients(s);
+  run.record_privacy->AddExhaustedClients(s);
   for (const auto& r : run.history) *s.add_rounds() = r;
   if (run.current.has_value()) *s.add_rounds() = CurrentRound(run);
   return s;
@@ -365,10 +402,7 @@ wire::v1::RunStatus RunManager::StatusOf(const Run& run) ABSL_NO_THREAD_SAFETY_A
 wire::v1::RoundSummary RunManager::CurrentRound(const Run& run) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   wire::v1::RoundSummary current = *run.current;
   // The attempt in progress shows its site reports as they arrive.
-  if (current.round() == run.site_privacy.round && current.attempt() == run.site_privacy.attempt &&
-      current.site_privacy().empty()) {
-    for (const auto& site : run.site_privacy.sites) *current.add_site_privacy() = site;
-  }
+  run.record_privacy->AddLiveSites(current);
   return current;
 }
 
@@ -386,7 +420,7 @@ std::vector<RunMetrics> RunManager::Metrics() {
     m.run_id = run->id;
     m.name = run->record.config().name();
     m.state = run->record.state();
-    if (run->privacy.has_value()) m.budget = run->budget;
+    if (run->privacy != nullptr) m.budget = run->privacy->Budget();
     for (const auto& r : run->history) m.AddRound(r);
     if (run->current.has_value()) m.AddRound(CurrentRound(*run));
     out.emplace_back(run->record.created_unix_ms(), std::move(m));

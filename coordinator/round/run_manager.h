@@ -25,8 +25,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "coordinator/round/audit_trail.h"
 #include "coordinator/round/client_registry.h"
+#include "coordinator/round/model_snapshot.h"
 #include "coordinator/round/privacy_plan.h"
+#include "coordinator/round/run_governance.h"
 #include "coordinator/round/run_retention.h"
 #include "coordinator/round/run_metrics.h"
 #include "coordinator/state/coordinator_state.h"
@@ -40,16 +43,6 @@
 #include "tessera/wire/v1/governance.pb.h"
 
 namespace tessera::coordinator {
-
-// A global model that stays immutable while tasks stream it.
-struct ModelSnapshot {
-  uint32_t round = 0;
-  ArrayRecord weights;
-  std::string digest;  // DigestArrayRecord(weights)
-  // What the strategy keeps across rounds (server optimizer moments); stored with the
-  // model, never sent to clients.
-  ArrayRecord server_state;
-};
 
 struct RunManagerOptions {
   uint64_t max_update_examples = 1ull << 32;  // per update
@@ -186,7 +179,7 @@ class RunManager {
   // the run did not ask for or the data card does not allow, too many classes).
   absl::Status SubmitDataReport(absl::string_view task_id, absl::string_view client,
                                 const wire::v1::DataReport& report);
-  // Record-level DP (site_privacy.cc, docs/privacy.md): what a TRAIN task costs the site's
+  // Record-level DP (record_privacy.h, docs/privacy.md): what a TRAIN task costs the site's
   // own privacy budget, sent before it trains, or its refusal. The report goes into the
   // round's summary (site_privacy); a refusal drops the client from the round at once (as
   // AbandonTask, or withdrawn from the secure aggregation session) and the run no longer
@@ -212,7 +205,7 @@ class RunManager {
   };
   absl::StatusOr<Export> ExportModel(absl::string_view run_id, int32_t round);
 
-  // What goes next to exported weights (governance_driver.cc, docs/governance.md): the
+  // What goes next to exported weights (export_documents.cc, docs/governance.md): the
   // safetensors metadata the file must carry, the model card, and the bill of materials
   // signed by options.signer. Records "model.exported" in the audit log first, so the bill
   // of materials names the audit head that holds its export. FAILED_PRECONDITION without a
@@ -235,10 +228,7 @@ class RunManager {
       const Actor& actor, absl::string_view action,
       const std::map<std::string, std::string>& details);
   // The whole log in order and its head signed now. FAILED_PRECONDITION without a signer.
-  struct AuditLog {
-    std::vector<wire::v1::AuditEntry> entries;
-    wire::v1::AuditHead head;
-  };
+  using AuditLog = SignedAuditLog;
   absl::StatusOr<AuditLog> ExportAudit();
 
  private:
@@ -258,15 +248,15 @@ class RunManager {
   size_t DispatchTasks(const std::shared_ptr<Run>& run, const std::shared_ptr<Round>& round,
                        const std::vector<std::string>& clients,
                        const std::function<void(size_t, wire::v1::Task&)>& customize = nullptr);
-  // The connected clients the run may select: EligibleClients without those whose
-  // record-level budget is spent (`*exhausted` gets how many of those were connected).
+  // The connected clients the run may select: those its governance accepts without those
+  // whose record-level budget is spent (`*exhausted` gets how many of those were connected).
   std::vector<std::string> SelectableClients(const std::shared_ptr<Run>& run,
                                              size_t* exhausted);
   // Waits for enough connected clients and picks this round's, sorted by name.
   absl::StatusOr<std::vector<std::string>> SelectClients(const std::shared_ptr<Run>& run,
                                                          const wire::v1::RunConfig& config,
                                                          const wire::v1::RoundSummary& summary);
-  // TrainRound for runs with secure aggregation (secagg_driver.cc).
+  // TrainRound for runs with secure aggregation (secure_aggregation.h).
   absl::StatusOr<std::shared_ptr<const ModelSnapshot>> TrainRoundSecure(
       const std::shared_ptr<Run>& run, const wire::v1::RunConfig& config,
       const std::shared_ptr<const ModelSnapshot>& global, wire::v1::RoundSummary* summary);
@@ -274,111 +264,18 @@ class RunManager {
   static std::shared_ptr<Round> NewTrainRound(const std::shared_ptr<Run>& run,
                                               const wire::v1::RoundSummary& summary,
                                               std::shared_ptr<const ModelSnapshot> global);
-  // INVALID_ARGUMENT naming the field when a secure aggregation run cannot work: no k and t
-  // for its threat model, a modulus over 62 bits, masked inputs over max_message_bytes.
-  absl::Status CheckSecAggRun(const wire::v1::RunConfig& config, const ArrayRecord& weights);
-  // INVALID_ARGUMENT starting with `what` when a masked input of `values` values of `bits`
-  // bits in `tensors` tensors would not fit max_message_bytes.
-  absl::Status CheckMaskedInputSize(absl::string_view what, uint64_t values, uint32_t bits,
-                                    size_t tensors) const;
-  // Marks the secure aggregation sessions a previous process left ACTIVE as ABORTED.
-  absl::Status AbortInterruptedSessions();
   void CloseRound(const std::shared_ptr<Round>& round);
 
-  // ---- Differential privacy (dp_driver.cc, docs/privacy.md) ----
-  // CreateRun: the plan of a DP run (nullopt without DP) and its dataset's ledger, opened
-  // now. FAILED_PRECONDITION when the dataset has another budget or cannot pay for one
-  // round; INVALID_ARGUMENT when a distributed encoding would not fit max_message_bytes.
-  struct OpenedPrivacy {
-    PrivacyPlan plan;
-    storage::v1::PrivacyLedgerRecord ledger;
-  };
-  absl::StatusOr<std::optional<OpenedPrivacy>> OpenPrivacy(const wire::v1::RunConfig& config,
-                                                           const ArrayRecord& weights);
-  // Sets the run's plan, clip norm and budget view.
-  static absl::Status InstallPrivacy(const std::shared_ptr<Run>& run, PrivacyPlan plan,
-                                     const storage::v1::PrivacyLedgerRecord& ledger,
-                                     double clip);
-  // Recover: plan, current clip norm and budget of a stored DP run.
+  // ---- Differential privacy (round_privacy.h, docs/privacy.md) ----
+  // Recover, EnsureLoaded: the RoundPrivacy of a stored DP run, installed under run->mu.
   absl::Status RestorePrivacy(const std::shared_ptr<Run>& run);
   // StartRun: FAILED_PRECONDITION while another running run spends the same dataset.
   absl::Status CheckDatasetFree(const Run& run);
-  // Before a round: the ledger with that round charged, and summary->privacy filled in.
-  // RESOURCE_EXHAUSTED, saying why, when the budget cannot pay for the round.
-  absl::StatusOr<storage::v1::PrivacyLedgerRecord> ChargeNextRound(
-      const std::shared_ptr<Run>& run, wire::v1::RoundSummary* summary);
-  // After `ledger` was stored: the run's budget view (and, for adaptive clipping, its clip).
-  void AfterCharge(const std::shared_ptr<Run>& run,
-                   const storage::v1::PrivacyLedgerRecord& ledger,
-                   const wire::v1::RoundSummary& summary);
-  // Poisson sampling of `connected` with the plan's rate (fewer than `population` only).
-  static absl::StatusOr<std::vector<std::string>> PoissonSample(
-      const PrivacyPlan& plan, std::vector<std::string> connected);
-  // The DP section of a training task.
-  static void AddDpTask(const PrivacyPlan& plan, double clip, absl::string_view rotation_seed,
-                        const wire::v1::RunConfig& config, wire::v1::Task& task);
-  // Central DP on the mean of `count` clipped updates: noise, the fixed denominator, and
-  // the adaptive clip's update from `unclipped` (the count of updates within the clip).
-  static absl::Status FinishCentralDp(const PrivacyPlan& plan, uint64_t count,
-                                      double unclipped, ArrayRecord& mean,
-                                      wire::v1::RoundSummary* summary);
-  // Distributed DP: the noisy mean update from the secure sum of the clients' encodings.
-  static absl::StatusOr<ArrayRecord> DdgMeanFromSum(const PrivacyPlan& plan,
-                                                    absl::Span<const uint64_t> sum,
-                                                    absl::string_view rotation_seed,
-                                                    const ArrayRecord& layout);
-  // Recover: a distributed-DP session interrupted in Unmasking may have revealed its noised
-  // sum, so its round is charged with the failed attempt.
-  absl::StatusOr<std::optional<storage::v1::PrivacyLedgerRecord>> ChargeInterrupted(
-      const storage::v1::SecAggSessionRecord& session);
-  // The ledger of `record`'s dataset with one more round of its run charged.
-  absl::StatusOr<storage::v1::PrivacyLedgerRecord> ChargeForStoredRun(
-      const storage::v1::RunRecord& record);
-  // The "charge, then release" station: when `summary`'s attempt released a noised
-  // aggregate, stores `charge` (synced, once per run/round/attempt) before anything derived
-  // from the aggregate leaves the coordinator. On error the caller fails the run.
-  absl::Status ChargeRelease(const std::shared_ptr<Run>& run,
-                             const wire::v1::RoundSummary& summary,
-                             const storage::v1::PrivacyLedgerRecord& charge);
-  // Recover, before any run resumes: every release a previous process charged but never
-  // committed becomes a stored failed attempt (still charged once; the next attempt gets a
-  // new number), and a distributed-DP session whose noised sum was computed but not yet
-  // charged is charged now.
-  absl::Status RecoverReleases();
   // Testing only: options_.fault_crash_at (see RunManagerOptions).
   void FaultPoint(const std::shared_ptr<Run>& run, uint32_t round);
   absl::StatusOr<std::shared_ptr<Task>> FindTask(absl::string_view task_id,
                                                  absl::string_view client);
 
-  // ---- Record-level DP (site_privacy.cc) ----
-  // The record-level DP-SGD section of a TRAIN task, when the run has it.
-  static void AddRecordDpTask(const wire::v1::RunConfig& config, wire::v1::Task& task);
-  // A training attempt starts: the run's live site reports are for `summary`'s attempt.
-  static void BeginSitePrivacy(Run& run, const wire::v1::RoundSummary& summary);
-  // After CloseRound: the round's site reports go into `summary`, sorted by client.
-  static void TakeSitePrivacy(Round& round, wire::v1::RoundSummary* summary);
-
-  // ---- Governance (governance_driver.cc, docs/governance.md) ----
-  // Appends to the audit log; a failure is logged, never fails the action it records.
-  void Audit(absl::string_view actor, absl::string_view action, absl::string_view run_id,
-             uint32_t round, std::map<std::string, std::string> details);
-  static std::string OperatorActor(const Actor& actor);
-  // CreateRun: the run's provenance record (stored) and its "run.created" entry.
-  absl::Status CreateProvenance(const std::shared_ptr<Run>& run, const Actor& actor,
-                                const ModelSnapshot& initial);
-  // Recover: the stored provenance, with this coordinator's build added.
-  // `add_this_build`: a run this process may drive records this coordinator's build.
-  absl::Status RestoreProvenance(const std::shared_ptr<Run>& run, bool add_this_build);
-  // Selection: the connected clients the run accepts. Records each one's organization, data
-  // card and version with the run; refuses (once, with a REFUSED task, an audit entry and
-  // RunStatus.refused_clients) those whose data card the run's license rules reject.
-  std::vector<std::string> EligibleClients(const std::shared_ptr<Run>& run,
-                                           std::vector<std::string> connected);
-  // Dispatch: asks `client` for its data report if the run has none yet.
-  static void RequestDataReport(Run& run, absl::string_view client,
-                                wire::v1::Task& task);
-  // After a round attempt is stored: its audit entry.
-  void AuditRound(const std::shared_ptr<Run>& run, const wire::v1::RoundSummary& summary);
   // NOT_FOUND (saying when a deleted run was deleted, or why an unreadable one is missing).
   absl::StatusOr<std::shared_ptr<Run>> FindRun(absl::string_view run_id);
   // FindRun, then EnsureLoaded.
@@ -407,10 +304,13 @@ class RunManager {
   void SetRunState(const std::shared_ptr<Run>& run, wire::v1::RunState state,
                    absl::string_view message);
   void StartDriver(const std::shared_ptr<Run>& run);
+  // What every run's governance uses (run_governance.h).
+  RunGovernance::Services GovernanceServices() const;
 
   const RunManagerOptions options_;
   CoordinatorState* const state_;
   ClientRegistry* const registry_;
+  const AuditTrail audit_;
 
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Run>> runs_ ABSL_GUARDED_BY(mu_);

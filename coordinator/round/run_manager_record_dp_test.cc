@@ -1,4 +1,4 @@
-// Record-level DP-SGD in RunManager (site_privacy.cc): training tasks carry the run's DP-SGD
+// Record-level DP-SGD in RunManager (record_privacy.h): training tasks carry the run's DP-SGD
 // settings, each site's report of its own budget shows in the round summary, a site that
 // refuses is dropped from its round at once and never selected again in the run, and bad
 // reports are refused with the code and the field that was wrong.

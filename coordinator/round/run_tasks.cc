@@ -8,7 +8,6 @@
 #include "coordinator/round/peer_text.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
-#include "privacy/dp/update_dp.h"
 
 namespace tessera::coordinator {
 
@@ -100,28 +99,18 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
   Round& round = *task->round;
   // Central DP: every update weighs 1 and is clipped here too, so the sensitivity bound
   // holds whatever the client did; it reports whether it was within the clip (0 or 1).
-  std::optional<ArrayRecord> clipped;
-  double unclipped = 0;
+  std::optional<RoundPrivacy::ClippedUpdate> clipped;
   if (round.dp != nullptr) {
-    auto bit = metrics.find("dp_unclipped");
-    if (bit != metrics.end()) {
-      if (bit->second != 0 && bit->second != 1) {
-        return absl::InvalidArgumentError("metric \"dp_unclipped\" must be 0 or 1");
-      }
-      unclipped = bit->second;
-    }
-    clipped = update;
-    TESSERA_RETURN_IF_ERROR(CheckSameLayout(round.model->weights, *clipped));
-    dp::ClipUpdate(*clipped, round.dp_clip);
+    TESSERA_ASSIGN_OR_RETURN(
+        clipped, RoundPrivacy::Clip(update, metrics, round.model->weights, round.dp_clip));
   }
-  const ArrayRecord& folded = clipped ? *clipped : update;
-  double local_steps = 0;
-  double weight = 1.0;
+  const ArrayRecord& folded = clipped ? clipped->update : update;
+  UpdateWeight weight;  // under central DP every update weighs 1
+  weight.num_examples = num_examples;
   if (!clipped) {
-    TESSERA_ASSIGN_OR_RETURN(weight,
-                             StrategyWeight(round.strategy, num_examples, metrics, &local_steps));
+    TESSERA_ASSIGN_OR_RETURN(weight, round.strategy->Weigh(num_examples, metrics));
   }
-  const bool hold = IsRobustRule(round.strategy);
+  const bool hold = round.strategy->HoldsUpdates();
   if (hold) TESSERA_RETURN_IF_ERROR(CheckSameLayout(round.model->weights, update));
   {
     absl::MutexLock l(&round.mu);
@@ -131,19 +120,9 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
     if (task->reported) {
       return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already has an update"));
     }
-    // AddFinite checks layout and weight before folding: a rejected update leaves the sum
-    // unchanged.
-    if (hold) {
-      round.held.push_back(update);
-    } else {
-      TESSERA_RETURN_IF_ERROR(round.accumulator->AddFinite(folded, weight));
-    }
-    if (local_steps > 0) {
-      round.sums.p += static_cast<double>(num_examples);
-      round.sums.p_tau += static_cast<double>(num_examples) * local_steps;
-      round.sums.p_over_tau += weight;
-    }
-    round.dp_unclipped += unclipped;
+    // A rejected update leaves the fold unchanged.
+    TESSERA_RETURN_IF_ERROR(round.fold->Add(hold ? update : folded, weight));
+    if (clipped) round.dp_unclipped += clipped->unclipped;
     round.bytes_up += bytes_up;  // before `reported` moves: the driver reads both at quorum
     task->reported = true;
     ++round.reported;
@@ -157,6 +136,22 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
   }
   registry_->CountParticipation(client);
   return absl::OkStatus();
+}
+
+absl::Status RunManager::SubmitSecAgg(
+    absl::string_view task_id, absl::string_view client, const secagg::v1::ClientToServer& msg,
+    std::function<void(absl::StatusOr<secagg::v1::ServerToClient>)> reply) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  if (task->round->secagg == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("round ", task->round->number, " does not use secure aggregation"));
+  }
+  task->round->bytes_up += msg.ByteSizeLong();
+  absl::Status s = task->round->secagg->Submit(task->index, msg, std::move(reply));
+  if (!s.ok()) {
+    LOG(WARNING) << "secure aggregation message from " << client << " rejected: " << s;
+  }
+  return s;
 }
 
 absl::Status RunManager::AbandonTask(absl::string_view task_id, absl::string_view client,
@@ -213,6 +208,80 @@ absl::Status RunManager::SubmitEvaluation(absl::string_view task_id, absl::strin
   round.examples += num_examples;
   round.weighted_loss += loss * num_examples;
   round.weighted_accuracy += accuracy * num_examples;
+  return absl::OkStatus();
+}
+
+absl::Status RunManager::SubmitDataReport(absl::string_view task_id, absl::string_view client,
+                                          const wire::v1::DataReport& report) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  if (!task->task.has_data_report()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", task_id, " asked for no data report"));
+  }
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(task->task.run_id()));
+  return run->governance->AcceptDataReport(client, task->task.data_report(), report);
+}
+
+absl::Status RunManager::ReportSitePrivacy(absl::string_view task_id, absl::string_view client,
+                                           const wire::v1::SitePrivacyReport& report) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  if (task->task.type() != wire::v1::TRAIN) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("task ", task_id, " is not a training task; only training tasks have a "
+                     "site privacy report"));
+  }
+  if (!task->task.dp().record().enabled()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("run ", task->task.run_id(), " does not use record-level DP; task ",
+                     task_id, " takes no site privacy report"));
+  }
+  TESSERA_ASSIGN_OR_RETURN(const wire::v1::SitePrivacy site,
+                           RecordPrivacy::Validate(client, report));
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(task->task.run_id()));
+  Round& round = *task->round;
+  {
+    absl::MutexLock l(&round.mu);
+    if (!round.open) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("round ", round.number, " of run ", round.run_id, " is closed"));
+    }
+    if (task->privacy_reported) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("task ", task_id, " already has a site privacy report"));
+    }
+    if (report.refused() && task->reported) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "task ", task_id, " was already answered; a refusal must come before training"));
+    }
+    task->privacy_reported = true;
+    round.site_privacy.push_back(site);
+  }
+  run->record_privacy->Accept(round.number, round.attempt, site);
+  if (report.refused()) {
+    LOG(WARNING) << "run " << run->id << " round " << round.number << ": client " << client
+                 << " refused task " << task_id << " (its record-level privacy budget is "
+                 << "spent; it is no longer selected): " << PeerText(report.reason());
+    const std::string why = absl::StrCat("refused: ", report.reason());
+    if (round.secagg != nullptr) {
+      {
+        absl::MutexLock l(&round.mu);
+        task->reported = true;  // answered: never re-sent, never abandoned again
+      }
+      if (absl::Status s = round.secagg->Withdraw(task->index, absl::ResourceExhaustedError(why));
+          !s.ok()) {
+        LOG(WARNING) << "cannot withdraw " << client << " from the secure aggregation round: "
+                     << s;
+      }
+    } else if (absl::Status s = AbandonTask(task_id, client, why); !s.ok()) {
+      LOG(WARNING) << "cannot drop " << client << " from round " << round.number << ": " << s;
+    }
+  } else {
+    LOG(INFO) << "run " << run->id << " round " << round.number << ": client " << client
+              << " reports record-level epsilon " << site.epsilon() << " of "
+              << site.epsilon_budget() << " (delta " << site.delta() << ", "
+              << site.accountant() << ")";
+  }
+  Notify(run);
   return absl::OkStatus();
 }
 

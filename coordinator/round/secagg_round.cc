@@ -289,4 +289,15 @@ void SecAggRound::Answer(Answers answers) {
   for (auto& [reply, message] : answers) reply(std::move(message));
 }
 
+absl::Status CheckMaskedInputSize(absl::string_view what, uint64_t values, uint32_t bits,
+                                  size_t tensors, uint64_t max_message_bytes) {
+  // Packed varints of b bits, plus per-tensor framing.
+  const uint64_t bytes = values * ((bits + 6) / 7) + 64 * tensors + 4096;
+  if (bytes <= max_message_bytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, " masked input of this model (", values, " values of ", bits, " bits) takes about ",
+      bytes, " bytes, over the coordinator's ", max_message_bytes,
+      "-byte message limit (--max-message-bytes)"));
+}
+
 }  // namespace tessera::coordinator

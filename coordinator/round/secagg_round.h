@@ -20,6 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/base/no_io_mutex.h"
@@ -63,7 +64,7 @@ class SecAggRound {
   // has closed, the same bytes are a replay: rejected, and the client is dropped.
   absl::Status Submit(uint32_t index, const secagg::v1::ClientToServer& msg, Reply reply);
 
-  // Client `index` leaves the round (it refused its task: record-level DP, site_privacy.cc):
+  // Client `index` leaves the round (it refused its task: record-level DP, record_privacy.h):
   // dropped as if its message of the current phase had been rejected for `why`, so the
   // phase stops waiting for it (and WaitForSubmit wakes). A call of it still waiting is
   // answered with ABORTED. Errors: those of SecAggServer::Withdraw; FAILED_PRECONDITION
@@ -126,6 +127,11 @@ class SecAggRound {
   std::vector<uint32_t> unmask_survivors_ ABSL_GUARDED_BY(mu_);
   std::vector<uint32_t> unmask_dropped_ ABSL_GUARDED_BY(mu_);
 };
+
+// INVALID_ARGUMENT starting with `what` when a masked input of `values` values of `bits`
+// bits in `tensors` tensors would not fit `max_message_bytes`.
+absl::Status CheckMaskedInputSize(absl::string_view what, uint64_t values, uint32_t bits,
+                                  size_t tensors, uint64_t max_message_bytes);
 
 }  // namespace tessera::coordinator
 

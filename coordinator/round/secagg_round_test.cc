@@ -450,7 +450,7 @@ TEST_F(SecAggRoundTest, WithdrawingAWaitingClientAnswersItsCallOnce) {
   ExpectPlainSum(round_->Result(), {0, 1, 2, 3});
 }
 
-// The driver's loop (secagg_driver.cc): each accepted message wakes WaitForSubmit.
+// The driver's loop (SecureAggregation::RunPhases): each accepted message wakes WaitForSubmit.
 TEST_F(SecAggRoundTest, WaitForSubmitWakesOnEachAcceptedMessage) {
   Create();
   std::thread clients([this] {

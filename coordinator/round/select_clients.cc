@@ -24,16 +24,8 @@ size_t TargetClients(const wire::v1::SelectionConfig& sel, size_t connected) {
 
 std::vector<std::string> RunManager::SelectableClients(const std::shared_ptr<Run>& run,
                                                        size_t* exhausted) {
-  std::vector<std::string> candidates = EligibleClients(run, registry_->Connected());
-  NoIoMutexLock l(&run->mu);
-  const size_t before = candidates.size();
-  candidates.erase(std::remove_if(candidates.begin(), candidates.end(),
-                                  [&](const std::string& c) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                    return run->budget_exhausted.count(c) > 0;
-                                  }),
-                   candidates.end());
-  *exhausted = before - candidates.size();
-  return candidates;
+  return run->record_privacy->Select(run->governance->Select(registry_->Connected()),
+                                     exhausted);
 }
 
 absl::StatusOr<std::vector<std::string>> RunManager::SelectClients(
@@ -43,7 +35,7 @@ absl::StatusOr<std::vector<std::string>> RunManager::SelectClients(
   const size_t min_clients = std::max<uint32_t>(1, sel.min_clients());
   const absl::Time wait_until = absl::Now() + Seconds(sel.wait_for_clients_seconds());
   // DP samples from the whole population, so it waits (up to the timeout) for all of it.
-  const size_t want = run->privacy.has_value() ? run->privacy->config.population()
+  const size_t want = run->privacy != nullptr ? run->privacy->population()
                       : sel.clients_per_round() > 0 ? sel.clients_per_round()
                                                     : min_clients;
   auto stop = [&] { return run->stop || shutting_down_; };
@@ -54,9 +46,9 @@ absl::StatusOr<std::vector<std::string>> RunManager::SelectClients(
                                                " clients connected, need at least ",
                                                min_clients));
   }
-  // The run's license rules may refuse some of them (governance_driver.cc): refused clients
+  // The run's license rules may refuse some of them (run_governance.h): refused clients
   // do not count, so wait (up to the same deadline) for others to connect. Clients whose
-  // record-level privacy budget is spent (site_privacy.cc) are never selected again, and
+  // record-level privacy budget is spent (record_privacy.h) are never selected again, and
   // are not waited for either.
   size_t exhausted = 0;
   std::vector<std::string> candidates = SelectableClients(run, &exhausted);
@@ -77,13 +69,13 @@ absl::StatusOr<std::vector<std::string>> RunManager::SelectClients(
         exhausted > 0 ? " (see refused_clients and budget_exhausted_clients)"
                       : " (see refused_clients)"));
   }
-  if (run->privacy.has_value()) {
+  if (run->privacy != nullptr) {
     // Poisson sampling, as the privacy accountant assumes; the cohort may come out small.
-    TESSERA_ASSIGN_OR_RETURN(candidates, PoissonSample(*run->privacy, std::move(candidates)));
+    TESSERA_ASSIGN_OR_RETURN(candidates, run->privacy->Sample(std::move(candidates)));
     std::sort(candidates.begin(), candidates.end());
     if (candidates.size() < min_clients) {
       return absl::UnavailableError(absl::StrCat(
-          "Poisson sampling (q = ", run->privacy->sampling_rate, ") chose ", candidates.size(),
+          "Poisson sampling (q = ", run->privacy->plan().sampling_rate, ") chose ", candidates.size(),
           " of ", connected, " connected clients, fewer than selection.min_clients = ",
           min_clients, "; nothing was aggregated or released"));
     }

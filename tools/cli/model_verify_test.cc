@@ -73,7 +73,7 @@ class ModelVerifyTest : public ::testing::Test {
     weights_.tensors.push_back(MakeTensor<float>("fc.weight", DType::kFloat32, {2, 2},
                                                  {0.5f, -1.0f, 2.0f, 0.25f}));
     weights_.tensors.push_back(MakeVector<float>("fc.bias", DType::kFloat32, {0.1f, 0.2f}));
-    // What the coordinator does (coordinator/round/governance_driver.cc): the metadata, the
+    // What the coordinator does (coordinator/round/export_documents.cc): the metadata, the
     // file's digest, the model card, the signed bill of materials.
     governance::ExportInputs in = governance::SampleExportInputs(false, false);
     in.model_sha256 = DigestArrayRecord(weights_);

@@ -1,6 +1,6 @@
-// Training rounds with secure aggregation (docs/secagg.md, "In a round"): the selected
-// clients train, then run the four protocol phases through SecAggExchange; the coordinator
-// only ever holds masked inputs and, at the end, their sum.
+// Secure aggregation at the round loop's stations (secure_aggregation.h, docs/secagg.md).
+#include "coordinator/round/secure_aggregation.h"
+
 #include <algorithm>
 #include <optional>
 
@@ -8,14 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "coordinator/round/privacy_recovery.h"
 #include "coordinator/round/round_phases.h"
-#include "coordinator/round/run_manager.h"
-#include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
 #include "privacy/crypto/random.h"
-#include "privacy/secagg/identity.h"
 #include "privacy/secagg/secagg_params.h"
-#include "privacy/secagg/update_codec.h"
 
 namespace tessera::coordinator {
 namespace {
@@ -37,8 +34,9 @@ absl::Status Field(absl::string_view field, const absl::Status& s) {
 
 }  // namespace
 
-absl::Status RunManager::CheckSecAggRun(const wire::v1::RunConfig& config,
-                                        const ArrayRecord& weights) {
+absl::Status SecureAggregation::CheckRun(const wire::v1::RunConfig& config,
+                                         const ArrayRecord& weights,
+                                         uint64_t max_message_bytes) {
   const auto& sa = config.secure_aggregation();
   if (!sa.enabled()) return absl::OkStatus();
   // The round's size: the fixed selection, or (for fractions, whose n is only known per
@@ -61,31 +59,20 @@ absl::Status RunManager::CheckSecAggRun(const wire::v1::RunConfig& config,
     return absl::InvalidArgumentError("secure_aggregation: the model has no float32 tensors");
   }
   return CheckMaskedInputSize("secure_aggregation: a", values, q->modulus_bits,
-                              weights.tensors.size());
+                              weights.tensors.size(), max_message_bytes);
 }
 
-absl::Status RunManager::CheckMaskedInputSize(absl::string_view what, uint64_t values,
-                                              uint32_t bits, size_t tensors) const {
-  // Packed varints of b bits, plus per-tensor framing.
-  const uint64_t bytes = values * ((bits + 6) / 7) + 64 * tensors + 4096;
-  if (bytes <= options_.max_message_bytes) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(
-      what, " masked input of this model (", values, " values of ", bits, " bits) takes about ",
-      bytes, " bytes, over the coordinator's ", options_.max_message_bytes,
-      "-byte message limit (--max-message-bytes)"));
-}
-
-absl::Status RunManager::AbortInterruptedSessions() {
+absl::Status SecureAggregation::AbortInterruptedSessions(CoordinatorState& state) {
   TESSERA_ASSIGN_OR_RETURN(std::vector<storage::v1::SecAggSessionRecord> sessions,
-                           state_->ListSecAggSessions());
+                           state.ListSecAggSessions());
   for (storage::v1::SecAggSessionRecord& s : sessions) {
     if (s.state() != storage::v1::SecAggSessionRecord::ACTIVE) continue;
     // Charge first (idempotent): if it cannot be written the coordinator does not start,
     // and the session stays ACTIVE so that the next start charges it.
     absl::StatusOr<std::optional<storage::v1::PrivacyLedgerRecord>> charge =
-        ChargeInterrupted(s);
+        ChargeInterruptedSession(state, s);
     if (charge.ok() && charge->has_value()) {
-      if (absl::Status c = state_->ChargeRelease(s.run_id(), s.round(), s.attempt(), **charge);
+      if (absl::Status c = state.ChargeRelease(s.run_id(), s.round(), s.attempt(), **charge);
           !c.ok()) {
         charge = c;
       }
@@ -97,7 +84,7 @@ absl::Status RunManager::AbortInterruptedSessions() {
     s.mutable_status()->set_state("Aborted");
     s.mutable_status()->set_abort_reason(s.abort_reason());
     s.set_updated_unix_ms(absl::ToUnixMillis(absl::Now()));
-    TESSERA_RETURN_IF_ERROR(state_->PutSecAggSession(s));
+    TESSERA_RETURN_IF_ERROR(state.PutSecAggSession(s));
     // The interrupted attempt goes into the round's history, so the operator sees it.
     wire::v1::RoundSummary failed;
     failed.set_round(s.round());
@@ -106,8 +93,8 @@ absl::Status RunManager::AbortInterruptedSessions() {
     failed.set_selected(static_cast<uint32_t>(s.clients_size()));
     failed.set_failure_reason(s.abort_reason());
     *failed.mutable_secagg() = s.status();
-    if (absl::Status r = state_->RecordFailedAttempt(
-            s.run_id(), failed, charge->has_value() ? &**charge : nullptr);
+    if (absl::Status r = state.RecordFailedAttempt(s.run_id(), failed,
+                                                   charge->has_value() ? &**charge : nullptr);
         !r.ok()) {
       LOG(WARNING) << "cannot record the interrupted attempt: " << r;
     }
@@ -118,30 +105,13 @@ absl::Status RunManager::AbortInterruptedSessions() {
   return absl::OkStatus();
 }
 
-absl::Status RunManager::SubmitSecAgg(
-    absl::string_view task_id, absl::string_view client, const secagg::v1::ClientToServer& msg,
-    std::function<void(absl::StatusOr<secagg::v1::ServerToClient>)> reply) {
-  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
-  if (task->round->secagg == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("round ", task->round->number, " does not use secure aggregation"));
-  }
-  task->round->bytes_up += msg.ByteSizeLong();
-  absl::Status s = task->round->secagg->Submit(task->index, msg, std::move(reply));
-  if (!s.ok()) {
-    LOG(WARNING) << "secure aggregation message from " << client << " rejected: " << s;
-  }
-  return s;
+bool SecureAggregation::distributed_dp() const {
+  return attempt_.dp != nullptr && attempt_.dp->plan().ddg.has_value();
 }
 
-absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecure(
-    const std::shared_ptr<Run>& run, const wire::v1::RunConfig& config,
-    const std::shared_ptr<const ModelSnapshot>& global, wire::v1::RoundSummary* summary) {
-  const auto& sa = config.secure_aggregation();
-  TESSERA_ASSIGN_OR_RETURN(std::vector<std::string> clients,
-                           SelectClients(run, config, *summary));
-  EndPhase(summary, "select");
-  const uint64_t population = registry_->NumConnected();
+absl::StatusOr<std::unique_ptr<SecureAggregation>> SecureAggregation::Open(
+    const Services& services, Attempt attempt, std::vector<std::string> clients) {
+  const auto& sa = attempt.config.secure_aggregation();
   const uint32_t n = static_cast<uint32_t>(clients.size());
   if (n < 3) {
     return absl::FailedPreconditionError(
@@ -149,83 +119,77 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
   }
   TESSERA_ASSIGN_OR_RETURN(secagg::QuantizerParams quantizer,
                            secagg::MakeQuantizerParams(QuantizerFor(sa, n)));
-  // Differential privacy: clipped updates of weight 1; with the distributed mechanism the
-  // clients send discrete-Gaussian-noised encodings of one padded, rotated vector.
-  const PrivacyPlan* dp = run->privacy.has_value() ? &*run->privacy : nullptr;
+  const PrivacyPlan* dp = attempt.dp != nullptr ? &attempt.dp->plan() : nullptr;
   const bool ddg = dp != nullptr && dp->ddg.has_value();
-  const double dp_clip = dp != nullptr ? summary->privacy().clip_norm() : 0;
   std::string rotation_seed;
   if (ddg) {
     TESSERA_ASSIGN_OR_RETURN(rotation_seed, crypto::RandomBytes(32));
   }
 
-  std::shared_ptr<Round> round = NewTrainRound(run, *summary, global);
-  BeginSitePrivacy(*run, *summary);
-
   SecAggRound::Options options;
-  options.run_id = run->id;
-  options.round = summary->round();
-  options.attempt = summary->attempt();
+  options.run_id = attempt.run_id;
+  options.round = attempt.round;
+  options.attempt = attempt.attempt;
   options.session_id = crypto::RandomHexId(16);
   options.clients = clients;
   options.threat_model = ThreatFor(sa, n);
   options.modulus_mask = ddg ? dp->ddg->modulus_mask : quantizer.modulus_mask;
   options.tensors = ddg ? std::vector<secagg::TensorSpec>{{"ddg", dp->ddg->padded_dimension}}
-                        : secagg::SummedTensors(global->weights);
+                        : secagg::SummedTensors(attempt.global->weights);
   // The session unmasks no sum of fewer inputs than the run may release.
-  options.min_survivors = std::max<uint32_t>(1, config.selection().min_clients());
-  options.verify = options_.insecure
+  options.min_survivors = std::max<uint32_t>(1, attempt.config.selection().min_clients());
+  options.verify = services.insecure
                        ? secagg::InsecureVerifier()
-                       : secagg::CertificateVerifier(options_.peer_trust,
+                       : secagg::CertificateVerifier(services.peer_trust,
                                                      [clients](uint32_t i) {
                                                        return i < clients.size() ? clients[i]
                                                                                  : "";
                                                      });
-  CoordinatorState* state = state_;
+  CoordinatorState* state = services.state;
   options.persist = [state](const storage::v1::SecAggSessionRecord& r) {
     return state->PutSecAggSession(r);
   };
   TESSERA_ASSIGN_OR_RETURN(std::unique_ptr<SecAggRound> session,
                            SecAggRound::Create(std::move(options)));
-  round->secagg = std::move(session);
-  SecAggRound& secure = *round->secagg;
+  std::unique_ptr<SecureAggregation> out(new SecureAggregation(
+      services, std::move(attempt), std::move(clients), quantizer, std::move(rotation_seed)));
+  out->session_ = std::move(session);
+  return out;
+}
 
-  auto publish = [&] {
-    *summary->mutable_secagg() = secure.Status();
-    summary->set_bytes_down(round->bytes_down);
-    summary->set_bytes_up(round->bytes_up);
-    {
-      NoIoMutexLock l(&run->mu);
-      run->current = *summary;
-    }
-    Notify(run);
-  };
-  summary->set_state(wire::v1::ROUND_TRAINING);
-  summary->set_selected(n);
-  publish();
-  DispatchTasks(run, round, clients, [&](size_t i, wire::v1::Task& task) {
-    wire::v1::SecAggTask* st = task.mutable_secagg();
-    st->set_session_id(secure.Status().session_id());
-    st->set_client_index(static_cast<uint32_t>(i));
-    st->set_num_clients(n);
-    st->set_clip(sa.clip());
-    st->set_max_weight(sa.max_examples());
-    st->set_value_bits(sa.value_bits());
-    st->set_max_clients(n);
-    st->set_phase_deadline_seconds(sa.phase_deadline_seconds());
-    st->set_require_certificates(!options_.insecure);
-    st->set_dropout_fraction(sa.dropout_fraction());
-    st->set_corrupt_fraction(sa.corrupt_fraction());
-    st->set_security_bits(sa.security_bits());
-    if (dp != nullptr) AddDpTask(*dp, dp_clip, rotation_seed, config, task);
-  });
+void SecureAggregation::Dispatch(size_t index, wire::v1::Task& task) const {
+  const auto& sa = attempt_.config.secure_aggregation();
+  const uint32_t n = num_clients();
+  wire::v1::SecAggTask* st = task.mutable_secagg();
+  st->set_session_id(session_->Status().session_id());
+  st->set_client_index(static_cast<uint32_t>(index));
+  st->set_num_clients(n);
+  st->set_clip(sa.clip());
+  st->set_max_weight(sa.max_examples());
+  st->set_value_bits(sa.value_bits());
+  st->set_max_clients(n);
+  st->set_phase_deadline_seconds(sa.phase_deadline_seconds());
+  st->set_require_certificates(!services_.insecure);
+  st->set_dropout_fraction(sa.dropout_fraction());
+  st->set_corrupt_fraction(sa.corrupt_fraction());
+  st->set_security_bits(sa.security_bits());
+  if (attempt_.dp != nullptr) {
+    attempt_.dp->Dispatch(attempt_.dp_clip, rotation_seed_,
+                          attempt_.config.selection().min_clients(), task);
+  }
+}
 
+absl::Status SecureAggregation::RunPhases(const std::function<bool()>& stop,
+                                          const std::function<void()>& publish,
+                                          wire::v1::RoundSummary* summary) {
+  const auto& sa = attempt_.config.secure_aggregation();
+  SecAggRound& secure = *session_;
   // Phase 1 (AdvertiseKeys) comes after local training, so it gets the round deadline; the
   // others get the per-phase deadline.
   absl::Status outcome;
   for (int phase = 1; phase <= 5 && outcome.ok(); ++phase) {
     const absl::Time deadline =
-        absl::Now() + Seconds(phase == 1 ? config.round().deadline_seconds()
+        absl::Now() + Seconds(phase == 1 ? attempt_.config.round().deadline_seconds()
                                          : sa.phase_deadline_seconds());
     std::string last;
     // A phase also closes early once every client it still waits for has disconnected
@@ -236,7 +200,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
     std::optional<absl::Time> gone_since;
     auto all_gone = [&] {
       const std::vector<std::string> pending = secure.Pending();
-      const std::vector<std::string> connected = registry_->Connected();
+      const std::vector<std::string> connected = services_.registry->Connected();
       bool gone = !pending.empty();
       for (const std::string& p : pending) {
         if (std::find(connected.begin(), connected.end(), p) != connected.end()) gone = false;
@@ -248,8 +212,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
       if (!gone_since) gone_since = absl::Now();
       return absl::Now() - *gone_since >= kGoneGrace;
     };
-    while (!secure.AllResponded() && !all_gone() && absl::Now() < deadline && !run->stop &&
-           !shutting_down_) {
+    while (!secure.AllResponded() && !all_gone() && absl::Now() < deadline && !stop()) {
       secure.WaitForSubmit(std::min(deadline, absl::Now() + absl::Milliseconds(200)));
       wire::v1::SecAggRoundStatus now = secure.Status();
       if (now.SerializeAsString() != last) {
@@ -257,9 +220,8 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
         publish();
       }
     }
-    if (run->stop || shutting_down_) {
+    if (stop()) {
       secure.Cancel(absl::UnavailableError("the coordinator is stopping the run"));
-      CloseRound(round);
       return absl::CancelledError("run stopped");
     }
     outcome = secure.Advance();
@@ -269,48 +231,39 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRoundSecur
     EndPhase(summary, kPhases[phase - 1]);
     publish();
   }
-  CloseRound(round);
-  TakeSitePrivacy(*round, summary);
-  summary->mutable_secagg()->set_modulus_bits(ddg ? dp->config.modulus_bits()
-                                                  : quantizer.modulus_bits);
-  if (!outcome.ok()) {
-    return absl::Status(outcome.code(),
-                        absl::StrCat("secure aggregation aborted: ", outcome.message()));
-  }
-  TESSERA_ASSIGN_OR_RETURN(secagg::SecAggResult result, secure.Result());
+  summary->mutable_secagg()->set_modulus_bits(
+      distributed_dp() ? attempt_.dp->plan().config.modulus_bits() : quantizer_.modulus_bits);
+  return outcome;
+}
+
+absl::StatusOr<ArrayRecord> SecureAggregation::Aggregate(wire::v1::RoundSummary* summary) {
+  TESSERA_ASSIGN_OR_RETURN(secagg::SecAggResult result, session_->Result());
   summary->mutable_secagg()->set_sum_sha256(
       secagg::SumDigest(result.sums, result.weight_sum));
   summary->set_reported(static_cast<uint32_t>(result.survivors.size()));
   summary->set_num_examples(result.weight_sum);
   for (uint32_t i : result.survivors) {
-    summary->add_participants(clients[i]);
-    registry_->CountParticipation(clients[i]);
+    summary->add_participants(clients_[i]);
+    services_.registry->CountParticipation(clients_[i]);
   }
+  const ArrayRecord& layout = attempt_.global->weights;
   ArrayRecord mean;
-  if (ddg) {
+  if (distributed_dp()) {
     // The sum the coordinator now holds is already noised: the round has spent privacy.
     summary->mutable_privacy()->set_released(true);
     if (result.sums.size() != 1) return absl::InternalError("distributed DP sum is not 1 tensor");
-    TESSERA_ASSIGN_OR_RETURN(mean, DdgMeanFromSum(*dp, result.sums[0].values, rotation_seed,
-                                                  global->weights));
+    TESSERA_ASSIGN_OR_RETURN(
+        mean, attempt_.dp->MeanFromSum(result.sums[0].values, rotation_seed_, layout));
   } else {
     TESSERA_ASSIGN_OR_RETURN(mean, secagg::MeanDeltaFromSum(result.sums, result.weight_sum,
-                                                           quantizer, global->weights));
-    if (dp != nullptr) {
-      TESSERA_RETURN_IF_ERROR(FinishCentralDp(*dp, result.weight_sum, 0, mean, summary));
+                                                           quantizer_, layout));
+    if (attempt_.dp != nullptr) {
+      TESSERA_RETURN_IF_ERROR(attempt_.dp->NoiseMean(result.weight_sum, 0, mean, summary));
     }
   }
-  if (dp != nullptr) summary->set_num_examples(0);
-  summary->set_dropped(n - summary->reported());
-  TESSERA_ASSIGN_OR_RETURN(
-      std::shared_ptr<const ModelSnapshot> next,
-      StrategyNextModel(config.strategy(), run->server, std::move(mean), *global,
-                        summary->round(), summary->reported(), population));
-  LOG(INFO) << "run " << run->id << " round " << summary->round() << ": secure sum of "
-            << result.survivors.size() << "/" << n << " clients (k=" << summary->secagg().degree_k()
-            << ", t=" << summary->secagg().threshold_t() << ")";
-  EndPhase(summary, "aggregate");
-  return next;
+  if (attempt_.dp != nullptr) summary->set_num_examples(0);
+  summary->set_dropped(num_clients() - summary->reported());
+  return mean;
 }
 
 }  // namespace tessera::coordinator

@@ -1,17 +1,15 @@
-// The run's strategy on the coordinator side (docs/strategies.md): how much an update
-// weighs, how a round's updates are combined, and how the combined update moves the global
-// model (server optimizers, SCAFFOLD's control variate). State a strategy keeps across
-// rounds (optimizer moments) is stored with each round's model under "server_opt." names,
-// so a restarted coordinator continues exactly where it stopped.
+// The run's strategy at the round loop's stations (round_strategy.h, docs/strategies.md).
+#include "coordinator/round/round_strategy.h"
+
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "aggregation/robust.h"
 #include "aggregation/server_optimizer.h"
-#include "coordinator/round/run_manager.h"
-#include "coordinator/round/run_manager_internal.h"
 #include "core/base/status_macros.h"
+#include "core/config/run_config.h"
 #include "core/serde/tensor_stream.h"
 
 namespace tessera::coordinator {
@@ -61,39 +59,9 @@ void ScaleScaffold(ArrayRecord& r, bool variate, double factor) {
   }
 }
 
-}  // namespace
-
 bool IsRobustRule(const StrategyConfig& s) {
   return s.kind() == StrategyConfig::MEDIAN || s.kind() == StrategyConfig::TRIMMED_MEAN ||
          s.kind() == StrategyConfig::KRUM || s.kind() == StrategyConfig::MULTI_KRUM;
-}
-
-absl::Status AddScaffoldVariate(const StrategyConfig& s, ArrayRecord& weights) {
-  if (s.kind() != StrategyConfig::SCAFFOLD) return absl::OkStatus();
-  const size_t n = weights.tensors.size();
-  for (size_t i = 0; i < n; ++i) {
-    const Tensor& t = weights.tensors[i];
-    if (t.dtype() != DType::kFloat32 || IsScaffoldVariate(t)) continue;
-    TESSERA_ASSIGN_OR_RETURN(
-        Tensor c, Tensor::Zeros(absl::StrCat(kScaffoldVariatePrefix, t.name()), t.dtype(), t.shape()));
-    weights.tensors.push_back(std::move(c));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<double> StrategyWeight(const StrategyConfig& s, uint64_t num_examples,
-                                      const std::map<std::string, double>& metrics,
-                                      double* local_steps) {
-  *local_steps = 0;
-  if (s.kind() == StrategyConfig::SCAFFOLD) return 1.0;  // the paper's uniform mean
-  if (s.kind() != StrategyConfig::FEDNOVA) return static_cast<double>(num_examples);
-  auto it = metrics.find("local_steps");
-  if (it == metrics.end() || !(it->second >= 1 && it->second <= 1e9)) {
-    return absl::InvalidArgumentError(
-        "FedNova needs metric \"local_steps\" (the client's optimizer steps, 1..1e9)");
-  }
-  *local_steps = it->second;
-  return static_cast<double>(num_examples) / it->second;  // p_i / tau_i
 }
 
 absl::StatusOr<ArrayRecord> CombineHeld(const StrategyConfig& s,
@@ -116,27 +84,117 @@ absl::StatusOr<ArrayRecord> CombineHeld(const StrategyConfig& s,
   }
 }
 
-absl::Status FinishFedNova(const RoundSums& sums, ArrayRecord& mean) {
-  if (!(sums.p > 0 && sums.p_over_tau > 0)) {
-    return absl::InternalError("FedNova: no weight in the round");
+}  // namespace
+
+absl::Status UpdateFold::Add(const ArrayRecord& update, const UpdateWeight& w) {
+  if (IsRobustRule(config_)) {
+    held_.push_back(update);
+  } else {
+    TESSERA_RETURN_IF_ERROR(accumulator_->AddFinite(update, w.weight));
   }
-  return aggregation::ScaleInPlace(
-      mean, aggregation::FedNovaScale(sums.p_over_tau, sums.p, sums.p_tau));
+  if (w.local_steps > 0) {
+    p_ += static_cast<double>(w.num_examples);
+    p_tau_ += static_cast<double>(w.num_examples) * w.local_steps;
+    p_over_tau_ += w.weight;
+  }
+  return absl::OkStatus();
 }
 
-absl::StatusOr<ServerStrategy> MakeServerStrategy(const StrategyConfig& s,
-                                                  const ArrayRecord& layout,
-                                                  const ArrayRecord* stored_state) {
-  ServerStrategy out;
-  std::optional<aggregation::ServerOptimizerOptions> o = OptimizerOptions(s);
+absl::StatusOr<ArrayRecord> UpdateFold::Aggregate() && {
+  if (config_.kind() == StrategyConfig::FEDNOVA && p_over_tau_ > 0) {
+    // FedNova's sum of examples / local_steps is the accumulator's weight sum: take its exact
+    // value, not the running double (whose last bit depends on the arrival order).
+    p_over_tau_ = accumulator_->total_weight();
+  }
+  absl::StatusOr<ArrayRecord> mean = IsRobustRule(config_)
+                                         ? CombineHeld(config_, held_)
+                                         : std::move(*accumulator_).Average();
+  accumulator_.reset();
+  held_.clear();
+  if (!mean.ok()) return mean.status();
+  if (config_.kind() == StrategyConfig::FEDNOVA) {
+    if (!(p_ > 0 && p_over_tau_ > 0)) {
+      return absl::InternalError("FedNova: no weight in the round");
+    }
+    TESSERA_RETURN_IF_ERROR(aggregation::ScaleInPlace(
+        *mean, aggregation::FedNovaScale(p_over_tau_, p_, p_tau_)));
+  }
+  return mean;
+}
+
+absl::StatusOr<RoundStrategy> RoundStrategy::Create(const StrategyConfig& config,
+                                                    const ArrayRecord& layout,
+                                                    const ArrayRecord* stored_state) {
+  RoundStrategy out;
+  out.config_ = config;
+  std::optional<aggregation::ServerOptimizerOptions> o = OptimizerOptions(config);
   if (!o.has_value()) return out;
   TESSERA_ASSIGN_OR_RETURN(aggregation::ServerOptimizer opt,
                            aggregation::ServerOptimizer::Create(*o, layout));
   if (stored_state != nullptr && !stored_state->tensors.empty()) {
     TESSERA_RETURN_IF_ERROR(opt.Restore(*stored_state));
   }
-  out.optimizer = std::make_shared<aggregation::ServerOptimizer>(std::move(opt));
+  out.optimizer_ = std::make_shared<aggregation::ServerOptimizer>(std::move(opt));
   return out;
+}
+
+absl::Status RoundStrategy::PrepareInitialModel(const StrategyConfig& config,
+                                                ArrayRecord& weights) {
+  if (config.kind() != StrategyConfig::SCAFFOLD) return absl::OkStatus();
+  const size_t n = weights.tensors.size();
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& t = weights.tensors[i];
+    if (t.dtype() != DType::kFloat32 || IsScaffoldVariate(t)) continue;
+    TESSERA_ASSIGN_OR_RETURN(
+        Tensor c, Tensor::Zeros(absl::StrCat(kScaffoldVariatePrefix, t.name()), t.dtype(), t.shape()));
+    weights.tensors.push_back(std::move(c));
+  }
+  return absl::OkStatus();
+}
+
+bool RoundStrategy::HoldsUpdates() const { return IsRobustRule(config_); }
+
+absl::Status RoundStrategy::CheckHeldBytes(size_t clients, uint64_t update_bytes,
+                                           uint64_t limit) const {
+  if (!HoldsUpdates()) return absl::OkStatus();
+  const uint64_t held = clients * update_bytes;
+  if (held <= limit) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "strategy \"", StrategyName(config_.kind()), "\" would hold ", clients, " updates of ",
+      update_bytes, " bytes (", held, " bytes), over the coordinator's limit of ", limit,
+      " bytes; select fewer clients per round"));
+}
+
+void RoundStrategy::Dispatch(wire::v1::Task& task) const {
+  if (config_.kind() == StrategyConfig::FEDPROX) {
+    task.mutable_strategy()->set_proximal_mu(config_.proximal_mu());
+  }
+  if (config_.kind() == StrategyConfig::SCAFFOLD) task.mutable_strategy()->set_scaffold(true);
+}
+
+absl::StatusOr<UpdateWeight> RoundStrategy::Weigh(
+    uint64_t num_examples, const std::map<std::string, double>& metrics) const {
+  UpdateWeight w;
+  w.num_examples = num_examples;
+  if (config_.kind() == StrategyConfig::SCAFFOLD) return w;  // the paper's uniform mean
+  if (config_.kind() != StrategyConfig::FEDNOVA) {
+    w.weight = static_cast<double>(num_examples);
+    return w;
+  }
+  auto it = metrics.find("local_steps");
+  if (it == metrics.end() || !(it->second >= 1 && it->second <= 1e9)) {
+    return absl::InvalidArgumentError(
+        "FedNova needs metric \"local_steps\" (the client's optimizer steps, 1..1e9)");
+  }
+  w.local_steps = it->second;
+  w.weight = static_cast<double>(num_examples) / it->second;  // p_i / tau_i
+  return w;
+}
+
+absl::StatusOr<UpdateFold> RoundStrategy::NewFold(const ArrayRecord& layout) const {
+  TESSERA_ASSIGN_OR_RETURN(aggregation::WeightedAccumulator acc,
+                           aggregation::WeightedAccumulator::Create(layout));
+  return UpdateFold(config_, std::move(acc));
 }
 
 std::pair<ArrayRecord, ArrayRecord> SplitStoredModel(ArrayRecord stored) {
@@ -183,24 +241,26 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> NextModel(ArrayRecord mean_
   return next;
 }
 
-absl::StatusOr<std::shared_ptr<const ModelSnapshot>> StrategyNextModel(
-    const StrategyConfig& s, ServerStrategy& server, ArrayRecord mean_delta,
-    const ModelSnapshot& global, uint32_t round, uint32_t reported, uint64_t population) {
-  if (s.kind() == StrategyConfig::SCAFFOLD) {
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RoundStrategy::NextModel(
+    ArrayRecord mean_delta, const ModelSnapshot& global, uint32_t round, uint32_t reported,
+    uint64_t population) {
+  if (config_.kind() == StrategyConfig::SCAFFOLD) {
     // x += eta_g * mean(dy); c += (|S| / N) * mean(dc)  (Karimireddy et al., Alg. 1)
-    ScaleScaffold(mean_delta, /*variate=*/false, s.server_learning_rate());
+    ScaleScaffold(mean_delta, /*variate=*/false, config_.server_learning_rate());
     const double share =
         population > 0 ? std::min(1.0, static_cast<double>(reported) / population) : 1.0;
     ScaleScaffold(mean_delta, /*variate=*/true, share);
   }
-  if (server.optimizer == nullptr) return NextModel(std::move(mean_delta), global, round);
+  if (optimizer_ == nullptr) {
+    return coordinator::NextModel(std::move(mean_delta), global, round);
+  }
   ArrayRecord next = global.weights;
-  TESSERA_RETURN_IF_ERROR(server.optimizer->Step(next, mean_delta));
+  TESSERA_RETURN_IF_ERROR(optimizer_->Step(next, mean_delta));
   auto snapshot = std::make_shared<ModelSnapshot>();
   snapshot->round = round;
   snapshot->digest = DigestArrayRecord(next);
   snapshot->weights = std::move(next);
-  TESSERA_ASSIGN_OR_RETURN(snapshot->server_state, server.optimizer->State());
+  TESSERA_ASSIGN_OR_RETURN(snapshot->server_state, optimizer_->State());
   return snapshot;
 }
 
