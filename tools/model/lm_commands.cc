@@ -21,6 +21,7 @@
 #include "absl/strings/str_join.h"
 #include "client/lm/checkpoint/hf_checkpoint.h"
 #include "client/lm/checkpoint/model_config.h"
+#include "client/lm/text/chat_template.h"
 #include "client/lm/text/text_data.h"
 #include "client/lm/tokenizer/bpe_trainer.h"
 #include "client/lm/tokenizer/tokenizer.h"
@@ -133,8 +134,10 @@ absl::StatusOr<std::string> Generate(const GenerateCommandOptions& options) {
   TESSERA_ASSIGN_OR_RETURN(
       std::unique_ptr<lm::CausalLm> model,
       LoadAdapted(options.checkpoint, options.adapter, options.lora, options.device));
-  TESSERA_ASSIGN_OR_RETURN(std::vector<int32_t> prompt,
-                           tokenizer->Encode(options.prompt, {.add_special_tokens = true}));
+  TESSERA_ASSIGN_OR_RETURN(
+      std::vector<int32_t> prompt,
+      options.chat ? lm::EncodeChatPrompt(*tokenizer, options.prompt, /*chat_date=*/"")
+                   : tokenizer->Encode(options.prompt, {.add_special_tokens = true}));
   lm::GenerateOptions g;
   g.max_new_tokens = options.max_new_tokens;
   g.temperature = options.temperature;

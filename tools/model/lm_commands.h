@@ -46,6 +46,9 @@ struct GenerateCommandOptions {
   std::string adapter;
   lm::LoraConfig lora;
   std::string prompt;
+  // Render `prompt` as a user turn with the checkpoint's chat template (tokenizer_config.json
+  // "chat_template", add_generation_prompt) instead of continuing it as plain text.
+  bool chat = false;
   uint32_t max_new_tokens = 64;
   double temperature = 0;
   double top_p = 1;

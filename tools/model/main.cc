@@ -8,7 +8,7 @@
 // Language models (docs/llm.md):
 //   tessera-model lm-hash --checkpoint DIR
 //   tessera-model lora-init --checkpoint DIR --rank 8 --alpha 16 --targets q_proj,v_proj --out F
-//   tessera-model generate --checkpoint DIR [--adapter DIR|FILE] --prompt TEXT
+//   tessera-model generate --checkpoint DIR [--adapter DIR|FILE] --prompt TEXT [--chat]
 //   tessera-model lm-export --checkpoint DIR --adapter FILE --peft-out DIR [--merged-out DIR]
 //   tessera-model pretrain --corpus a.jsonl,b.jsonl --out DIR
 // Exit status 0 on success; 1 with a one-line error on stderr otherwise.
@@ -230,6 +230,9 @@ int main(int argc, char** argv) {
   generate->add_option("--adapter", gen.adapter,
                        "PEFT adapter directory or a run's adapter .safetensors");
   generate->add_option("--prompt", gen.prompt, "text to continue")->required();
+  generate->add_flag("--chat", gen.chat,
+                     "send --prompt as a user turn through the checkpoint's chat template and "
+                     "print only the reply");
   generate->add_option("--max-new-tokens", gen.max_new_tokens, "tokens to generate")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
   generate->add_option("--temperature", gen.temperature, "0 = greedy")->capture_default_str();
@@ -245,7 +248,8 @@ int main(int argc, char** argv) {
     }
     gen.lora = lora;
     absl::StatusOr<std::string> text = tessera::Generate(gen);
-    rc = text.ok() ? (std::cout << gen.prompt << *text << "\n", 0) : Fail(text.status());
+    rc = text.ok() ? (std::cout << (gen.chat ? "" : gen.prompt) << *text << "\n", 0)
+                   : Fail(text.status());
   });
 
   tessera::ExportCommandOptions lm_export;

@@ -39,7 +39,7 @@ absl::StatusOr<ChatTemplate> LoadChatTemplate(const Tokenizer& tokenizer,
   const std::optional<std::string> jinja = tokenizer.chat_template();
   if (!jinja.has_value()) {
     return absl::InvalidArgumentError(
-        "prompt_template \"chat\": the tokenizer has no chat template (tokenizer_config.json "
+        "the tokenizer has no chat template (tokenizer_config.json "
         "\"chat_template\")");
   }
   ChatTemplateOptions chat;
@@ -116,6 +116,15 @@ absl::StatusOr<ChatRendering> ChatTemplate::RenderExchange(absl::string_view use
   r.response = std::string(rest.substr(0, end));
   r.tail = std::string(rest.substr(end));
   return r;
+}
+
+absl::StatusOr<std::vector<int32_t>> EncodeChatPrompt(const Tokenizer& tokenizer,
+                                                      absl::string_view user,
+                                                      absl::string_view chat_date) {
+  TESSERA_ASSIGN_OR_RETURN(ChatTemplate chat, LoadChatTemplate(tokenizer, chat_date));
+  TESSERA_ASSIGN_OR_RETURN(std::string text, chat.Render({{"user", std::string(user)}},
+                                                         /*add_generation_prompt=*/true));
+  return tokenizer.Encode(text, {.add_special_tokens = false});
 }
 
 }  // namespace tessera::lm

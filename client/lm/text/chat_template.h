@@ -19,6 +19,7 @@
 #ifndef TESSERA_CLIENT_LM_TEXT_CHAT_TEMPLATE_H_
 #define TESSERA_CLIENT_LM_TEXT_CHAT_TEMPLATE_H_
 
+#include <cstdint>
 #include <ctime>
 #include <optional>
 #include <string>
@@ -86,6 +87,14 @@ class ChatTemplate {
 // a chat_date that is not such a date.
 absl::StatusOr<ChatTemplate> LoadChatTemplate(const Tokenizer& tokenizer,
                                               absl::string_view chat_date);
+
+// The ids a chat model generates its reply from: [user] rendered with the tokenizer's chat
+// template and add_generation_prompt=True, encoded without add_special_tokens (the
+// template writes BOS itself), as apply_chat_template(tokenize=True) gives them.
+// Errors: LoadChatTemplate's, Render's, the tokenizer's.
+absl::StatusOr<std::vector<int32_t>> EncodeChatPrompt(const Tokenizer& tokenizer,
+                                                      absl::string_view user,
+                                                      absl::string_view chat_date);
 
 }  // namespace tessera::lm
 

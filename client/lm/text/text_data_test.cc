@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "client/lm/text/chat_template.h"
 #include "core/base/testing/status_matchers.h"
 
 namespace tessera::lm {
@@ -303,6 +304,20 @@ TEST_F(TextDataTest, ChatDateIsWhatStrftimeNowFormats) {
   labels[ids.size() - 1] = 'o' + 3;
   EXPECT_THAT(d->train[0].input_ids, ElementsAreArray(ids));
   EXPECT_THAT(d->train[0].labels, ElementsAreArray(labels));
+}
+
+TEST_F(TextDataTest, ChatPromptForGenerationEndsWithTheAssistantHeader) {
+  // Llama 2's template writes BOS itself; with add_special_tokens off there is one BOS.
+  ChatByteTokenizer tok(
+      "{% for m in messages %}{{ bos_token + '[INST] ' + m.content + ' [/INST]' }}{% endfor %}"
+      "{% if add_generation_prompt %}>{% endif %}",
+      {{"<s>", kBos}}, kEos);
+  std::vector<int32_t> ids = {kBos};
+  for (int32_t id : Bytes("[INST] Hi [/INST]>")) ids.push_back(id);
+  EXPECT_THAT(EncodeChatPrompt(tok, "Hi", ""), IsOkAndHolds(ElementsAreArray(ids)));
+  EXPECT_THAT(EncodeChatPrompt(tok_, "Hi", ""),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("tokenizer_config.json \"chat_template\"")));
 }
 
 TEST_F(TextDataTest, ChatPromptTemplateNeedsAChatTemplate) {
