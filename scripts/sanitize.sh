@@ -64,8 +64,10 @@ else
 fi
 
 export CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=true
+# -O1 -g1 (cmake/TesseraSanitize.cmake, TESSERA_SANITIZE_OPT); no Google Benchmark programs
+# (ddg_bench, tessera-bench-trust): no test runs them, and CI builds this from a cold ccache.
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTESSERA_SANITIZE="$SANITIZE" >/dev/null
+  -DTESSERA_SANITIZE="$SANITIZE" -DTESSERA_BUILD_BENCHMARKS=OFF >/dev/null
 
 # The build runs each test binary once (gtest_discover_tests lists its tests): no leak check
 # and no log files there, so a report can only come from the test run below.
