@@ -1,4 +1,6 @@
-// The round loop of one run (RunManager::Drive and helpers). See docs/architecture.md.
+// The round loop of one run (RunManager::Drive and helpers): the stations plan, select,
+// dispatch, accept update (run_tasks.cc), aggregate, release and commit, where the run's
+// stages act (docs/architecture.md "The round loop: stations and stages").
 #include <algorithm>
 #include <cmath>
 #include <csignal>
@@ -61,6 +63,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
     }
     Notify(run);
 
+    // Station plan: the round's privacy charge, not stored yet.
     std::optional<storage::v1::PrivacyLedgerRecord> charge;
     if (run->privacy != nullptr) {
       absl::StatusOr<storage::v1::PrivacyLedgerRecord> next =
@@ -75,9 +78,10 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
       charge = *std::move(next);
     }
     absl::StatusOr<std::shared_ptr<const ModelSnapshot>> model = TrainRound(run, &summary);
-    // Charge, then release: a noised aggregate now exists, so its charge is durable before
-    // evaluation tasks, status, metrics or an export can carry anything derived from it,
-    // and whatever happens next (cancel, shutdown, an error, a crash) it stays charged.
+    // Station release. Charge, then release: a noised aggregate now exists, so its charge
+    // is durable before evaluation tasks, status, metrics or an export can carry anything
+    // derived from it, and whatever happens next (cancel, shutdown, an error, a crash) it
+    // stays charged.
     if (charge && summary.privacy().released()) {
       if (absl::Status s = run->privacy->Release(run->id, summary, *charge); !s.ok()) {
         LOG(ERROR) << "run " << run->id << " round " << number << ": " << s;
@@ -97,6 +101,7 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
       summary.set_state(wire::v1::ROUND_COMPLETED);
       summary.set_model_sha256((*model)->digest);
       summary.set_seconds(absl::ToDoubleSeconds(absl::Now() - started));
+      // Station commit.
       absl::Status commit;
       {
         // The commit sequence keeps other writers of the run (cancel, state changes) out
@@ -255,6 +260,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
     global = run->model;
   }
   if (config.secure_aggregation().enabled()) return TrainRoundSecure(run, config, global, summary);
+  // Station select.
   const size_t min_clients = std::max<uint32_t>(1, config.selection().min_clients());
   absl::StatusOr<std::vector<std::string>> selected = SelectClients(run, config, *summary);
   if (!selected.ok()) return selected.status();
@@ -284,6 +290,8 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
     run->current = *summary;
   }
   Notify(run);
+  // Station dispatch (DispatchTasks adds the strategy's, record-level DP's and governance's
+  // sections to every task).
   std::function<void(size_t, wire::v1::Task&)> customize;
   if (round->dp != nullptr) {
     customize = [&](size_t, wire::v1::Task& task) {
@@ -292,8 +300,9 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   }
   const size_t delivered = DispatchTasks(run, round, candidates, customize);
 
-  // Wait for every delivered task, the deadline, or a stop; publish progress every 100 ms at
-  // most (a status carries the run's history: one per report would cost O(rounds x clients)).
+  // Station accept update (run_tasks.cc, on the Fleet's threads). Wait for every delivered
+  // task, the deadline, or a stop; publish progress every 100 ms at most (a status carries
+  // the run's history: one per report would cost O(rounds x clients)).
   const absl::Time deadline = absl::Now() + Seconds(config.round().deadline_seconds());
   size_t seen = 0;
   while (true) {
@@ -343,6 +352,7 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
         " gave up) by the ", config.round().deadline_seconds(), " s deadline; need ", min_clients));
   }
   summary->set_train_loss(round->examples ? round->weighted_loss / round->examples : 0.0);
+  // Station aggregate: the strategy's fold, central DP's noise, the strategy's server step.
   absl::StatusOr<ArrayRecord> mean_delta = std::move(*round->fold).Aggregate();
   round->fold.reset();
   if (!mean_delta.ok()) return mean_delta.status();
