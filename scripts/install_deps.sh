@@ -10,6 +10,7 @@ PACKAGES=(
   librocksdb-dev libabsl-dev libssl-dev openssl zlib1g-dev
   libgoogle-glog-dev libgflags-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libopenmpi-dev openmpi-bin
   clang-14 libclang-rt-14-dev
   libre2-dev libsentencepiece-dev libicu-dev
   libtomlplusplus-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev

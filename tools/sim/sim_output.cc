@@ -79,6 +79,9 @@ absl::Status WriteMetrics(const std::string& dir, const RunSummary& run,
                               {"wall_seconds", run.wall_seconds},
                               {"virtual_seconds", run.virtual_seconds},
                               {"peak_rss_bytes", run.peak_rss_bytes},
+                              {"ranks", run.ranks},
+                              {"peak_rss_bytes_all_ranks", run.peak_rss_bytes_all_ranks},
+                              {"model_sha256", run.model_sha256},
                               {"rounds", json_rows}};
   std::ofstream json(dir + "/metrics.json");
   json << doc.dump(2) << '\n';

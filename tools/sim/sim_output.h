@@ -41,6 +41,9 @@ struct RunSummary {
   double wall_seconds = 0;
   double virtual_seconds = 0;
   uint64_t peak_rss_bytes = 0;
+  uint32_t ranks = 1;                     // MPI ranks (1: one process)
+  uint64_t peak_rss_bytes_all_ranks = 0;  // every rank's peak RSS, summed
+  std::string model_sha256;               // the final global model's safetensors, hex
 };
 
 // "round 3/20  10/10 clients (0 dropped)  loss 0.532  test acc 81.2% ..."

@@ -10,6 +10,7 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/data/partition.h"
@@ -26,6 +27,7 @@
 #include "core/crypto/sha256.h"
 #include "core/model/safetensors.h"
 #include "tools/sim/lm_text.h"
+#include "tools/sim/shard_trainer.h"
 #include "tools/sim/virtual_fleet.h"
 
 namespace tessera::sim {
@@ -54,6 +56,55 @@ absl::StatusOr<std::unique_ptr<LocalModel>> NewModel(const RunConfigFile& rc,
   return LocalModel::LoadTorchScriptBytes(artifact, device);
 }
 
+// Across MPI ranks, the options whose clients must share one process with the coordinator.
+absl::Status CheckAcrossRanks(const wire::v1::RunConfig& c, const SimulationConfig& sc) {
+  constexpr absl::string_view kOne = "; run tessera-sim in one process (without mpirun/srun)";
+  if (c.model().has_causal_lm()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.causal_lm: a language-model run keeps its text and base checkpoint in one "
+        "process", kOne));
+  }
+  if (sc.transport == "grpc") {
+    return absl::InvalidArgumentError(
+        "simulation.transport: \"grpc\" serves the coordinator on this process's loopback; "
+        "across MPI ranks updates travel over MPI: use \"in_process\"");
+  }
+  if (c.secure_aggregation().enabled()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "secure_aggregation.enabled: the protocol's clients talk to the coordinator in one "
+        "process", kOne));
+  }
+  if (c.differential_privacy().record().enabled()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "differential_privacy.record: each virtual client's privacy ledger reports to the "
+        "coordinator in one process", kOne));
+  }
+  return absl::OkStatus();
+}
+
+// What every rank must agree on: the config file, the command line's overrides, the model's
+// program and initial weights, and the training data (each rank reads its own copy).
+std::string RankDigest(const std::string& text, const SimulationOptions& o,
+                       const wire::v1::RunConfig& config, const Dataset& train) {
+  crypto::Sha256 h;
+  auto add = [&h](absl::string_view field) {
+    h.Update(absl::StrCat(field.size(), ":"));
+    h.Update(field);
+  };
+  add(text);
+  add(absl::StrCat(o.output, "|", o.threads, "|", o.device, "|", o.transport, "|", o.limit,
+                   "|", o.rounds));
+  add(config.model().torchscript_sha256());
+  add(config.model().initial_weights_file_sha256());
+  add(absl::StrCat(train.size(), "|", train.num_classes, "|",
+                   absl::StrJoin(train.example_shape, ",")));
+  add(absl::string_view(reinterpret_cast<const char*>(train.labels.data()),
+                        train.labels.size() * sizeof(int64_t)));
+  add(absl::string_view(reinterpret_cast<const char*>(train.features.data()),
+                        train.features.size() * sizeof(float)));
+  return std::move(h).Finish();
+}
+
 }  // namespace
 
 absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options) {
@@ -77,6 +128,15 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
   if (!options.device.empty()) sc.device = options.device;
   if (options.limit > 0) sc.limit = options.limit;
   if (options.rounds > 0) rc.config.set_rounds(options.rounds);
+  RankLink* const link = options.link != nullptr && options.link->size() > 1 ? options.link
+                                                                            : nullptr;
+  if (link != nullptr) {
+    absl::Status s = CheckAcrossRanks(rc.config, sc);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(options.config_path, ": ", s.message()));
+    }
+    if (sc.threads == 0) sc.threads = 1;  // one rank per core
+  }
   const bool lm = rc.config.model().has_causal_lm();
   absl::StatusOr<PartitionSpec> spec = ParsePartitionSpec(sc.partition);
   if (!spec.ok()) {
@@ -135,6 +195,22 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
                                        ": ", read.status().message()));
     }
     initial = *std::move(read);
+  }
+  if (link != nullptr) {
+    const std::string mine = RankDigest(text, options, rc.config, data.train);
+    const std::string root = link->Broadcast(mine);
+    if (root != mine) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this rank's config, command-line overrides or dataset differ from rank 0's "
+          "(SHA-256 ", crypto::HexEncode(mine), ", rank 0's ",
+          crypto::HexEncode(root), "): every rank must run the same command on the same files"));
+    }
+    if (link->rank() > 0) {
+      ShardTrainer trainer(sc, *spec, rc.config.seed(), &data.train, std::move(parts), artifact,
+                           link->rank(), link->size());
+      TESSERA_RETURN_IF_ERROR(trainer.Serve(*link));
+      return SimulationResult();
+    }
   }
   // The server-side evaluation of each new global model.
   std::function<absl::StatusOr<EvalResult>(const ArrayRecord&)> evaluate;
@@ -203,6 +279,7 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
   VirtualFleet fleet(sc, *spec, config.seed(), virtual_deadline, &data.train, std::move(parts), &runs,
                      &registry);
   if (channel != nullptr) fleet.UseGrpc(channel);
+  if (link != nullptr) fleet.UseRanks(link);
   if (lm_sim != nullptr) {
     fleet.UseText(sc.base_checkpoint, lm_sim->shards().paths, lm_sim->shards().train_examples);
   }
@@ -293,8 +370,23 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
     last = events.last;
   }
   result.run.state = absl::StrCat(wire::v1::RunState_Name(last.state()), ": ", last.message());
+  if (!result.rows.empty()) {  // the final global model's digest (bit-for-bit comparisons)
+    absl::StatusOr<coordinator::RunManager::Export> model =
+        runs.ExportModel(run_id, static_cast<int32_t>(result.rows.back().round));
+    absl::StatusOr<std::string> bytes =
+        model.ok() ? SerializeSafetensors(model->model->weights) : model.status();
+    if (bytes.ok()) {
+      result.run.model_sha256 = crypto::HexEncode(crypto::Sha256Digest(*bytes));
+    } else {
+      LOG(WARNING) << "no digest of the final model: " << bytes.status();
+    }
+  }
   runs.Shutdown();
+  fleet.Stop();  // across ranks: ends the other ranks, which report their peak RSS
   result.run.peak_rss_bytes = PeakRssBytes();
+  result.run.ranks = link != nullptr ? static_cast<uint32_t>(link->size()) : 1;
+  result.run.peak_rss_bytes_all_ranks =
+      result.run.peak_rss_bytes + fleet.remote_peak_rss_bytes();
   TESSERA_RETURN_IF_ERROR(WriteMetrics(sc.output, result.run, result.rows));
   if (options.plot) {
     absl::Status plot = PlotMetrics(

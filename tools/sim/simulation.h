@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/config/simulation_config.h"
+#include "tools/sim/rank_link.h"
 #include "tools/sim/sim_output.h"
 
 namespace tessera::sim {
@@ -29,6 +30,11 @@ struct SimulationOptions {
   bool plot = true;
   // Called with each round's row as it completes (progress).
   std::function<void(const RoundRow&, uint32_t rounds)> on_round;
+  // Under mpirun/srun (JoinRanks): this rank's link to the others; null in one process.
+  // Every rank calls RunSimulation with the same config and overrides; rank 0 runs the
+  // coordinator, evaluation and its own shard of the clients, the others train theirs
+  // (docs/simulation.md, "Across machines with Open MPI").
+  RankLink* link = nullptr;
 };
 
 struct SimulationResult {
@@ -38,7 +44,9 @@ struct SimulationResult {
 
 // Runs the simulation to the end of the run and writes metrics.csv/json/png into the
 // output directory. Errors: the config's (naming the field), the dataset's, and a run that
-// ends FAILED (with its message).
+// ends FAILED (with its message). Across ranks also: an option that runs in one process only,
+// and a rank whose config, overrides or dataset differ from rank 0's (FAILED_PRECONDITION);
+// a rank other than 0 returns an empty result once rank 0 has ended it.
 absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options);
 
 }  // namespace tessera::sim

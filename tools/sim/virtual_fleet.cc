@@ -16,6 +16,7 @@
 #include "core/base/status_macros.h"
 #include "core/config/privacy_budget.h"
 #include "privacy/secagg/identity.h"
+#include "tools/sim/rank_messages.h"
 #include "tools/sim/virtual_fleet_internal.h"
 
 namespace tessera::sim {
@@ -40,6 +41,8 @@ constexpr size_t kPickWindow = 4;
 
 }  // namespace
 
+std::string VirtualClientName(size_t i) { return absl::StrFormat("client-%05d", i); }
+
 VirtualFleet::VirtualFleet(const SimulationConfig& config, const PartitionSpec& partition,
                            uint64_t seed, double deadline, const Dataset* train, Partition parts,
                            coordinator::RunManager* runs, coordinator::ClientRegistry* registry)
@@ -49,7 +52,7 @@ VirtualFleet::VirtualFleet(const SimulationConfig& config, const PartitionSpec& 
   std::normal_distribution<double> normal(0, 1);
   for (size_t i = 0; i < parts.size(); ++i) {
     auto c = std::make_unique<Client>();
-    c->name = absl::StrFormat("client-%05d", i);
+    c->name = VirtualClientName(i);
     c->indices = std::move(parts[i]);
     c->size = c->indices.size();
     // Log-normal speeds with median 1.
@@ -61,7 +64,9 @@ VirtualFleet::VirtualFleet(const SimulationConfig& config, const PartitionSpec& 
   }
 }
 
-VirtualFleet::~VirtualFleet() {
+VirtualFleet::~VirtualFleet() { Stop(); }
+
+void VirtualFleet::Stop() {
   std::vector<std::thread> secagg;
   {
     absl::MutexLock l(&mu_);
@@ -69,7 +74,9 @@ VirtualFleet::~VirtualFleet() {
     secagg.swap(secagg_threads_);
   }
   for (std::thread& t : workers_) t.join();
+  workers_.clear();
   if (submitter_.joinable()) submitter_.join();
+  if (dispatcher_.joinable()) dispatcher_.join();
   for (std::thread& t : secagg) t.join();
 }
 
@@ -113,6 +120,7 @@ absl::Status VirtualFleet::Start() {
   num_workers_ = threads;
   for (unsigned i = 0; i < threads; ++i) workers_.emplace_back([this] { Worker(); });
   submitter_ = std::thread([this] { Submitter(); });
+  if (link_ != nullptr && link_->size() > 1) dispatcher_ = std::thread([this] { Dispatcher(); });
   return absl::OkStatus();
 }
 
@@ -173,7 +181,12 @@ bool VirtualFleet::Deliver(size_t client, const wire::v1::Task& task) {
     LOG(WARNING) << "simulator: unexpected task for " << clients_[client]->name;
     return false;
   }
-  queue_.push_back(Job{client, task, batch_, batch_->assigned++});
+  Job job{client, task, batch_, batch_->assigned++};
+  if (link_ != nullptr && ShardOf(client, link_->size()) != 0) {
+    remote_queue_.push_back(std::move(job));
+  } else {
+    queue_.push_back(std::move(job));
+  }
   return true;
 }
 

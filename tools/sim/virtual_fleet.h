@@ -30,8 +30,13 @@
 #include "coordinator/round/client_registry.h"
 #include "coordinator/round/run_manager.h"
 #include "core/config/simulation_config.h"
+#include "tools/sim/rank_link.h"
 
 namespace tessera::sim {
+
+// Virtual client i's name: "client-00042" (five digits and more past 99,999). Training is
+// seeded from it, so every rank names a client alike.
+std::string VirtualClientName(size_t i);
 
 // What the virtual clock and the workers measured in one round.
 struct RoundTiming {
@@ -63,6 +68,16 @@ class VirtualFleet {
   // one base plus one adapter set (and its optimizer state) per worker thread.
   void UseText(std::string base_checkpoint, const std::vector<std::string>& paths,
                const std::vector<uint64_t>& train_examples);
+  // Before Start, on rank 0 of an MPI job (link->size() > 1): the clients of the other ranks
+  // (ShardOf) are trained there; a dispatcher thread sends each rank the round's model and its
+  // clients' tasks, two at a time (one training, one waiting), and settles their updates as
+  // they come back, so they reach the coordinator in dispatch order as local ones do.
+  void UseRanks(RankLink* link) { link_ = link; }
+  // Stops the workers and, across ranks, ends the other ranks' training loops after their
+  // outstanding jobs (they answer with their peak RSS). The destructor calls it too.
+  void Stop();
+  // The other ranks' peak RSS summed, known after Stop (0 in one process).
+  uint64_t remote_peak_rss_bytes() const { return remote_peak_rss_; }
   // Registers every client (names client-00000, ...); loads the availability trace.
   absl::Status Start();
   // Connects the clients online for `round` at virtual time `now`, disconnects the rest.
@@ -90,6 +105,7 @@ class VirtualFleet {
   std::unique_ptr<FleetTransport> TransportFor(const Client& c);
   void Worker();
   void Submitter();
+  void Dispatcher();  // across ranks (virtual_fleet_ranks.cc)
   // Training time, round-trip time and fate of a client's task on the virtual clock.
   Result Plan(const Job& job);
   void Settle(const std::shared_ptr<Batch>& batch, size_t seq, Result result);
@@ -107,6 +123,7 @@ class VirtualFleet {
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Job> remote_queue_ ABSL_GUARDED_BY(mu_);  // for other ranks' clients
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);  // the round being dispatched
   std::map<uint32_t, std::shared_ptr<Batch>> batches_ ABSL_GUARDED_BY(mu_);  // by round
   std::deque<std::shared_ptr<Batch>> submit_order_ ABSL_GUARDED_BY(mu_);
@@ -115,6 +132,9 @@ class VirtualFleet {
   size_t num_workers_ = 1;  // set before the workers start
   std::vector<std::thread> workers_;
   std::thread submitter_;
+  RankLink* link_ = nullptr;  // across ranks; the dispatcher's while it runs
+  std::thread dispatcher_;
+  uint64_t remote_peak_rss_ = 0;  // written by the dispatcher before it ends
   std::vector<std::thread> secagg_threads_ ABSL_GUARDED_BY(mu_);
 };
 
