@@ -132,6 +132,13 @@ FEATURES = [
     "{{ bos_token }}{{ eos_token }}{{ add_generation_prompt }}{{ tools is none }}"
     "{{ documents is none }}",
     "{{ strftime_now('%d %b %Y') }} {{ strftime_now('%B %d, %Y') }}",
+    "{% macro greet(name, punct='!') %}Hi {{ name }}{{ punct }}{% endmacro %}"
+    "{{ greet('Ann') }} {{ greet('Bo', punct='?') }} {{ greet('Cy', '.') }} {{ greet() }}",
+    "{% macro count(n) %}{{ n }}{% if n > 0 %},{{ count(n - 1) }}{% endif %}{% endmacro %}"
+    "{{ count(3) }}",
+    "{% macro wrap(tag) %}<{{ tag }}>{{ caller() }}</{{ tag }}>{% endmacro %}"
+    "{% call wrap('b') %}bold {{ 1 + 1 }}{% endcall %}",
+    "{%- macro m(x) %}\n  {{- x | upper }}\n{%- endmacro %}\n[{{ m('a') }}] {{ m('b') ~ '!' }}",
     "{{ raise_exception('custom message') }}",
     "{{ undefined_var.attr }}",
     "{{ 'a' + 1 }}",

@@ -327,11 +327,11 @@ TEST_F(TextDataTest, ChatPromptTemplateNeedsAChatTemplate) {
   EXPECT_THAT(LoadTextData(path, tok_, o),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("tokenizer_config.json \"chat_template\"")));
-  ChatByteTokenizer unsupported("{% macro m() %}{% endmacro %}", {}, kEos);
+  ChatByteTokenizer unsupported("{% include 'x.jinja' %}", {}, kEos);
   EXPECT_THAT(LoadTextData(path, unsupported, o),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("tokenizer_config.json: chat template: line 1, column 4: "
-                                 "unsupported statement 'macro'")));
+                                 "unsupported statement 'include'")));
   // A record the template refuses names the file's line.
   ChatByteTokenizer refusing("{{ raise_exception('no user turns') }}", {}, kEos);
   EXPECT_THAT(LoadTextData(path, refusing, o),

@@ -60,6 +60,8 @@ struct Node {
     kBreak,
     kContinue,
     kScope,     // a block whose body is rendered in place ({% generation %})
+    kMacro,     // macro targets[0](params) body
+    kCallBlock, // call expr %}body{% endcall: expr (a call) with caller() rendering body
   };
   Kind kind = Kind::kText;
   Location location;
@@ -68,6 +70,7 @@ struct Node {
   std::vector<std::pair<ExprPtr, Body>> branches;
   std::vector<std::string> targets;
   std::string attr;
+  std::vector<std::pair<std::string, ExprPtr>> params;  // kMacro: names, defaults or null
   ExprPtr filter;
   Body body;
   Body else_body;

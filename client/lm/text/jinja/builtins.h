@@ -10,12 +10,15 @@
 // Tests: boolean, callable, defined, divisibleby, eq, equalto, even, false, float, ge, gt, in,
 //   integer, iterable, le, lower, lt, mapping, ne, none, number, odd, sameas, sequence,
 //   string, true, undefined, upper (and ==, !=, <, <=, >, >=).
+// Globals: raise_exception, strftime_now, namespace, dict, range.
 // Methods: str.strip/lstrip/rstrip/split/startswith/endswith/replace/upper/lower/title/
 //   capitalize/join/find/count, dict.items/keys/values/get.
 // upper, lower, title and capitalize change ASCII letters only.
 #ifndef TESSERA_CLIENT_LM_TEXT_JINJA_BUILTINS_H_
 #define TESSERA_CLIENT_LM_TEXT_JINJA_BUILTINS_H_
 
+#include <cstdint>
+#include <ctime>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +37,12 @@ absl::StatusOr<Value> CallFilter(const std::string& name, const Value& v, const 
 absl::StatusOr<bool> CallTest(const std::string& name, const Value& v, const Args& args);
 absl::StatusOr<Value> CallMethod(const Value& object, const std::string& name,
                                  const Args& args);
+
+// The global functions: raise_exception(message) (transformers: fails the rendering with the
+// message), strftime_now(format) (formats `now`), namespace(...) and dict(...) (from
+// mappings and keyword arguments), range([start,] stop[, step]) (at most max_items items).
+absl::StatusOr<Value> CallGlobal(const std::string& name, const Args& args, const std::tm& now,
+                                 uint64_t max_items);
 
 // obj.name (Jinja's getattr: a dict's item; otherwise undefined).
 Value GetAttr(const Value& object, const std::string& name);

@@ -136,6 +136,35 @@ class Parser : public ExpressionParser {
       n->kind = name == "break" ? Node::Kind::kBreak : Node::Kind::kContinue;
       TESSERA_RETURN_IF_ERROR(EndStatement());
       return n;
+    } else if (name == "macro") {
+      n->kind = Node::Kind::kMacro;
+      if (Cur().kind != TK::kName) return Unexpected("a macro name");
+      n->targets.push_back(Next().text);
+      TESSERA_RETURN_IF_ERROR(ExpectOp("("));
+      while (!IsOp(")")) {
+        if (Cur().kind != TK::kName) return Unexpected("a parameter name");
+        std::string param = Next().text;
+        ExprPtr fallback;
+        if (IsOp("=")) {
+          ++tok_;
+          TESSERA_ASSIGN_OR_RETURN(fallback, ParseExpression());
+        }
+        n->params.emplace_back(std::move(param), std::move(fallback));
+        if (!IsOp(",")) break;
+        ++tok_;
+      }
+      TESSERA_RETURN_IF_ERROR(ExpectOp(")"));
+      std::string end;
+      TESSERA_ASSIGN_OR_RETURN(n->body, StatementBody({"endmacro"}, &end));
+    } else if (name == "call") {
+      n->kind = Node::Kind::kCallBlock;
+      if (IsOp("(")) return ErrorAt(Cur().location, "caller arguments are not supported");
+      TESSERA_ASSIGN_OR_RETURN(n->expr, ParseExpression());
+      if (n->expr->kind != Expr::Kind::kCall) {
+        return ErrorAt(n->expr->location, "a call block needs a macro call");
+      }
+      std::string end;
+      TESSERA_ASSIGN_OR_RETURN(n->body, StatementBody({"endcall"}, &end));
     } else if (name == "generation") {
       n->kind = Node::Kind::kScope;
       std::string end;

@@ -5,9 +5,10 @@
 //
 // Statements: if/elif/else/endif; for TARGETS in EXPR [if EXPR] ... [else] ... endfor;
 // set NAME[, NAME...] = EXPR, set NAME.ATTR = EXPR, set NAME %}...{% endset; break and
-// continue (jinja2.ext.loopcontrols); generation/endgeneration (transformers'
-// AssistantTracker: rendered in place). Anything else (macro, call, include, raw, ...) is
-// refused with its line and column.
+// continue (jinja2.ext.loopcontrols); macro NAME(PARAM[=DEFAULT], ...) ... endmacro;
+// call MACRO(...) ... endcall (caller() without arguments); generation/endgeneration
+// (transformers' AssistantTracker: rendered in place). Anything else (include, import, raw,
+// filter blocks, ...) is refused with its line and column.
 #ifndef TESSERA_CLIENT_LM_TEXT_JINJA_PARSER_H_
 #define TESSERA_CLIENT_LM_TEXT_JINJA_PARSER_H_
 

@@ -1,6 +1,7 @@
 // Template::Parse and the renderer: statements, expressions, scopes, globals and limits.
 #include "client/lm/text/jinja/template.h"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 #include <utility>
@@ -126,13 +127,22 @@ class Renderer {
         return Flow::kNormal;
       }
       case Node::Kind::kSetBlock: {
-        std::string saved = std::move(out_);
-        out_.clear();
-        absl::StatusOr<Flow> flow = Exec(n.body);
-        std::string captured = std::move(out_);
-        out_ = std::move(saved);
-        if (!flow.ok()) return flow.status();
+        TESSERA_ASSIGN_OR_RETURN(std::string captured, Capture(n.body));
         scopes_.back()[n.targets[0]] = Value::String(std::move(captured));
+        return Flow::kNormal;
+      }
+      case Node::Kind::kMacro:
+        closures_.push_back({&n, /*caller=*/false});
+        scopes_.back()[n.targets[0]] = Value::Function(absl::StrCat("#", closures_.size() - 1));
+        return Flow::kNormal;
+      case Node::Kind::kCallBlock: {
+        closures_.push_back({&n, /*caller=*/true});
+        scopes_.emplace_back();
+        scopes_.back()["caller"] = Value::Function(absl::StrCat("#", closures_.size() - 1));
+        absl::StatusOr<Value> v = Eval(*n.expr);
+        scopes_.pop_back();
+        if (!v.ok()) return v.status();
+        TESSERA_RETURN_IF_ERROR(Emit(n.location, v->Str()));
         return Flow::kNormal;
       }
       case Node::Kind::kBreak: return Flow::kBreak;
@@ -140,6 +150,57 @@ class Renderer {
       case Node::Kind::kScope: return Exec(n.body);
     }
     return Flow::kNormal;
+  }
+
+  // What `body` renders, apart from the output so far.
+  absl::StatusOr<std::string> Capture(const Body& body) {
+    std::string saved = std::move(out_);
+    out_.clear();
+    absl::StatusOr<Flow> flow = Exec(body);
+    std::string captured = std::move(out_);
+    out_ = std::move(saved);
+    if (!flow.ok()) return flow.status();
+    return captured;
+  }
+
+  // Calls a macro (its parameters bound from args, then defaults, else undefined) or a call
+  // block's caller(), in a new scope; the value is what its body renders.
+  absl::StatusOr<Value> CallClosure(size_t index, const Args& args) {
+    const Closure c = closures_[index];
+    const Node& n = *c.node;
+    if (args.positional.size() > (c.caller ? 0 : n.params.size())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          c.caller ? "caller()" : absl::StrCat("macro '", n.targets[0], "'"), " takes ",
+          c.caller ? 0 : n.params.size(), " arguments, got ", args.positional.size()));
+    }
+    for (const auto& [k, v] : args.keyword) {
+      bool known = false;
+      for (const auto& p : n.params) known = known || (!c.caller && p.first == k);
+      if (!known) return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", k, "'"));
+    }
+    scopes_.emplace_back();
+    absl::Status status;
+    for (size_t i = 0; !c.caller && i < n.params.size() && status.ok(); ++i) {
+      const auto& [param, fallback] = n.params[i];
+      Value v = Value::Undefined(param);
+      if (i < args.positional.size()) {
+        v = args.positional[i];
+      } else if (const auto kw = std::find_if(
+                     args.keyword.begin(), args.keyword.end(),
+                     [&, &name = param](const auto& a) { return a.first == name; });
+                 kw != args.keyword.end()) {
+        v = kw->second;
+      } else if (fallback != nullptr) {
+        absl::StatusOr<Value> d = Eval(*fallback);
+        status = d.status();
+        if (d.ok()) v = *std::move(d);
+      }
+      scopes_.back()[param] = std::move(v);
+    }
+    absl::StatusOr<std::string> rendered = status.ok() ? Capture(n.body) : status;
+    scopes_.pop_back();
+    if (!rendered.ok()) return rendered.status();
+    return Value::String(*std::move(rendered));
   }
 
   // Binds `targets` to `v` (unpacking a sequence for several targets) in the innermost scope.
@@ -338,16 +399,6 @@ class Renderer {
         absl::StrCat("'", obj.str(), "' is undefined (looking up '", member, "' in it)"));
   }
 
-  static void SetKey(Dict* d, const std::string& k, Value v) {
-    for (auto& [key, old] : *d) {
-      if (key == k) {
-        old = std::move(v);
-        return;
-      }
-    }
-    d->emplace_back(k, std::move(v));
-  }
-
   absl::StatusOr<Value> EvalCall(const Expr& e) {
     const Expr& callee = *e.args[0];
     if (callee.kind == Kind::kGetAttr) {
@@ -365,49 +416,23 @@ class Renderer {
           absl::StrCat("'", f.TypeName(), "' object is not callable"));
     }
     const std::string& name = f.str();
-    if (name == "raise_exception") {
-      const std::string message = args.positional.empty() ? "" : args.positional[0].Str();
-      return absl::InvalidArgumentError(absl::StrCat("raise_exception: ", message));
-    }
-    if (name == "strftime_now") {
-      if (args.positional.size() != 1 || !args.positional[0].is_string()) {
-        return absl::InvalidArgumentError("strftime_now() takes one format string");
-      }
-      char buf[256];
-      const size_t n = std::strftime(buf, sizeof(buf), args.positional[0].str().c_str(), &now_);
-      return Value::String(std::string(buf, n));
-    }
-    if (name == "namespace" || name == "dict") {
-      Dict d;
-      for (const Value& p : args.positional) {
-        if (!p.is_mapping()) return absl::InvalidArgumentError(name + "() takes a mapping");
-        for (const auto& [k, v] : p.dict()) SetKey(&d, k, v);
-      }
-      for (auto& [k, v] : args.keyword) SetKey(&d, k, v);
-      return name == "dict" ? Value::MakeDict(std::move(d)) : Value::MakeNamespace(std::move(d));
-    }
-    // range(stop) or range(start, stop[, step])
-    const size_t n = args.positional.size();
-    if (n < 1 || n > 3) return absl::InvalidArgumentError("range() takes 1 to 3 integers");
-    for (const Value& a : args.positional) {
-      if (a.kind() != Value::Kind::kInt) {
-        return absl::InvalidArgumentError("range() takes integers");
-      }
-    }
-    const int64_t start = n == 1 ? 0 : args.positional[0].as_int();
-    const int64_t stop = n == 1 ? args.positional[0].as_int() : args.positional[1].as_int();
-    const int64_t step = n == 3 ? args.positional[2].as_int() : 1;
-    if (step == 0) return absl::InvalidArgumentError("range() step must not be zero");
-    List items;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-      TESSERA_RETURN_IF_ERROR(Count(e.location, 1));
-      items.push_back(Value::Int(i));
-    }
-    return Value::MakeList(std::move(items));
+    if (name[0] == '#') return CallClosure(std::stoul(name.substr(1)), args);
+    const uint64_t budget =
+        limits_.max_loop_iterations - std::min(iterations_, limits_.max_loop_iterations);
+    TESSERA_ASSIGN_OR_RETURN(Value v, CallGlobal(name, args, now_, budget));
+    if (name == "range") TESSERA_RETURN_IF_ERROR(Count(e.location, v.list().size()));
+    return v;
   }
+
+  // A macro, or a call block whose body caller() renders.
+  struct Closure {
+    const Node* node;
+    bool caller;
+  };
 
   const Limits& limits_;
   const std::tm now_;
+  std::vector<Closure> closures_;
   std::vector<std::unordered_map<std::string, Value>> scopes_;
   std::string out_;
   uint64_t iterations_ = 0;

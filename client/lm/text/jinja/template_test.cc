@@ -48,9 +48,9 @@ TEST(JinjaTemplate, ErrorsNameLineAndColumn) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("unexpected end of template: expected 'elif' or 'else' or "
                                  "'endif'")));
-  EXPECT_THAT(Render("a\n{% macro m() %}x{% endmacro %}"),
+  EXPECT_THAT(Render("a\n{% include 'x.jinja' %}"),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("line 2, column 4: unsupported statement 'macro'")));
+                       HasSubstr("line 2, column 4: unsupported statement 'include'")));
   EXPECT_THAT(Render("{{ 'x' | indent(2) }}"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("line 1, column 10: unsupported filter 'indent'")));
@@ -110,9 +110,12 @@ TEST(JinjaTemplate, LoopIterationLimit) {
   EXPECT_THAT(Render("{% for i in [1, 2, 3] %}{% for j in [1] %}{% endfor %}{% endfor %}x",
                      {}, limits),
               IsOkAndHolds("x"));
-  EXPECT_THAT(Render("{% for i in range(7) %}{% endfor %}", {}, limits),
+  EXPECT_THAT(Render("{% for i in [1, 2, 3, 4, 5, 6, 7] %}{% endfor %}", {}, limits),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("more than max_loop_iterations (6)")));
+  EXPECT_THAT(Render("{% for i in range(7) %}{% endfor %}", {}, limits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("range() longer than the loop iterations left (6)")));
 }
 
 TEST(JinjaTemplate, DepthLimit) {
@@ -133,6 +136,10 @@ TEST(JinjaTemplate, DepthLimit) {
   EXPECT_THAT(Render(ifs, {}, limits),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("nesting deeper than the limit of 20")));
+  // Unbounded macro recursion stops at the evaluation depth.
+  EXPECT_THAT(Render("{% macro r(n) %}{{ r(n + 1) }}{% endmacro %}{{ r(0) }}", {}, limits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("evaluation nested deeper than max_depth 20")));
   // The default limit parses 50 nested parentheses (Jinja2 itself stops near 80, at
   // Python's recursion limit).
   EXPECT_THAT(Render(nested(50)), IsOkAndHolds("1"));

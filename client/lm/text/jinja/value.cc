@@ -338,6 +338,16 @@ std::string Value::TypeName() const {
   return "";
 }
 
+void SetKey(Dict* d, const std::string& key, Value v) {
+  for (auto& [k, old] : *d) {
+    if (k == key) {
+      old = std::move(v);
+      return;
+    }
+  }
+  d->emplace_back(key, std::move(v));
+}
+
 std::string PyFloatRepr(double d) {
   if (std::isnan(d)) return "nan";
   if (std::isinf(d)) return d > 0 ? "inf" : "-inf";

@@ -88,6 +88,9 @@ class Value {
   std::shared_ptr<Dict> dict_;
 };
 
+// d[key] = v: replaces the value of an existing key, else appends (Python's dict order).
+void SetKey(Dict* d, const std::string& key, Value v);
+
 // Python's repr() of a float ("1.0", "0.1", "1e-05", "1e+16", "inf", "nan").
 std::string PyFloatRepr(double d);
 
