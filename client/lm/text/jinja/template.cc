@@ -302,6 +302,14 @@ class Renderer {
     TESSERA_RETURN_IF_ERROR(CheckDepth(e.location));
     absl::StatusOr<Value> v = EvalUnchecked(e);
     if (!v.ok()) return At(e.location, v.status());
+    if (v->is_string() && (e.kind == Kind::kBinary || e.kind == Kind::kFilter ||
+                           e.kind == Kind::kCall)) {
+      built_bytes_ += v->str().size();
+      if (built_bytes_ > limits_.max_built_bytes) {
+        return ErrorAt(e.location, absl::StrCat("strings built longer than max_built_bytes (",
+                                                limits_.max_built_bytes, ") in all"));
+      }
+    }
     return v;
   }
 
@@ -436,6 +444,7 @@ class Renderer {
   std::vector<std::unordered_map<std::string, Value>> scopes_;
   std::string out_;
   uint64_t iterations_ = 0;
+  size_t built_bytes_ = 0;
   int depth_ = 0;
 };
 

@@ -40,6 +40,9 @@ struct Limits {
   size_t max_template_bytes = size_t{1} << 20;
   // Bytes one rendering may produce.
   size_t max_output_bytes = size_t{16} << 20;
+  // Bytes of the strings operators, filters and calls build in one rendering, all together
+  // (bounds the time a template that grows a string in a loop can take).
+  size_t max_built_bytes = size_t{256} << 20;
   // For-loop iterations (and range() and filter items) in one rendering, all loops together.
   uint64_t max_loop_iterations = 1'000'000;
   // Nesting of statements and expressions when parsing, and of evaluation.

@@ -100,6 +100,20 @@ TEST(JinjaTemplate, OutputSizeLimit) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("max_output_bytes (6)")));
 }
 
+TEST(JinjaTemplate, BuiltBytesLimit) {
+  Limits limits;
+  limits.max_built_bytes = 10;
+  // s ~ 'ab' builds 2, 4, 6 bytes: 12 in all for three iterations, 6 for two.
+  const std::string two = "{% set ns = namespace(s='') %}{% for i in range(2) %}"
+                          "{% set ns.s = ns.s ~ 'ab' %}{% endfor %}{{ ns.s }}";
+  EXPECT_THAT(Render(two, {}, limits), IsOkAndHolds("abab"));
+  const std::string three = "{% set ns = namespace(s='') %}{% for i in range(3) %}"
+                            "{% set ns.s = ns.s ~ 'ab' %}{% endfor %}{{ ns.s }}";
+  EXPECT_THAT(Render(three, {}, limits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("strings built longer than max_built_bytes (10) in all")));
+}
+
 TEST(JinjaTemplate, LoopIterationLimit) {
   Limits limits;
   limits.max_loop_iterations = 6;
