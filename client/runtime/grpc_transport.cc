@@ -9,6 +9,7 @@
 
 #include "client/runtime/internal/fleet_channel.h"
 #include "core/base/status_macros.h"
+#include "core/serde/compressed_upload.h"
 #include "core/serde/grpc_status.h"
 #include "core/serde/tensor_stream.h"
 
@@ -134,6 +135,8 @@ absl::Status GrpcFleetTransport::PushUpdate(const wire::v1::Task& task, uint64_t
   header->set_task_id(task.task_id());
   header->set_num_examples(num_examples);
   for (const auto& [k, v] : metrics) (*header->mutable_metrics())[k] = v;
+  // Encoded by CompressUpdate as the task says (docs/compression.md).
+  if (IsCompressed(task.compression())) *header->mutable_compression() = task.compression();
   bool ok = writer->Write(msg);
   TensorStreamWriter stream(&update);
   while (ok) {

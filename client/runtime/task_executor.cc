@@ -12,6 +12,7 @@
 #include "client/runtime/update_delta.h"
 #include "core/base/status_macros.h"
 #include "core/crypto/sha256.h"
+#include "core/serde/compressed_upload.h"
 #include "core/serde/tensor_stream.h"
 
 namespace tessera {
@@ -278,8 +279,7 @@ absl::StatusOr<TaskReport> TaskExecutor::Run(const wire::v1::Task& task, const D
     }
     prepared.weight = 1;
     prepared.metrics["train_loss"] = 0;
-  } else if (lm) {
-    TESSERA_ASSIGN_OR_RETURN(prepared, TrainLm(task, global, name));
+    TESSERA_RETURN_IF_ERROR(CompressUpdate(task, Seed(task, name), state, prepared));
   } else {
     TESSERA_ASSIGN_OR_RETURN(prepared, Train(task, global, train, state, name));
   }
@@ -311,7 +311,11 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
                                                    const ArrayRecord& global,
                                                    const Dataset& data, ClientState& state,
                                                    absl::string_view name) {
-  if (task.model().has_causal_lm()) return TrainLm(task, global, name);  // its own text
+  if (task.model().has_causal_lm()) {  // its own text
+    TESSERA_ASSIGN_OR_RETURN(PreparedUpdate out, TrainLm(task, global, name));
+    TESSERA_RETURN_IF_ERROR(CompressUpdate(task, Seed(task, name), state, out));
+    return out;
+  }
   if (model_ == nullptr) return absl::FailedPreconditionError("no model built yet");
   const bool scaffold = task.strategy().scaffold();
   std::vector<std::string> trainable;
@@ -353,7 +357,21 @@ absl::StatusOr<PreparedUpdate> TaskExecutor::Train(const wire::v1::Task& task,
     TESSERA_ASSIGN_OR_RETURN(out.update, ComputeDelta(std::move(trained), global));
   }
   FinishUpdate(task, /*uniform_weight=*/scaffold, out);
+  TESSERA_RETURN_IF_ERROR(CompressUpdate(task, Seed(task, name), state, out));
   return out;
+}
+
+absl::Status CompressUpdate(const wire::v1::Task& task, uint64_t seed, ClientState& state,
+                            PreparedUpdate& out) {
+  if (!IsCompressed(task.compression()) || task.has_secagg()) return absl::OkStatus();
+  TESSERA_ASSIGN_OR_RETURN(CompressionOptions options,
+                           CompressionOptionsFromProto(task.compression()));
+  // Apart from training's shuffling seed: "compress" in ASCII.
+  TESSERA_ASSIGN_OR_RETURN(
+      out.update, state.compression_feedback.Encode(task.run_id(), std::move(out.update),
+                                                    options, seed ^ 0x636F6D7072657373ull,
+                                                    task.compression().error_feedback()));
+  return absl::OkStatus();
 }
 
 void FinishUpdate(const wire::v1::Task& task, bool uniform_weight, PreparedUpdate& out) {

@@ -21,6 +21,7 @@
 #include "client/runtime/site_ledger.h"
 #include "client/training/local_model.h"
 #include "core/model/tensor.h"
+#include "core/serde/update_codec.h"
 #include "tessera/wire/v1/fleet.pb.h"
 
 namespace tessera {
@@ -33,6 +34,7 @@ class FleetTransport {
   virtual absl::StatusOr<ArrayRecord> FetchModel(const wire::v1::Task& task) = 0;
   // The run's TorchScript program, verified against the task's model spec.
   virtual absl::StatusOr<std::string> FetchArtifact(const wire::v1::Task& task) = 0;
+  // `update` is encoded as task.compression() says (CompressUpdate; float32 when unset).
   virtual absl::Status PushUpdate(const wire::v1::Task& task, uint64_t num_examples,
                                   const std::map<std::string, double>& metrics,
                                   const ArrayRecord& update) = 0;
@@ -60,6 +62,10 @@ struct ClientState {
   // With a ledger, TRAIN tasks without record-level DP are refused unless this is set
   // (tessera-client --train-without-record-dp).
   bool train_without_record_dp = false;
+  // Update compression's error feedback (docs/compression.md): what the last encoding of
+  // this client's update lost, for its run. In memory only: a restarted client starts again
+  // from zero (the lost residual is dropped, not resent).
+  ErrorFeedback compression_feedback;
 };
 
 // Record-level DP (task.dp().record()): before a TRAIN task trains on `num_examples`
@@ -94,6 +100,14 @@ struct PreparedUpdate {
 // metrics a client may release (none that DP would not cover), and, under central DP without
 // secure aggregation, the clipping (with the bit adaptive clipping uses).
 void FinishUpdate(const wire::v1::Task& task, bool uniform_weight, PreparedUpdate& out);
+
+// Encodes out.update for PushUpdate as task.compression() says (core/serde/update_codec.h),
+// adding and keeping the error feedback in `state` when the task asks for it; `seed` drives
+// int8's stochastic rounding. Does nothing without compression or with secure aggregation
+// (whose quantization is its compression). Errors: INVALID_ARGUMENT from the encoder (a NaN
+// or Inf in the update, a float16 overflow, an unknown method).
+absl::Status CompressUpdate(const wire::v1::Task& task, uint64_t seed, ClientState& state,
+                            PreparedUpdate& out);
 
 // Sends a prepared update: PushUpdate, or the secure aggregation protocol when the task has
 // secagg (blocking until the round's secure sum completes). Returns the survivors of the

@@ -1,6 +1,7 @@
 // Fleet.PushUpdate: header, then the update as a tensor stream. The update is staged (one
-// model-sized buffer, admitted by the UploadGate), verified (layout, SHA-256, then finiteness)
-// and then folded into the round's running sum, so a bad upload never touches the sum.
+// model-sized buffer, admitted by the UploadGate), verified (layout, SHA-256, then finiteness),
+// decoded to float32 when compressed (core/serde/compressed_upload.h), and then folded into
+// the round's running sum, so a bad upload never touches the sum.
 #include <glog/logging.h>
 
 #include <map>
@@ -10,6 +11,7 @@
 #include "coordinator/service/auth.h"
 #include "coordinator/service/fleet_service.h"
 #include "coordinator/service/reactors.h"
+#include "core/serde/compressed_upload.h"
 #include "core/serde/grpc_status.h"
 #include "core/serde/tensor_stream.h"
 
@@ -83,7 +85,14 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
       if (!model.ok()) return model.status();
       model_ = *model;
       TensorStreamLimits limits;
-      limits.expected_layout = &model_->weights;
+      if (IsCompressed(header_.compression())) {
+        // Each float32 tensor arrives as its payload (docs/compression.md); DecodeUpload checks
+        // the layout once the stream is complete.
+        limits.max_tensors = static_cast<uint32_t>(model_->weights.tensors.size());
+        limits.max_total_bytes = MaxCompressedUploadBytes(model_->weights);
+      } else {
+        limits.expected_layout = &model_->weights;
+      }
       // Finiteness is checked once, by RunManager::SubmitUpdate (outside the round lock).
       reader_ = std::make_unique<TensorStreamReader>(limits);
       WaitForSlot();
@@ -126,8 +135,15 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
       Fail(absl::InvalidArgumentError("the update stream ended before its header"));
       return;
     }
+    // The bytes that travelled: compressed, when the update was.
     const uint64_t bytes = reader_->data_bytes_received();
-    absl::StatusOr<ArrayRecord> update = std::move(*reader_).Finish();
+    absl::StatusOr<ArrayRecord> received = std::move(*reader_).Finish();
+    if (!received.ok()) {
+      Fail(received.status());
+      return;
+    }
+    absl::StatusOr<ArrayRecord> update =
+        DecodeUpload(header_.compression(), *std::move(received), model_->weights);
     if (!update.ok()) {
       Fail(update.status());
       return;

@@ -17,6 +17,7 @@
 #include "core/base/status_macros.h"
 #include "core/config/differential_privacy_config.h"
 #include "core/config/governance_config.h"
+#include "core/config/compression_config.h"
 #include "core/config/secure_aggregation_config.h"
 #include "core/config/strategy_config.h"
 #include "core/config/toml_reader.h"
@@ -531,7 +532,8 @@ absl::Status Validate(const wire::v1::RunConfig& c, bool torchscript_pending) {
   TESSERA_RETURN_IF_ERROR(config_internal::ValidateSecureAggregation(c));
   TESSERA_RETURN_IF_ERROR(config_internal::ValidateDifferentialPrivacy(c));
   TESSERA_RETURN_IF_ERROR(config_internal::ValidateGovernance(c));
-  return config_internal::ValidateStrategy(c);
+  TESSERA_RETURN_IF_ERROR(config_internal::ValidateStrategy(c));
+  return config_internal::ValidateCompression(c);
 }
 
 }  // namespace
@@ -555,7 +557,8 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(
   TESSERA_RETURN_IF_ERROR(
       top.CheckKeys({"name", "rounds", "seed", "model", "train", "selection",
                      "round", "evaluation", "secure_aggregation",
-                     "differential_privacy", "strategy", "governance", "retention"}));
+                     "differential_privacy", "strategy", "governance", "retention",
+                     "compression"}));
 
   RunConfigFile out;
   wire::v1::RunConfig& config = out.config;
@@ -612,6 +615,12 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(
                            config_internal::ParseGovernance(governance));
   TESSERA_ASSIGN_OR_RETURN(TableReader retention, top.Table("retention"));
   TESSERA_RETURN_IF_ERROR(ParseRetention(retention, config));
+  TESSERA_ASSIGN_OR_RETURN(TableReader compression, top.Table("compression"));
+  TESSERA_ASSIGN_OR_RETURN(wire::v1::CompressionConfig compression_config,
+                           config_internal::ParseCompression(compression));
+  if (compression_config.method() != wire::v1::CompressionConfig::NONE) {
+    *config.mutable_compression() = std::move(compression_config);
+  }
 
   TESSERA_RETURN_IF_ERROR(
       Validate(config, /*torchscript_pending=*/!out.torchscript_path.empty()));

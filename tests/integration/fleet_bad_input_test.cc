@@ -2,6 +2,7 @@
 // test speaking the Fleet/Control protocol directly to send what real clients never would.
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <thread>
@@ -129,7 +130,8 @@ class FleetBadInputTest : public ::testing::Test {
 
   grpc::Status Push(wire::v1::Fleet::Stub& stub, const std::string& session,
                     const std::string& task_id, const std::vector<wire::v1::TensorChunk>& chunks,
-                    uint64_t examples = 10) {
+                    uint64_t examples = 10,
+                    const wire::v1::CompressionConfig* compression = nullptr) {
     grpc::ClientContext ctx;
     if (!session.empty()) ctx.AddMetadata("x-tessera-session", session);
     wire::v1::PushUpdateResponse resp;
@@ -137,6 +139,7 @@ class FleetBadInputTest : public ::testing::Test {
     wire::v1::PushUpdateRequest m;
     m.mutable_header()->set_task_id(task_id);
     m.mutable_header()->set_num_examples(examples);
+    if (compression != nullptr) *m.mutable_header()->mutable_compression() = *compression;
     bool ok = w->Write(m);
     for (size_t i = 0; ok && i < chunks.size(); ++i) {
       m.Clear();
@@ -314,6 +317,73 @@ TEST_F(FleetBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_EQ(Status(run).state(), wire::v1::COMPLETED);
+  absl::StatusOr<ArrayRecord> final_model = ExportLatestModel(*control_, run);
+  ASSERT_TRUE(final_model.ok()) << final_model.status();
+  EXPECT_EQ(final_model->tensors[0].values<float>()[999], 1.5f);
+  EXPECT_EQ(final_model->tensors[1].values<int64_t>()[0], 6);
+}
+
+// Compressed uploads (docs/compression.md): the coordinator decodes what the header names and
+// refuses a malformed payload with INVALID_ARGUMENT naming the tensor and the fault, before
+// anything reaches the round; a well-formed float16 upload then completes it exactly.
+TEST_F(FleetBadInputTest, CompressedUpdatesAreDecodedOrRejected) {
+  auto good = wire::v1::Fleet::NewStub(Channel("pki", "good"));
+  const std::string run = CreateAndStartRun();
+  const std::string session = RegisterAndSubscribe(*good, "good");
+  const wire::v1::Task task = NextTask();
+  ASSERT_FALSE(task.task_id().empty());
+  const ArrayRecord delta = Model(0.5f, 1);
+  wire::v1::CompressionConfig int8;
+  int8.set_method(wire::v1::CompressionConfig::INT8);
+  int8.set_block_size(256);
+  // w: 1000 values in 4 blocks = 4 scales (16 bytes) + 1000 codes.
+  auto with_w = [&](std::string payload) {
+    ArrayRecord r = delta;
+    const int64_t n = static_cast<int64_t>(payload.size());
+    r.tensors[0] = *Tensor::Create("w", DType::kUInt8, {n}, std::move(payload));
+    return Chunks(r);
+  };
+  auto expect_invalid = [&](const std::vector<wire::v1::TensorChunk>& chunks,
+                            const wire::v1::CompressionConfig& c, const std::string& why) {
+    grpc::Status s = Push(*good, session, task.task_id(), chunks, 10, &c);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << why;
+    EXPECT_THAT(s.error_message(), HasSubstr(why));
+  };
+  expect_invalid(with_w(std::string(1000, '\1')), int8,
+                 "tensor \"w\": int8 payload of 1000 values must be 1016 bytes, got 1000");
+  std::string nan_scale(1016, '\1');
+  const float nan = std::nanf("");
+  std::memcpy(nan_scale.data() + 8, &nan, 4);
+  expect_invalid(with_w(nan_scale), int8, "int8 scale 2 must be finite and >= 0");
+  wire::v1::CompressionConfig topk;
+  topk.set_method(wire::v1::CompressionConfig::TOPK);
+  std::string out_of_range;
+  for (uint32_t i : {5u, 1000u}) out_of_range.append(reinterpret_cast<const char*>(&i), 4);
+  for (float v : {1.0f, 1.0f}) out_of_range.append(reinterpret_cast<const char*>(&v), 4);
+  expect_invalid(with_w(out_of_range), topk, "top-k index 1 (1000) must be below 1000");
+  // The float32 tensor itself under a compression header; and a payload over the cap of
+  // twice the model's bytes plus 16 per tensor (2 * 4008 + 32).
+  expect_invalid(Chunks(delta), int8, "\"w\" must be a rank-1 uint8 payload");
+  expect_invalid(with_w(std::string(8100, '\0')), int8, "bytes exceeds the limit of 8048");
+  wire::v1::CompressionConfig unknown;
+  unknown.set_method(static_cast<wire::v1::CompressionConfig::Method>(9));
+  expect_invalid(with_w(std::string(1016, '\0')), unknown, "unknown method number 9");
+  EXPECT_EQ(Status(run).rounds(0).reported(), 0u);
+
+  // float16: 0.5 is exact, so the round ends at exactly initial + delta; the int64 tensor
+  // travels as it is.
+  wire::v1::CompressionConfig fp16;
+  fp16.set_method(wire::v1::CompressionConfig::FLOAT16);
+  std::string halves;
+  for (int i = 0; i < 1000; ++i) halves.append("\x00\x38", 2);  // 0x3800 = 0.5
+  grpc::Status ok = Push(*good, session, task.task_id(), with_w(halves), 10, &fp16);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  for (int i = 0; i < 200 && Status(run).state() != wire::v1::COMPLETED; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(Status(run).state(), wire::v1::COMPLETED);
+  // The round counts the bytes that travelled: 2000 + 8.
+  EXPECT_EQ(Status(run).rounds(0).bytes_up(), 2008u);
   absl::StatusOr<ArrayRecord> final_model = ExportLatestModel(*control_, run);
   ASSERT_TRUE(final_model.ok()) << final_model.status();
   EXPECT_EQ(final_model->tensors[0].values<float>()[999], 1.5f);

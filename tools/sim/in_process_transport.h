@@ -13,6 +13,7 @@
 #include "client/runtime/task_executor.h"
 #include "coordinator/round/run_manager.h"
 #include "core/base/status_macros.h"
+#include "core/serde/compressed_upload.h"
 
 namespace tessera::sim {
 
@@ -27,10 +28,19 @@ class InProcessTransport : public FleetTransport {
   absl::StatusOr<std::string> FetchArtifact(const wire::v1::Task& task) override {
     return runs_->ArtifactForTask(task.task_id(), client_);
   }
+  // Decodes a compressed update as push_update.cc does, and counts the bytes that would have
+  // travelled (the encoded ones).
   absl::Status PushUpdate(const wire::v1::Task& task, uint64_t num_examples,
                           const std::map<std::string, double>& metrics,
                           const ArrayRecord& update) override {
-    return runs_->SubmitUpdate(task.task_id(), client_, num_examples, metrics, update,
+    if (!IsCompressed(task.compression())) {
+      return runs_->SubmitUpdate(task.task_id(), client_, num_examples, metrics, update,
+                                 update.TotalBytes());
+    }
+    TESSERA_ASSIGN_OR_RETURN(auto model, runs_->ModelForTask(task.task_id(), client_));
+    TESSERA_ASSIGN_OR_RETURN(ArrayRecord decoded,
+                             DecodeUpload(task.compression(), update, model->weights));
+    return runs_->SubmitUpdate(task.task_id(), client_, num_examples, metrics, decoded,
                                update.TotalBytes());
   }
   absl::Status PushEvaluation(const wire::v1::Task& task, const EvalResult& e) override {

@@ -65,12 +65,9 @@ void VirtualFleet::Submitter() {
         absl::MutexLock l(&mu_);
         clients_[r.client]->connected = false;
       }
-    } else if (!r.secagg && grpc_ != nullptr) {
+    } else if (!r.secagg) {
       s = TransportFor(c)->PushUpdate(r.task, r.update->weight, r.update->metrics,
                                       r.update->update);
-    } else if (!r.secagg) {
-      s = runs_->SubmitUpdate(r.task.task_id(), c.name, r.update->weight, r.update->metrics,
-                              r.update->update, r.update->update.TotalBytes());
     }
     if (!s.ok()) VLOG(1) << c.name << ": " << s;
   }
