@@ -68,6 +68,16 @@ def pytorch_worker(a):
     import torch.nn.functional as F
 
     torch.set_num_threads(a.threads)
+    # The same thread settings as Tessera's SetTorchThreads: LibTorch's matrix products run
+    # in OpenBLAS, whose own pool torch.set_num_threads does not size.
+    blas_threads = 0
+    try:
+        import ctypes
+        blas = ctypes.CDLL("libblas.so.3")
+        blas.openblas_set_num_threads(a.threads)
+        blas_threads = blas.openblas_get_num_threads()
+    except (OSError, AttributeError):
+        pass
     torch.manual_seed(a.seed)
     head_dim = a.hidden // a.heads
 
@@ -241,7 +251,8 @@ def pytorch_worker(a):
     tokens = a.batch_size * a.seq_len * a.steps
     print(json.dumps({
         "implementation": "pytorch", "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "full_finetune": a.full_finetune,
+        "threads": torch.get_num_threads(), "blas_threads": blas_threads,
+        "full_finetune": a.full_finetune,
         "steps": a.steps, "tokens": tokens, "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "tokens_per_second": tokens / seconds, "final_loss": loss / a.steps,

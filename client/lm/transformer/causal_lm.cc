@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/lm/transformer/causal_lm_impl.h"
+#include "client/lm/transformer/fused_ops.h"
 #include "client/training/device.h"
 #include "client/training/torch_convert.h"
 #include "core/base/status_macros.h"
@@ -194,6 +195,7 @@ absl::StatusOr<std::unique_ptr<CausalLm>> CausalLm::Build(const HfCheckpoint& ch
     }
     if (config.tie_word_embeddings) m.lm_head = m.embed_tokens;
     if (lora.has_value()) {
+      m.FuseFrozenProjections();
       const std::set<std::string> targets(lora->target_modules.begin(),
                                           lora->target_modules.end());
       // PEFT's default: A ~ kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)),
@@ -318,6 +320,7 @@ absl::StatusOr<std::vector<float>> CausalLm::Logits(
   TESSERA_ASSIGN_OR_RETURN(at::Tensor input, impl_->Ids(ids));
   return GuardTorch("Logits", [&]() -> absl::StatusOr<std::vector<float>> {
     torch::NoGradGuard no_grad;
+    internal::SerialBlasScope serial_blas;
     at::Tensor logits =
         impl_->model.Logits(impl_->model.Hidden(input, nullptr)).to(torch::kCPU).contiguous();
     const float* p = logits.data_ptr<float>();

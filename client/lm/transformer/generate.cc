@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/lm/transformer/causal_lm.h"
 #include "client/lm/transformer/causal_lm_impl.h"
+#include "client/lm/transformer/fused_ops.h"
 #include "core/base/status_macros.h"
 
 namespace tessera::lm {
@@ -53,6 +54,7 @@ absl::StatusOr<std::vector<int32_t>> CausalLm::Generate(const std::vector<int32_
   if (stops.empty()) stops = impl_->model.config().eos_token_ids;
   return internal::GuardTorch("Generate", [&]() -> absl::StatusOr<std::vector<int32_t>> {
     torch::NoGradGuard no_grad;
+    internal::SerialBlasScope serial_blas;
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
     internal::KvCache cache;
     std::vector<int32_t> out;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/lm/transformer/causal_lm.h"
 #include "client/lm/transformer/causal_lm_impl.h"
+#include "client/lm/transformer/fused_ops.h"
 #include "client/lm/transformer/lm_dp_sgd.h"
 #include "core/base/status_macros.h"
 
@@ -138,6 +139,7 @@ absl::StatusOr<LmTrainResult> CausalLm::Train(const std::vector<TokenizedExample
   }
   return GuardTorch("Train", [&]() -> absl::StatusOr<LmTrainResult> {
     const auto start = std::chrono::steady_clock::now();
+    internal::SerialBlasScope serial_blas;
     std::vector<at::Tensor> params = impl_->TrainableTensors();
     if (params.empty()) return absl::FailedPreconditionError("no trainable parameters");
     torch::optim::AdamW optimizer(
@@ -202,6 +204,7 @@ absl::StatusOr<LmTrainResult> CausalLm::Train(const std::vector<TokenizedExample
 absl::StatusOr<LmTrainResult> CausalLm::TrainDpSgd(const std::vector<TokenizedExample>& examples,
                                                    const LmTrainOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  internal::SerialBlasScope serial_blas;
   const DpSgdOptions& dp = *options.dp_sgd;
   std::vector<at::Tensor> params = impl_->TrainableTensors();
   if (params.empty()) return absl::FailedPreconditionError("no trainable parameters");
@@ -278,6 +281,7 @@ absl::StatusOr<LmEvalResult> CausalLm::Evaluate(const std::vector<TokenizedExamp
       CheckExamples(examples, impl_->model.config().vocab_size, impl_->MaxLength()));
   return GuardTorch("Evaluate", [&]() -> absl::StatusOr<LmEvalResult> {
     torch::NoGradGuard no_grad;
+    internal::SerialBlasScope serial_blas;
     std::vector<size_t> order(examples.size());
     std::iota(order.begin(), order.end(), 0);
     double total = 0;

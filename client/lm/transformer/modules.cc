@@ -5,12 +5,12 @@
 
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client/lm/transformer/fused_ops.h"
 
 namespace tessera::lm::internal {
 namespace {
@@ -73,8 +73,20 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
 
 }  // namespace
 
+at::Tensor Project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  // Without a gradient for the weight (frozen, or no autograd at all) the same product as a
+  // frozen base, so that a model without adapters computes its logits exactly as the same
+  // model with zero adapters does.
+  if (weight.requires_grad() && at::GradMode::is_enabled()) return at::linear(x, weight, bias);
+  return FrozenLinear(x, weight, bias);
+}
+
 at::Tensor Linear::Forward(const at::Tensor& x, const uint64_t* dropout_seed) const {
-  at::Tensor y = at::linear(x, weight, bias);
+  return Adapt(x, Project(x, weight, bias), dropout_seed);
+}
+
+at::Tensor Linear::Adapt(const at::Tensor& x, const at::Tensor& y,
+                         const uint64_t* dropout_seed) const {
   if (!lora_a.defined()) return y;
   at::Tensor h = x.scalar_type() == at::kFloat ? x : x.to(at::kFloat);
   if (dropout_seed != nullptr && dropout > 0) {
@@ -171,6 +183,28 @@ std::vector<std::pair<std::string, const Linear*>> Transformer::NamedLinears() c
   return out;
 }
 
+void Transformer::FuseFrozenProjections() {
+  // Stacks the modules' weights (or biases) and points each module at its rows.
+  const auto stack = [](std::initializer_list<at::Tensor*> parts) {
+    std::vector<at::Tensor> pieces;
+    for (at::Tensor* p : parts) pieces.push_back(*p);
+    at::Tensor stacked = at::cat(pieces, 0);
+    int64_t row = 0;
+    for (at::Tensor* p : parts) {
+      const int64_t rows = p->size(0);
+      *p = stacked.narrow(0, row, rows);
+      row += rows;
+    }
+    return stacked;
+  };
+  for (DecoderLayer& l : layers) {
+    l.qkv_weight = stack({&l.q.weight, &l.k.weight, &l.v.weight});
+    if (l.q.bias.defined()) l.qkv_bias = stack({&l.q.bias, &l.k.bias, &l.v.bias});
+    l.gate_up_weight = stack({&l.gate.weight, &l.up.weight});
+    if (l.gate.bias.defined()) l.gate_up_bias = stack({&l.gate.bias, &l.up.bias});
+  }
+}
+
 std::pair<at::Tensor, at::Tensor> Transformer::Rotary(int64_t offset, int64_t length,
                                                       const at::Device& device) const {
   const std::vector<double> inv = InverseFrequencies(config_);
@@ -199,12 +233,23 @@ at::Tensor Transformer::Attention(const DecoderLayer& layer, size_t index, const
   const int64_t dim = config_.head_dim;
   const uint64_t s[4] = {seeds ? seeds[0] : 0, seeds ? seeds[1] : 0, seeds ? seeds[2] : 0,
                          seeds ? seeds[3] : 0};
-  at::Tensor q = layer.q.Forward(x, seeds ? &s[0] : nullptr)
-                     .view({batch, seq, heads, dim}).transpose(1, 2);
-  at::Tensor k = layer.k.Forward(x, seeds ? &s[1] : nullptr)
-                     .view({batch, seq, kv_heads, dim}).transpose(1, 2);
-  at::Tensor v = layer.v.Forward(x, seeds ? &s[2] : nullptr)
-                     .view({batch, seq, kv_heads, dim}).transpose(1, 2);
+  at::Tensor q, k, v;
+  if (layer.qkv_weight.defined()) {
+    const std::vector<at::Tensor> qkv =
+        SplitLastDim(FrozenLinear(x, layer.qkv_weight, layer.qkv_bias,
+                                  {heads * dim, kv_heads * dim, kv_heads * dim}),
+                     {heads * dim, kv_heads * dim, kv_heads * dim});
+    q = layer.q.Adapt(x, qkv[0], seeds ? &s[0] : nullptr);
+    k = layer.k.Adapt(x, qkv[1], seeds ? &s[1] : nullptr);
+    v = layer.v.Adapt(x, qkv[2], seeds ? &s[2] : nullptr);
+  } else {
+    q = layer.q.Forward(x, seeds ? &s[0] : nullptr);
+    k = layer.k.Forward(x, seeds ? &s[1] : nullptr);
+    v = layer.v.Forward(x, seeds ? &s[2] : nullptr);
+  }
+  q = q.view({batch, seq, heads, dim}).transpose(1, 2);
+  k = k.view({batch, seq, kv_heads, dim}).transpose(1, 2);
+  v = v.view({batch, seq, kv_heads, dim}).transpose(1, 2);
   const at::Tensor c = cos.to(q.scalar_type());
   const at::Tensor sn = sin.to(q.scalar_type());
   q = ApplyRotary(q, c, sn);
@@ -219,22 +264,8 @@ at::Tensor Transformer::Attention(const DecoderLayer& layer, size_t index, const
     cache->keys[index] = k;
     cache->values[index] = v;
   }
-  if (kv_heads != heads) {
-    k = k.repeat_interleave(heads / kv_heads, 1);
-    v = v.repeat_interleave(heads / kv_heads, 1);
-  }
-  const int64_t total = k.size(2);
-  // Scaled and masked in place: matmul's backward needs q and k, not its output, so this
-  // saves two [batch, heads, seq, total] buffers per layer and masked_fill's backward.
-  at::Tensor scores = at::matmul(q, k.transpose(2, 3)).mul_(1.0 / std::sqrt(double(dim)));
-  if (seq > 1) {
-    // Query i (absolute position offset + i) sees keys 0..offset + i: an additive mask that
-    // is -inf above the diagonal shifted by the offset.
-    scores.add_(at::full({seq, total}, -std::numeric_limits<float>::infinity(), scores.options())
-                    .triu_(offset + 1));
-  }
-  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
-  at::Tensor out = at::matmul(probs, v).transpose(1, 2).reshape({batch, seq, heads * dim});
+  at::Tensor out = CausalAttention(q, k, v, offset).transpose(1, 2).reshape(
+      {batch, seq, heads * dim});
   return layer.o.Forward(out, seeds ? &s[3] : nullptr);
 }
 
@@ -249,8 +280,18 @@ at::Tensor Transformer::Layer(size_t index, const at::Tensor& x, const at::Tenso
   const uint64_t* sp = dropout_seed ? seeds : nullptr;
   at::Tensor h = x + Attention(layer, index, RmsNorm(x, layer.input_norm), cos, sin, sp, cache);
   at::Tensor n = RmsNorm(h, layer.post_attn_norm);
-  at::Tensor gate = layer.gate.Forward(n, sp ? &seeds[4] : nullptr);
-  at::Tensor up = layer.up.Forward(n, sp ? &seeds[5] : nullptr);
+  at::Tensor gate, up;
+  if (layer.gate_up_weight.defined()) {
+    const int64_t inter = layer.gate.weight.size(0);
+    const std::vector<at::Tensor> gate_up =
+        SplitLastDim(FrozenLinear(n, layer.gate_up_weight, layer.gate_up_bias, {inter, inter}),
+                     {inter, inter});
+    gate = layer.gate.Adapt(n, gate_up[0], sp ? &seeds[4] : nullptr);
+    up = layer.up.Adapt(n, gate_up[1], sp ? &seeds[5] : nullptr);
+  } else {
+    gate = layer.gate.Forward(n, sp ? &seeds[4] : nullptr);
+    up = layer.up.Forward(n, sp ? &seeds[5] : nullptr);
+  }
   return h + layer.down.Forward(at::silu(gate) * up, sp ? &seeds[6] : nullptr);
 }
 
@@ -281,7 +322,7 @@ at::Tensor Transformer::Hidden(const at::Tensor& ids, const uint64_t* dropout_se
 }
 
 at::Tensor Transformer::Logits(const at::Tensor& hidden) const {
-  return at::linear(hidden, lm_head).to(at::kFloat);
+  return Project(hidden, lm_head, at::Tensor()).to(at::kFloat);
 }
 
 }  // namespace tessera::lm::internal

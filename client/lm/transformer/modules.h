@@ -34,13 +34,24 @@ struct Linear {
   // CPU generator seeded with *dropout_seed, so that a recomputation (gradient
   // checkpointing) draws the same mask.
   at::Tensor Forward(const at::Tensor& x, const uint64_t* dropout_seed) const;
+  // y + the adapter's update for input x (y itself without an adapter).
+  at::Tensor Adapt(const at::Tensor& x, const at::Tensor& y, const uint64_t* dropout_seed) const;
 };
+
+// x W^T + b; without a gradient for W (frozen, or grad mode off) through FrozenLinear
+// (fused_ops.h).
+at::Tensor Project(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 struct DecoderLayer {
   at::Tensor input_norm;      // [hidden]
   at::Tensor post_attn_norm;  // [hidden]
   Linear q, k, v, o;
   Linear gate, up, down;
+  // With a frozen base (FuseFrozenProjections): q/k/v's and gate/up's weights (and biases)
+  // stacked along the output dimension, so that each group is one product; the modules'
+  // own weights are views into these. Undefined otherwise.
+  at::Tensor qkv_weight, qkv_bias;
+  at::Tensor gate_up_weight, gate_up_bias;
 };
 
 // Keys and values of the positions seen so far, per layer: [batch, kv_heads, length, dim].
@@ -83,6 +94,10 @@ class Transformer {
                     KvCache* cache = nullptr, bool checkpoint_layers = false) const;
   // Logits [batch, seq, vocab] in float32.
   at::Tensor Logits(const at::Tensor& hidden) const;
+
+  // Stacks each layer's q/k/v and gate/up base weights into one tensor (the modules' weights
+  // become views of it, so no memory is added). REQUIRES: the base is frozen (LoRA).
+  void FuseFrozenProjections();
 
   // One decoder layer (pre-norm attention and MLP blocks with residuals).
   at::Tensor Layer(size_t index, const at::Tensor& x, const at::Tensor& cos,

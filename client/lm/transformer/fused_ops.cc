@@ -1,0 +1,277 @@
+#include "client/lm/transformer/fused_ops.h"
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+namespace tessera::lm::internal {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Fewer rows (columns) than this per thread are not worth a split.
+constexpr int64_t kMinRowsPerPart = 16;
+constexpr int64_t kMinColumnsPerPart = 256;
+
+std::mutex& ScopeMutex() {
+  static auto* mu = new std::mutex;
+  return *mu;
+}
+int active_scopes = 0;     // guarded by ScopeMutex()
+int saved_blas_threads = 0;  // guarded by ScopeMutex()
+std::atomic<bool> serial_blas{false};
+
+using SetThreads = void (*)(int);
+using GetThreads = int (*)();
+
+// Whether the products on `t` are split over LibTorch's threads here.
+bool Split(const at::Tensor& t) {
+  return serial_blas.load(std::memory_order_relaxed) && t.device().is_cpu() &&
+         at::get_num_threads() > 1 && !at::in_parallel_region();
+}
+
+// Runs fn(i) for i in [0, n), spread over LibTorch's threads when Split(t).
+template <typename Fn>
+void ForEach(int64_t n, const at::Tensor& t, const Fn& fn) {
+  if (!Split(t) || n < 2) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) fn(i);
+  });
+}
+
+// Rows [begin, end) of `part` of `parts` equal parts of `extent`.
+std::pair<int64_t, int64_t> Part(int64_t extent, int64_t part, int64_t parts) {
+  return {extent * part / parts, extent * (part + 1) / parts};
+}
+
+struct FrozenLinearFn : public torch::autograd::Function<FrozenLinearFn> {
+  // The forward product is one per block of the weight's rows (each the same product as the
+  // block's module alone would compute, so stacking changes no bit of the output); the
+  // backward one product over all of them.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
+                            std::vector<int64_t> blocks) {
+    ctx->save_for_backward({w});
+    const at::Tensor a = x.reshape({-1, x.size(-1)});
+    const int64_t m = a.size(0);
+    if (blocks.empty()) blocks.push_back(w.size(0));
+    std::vector<int64_t> starts = {0};
+    for (int64_t b : blocks) starts.push_back(starts.back() + b);
+    const int64_t parts =
+        Split(a) ? std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(),
+                                                          m / kMinRowsPerPart))
+                 : 1;
+    at::Tensor out = at::empty({m, w.size(0)}, a.options());
+    const int64_t items = static_cast<int64_t>(blocks.size()) * parts;
+    ForEach(items, a, [&](int64_t item) {
+      const size_t block = static_cast<size_t>(item / parts);
+      const auto [begin, end] = Part(m, item % parts, parts);
+      at::Tensor o = out.narrow(0, begin, end - begin).narrow(1, starts[block], blocks[block]);
+      at::mm_out(o, a.narrow(0, begin, end - begin),
+                 w.narrow(0, starts[block], blocks[block]).t());
+    });
+    std::vector<int64_t> sizes = x.sizes().vec();
+    sizes.back() = w.size(0);
+    return out.view(sizes);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const at::Tensor w = ctx->get_saved_variables()[0];
+    std::vector<int64_t> sizes = grad[0].sizes().vec();
+    sizes.back() = w.size(1);
+    return {SplitMatmul(grad[0].reshape({-1, grad[0].size(-1)}), w).view(sizes), at::Tensor(),
+            at::Tensor()};
+  }
+};
+
+struct SplitLastDimFn : public torch::autograd::Function<SplitLastDimFn> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x,
+                               std::vector<int64_t> widths) {
+    variable_list out;
+    int64_t start = 0;
+    for (int64_t w : widths) {
+      out.push_back(x.narrow(-1, start, w));
+      start += w;
+    }
+    ctx->saved_data["sizes"] = x.sizes().vec();
+    ctx->saved_data["widths"] = widths;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    std::vector<int64_t> sizes = ctx->saved_data["sizes"].toIntVector();
+    const std::vector<int64_t> widths = ctx->saved_data["widths"].toIntVector();
+    at::TensorOptions options;
+    for (const at::Tensor& g : grad) {
+      if (g.defined()) options = g.options();
+    }
+    std::vector<at::Tensor> pieces;
+    for (size_t i = 0; i < widths.size(); ++i) {
+      if (grad[i].defined()) {
+        pieces.push_back(grad[i]);
+      } else {
+        sizes.back() = widths[i];
+        pieces.push_back(at::zeros(sizes, options));
+      }
+    }
+    return {at::cat(pieces, -1), at::Tensor()};
+  }
+};
+
+struct CausalAttentionFn : public torch::autograd::Function<CausalAttentionFn> {
+  // Shapes in the grouped layout: query rows of the heads sharing a key/value head stacked,
+  // [batch * kv_heads, groups * seq, dim]; keys and values [batch * kv_heads, total, dim].
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, int64_t offset) {
+    const int64_t batch = q.size(0), heads = q.size(1), seq = q.size(2), dim = q.size(3);
+    const int64_t kv_heads = k.size(1), total = k.size(2);
+    const int64_t groups = heads / kv_heads;
+    const int64_t n = batch * kv_heads;
+    const at::Tensor qg = q.contiguous().view({n, groups * seq, dim});
+    const at::Tensor kg = k.contiguous().view({n, total, dim});
+    const at::Tensor vg = v.contiguous().view({n, total, dim});
+    const double scale = 1.0 / std::sqrt(static_cast<double>(dim));
+    // Row r of a group is query r % seq at position offset + r % seq: keys after it are
+    // masked.
+    at::Tensor mask;
+    if (seq > 1) {
+      const auto longs = at::TensorOptions().dtype(at::kLong);
+      at::Tensor position = at::arange(seq, longs).repeat({groups}).add_(offset);
+      mask = at::arange(total, longs).unsqueeze(0).gt(position.unsqueeze(1)).to(q.device());
+    }
+    at::Tensor probs = at::empty({n, groups * seq, total}, q.options().dtype(at::kFloat));
+    at::Tensor out = at::empty({n, groups * seq, dim}, q.options());
+    const bool is_float = q.scalar_type() == at::kFloat;
+    ForEach(n, q, [&](int64_t i) {
+      at::Tensor scores = at::mm(qg[i], kg[i].t()).mul_(scale);
+      if (mask.defined()) scores.masked_fill_(mask, -std::numeric_limits<double>::infinity());
+      at::Tensor p = probs[i];
+      at::_softmax_out(p, is_float ? scores : scores.to(at::kFloat), -1, false);
+      at::Tensor o = out[i];
+      at::mm_out(o, is_float ? p : p.to(q.scalar_type()), vg[i]);
+    });
+    ctx->save_for_backward({qg, kg, vg, probs});
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["q_sizes"] = q.sizes().vec();
+    ctx->saved_data["kv_sizes"] = k.sizes().vec();
+    return out.view(q.sizes());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const std::vector<at::Tensor> saved = ctx->get_saved_variables();
+    const at::Tensor& qg = saved[0];
+    const at::Tensor& kg = saved[1];
+    const at::Tensor& vg = saved[2];
+    const at::Tensor& probs = saved[3];
+    const double scale = ctx->saved_data["scale"].toDouble();
+    const bool need_q = ctx->needs_input_grad(0);
+    const bool need_k = ctx->needs_input_grad(1);
+    const bool need_v = ctx->needs_input_grad(2);
+    const at::Tensor d_out = grad[0].contiguous().view(qg.sizes());
+    const bool is_float = qg.scalar_type() == at::kFloat;
+    at::Tensor dq = need_q ? at::empty_like(qg) : at::Tensor();
+    at::Tensor dk = need_k ? at::empty_like(kg) : at::Tensor();
+    at::Tensor dv = need_v ? at::empty_like(vg) : at::Tensor();
+    ForEach(qg.size(0), qg, [&](int64_t i) {
+      const at::Tensor p = probs[i];
+      const at::Tensor g = d_out[i];
+      if (need_v) {
+        at::Tensor o = dv[i];
+        at::mm_out(o, (is_float ? p : p.to(qg.scalar_type())).t(), g);
+      }
+      if (!need_q && !need_k) return;
+      // dS = P * (dP - rowsum(dP * P)) (softmax's backward), then the 1/sqrt(d) scale.
+      at::Tensor dp = at::mm(g, vg[i].t());
+      at::Tensor ds = at::_softmax_backward_data(is_float ? dp : dp.to(at::kFloat), p, -1,
+                                                 at::kFloat)
+                          .mul_(scale);
+      if (!is_float) ds = ds.to(qg.scalar_type());
+      if (need_q) {
+        at::Tensor o = dq[i];
+        at::mm_out(o, ds, kg[i]);
+      }
+      if (need_k) {
+        at::Tensor o = dk[i];
+        at::mm_out(o, ds.t(), qg[i]);
+      }
+    });
+    const std::vector<int64_t> q_sizes = ctx->saved_data["q_sizes"].toIntVector();
+    const std::vector<int64_t> kv_sizes = ctx->saved_data["kv_sizes"].toIntVector();
+    return {need_q ? dq.view(q_sizes) : at::Tensor(), need_k ? dk.view(kv_sizes) : at::Tensor(),
+            need_v ? dv.view(kv_sizes) : at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+SerialBlasScope::SerialBlasScope() {
+  std::lock_guard<std::mutex> lock(ScopeMutex());
+  if (active_scopes++ > 0) return;
+  auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  auto* get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  if (set == nullptr || get == nullptr) return;
+  saved_blas_threads = get();
+  set(1);
+  serial_blas.store(true);
+}
+
+SerialBlasScope::~SerialBlasScope() {
+  std::lock_guard<std::mutex> lock(ScopeMutex());
+  if (--active_scopes > 0 || !serial_blas.load()) return;
+  serial_blas.store(false);
+  reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))(
+      saved_blas_threads);
+}
+
+at::Tensor SplitMatmul(const at::Tensor& a, const at::Tensor& b) {
+  if (!Split(a)) return at::mm(a, b);
+  // By rows; with few rows (generating a token at a time) by columns.
+  const int64_t m = a.size(0);
+  const int64_t n = b.size(1);
+  const bool by_rows = m >= 2 * kMinRowsPerPart;
+  const int64_t parts = std::min<int64_t>(
+      at::get_num_threads(), by_rows ? m / kMinRowsPerPart : n / kMinColumnsPerPart);
+  if (parts < 2) return at::mm(a, b);
+  at::Tensor out = at::empty({m, n}, a.options());
+  const int64_t extent = by_rows ? m : n;
+  ForEach(parts, a, [&](int64_t part) {
+    const auto [begin, end] = Part(extent, part, parts);
+    if (by_rows) {
+      at::Tensor o = out.narrow(0, begin, end - begin);
+      at::mm_out(o, a.narrow(0, begin, end - begin), b);
+    } else {
+      at::Tensor o = out.narrow(1, begin, end - begin);
+      at::mm_out(o, a, b.narrow(1, begin, end - begin));
+    }
+  });
+  return out;
+}
+
+at::Tensor FrozenLinear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                        const std::vector<int64_t>& blocks) {
+  at::Tensor y = FrozenLinearFn::apply(x, weight, blocks);
+  return bias.defined() ? y + bias : y;
+}
+
+std::vector<at::Tensor> SplitLastDim(const at::Tensor& x, const std::vector<int64_t>& widths) {
+  return SplitLastDimFn::apply(x, widths);
+}
+
+at::Tensor CausalAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           int64_t offset) {
+  return CausalAttentionFn::apply(q, k, v, offset);
+}
+
+}  // namespace tessera::lm::internal

@@ -1,0 +1,63 @@
+// File: fused_ops.h
+// Internal to client/lm/transformer: the matrix products of the transformer written as
+// LibTorch autograd Functions that do less work than the generic operators, with the same
+// math:
+//   - FrozenLinear: y = x W^T + b for a weight that gets no gradient (the frozen base under
+//     LoRA): the backward pass is one product, dX = dY W, and no graph is kept for W.
+//   - CausalAttention: softmax(q k^T / sqrt(d) + causal mask) v with grouped-query attention
+//     done by grouping the query heads that share a key/value head (no repeated keys and
+//     values), the scores scaled, masked and normalized in place one key/value head at a
+//     time, and a hand-written backward pass.
+// On the CPU, while a SerialBlasScope is alive, both split their products over LibTorch's
+// threads, each part a single-threaded BLAS call: one thread pool instead of LibTorch's
+// OpenMP team plus OpenBLAS's own pthreads taking turns (the small per-head products of
+// attention ran up to 9x slower with OpenBLAS's threads on a loaded 2-core machine).
+#ifndef TESSERA_CLIENT_LM_TRANSFORMER_FUSED_OPS_H_
+#define TESSERA_CLIENT_LM_TRANSFORMER_FUSED_OPS_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace tessera::lm::internal {
+
+// While at least one scope is alive, OpenBLAS (when LibTorch runs on it) is single-threaded
+// and the products below are split over LibTorch's threads instead; the last scope to end
+// restores OpenBLAS's thread count. Scopes may overlap across threads (the simulator's
+// workers). Without OpenBLAS the scope does nothing and the products are not split.
+class SerialBlasScope {
+ public:
+  SerialBlasScope();
+  ~SerialBlasScope();
+  SerialBlasScope(const SerialBlasScope&) = delete;
+  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
+};
+
+// a [m, k] times b [k, n] (any strides), split by rows over LibTorch's threads while a
+// SerialBlasScope is alive on the CPU; a plain at::mm otherwise.
+at::Tensor SplitMatmul(const at::Tensor& a, const at::Tensor& b);
+
+// x [..., in] W^T [in, out] (+ bias [out] when defined). REQUIRES: `weight` does not require
+// a gradient (only x gets one). `blocks` (row counts of `weight`, summing to out; empty: one
+// block) are the stacked modules: the forward pass computes each block as its own product,
+// bit for bit what the module alone gives; the backward pass is one product over all.
+at::Tensor FrozenLinear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                        const std::vector<int64_t>& blocks = {});
+
+// x split along its last dimension into pieces of the given widths (views); the backward pass
+// concatenates the pieces' gradients in one pass (a zero block where a piece got none)
+// instead of one full-size zero tensor per piece.
+std::vector<at::Tensor> SplitLastDim(const at::Tensor& x, const std::vector<int64_t>& widths);
+
+// q [batch, heads, seq, dim], k and v [batch, kv_heads, total, dim] (heads a multiple of
+// kv_heads; query head h uses key/value head h / (heads / kv_heads), as repeat_interleave
+// does). Query i is at absolute position offset + i and sees keys 0..offset + i
+// (total = offset + seq). Returns [batch, heads, seq, dim] in q's dtype; the softmax is
+// computed in float32.
+at::Tensor CausalAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           int64_t offset);
+
+}  // namespace tessera::lm::internal
+
+#endif  // TESSERA_CLIENT_LM_TRANSFORMER_FUSED_OPS_H_
