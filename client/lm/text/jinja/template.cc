@@ -225,13 +225,11 @@ class Renderer {
       return ErrorAt(n.location, absl::StrCat("cannot assign attribute '", n.attr, "' of '",
                                               n.targets[0], "': not a namespace"));
     }
-    for (auto& [k, old] : ns.mutable_namespace()) {
-      if (k == n.attr) {
-        old = std::move(v);
-        return absl::OkStatus();
-      }
+    if (v.ContainsNamespace()) {  // it could hold itself: a cycle
+      return ErrorAt(n.location, absl::StrCat("cannot store a namespace in namespace attribute '",
+                                              n.attr, "'"));
     }
-    ns.mutable_namespace().emplace_back(n.attr, std::move(v));
+    SetKey(&ns.mutable_namespace(), n.attr, std::move(v));
     return absl::OkStatus();
   }
 
@@ -302,6 +300,10 @@ class Renderer {
     TESSERA_RETURN_IF_ERROR(CheckDepth(e.location));
     absl::StatusOr<Value> v = EvalUnchecked(e);
     if (!v.ok()) return At(e.location, v.status());
+    if (v->depth() > limits_.max_depth) {
+      return ErrorAt(e.location, absl::StrCat("a value nested deeper than max_depth (",
+                                              limits_.max_depth, ")"));
+    }
     if (v->is_string() && (e.kind == Kind::kBinary || e.kind == Kind::kFilter ||
                            e.kind == Kind::kCall)) {
       built_bytes_ += v->str().size();

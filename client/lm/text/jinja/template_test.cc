@@ -159,6 +159,23 @@ TEST(JinjaTemplate, DepthLimit) {
   EXPECT_THAT(Render(nested(50)), IsOkAndHolds("1"));
 }
 
+TEST(JinjaTemplate, ValuesStayBoundedAndAcyclic) {
+  Limits limits;
+  limits.max_depth = 20;
+  // Each iteration wraps the list once more: depth 1 + i after iteration i.
+  const auto wrap = [](int n) {
+    return absl::StrCat("{% set ns = namespace(x=[]) %}{% for i in range(", n,
+                        ") %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x | length }}");
+  };
+  EXPECT_THAT(Render(wrap(19), {}, limits), IsOkAndHolds("1"));
+  EXPECT_THAT(Render(wrap(20), {}, limits),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("a value nested deeper than max_depth (20)")));
+  EXPECT_THAT(Render("{% set ns = namespace() %}{% set ns.me = [ns] %}{{ ns }}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("cannot store a namespace in namespace attribute 'me'")));
+}
+
 TEST(JinjaTemplate, StrftimeNowFormatsTheGivenTime) {
   std::tm t{};
   t.tm_year = 2025 - 1900;

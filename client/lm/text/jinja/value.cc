@@ -193,6 +193,8 @@ Value Value::String(std::string s) {
 Value Value::MakeList(List items) {
   Value v;
   v.kind_ = Kind::kList;
+  for (const Value& item : items) v.depth_ = std::max(v.depth_, item.depth_ + 1);
+  if (items.empty()) v.depth_ = 1;
   v.list_ = std::make_shared<const List>(std::move(items));
   return v;
 }
@@ -200,6 +202,8 @@ Value Value::MakeList(List items) {
 Value Value::MakeDict(Dict items) {
   Value v;
   v.kind_ = Kind::kDict;
+  v.depth_ = 1;
+  for (const auto& kv : items) v.depth_ = std::max(v.depth_, kv.second.depth_ + 1);
   v.dict_ = std::make_shared<Dict>(std::move(items));
   return v;
 }
@@ -235,6 +239,17 @@ const Value* Value::Find(absl::string_view key) const {
     if (k == key) return &v;
   }
   return nullptr;
+}
+
+bool Value::ContainsNamespace() const {
+  if (kind_ == Kind::kNamespace) return true;
+  for (const Value& item : list()) {
+    if (item.ContainsNamespace()) return true;
+  }
+  for (const auto& kv : dict()) {
+    if (kv.second.ContainsNamespace()) return true;
+  }
+  return false;
 }
 
 bool Value::Truthy() const {

@@ -52,6 +52,12 @@ class Value {
   }
   bool is_mapping() const { return kind_ == Kind::kDict || kind_ == Kind::kNamespace; }
 
+  // Nesting: 0 for a scalar, 1 + the deepest item for a list, dict or namespace (as built;
+  // namespace attributes assigned later are not counted).
+  int depth() const { return depth_; }
+  // Whether a namespace is inside this value (or is it).
+  bool ContainsNamespace() const;
+
   bool as_bool() const { return b_; }
   int64_t as_int() const { return kind_ == Kind::kBool ? int64_t{b_} : i_; }
   double as_double() const {
@@ -80,6 +86,7 @@ class Value {
 
  private:
   Kind kind_ = Kind::kUndefined;
+  int depth_ = 0;
   bool b_ = false;
   int64_t i_ = 0;
   double d_ = 0;
