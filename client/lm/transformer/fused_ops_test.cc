@@ -1,0 +1,152 @@
+// The fused operators against the plain formulas written out here with LibTorch's generic
+// operators in float64 (repeated keys/values, an explicit -inf mask, autograd for the
+// gradients), with and without the thread split of SerialBlasScope.
+#include "client/lm/transformer/fused_ops.h"
+
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <vector>
+
+namespace tessera::lm::internal {
+namespace {
+
+double MaxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+// softmax(q k^T / sqrt(d) + mask) v with keys and values repeated per query head.
+at::Tensor ReferenceAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              int64_t offset) {
+  const int64_t groups = q.size(1) / k.size(1);
+  const at::Tensor kr = k.repeat_interleave(groups, 1);
+  const at::Tensor vr = v.repeat_interleave(groups, 1);
+  at::Tensor scores = at::matmul(q, kr.transpose(2, 3)) / std::sqrt(double(q.size(3)));
+  const int64_t seq = q.size(2);
+  const int64_t total = k.size(2);
+  at::Tensor mask = at::zeros({seq, total}, q.options());
+  for (int64_t i = 0; i < seq; ++i) {
+    for (int64_t j = offset + i + 1; j < total; ++j) {
+      mask[i][j] = -std::numeric_limits<double>::infinity();
+    }
+  }
+  return at::matmul(at::softmax(scores + mask, -1), vr);
+}
+
+void CheckAttention(int64_t offset, bool serial_blas) {
+  torch::manual_seed(7);
+  const int64_t batch = 3, heads = 4, kv_heads = 2, seq = 5, dim = 8;
+  const int64_t total = offset + seq;
+  const at::Tensor q = torch::randn({batch, heads, seq, dim}, torch::kDouble);
+  const at::Tensor k = torch::randn({batch, kv_heads, total, dim}, torch::kDouble);
+  const at::Tensor v = torch::randn({batch, kv_heads, total, dim}, torch::kDouble);
+  const at::Tensor g = torch::randn({batch, heads, seq, dim}, torch::kDouble);
+
+  std::vector<at::Tensor> ref_in = {q.clone().requires_grad_(true),
+                                    k.clone().requires_grad_(true),
+                                    v.clone().requires_grad_(true)};
+  at::Tensor ref = ReferenceAttention(ref_in[0], ref_in[1], ref_in[2], offset);
+  ref.backward(g);
+
+  std::vector<at::Tensor> in = {q.to(at::kFloat).requires_grad_(true),
+                                k.to(at::kFloat).requires_grad_(true),
+                                v.to(at::kFloat).requires_grad_(true)};
+  at::Tensor out;
+  if (serial_blas) {
+    SerialBlasScope scope;
+    out = CausalAttention(in[0], in[1], in[2], offset);
+    out.backward(g.to(at::kFloat));
+  } else {
+    out = CausalAttention(in[0], in[1], in[2], offset);
+    out.backward(g.to(at::kFloat));
+  }
+  EXPECT_LT(MaxAbsDiff(out, ref), 1e-5);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_LT(MaxAbsDiff(in[i].grad(), ref_in[i].grad()), 1e-5) << "input " << i;
+  }
+}
+
+TEST(FusedOps, AttentionMatchesTheRepeatedKeyValueFormula) { CheckAttention(0, false); }
+TEST(FusedOps, AttentionSplitOverThreadsMatches) { CheckAttention(0, true); }
+TEST(FusedOps, AttentionWithCachedPositionsMatches) { CheckAttention(3, true); }
+
+TEST(FusedOps, AttentionLeavesOutGradientsNobodyNeeds) {
+  const at::Tensor q = torch::randn({1, 2, 4, 4}).requires_grad_(true);
+  const at::Tensor k = torch::randn({1, 1, 4, 4});  // a frozen key, as in layer 0's k_proj
+  const at::Tensor v = torch::randn({1, 1, 4, 4}).requires_grad_(true);
+  CausalAttention(q, k, v, 0).sum().backward();
+  EXPECT_TRUE(q.grad().defined());
+  EXPECT_FALSE(k.grad().defined());
+  EXPECT_TRUE(v.grad().defined());
+}
+
+TEST(FusedOps, StackedFrozenLinearIsBitIdenticalToEachModule) {
+  torch::manual_seed(3);
+  const at::Tensor x = torch::randn({2, 40, 16});
+  const at::Tensor w1 = torch::randn({24, 16});
+  const at::Tensor w2 = torch::randn({8, 16});
+  const at::Tensor stacked = at::cat({w1, w2}, 0);
+  const at::Tensor bias = torch::randn({32});
+  for (bool serial_blas : {false, true}) {
+    std::optional<SerialBlasScope> scope;
+    if (serial_blas) scope.emplace();
+    const at::Tensor both = FrozenLinear(x, stacked, bias, {24, 8});
+    const at::Tensor first = FrozenLinear(x, w1, bias.narrow(0, 0, 24));
+    const at::Tensor second = FrozenLinear(x, w2, bias.narrow(0, 24, 8));
+    EXPECT_TRUE(at::equal(both, at::cat({first, second}, -1))) << serial_blas;
+    // Against the plain formula in float64.
+    const at::Tensor ref = at::matmul(x.to(at::kDouble), stacked.to(at::kDouble).t()) +
+                           bias.to(at::kDouble);
+    EXPECT_LT(MaxAbsDiff(both, ref), 1e-4);
+  }
+}
+
+TEST(FusedOps, FrozenLinearGradientIsUpstreamTimesWeight) {
+  torch::manual_seed(4);
+  const at::Tensor x = torch::randn({3, 50, 12}).requires_grad_(true);
+  const at::Tensor w = torch::randn({20, 12});
+  const at::Tensor g = torch::randn({3, 50, 20});
+  SerialBlasScope scope;
+  FrozenLinear(x, w, at::Tensor()).backward(g);
+  const at::Tensor ref = at::matmul(g.to(at::kDouble), w.to(at::kDouble));
+  EXPECT_LT(MaxAbsDiff(x.grad(), ref), 1e-4);
+  EXPECT_FALSE(w.grad().defined());
+}
+
+TEST(FusedOps, SplitLastDimGradientHasZerosForUnusedPieces) {
+  const at::Tensor x = torch::arange(12, torch::kFloat).view({2, 6}).requires_grad_(true);
+  const std::vector<at::Tensor> pieces = SplitLastDim(x, {1, 2, 3});
+  ASSERT_EQ(pieces.size(), 3u);
+  EXPECT_TRUE(at::equal(pieces[1], x.detach().narrow(1, 1, 2)));
+  (pieces[0] * 2 + 0).sum().add(pieces[2].sum() * 3).backward();  // piece 1 unused
+  const at::Tensor expected =
+      torch::tensor({2, 0, 0, 3, 3, 3}, torch::kFloat).repeat({2, 1});
+  EXPECT_TRUE(at::equal(x.grad(), expected));
+}
+
+TEST(FusedOps, SerialBlasScopeRestoresOpenBlasThreads) {
+  using Get = int (*)();
+  using Set = void (*)(int);
+  auto* get = reinterpret_cast<Get>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  auto* set = reinterpret_cast<Set>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (get == nullptr || set == nullptr) GTEST_SKIP() << "LibTorch does not run on OpenBLAS";
+  set(2);
+  {
+    SerialBlasScope outer;
+    EXPECT_EQ(get(), 1);
+    {
+      SerialBlasScope inner;
+      EXPECT_EQ(get(), 1);
+    }
+    EXPECT_EQ(get(), 1);  // the outer scope is still alive
+  }
+  EXPECT_EQ(get(), 2);
+}
+
+}  // namespace
+}  // namespace tessera::lm::internal
