@@ -11,6 +11,7 @@
 #include <glog/logging.h>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/service/open_file_budget.h"
 #include "coordinator/service/server.h"
 #include "core/base/file.h"
 #include "core/base/json_log.h"
@@ -84,6 +85,20 @@ int main(int argc, char** argv) {
     std::cerr << "tessera-coordinator: " << s.message() << "\n";
     return 2;
   }
+
+  // Each client holds a connection, a file descriptor: check that the hard RLIMIT_NOFILE
+  // holds what --max-clients may need, and raise the soft limit (often 1024) to it.
+  absl::StatusOr<tessera::OpenFileLimit> files =
+      tessera::coordinator::RaiseOpenFileLimitFor(options.max_clients);
+  if (!files.ok()) {
+    std::cerr << "tessera-coordinator: " << files.status().message() << "\n";
+    return 1;
+  }
+  const std::string raised =
+      files->soft < files->hard ? absl::StrCat(" (soft limit raised from ", files->soft, ")") : "";
+  LOG(INFO) << "open files: limit " << files->hard << raised << "; --max-clients "
+            << options.max_clients << " needs up to "
+            << tessera::coordinator::OpenFilesNeeded(options.max_clients);
 
   // Block the signals before any thread starts, then wait for them on one thread.
   sigset_t signals;

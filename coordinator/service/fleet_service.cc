@@ -197,8 +197,10 @@ grpc::ServerUnaryReactor* FleetService::Register(grpc::CallbackServerContext* co
   record.set_organization(caller->organization);
   if (request->has_data_card()) *record.mutable_data_card() = request->data_card();
   record.set_last_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
-  for (const auto& info : registry_->List()) {
-    if (info.name() == request->name()) record.set_rounds_participated(info.rounds_participated());
+  // This client's entry only: copying and sorting the whole registry on every Register made
+  // connecting N clients cost O(N^2 log N) under the registry's lock.
+  if (absl::StatusOr<wire::v1::ClientInfo> info = registry_->Info(request->name()); info.ok()) {
+    record.set_rounds_participated(info->rounds_participated());
   }
   if (absl::Status s = state_->PutClient(record); !s.ok()) {
     LOG(ERROR) << "cannot persist client " << request->name() << ": " << s;

@@ -78,6 +78,10 @@ class CoordinatorServer::Impl {
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     CoordinatorServerOptions options) {
   if (options.state_dir.empty()) return absl::InvalidArgumentError("--state-dir is required");
+  if (options.max_streams_per_connection < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("max_streams_per_connection must be at least "
+                                                   "1, got ", options.max_streams_per_connection));
+  }
   std::shared_ptr<grpc::ServerCredentials> creds;
   std::shared_ptr<TrustStore> trust_store;
   RunManagerOptions run_options;
@@ -169,6 +173,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.RegisterService(impl->fleet.get());
   builder.RegisterService(impl->control.get());
   ConfigureBuilder(options, builder);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_streams_per_connection);
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || impl->port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));

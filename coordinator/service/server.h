@@ -42,6 +42,11 @@ struct CoordinatorServerOptions {
   // shrinks flow-control windows, so many concurrent uploads wait at their senders instead
   // of piling up here. Independent of the model size and the number of clients.
   int64_t transport_memory_bytes = 64 << 20;
+  // Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; gRPC's
+  // own default is unlimited). A client uses a few: its task subscription, a fetch or push,
+  // a heartbeat, a secure-aggregation exchange; further calls wait at the client for one to
+  // end. Not applied to LoopbackFleetServer, whose one channel carries every virtual client.
+  int max_streams_per_connection = 100;
   // HOST:PORT of the Prometheus endpoint (coordinator/service/metrics_http.h); empty: off.
   std::string metrics_address;
   // Runs CREATED or RUNNING at once, and the retention policy of runs whose config sets

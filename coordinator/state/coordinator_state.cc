@@ -30,6 +30,7 @@
 #include "coordinator/state/record_codec.h"
 #include "coordinator/state/rocksdb_status.h"
 #include "coordinator/state/state_lanes.h"
+#include "coordinator/state/state_limits.h"
 #include "coordinator/state/storage_keys.h"
 #include "core/base/status_macros.h"
 #include "rocksdb/db.h"
@@ -153,6 +154,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorState>> CoordinatorState::OpenImpl(
   options.create_if_missing = true;
   options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   options.keep_log_file_num = 4;
+  options.max_open_files = kStateMaxOpenFiles;
   // Model tensors are large and written once: keep them out of the LSM tree so
   // compactions do not rewrite them.
   // Memtables hold whole values until a flush moves them to blob files: small memtables
