@@ -8,7 +8,7 @@ set -uo pipefail
 bin=${1:?usage: programs_help_test.sh BIN_DIR [--no-benchmarks]}
 programs=(tessera tessera-coordinator tessera-client tessera-model tessera-sim
           tessera-bench-aggregation tessera-bench-federation tessera-bench-secagg
-          tessera-bench-prg tessera-bench-commit-latency tessera-bench-startup)
+          tessera-bench-prg tessera-bench-commit-latency tessera-bench-startup tessera-bench-scale)
 # Google Benchmark programs: built with TESSERA_BUILD_BENCHMARKS (else pass --no-benchmarks).
 benchmarks=(ddg_bench tessera-bench-trust)
 [ "${2:-}" = "--no-benchmarks" ] || programs+=("${benchmarks[@]}")

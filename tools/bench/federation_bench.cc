@@ -18,7 +18,6 @@
 #include <barrier>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -30,6 +29,7 @@
 #include "tessera/wire/v1/control.grpc.pb.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 #include "tests/integration/process.h"
+#include "tools/bench/federation_support.h"
 
 namespace tessera::bench {
 namespace {
@@ -83,64 +83,6 @@ std::unique_ptr<Process> StartCoordinator(const Env& env, const std::string& tag
 
 int PortOf(const Env& env, const std::string& tag) {
   return std::atoi(ReadFileOrEmpty(env.dir + "/" + tag + ".port").c_str());
-}
-
-ArrayRecord Model(int64_t params) {
-  ArrayRecord r;
-  const int64_t per = std::max<int64_t>(1, params / 4);
-  for (int i = 0; i < 4; ++i) {
-    std::vector<float> v(static_cast<size_t>(per), 0.01f * static_cast<float>(i + 1));
-    r.tensors.push_back(*Tensor::FromFloats(absl::StrCat("layer", i, ".weight"), {per}, v));
-  }
-  return r;
-}
-
-std::string CreateRun(wire::v1::Control::Stub& control, const ArrayRecord& model,
-                      uint32_t clients, uint32_t rounds, bool secure = false) {
-  grpc::ClientContext ctx;
-  wire::v1::RunStatus status;
-  auto w = control.CreateRun(&ctx, &status);
-  wire::v1::CreateRunRequest m;
-  auto* c = m.mutable_config();
-  c->set_name("bench");
-  c->set_rounds(rounds);
-  c->mutable_model()->set_architecture("mlp");
-  c->mutable_train()->set_local_epochs(1);
-  c->mutable_train()->set_batch_size(32);
-  c->mutable_train()->set_learning_rate(0.01);
-  c->mutable_selection()->set_clients_per_round(clients);
-  c->mutable_selection()->set_min_clients(clients);
-  c->mutable_selection()->set_wait_for_clients_seconds(300);
-  c->mutable_round()->set_deadline_seconds(600);
-  c->mutable_round()->set_max_retries(0);
-  c->mutable_evaluation()->set_every(0);
-  c->mutable_evaluation()->set_deadline_seconds(60);
-  if (secure) {
-    auto* sa = c->mutable_secure_aggregation();
-    sa->set_enabled(true);
-    sa->set_dropout_fraction(0.1);
-    sa->set_corrupt_fraction(0.1);
-    sa->set_security_bits(40);
-    sa->set_clip(1.0);
-    sa->set_value_bits(24);
-    sa->set_max_examples(1000);
-    sa->set_phase_deadline_seconds(120);
-  }
-  w->Write(m);
-  TensorStreamWriter stream(&model);
-  while (true) {
-    m.Clear();
-    if (!stream.Next(m.mutable_weights())) break;
-    w->Write(m);
-  }
-  w->WritesDone();
-  grpc::Status s = w->Finish();
-  if (!s.ok()) std::fprintf(stderr, "CreateRun: %s\n", s.error_message().c_str());
-  grpc::ClientContext sctx;
-  wire::v1::RunRef ref;
-  ref.set_run_id(status.run_id());
-  control.StartRun(&sctx, ref, &status);
-  return status.run_id();
 }
 
 // One simulated client inside this process: register, wait for a task, then the caller's
@@ -205,22 +147,7 @@ struct SimClient {
     return bytes;
   }
   bool Push(const ArrayRecord& update) {
-    grpc::ClientContext ctx;
-    ctx.AddMetadata("x-tessera-session", session);
-    wire::v1::PushUpdateResponse resp;
-    auto w = stub->PushUpdate(&ctx, &resp);
-    wire::v1::PushUpdateRequest m;
-    m.mutable_header()->set_task_id(task.task_id());
-    m.mutable_header()->set_num_examples(1);
-    w->Write(m);
-    TensorStreamWriter stream(&update);
-    while (true) {
-      m.Clear();
-      if (!stream.Next(m.mutable_chunk())) break;
-      if (!w->Write(m)) break;
-    }
-    w->WritesDone();
-    return w->Finish().ok();
+    return PushBenchUpdate(*stub, session, task, update).ok();
   }
   void Stop() {
     if (sub_ctx) sub_ctx->TryCancel();
@@ -307,7 +234,7 @@ double RawBaseline(const Env& env, size_t bytes, int clients) {
 
 int Distribution(const Env& env, double mb) {
   const int64_t params = static_cast<int64_t>(mb * 1e6 / 4);
-  ArrayRecord model = Model(params);
+  ArrayRecord model = BenchModel(params);
   std::printf("\n## Model distribution over mTLS on loopback (%.0f MB model)\n", mb);
   std::printf("%8s %18s %18s %14s %10s %10s\n", "clients", "fetch+verify MB/s",
               "fetch only MB/s", "raw gRPC MB/s", "ratio v", "ratio f");
@@ -318,7 +245,7 @@ int Distribution(const Env& env, double mb) {
     auto control = wire::v1::Control::NewStub(env.Channel(port, "operator"));
     std::vector<SimClient> clients(n);
     for (int i = 0; i < n; ++i) clients[i].Join(env, port, "c" + std::to_string(i));
-    CreateRun(*control, model, n, 1);
+    CreateBenchRun(*control, model, n, 1);
     for (auto& c : clients) c.Subscribe();
     for (auto& c : clients) c.WaitTask();
     auto measure = [&](bool verify) {
@@ -340,33 +267,8 @@ int Distribution(const Env& env, double mb) {
   return 0;
 }
 
-// Polls the run until it completes or fails, or `seconds` pass.
-wire::v1::RunStatus AwaitRunEnd(wire::v1::Control::Stub& control, const std::string& run,
-                                double seconds) {
-  wire::v1::RunStatus status;
-  const auto start = Clock::now();
-  while (Since(start) < seconds) {
-    grpc::ClientContext ctx;
-    wire::v1::RunRef ref;
-    ref.set_run_id(run);
-    control.GetRunStatus(&ctx, ref, &status);
-    if (status.state() == wire::v1::COMPLETED || status.state() == wire::v1::FAILED) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return status;
-}
-
-uint64_t PeakRssBytes(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-  }
-  return 0;
-}
-
 int Rss(const Env& env, int64_t params) {
-  ArrayRecord model = Model(params);
+  ArrayRecord model = BenchModel(params);
   const double model_mb = static_cast<double>(model.TotalBytes()) / 1e6;
   std::printf("\n## Coordinator peak RSS through one round (%lld params, %.0f MB model)\n",
               static_cast<long long>(params), model_mb);
@@ -381,12 +283,12 @@ int Rss(const Env& env, int64_t params) {
     auto control = wire::v1::Control::NewStub(env.Channel(port, "operator"));
     std::vector<SimClient> clients(n);
     for (int i = 0; i < n; ++i) clients[i].Join(env, port, "c" + std::to_string(i));
-    const std::string run = CreateRun(*control, model, n, 1);
+    const std::string run = CreateBenchRun(*control, model, n, 1);
     const double created = static_cast<double>(PeakRssBytes(coordinator->pid())) / 1e6;
     const auto start = Clock::now();
     for (auto& c : clients) c.Subscribe();
     for (auto& c : clients) c.WaitTask();
-    ArrayRecord zeros = Model(params);
+    ArrayRecord zeros = BenchModel(params);
     for (auto& t : zeros.tensors) std::fill(t.mutable_values<float>().begin(), t.mutable_values<float>().end(), 0.0f);
     std::vector<std::thread> threads;
     for (auto& c : clients) {
@@ -419,7 +321,7 @@ RoundTimes TimeRounds(const Env& env, const ArrayRecord& model, int n, int round
                       const std::string& tag);
 
 int Overhead(const Env& env, int64_t params, int rounds) {
-  ArrayRecord model = Model(params);
+  ArrayRecord model = BenchModel(params);
   std::printf("\n## Round overhead, clients doing no training (%lld params, mTLS, %d rounds)\n",
               static_cast<long long>(params), rounds);
   std::printf("%8s %16s %16s %16s\n", "clients", "median round s", "min round s",
@@ -435,7 +337,7 @@ int Overhead(const Env& env, int64_t params, int rounds) {
 // End-to-end round time with secure aggregation against plain FedAvg, same model, same
 // client processes' code and the same coordinator build, measured one after the other.
 int SecAggOverhead(const Env& env, int64_t params, int rounds) {
-  ArrayRecord model = Model(params);
+  ArrayRecord model = BenchModel(params);
   std::printf("\n## Secure aggregation round time vs plain FedAvg (%lld params, mTLS, %d rounds,"
               " no training)\n", static_cast<long long>(params), rounds);
   std::printf("%8s %14s %14s %8s %12s %12s\n", "clients", "plain s", "secagg s", "ratio",
@@ -468,7 +370,7 @@ RoundTimes TimeRounds(const Env& env, const ArrayRecord& model, int n, int round
           env.dir + "/" + tag + "-" + name + ".log"));
     }
     auto control = wire::v1::Control::NewStub(env.Channel(port, "operator"));
-    const std::string run = CreateRun(*control, model, n, rounds, secure);
+    const std::string run = CreateBenchRun(*control, model, n, rounds, secure);
     wire::v1::RunStatus status = AwaitRunEnd(*control, run, 600);
     std::vector<double> secs;
     double mb = 0;
