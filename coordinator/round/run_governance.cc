@@ -5,6 +5,7 @@
 
 #include <glog/logging.h>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -23,15 +24,20 @@ uint64_t ExampleBucket(const wire::v1::RunConfig& config) {
   return b == 0 ? kDefaultExampleBucket : b;
 }
 
+// A new participant record for `client`, appended to `p`.
+wire::v1::Participant& AddParticipant(wire::v1::RunProvenance& p, absl::string_view client) {
+  wire::v1::Participant* q = p.add_participants();
+  q->set_client(std::string(client));
+  q->set_first_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
+  return *q;
+}
+
 // The participant record of `client` in `p`, added if missing.
 wire::v1::Participant& ParticipantOf(wire::v1::RunProvenance& p, absl::string_view client) {
   for (wire::v1::Participant& q : *p.mutable_participants()) {
     if (q.client() == client) return q;
   }
-  wire::v1::Participant* q = p.add_participants();
-  q->set_client(std::string(client));
-  q->set_first_seen_unix_ms(absl::ToUnixMillis(absl::Now()));
-  return *q;
+  return AddParticipant(p, client);
 }
 
 // Why the run's license rules refuse a client with `info`, or "" when they accept it.
@@ -115,10 +121,18 @@ std::vector<std::string> RunGovernance::Select(std::vector<std::string> connecte
       provenance = provenance_;
     }
     bool changed = false;
+    // Participants by client: a scan per connected client made selection quadratic in the
+    // fleet (100,000 simulated clients: minutes per round).
+    absl::flat_hash_map<std::string, int> index;
+    for (int i = 0; i < provenance.participants_size(); ++i) {
+      index.emplace(provenance.participants(i).client(), i);
+    }
     for (std::string& client : connected) {
       absl::StatusOr<wire::v1::ClientInfo> info = services_.registry->Info(client);
       if (!info.ok()) continue;
-      wire::v1::Participant& p = ParticipantOf(provenance, client);
+      auto [at, added] = index.try_emplace(client, provenance.participants_size());
+      wire::v1::Participant& p = added ? AddParticipant(provenance, client)
+                                       : *provenance.mutable_participants(at->second);
       const std::string before = p.SerializeAsString();
       p.set_organization(info->organization());
       p.set_client_version(info->version());
