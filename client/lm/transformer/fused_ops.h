@@ -58,6 +58,17 @@ std::vector<at::Tensor> SplitLastDim(const at::Tensor& x, const std::vector<int6
 at::Tensor CausalAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            int64_t offset);
 
+// RMSNorm, w * x / sqrt(mean(x^2) + eps) over the last dimension, in one pass forward and
+// one backward (fused_pointwise.cc). Only when CanFuseRmsNorm: float32 on the CPU with a
+// weight that gets no gradient.
+bool CanFuseRmsNorm(const at::Tensor& x, const at::Tensor& weight);
+at::Tensor FusedRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// x * cos + rotate_half(x) * sin for x [batch, heads, seq, dim] and cos, sin [seq, dim], in
+// one pass each way, the result contiguous. Only when CanFuseRotary: float32 on the CPU.
+bool CanFuseRotary(const at::Tensor& x, const at::Tensor& cos);
+at::Tensor FusedRotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
 }  // namespace tessera::lm::internal
 
 #endif  // TESSERA_CLIENT_LM_TRANSFORMER_FUSED_OPS_H_

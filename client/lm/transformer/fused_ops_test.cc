@@ -129,6 +129,46 @@ TEST(FusedOps, SplitLastDimGradientHasZerosForUnusedPieces) {
   EXPECT_TRUE(at::equal(x.grad(), expected));
 }
 
+TEST(FusedOps, RmsNormMatchesTheFormulaAndItsGradient) {
+  torch::manual_seed(5);
+  const at::Tensor x = torch::randn({2, 7, 24}, torch::kDouble);
+  const at::Tensor w = torch::rand({24}, torch::kDouble) + 0.5;
+  const at::Tensor g = torch::randn({2, 7, 24}, torch::kDouble);
+  const double eps = 1e-5;
+  const at::Tensor xr = x.clone().requires_grad_(true);
+  const at::Tensor ref = w * (xr * at::rsqrt(xr.pow(2).mean(-1, true) + eps));
+  ref.backward(g);
+  const at::Tensor xf = x.to(at::kFloat).requires_grad_(true);
+  ASSERT_TRUE(CanFuseRmsNorm(xf, w.to(at::kFloat)));
+  const at::Tensor out = FusedRmsNorm(xf, w.to(at::kFloat), eps);
+  out.backward(g.to(at::kFloat));
+  EXPECT_LT(MaxAbsDiff(out, ref), 1e-5);
+  EXPECT_LT(MaxAbsDiff(xf.grad(), xr.grad()), 1e-5);
+  // A trained weight (full fine-tuning) needs its gradient: not fused.
+  EXPECT_FALSE(CanFuseRmsNorm(xf, w.to(at::kFloat).requires_grad_(true)));
+}
+
+TEST(FusedOps, RotaryMatchesRotateHalfAndItsGradient) {
+  torch::manual_seed(6);
+  // [batch, seq, heads, dim] transposed to [batch, heads, seq, dim], as the projections give.
+  const at::Tensor x = torch::randn({2, 5, 3, 8}, torch::kDouble).transpose(1, 2);
+  const at::Tensor angles = torch::rand({5, 4}, torch::kDouble) * 6;
+  const at::Tensor cos = at::cat({angles.cos(), angles.cos()}, -1);
+  const at::Tensor sin = at::cat({angles.sin(), angles.sin()}, -1);
+  const at::Tensor g = torch::randn({2, 3, 5, 8}, torch::kDouble);
+  const at::Tensor xr = x.detach().clone().requires_grad_(true);
+  const at::Tensor rotated = at::cat({-xr.narrow(-1, 4, 4), xr.narrow(-1, 0, 4)}, -1);
+  const at::Tensor ref = xr * cos + rotated * sin;
+  ref.backward(g);
+  const at::Tensor xf = x.to(at::kFloat).detach().requires_grad_(true);
+  ASSERT_TRUE(CanFuseRotary(xf, cos.to(at::kFloat)));
+  const at::Tensor out = FusedRotary(xf, cos.to(at::kFloat), sin.to(at::kFloat));
+  out.backward(g.to(at::kFloat));
+  EXPECT_TRUE(out.is_contiguous());
+  EXPECT_LT(MaxAbsDiff(out, ref), 1e-5);
+  EXPECT_LT(MaxAbsDiff(xf.grad(), xr.grad()), 1e-5);
+}
+
 TEST(FusedOps, SerialBlasScopeRestoresOpenBlasThreads) {
   using Get = int (*)();
   using Set = void (*)(int);

@@ -25,6 +25,7 @@ uint64_t MixSeed(uint64_t x) {
 
 // q * cos + rotate_half(q) * sin, rotate_half(x) = cat(-x[..., d/2:], x[..., :d/2]).
 at::Tensor ApplyRotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  if (CanFuseRotary(x, cos)) return FusedRotary(x, cos, sin);
   const int64_t half = x.size(-1) / 2;
   at::Tensor x1 = x.narrow(-1, 0, half);
   at::Tensor x2 = x.narrow(-1, half, half);
@@ -217,6 +218,7 @@ std::pair<at::Tensor, at::Tensor> Transformer::Rotary(int64_t offset, int64_t le
 }
 
 at::Tensor Transformer::RmsNorm(const at::Tensor& x, const at::Tensor& weight) const {
+  if (CanFuseRmsNorm(x, weight)) return FusedRmsNorm(x, weight, config_.rms_norm_eps);
   at::Tensor h = x.to(at::kFloat);
   at::Tensor variance = h.pow(2).mean(-1, /*keepdim=*/true);
   h = h * at::rsqrt(variance + config_.rms_norm_eps);
