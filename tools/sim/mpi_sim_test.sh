@@ -2,8 +2,10 @@
 # ctest SimMpi.ThreeRanksMatchOneProcessBitForBit: the same config run by one process and by
 # `mpirun -np 3 --oversubscribe` (rank 0 the coordinator and a third of the clients, ranks 1
 # and 2 the rest) gives the same metrics and final model, bit for bit, for a linear strategy
-# (FedAvg, with dropouts) and a robust one (coordinate-wise median), and ranks launched with
-# different overrides refuse to run, ending the job instead of hanging.
+# (FedAvg, with dropouts), a robust one (coordinate-wise median) and one with client state
+# (SCAFFOLD: each client's variate lives on its rank; 10 of 25 clients per round, so some
+# train again), and ranks launched with different overrides refuse to run, ending the job
+# instead of hanging.
 #   mpi_sim_test.sh MPIRUN TESSERA_SIM WORK_DIR
 set -euo pipefail
 MPIRUN=$1 SIM=$2 DIR=$3
@@ -45,6 +47,7 @@ TOML
 }
 config fedavg 'name = "fedavg"' 'dropout = 0.2'
 config median 'name = "median"' ''
+config scaffold 'name = "scaffold"' ''
 
 compare() {  # ONE THREE
   /usr/bin/python3 - "$1/metrics.json" "$2/metrics.json" <<'PY'
@@ -67,7 +70,7 @@ print(f"  {sys.argv[1]}: 3 rounds and model {one['model_sha256'][:16]}... match"
 PY
 }
 
-for s in fedavg median; do
+for s in fedavg median scaffold; do
   echo "== $s: one process"
   "$SIM" "$DIR/$s.toml" --output "$DIR/$s-one" --threads 1 --no-plot
   echo "== $s: mpirun -np 3"
