@@ -55,6 +55,19 @@ TSAN_TESTS=(secagg_test secagg_protocol_test coordinator_state_test coordinator_
 # stacks inside libgrpc).
 TSAN_EXCLUDE='^SimulationTest\.GrpcOnLoopbackGivesTheSameRunAsDirectCalls$'
 
+# AddressSanitizer: tests left out of the whole suite, each with its reason (docs/testing.md).
+# - The tests that load a SentencePiece model (RefusesInvalidUtf8AndOutOfRangeIds loads one
+#   too): client/lm/tokenizer loads libtessera_sentencepiece.so with
+#   dlopen(RTLD_DEEPBIND), and the sanitizer runtime refuses RTLD_DEEPBIND (it aborts the
+#   process: google/sanitizers#611). Without RTLD_DEEPBIND libsentencepiece's bundled
+#   protobuf-lite 3.14 binds to Debian's libprotobuf 3.21 and aborts its version check, so
+#   there is no way to load it under ASan until the module carries its own private copy.
+# - BpeTrainerTest.TrainsTwoThousandTokensOnAMegabyteQuickly asserts a wall-clock bound
+#   (20 s); under ASan on the shared 2-core machine it took 22.8 s.
+ASAN_EXCLUDE='^(ReferenceTokenizerTest\.(SentencePiece.*|RefusesInvalidUtf8AndOutOfRangeIds)'
+ASAN_EXCLUDE+='|LoadErrorTest\.BadSentencePieceModel'
+ASAN_EXCLUDE+='|BpeTrainerTest\.TrainsTwoThousandTokensOnAMegabyteQuickly)$'
+
 if [ -n "${SAN_TARGETS:-}" ]; then
   read -r -a targets <<< "$SAN_TARGETS"
 elif [ "$MODE" = tsan ]; then
@@ -107,6 +120,8 @@ print(",".join(str(i) for i, t in enumerate(tests, 1)
   if [ "$MODE" = tsan ] && [ -z "${SAN_TARGETS:-}" ]; then
     selection+=(-E "$TSAN_EXCLUDE")
   fi
+elif [ "$MODE" = asan ]; then
+  selection=(-E "$ASAN_EXCLUDE")
 fi
 
 test_start=$(date +%s)
