@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -400,6 +401,56 @@ TEST_F(TaskExecutorTest, CentralDpClipsTheUpdate) {
   EXPECT_FALSE(fleet.metrics.count("local_steps"));
   EXPECT_FALSE(fleet.metrics.count("train_seconds"));
   EXPECT_EQ(fleet.metrics.size(), 1u);  // dp_unclipped only
+}
+
+// CompressUpdate: the task's int8 encoding replaces the float32 tensor by its payload (one
+// scale for the 8 values of a 16-value block, then 8 codes: 12 bytes), the integer tensor
+// travels as it is, the residual kept in ClientState is what the encoding lost, and a task of
+// another run starts from a zero residual. Secure aggregation tasks are left alone.
+TEST(CompressUpdateTest, EncodesAsTheTaskSaysAndKeepsTheResidualPerRun) {
+  wire::v1::Task task;
+  task.set_run_id("run-1");
+  task.mutable_compression()->set_method(wire::v1::CompressionConfig::INT8);
+  task.mutable_compression()->set_block_size(16);
+  task.mutable_compression()->set_error_feedback(true);
+  const std::vector<float> w = {0.3f, -1.27f, 0.011f, 0.5f, -0.2f, 0.05f, 1.0f, -0.9f};
+  auto prepared = [&] {
+    PreparedUpdate p;
+    p.update.tensors.push_back(*Tensor::FromFloats("w", {8}, w));
+    p.update.tensors.push_back(*Tensor::Zeros("steps", DType::kInt64, {1}));
+    return p;
+  };
+  ClientState state;
+  PreparedUpdate p = prepared();
+  ASSERT_THAT(CompressUpdate(task, 42, state, p), IsOk());
+  ASSERT_EQ(p.update.tensors.size(), 2u);
+  EXPECT_EQ(p.update.tensors[0].DebugString(), "w uint8[12]");
+  EXPECT_EQ(p.update.tensors[1].DebugString(), "steps int64[1]");
+  // Decode by hand: scale (max |w| / 127 = 0.01) times each int8 code.
+  float scale;
+  std::memcpy(&scale, p.update.tensors[0].data().data(), 4);
+  EXPECT_FLOAT_EQ(scale, 1.27f / 127.0f);
+  const ArrayRecord& r = state.compression_feedback.residual();
+  ASSERT_EQ(r.tensors.size(), 2u);
+  for (int i = 0; i < 8; ++i) {
+    const float decoded =
+        static_cast<float>(static_cast<int8_t>(p.update.tensors[0].data()[4 + i])) * scale;
+    EXPECT_NEAR(r.tensors[0].values<float>()[i], w[i] - decoded, 1e-6) << i;
+    EXPECT_LT(std::fabs(w[i] - decoded), scale * 1.0001f) << i;
+  }
+  // Another run: its first update is encoded without the old residual.
+  task.set_run_id("run-2");
+  PreparedUpdate fresh = prepared();
+  ASSERT_THAT(CompressUpdate(task, 42, state, fresh), IsOk());
+  PreparedUpdate again = prepared();
+  ClientState clean;
+  ASSERT_THAT(CompressUpdate(task, 42, clean, again), IsOk());
+  EXPECT_EQ(fresh.update.tensors[0].data(), again.update.tensors[0].data());
+  // Secure aggregation: untouched.
+  task.mutable_secagg()->set_value_bits(16);
+  PreparedUpdate secagg = prepared();
+  ASSERT_THAT(CompressUpdate(task, 42, state, secagg), IsOk());
+  EXPECT_EQ(secagg.update.tensors[0].DebugString(), "w float32[8]");
 }
 
 }  // namespace
