@@ -1,5 +1,6 @@
 // RankLink over the MPI C API (Open MPI), and the launch detection. The one file of the
 // simulator that includes mpi.h; CMake defines TESSERA_HAVE_MPI for it when it finds MPI.
+#include <algorithm>
 #include <cstdlib>
 #include <deque>
 #include <iostream>
@@ -10,6 +11,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "tools/sim/rank_link.h"
 
 #ifdef TESSERA_HAVE_MPI
@@ -31,6 +34,7 @@ int EnvInt(const char* name) {
 
 #ifdef TESSERA_HAVE_MPI
 constexpr int kTag = 20;
+constexpr absl::Duration kMaxPoll = absl::Microseconds(500);
 
 class MpiLink : public RankLink {
  public:
@@ -64,11 +68,17 @@ class MpiLink : public RankLink {
     if (!arrived) return std::nullopt;
     return Take(status);
   }
+  // Polls instead of MPI_Probe, which spins a core while it waits (Open MPI busy-polls): an
+  // idle rank, waiting for the next round, would take CPU from rank 0's coordinator and from
+  // training ranks on shared cores. Waiting costs at most kMaxPoll of latency per message.
   std::pair<int, std::string> Receive(int from) override {
-    Reap();
-    MPI_Status status;
-    MPI_Probe(from == kAnyRank ? MPI_ANY_SOURCE : from, kTag, MPI_COMM_WORLD, &status);
-    return Take(status);
+    absl::Duration pause = absl::Microseconds(20);
+    while (true) {
+      std::optional<std::pair<int, std::string>> m = TryReceive(from);
+      if (m.has_value()) return *std::move(m);
+      absl::SleepFor(pause);
+      pause = std::min(2 * pause, kMaxPoll);
+    }
   }
   std::string Broadcast(std::string value) override {
     unsigned long long n = value.size();
