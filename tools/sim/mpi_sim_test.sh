@@ -16,6 +16,9 @@ MPI_ARGS=(--oversubscribe)
 # CI runs as root; Open MPI refuses root without this.
 if [ "$(id -u)" = 0 ]; then MPI_ARGS+=(--allow-run-as-root); fi
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+# Containers often forbid the cross-process reads (CMA) of Open MPI's shared-memory transport
+# ("Read -1, expected ..., errno = 1"); copying through the shared segment works everywhere.
+export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
 
 config() {  # NAME STRATEGY EXTRA
   cat > "$DIR/$1.toml" <<TOML
