@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/base/byte_order.h"
 #include "core/base/status_macros.h"
 
 namespace tessera {
@@ -96,8 +97,7 @@ absl::StatusOr<IdxFile> OpenIdx(const std::string& path, int want_magic_dims,
   for (uint64_t& d : idx.dims) {
     std::vector<unsigned char> be;
     TESSERA_RETURN_IF_ERROR(ReadExactly(file.get(), path, &be, 4, "IDX dimensions"));
-    d = (uint64_t{be[0]} << 24) | (uint64_t{be[1]} << 16) | (uint64_t{be[2]} << 8) |
-        uint64_t{be[3]};
+    d = LoadBigEndian(be.data(), 4);
     payload *= std::max<uint64_t>(d, 1);
     if (payload > kMaxPayloadBytes) {
       return absl::InvalidArgumentError(

@@ -53,5 +53,28 @@ TEST(ByteOrderTest, WidthAboveEightIsZeroPadded) {
   EXPECT_EQ(little, "\x08\x07\x06\x05\x04\x03\x02\x01\x00\x00"s);
 }
 
+TEST(ByteOrderTest, LoadsReadTheByteOrderTheyName) {
+  const std::string bytes = "\x01\x02\x03\x04\x05\x06\x07\x08"s;
+  EXPECT_EQ(LoadBigEndian(bytes.data(), 4), 0x01020304u);
+  EXPECT_EQ(LoadBigEndian(bytes.data(), 8), 0x0102030405060708u);
+  EXPECT_EQ(LoadLittleEndian(bytes.data(), 2), 0x0201u);
+  EXPECT_EQ(LoadLittleEndian(bytes.data(), 8), 0x0807060504030201u);
+  EXPECT_EQ(LoadBigEndian(bytes.data(), 0), 0u);
+  // Bytes above 0x7F are not sign-extended.
+  EXPECT_EQ(LoadBigEndian("\xff\x80", 2), 0xFF80u);
+  EXPECT_EQ(LoadLittleEndian("\xff\x80", 2), 0x80FFu);
+}
+
+TEST(ByteOrderTest, LoadsInvertAppendsAtEveryWidth) {
+  for (size_t width = 1; width <= 8; ++width) {
+    const uint64_t v = 0xF1E2D3C4B5A69788ull >> (8 * (8 - width));
+    std::string be, le;
+    AppendBigEndian(be, v, width);
+    AppendLittleEndian(le, v, width);
+    EXPECT_EQ(LoadBigEndian(be.data(), width), v) << width;
+    EXPECT_EQ(LoadLittleEndian(le.data(), width), v) << width;
+  }
+}
+
 }  // namespace
 }  // namespace tessera

@@ -32,12 +32,6 @@ absl::Status Invalid(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("safetensors: ", what));
 }
 
-uint64_t ReadLe64(absl::string_view bytes) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i)
-    v = (v << 8) | static_cast<unsigned char>(bytes[i]);
-  return v;
-}
 
 struct Entry {
   std::string name;
@@ -219,7 +213,7 @@ absl::StatusOr<ArrayRecord> ParseSafetensors(
     return Invalid(absl::StrCat("buffer of ", bytes.size(),
                                 " bytes has no 8-byte header length"));
   }
-  const uint64_t n = ReadLe64(bytes);
+  const uint64_t n = LoadLittleEndian(bytes.data(), 8);
   if (n > kMaxSafetensorsHeaderBytes) {
     return Invalid(absl::StrCat("header length ", n, " exceeds the limit of ",
                                 kMaxSafetensorsHeaderBytes));

@@ -30,13 +30,6 @@ constexpr size_t kZeroBlock = 16 << 10;
   std::abort();
 }
 
-template <typename Word>
-Word LoadLittleEndian(const uint8_t* p) {
-  Word w = 0;
-  for (size_t i = 0; i < sizeof(Word); ++i) w |= Word{p[i]} << (8 * i);
-  return w;
-}
-
 }  // namespace
 
 struct MaskPrg::Impl {
@@ -68,7 +61,7 @@ struct MaskPrg::Impl {
       for (Word& w : out) {
         uint8_t le[sizeof(Word)];
         std::memcpy(le, &w, sizeof(Word));
-        w = LoadLittleEndian<Word>(le);
+        w = static_cast<Word>(LoadLittleEndian(le, sizeof(Word)));
       }
     }
   }

@@ -127,13 +127,6 @@ std::vector<uint64_t> Xs(absl::Span<const ShamirShare> shares) {
   return xs;
 }
 
-uint64_t LoadBe(absl::string_view in, size_t bytes) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < bytes; ++i) {
-    v = (v << 8) | static_cast<unsigned char>(in[i]);
-  }
-  return v;
-}
 
 }  // namespace
 
@@ -169,14 +162,14 @@ absl::StatusOr<std::vector<ShamirShare>> ShamirSplit(absl::string_view secret,
   std::vector<uint64_t> coeffs(threshold);
   for (size_t limb = 0; limb < limbs; ++limb) {
     const size_t width = LimbWidth(secret.size(), limb);
-    coeffs[0] = LoadBe(secret.substr(limb * kShamirLimbBytes), width);
+    coeffs[0] = LoadBigEndian(secret.data() + limb * kShamirLimbBytes, width);
     for (size_t d = 1; d < threshold; ++d) {
       const size_t word = limb * (threshold - 1) + (d - 1);
-      uint64_t c = LoadBe(absl::string_view(*random).substr(8 * word), 8) & kP;
+      uint64_t c = LoadBigEndian(random->data() + 8 * word, 8) & kP;
       while (c == kP) {  // uniform on [0, p): reject the one value 2^61 - 1
         absl::StatusOr<std::string> more = RandomBytes(8);
         if (!more.ok()) return more.status();
-        c = LoadBe(*more, 8) & kP;
+        c = LoadBigEndian(more->data(), 8) & kP;
       }
       coeffs[d] = c;
     }
@@ -297,15 +290,15 @@ absl::StatusOr<ShamirShare> ParseShamirShare(absl::string_view bytes) {
         "unknown Shamir share version ", static_cast<uint8_t>(bytes[0])));
   }
   ShamirShare share;
-  share.x = static_cast<uint32_t>(LoadBe(bytes.substr(1), 4));
-  const uint64_t count = LoadBe(bytes.substr(5), 4);
+  share.x = static_cast<uint32_t>(LoadBigEndian(bytes.data() + 1, 4));
+  const uint64_t count = LoadBigEndian(bytes.data() + 5, 4);
   if ((bytes.size() - kWireHeaderBytes) != 8 * count) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Shamir share of ", count, " limbs has ", bytes.size(), " bytes"));
   }
   share.y.reserve(count);
   for (uint64_t i = 0; i < count; ++i) {
-    share.y.push_back(LoadBe(bytes.substr(kWireHeaderBytes + 8 * i), 8));
+    share.y.push_back(LoadBigEndian(bytes.data() + kWireHeaderBytes + 8 * i, 8));
   }
   if (absl::Status s = ValidateShares({&share, 1}, std::nullopt); !s.ok()) {
     return s;
