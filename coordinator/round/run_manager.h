@@ -6,7 +6,10 @@
 // tasks, fold each verified update into a streaming weighted accumulator as it arrives,
 // aggregate at quorum or deadline (or fail the attempt and retry), optionally evaluate the
 // new global model on every connected client, then commit the round atomically to the
-// CoordinatorState. See docs/architecture.md.
+// CoordinatorState. RunManager owns the runs, their threads, locks and state access; each
+// concern of a round is a stage the loop calls at fixed stations (round_strategy.h,
+// round_privacy.h, record_privacy.h, run_governance.h, secure_aggregation.h). See
+// docs/architecture.md "The round loop: stations and stages".
 #ifndef TESSERA_COORDINATOR_ROUND_RUN_MANAGER_H_
 #define TESSERA_COORDINATOR_ROUND_RUN_MANAGER_H_
 
