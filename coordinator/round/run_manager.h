@@ -154,6 +154,12 @@ class RunManager {
   // FAILED_PRECONDITION for non-TRAIN tasks and ALREADY_EXISTS for a second update).
   absl::StatusOr<std::shared_ptr<const ModelSnapshot>> BeginUpdate(absl::string_view task_id,
                                                                    absl::string_view client);
+  // INVALID_ARGUMENT unless `declared` (an upload's UpdateHeader.compression) is float32 or the
+  // encoding the task asked for: the run's method, and its block_size (int8) or topk_fraction
+  // (top-k). A client cannot pick another encoding than the run's (docs/compression.md). Same
+  // lookup errors as BeginUpdate.
+  absl::Status CheckUpdateEncoding(absl::string_view task_id, absl::string_view client,
+                                   const wire::v1::CompressionConfig& declared);
   // Folds a verified update into the round. Same errors as BeginUpdate, plus
   // INVALID_ARGUMENT for a bad example count or metric. Nothing changes on error.
   absl::Status SubmitUpdate(absl::string_view task_id, absl::string_view client,

@@ -75,6 +75,34 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::BeginUpdate(
   return task->round->model;
 }
 
+absl::Status RunManager::CheckUpdateEncoding(absl::string_view task_id,
+                                             absl::string_view client,
+                                             const wire::v1::CompressionConfig& declared) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  const wire::v1::CompressionConfig& asked = task->task.compression();
+  // float32 is always accepted: an older client that does not know the task's setting sends
+  // it, and it is the exact update (no smaller, no lossier).
+  if (declared.method() == wire::v1::CompressionConfig::NONE) return absl::OkStatus();
+  const bool same =
+      declared.method() == asked.method() &&
+      (asked.method() != wire::v1::CompressionConfig::INT8 ||
+       declared.block_size() == asked.block_size()) &&
+      (asked.method() != wire::v1::CompressionConfig::TOPK ||
+       declared.topk_fraction() == asked.topk_fraction());
+  if (!same) {
+    auto method = [](wire::v1::CompressionConfig::Method m) {
+      const std::string& name = wire::v1::CompressionConfig::Method_Name(m);
+      return name.empty() ? absl::StrCat("number ", static_cast<int>(m)) : name;
+    };
+    return absl::InvalidArgumentError(absl::StrCat(
+        "update encoding (compression method ", method(declared.method()), ", block_size ",
+        declared.block_size(), ", topk_fraction ", declared.topk_fraction(),
+        ") is not the one task ", task_id, " asked for (method ", method(asked.method()),
+        ", block_size ", asked.block_size(), ", topk_fraction ", asked.topk_fraction(), ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_view client,
                                       uint64_t num_examples,
                                       const std::map<std::string, double>& metrics,

@@ -11,6 +11,7 @@
 #include "coordinator/service/auth.h"
 #include "coordinator/service/fleet_service.h"
 #include "coordinator/service/reactors.h"
+#include "core/base/status_macros.h"
 #include "core/serde/compressed_upload.h"
 #include "core/serde/grpc_status.h"
 #include "core/serde/tensor_stream.h"
@@ -83,6 +84,8 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
       absl::StatusOr<std::shared_ptr<const ModelSnapshot>> model =
           runs_->BeginUpdate(header_.task_id(), client_);
       if (!model.ok()) return model.status();
+      TESSERA_RETURN_IF_ERROR(
+          runs_->CheckUpdateEncoding(header_.task_id(), client_, header_.compression()));
       model_ = *model;
       TensorStreamLimits limits;
       if (IsCompressed(header_.compression())) {

@@ -69,11 +69,13 @@ class FleetBadInputTest : public ::testing::Test {
     return MtlsChannel(dir_, server_->port(), pki, who);
   }
 
-  std::string CreateAndStartRun() {
+  std::string CreateAndStartRun(const wire::v1::CompressionConfig* compression = nullptr,
+                                uint32_t rounds = 1) {
     wire::v1::RunConfig config;
     auto* c = &config;
+    if (compression != nullptr) *c->mutable_compression() = *compression;
     c->set_name("bad-input");
-    c->set_rounds(1);
+    c->set_rounds(rounds);
     c->mutable_model()->set_architecture("mlp");
     c->mutable_train()->set_local_epochs(1);
     c->mutable_train()->set_batch_size(1);
@@ -323,19 +325,22 @@ TEST_F(FleetBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
   EXPECT_EQ(final_model->tensors[1].values<int64_t>()[0], 6);
 }
 
-// Compressed uploads (docs/compression.md): the coordinator decodes what the header names and
-// refuses a malformed payload with INVALID_ARGUMENT naming the tensor and the fault, before
-// anything reaches the round; a well-formed float16 upload then completes it exactly.
+// Compressed uploads (docs/compression.md): the coordinator decodes the encoding the run asked
+// for and refuses a malformed payload, or any other encoding than the run's, with
+// INVALID_ARGUMENT naming the tensor and the fault, before anything reaches the round; a
+// well-formed int8 upload then completes it exactly, and so does float32 (an older client's)
+// the next round.
 TEST_F(FleetBadInputTest, CompressedUpdatesAreDecodedOrRejected) {
   auto good = wire::v1::Fleet::NewStub(Channel("pki", "good"));
-  const std::string run = CreateAndStartRun();
-  const std::string session = RegisterAndSubscribe(*good, "good");
-  const wire::v1::Task task = NextTask();
-  ASSERT_FALSE(task.task_id().empty());
-  const ArrayRecord delta = Model(0.5f, 1);
   wire::v1::CompressionConfig int8;
   int8.set_method(wire::v1::CompressionConfig::INT8);
   int8.set_block_size(256);
+  const std::string run = CreateAndStartRun(&int8, /*rounds=*/2);
+  const std::string session = RegisterAndSubscribe(*good, "good");
+  const wire::v1::Task task = NextTask();
+  ASSERT_FALSE(task.task_id().empty());
+  EXPECT_EQ(task.compression().method(), wire::v1::CompressionConfig::INT8);
+  const ArrayRecord delta = Model(0.5f, 1);
   // w: 1000 values in 4 blocks = 4 scales (16 bytes) + 1000 codes.
   auto with_w = [&](std::string payload) {
     ArrayRecord r = delta;
@@ -344,50 +349,72 @@ TEST_F(FleetBadInputTest, CompressedUpdatesAreDecodedOrRejected) {
     return Chunks(r);
   };
   auto expect_invalid = [&](const std::vector<wire::v1::TensorChunk>& chunks,
-                            const wire::v1::CompressionConfig& c, const std::string& why) {
-    grpc::Status s = Push(*good, session, task.task_id(), chunks, 10, &c);
+                            const wire::v1::CompressionConfig* c, const std::string& why) {
+    grpc::Status s = Push(*good, session, task.task_id(), chunks, 10, c);
     EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << why;
     EXPECT_THAT(s.error_message(), HasSubstr(why));
   };
-  expect_invalid(with_w(std::string(1000, '\1')), int8,
+  expect_invalid(with_w(std::string(1000, '\1')), &int8,
                  "tensor \"w\": int8 payload of 1000 values must be 1016 bytes, got 1000");
   std::string nan_scale(1016, '\1');
   const float nan = std::nanf("");
   std::memcpy(nan_scale.data() + 8, &nan, 4);
-  expect_invalid(with_w(nan_scale), int8, "int8 scale 2 must be finite and >= 0");
+  expect_invalid(with_w(nan_scale), &int8, "int8 scale 2 must be finite and >= 0");
+  // The float32 tensor itself under the int8 header; and a payload over the cap of twice the
+  // model's bytes plus 16 per tensor (2 * 4008 + 32).
+  expect_invalid(Chunks(delta), &int8, "\"w\" must be a rank-1 uint8 payload");
+  expect_invalid(with_w(std::string(8100, '\0')), &int8, "bytes exceeds the limit of 8048");
+
+  // Any other encoding than the run's is refused at the header, whatever its payload: a
+  // client cannot choose a sparser or lossier update than the run allows, nor skip it.
+  const std::string other = "is not the one task " + task.task_id() +
+                            " asked for (method INT8, block_size 256";
   wire::v1::CompressionConfig topk;
   topk.set_method(wire::v1::CompressionConfig::TOPK);
-  std::string out_of_range;
-  for (uint32_t i : {5u, 1000u}) out_of_range.append(reinterpret_cast<const char*>(&i), 4);
-  for (float v : {1.0f, 1.0f}) out_of_range.append(reinterpret_cast<const char*>(&v), 4);
-  expect_invalid(with_w(out_of_range), topk, "top-k index 1 (1000) must be below 1000");
-  // The float32 tensor itself under a compression header; and a payload over the cap of
-  // twice the model's bytes plus 16 per tensor (2 * 4008 + 32).
-  expect_invalid(Chunks(delta), int8, "\"w\" must be a rank-1 uint8 payload");
-  expect_invalid(with_w(std::string(8100, '\0')), int8, "bytes exceeds the limit of 8048");
-  wire::v1::CompressionConfig unknown;
-  unknown.set_method(static_cast<wire::v1::CompressionConfig::Method>(9));
-  expect_invalid(with_w(std::string(1016, '\0')), unknown, "unknown method number 9");
-  EXPECT_EQ(Status(run).rounds(0).reported(), 0u);
-
-  // float16: 0.5 is exact, so the round ends at exactly initial + delta; the int64 tensor
-  // travels as it is.
+  topk.set_topk_fraction(0.5);
+  std::string top;
+  for (uint32_t i : {5u, 7u}) top.append(reinterpret_cast<const char*>(&i), 4);
+  for (float v : {1.0f, 1.0f}) top.append(reinterpret_cast<const char*>(&v), 4);
+  expect_invalid(with_w(top), &topk, "(compression method TOPK, block_size 0, topk_fraction 0.5)");
+  expect_invalid(with_w(top), &topk, other);
   wire::v1::CompressionConfig fp16;
   fp16.set_method(wire::v1::CompressionConfig::FLOAT16);
   std::string halves;
   for (int i = 0; i < 1000; ++i) halves.append("\x00\x38", 2);  // 0x3800 = 0.5
-  grpc::Status ok = Push(*good, session, task.task_id(), with_w(halves), 10, &fp16);
+  expect_invalid(with_w(halves), &fp16, other);
+  wire::v1::CompressionConfig int8_other_block = int8;
+  int8_other_block.set_block_size(128);
+  expect_invalid(with_w(std::string(1032, '\0')), &int8_other_block, other);
+  wire::v1::CompressionConfig unknown;
+  unknown.set_method(static_cast<wire::v1::CompressionConfig::Method>(9));
+  expect_invalid(with_w(std::string(1016, '\0')), &unknown, "compression method number 9");
+  EXPECT_EQ(Status(run).rounds(0).reported(), 0u);
+
+  // int8: scales 0.5 and every code 1 decode to exactly 0.5, so the round ends at exactly
+  // initial + delta; the int64 tensor travels as it is.
+  std::string codes;
+  for (int b = 0; b < 4; ++b) {
+    const float scale = 0.5f;
+    codes.append(reinterpret_cast<const char*>(&scale), 4);
+  }
+  codes.append(1000, '\1');
+  grpc::Status ok = Push(*good, session, task.task_id(), with_w(codes), 10, &int8);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  const wire::v1::Task second = NextTask();
+  ASSERT_FALSE(second.task_id().empty());
+  ok = Push(*good, session, second.task_id(), Chunks(delta), 10, nullptr);
   ASSERT_TRUE(ok.ok()) << ok.error_message();
   for (int i = 0; i < 200 && Status(run).state() != wire::v1::COMPLETED; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_EQ(Status(run).state(), wire::v1::COMPLETED);
-  // The round counts the bytes that travelled: 2000 + 8.
-  EXPECT_EQ(Status(run).rounds(0).bytes_up(), 2008u);
+  // Each round counts the bytes that travelled: 1016 + 8, then 4000 + 8.
+  EXPECT_EQ(Status(run).rounds(0).bytes_up(), 1024u);
+  EXPECT_EQ(Status(run).rounds(1).bytes_up(), 4008u);
   absl::StatusOr<ArrayRecord> final_model = ExportLatestModel(*control_, run);
   ASSERT_TRUE(final_model.ok()) << final_model.status();
-  EXPECT_EQ(final_model->tensors[0].values<float>()[999], 1.5f);
-  EXPECT_EQ(final_model->tensors[1].values<int64_t>()[0], 6);
+  EXPECT_EQ(final_model->tensors[0].values<float>()[999], 2.0f);
+  EXPECT_EQ(final_model->tensors[1].values<int64_t>()[0], 7);
 }
 
 TEST_F(FleetBadInputTest, IdentityAndRoleChecks) {
