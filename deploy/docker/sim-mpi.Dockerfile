@@ -26,8 +26,8 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libabsl20220623 libgoogle-glog0v6 libgrpc++1.51 libgrpc29 libprotobuf32 libssl3 \
-      libtorch1.13 libopenblas0-pthread libtomlplusplus3 libyaml-cpp0.7 \
-      libre2-9 libicu72 libsentencepiece0 dataset-fashion-mnist gnuplot-nox \
+      libtorch1.13 libopenblas0-pthread libtomlplusplus3 libyaml-cpp0.7 librocksdb7.8 \
+      libcpp-httplib0.11 libre2-9 libicu72 libsentencepiece0 dataset-fashion-mnist gnuplot-nox \
       openmpi-bin libopenmpi3 openssh-server openssh-client \
  && rm -rf /var/lib/apt/lists/*
 # SSH between the pods without host-key prompts (the operator's keys are mounted read-only,
