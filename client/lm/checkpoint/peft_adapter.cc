@@ -18,6 +18,7 @@
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
 #include "core/model/safetensors.h"
+#include "core/serde/update_codec.h"
 
 namespace tessera::lm {
 namespace {
@@ -82,26 +83,6 @@ absl::Status CheckAdapter(const std::vector<ExpectedTensor>& expected,
   return absl::OkStatus();
 }
 
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1Fu;
-  const uint32_t mant = h & 0x3FFu;
-  float magnitude;
-  if (exp == 0) {
-    magnitude = std::ldexp(static_cast<float>(mant), -24);  // zero or subnormal
-  } else if (exp == 31) {
-    magnitude = mant == 0 ? INFINITY : NAN;
-  } else {
-    magnitude = std::ldexp(static_cast<float>(mant | 0x400u), static_cast<int>(exp) - 25);
-  }
-  uint32_t bits;
-  std::memcpy(&bits, &magnitude, sizeof(bits));
-  bits |= sign;
-  float out;
-  std::memcpy(&out, &bits, sizeof(out));
-  return out;
-}
-
 // PEFT saves adapters in the model's dtype; Tessera works on float32 adapters.
 absl::StatusOr<Tensor> ToFloat32(Tensor t) {
   if (t.dtype() == DType::kFloat32) return t;
@@ -113,12 +94,8 @@ absl::StatusOr<Tensor> ToFloat32(Tensor t) {
   const auto halves = t.values<uint16_t>();
   std::vector<float> values(halves.size());
   for (size_t i = 0; i < halves.size(); ++i) {
-    if (t.dtype() == DType::kBFloat16) {
-      const uint32_t bits = static_cast<uint32_t>(halves[i]) << 16;
-      std::memcpy(&values[i], &bits, sizeof(float));
-    } else {
-      values[i] = HalfToFloat(halves[i]);
-    }
+    values[i] = t.dtype() == DType::kBFloat16 ? BFloat16BitsToFloat(halves[i])
+                                              : HalfBitsToFloat(halves[i]);
   }
   return Tensor::FromFloats(t.name(), t.shape(), values);
 }
