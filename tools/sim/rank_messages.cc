@@ -53,8 +53,7 @@ class Reader {
   }
   absl::StatusOr<uint64_t> U64(absl::string_view field) {
     if (rest_.size() < 8) return Short(field);
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(rest_[i]);
+    const uint64_t v = LoadLittleEndian(rest_.data(), 8);
     rest_.remove_prefix(8);
     return v;
   }
