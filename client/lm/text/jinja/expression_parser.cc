@@ -27,11 +27,6 @@ std::string Describe(const Token& t) {
 
 }  // namespace
 
-absl::Status ErrorAt(Location at, absl::string_view what) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("line ", at.line, ", column ", at.column, ": ", what));
-}
-
 absl::Status ExpressionParser::DepthError(Location at) const {
   return ErrorAt(at, absl::StrCat("nesting deeper than the limit of ", max_depth_));
 }

@@ -17,9 +17,6 @@
 
 namespace tessera::lm::jinja {
 
-// INVALID_ARGUMENT "line L, column C: what".
-absl::Status ErrorAt(Location at, absl::string_view what);
-
 class ExpressionParser {
  protected:
   explicit ExpressionParser(int max_depth) : max_depth_(max_depth) {}

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/lm/text/jinja/builtins.h"
 #include "client/lm/text/jinja/lexer.h"
+#include "client/lm/text/jinja/tojson.h"
 #include "core/base/status_macros.h"
 
 namespace tessera::lm::jinja {

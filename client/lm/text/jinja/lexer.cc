@@ -10,6 +10,12 @@
 #include "core/base/utf8.h"
 
 namespace tessera::lm::jinja {
+
+absl::Status ErrorAt(Location at, absl::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("line ", at.line, ", column ", at.column, ": ", what));
+}
+
 namespace {
 
 // Normalizes "\r\n" and "\r" to "\n" and drops one trailing newline (Jinja's tokeniter).
@@ -86,11 +92,7 @@ class Lexer {
     return loc;
   }
 
-  absl::Status Error(size_t pos, absl::string_view what) const {
-    const Location loc = At(pos);
-    return absl::InvalidArgumentError(
-        absl::StrCat("line ", loc.line, ", column ", loc.column, ": ", what));
-  }
+  absl::Status Error(size_t pos, absl::string_view what) const { return ErrorAt(At(pos), what); }
 
   size_t FindTagStart(size_t from) const {
     for (size_t i = from; i + 1 < src_.size(); ++i) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -40,6 +41,10 @@ struct Chunk {
   std::vector<Token> tokens;  // kOutput, kStatement: ends with a kEnd token at the closing tag
   Location location;          // where the chunk starts
 };
+
+// INVALID_ARGUMENT "line L, column C: <what>": every error of the parser and interpreter that
+// points into the template.
+absl::Status ErrorAt(Location at, absl::string_view what);
 
 // Errors: INVALID_ARGUMENT "line L, column C: ..." for an unterminated tag, comment or
 // string, an unexpected character or unbalanced brackets.

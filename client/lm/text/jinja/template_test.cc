@@ -6,6 +6,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "client/lm/text/jinja/python_repr.h"
+#include "client/lm/text/jinja/tojson.h"
 #include "core/base/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

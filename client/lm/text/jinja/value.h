@@ -98,21 +98,6 @@ class Value {
 // d[key] = v: replaces the value of an existing key, else appends (Python's dict order).
 void SetKey(Dict* d, const std::string& key, Value v);
 
-// Python's repr() of a float ("1.0", "0.1", "1e-05", "1e+16", "inf", "nan").
-std::string PyFloatRepr(double d);
-
-// Python's json.dumps(v, ensure_ascii=False, indent, separators, sort_keys) as transformers'
-// tojson filter calls it. indent < 0: no newlines; item/key separators default to ", " and
-// ": " (", " becomes "," with an indent), as Python's. Errors: INVALID_ARGUMENT for a value
-// JSON cannot hold (undefined, a namespace, a function).
-struct JsonOptions {
-  int indent = -1;
-  std::optional<std::string> item_separator;
-  std::optional<std::string> key_separator;
-  bool sort_keys = false;
-};
-absl::StatusOr<std::string> ToJson(const Value& v, const JsonOptions& options);
-
 }  // namespace tessera::lm::jinja
 
 #endif  // TESSERA_CLIENT_LM_TEXT_JINJA_VALUE_H_
