@@ -1,11 +1,12 @@
+// Reading a Hugging Face model directory (ReadHfConfig, ReadHfCheckpoint: one
+// model.safetensors or the shards model.safetensors.index.json lists, checked against
+// ExpectedTensors) and the freshly initialized checkpoint of a config
+// (InitializedCheckpoint). Writing is in hf_checkpoint_writer.cc, the identity hash in
+// checkpoint_identity.cc.
 #include "client/lm/checkpoint/hf_checkpoint.h"
 
-#include <algorithm>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <optional>
 #include <random>
 #include <regex>
 #include <set>
@@ -16,32 +17,23 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "client/lm/checkpoint/hf_layout.h"
 #include "client/lm/checkpoint/json_fields.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
-#include "core/crypto/sha256.h"
 #include "core/model/safetensors.h"
 
 namespace tessera::lm {
 namespace {
 
 namespace fs = std::filesystem;
+using internal::IsFile;
+using internal::IsSupportedWeightDType;
+using internal::JoinPath;
+using internal::kConfigFile;
+using internal::kIndexFile;
+using internal::kSingleFile;
 using internal::ShapeString;
-
-constexpr char kConfigFile[] = "config.json";
-constexpr char kSingleFile[] = "model.safetensors";
-constexpr char kIndexFile[] = "model.safetensors.index.json";
-
-std::string JoinPath(const std::string& dir, absl::string_view name) {
-  if (dir.empty() || dir.back() == '/') return absl::StrCat(dir, name);
-  return absl::StrCat(dir, "/", name);
-}
-
-bool IsFile(const std::string& path) {
-  std::error_code ec;
-  return fs::is_regular_file(path, ec);
-}
 
 // Tensors HF checkpoints may carry that are not weights: older transformers saved the RoPE
 // frequencies of every layer (they are recomputed from config.json).
@@ -83,39 +75,6 @@ absl::StatusOr<ShardPlan> ReadIndex(const std::string& path) {
   return plan;
 }
 
-bool IsSupportedWeightDType(DType dtype) {
-  return dtype == DType::kFloat32 || dtype == DType::kFloat16 || dtype == DType::kBFloat16;
-}
-
-// Checks that `weights` is exactly ExpectedTensors(config) with float dtypes.
-absl::Status CheckWeights(const CausalLmConfig& config, const ArrayRecord& weights) {
-  const std::vector<ExpectedTensor> expected = ExpectedTensors(config);
-  if (weights.tensors.size() != expected.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("weights: ", weights.tensors.size(), " tensors but the ", config.model_type,
-                     " config needs ", expected.size()));
-  }
-  for (size_t i = 0; i < expected.size(); ++i) {
-    const Tensor& t = weights.tensors[i];
-    if (t.name() != expected[i].name) {
-      return absl::InvalidArgumentError(absl::StrCat("weights: tensor ", i, " is \"", t.name(),
-                                                     "\" but the config needs \"",
-                                                     expected[i].name, "\" there"));
-    }
-    if (t.shape() != expected[i].shape) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("weights: tensor \"", t.name(), "\" has shape ", ShapeString(t.shape()),
-                       " but the config needs ", ShapeString(expected[i].shape)));
-    }
-    if (!IsSupportedWeightDType(t.dtype())) {
-      return absl::InvalidArgumentError(absl::StrCat("weights: tensor \"", t.name(),
-                                                     "\" has dtype ", DTypeName(t.dtype()),
-                                                     " (float32, float16 or bfloat16)"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 // Reads the files of a checkpoint into name -> (tensor, file it came from).
 struct Loaded {
   Tensor tensor;
@@ -147,57 +106,6 @@ absl::StatusOr<ArrayRecord> ReadFileTensors(const std::string& path) {
                         absl::StrCat(path, ": ", record.status().message()));
   }
   return record;
-}
-
-// Appends the line `sha256sum` prints for `name` with digest `hex` (GNU coreutils: a name
-// holding a backslash or newline is escaped and the line starts with a backslash).
-void AppendSha256sumLine(const std::string& hex, const std::string& name, std::string* out) {
-  const bool escape = name.find_first_of("\\\n") != std::string::npos;
-  if (escape) out->push_back('\\');
-  absl::StrAppend(out, hex, "  ");
-  for (char c : name) {
-    if (escape && c == '\\') {
-      out->append("\\\\");
-    } else if (escape && c == '\n') {
-      out->append("\\n");
-    } else {
-      out->push_back(c);
-    }
-  }
-  out->push_back('\n');
-}
-
-absl::StatusOr<std::string> Sha256OfFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  crypto::Sha256 hasher;
-  std::string buffer(1 << 20, '\0');
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    const std::streamsize n = in.gcount();
-    if (n > 0) hasher.Update(absl::string_view(buffer.data(), static_cast<size_t>(n)));
-  }
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
-  return crypto::HexEncode(std::move(hasher).Finish());
-}
-
-bool IsIdentityFile(const std::string& name) {
-  static const std::set<std::string>* fixed = new std::set<std::string>{
-      "config.json",         "generation_config.json", "model.safetensors.index.json",
-      "tokenizer.json",      "tokenizer.model",        "tokenizer_config.json",
-      "special_tokens_map.json"};
-  if (fixed->contains(name)) return true;
-  return absl::StartsWith(name, "model") && absl::EndsWith(name, ".safetensors");
-}
-
-// transformers' shard file name: model-00001-of-00003.safetensors.
-std::string ShardName(size_t i, size_t n) {
-  return absl::StrFormat("model-%05d-of-%05d.safetensors", i + 1, n);
-}
-
-bool IsShardName(const std::string& name) {
-  static const std::regex* re = new std::regex(R"(model-[0-9]{5,}-of-[0-9]{5,}\.safetensors)");
-  return std::regex_match(name, *re);
 }
 
 }  // namespace
@@ -304,88 +212,6 @@ absl::StatusOr<HfCheckpoint> ReadHfCheckpoint(const std::string& dir) {
     checkpoint.weights.tensors.push_back(std::move(it->second.tensor));
   }
   return checkpoint;
-}
-
-absl::Status WriteHfCheckpoint(const std::string& dir, const CausalLmConfig& config,
-                               const ArrayRecord& weights, uint64_t max_shard_bytes) {
-  TESSERA_RETURN_IF_ERROR(ValidateCausalLmConfig(config));
-  TESSERA_RETURN_IF_ERROR(CheckWeights(config, weights));
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    return absl::InternalError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
-  }
-  const std::map<std::string, std::string> metadata = {{"format", "pt"}};
-
-  // transformers' sharding: tensors in order, a new shard when the next tensor would take
-  // the current one over the limit (a tensor larger than the limit gets a shard of its own).
-  std::vector<ArrayRecord> shards(1);
-  uint64_t shard_bytes = 0;
-  if (max_shard_bytes > 0 && weights.TotalBytes() > max_shard_bytes) {
-    for (const Tensor& t : weights.tensors) {
-      if (!shards.back().tensors.empty() && shard_bytes + t.byte_size() > max_shard_bytes) {
-        shards.emplace_back();
-        shard_bytes = 0;
-      }
-      shards.back().tensors.push_back(t);
-      shard_bytes += t.byte_size();
-    }
-  }
-  std::set<std::string> written;
-  if (shards.size() == 1) {
-    TESSERA_RETURN_IF_ERROR(
-        WriteSafetensorsFile(JoinPath(dir, kSingleFile), weights, metadata));
-    written.insert(kSingleFile);
-  } else {
-    nlohmann::json index;
-    index["metadata"] = {{"total_size", weights.TotalBytes()}};
-    index["weight_map"] = nlohmann::json::object();
-    for (size_t i = 0; i < shards.size(); ++i) {
-      const std::string name = ShardName(i, shards.size());
-      TESSERA_RETURN_IF_ERROR(WriteSafetensorsFile(JoinPath(dir, name), shards[i], metadata));
-      for (const Tensor& t : shards[i].tensors) index["weight_map"][t.name()] = name;
-      written.insert(name);
-    }
-    TESSERA_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(dir, kIndexFile),
-                                                index.dump(2) + "\n", 0644, /*replace=*/true));
-    written.insert(kIndexFile);
-  }
-  TESSERA_RETURN_IF_ERROR(WriteFileAtomically(
-      JoinPath(dir, kConfigFile), CausalLmConfigToJson(config), 0644, /*replace=*/true));
-
-  // Weights of an earlier checkpoint in the same folder would shadow or mix with these.
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if ((name == kSingleFile || name == kIndexFile || IsShardName(name)) &&
-        !written.contains(name)) {
-      fs::remove(entry.path(), ec);
-      if (ec) {
-        return absl::InternalError(
-            absl::StrCat("cannot remove stale ", entry.path().string(), ": ", ec.message()));
-      }
-    }
-  }
-  if (ec) return absl::InternalError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> CheckpointSha256(const std::string& dir) {
-  const std::string config_path = JoinPath(dir, kConfigFile);
-  if (!IsFile(config_path)) return absl::NotFoundError(absl::StrCat(config_path, ": no such file"));
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (IsIdentityFile(name) && IsFile(entry.path().string())) names.push_back(name);
-  }
-  if (ec) return absl::InternalError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
-  std::sort(names.begin(), names.end());
-  std::string listing;
-  for (const std::string& name : names) {
-    TESSERA_ASSIGN_OR_RETURN(std::string hex, Sha256OfFile(JoinPath(dir, name)));
-    AppendSha256sumLine(hex, name, &listing);
-  }
-  return crypto::HexEncode(crypto::Sha256Digest(listing));
 }
 
 absl::StatusOr<HfCheckpoint> InitializedCheckpoint(const CausalLmConfig& config, uint64_t seed,

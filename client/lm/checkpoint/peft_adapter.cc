@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "client/lm/checkpoint/hf_layout.h"
 #include "client/lm/checkpoint/json_fields.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
@@ -26,6 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 using internal::Dump;
 using internal::FieldError;
+using internal::JoinPath;
 using internal::ShapeString;
 
 constexpr uint32_t kMaxLoraRank = 1024;
@@ -39,11 +41,6 @@ constexpr char kInitSeedKey[] = "tessera.lora.init_seed";
 
 constexpr const char* kModules[] = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                     "gate_proj", "up_proj", "down_proj"};
-
-std::string JoinPath(const std::string& dir, absl::string_view name) {
-  if (dir.empty() || dir.back() == '/') return absl::StrCat(dir, name);
-  return absl::StrCat(dir, "/", name);
-}
 
 bool IsModule(absl::string_view name) {
   for (const char* m : kModules) {
