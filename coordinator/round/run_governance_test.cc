@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/synchronization/mutex.h"
+#include "coordinator/round/test_clients.h"
 #include "core/base/testing/status_matchers.h"
 #include "privacy/crypto/random.h"
 
@@ -54,20 +55,7 @@ class RunGovernanceTest : public ::testing::Test {
   }
   // Registers `name` of `org` with a data card under `license` ("" = no card) and connects.
   void Join(const std::string& name, const std::string& org, const std::string& license) {
-    wire::v1::DataCard card;
-    card.set_name(name + " data");
-    card.set_license(license);
-    card.set_allow_class_histogram(true);
-    auto session = registry_.Register(name, "cpu", "0.1.0+test", org,
-                                      license.empty() ? nullptr : &card);
-    ASSERT_THAT(session, IsOk());
-    ASSERT_THAT(registry_.Attach(*session,
-                                 [this, name](const wire::v1::Task& t) {
-                                   absl::MutexLock l(&mu_);
-                                   sent_[name].push_back(t);
-                                   return true;
-                                 }),
-                IsOk());
+    JoinWithDataCard(registry_, name, org, license, /*histogram=*/true, &mu_, &sent_);
   }
   std::vector<wire::v1::Task> Sent(const std::string& name) {
     absl::MutexLock l(&mu_);
@@ -88,7 +76,7 @@ class RunGovernanceTest : public ::testing::Test {
   std::unique_ptr<AuditTrail> audit_;
   std::unique_ptr<RunGovernance> governance_;
   absl::Mutex mu_;
-  std::map<std::string, std::vector<wire::v1::Task>> sent_ ABSL_GUARDED_BY(mu_);
+  TaskQueues sent_ ABSL_GUARDED_BY(mu_);
 };
 
 TEST_F(RunGovernanceTest, SelectRefusesOnceWithTheReasonAndRecordsEveryone) {

@@ -27,15 +27,13 @@ class RunLifecycleTest : public RunManagerTest {
       config.mutable_retention()->set_keep_last(keep_last);
       config.mutable_retention()->set_keep_every(keep_every);
     }
-    auto run = runs_->CreateRun(config, Weights(0.0f), "");
-    EXPECT_THAT(run, IsOk());
-    if (!run.ok()) return "";
-    EXPECT_THAT(runs_->StartRun(run->run_id()), IsOk());
+    const std::string run = CreateAndStartRun(config, Weights(0.0f));
+    if (run.empty()) return "";
     for (uint32_t r = 1; r <= rounds; ++r) {
       EXPECT_THAT(Answer("a", NextTask("a"), 1.0f, 1), IsOk());
     }
-    AwaitState(run->run_id(), wire::v1::COMPLETED);
-    return run->run_id();
+    AwaitState(run, wire::v1::COMPLETED);
+    return run;
   }
   std::vector<uint32_t> StoredModels(const std::string& run) {
     auto rounds = state_->ListModelRounds(run);

@@ -62,11 +62,7 @@ class RunManagerDpTest : public RunManagerTest {
     config.mutable_differential_privacy()->set_noise_multiplier(1e-3);
     config.set_rounds(1);
     for (const char* c : {"a", "b", "c"}) Connect(c);
-    absl::StatusOr<wire::v1::RunStatus> run = runs_->CreateRun(config, Weights(0), "");
-    EXPECT_THAT(run, IsOk());
-    if (!run.ok()) return "";
-    EXPECT_THAT(runs_->StartRun(run->run_id()), IsOk());
-    return run->run_id();
+    return CreateAndStartRun(config, Weights(0));
   }
   void AwaitCompletedRounds(const std::string& run, uint32_t n) {
     for (int i = 0; i < 500 && runs_->GetRunStatus(run)->completed_rounds() < n; ++i) {

@@ -19,20 +19,7 @@ class GovernanceTest : public RunManagerTest {
   // Registers `name` of `org` with a data card under `license` ("" = no card) and connects.
   void Join(const std::string& name, const std::string& org, const std::string& license,
             bool histogram = false) {
-    wire::v1::DataCard card;
-    card.set_name(name + " data");
-    card.set_license(license);
-    card.set_allow_class_histogram(histogram);
-    auto session = registry_.Register(name, "cpu", "0.1.0+test", org,
-                                      license.empty() ? nullptr : &card);
-    ASSERT_THAT(session, IsOk());
-    ASSERT_THAT(registry_.Attach(*session,
-                                 [this, name](const wire::v1::Task& t) {
-                                   absl::MutexLock l(&mu_);
-                                   tasks_[name].push_back(t);
-                                   return true;
-                                 }),
-                IsOk());
+    JoinWithDataCard(registry_, name, org, license, histogram, &mu_, &tasks_);
   }
   static wire::v1::RunConfig Governed(bool histogram) {
     wire::v1::RunConfig c = Config(/*rounds=*/1, /*per_round=*/0, /*min_clients=*/1);

@@ -44,11 +44,7 @@ class RunManagerLedgerTest : public RunManagerTest {
   }
   std::string StartRun(uint32_t rounds) {
     for (const char* c : {"a", "b", "c"}) Connect(c);
-    absl::StatusOr<wire::v1::RunStatus> run = runs_->CreateRun(DpConfig(rounds), Weights(0), "");
-    EXPECT_THAT(run, IsOk());
-    if (!run.ok()) return "";
-    EXPECT_THAT(runs_->StartRun(run->run_id()), IsOk());
-    return run->run_id();
+    return CreateAndStartRun(DpConfig(rounds), Weights(0));
   }
   // Answers the TRAIN tasks of `round` on a, b and c.
   void Train(uint32_t round) {

@@ -54,11 +54,7 @@ class RunManagerRecordDpTest : public RunManagerTest {
   }
   std::string StartRun(const wire::v1::RunConfig& config) {
     for (const char* c : {"a", "b", "c"}) Connect(c);
-    absl::StatusOr<wire::v1::RunStatus> run = runs_->CreateRun(config, Weights(0), "");
-    EXPECT_THAT(run, IsOk());
-    if (!run.ok()) return "";
-    EXPECT_THAT(runs_->StartRun(run->run_id()), IsOk());
-    return run->run_id();
+    return CreateAndStartRun(config, Weights(0));
   }
   // The last round of the run's status (the one in progress while it runs).
   wire::v1::RoundSummary LastRound(const std::string& run) {

@@ -58,14 +58,6 @@ class RunManagerStrategyTest : public RunManagerTest {
     c.mutable_strategy()->set_kind(kind);
     return c;
   }
-  // Creates and starts a run; "" (with a failure) if either fails.
-  std::string Start(const wire::v1::RunConfig& config, ArrayRecord initial) {
-    auto run = runs_->CreateRun(config, std::move(initial), "");
-    EXPECT_THAT(run, IsOk());
-    if (!run.ok()) return "";
-    EXPECT_THAT(runs_->StartRun(run->run_id()), IsOk());
-    return run->run_id();
-  }
   absl::Status Send(const std::string& client, const wire::v1::Task& t, const ArrayRecord& update,
                     uint64_t examples, const std::map<std::string, double>& metrics = {}) {
     auto model = runs_->BeginUpdate(t.task_id(), client);
@@ -104,7 +96,7 @@ class RunManagerStrategyTest : public RunManagerTest {
     wire::v1::RunConfig config = WithStrategy(Config(2, 2, 2), StrategyConfig::FEDAVGM);
     config.mutable_strategy()->set_server_learning_rate(1);
     config.mutable_strategy()->set_server_momentum(0.5);
-    const std::string run = Start(config, Uniform(1, 0));
+    const std::string run = CreateAndStartRun(config, Uniform(1, 0));
     ASSERT_FALSE(run.empty());
     TESSERA_ASSERT_OK(Send("a", NextTask("a"), Uniform(1), 1));
     TESSERA_ASSERT_OK(Send("b", NextTask("b"), Uniform(4), 3));
@@ -165,7 +157,7 @@ TEST_F(RunManagerStrategyTest, FedAdamStepStartsFromVEqualToTauSquared) {
   config.mutable_strategy()->set_beta1(kBeta1);
   config.mutable_strategy()->set_beta2(kBeta2);
   config.mutable_strategy()->set_tau(kTau);
-  const std::string run = Start(config, Uniform(1, 0));
+  const std::string run = CreateAndStartRun(config, Uniform(1, 0));
   ASSERT_FALSE(run.empty());
   TESSERA_ASSERT_OK(Send("a", NextTask("a"), Uniform(1), 1));
   TESSERA_ASSERT_OK(Send("b", NextTask("b"), Uniform(4), 3));
@@ -196,7 +188,7 @@ TEST_F(RunManagerStrategyTest, ServerOptimizersNeedOnlyTheParametersTheirKindTak
 TEST_F(RunManagerStrategyTest, MedianIgnoresAnOutlier) {
   for (const char* c : {"a", "b", "c"}) Connect(c);
   const std::string run =
-      Start(WithStrategy(Config(1, 3, 3), StrategyConfig::MEDIAN), Uniform(10, 0));
+      CreateAndStartRun(WithStrategy(Config(1, 3, 3), StrategyConfig::MEDIAN), Uniform(10, 0));
   ASSERT_FALSE(run.empty());
   TESSERA_ASSERT_OK(Send("a", NextTask("a"), Record({1, 5, -1}), 1));
   TESSERA_ASSERT_OK(Send("b", NextTask("b"), Record({2, 3, -2}), 1000));  // examples don't weigh
@@ -209,7 +201,7 @@ TEST_F(RunManagerStrategyTest, TrimmedMeanDropsTheExtremes) {
   for (const char* c : {"a", "b", "c", "d"}) Connect(c);
   wire::v1::RunConfig config = WithStrategy(Config(1, 4, 4), StrategyConfig::TRIMMED_MEAN);
   config.mutable_strategy()->set_trim_fraction(0.25);  // 1 of 4 cut at each end
-  const std::string run = Start(config, Uniform(10, 0));
+  const std::string run = CreateAndStartRun(config, Uniform(10, 0));
   ASSERT_FALSE(run.empty());
   TESSERA_ASSERT_OK(Send("a", NextTask("a"), Record({1, 5, -1}), 1));
   TESSERA_ASSERT_OK(Send("b", NextTask("b"), Record({2, 3, -2}), 1));
@@ -227,7 +219,7 @@ TEST_F(RunManagerStrategyTest, KrumPicksTheMostCentralUpdate) {
   EXPECT_THAT(runs_->CreateRun(config, Uniform(10, 0), ""),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("min_clients")));
   config.mutable_selection()->set_min_clients(5);  // 2f + 3
-  const std::string run = Start(config, Uniform(10, 0));
+  const std::string run = CreateAndStartRun(config, Uniform(10, 0));
   ASSERT_FALSE(run.empty());
   // Scores (sum of squared distances to the n - f - 2 = 2 nearest, per coordinate):
   // 1.0: 0.01 + 0.04; 1.2: 0.01 + 0.04; 0.8: 0.04 + 0.09; 1.1: 0.01 + 0.01 (lowest).
@@ -244,7 +236,7 @@ TEST_F(RunManagerStrategyTest, FedNovaNormalizesByLocalSteps) {
   Connect("a");
   Connect("b");
   const std::string run =
-      Start(WithStrategy(Config(1, 2, 2), StrategyConfig::FEDNOVA), Uniform(1, 0));
+      CreateAndStartRun(WithStrategy(Config(1, 2, 2), StrategyConfig::FEDNOVA), Uniform(1, 0));
   ASSERT_FALSE(run.empty());
   wire::v1::Task ta = NextTask("a");
   wire::v1::Task tb = NextTask("b");
@@ -264,7 +256,7 @@ TEST_F(RunManagerStrategyTest, ScaffoldServesAndUpdatesTheControlVariate) {
   for (const char* c : {"a", "b", "c", "d"}) Connect(c);  // N = 4 connected, |S| = 2
   wire::v1::RunConfig config = WithStrategy(Config(1, 2, 2), StrategyConfig::SCAFFOLD);
   config.mutable_strategy()->set_server_learning_rate(1.5);
-  const std::string run = Start(config, Uniform(1, 0));
+  const std::string run = CreateAndStartRun(config, Uniform(1, 0));
   ASSERT_FALSE(run.empty());
   std::vector<std::pair<std::string, wire::v1::Task>> tasks = AwaitTasks(2);
   ASSERT_EQ(tasks.size(), 2u);
@@ -300,7 +292,7 @@ TEST_F(RunManagerStrategyTest, FedProxTasksCarryTheProximalTerm) {
   Connect("a");
   wire::v1::RunConfig config = WithStrategy(Config(1, 1, 1), StrategyConfig::FEDPROX);
   config.mutable_strategy()->set_proximal_mu(0.01);
-  const std::string run = Start(config, Uniform(1, 0));
+  const std::string run = CreateAndStartRun(config, Uniform(1, 0));
   ASSERT_FALSE(run.empty());
   wire::v1::Task t = NextTask("a");
   EXPECT_DOUBLE_EQ(t.strategy().proximal_mu(), 0.01);
@@ -313,7 +305,7 @@ TEST_F(RunManagerStrategyTest, FedProxTasksCarryTheProximalTerm) {
 TEST_F(RunManagerStrategyTest, AbandonedTaskEndsTheRoundBeforeTheDeadline) {
   for (const char* c : {"a", "b", "c"}) Connect(c);
   const absl::Time start = absl::Now();
-  const std::string run = Start(Config(1, 3, 2, /*deadline=*/30), Uniform(0, 0));
+  const std::string run = CreateAndStartRun(Config(1, 3, 2, /*deadline=*/30), Uniform(0, 0));
   ASSERT_FALSE(run.empty());
   wire::v1::Task ta = NextTask("a");
   wire::v1::Task tb = NextTask("b");
@@ -345,7 +337,7 @@ TEST_F(RunManagerStrategyTest, RobustRuleOverTheMemoryLimitFailsBeforeDispatch) 
   runs_ = std::make_unique<RunManager>(options, state_.get(), &registry_);
   for (const char* c : {"a", "b", "c"}) Connect(c);
   const std::string run =
-      Start(WithStrategy(Config(1, 3, 3), StrategyConfig::MEDIAN), Uniform(0, 0));
+      CreateAndStartRun(WithStrategy(Config(1, 3, 3), StrategyConfig::MEDIAN), Uniform(0, 0));
   ASSERT_FALSE(run.empty());
   wire::v1::RunStatus s = AwaitState(run, wire::v1::FAILED);
   ASSERT_EQ(s.rounds_size(), 2);  // the attempt and its retry

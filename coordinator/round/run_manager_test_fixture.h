@@ -1,5 +1,5 @@
 // Test fixture for RunManager without gRPC: clients are registry entries whose task streams
-// land in a queue the test answers. Shared by run_manager_test.cc and run_manager_dp_test.cc.
+// land in a queue the test answers (test_clients.h). Shared by the run_manager_*_test.cc files.
 #ifndef TESSERA_COORDINATOR_ROUND_RUN_MANAGER_TEST_FIXTURE_H_
 #define TESSERA_COORDINATOR_ROUND_RUN_MANAGER_TEST_FIXTURE_H_
 
@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "coordinator/round/run_manager.h"
+#include "coordinator/round/test_clients.h"
 #include "core/base/testing/status_matchers.h"
 #include "privacy/crypto/random.h"
 
@@ -57,13 +58,7 @@ class RunManagerTest : public ::testing::Test {
   void Connect(const std::string& name) {
     auto session = registry_.Register(name, "cpu", "test");
     ASSERT_THAT(session, IsOk());
-    ASSERT_THAT(registry_.Attach(*session,
-                                 [this, name](const wire::v1::Task& t) {
-                                   absl::MutexLock l(&mu_);
-                                   tasks_[name].push_back(t);
-                                   return true;
-                                 }),
-                IsOk());
+    AttachToQueue(registry_, *session, name, &mu_, &tasks_);
   }
   // Waits for the next task of `name`.
   wire::v1::Task NextTask(const std::string& name) {
@@ -100,6 +95,14 @@ class RunManagerTest : public ::testing::Test {
     c.mutable_evaluation()->set_deadline_seconds(5);
     return c;
   }
+  // Creates and starts a run; its id, or "" (with a test failure) if either fails.
+  std::string CreateAndStartRun(const wire::v1::RunConfig& config, ArrayRecord initial) {
+    absl::StatusOr<wire::v1::RunStatus> run = runs_->CreateRun(config, std::move(initial), "");
+    EXPECT_THAT(run, IsOk());
+    if (!run.ok()) return "";
+    EXPECT_THAT(runs_->StartRun(run->run_id()), IsOk());
+    return run->run_id();
+  }
   wire::v1::RunStatus AwaitState(const std::string& run, wire::v1::RunState state) {
     wire::v1::RunStatus s;
     for (int i = 0; i < 500; ++i) {
@@ -124,7 +127,7 @@ class RunManagerTest : public ::testing::Test {
   std::unique_ptr<CoordinatorState> state_;
   std::unique_ptr<RunManager> runs_;
   absl::Mutex mu_;
-  std::map<std::string, std::vector<wire::v1::Task>> tasks_ ABSL_GUARDED_BY(mu_);
+  TaskQueues tasks_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tessera::coordinator
