@@ -15,11 +15,24 @@
 
 #include <gtest/gtest.h>
 
+#include "client/lm/checkpoint/model_config.h"
+
 namespace tessera::lm {
 
 #ifndef TESSERA_SOURCE_DIR
 #error "TESSERA_SOURCE_DIR must name the source tree"
 #endif
+
+// "name [d0,d1]" for each expected tensor, for comparing layouts in one assertion.
+inline std::vector<std::string> Describe(const std::vector<ExpectedTensor>& tensors) {
+  std::vector<std::string> out;
+  for (const ExpectedTensor& t : tensors) {
+    std::string s = t.name + " [";
+    for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? "," : "") + std::to_string(t.shape[i]);
+    out.push_back(s + "]");
+  }
+  return out;
+}
 
 // Removes every folder made by MakeTempDir when the test binary exits.
 class TempDirs {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "client/lm/checkpoint/checkpoint_test_util.h"
 #include "core/base/testing/status_matchers.h"
 
 namespace tessera::lm {
@@ -371,16 +372,6 @@ TEST(ValidateCausalLmConfigTest, RefusesInconsistentBiases) {
   c->qkv_bias = false;
   EXPECT_THAT(ValidateCausalLmConfig(*c),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("qwen2")));
-}
-
-std::vector<std::string> Describe(const std::vector<ExpectedTensor>& tensors) {
-  std::vector<std::string> out;
-  for (const ExpectedTensor& t : tensors) {
-    std::string s = t.name + " [";
-    for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? "," : "") + std::to_string(t.shape[i]);
-    out.push_back(s + "]");
-  }
-  return out;
 }
 
 // Written out by hand from Qwen2ForCausalLM's module tree: hidden 8, 2 heads of 4, 1 kv head,

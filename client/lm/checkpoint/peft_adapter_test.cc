@@ -34,16 +34,6 @@ CausalLmConfig TinyConfig() {
   return c.ok() ? *c : CausalLmConfig();
 }
 
-std::vector<std::string> Describe(const std::vector<ExpectedTensor>& tensors) {
-  std::vector<std::string> out;
-  for (const ExpectedTensor& t : tensors) {
-    std::string s = t.name + " [";
-    for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? "," : "") + std::to_string(t.shape[i]);
-    out.push_back(s + "]");
-  }
-  return out;
-}
-
 TEST(ValidateLoraConfigTest, AcceptsDefaultsAndRefusesByField) {
   TESSERA_EXPECT_OK(ValidateLoraConfig(LoraConfig()));
   LoraConfig c;
