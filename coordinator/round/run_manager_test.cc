@@ -25,9 +25,8 @@ using ::testing::HasSubstr;
 TEST_F(RunManagerTest, WeightedFedAvgOverTwoRoundsThenCompletes) {
   Connect("a");
   Connect("b");
-  auto run = runs_->CreateRun(Config(2, 2, 2), Weights(1.0f), "");
-  ASSERT_THAT(run, IsOk());
-  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  const std::string run = CreateAndStartRun(Config(2, 2, 2), Weights(1.0f));
+  ASSERT_FALSE(run.empty());
   for (int round = 1; round <= 2; ++round) {
     wire::v1::Task ta = NextTask("a");
     wire::v1::Task tb = NextTask("b");
@@ -37,12 +36,12 @@ TEST_F(RunManagerTest, WeightedFedAvgOverTwoRoundsThenCompletes) {
     TESSERA_ASSERT_OK(Answer("a", ta, 1.0f, 1));
     TESSERA_ASSERT_OK(Answer("b", tb, 4.0f, 3));
   }
-  wire::v1::RunStatus s = AwaitState(run->run_id(), wire::v1::COMPLETED);
+  wire::v1::RunStatus s = AwaitState(run, wire::v1::COMPLETED);
   EXPECT_EQ(s.completed_rounds(), 2u);
   ASSERT_EQ(s.rounds_size(), 2);
   EXPECT_EQ(s.rounds(1).reported(), 2u);
   EXPECT_EQ(s.rounds(1).num_examples(), 4u);
-  auto exported = runs_->ExportModel(run->run_id(), -1);
+  auto exported = runs_->ExportModel(run, -1);
   ASSERT_THAT(exported, IsOk());
   EXPECT_FLOAT_EQ(exported->model->weights.tensors[0].values<float>()[0], 1.0f + 2 * 3.25f);
   EXPECT_EQ(exported->model->weights.tensors[1].values<int64_t>()[0], 2);
@@ -84,9 +83,8 @@ TEST_F(RunManagerTest, StatusIsAnsweredWhileARoundCommits) {
 TEST_F(RunManagerTest, BadUpdatesAreRejectedAndLeaveTheSumUnchanged) {
   Connect("a");
   Connect("b");
-  auto run = runs_->CreateRun(Config(1, 2, 2), Weights(0.0f), "");
-  ASSERT_THAT(run, IsOk());
-  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  const std::string run = CreateAndStartRun(Config(1, 2, 2), Weights(0.0f));
+  ASSERT_FALSE(run.empty());
   wire::v1::Task ta = NextTask("a");
   wire::v1::Task tb = NextTask("b");
   // Unknown task, someone else's task, bad example count, NaN, wrong layout.
@@ -108,8 +106,8 @@ TEST_F(RunManagerTest, BadUpdatesAreRejectedAndLeaveTheSumUnchanged) {
   TESSERA_ASSERT_OK(Answer("a", ta, 2.0f, 1));
   EXPECT_THAT(Answer("a", ta, 2.0f, 1), StatusIs(absl::StatusCode::kAlreadyExists));
   TESSERA_ASSERT_OK(Answer("b", tb, 2.0f, 1));
-  AwaitState(run->run_id(), wire::v1::COMPLETED);
-  auto exported = runs_->ExportModel(run->run_id(), 1);
+  AwaitState(run, wire::v1::COMPLETED);
+  auto exported = runs_->ExportModel(run, 1);
   ASSERT_THAT(exported, IsOk());
   EXPECT_FLOAT_EQ(exported->model->weights.tensors[0].values<float>()[0], 2.0f);
   // The round is closed now.
@@ -119,9 +117,8 @@ TEST_F(RunManagerTest, BadUpdatesAreRejectedAndLeaveTheSumUnchanged) {
 TEST_F(RunManagerTest, MissingReportsFailTheAttemptAndTheRoundIsRetried) {
   Connect("a");
   Connect("b");
-  auto run = runs_->CreateRun(Config(1, 2, 2, /*deadline=*/0.5), Weights(0.0f), "");
-  ASSERT_THAT(run, IsOk());
-  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  const std::string run = CreateAndStartRun(Config(1, 2, 2, /*deadline=*/0.5), Weights(0.0f));
+  ASSERT_FALSE(run.empty());
   TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 1.0f, 1));
   NextTask("b");  // b never answers: attempt 1 fails at the deadline
   wire::v1::Task a2 = NextTask("a");
@@ -129,7 +126,7 @@ TEST_F(RunManagerTest, MissingReportsFailTheAttemptAndTheRoundIsRetried) {
   EXPECT_EQ(a2.round(), 1u);
   TESSERA_ASSERT_OK(Answer("a", a2, 1.0f, 1));
   TESSERA_ASSERT_OK(Answer("b", b2, 1.0f, 1));
-  wire::v1::RunStatus s = AwaitState(run->run_id(), wire::v1::COMPLETED);
+  wire::v1::RunStatus s = AwaitState(run, wire::v1::COMPLETED);
   ASSERT_EQ(s.rounds_size(), 2);
   EXPECT_EQ(s.rounds(0).state(), wire::v1::ROUND_FAILED);
   EXPECT_THAT(s.rounds(0).failure_reason(), HasSubstr("1 of 2 selected clients reported"));
@@ -156,9 +153,8 @@ TEST_F(RunManagerTest, MissingReportsFailTheAttemptAndTheRoundIsRetried) {
 TEST_F(RunManagerTest, UnansweredTasksAreSentAgainWhenTheClientSubscribesAgain) {
   Connect("a");
   Connect("b");
-  auto run = runs_->CreateRun(Config(1, 2, 2), Weights(0.0f), "");
-  ASSERT_THAT(run, IsOk());
-  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  const std::string run = CreateAndStartRun(Config(1, 2, 2), Weights(0.0f));
+  ASSERT_FALSE(run.empty());
   wire::v1::Task ta = NextTask("a");
   wire::v1::Task tb = NextTask("b");
   EXPECT_EQ(runs_->ResendOpenTasks("a"), 1u);  // as if a's subscription had died with it
@@ -167,19 +163,18 @@ TEST_F(RunManagerTest, UnansweredTasksAreSentAgainWhenTheClientSubscribesAgain) 
   EXPECT_EQ(runs_->ResendOpenTasks("a"), 0u) << "an answered task is not sent again";
   EXPECT_EQ(runs_->ResendOpenTasks("nobody"), 0u);
   TESSERA_ASSERT_OK(Answer("b", tb, 1.0f, 1));
-  AwaitState(run->run_id(), wire::v1::COMPLETED);
+  AwaitState(run, wire::v1::COMPLETED);
   EXPECT_EQ(runs_->ResendOpenTasks("b"), 0u) << "a closed round's tasks are not sent again";
 }
 
 TEST_F(RunManagerTest, RunFailsAfterMaxRetries) {
   wire::v1::RunConfig config = Config(1, 2, 2, 0.2);
   config.mutable_selection()->set_wait_for_clients_seconds(0.2);
-  auto run = runs_->CreateRun(config, Weights(0.0f), "");
-  ASSERT_THAT(run, IsOk());
-  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  const std::string run = CreateAndStartRun(config, Weights(0.0f));
+  ASSERT_FALSE(run.empty());
   wire::v1::RunStatus s;
   for (int i = 0; i < 500; ++i) {  // no clients at all: both attempts fail
-    s = *runs_->GetRunStatus(run->run_id());
+    s = *runs_->GetRunStatus(run);
     if (s.state() == wire::v1::FAILED) break;
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -190,9 +185,8 @@ TEST_F(RunManagerTest, RunFailsAfterMaxRetries) {
 TEST_F(RunManagerTest, EvaluationIsAggregatedByExamples) {
   Connect("a");
   Connect("b");
-  auto run = runs_->CreateRun(Config(1, 2, 2, 10, /*eval_every=*/1), Weights(0.0f), "");
-  ASSERT_THAT(run, IsOk());
-  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  const std::string run = CreateAndStartRun(Config(1, 2, 2, 10, /*eval_every=*/1), Weights(0.0f));
+  ASSERT_FALSE(run.empty());
   TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 1.0f, 1));
   TESSERA_ASSERT_OK(Answer("b", NextTask("b"), 1.0f, 1));
   wire::v1::Task ea = NextTask("a");
@@ -204,7 +198,7 @@ TEST_F(RunManagerTest, EvaluationIsAggregatedByExamples) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   TESSERA_ASSERT_OK(runs_->SubmitEvaluation(ea.task_id(), "a", 100, 0.5, 0.9));
   TESSERA_ASSERT_OK(runs_->SubmitEvaluation(eb.task_id(), "b", 300, 1.0, 0.5));
-  wire::v1::RunStatus s = AwaitState(run->run_id(), wire::v1::COMPLETED);
+  wire::v1::RunStatus s = AwaitState(run, wire::v1::COMPLETED);
   EXPECT_NEAR(s.rounds(0).eval_accuracy(), 0.6, 1e-9);
   EXPECT_NEAR(s.rounds(0).eval_loss(), 0.875, 1e-9);
   EXPECT_EQ(s.rounds(0).evaluated(), 2u);
@@ -212,9 +206,8 @@ TEST_F(RunManagerTest, EvaluationIsAggregatedByExamples) {
 
 TEST_F(RunManagerTest, RestartResumesAtTheLastCompletedRound) {
   Connect("a");
-  auto run = runs_->CreateRun(Config(3, 1, 1), Weights(0.0f), "");
-  ASSERT_THAT(run, IsOk());
-  ASSERT_THAT(runs_->StartRun(run->run_id()), IsOk());
+  const std::string run = CreateAndStartRun(Config(3, 1, 1), Weights(0.0f));
+  ASSERT_FALSE(run.empty());
   TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 1.0f, 1));
   wire::v1::Task in_flight = NextTask("a");  // round 2 is in flight when we "crash"
   EXPECT_EQ(in_flight.round(), 2u);
@@ -222,14 +215,14 @@ TEST_F(RunManagerTest, RestartResumesAtTheLastCompletedRound) {
   state_.reset();
   Open();
   TESSERA_ASSERT_OK(runs_->Recover());
-  wire::v1::RunStatus s = *runs_->GetRunStatus(run->run_id());
+  wire::v1::RunStatus s = *runs_->GetRunStatus(run);
   EXPECT_EQ(s.completed_rounds(), 1u);
   EXPECT_EQ(s.state(), wire::v1::RUNNING);
   // The old task is unknown now; the round is re-dispatched.
   EXPECT_THAT(Answer("a", in_flight, 1.0f, 1), StatusIs(absl::StatusCode::kNotFound));
   for (int i = 0; i < 2; ++i) TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 1.0f, 1));
-  s = AwaitState(run->run_id(), wire::v1::COMPLETED);
-  auto exported = runs_->ExportModel(run->run_id(), -1);
+  s = AwaitState(run, wire::v1::COMPLETED);
+  auto exported = runs_->ExportModel(run, -1);
   EXPECT_FLOAT_EQ(exported->model->weights.tensors[0].values<float>()[0], 3.0f);
 }
 
