@@ -214,6 +214,74 @@ struct CausalAttentionFn : public torch::autograd::Function<CausalAttentionFn> {
   }
 };
 
+struct LmHeadLossFn : public torch::autograd::Function<LmHeadLossFn> {
+  // {the summed loss (float32 scalar), how many rows' target is the arg-max (int64 scalar)}.
+  // d loss / d x is computed here, chunk by chunk, while each chunk's logits are at hand.
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
+                               const at::Tensor& targets, int64_t chunk_elements) {
+    const at::Tensor a = x.contiguous();
+    const at::Tensor t = targets.contiguous();
+    const int64_t rows = a.size(0);
+    const int64_t vocab = w.size(0);
+    const bool need_grad = x.requires_grad();
+    // One chunk per thread (each chunk's products read all of W once, so more chunks cost
+    // more), more when a chunk would exceed kLmHeadChunkElements logits.
+    const int64_t max_rows = std::max<int64_t>(1, chunk_elements / vocab);
+    const int64_t threads = Split(a) ? at::get_num_threads() : 1;
+    const int64_t chunks = std::max<int64_t>(
+        1, std::max(std::min(threads, rows), (rows + max_rows - 1) / max_rows));
+    // Rows of a chunk are normalized a block at a time (about 1 MiB of logits, so the passes
+    // after the first read stay in the cache).
+    const int64_t block_rows = std::max<int64_t>(1, (int64_t{1} << 18) / vocab);
+    std::vector<double> losses(static_cast<size_t>(chunks), 0.0);
+    std::vector<int64_t> hits(static_cast<size_t>(chunks), 0);
+    at::Tensor dx = need_grad ? at::empty_like(a) : at::Tensor();
+    ForEach(chunks, a, [&](int64_t c) {
+      const auto [begin, end] = Part(rows, c, chunks);
+      if (begin == end) return;
+      at::Tensor logits = at::mm(a.narrow(0, begin, end - begin), w.t());
+      for (int64_t r = 0; r < end - begin; r += block_rows) {
+        const int64_t n = std::min(block_rows, end - begin - r);
+        at::Tensor l = logits.narrow(0, r, n);
+        const at::Tensor target = t.narrow(0, begin + r, n);
+        const at::Tensor target_logit = l.gather(1, target.unsqueeze(1)).squeeze(1);
+        const auto [top, arg] = at::max(l, 1);
+        hits[static_cast<size_t>(c)] += arg.eq(target).sum().item<int64_t>();
+        l.sub_(top.unsqueeze(1)).exp_();
+        const at::Tensor sums = l.sum(1);
+        // logsumexp - target logit = top + log(sum exp(l - top)) - target logit.
+        losses[static_cast<size_t>(c)] +=
+            (top + sums.log() - target_logit).to(at::kDouble).sum().item<double>();
+        if (!need_grad) continue;
+        l.div_(sums.unsqueeze(1));  // the softmax; minus one at the target:
+        float* lp = l.data_ptr<float>();
+        const int64_t* tp = target.data_ptr<int64_t>();  // in range: gather checked it
+        for (int64_t i = 0; i < n; ++i) lp[i * vocab + tp[i]] -= 1.0f;
+      }
+      if (need_grad) {
+        at::Tensor o = dx.narrow(0, begin, end - begin);
+        at::mm_out(o, logits, w);
+      }
+    });
+    double loss = 0;
+    int64_t correct = 0;
+    for (size_t c = 0; c < losses.size(); ++c) {
+      loss += losses[c];
+      correct += hits[c];
+    }
+    ctx->save_for_backward({dx});
+    at::Tensor count = at::scalar_tensor(correct, at::TensorOptions().dtype(at::kLong));
+    ctx->mark_non_differentiable({count});
+    return {at::scalar_tensor(loss, a.options()), count};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const at::Tensor dx = ctx->get_saved_variables()[0];
+    return {dx.defined() ? dx * grad[0] : at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor()};
+  }
+};
+
 }  // namespace
 
 SerialBlasScope::SerialBlasScope() {
@@ -272,6 +340,22 @@ std::vector<at::Tensor> SplitLastDim(const at::Tensor& x, const std::vector<int6
 at::Tensor CausalAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            int64_t offset) {
   return CausalAttentionFn::apply(q, k, v, offset);
+}
+
+bool CanFuseLmHeadLoss(const at::Tensor& x, const at::Tensor& weight) {
+  const auto cpu_float = [](const at::Tensor& t) {
+    return t.device().is_cpu() && t.scalar_type() == at::kFloat;
+  };
+  return cpu_float(x) && cpu_float(weight) && x.dim() == 2 && weight.dim() == 2 &&
+         weight.size(1) == x.size(1) && !(weight.requires_grad() && at::GradMode::is_enabled());
+}
+
+at::Tensor LmHeadCrossEntropy(const at::Tensor& x, const at::Tensor& weight,
+                              const at::Tensor& targets, int64_t* correct,
+                              int64_t chunk_elements) {
+  const variable_list out = LmHeadLossFn::apply(x, weight, targets, chunk_elements);
+  if (correct != nullptr) *correct += out[1].item<int64_t>();
+  return out[0];
 }
 
 }  // namespace tessera::lm::internal

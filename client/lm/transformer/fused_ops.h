@@ -58,6 +58,29 @@ std::vector<at::Tensor> SplitLastDim(const at::Tensor& x, const std::vector<int6
 at::Tensor CausalAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            int64_t offset);
 
+// The summed cross-entropy of the logits x W^T against `targets`:
+//   sum_i logsumexp(x_i W^T) - x_i . W_target_i
+// for hidden states x [rows, hidden], a frozen output projection W [vocab, hidden] and targets
+// [rows] (int64, each in [0, vocab)); a float32 scalar. The logits are never kept: the rows
+// are taken in chunks (one per thread, each at most kLmHeadChunkElements logits), and when x
+// needs a gradient each chunk's d loss / d logits = softmax - onehot(target) goes straight
+// into its share of d loss / d x = (softmax - onehot) W, so the backward pass is one scaling.
+// `correct` (when not null) is increased by the number of rows whose target is the first
+// arg-max of their logits. Only when CanFuseLmHeadLoss: float32 on the CPU, a weight that
+// gets no gradient. `chunk_elements` > 0 (a parameter for the tests).
+constexpr int64_t kLmHeadChunkElements = int64_t{1} << 25;  // 128 MiB of float32 logits
+bool CanFuseLmHeadLoss(const at::Tensor& x, const at::Tensor& weight);
+at::Tensor LmHeadCrossEntropy(const at::Tensor& x, const at::Tensor& weight,
+                              const at::Tensor& targets, int64_t* correct,
+                              int64_t chunk_elements = kLmHeadChunkElements);
+
+// silu(gate) * up (SwiGLU) for gate and up of the same shape, keeping only gate and up for the
+// backward pass (autograd's silu then mul also keeps silu(gate)), which computes
+// d up = g * silu(gate) and d gate = g * up * silu'(gate). Only when CanFuseSwiGlu: float32
+// on the CPU.
+bool CanFuseSwiGlu(const at::Tensor& gate, const at::Tensor& up);
+at::Tensor FusedSwiGlu(const at::Tensor& gate, const at::Tensor& up);
+
 // RMSNorm, w * x / sqrt(mean(x^2) + eps) over the last dimension, in one pass forward and
 // one backward (fused_pointwise.cc). Only when CanFuseRmsNorm: float32 on the CPU with a
 // weight that gets no gradient.

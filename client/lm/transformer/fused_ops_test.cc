@@ -1,6 +1,7 @@
 // The fused operators against the plain formulas written out here with LibTorch's generic
-// operators in float64 (repeated keys/values, an explicit -inf mask, autograd for the
-// gradients), with and without the thread split of SerialBlasScope.
+// operators in float64 (repeated keys/values, an explicit -inf mask, log(sum(exp)) for the
+// cross-entropy, x / (1 + exp(-x)) for silu, autograd for the gradients), with and without
+// the thread split of SerialBlasScope.
 #include "client/lm/transformer/fused_ops.h"
 
 #include <dlfcn.h>
@@ -167,6 +168,91 @@ TEST(FusedOps, RotaryMatchesRotateHalfAndItsGradient) {
   EXPECT_TRUE(out.is_contiguous());
   EXPECT_LT(MaxAbsDiff(out, ref), 1e-5);
   EXPECT_LT(MaxAbsDiff(xf.grad(), xr.grad()), 1e-5);
+}
+
+// sum_i logsumexp(x_i W^T) - x_i . W_t_i written out in float64: log(sum(exp(.))) of the
+// logits (no max subtracted: the test's logits are small), autograd for d/dx.
+void CheckLmHeadLoss(int64_t rows, int64_t hidden, int64_t vocab, int64_t chunk_elements,
+                     bool serial_blas) {
+  torch::manual_seed(8);
+  const at::Tensor x = torch::randn({rows, hidden}, torch::kDouble);
+  const at::Tensor w = torch::randn({vocab, hidden}, torch::kDouble) * 0.5;
+  const at::Tensor targets = torch::randint(vocab, {rows}, torch::kLong);
+  const at::Tensor xr = x.clone().requires_grad_(true);
+  const at::Tensor logits = at::matmul(xr, w.t());
+  const at::Tensor ref = (logits.exp().sum(1).log() -
+                          logits.gather(1, targets.unsqueeze(1)).squeeze(1))
+                             .sum();
+  (ref * 0.5).backward();  // an upstream gradient other than 1
+  const int64_t ref_correct = logits.argmax(1).eq(targets).sum().item<int64_t>();
+
+  const at::Tensor xf = x.to(at::kFloat).requires_grad_(true);
+  const at::Tensor wf = w.to(at::kFloat);
+  ASSERT_TRUE(CanFuseLmHeadLoss(xf, wf));
+  std::optional<SerialBlasScope> scope;
+  if (serial_blas) scope.emplace();
+  int64_t correct = 0;
+  const at::Tensor loss = LmHeadCrossEntropy(xf, wf, targets, &correct, chunk_elements);
+  (loss * 0.5).backward();
+  EXPECT_EQ(loss.scalar_type(), at::kFloat);
+  EXPECT_LT(std::abs(loss.item<double>() - ref.item<double>()),
+            1e-6 * std::abs(ref.item<double>()));
+  EXPECT_EQ(correct, ref_correct);
+  EXPECT_LT(MaxAbsDiff(xf.grad(), xr.grad()), 1e-5);
+  // Without a gradient for x: the same loss and count, no d/dx computed.
+  int64_t correct_again = 0;
+  const at::Tensor no_grad = LmHeadCrossEntropy(x.to(at::kFloat), wf, targets, &correct_again,
+                                                chunk_elements);
+  EXPECT_FALSE(no_grad.requires_grad());
+  EXPECT_LT(std::abs(no_grad.item<double>() - ref.item<double>()),
+            1e-6 * std::abs(ref.item<double>()));
+  EXPECT_EQ(correct_again, ref_correct);
+}
+
+TEST(FusedOps, LmHeadLossMatchesTheFormulaInOneChunk) {
+  CheckLmHeadLoss(23, 16, 40, kLmHeadChunkElements, false);
+}
+TEST(FusedOps, LmHeadLossSplitOverThreadsMatches) {
+  CheckLmHeadLoss(23, 16, 40, kLmHeadChunkElements, true);
+}
+TEST(FusedOps, LmHeadLossInChunksOfFiveRowsMatches) {
+  CheckLmHeadLoss(41, 16, 300, 300 * 5, true);  // 9 chunks
+}
+TEST(FusedOps, LmHeadLossWithALargeVocabularyInBlocksOfRowsMatches) {
+  CheckLmHeadLoss(41, 8, 70000, kLmHeadChunkElements, true);  // blocks of 3 rows
+}
+
+TEST(FusedOps, LmHeadLossIsNotFusedForATrainedHead) {
+  const at::Tensor x = torch::randn({4, 8});
+  EXPECT_FALSE(CanFuseLmHeadLoss(x, torch::randn({10, 8}).requires_grad_(true)));
+  EXPECT_FALSE(CanFuseLmHeadLoss(x, torch::randn({10, 8}, torch::kDouble)));
+  EXPECT_FALSE(CanFuseLmHeadLoss(x, torch::randn({10, 7})));
+}
+
+TEST(FusedOps, SwiGluMatchesTheFormulaAndItsGradient) {
+  torch::manual_seed(9);
+  // gate and up as the stacked projection gives them: views of one [rows, 2 * width] tensor.
+  const at::Tensor both = torch::randn({2, 9, 2 * 24}, torch::kDouble) * 3;
+  const at::Tensor g = torch::randn({2, 9, 24}, torch::kDouble);
+  const at::Tensor gate = both.narrow(-1, 0, 24).clone().requires_grad_(true);
+  const at::Tensor up = both.narrow(-1, 24, 24).clone().requires_grad_(true);
+  const at::Tensor ref = gate / (1 + at::exp(-gate)) * up;
+  ref.backward(g);
+  const at::Tensor bf = both.to(at::kFloat).requires_grad_(true);
+  const at::Tensor gf = bf.narrow(-1, 0, 24);
+  const at::Tensor uf = bf.narrow(-1, 24, 24);
+  ASSERT_TRUE(CanFuseSwiGlu(gf, uf));
+  const at::Tensor out = FusedSwiGlu(gf, uf);
+  out.backward(g.to(at::kFloat));
+  EXPECT_LT(MaxAbsDiff(out, ref), 1e-5);
+  EXPECT_LT(MaxAbsDiff(bf.grad().narrow(-1, 0, 24), gate.grad()), 1e-5);
+  EXPECT_LT(MaxAbsDiff(bf.grad().narrow(-1, 24, 24), up.grad()), 1e-5);
+  // Only up needs a gradient (a frozen gate): none is made for gate.
+  const at::Tensor frozen_gate = gate.detach().to(at::kFloat);
+  const at::Tensor up_only = up.detach().to(at::kFloat).requires_grad_(true);
+  FusedSwiGlu(frozen_gate, up_only).backward(g.to(at::kFloat));
+  EXPECT_LT(MaxAbsDiff(up_only.grad(), up.grad()), 1e-5);
+  EXPECT_FALSE(CanFuseSwiGlu(gf, uf.narrow(-1, 0, 12)));
 }
 
 TEST(FusedOps, SerialBlasScopeRestoresOpenBlasThreads) {

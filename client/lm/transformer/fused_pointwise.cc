@@ -135,6 +135,23 @@ struct RotaryFn : public torch::autograd::Function<RotaryFn> {
   }
 };
 
+struct SwiGluFn : public torch::autograd::Function<SwiGluFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
+    ctx->save_for_backward({gate, up});
+    return at::silu(gate).mul_(up);
+  }
+
+  // d up = g silu(gate); d gate = g up silu'(gate), silu' = s (1 + gate (1 - s)) with
+  // s = sigmoid(gate) (ATen's silu_backward).
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const std::vector<at::Tensor> saved = ctx->get_saved_variables();
+    at::Tensor d_gate, d_up;
+    if (ctx->needs_input_grad(1)) d_up = at::silu(saved[0]).mul_(grad[0]);
+    if (ctx->needs_input_grad(0)) d_gate = at::silu_backward(grad[0] * saved[1], saved[0]);
+    return {d_gate, d_up};
+  }
+};
+
 bool FusableCpuFloat(const at::Tensor& t) {
   return t.device().is_cpu() && t.scalar_type() == at::kFloat;
 }
@@ -158,6 +175,14 @@ bool CanFuseRotary(const at::Tensor& x, const at::Tensor& cos) {
 
 at::Tensor FusedRotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   return RotaryFn::apply(x, cos, sin);
+}
+
+bool CanFuseSwiGlu(const at::Tensor& gate, const at::Tensor& up) {
+  return FusableCpuFloat(gate) && FusableCpuFloat(up) && gate.sizes() == up.sizes();
+}
+
+at::Tensor FusedSwiGlu(const at::Tensor& gate, const at::Tensor& up) {
+  return SwiGluFn::apply(gate, up);
 }
 
 }  // namespace tessera::lm::internal

@@ -109,27 +109,39 @@ void SetCoordinate(CausalLm& lm, size_t index, float value) {
   TESSERA_ASSERT_OK(lm.SetAdapter(*r));
 }
 
-// The test's own per-example loss: the mean over targets labels[t + 1] != kIgnoreLabel of
-// -log softmax(logits[t])[labels[t + 1]], in double over Logits' float32 values.
-double ExampleLoss(CausalLm& lm, const TokenizedExample& x) {
+// The test's own statistics of one example over Logits' float32 values, in double: the mean
+// over targets labels[t + 1] != kIgnoreLabel of -log softmax(logits[t])[labels[t + 1]], how
+// many targets are the first arg-max of their row, and how many targets there are.
+struct ExampleStats {
+  double loss = 0;
+  int hits = 0;
+  int count = 0;
+};
+
+ExampleStats Stats(CausalLm& lm, const TokenizedExample& x) {
   absl::StatusOr<std::vector<float>> logits = lm.Logits({x.input_ids});
   EXPECT_TRUE(logits.ok()) << logits.status();
   const size_t vocab = logits->size() / x.input_ids.size();
+  ExampleStats s;
   double sum = 0;
-  int count = 0;
   for (size_t t = 0; t + 1 < x.input_ids.size(); ++t) {
     const int32_t target = x.labels[t + 1];
     if (target == kIgnoreLabel) continue;
     const float* row = logits->data() + t * vocab;
-    double top = row[0];
-    for (size_t v = 1; v < vocab; ++v) top = std::max(top, double(row[v]));
+    size_t best = 0;
+    for (size_t v = 1; v < vocab; ++v) best = row[v] > row[best] ? v : best;
+    const double top = row[best];
     double z = 0;
     for (size_t v = 0; v < vocab; ++v) z += std::exp(double(row[v]) - top);
     sum += top + std::log(z) - double(row[target]);
-    ++count;
+    s.hits += best == static_cast<size_t>(target) ? 1 : 0;
+    ++s.count;
   }
-  return count > 0 ? sum / count : 0;
+  s.loss = s.count > 0 ? sum / s.count : 0;
+  return s;
 }
+
+double ExampleLoss(CausalLm& lm, const TokenizedExample& x) { return Stats(lm, x).loss; }
 
 // One step, q = 1 (expected_batch_size = n), read back through AdamW with lr = eps = E.
 LmTrainOptions ReadBackStep(double noise_multiplier, double clip, double batch, double e) {
@@ -352,6 +364,32 @@ TEST_F(LmDpSgd, SeededRunsRepeatAndCheckpointingGivesTheSameStep) {
   std::unique_ptr<CausalLm> lm = Model(4, {"q_proj", "v_proj"});
   TESSERA_ASSERT_OK(lm->Train(data, o));
   EXPECT_NE(Adapter(*lm), runs[0]);
+}
+
+TEST_F(LmDpSgd, EvaluateIsTheTokenMeanCrossEntropyAndArgMaxOfLogits) {
+  // Evaluate's loss (the vocabulary-chunked cross-entropy, fused_ops.h) against the test's
+  // own loss over Logits, token-weighted over the two examples; its accuracy against the
+  // arg-max of Logits. Batched (the shorter example padded) and one example at a time.
+  std::unique_ptr<CausalLm> lm = Model(4, {"q_proj", "v_proj"});
+  ASSERT_NE(lm, nullptr);
+  const std::vector<TokenizedExample> data = TwoExamples();
+  double loss = 0;
+  int hits = 0;
+  int count = 0;
+  for (const TokenizedExample& x : data) {
+    const ExampleStats s = Stats(*lm, x);
+    loss += s.loss * s.count;
+    hits += s.hits;
+    count += s.count;
+  }
+  ASSERT_EQ(count, 7);
+  for (uint32_t batch : {1u, 2u}) {
+    absl::StatusOr<LmEvalResult> r = lm->Evaluate(data, batch);
+    TESSERA_ASSERT_OK(r);
+    EXPECT_EQ(r->target_tokens, 7u);
+    EXPECT_NEAR(r->loss, loss / count, 1e-5 * loss / count) << batch;
+    EXPECT_DOUBLE_EQ(r->accuracy, static_cast<double>(hits) / count) << batch;
+  }
 }
 
 TEST_F(LmDpSgd, LearnsWithModestNoise) {

@@ -119,8 +119,13 @@ std::pair<at::Tensor, int64_t> CausalLm::Impl::SummedLoss(const at::Tensor& ids,
   at::Tensor keep = (target != kIgnoreLabel).nonzero().squeeze(1);
   const int64_t count = keep.numel();
   if (count == 0) return {hidden.sum() * 0, 0};
-  at::Tensor logits = model.Logits(h.index_select(0, keep));
+  at::Tensor selected = h.index_select(0, keep);
   at::Tensor kept = target.index_select(0, keep);
+  if (internal::CanFuseLmHeadLoss(selected, model.lm_head)) {
+    // The logits are made and consumed chunk by chunk (fused_ops.h).
+    return {internal::LmHeadCrossEntropy(selected, model.lm_head, kept, correct), count};
+  }
+  at::Tensor logits = model.Logits(selected);
   if (correct != nullptr) *correct += (logits.argmax(-1) == kept).sum().item<int64_t>();
   at::Tensor loss = torch::nn::functional::cross_entropy(
       logits, kept,

@@ -294,7 +294,8 @@ at::Tensor Transformer::Layer(size_t index, const at::Tensor& x, const at::Tenso
     gate = layer.gate.Forward(n, sp ? &seeds[4] : nullptr);
     up = layer.up.Forward(n, sp ? &seeds[5] : nullptr);
   }
-  return h + layer.down.Forward(at::silu(gate) * up, sp ? &seeds[6] : nullptr);
+  const at::Tensor act = CanFuseSwiGlu(gate, up) ? FusedSwiGlu(gate, up) : at::silu(gate) * up;
+  return h + layer.down.Forward(act, sp ? &seeds[6] : nullptr);
 }
 
 at::Tensor Transformer::Hidden(const at::Tensor& ids, const uint64_t* dropout_seed,
