@@ -25,6 +25,27 @@
 namespace tessera::cli {
 namespace {
 
+// Connects and makes the unary Control call `rpc` with `request`: 0 with `*response` filled,
+// else Fail's exit code after it printed the error ("connect", or `what` for the call).
+template <typename Request, typename Response>
+int CallControl(const ConnectionOptions& c,
+                grpc::Status (wire::v1::Control::Stub::*rpc)(grpc::ClientContext*, const Request&,
+                                                             Response*),
+                const Request& request, Response* response, absl::string_view what) {
+  auto stub = Connect(c);
+  if (!stub.ok()) return Fail("connect", stub.status());
+  auto ctx = UnaryContext(c);
+  grpc::Status s = ((**stub).*rpc)(ctx.get(), request, response);
+  if (!s.ok()) return Fail(what, s);
+  return 0;
+}
+
+wire::v1::RunRef RunRefOf(const std::string& run_id) {
+  wire::v1::RunRef ref;
+  ref.set_run_id(run_id);
+  return ref;
+}
+
 // The initial weights of a run config (and its TorchScript program, if any).
 absl::Status PrepareWeights(RunConfigFile& file, ArrayRecord* weights, std::string* program) {
   std::string tmp;
@@ -141,14 +162,10 @@ using RunRpc = grpc::Status (wire::v1::Control::Stub::*)(grpc::ClientContext*,
 
 int UnaryRun(const ConnectionOptions& c, const OutputOptions& out, const std::string& run_id,
              RunRpc rpc, absl::string_view what) {
-  auto stub = Connect(c);
-  if (!stub.ok()) return Fail("connect", stub.status());
-  wire::v1::RunRef ref;
-  ref.set_run_id(run_id);
   wire::v1::RunStatus status;
-  auto ctx = UnaryContext(c);
-  grpc::Status s = ((**stub).*rpc)(ctx.get(), ref, &status);
-  if (!s.ok()) return Fail(what, s);
+  if (int failed = CallControl(c, rpc, RunRefOf(run_id), &status, what); failed != 0) {
+    return failed;
+  }
   std::cout << (out.json ? ToJson(status) + "\n" : RunStatusText(status));
   return 0;
 }
@@ -174,14 +191,12 @@ int DeleteRun(const ConnectionOptions& c, const OutputOptions& out, const std::s
               << " cannot be undone; add --yes to confirm\n";
     return 2;
   }
-  auto stub = Connect(c);
-  if (!stub.ok()) return Fail("connect", stub.status());
-  wire::v1::RunRef ref;
-  ref.set_run_id(run_id);
   wire::v1::DeleteRunResponse response;
-  auto ctx = UnaryContext(c);
-  grpc::Status s = (*stub)->DeleteRun(ctx.get(), ref, &response);
-  if (!s.ok()) return Fail("run delete", s);
+  if (int failed = CallControl(c, &wire::v1::Control::Stub::DeleteRun, RunRefOf(run_id),
+                               &response, "run delete");
+      failed != 0) {
+    return failed;
+  }
   if (out.json) {
     std::cout << ToJson(response) << "\n";
   } else {
@@ -198,14 +213,12 @@ int RunStatus(const ConnectionOptions& c, const OutputOptions& out, const std::s
 
 int PrivacySpent(const ConnectionOptions& c, const OutputOptions& out,
                  const std::string& run_id) {
-  auto stub = Connect(c);
-  if (!stub.ok()) return Fail("connect", stub.status());
-  wire::v1::RunRef ref;
-  ref.set_run_id(run_id);
   wire::v1::RunStatus status;
-  auto ctx = UnaryContext(c);
-  grpc::Status s = (*stub)->GetRunStatus(ctx.get(), ref, &status);
-  if (!s.ok()) return Fail("privacy spent", s);
+  if (int failed = CallControl(c, &wire::v1::Control::Stub::GetRunStatus, RunRefOf(run_id),
+                               &status, "privacy spent");
+      failed != 0) {
+    return failed;
+  }
   if (!status.has_privacy()) {
     std::cerr << "tessera: privacy spent: run " << run_id
               << " does not use differential privacy\n";
@@ -287,25 +300,24 @@ int WatchRun(const ConnectionOptions& c, const OutputOptions& out, const std::st
 }
 
 int ListRuns(const ConnectionOptions& c, const OutputOptions& out, bool include_archived) {
-  auto stub = Connect(c);
-  if (!stub.ok()) return Fail("connect", stub.status());
   wire::v1::ListRunsRequest request;
   request.set_include_archived(include_archived);
   wire::v1::ListRunsResponse runs;
-  auto ctx = UnaryContext(c);
-  grpc::Status s = (*stub)->ListRuns(ctx.get(), request, &runs);
-  if (!s.ok()) return Fail("run list", s);
+  if (int failed = CallControl(c, &wire::v1::Control::Stub::ListRuns, request, &runs, "run list");
+      failed != 0) {
+    return failed;
+  }
   std::cout << (out.json ? ToJson(runs) + "\n" : RunListText(runs));
   return 0;
 }
 
 int ListClients(const ConnectionOptions& c, const OutputOptions& out) {
-  auto stub = Connect(c);
-  if (!stub.ok()) return Fail("connect", stub.status());
   wire::v1::ListClientsResponse clients;
-  auto ctx = UnaryContext(c);
-  grpc::Status s = (*stub)->ListClients(ctx.get(), {}, &clients);
-  if (!s.ok()) return Fail("clients list", s);
+  if (int failed = CallControl(c, &wire::v1::Control::Stub::ListClients,
+                               wire::v1::ListClientsRequest(), &clients, "clients list");
+      failed != 0) {
+    return failed;
+  }
   std::cout << (out.json ? ToJson(clients) + "\n" : ClientListText(clients));
   return 0;
 }
