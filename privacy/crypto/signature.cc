@@ -150,13 +150,6 @@ absl::StatusOr<SignatureKeyType> TypeOf(const EVP_PKEY* key) {
                                     : SignatureKeyType::kEcdsaP256Sha256;
 }
 
-// The subject public key of `cert` (owned by `cert`).
-absl::StatusOr<EVP_PKEY*> PublicKeyOf(const crypto_internal::X509Ptr& cert) {
-  EVP_PKEY* key = X509_get0_pubkey(cert.get());
-  if (key == nullptr) return Invalid("cannot decode certificate public key");
-  return key;
-}
-
 absl::StatusOr<PkeyPtr> ReadPrivateKeyPem(absl::string_view pem) {
   absl::StatusOr<BioPtr> bio = PemBio(pem, "private key PEM");
   if (!bio.ok()) return bio.status();
@@ -174,6 +167,22 @@ absl::StatusOr<crypto_internal::X509Ptr> ReadCertificatePem(
       PEM_read_bio_X509(bio->get(), nullptr, nullptr, nullptr));
   if (cert == nullptr) return Invalid("not a PEM X.509 certificate");
   return cert;
+}
+
+// A certificate and its subject public key (owned by `cert`).
+struct CertificateKey {
+  crypto_internal::X509Ptr cert;
+  EVP_PKEY* key = nullptr;
+};
+
+absl::StatusOr<CertificateKey> ReadCertificateKey(
+    absl::string_view certificate_pem) {
+  absl::StatusOr<crypto_internal::X509Ptr> cert =
+      ReadCertificatePem(certificate_pem);
+  if (!cert.ok()) return cert.status();
+  EVP_PKEY* key = X509_get0_pubkey(cert->get());
+  if (key == nullptr) return Invalid("cannot decode certificate public key");
+  return CertificateKey{*std::move(cert), key};
 }
 
 absl::StatusOr<PkeyPtr> ReadPublicKeyPem(absl::string_view pem) {
@@ -261,14 +270,11 @@ absl::Status VerifyWithCertificate(absl::string_view certificate_pem,
                                    absl::string_view message,
                                    absl::string_view signature) {
   crypto_internal::ClearOpenSslErrors();
-  absl::StatusOr<crypto_internal::X509Ptr> cert =
-      ReadCertificatePem(certificate_pem);
+  absl::StatusOr<CertificateKey> cert = ReadCertificateKey(certificate_pem);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<EVP_PKEY*> key = PublicKeyOf(*cert);
-  if (!key.ok()) return key.status();
-  absl::StatusOr<KeyKind> kind = KindOf(*key);
+  absl::StatusOr<KeyKind> kind = KindOf(cert->key);
   if (!kind.ok()) return kind.status();
-  return VerifyWith(*key, *kind, message, signature);
+  return VerifyWith(cert->key, *kind, message, signature);
 }
 
 absl::StatusOr<std::string> GenerateEd25519PrivateKeyPem() {
@@ -300,12 +306,9 @@ absl::StatusOr<SignatureKeyType> PrivateKeyType(
 absl::StatusOr<SignatureKeyType> CertificateKeyType(
     absl::string_view certificate_pem) {
   crypto_internal::ClearOpenSslErrors();
-  absl::StatusOr<crypto_internal::X509Ptr> cert =
-      ReadCertificatePem(certificate_pem);
+  absl::StatusOr<CertificateKey> cert = ReadCertificateKey(certificate_pem);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<EVP_PKEY*> key = PublicKeyOf(*cert);
-  if (!key.ok()) return key.status();
-  return TypeOf(*key);
+  return TypeOf(cert->key);
 }
 
 absl::StatusOr<SignatureKeyType> PublicKeyType(
@@ -363,13 +366,10 @@ absl::Status CheckKeyMatchesCertificate(absl::string_view private_key_pem,
   crypto_internal::ClearOpenSslErrors();
   absl::StatusOr<PkeyPtr> key = ReadPrivateKeyPem(private_key_pem);
   if (!key.ok()) return key.status();
-  absl::StatusOr<crypto_internal::X509Ptr> cert =
-      ReadCertificatePem(certificate_pem);
+  absl::StatusOr<CertificateKey> cert = ReadCertificateKey(certificate_pem);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<EVP_PKEY*> public_key = PublicKeyOf(*cert);
-  if (!public_key.ok()) return public_key.status();
   // 1: same key; 0: different; negative: different types.
-  if (EVP_PKEY_eq(*public_key, key->get()) != 1) {
+  if (EVP_PKEY_eq(cert->key, key->get()) != 1) {
     crypto_internal::ClearOpenSslErrors();
     return absl::InvalidArgumentError(
         "the private key does not match the certificate");
