@@ -6,6 +6,8 @@ mean upload bytes per round and their ratio to float32.
 
 Usage: scripts/bench_compression.py [--build build] [--rounds 20] [--threads 0]
                                     [--methods none,fp16,bf16,int8,int8-noef,topk]
+Methods: none, fp16, bf16, int8 (block 256), int8-noef, int8-block0 (one scale per tensor),
+int8-block4096 (the default block), topk (10%), topk-noef.
                                     [--limit 0] [--out out/bench-compression]
 """
 import argparse
@@ -48,6 +50,8 @@ METHODS = {
     "bf16": '[compression]\nmethod = "bf16"\n',
     "int8": '[compression]\nmethod = "int8"\nblock_size = 256\n',
     "int8-noef": '[compression]\nmethod = "int8"\nblock_size = 256\nerror_feedback = false\n',
+    "int8-block0": '[compression]\nmethod = "int8"\nblock_size = 0\n',
+    "int8-block4096": '[compression]\nmethod = "int8"\nblock_size = 4096\n',
     "topk": '[compression]\nmethod = "topk"\ntopk_fraction = 0.1\n',
     "topk-noef": '[compression]\nmethod = "topk"\ntopk_fraction = 0.1\nerror_feedback = false\n',
 }
@@ -86,7 +90,7 @@ def main():
     print("|---|---|---|---|---|---|")
     for label, acc, up, wall in rows:
         print(f"| {label} | {acc * 100:.2f}% | {(acc - base[1]) * 100:+.2f} | {up:,.0f} | "
-              f"{base[2] / up:.2f}x | {wall:.0f} |")
+              f"{base[2] / up:.3f}x | {wall:.0f} |")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/base/status_macros.h"
 #include "core/config/run_config.h"
 
@@ -84,6 +85,16 @@ absl::Status ValidateCompression(const wire::v1::RunConfig& config) {
                                    c.topk_fraction()));
   }
   const std::string what = absl::StrCat("\"", MethodName(c.method()), "\"");
+  // Distributed DP adds its noise inside secure aggregation's integer sum (and needs secure
+  // aggregation), so the same reason applies; named first so the error says which table.
+  if (config.differential_privacy().mode() == wire::v1::DifferentialPrivacyConfig::DISTRIBUTED) {
+    return FieldError(
+        "compression.method",
+        absl::StrCat(what, " is not available with differential_privacy.mode = "
+                     "\"distributed\": its noised sum goes through secure aggregation, whose "
+                     "integer quantization is the compression there (set "
+                     "secure_aggregation.value_bits)"));
+  }
   if (config.secure_aggregation().enabled()) {
     return FieldError(
         "compression.method",
@@ -91,14 +102,10 @@ absl::Status ValidateCompression(const wire::v1::RunConfig& config) {
                      "quantization is the compression there (set "
                      "secure_aggregation.value_bits)"));
   }
-  if (config.differential_privacy().mode() !=
-          wire::v1::DifferentialPrivacyConfig::MODE_UNSPECIFIED ||
-      config.differential_privacy().record().enabled()) {
-    return FieldError(
-        "compression.method",
-        absl::StrCat(what, " is not available with differential privacy: error feedback "
-                     "would carry a client's data into later rounds outside the accounting"));
-  }
+  // Central DP and record-level DP-SGD take any method, with or without error feedback
+  // (docs/compression.md, "With differential privacy"): central DP clips the decoded update
+  // on the coordinator before noising the sum, and record-level DP's update, residual
+  // included, is post-processing of the DP-SGD output.
   const auto kind = config.strategy().kind();
   if (kind == wire::v1::StrategyConfig::MEDIAN ||
       kind == wire::v1::StrategyConfig::TRIMMED_MEAN ||
@@ -113,4 +120,45 @@ absl::Status ValidateCompression(const wire::v1::RunConfig& config) {
 }
 
 }  // namespace config_internal
+
+std::string CompressionSummary(const wire::v1::CompressionConfig& c) {
+  using config_internal::MethodName;
+  using wire::v1::CompressionConfig;
+  std::string what;
+  double bytes = 4;  // per float32 value
+  switch (c.method()) {
+    case CompressionConfig::NONE:
+      return "";
+    case CompressionConfig::FLOAT16:
+      what = "fp16 (IEEE binary16, round to nearest even)";
+      bytes = 2;
+      break;
+    case CompressionConfig::BFLOAT16:
+      what = "bf16 (bfloat16, round to nearest even)";
+      bytes = 2;
+      break;
+    case CompressionConfig::INT8:
+      if (c.block_size() == 0) {
+        return absl::StrCat(
+            "int8 (stochastic rounding, one float32 scale per tensor): 1 byte per float32 "
+            "value plus 4 per tensor, just under 4x fewer than float32; error feedback ",
+            c.error_feedback() ? "on" : "off");
+      }
+      what = absl::StrCat("int8 (stochastic rounding, one float32 scale per ", c.block_size(),
+                          " values)");
+      bytes = 1 + 4.0 / c.block_size();
+      break;
+    case CompressionConfig::TOPK:
+      what = absl::StrCat("top-k (the ", absl::StrFormat("%g", 100 * c.topk_fraction()),
+                          "% largest magnitudes of each tensor, as indices and values)");
+      bytes = 8 * c.topk_fraction();
+      break;
+    default:
+      return absl::StrCat(MethodName(c.method()), " (method number ", c.method(), ")");
+  }
+  return absl::StrCat(what, ": ", absl::StrFormat("%.4g", bytes), " bytes per float32 value, ",
+                      absl::StrFormat("%.3g", 4 / bytes), "x fewer than float32; error feedback ",
+                      c.error_feedback() ? "on" : "off");
+}
+
 }  // namespace tessera

@@ -607,6 +607,8 @@ absl::StatusOr<RunConfigFile> ParseRunConfigToml(
     }
   }
 
+  config_internal::ResolveAutoValueBits(config);
+
   TESSERA_ASSIGN_OR_RETURN(TableReader strategy, top.Table("strategy"));
   TESSERA_ASSIGN_OR_RETURN(*config.mutable_strategy(),
                            config_internal::ParseStrategy(strategy));

@@ -68,6 +68,13 @@ absl::Status ValidateRunConfig(const wire::v1::RunConfig& config);
 // KIND_UNSPECIFIED.
 absl::string_view StrategyName(wire::v1::StrategyConfig::Kind kind);
 
+// How clients encode their updates, for documents (the model card, `tessera run report`):
+// the method, its bytes per float32 value and the resulting ratio to float32 (nominal: from
+// the codec's layout, docs/compression.md), and whether error feedback is on, e.g.
+// "int8 (stochastic rounding, one float32 scale per 256 values): 1.016 bytes per float32
+// value, 3.94x fewer than float32; error feedback on". "" when method is NONE.
+std::string CompressionSummary(const wire::v1::CompressionConfig& compression);
+
 }  // namespace tessera
 
 #endif  // TESSERA_CORE_CONFIG_RUN_CONFIG_H_

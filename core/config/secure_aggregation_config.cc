@@ -1,7 +1,9 @@
 #include "core/config/secure_aggregation_config.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstdint>
+#include <string>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -15,7 +17,8 @@ constexpr double kDefaultDropoutFraction = 0.1;
 constexpr double kDefaultCorruptFraction = 0.1;
 constexpr int64_t kDefaultSecurityBits = 40;
 constexpr double kDefaultClip = 1.0;
-constexpr int64_t kDefaultValueBits = 32;
+// With central or distributed DP, "auto" keeps 32 (see AutoValueBits).
+constexpr uint32_t kDpValueBits = 32;
 constexpr double kDefaultMaxExamples = 1e6;
 constexpr double kDefaultPhaseDeadlineSeconds = 60;
 
@@ -26,6 +29,9 @@ constexpr double kMaxMaxExamples = 1099511627776.0;  // 2^40
 constexpr double kMaxPhaseDeadlineSeconds = 86400;
 // Masked sums live mod 2^b, b = value_bits + ceil(log2 n) + 1 (docs/secagg.md).
 constexpr uint32_t kMaxModulusBits = 62;
+// value_bits = "auto" holds its precision bound for clients down to max_examples / 1024
+// examples on average (docs/secagg.md, "Bit width").
+constexpr double kAutoExampleRange = 1024;
 
 // The smallest c with 2^c >= n.
 uint32_t CeilLog2(uint64_t n) {
@@ -96,8 +102,22 @@ absl::StatusOr<wire::v1::SecureAggregationConfig> ParseSecureAggregation(
   TESSERA_ASSIGN_OR_RETURN(std::optional<int64_t> security_bits,
                            t.Int("security_bits"));
   TESSERA_ASSIGN_OR_RETURN(double clip, t.FloatOr("clip", kDefaultClip));
-  TESSERA_ASSIGN_OR_RETURN(std::optional<int64_t> value_bits,
-                           t.Int("value_bits"));
+  // An integer or "auto" (the default; 0 here, set by ResolveAutoValueBits once the
+  // selection and DP tables are read).
+  std::optional<int64_t> value_bits;
+  if (absl::StatusOr<std::optional<std::string>> word = t.String("value_bits"); word.ok()) {
+    if (word->has_value() && **word != "auto") {
+      return FieldError(t.Path("value_bits"),
+                        absl::StrCat("must be an integer in [2, 48] or \"auto\", got \"",
+                                     **word, "\""));
+    }
+  } else {
+    absl::StatusOr<std::optional<int64_t>> bits = t.Int("value_bits");
+    if (!bits.ok()) {
+      return FieldError(t.Path("value_bits"), "must be an integer in [2, 48] or \"auto\"");
+    }
+    value_bits = *bits;
+  }
   TESSERA_ASSIGN_OR_RETURN(double max_examples,
                            t.FloatOr("max_examples", kDefaultMaxExamples));
   TESSERA_ASSIGN_OR_RETURN(
@@ -107,10 +127,12 @@ absl::StatusOr<wire::v1::SecureAggregationConfig> ParseSecureAggregation(
 
   // Range-check the integers before narrowing them to the proto's uint32.
   const int64_t sigma = security_bits.value_or(kDefaultSecurityBits);
-  const int64_t bits = value_bits.value_or(kDefaultValueBits);
+  const int64_t bits = value_bits.value_or(0);
   TESSERA_RETURN_IF_ERROR(
       CheckRange(t.Path("security_bits"), sigma, kSecurityBits));
-  TESSERA_RETURN_IF_ERROR(CheckRange(t.Path("value_bits"), bits, kValueBits));
+  if (value_bits.has_value()) {
+    TESSERA_RETURN_IF_ERROR(CheckRange(t.Path("value_bits"), bits, kValueBits));
+  }
   out.set_enabled(true);
   out.set_dropout_fraction(dropout);
   out.set_corrupt_fraction(corrupt);
@@ -120,6 +142,36 @@ absl::StatusOr<wire::v1::SecureAggregationConfig> ParseSecureAggregation(
   out.set_max_examples(max_examples);
   out.set_phase_deadline_seconds(phase_deadline);
   return out;
+}
+
+uint32_t AutoValueBits(const wire::v1::RunConfig& c) {
+  using Dp = wire::v1::DifferentialPrivacyConfig;
+  const Dp::Mode mode = c.differential_privacy().mode();
+  if (mode == Dp::CENTRAL || mode == Dp::DISTRIBUTED) return kDpValueBits;
+  const wire::v1::SelectionConfig& s = c.selection();
+  const uint64_t n = std::max<uint64_t>(
+      2, s.clients_per_round() > 0 ? s.clients_per_round() : s.min_clients());
+  const double max_examples = std::ceil(c.secure_aggregation().max_examples());
+  const uint32_t log2n = CeilLog2(n);
+  for (uint32_t v = static_cast<uint32_t>(kValueBits.lo);
+       v < static_cast<uint32_t>(kValueBits.hi); ++v) {
+    // Precision: sqrt(n) / (2 scale W) <= 2^-20 clip for W = n * max(1, max_examples / 1024),
+    // i.e. 2^(v-1) - 1 >= 2^19 * min(max_examples, 1024) / sqrt(n).
+    const bool precise = (std::ldexp(1.0, static_cast<int>(v) - 1) - 1) * std::sqrt(n) >=
+                         std::ldexp(std::min(max_examples, kAutoExampleRange), 19);
+    // Headroom: the summed weights stay below 2^(v + ceil(log2 n)) (CheckModulus).
+    const bool weights_fit =
+        max_examples * static_cast<double>(n) < std::ldexp(1.0, static_cast<int>(v + log2n));
+    if (precise && weights_fit) return v;
+  }
+  return static_cast<uint32_t>(kValueBits.hi);
+}
+
+void ResolveAutoValueBits(wire::v1::RunConfig& config) {
+  if (!config.secure_aggregation().enabled() || config.secure_aggregation().value_bits() != 0) {
+    return;
+  }
+  config.mutable_secure_aggregation()->set_value_bits(AutoValueBits(config));
 }
 
 absl::Status ValidateSecureAggregation(const wire::v1::RunConfig& c) {

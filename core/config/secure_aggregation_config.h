@@ -17,11 +17,30 @@ namespace config_internal {
 // secure aggregation on unless it says `enabled = false`; unset keys take the
 // defaults of docs/run_config.md. An absent table, or one with
 // `enabled = false`, gives an empty config (enabled = false, every field 0);
-// the keys and types of a disabled table are still checked. Errors:
+// the keys and types of a disabled table are still checked. value_bits "auto" (the default)
+// is left 0 for ResolveAutoValueBits. Errors:
 // INVALID_ARGUMENT naming the field for unknown keys, wrong types and, when
 // enabled, integers that do not fit their range.
 absl::StatusOr<wire::v1::SecureAggregationConfig> ParseSecureAggregation(
     const TableReader& table);
+
+// The width `value_bits = "auto"` stands for (docs/secagg.md, "Bit width"): with central or
+// distributed DP, 32 (the quantizer's rounding lengthens a clipped update by up to
+// sqrt(d) / scale, which the DP noise must cover, and the model size d is not in the config).
+// Otherwise the smallest v in [2, 48] such that
+//   (precision) the secure mean's rounding error, of standard deviation at most
+//     sqrt(n) / (2 * scale * W) with scale = (2^(v-1) - 1) / (clip * max_examples), is at most
+//     2^-20 * clip whenever the n clients hold W >= n * max(1, max_examples / 1024) examples:
+//     2^(v-1) - 1 >= 2^19 * min(max_examples, 1024) / sqrt(n);
+//   (headroom) n * ceil(max_examples) < 2^(v + ceil(log2 n)), so the summed weights cannot
+//     wrap (the values' sum has its own bit, b = v + ceil(log2 n) + 1);
+// with n = selection.clients_per_round, or selection.min_clients with selection.fraction
+// (the smallest round has the largest relative error), and at least 2. 48 when no width fits.
+uint32_t AutoValueBits(const wire::v1::RunConfig& config);
+
+// Replaces a value_bits of 0 ("auto" or absent in the TOML) by AutoValueBits(config) when
+// secure aggregation is enabled; call once selection, DP and secure aggregation are parsed.
+void ResolveAutoValueBits(wire::v1::RunConfig& config);
 
 // When config.secure_aggregation().enabled(): every field in range and
 // selection.min_clients >= 2 (and, with a fixed selection.clients_per_round,

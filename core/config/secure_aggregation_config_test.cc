@@ -52,7 +52,10 @@ TEST(SecureAggregationConfigTest, PresentTableTurnsItOnWithDefaults) {
   EXPECT_DOUBLE_EQ(s.corrupt_fraction(), 0.1);
   EXPECT_EQ(s.security_bits(), 40u);
   EXPECT_DOUBLE_EQ(s.clip(), 1.0);
-  EXPECT_EQ(s.value_bits(), 32u);
+  // "auto" for n = min_clients = 2 (selection.fraction) and max_examples 10^6:
+  // 2^(v-1) - 1 >= 2^19 * 1024 / sqrt(2) = 379,625,062.5 first holds at v - 1 = 29
+  // (2^29 - 1 = 536,870,911; 2^28 - 1 = 268,435,455 is short).
+  EXPECT_EQ(s.value_bits(), 30u);
   EXPECT_DOUBLE_EQ(s.max_examples(), 1e6);
   EXPECT_DOUBLE_EQ(s.phase_deadline_seconds(), 60);
   TESSERA_EXPECT_OK(ValidateRunConfig(f->config));
@@ -60,6 +63,58 @@ TEST(SecureAggregationConfigTest, PresentTableTurnsItOnWithDefaults) {
   f = ParseRunConfigToml(Config("[secure_aggregation]\nenabled = true\n"), "");
   ASSERT_THAT(f, IsOk());
   EXPECT_TRUE(f->config.secure_aggregation().enabled());
+}
+
+// value_bits = "auto" (docs/secagg.md, "Bit width"): the smallest v with
+// 2^(v-1) - 1 >= 2^19 * min(max_examples, 1024) / sqrt(n) and
+// n * max_examples < 2^(v + ceil(log2 n)); 32 under central or distributed DP. Each expected
+// width is derived by hand in its comment.
+TEST(SecureAggregationConfigTest, AutoValueBitsIsTheSmallestWidthWithinTheStatedBound) {
+  auto bits = [](const std::string& selection, const std::string& extra) -> int64_t {
+    absl::StatusOr<RunConfigFile> f = ParseRunConfigToml(
+        "name = \"sa\"\nrounds = 1\n[model]\narchitecture = \"mlp\"\n[selection]\n" + selection +
+            "[secure_aggregation]\n" + extra,
+        "");
+    EXPECT_THAT(f, IsOk()) << selection << extra;
+    return f.ok() ? f->config.secure_aggregation().value_bits() : -1;
+  };
+  const std::string ten = "clients_per_round = 10\nmin_clients = 2\n";
+  // n = 10, max_examples 10^6: 2^29 / sqrt(10) = 169,773,254.6; 2^27 - 1 = 134,217,727 is
+  // short, 2^28 - 1 = 268,435,455 holds: v = 29 (b = 29 + 4 + 1 = 34). Weights: 10^7 < 2^33.
+  EXPECT_EQ(bits(ten, ""), 29);
+  EXPECT_EQ(bits(ten, "value_bits = \"auto\"\n"), 29);
+  // An explicit width is kept.
+  EXPECT_EQ(bits(ten, "value_bits = 32\n"), 32);
+  // n = 1000: 2^29 / sqrt(1000) = 16,977,325.7; 2^24 - 1 = 16,777,215 is short,
+  // 2^25 - 1 holds: v = 26.
+  EXPECT_EQ(bits("clients_per_round = 1000\nmin_clients = 2\n", ""), 26);
+  // max_examples 100 < 1024 (the bound then holds for every client, each weighing >= 1):
+  // 2^19 * 100 / sqrt(10) = 16,579,419.9; 2^23 - 1 = 8,388,607 is short, 2^24 - 1 =
+  // 16,777,215 holds: v = 25.
+  EXPECT_EQ(bits(ten, "max_examples = 100\n"), 25);
+  // max_examples 2^40: precision needs 29, but the weights need 10 * 2^40 = 2^43.32 <
+  // 2^(v + 4): v = 40 (b = 45).
+  EXPECT_EQ(bits(ten, "max_examples = 1099511627776\n"), 40);
+  // Record-level DP: every update weighs 1 (max_examples 1): 2^19 / sqrt(10) = 165,794.2;
+  // 2^17 - 1 = 131,071 is short, 2^18 - 1 = 262,143 holds: v = 19.
+  EXPECT_EQ(bits(ten, "[differential_privacy]\nmode = \"record\"\nnoise_multiplier = 1.1\n"
+                      "clip_norm = 1.0\nexpected_batch_size = 16\n"),
+            19);
+  // Central DP keeps 32: the rounding lengthens an update by up to sqrt(d) / scale, which
+  // the noise covers (docs/privacy.md), and d is not in the config.
+  EXPECT_EQ(bits("min_clients = 2\n",
+                 "[differential_privacy]\nmode = \"central\"\nnoise_multiplier = 1.1\n"
+                 "clip_norm = 0.5\npopulation = 100\nexpected_clients_per_round = 10\n"
+                 "epsilon = 3\ndelta = 1e-5\ndataset = \"fmnist\"\n"),
+            32);
+  for (const char* bad : {"value_bits = \"fast\"\n", "value_bits = 2.5\n"}) {
+    absl::StatusOr<RunConfigFile> f =
+        ParseRunConfigToml(Config(std::string("[secure_aggregation]\n") + bad), "");
+    EXPECT_THAT(f, StatusIs(absl::StatusCode::kInvalidArgument,
+                            HasSubstr("secure_aggregation.value_bits: must be an integer in "
+                                      "[2, 48] or \"auto\"")))
+        << bad;
+  }
 }
 
 TEST(SecureAggregationConfigTest, EveryKeySet) {

@@ -128,6 +128,23 @@ TEST_F(SimulationTest, RecordLevelDpChargesEachVirtualClientsOwnBudget) {
   for (const RoundRow& row : r->rows) EXPECT_EQ(row.completed, row.selected);
   EXPECT_GT(r->rows[2].test_accuracy, 0.2);
 
+  // The same with fp16 uploads: compression is post-processing of each site's DP-SGD output
+  // (docs/compression.md), so the run is accepted and trains; each upload is half the bytes.
+  std::string fp16 =
+      WriteConfig("name = \"fedavg\"", "privacy_budget = \"epsilon=50,delta=1e-4\"\n");
+  std::ofstream(fp16, std::ios::app) << dp << "[compression]\nmethod = \"fp16\"\n";
+  absl::StatusOr<SimulationResult> half = Run(fp16, "fp16");
+  ASSERT_THAT(half, IsOk());
+  ASSERT_EQ(half->rows.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(half->rows[i].completed, half->rows[i].selected) << i;
+    ASSERT_GT(half->rows[i].completed, 0u) << i;
+    EXPECT_LT(half->rows[i].bytes_up / half->rows[i].completed * 19,
+              r->rows[i].bytes_up / r->rows[i].completed * 10)
+        << i;
+  }
+  EXPECT_GT(half->rows[2].test_accuracy, 0.2);
+
   std::string without = WriteConfig("name = \"fedavg\"");
   std::ofstream(without, std::ios::app) << dp;
   absl::StatusOr<SimulationResult> refused = Run(without, "none");
@@ -166,9 +183,10 @@ TEST_F(SimulationTest, Int8CompressionCutsUploadBytesFourfoldAndStillLearns) {
   // the bytes it counts are the compressed bytes that crossed the wire.
   const std::string plain = WriteConfig("name = \"fedavg\"");
   const std::string int8 =
-      WriteConfig("name = \"fedavg\"", "[compression]\nmethod = \"int8\"\n");
-  const std::string int8_grpc = WriteConfig(
-      "name = \"fedavg\"", "transport = \"grpc\"\n[compression]\nmethod = \"int8\"\n");
+      WriteConfig("name = \"fedavg\"", "[compression]\nmethod = \"int8\"\nblock_size = 256\n");
+  const std::string int8_grpc =
+      WriteConfig("name = \"fedavg\"",
+                  "transport = \"grpc\"\n[compression]\nmethod = \"int8\"\nblock_size = 256\n");
   absl::StatusOr<SimulationResult> a = Run(plain, "plain");
   absl::StatusOr<SimulationResult> b = Run(int8, "int8");
   absl::StatusOr<SimulationResult> c = Run(int8_grpc, "int8-grpc");
@@ -189,6 +207,46 @@ TEST_F(SimulationTest, Int8CompressionCutsUploadBytesFourfoldAndStillLearns) {
   EXPECT_LT(b->rows[2].train_loss, b->rows[0].train_loss);
   EXPECT_GT(b->rows[2].test_accuracy, b->rows[0].test_accuracy);
   EXPECT_GT(b->rows[2].test_accuracy, 0.4);
+}
+
+TEST_F(SimulationTest, CentralDpWithInt8ChargesTheSameLedgerAsUncompressed) {
+  // Central DP (Poisson sampling of 10 of 20 clients per round) with and without int8: the
+  // coordinator decodes each upload, then clips it to clip_norm and noises the sum, so each
+  // round charges the same cost and the cumulative epsilon after every round is the same.
+  auto config = [&](const std::string& compression) {
+    std::string path = WriteConfig("name = \"fedavg\"");
+    std::string text;
+    {
+      std::ifstream in(path);
+      text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    text.replace(text.find("clients_per_round = 10\n"), 23, "");
+    std::ofstream(path) << text
+                        << "[differential_privacy]\nmode = \"central\"\nnoise_multiplier = 1.0\n"
+                        << "clip_norm = 0.5\npopulation = 20\nexpected_clients_per_round = 10\n"
+                        << "epsilon = 100\ndelta = 1e-5\ndataset = \"sim-fmnist\"\n"
+                        << compression;
+    return path;
+  };
+  absl::StatusOr<SimulationResult> plain = Run(config(""), "plain");
+  absl::StatusOr<SimulationResult> int8 =
+      Run(config("[compression]\nmethod = \"int8\"\n"), "int8");
+  ASSERT_THAT(plain, IsOk());
+  ASSERT_THAT(int8, IsOk());
+  ASSERT_EQ(plain->rows.size(), 3u);
+  ASSERT_EQ(int8->rows.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_GT(int8->rows[i].completed, 0u) << i;
+    ASSERT_GT(plain->rows[i].completed, 0u) << i;
+    EXPECT_GT(plain->rows[i].epsilon, 0) << i;
+    EXPECT_EQ(int8->rows[i].epsilon, plain->rows[i].epsilon) << i;
+    // Poisson sampling draws from the CSPRNG, so the cohorts differ; each upload is about 4x
+    // smaller.
+    EXPECT_LT(int8->rows[i].bytes_up / int8->rows[i].completed * 3,
+              plain->rows[i].bytes_up / plain->rows[i].completed)
+        << i;
+  }
+  EXPECT_LT(int8->rows[0].epsilon, int8->rows[2].epsilon);
 }
 
 }  // namespace
