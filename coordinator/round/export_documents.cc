@@ -64,7 +64,10 @@ absl::StatusOr<RunManager::ExportDocuments> RunManager::DocumentExport(
   in.weights_file_name = file_name;
   in.weights_file_bytes = file.size();
   in.num_tensors = exported.model->weights.tensors.size();
-  for (const Tensor& t : exported.model->weights.tensors) in.num_parameters += static_cast<uint64_t>(t.numel());
+  for (const Tensor& t : exported.model->weights.tensors) {
+    in.num_parameters += static_cast<uint64_t>(t.numel());
+    in.tensor_bytes += t.byte_size();
+  }
   if (!exported.artifact.empty()) in.artifact_sha256 = crypto::Sha256Digest(exported.artifact);
   TESSERA_ASSIGN_OR_RETURN(in.rounds, state_->ListRounds(run_id));
   in.provenance = run->governance->Provenance();

@@ -31,6 +31,7 @@ struct ExportInputs {
   uint64_t weights_file_bytes = 0;
   uint64_t num_tensors = 0;
   uint64_t num_parameters = 0;      // elements over all tensors
+  uint64_t tensor_bytes = 0;        // data bytes over all tensors: one uncompressed update
   std::string artifact_sha256;      // TorchScript program, empty when none
   // The DP ledger of the run's dataset when the run uses differential privacy.
   std::optional<wire::v1::PrivacyBudgetStatus> privacy;

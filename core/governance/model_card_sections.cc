@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "core/config/run_config.h"
 #include "core/governance/export_facts.h"
 #include "core/governance/markup.h"
 
@@ -51,6 +52,30 @@ std::string SecureAggregationLine(const wire::v1::RunConfig& c) {
       "-bit statistical security; values "
       "clipped to [-",
       N(s.clip()), ", ", N(s.clip()), "] and quantized to ", s.value_bits(), " bits\n");
+}
+
+// The run's update compression and, over the committed rounds, the bytes its uploads carried
+// against the same updates in float32 (each decoded update has the model's layout, so
+// uploads x tensor_bytes; both counts are of the accepted updates only).
+std::string CompressionLine(const ExportInputs& in,
+                            const std::vector<const RoundSummary*>& committed) {
+  const std::string summary = CompressionSummary(in.config.compression());
+  if (summary.empty()) return "- **Update compression:** none; clients uploaded float32\n";
+  std::string out = absl::StrCat("- **Update compression:** ", MarkdownInline(summary));
+  uint64_t uploads = 0;
+  uint64_t sent = 0;
+  for (const RoundSummary* r : committed) {
+    uploads += static_cast<uint64_t>(r->participants_size());
+    sent += r->bytes_up();
+  }
+  const uint64_t plain = uploads * in.tensor_bytes;
+  if (uploads > 0 && sent > 0 && plain > 0) {
+    absl::StrAppend(&out, ". The committed rounds' ", uploads, " upload",
+                    uploads == 1 ? "" : "s", " carried ", sent, " bytes against ", plain,
+                    " uncompressed: ", absl::StrFormat("%.2f", static_cast<double>(plain) / sent),
+                    "x fewer, ", plain > sent ? plain - sent : 0, " bytes saved");
+  }
+  return out + "\n";
 }
 
 // Example totals rounded down to a multiple of `bucket` (PublishedExampleBucket).
@@ -95,6 +120,7 @@ std::string TrainingProcedureSection(const ExportInputs& in) {
                       : absl::StrCat("a fraction ", N(s.fraction()), " of the connected clients"),
                   "; a round needs at least ", s.min_clients(), " reports\n");
   absl::StrAppend(&out, SecureAggregationLine(c));
+  absl::StrAppend(&out, CompressionLine(in, committed));
   absl::StrAppend(
       &out, "- **Differential privacy:** ",
       UsesDifferentialPrivacy(c) ? DpModeName(c) + " (see Privacy guarantees)" : "not used", "\n");

@@ -132,6 +132,23 @@ std::string Summary(const RunStatus& s, absl::Time generated) {
     absl::StrAppend(&out, Item(HtmlEscape(text.substr(0, colon)),
                                HtmlEscape(text.substr(colon + 2))));
   }
+  const std::string compression = CompressionSummary(s.config().compression());
+  if (!compression.empty()) {
+    // The ratio is the codec's (docs/compression.md); the bytes are those of the accepted
+    // uploads of the completed rounds (RoundSummary.bytes_up counts compressed bytes).
+    uint64_t uploads = 0;
+    uint64_t bytes = 0;
+    for (const RoundSummary& r : s.rounds()) {
+      if (r.state() != wire::v1::ROUND_COMPLETED) continue;
+      uploads += static_cast<uint64_t>(r.participants_size());
+      bytes += r.bytes_up();
+    }
+    absl::StrAppend(&out, Item("update compression",
+                               HtmlEscape(absl::StrCat(compression, ". Completed rounds: ",
+                                                       uploads, " upload",
+                                                       uploads == 1 ? "" : "s", ", ",
+                                                       HumanBytes(bytes), " up"))));
+  }
   if (generated != absl::InfinitePast()) {
     absl::StrAppend(&out, Item("report generated",
                                absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", generated,

@@ -16,7 +16,8 @@ namespace tessera::cli {
 
 // The report of `status` (GetRunStatus, with its round history), generated at `generated`
 // (shown in the header; pass absl::InfinitePast() to leave it out). Sections, by id:
-//   #summary       run id, name, state, strategy, dates, rounds, message, SecAgg/DP lines
+//   #summary       run id, name, state, strategy, dates, rounds, message, SecAgg/DP lines,
+//                  update compression (method, bytes per value, uploads and bytes up)
 //   #plots         svg#plot-accuracy (test accuracy), svg#plot-loss (train and test loss),
 //                  svg#plot-epsilon (only when the run uses differential privacy),
 //                  svg#plot-participants (selected / reported / dropped per attempt)

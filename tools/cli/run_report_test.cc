@@ -185,6 +185,20 @@ TEST(RunReportTest, EpsilonPlotOnlyWithDifferentialPrivacy) {
   EXPECT_EQ(Count(Svg(html, "plot-loss"), "class=\"pt\""), 3);
 }
 
+TEST(RunReportTest, SummaryStatesTheUpdateCompression) {
+  wire::v1::RunStatus s = FinishedRun(3);
+  EXPECT_THAT(Report(s), Not(HasSubstr("update compression")));
+  auto* c = s.mutable_config()->mutable_compression();
+  c->set_method(wire::v1::CompressionConfig::FLOAT16);
+  c->set_error_feedback(true);
+  // 3 rounds of 2 uploads; 1,500 bytes up per round: 4,500 bytes = "4.5 KB".
+  for (int i = 0; i < s.rounds_size(); ++i) s.mutable_rounds(i)->set_bytes_up(1500);
+  EXPECT_THAT(Report(s),
+              HasSubstr("<dt>update compression</dt><dd>fp16 (IEEE binary16, round to nearest "
+                        "even): 2 bytes per float32 value, 2x fewer than float32; error "
+                        "feedback on. Completed rounds: 6 uploads, 4.5 KB up</dd>"));
+}
+
 TEST(RunReportTest, SiteEpsilonPlotHasOneLinePerSite) {
   EXPECT_EQ(Svg(Report(FinishedRun(3)), "plot-site-epsilon"), "");
   wire::v1::RunStatus s = FinishedRun(3);
