@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Federated LoRA fine-tuning benchmarks (issue 18): Tessera next to plain PyTorch eager.
 
-Usage: scripts/bench_lm.py [--bin build/bin] [--presets tiny,100m] [--threads 2]
+Usage: scripts/bench_lm.py [--bin build/bin] [--presets tiny,100m] [--threads 2|1,2]
                            [--steps N] [--reps 3] [--seq-len 128] [--batch-size 8]
                            [--rank 8] [--targets q_proj,v_proj] [--no-memory]
 
@@ -19,8 +19,13 @@ OMP_WAIT_POLICY=passive, or OpenMP's spinning workers (plus OpenBLAS's own pthre
    same shapes, random init N(0, 0.02) with ones for the norms, uniformly random tokens, the
    token-mean cross-entropy over every next-token position, torch AdamW (lr 1e-4, betas
    0.9/0.999, eps 1e-8, no weight decay, single-tensor), no dropout, float32, the same
-   number of warm-up and timed steps. Each measurement is its own process; the order of the
-   two sides alternates between repetitions and the medians are reported.
+   number of warm-up and timed steps. Each measurement is its own process. The two sides are
+   measured in pairs, back to back (A B, then B A, A B, ...), so that both runs of a pair see
+   about the same machine load; reported: the medians, every pair's ratio, the smallest pair
+   ratio, CPU milliseconds per token of each side (user + system time of the whole process
+   during the timed steps; less sensitive to the load than wall time) and their ratio, and
+   the load average (1/5/15 minutes) before and after each configuration. --threads takes a
+   list (1,2): one table per thread count.
 2. Bytes per round: float32 bytes of the trainable adapter tensors (A and B) against every
    base weight (a tied head once), for the presets and for the published SmolLM2-135M and
    Llama-3.2-1B configurations (computed by `bench-lm --sizes-only` from the tensor lists
@@ -312,6 +317,11 @@ def formula_sizes(s, rank, targets):
     return base, adapter
 
 
+def cpu_ms(r):
+    """CPU milliseconds (user + system, the whole process) per trained token."""
+    return 1000.0 * r["cpu_seconds"] / r["tokens"]
+
+
 def mib(x):
     return f"{x:,.0f}"
 
@@ -320,7 +330,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bin", default="build/bin")
     p.add_argument("--presets", default="tiny,100m")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", default="2", help="a thread count or a list: 1,2")
     p.add_argument("--steps", type=int, default=0,
                    help="timed steps (default: tiny %d, 100m %d)" % (DEFAULT_STEPS["tiny"],
                                                                    DEFAULT_STEPS["100m"]))
@@ -341,18 +351,22 @@ def main():
     a = p.parse_args()
     a.targets_list = a.targets.split(",")
     if a.worker:
+        a.threads = int(a.threads)
         a.targets = a.targets_list
         pytorch_worker(a)
         return
 
     import torch  # only for the version line
     print(f"# bench_lm.py: torch {torch.__version__} ({torch.__file__}), "
-          f"{a.threads} threads, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, "
+          f"{a.threads} threads, {os.cpu_count()} CPUs, load "
+          f"{'/'.join(f'{x:.2f}' for x in os.getloadavg())}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')}")
     print(f"# seq {a.seq_len}, batch {a.batch_size}, {a.warmup_steps} warm-up steps, "
           f"LoRA r={a.rank} alpha={a.alpha:g} on {a.targets}, {a.reps} repetitions\n")
 
+    thread_counts = [int(x) for x in str(a.threads).split(",") if x]
+    a.threads = thread_counts[0]
     presets = [x for x in a.presets.split(",") if x]
     rows, mem_rows, size_rows = [], [], []
     for preset in presets + PUBLISHED:
@@ -362,52 +376,69 @@ def main():
             sys.exit(f"{preset}: tensor lists and formula disagree: {s} vs {base}, {adapter}")
         size_rows.append((preset, s))
 
-    for preset in presets:
-        sizes = dict(size_rows)[preset]
-        steps = a.steps or DEFAULT_STEPS.get(preset, 10)
-        tessera, pytorch = [], []
-        for rep in range(a.reps):
-            sides = [("tessera", tessera), ("pytorch", pytorch)]
-            if rep % 2:
-                sides.reverse()
-            for side, results in sides:
-                cmd = (tessera_cmd(a, preset, steps) if side == "tessera"
-                       else pytorch_cmd(a, sizes, steps))
-                r = run_json(cmd)
-                results.append(r)
-                print(f"# {preset} rep {rep + 1} {side}: {r['tokens_per_second']:.1f} tok/s "
-                      f"({r['seconds']:.2f} s, {r['cpu_seconds']:.2f} CPU s, loss {r['final_loss']:.3f}, "
-                      f"train peak {r['train_peak_rss_mib']:.0f} MiB)", flush=True)
-        for t, q in zip(tessera, pytorch):
-            if t["trainable_parameters"] != q["trainable_parameters"] or \
-               t["parameters"] != q["parameters"]:
-                sys.exit(f"{preset}: parameter counts differ: {t} vs {q}")
-        tt = statistics.median(r["tokens_per_second"] for r in tessera)
-        pt = statistics.median(r["tokens_per_second"] for r in pytorch)
-        ratios = [x["tokens_per_second"] / y["tokens_per_second"]
-                  for x, y in zip(tessera, pytorch)]
-        cpu = statistics.median(x["tokens"] / x["cpu_seconds"] for x in tessera) / \
-            statistics.median(y["tokens"] / y["cpu_seconds"] for y in pytorch)
-        rows.append((preset, sizes, steps, tt, pt, ratios, cpu))
-        if not a.no_memory:
-            full_steps = max(1, min(steps, 2))
-            tf = run_json(tessera_cmd(a, preset, full_steps, full=True))
-            pf = run_json(pytorch_cmd(a, sizes, full_steps, full=True))
-            print(f"# {preset} full fine-tuning: tessera {tf['tokens_per_second']:.1f} tok/s, "
-                  f"pytorch {pf['tokens_per_second']:.1f} tok/s", flush=True)
-            mem_rows.append((preset, tessera, pytorch, tf, pf))
+    for threads in thread_counts:
+        a.threads = threads
+        for preset in presets:
+            sizes = dict(size_rows)[preset]
+            steps = a.steps or DEFAULT_STEPS.get(preset, 10)
+            load_before = os.getloadavg()
+            tessera, pytorch = [], []
+            for rep in range(a.reps):
+                sides = [("tessera", tessera), ("pytorch", pytorch)]
+                if rep % 2:
+                    sides.reverse()
+                for side, results in sides:
+                    cmd = (tessera_cmd(a, preset, steps) if side == "tessera"
+                           else pytorch_cmd(a, sizes, steps))
+                    load = os.getloadavg()[0]
+                    r = run_json(cmd)
+                    results.append(r)
+                    print(f"# {preset} {threads} thr pair {rep + 1} {side}: "
+                          f"{r['tokens_per_second']:.1f} tok/s ({r['seconds']:.2f} s, "
+                          f"{r['cpu_seconds']:.2f} CPU s, {cpu_ms(r):.3f} CPU ms/token, "
+                          f"loss {r['final_loss']:.3f}, train peak "
+                          f"{r['train_peak_rss_mib']:.0f} MiB, load {load:.1f})", flush=True)
+            load_after = os.getloadavg()
+            for t, q in zip(tessera, pytorch):
+                if t["trainable_parameters"] != q["trainable_parameters"] or \
+                   t["parameters"] != q["parameters"]:
+                    sys.exit(f"{preset}: parameter counts differ: {t} vs {q}")
+            rows.append((threads, preset, sizes, steps, tessera, pytorch, load_before,
+                         load_after))
+            if not a.no_memory:
+                full_steps = max(1, min(steps, 2))
+                tf = run_json(tessera_cmd(a, preset, full_steps, full=True))
+                pf = run_json(pytorch_cmd(a, sizes, full_steps, full=True))
+                print(f"# {preset} full fine-tuning: tessera {tf['tokens_per_second']:.1f} "
+                      f"tok/s, pytorch {pf['tokens_per_second']:.1f} tok/s", flush=True)
+                mem_rows.append((preset, tessera, pytorch, tf, pf))
 
-    print("\n## LoRA training throughput (CPU, float32, "
-          f"{a.threads} threads, median of {a.reps})\n")
-    print("| config | parameters | trainable | steps | Tessera tok/s | PyTorch eager tok/s "
-          "| ratio | per-rep ratios | ratio per CPU second |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
-    for preset, s, steps, tt, pt, ratios, cpu in rows:
-        print(f"| {preset} (h{s['hidden_size']} L{s['num_layers']} "
-              f"{s['num_heads']}/{s['num_kv_heads']} heads i{s['intermediate_size']} "
-              f"V{s['vocab_size']}) | {s['parameters']:,} | {s['trainable_parameters']:,} "
-              f"| {steps} | {tt:,.1f} | {pt:,.1f} | {tt / pt:.2f}x | "
-              + ", ".join(f"{x:.2f}" for x in ratios) + f" | {cpu:.2f}x |")
+    for threads in thread_counts:
+        print(f"\n## LoRA training throughput (CPU, float32, {threads} thread"
+              f"{'s' if threads > 1 else ''}, {a.reps} pairs, medians)\n")
+        print("| config | load before -> after | Tessera tok/s | PyTorch eager tok/s | ratio "
+              "| pair ratios | min pair | Tessera CPU ms/token | PyTorch CPU ms/token "
+              "| CPU ratio (pairs) |")
+        print("|---|---|---:|---:|---:|---|---:|---:|---:|---|")
+        for th, preset, s, steps, tessera, pytorch, lb, la in rows:
+            if th != threads:
+                continue
+            tt = statistics.median(r["tokens_per_second"] for r in tessera)
+            pt = statistics.median(r["tokens_per_second"] for r in pytorch)
+            ratios = [x["tokens_per_second"] / y["tokens_per_second"]
+                      for x, y in zip(tessera, pytorch)]
+            tc = statistics.median(cpu_ms(r) for r in tessera)
+            pc = statistics.median(cpu_ms(r) for r in pytorch)
+            cpu_ratios = [cpu_ms(y) / cpu_ms(x) for x, y in zip(tessera, pytorch)]
+            print(f"| {preset} (h{s['hidden_size']} L{s['num_layers']} "
+                  f"{s['num_heads']}/{s['num_kv_heads']} heads i{s['intermediate_size']} "
+                  f"V{s['vocab_size']}; {s['parameters']:,} parameters, "
+                  f"{s['trainable_parameters']:,} trainable; {steps} steps) "
+                  f"| {'/'.join(f'{x:.1f}' for x in lb)} -> {'/'.join(f'{x:.1f}' for x in la)} "
+                  f"| {tt:,.1f} | {pt:,.1f} | {tt / pt:.2f}x | "
+                  + ", ".join(f"{x:.2f}" for x in ratios) + f" | {min(ratios):.2f}x "
+                  f"| {tc:.3f} | {pc:.3f} | {pc / tc:.2f}x ("
+                  + ", ".join(f"{x:.2f}" for x in cpu_ratios) + ") |")
 
     print("\n## Bytes per round (float32)\n")
     print("| model | parameters | adapter bytes (A+B) | full model bytes | adapters / full |")
