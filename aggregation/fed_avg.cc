@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "aggregation/internal/binned_sum.h"
 #include "aggregation/internal/half.h"
+#include "core/base/byte_order.h"
 #include "core/base/status_macros.h"
 
 namespace tessera {
@@ -254,6 +255,75 @@ uint64_t WeightedAccumulator::memory_bytes() const {
   uint64_t bytes = weights_.memory_bytes();
   for (const BinnedSum& s : sums_) bytes += s.memory_bytes();
   return bytes;
+}
+
+absl::Status WeightedAccumulator::Merge(const WeightedAccumulator& other) {
+  if (other.specs_.size() != specs_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("merge: expected ", specs_.size(),
+                                                   " tensors, got ", other.specs_.size()));
+  }
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    const Spec& a = specs_[i];
+    const Spec& b = other.specs_[i];
+    if (a.name != b.name || a.dtype != b.dtype || a.shape != b.shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "merge: tensor ", i, ": expected ", a.name, " ", DTypeName(a.dtype), "[",
+          absl::StrJoin(a.shape, ","), "], got ", b.name, " ", DTypeName(b.dtype), "[",
+          absl::StrJoin(b.shape, ","), "]"));
+    }
+  }
+  if (other.count_ > BinnedSum::kMaxTerms - 1 - count_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "merge: ", count_, " + ", other.count_, " updates exceed the accumulator's limit of ",
+        BinnedSum::kMaxTerms - 1));
+  }
+  for (size_t i = 0; i < sums_.size(); ++i) sums_[i].Merge(other.sums_[i]);
+  weights_.Merge(other.weights_);
+  count_ += other.count_;
+  return absl::OkStatus();
+}
+
+std::string WeightedAccumulator::Serialize() const {
+  std::string out;
+  AppendLittleEndian(out, count_, sizeof(uint64_t));
+  weights_.AppendState(out);
+  for (const BinnedSum& s : sums_) s.AppendState(out);
+  return out;
+}
+
+absl::StatusOr<WeightedAccumulator> WeightedAccumulator::Deserialize(const ArrayRecord& layout,
+                                                                     absl::string_view bytes) {
+  TESSERA_ASSIGN_OR_RETURN(WeightedAccumulator acc, Create(layout));
+  uint64_t want = sizeof(uint64_t) + acc.weights_.memory_bytes();
+  for (const BinnedSum& s : acc.sums_) want += s.memory_bytes();
+  if (bytes.size() != want) {
+    return absl::InvalidArgumentError(absl::StrCat("partial sum: expected ", want,
+                                                   " bytes for the layout, got ", bytes.size()));
+  }
+  const uint64_t count = LoadLittleEndian(bytes.data(), sizeof(uint64_t));
+  if (count > BinnedSum::kMaxTerms - 1) {
+    return absl::InvalidArgumentError(absl::StrCat("partial sum: update count ", count,
+                                                   " exceeds the limit of ",
+                                                   BinnedSum::kMaxTerms - 1));
+  }
+  bytes.remove_prefix(sizeof(uint64_t));
+  auto load = [&](BinnedSum& s, absl::string_view what) -> absl::Status {
+    const auto n = static_cast<size_t>(s.memory_bytes());
+    if (!s.LoadState(bytes.substr(0, n), count)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "partial sum: malformed sums of ", what, " (a level out of range, or a bin larger "
+          "than ", count, " updates can make)"));
+    }
+    bytes.remove_prefix(n);
+    return absl::OkStatus();
+  };
+  TESSERA_RETURN_IF_ERROR(load(acc.weights_, "the weights"));
+  for (size_t i = 0; i < acc.sums_.size(); ++i) {
+    TESSERA_RETURN_IF_ERROR(
+        load(acc.sums_[i], absl::StrCat("tensor \"", acc.specs_[i].name, "\"")));
+  }
+  acc.count_ = count;
+  return acc;
 }
 
 absl::StatusOr<ArrayRecord> FedAvg(absl::Span<const ArrayRecord> updates,

@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "aggregation/internal/binned_sum.h"
 #include "core/model/tensor.h"
@@ -85,6 +86,24 @@ class WeightedAccumulator {
 
   // Bytes held for the running sums (25 per parameter).
   uint64_t memory_bytes() const;
+
+  // Partial sums: adds everything `other` holds, so that an accumulator per process (or
+  // thread) over disjoint sets of updates, merged in any order, ends with exactly the bits of
+  // one accumulator given every update (BinnedSum::Merge). `other` is unchanged. Errors:
+  // INVALID_ARGUMENT if its layout differs from this one's (names, order, dtypes, shapes);
+  // RESOURCE_EXHAUSTED if the two hold more updates together than Add() accepts. On error
+  // this accumulator is unchanged.
+  absl::Status Merge(const WeightedAccumulator& other);
+
+  // The exact running sums as bytes, for another process to Deserialize and Merge: the
+  // update count (8 bytes), then 25 bytes per parameter and 25 for the weight sum. The layout
+  // is not included; both sides know it.
+  std::string Serialize() const;
+  // The accumulator Serialize() wrote for `layout`. Errors: INVALID_ARGUMENT naming what
+  // does not fit (the length for this layout, the update count above the limit, a tensor's
+  // malformed sums), and Create's errors.
+  static absl::StatusOr<WeightedAccumulator> Deserialize(const ArrayRecord& layout,
+                                                         absl::string_view bytes);
 
  private:
   struct Spec {

@@ -352,6 +352,162 @@ TEST(FedAvgTest, ErrorNamesTheUpdate) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("update 1")));
 }
 
+// The result bits of an accumulator's Average().
+std::string AverageBits(WeightedAccumulator acc) {
+  absl::StatusOr<ArrayRecord> avg = std::move(acc).Average();
+  EXPECT_THAT(avg, IsOk());
+  std::string bits;
+  if (avg.ok()) {
+    for (const Tensor& t : avg->tensors) bits += std::string(t.data());
+  }
+  return bits;
+}
+
+// MixedUpdates plus a float32 tensor whose values span 2^-100..2^100, far more than the 62
+// bits an element keeps: the partials reach different levels, and raising a partial's bins
+// to the merged level must drop exactly what one accumulator would have truncated.
+std::vector<ArrayRecord> WideUpdates(int count, uint32_t seed) {
+  std::vector<ArrayRecord> updates = MixedUpdates(count, seed);
+  std::mt19937 rng(seed + 100);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> exponent(-100, 100);
+  for (ArrayRecord& r : updates) {
+    std::vector<float> v(64);
+    for (float& x : v) x = std::ldexp(unit(rng), exponent(rng));
+    r.tensors.push_back(F32("wide", v));
+  }
+  return updates;
+}
+
+TEST(WeightedAccumulatorTest, MergeHandComputed) {
+  // Partial A holds update (1, 2, 10) with weight 1, partial B holds (5, -2, 2) with weight
+  // 3: merged, (1 + 15) / 4 = 4, (2 - 6) / 4 = -1, (10 + 6) / 4 = 4.
+  auto a = WeightedAccumulator::Create(Model(0, 0, 0));
+  auto b = WeightedAccumulator::Create(Model(0, 0, 0));
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  TESSERA_ASSERT_OK(a->Add(Model(1, 2, 10), 1.0));
+  TESSERA_ASSERT_OK(b->Add(Model(5, -2, 2), 3.0));
+  TESSERA_ASSERT_OK(a->Merge(*b));
+  EXPECT_EQ(a->count(), 2u);
+  EXPECT_EQ(a->total_weight(), 4.0);
+  EXPECT_EQ(b->count(), 1u);  // unchanged
+  absl::StatusOr<ArrayRecord> avg = std::move(*a).Average();
+  ASSERT_THAT(avg, IsOk());
+  EXPECT_THAT(Values<float>(*avg, 0), ElementsAre(4.0f, -1.0f));
+  EXPECT_THAT(Values<double>(*avg, 1), ElementsAre(4.0));
+}
+
+TEST(WeightedAccumulatorTest, MergedPartialsEqualOneAccumulatorBitForBit) {
+  const std::vector<ArrayRecord> updates = WideUpdates(12, 3);
+  std::vector<double> weights;
+  for (int k = 0; k < 12; ++k) weights.push_back(1 + 37 * k);
+  auto whole = WeightedAccumulator::Create(updates[0]);
+  ASSERT_THAT(whole, IsOk());
+  for (size_t k = 0; k < updates.size(); ++k) {
+    TESSERA_ASSERT_OK(whole->Add(updates[k], weights[k]));
+  }
+  const std::string want = AverageBits(*std::move(whole));
+  // Every split into 1..4 partials by k mod parts, merged in every order of the partials,
+  // some through Serialize/Deserialize as another process would send them.
+  for (size_t parts = 1; parts <= 4; ++parts) {
+    std::vector<size_t> order(parts);
+    for (size_t p = 0; p < parts; ++p) order[p] = p;
+    do {
+      auto merged = WeightedAccumulator::Create(updates[0]);
+      ASSERT_THAT(merged, IsOk());
+      for (size_t p : order) {
+        auto partial = WeightedAccumulator::Create(updates[0]);
+        ASSERT_THAT(partial, IsOk());
+        for (size_t k = p; k < updates.size(); k += parts) {
+          TESSERA_ASSERT_OK(partial->Add(updates[k], weights[k]));
+        }
+        if (p % 2 == 1) {
+          auto copy = WeightedAccumulator::Deserialize(updates[0], partial->Serialize());
+          ASSERT_THAT(copy, IsOk());
+          TESSERA_ASSERT_OK(merged->Merge(*copy));
+        } else {
+          TESSERA_ASSERT_OK(merged->Merge(*partial));
+        }
+      }
+      EXPECT_EQ(merged->count(), updates.size());
+      EXPECT_EQ(AverageBits(*std::move(merged)), want) << parts << " partials";
+    } while (std::next_permutation(order.begin(), order.end()));
+  }
+}
+
+TEST(WeightedAccumulatorTest, MergeRefusesAnotherLayoutOrTooManyUpdates) {
+  auto a = WeightedAccumulator::Create(Model(0, 0, 0));
+  ArrayRecord other;
+  other.tensors.push_back(F32("w", {0, 0, 0}));
+  other.tensors.push_back(MakeTensor<double>("b", DType::kFloat64, {1}, {0}));
+  auto b = WeightedAccumulator::Create(other);
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  TESSERA_ASSERT_OK(a->Add(Model(1, 2, 3), 2.0));
+  TESSERA_ASSERT_OK(b->Add(other, 1.0));
+  EXPECT_THAT(a->Merge(*b), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     HasSubstr("merge: tensor 0: expected w float32[2]")));
+  ArrayRecord one;
+  one.tensors.push_back(F32("w", {0, 0}));
+  auto c = WeightedAccumulator::Create(one);
+  ASSERT_THAT(c, IsOk());
+  EXPECT_THAT(a->Merge(*c), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     HasSubstr("expected 2 tensors, got 1")));
+  EXPECT_EQ(a->count(), 1u);
+  EXPECT_EQ(a->total_weight(), 2.0);
+  // A partial claiming 2^32 - 1 updates (the limit) cannot join one that holds any.
+  std::string bytes = a->Serialize();
+  const uint64_t limit = (uint64_t{1} << 32) - 1;
+  for (size_t i = 0; i < 8; ++i) bytes[i] = static_cast<char>((limit >> (8 * i)) & 0xff);
+  auto full = WeightedAccumulator::Deserialize(Model(0, 0, 0), bytes);
+  ASSERT_THAT(full, IsOk());
+  EXPECT_THAT(a->Merge(*full), StatusIs(absl::StatusCode::kResourceExhausted,
+                                        HasSubstr("exceed the accumulator's limit of 4294967295")));
+  EXPECT_EQ(a->count(), 1u);
+}
+
+TEST(WeightedAccumulatorTest, DeserializeRefusesMalformedBytes) {
+  auto a = WeightedAccumulator::Create(Model(0, 0, 0));
+  ASSERT_THAT(a, IsOk());
+  TESSERA_ASSERT_OK(a->Add(Model(1, 2, 3), 2.0));
+  const std::string bytes = a->Serialize();
+  // 8 (count) + 25 per element: the weight sum and 3 parameters.
+  ASSERT_EQ(bytes.size(), 8u + 25u * 4);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_THAT(WeightedAccumulator::Deserialize(Model(0, 0, 0), bytes.substr(0, n)),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr(absl::StrCat("expected 108 bytes for the layout, got ", n))));
+  }
+  EXPECT_THAT(WeightedAccumulator::Deserialize(Model(0, 0, 0), bytes + "x"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("got 109")));
+  std::string over = bytes;  // count 2^32
+  over[0] = 0;
+  over[4] = 1;
+  EXPECT_THAT(WeightedAccumulator::Deserialize(Model(0, 0, 0), over),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("update count 4294967296 exceeds the limit of 4294967295")));
+  std::string level = bytes;  // the weight sum's level byte: 100 is beyond any double
+  level[8] = 100;
+  EXPECT_THAT(WeightedAccumulator::Deserialize(Model(0, 0, 0), level),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("malformed sums of the weights")));
+  std::string bin = bytes;  // tensor w's first element: high bin 2^40, more than 1 update makes
+  const size_t w0 = 8 + 25;
+  for (size_t i = 0; i < 8; ++i) bin[w0 + 1 + i] = 0;
+  bin[w0 + 1 + 5] = 1;
+  EXPECT_THAT(WeightedAccumulator::Deserialize(Model(0, 0, 0), bin),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("malformed sums of tensor \"w\"")));
+  auto back = WeightedAccumulator::Deserialize(Model(0, 0, 0), bytes);
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->count(), 1u);
+  EXPECT_EQ(back->total_weight(), 2.0);
+  absl::StatusOr<ArrayRecord> avg = std::move(*back).Average();
+  ASSERT_THAT(avg, IsOk());
+  EXPECT_THAT(Values<float>(*avg, 0), ElementsAre(1.0f, 2.0f));
+}
+
 }  // namespace
 }  // namespace aggregation
 }  // namespace tessera

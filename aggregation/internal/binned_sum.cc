@@ -4,8 +4,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
+#include <utility>
 
 #include "aggregation/internal/kernels.h"
+#include "core/base/byte_order.h"
 
 namespace tessera {
 namespace aggregation_internal {
@@ -46,6 +49,27 @@ BinnedSum::BinnedSum(size_t n) : level_(n, kEmpty) {
 
 // Double products and terms lie in [2^-1074, 2^1024), so levels lie in [-35, 33]: int8 holds
 // them, and -L = -(level - 2) * 31 lies in [-961, 1147], which two Pow2 factors cover.
+namespace {
+
+// Moves bins kept at `from` to level `to` >= from (kEmpty: none kept): the bins that fall
+// off the bottom are dropped.
+inline void Raise(int64_t& hi, int64_t& mid, int64_t& lo, int from, int to) {
+  const int shift = from == kEmpty ? BinnedSum::kBins : to - from;
+  if (shift == 0) return;
+  if (shift == 1) {
+    lo = mid;
+    mid = hi;
+  } else if (shift == 2) {
+    lo = hi;
+    mid = 0;
+  } else {
+    lo = mid = 0;
+  }
+  hi = 0;
+}
+
+}  // namespace
+
 inline void BinnedSum::Add(size_t j, double term) {
   if (term == 0) return;
   int64_t& hi = bins_[0][j];
@@ -53,18 +77,7 @@ inline void BinnedSum::Add(size_t j, double term) {
   int64_t& lo = bins_[2][j];
   const int bin = BinOf(Exponent(term));
   if (bin > level_[j]) {
-    // Move the kept bins down; the ones that fall off the bottom are dropped.
-    const int shift = level_[j] == kEmpty ? kBins : bin - level_[j];
-    if (shift == 1) {
-      lo = mid;
-      mid = hi;
-    } else if (shift == 2) {
-      lo = hi;
-      mid = 0;
-    } else {
-      lo = mid = 0;
-    }
-    hi = 0;
+    Raise(hi, mid, lo, level_[j], bin);
     level_[j] = static_cast<int8_t>(bin);
   }
   const int neg_l = -(level_[j] - kBins + 1) * kB;
@@ -108,6 +121,56 @@ void BinnedSum::AddProducts(const float* x, double w) {
 
 void BinnedSum::AddTerms(const double* terms, size_t offset, size_t n) {
   for (size_t j = 0; j < n; ++j) Add(offset + j, terms[j]);
+}
+
+void BinnedSum::Merge(const BinnedSum& other) {
+  const size_t n = size();
+  for (size_t j = 0; j < n; ++j) {
+    const int theirs = other.level_[j];
+    if (theirs == kEmpty) continue;
+    const int to = std::max<int>(level_[j], theirs);
+    Raise(bins_[0][j], bins_[1][j], bins_[2][j], level_[j], to);
+    int64_t hi = other.bins_[0][j], mid = other.bins_[1][j], lo = other.bins_[2][j];
+    Raise(hi, mid, lo, theirs, to);
+    bins_[0][j] += hi;
+    bins_[1][j] += mid;
+    bins_[2][j] += lo;
+    level_[j] = static_cast<int8_t>(to);
+  }
+}
+
+void BinnedSum::AppendState(std::string& out) const {
+  const size_t n = size();
+  out.reserve(out.size() + n * kBytesPerElement);
+  for (size_t j = 0; j < n; ++j) {
+    out.push_back(static_cast<char>(level_[j]));
+    for (const std::vector<int64_t>& b : bins_) {
+      AppendLittleEndian(out, static_cast<uint64_t>(b[j]), sizeof(int64_t));
+    }
+  }
+}
+
+bool BinnedSum::LoadState(absl::string_view bytes, uint64_t max_terms) {
+  const size_t n = size();
+  if (bytes.size() != n * kBytesPerElement || max_terms > kMaxTerms) return false;
+  // |bin| <= terms * (2^kBinBits - 1) for a sum of `terms` terms.
+  __extension__ using Int128 = __int128;
+  const Int128 bound = static_cast<Int128>(max_terms) * ((int64_t{1} << kB) - 1);
+  BinnedSum loaded(n);
+  const char* p = bytes.data();
+  for (size_t j = 0; j < n; ++j, p += kBytesPerElement) {
+    const auto level = static_cast<int8_t>(p[0]);
+    if (level != kEmpty && (level < kMinLevel || level > kMaxLevel)) return false;
+    loaded.level_[j] = level;
+    for (size_t b = 0; b < kBins; ++b) {
+      const auto v = static_cast<int64_t>(LoadLittleEndian(p + 1 + b * sizeof(int64_t), 8));
+      const Int128 m = v < 0 ? -static_cast<Int128>(v) : static_cast<Int128>(v);
+      if (m > bound || (level == kEmpty && v != 0)) return false;
+      loaded.bins_[b][j] = v;
+    }
+  }
+  *this = std::move(loaded);
+  return true;
 }
 
 double BinnedSum::Quotient(size_t j, double divisor) const {

@@ -19,7 +19,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace tessera {
 namespace aggregation_internal {
@@ -49,6 +52,23 @@ class BinnedSum {
   double Quotient(size_t j, double divisor) const;
 
   uint64_t memory_bytes() const { return kBytesPerElement * size(); }
+
+  // Adds every term folded into `other` to this sum: element j ends with exactly the bins it
+  // would hold had it been given both sums' terms (each bin is the integer sum of its terms'
+  // digits at that fixed position, so raising both to the higher level and adding the bins
+  // is exact). REQUIRES: other.size() == size(), and the two together hold at most
+  // kMaxTerms terms per element.
+  void Merge(const BinnedSum& other);
+
+  // The state as bytes (kBytesPerElement per element: the level, then the bins from the
+  // highest, little-endian), for another process to Load and Merge.
+  void AppendState(std::string& out) const;
+  // Replaces the state with one AppendState wrote for a sum of size() elements and at most
+  // `max_terms` terms per element. False (the state unchanged) when `bytes` is not exactly
+  // that long, a level is out of range, an empty element has a nonzero bin, or a bin exceeds
+  // max_terms digits (|bin| < max_terms * 2^kBinBits), which also keeps Merge from
+  // overflowing.
+  bool LoadState(absl::string_view bytes, uint64_t max_terms);
 
  private:
   void Add(size_t j, double term);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace tessera {
@@ -86,6 +87,53 @@ TEST(BinnedSumTest, ManyTermsCarryAcrossBins) {
   BinnedSum s(1);
   for (int i = 0; i < (1 << 20); ++i) s.AddTerms(&term, 0, 1);
   EXPECT_EQ(s.Quotient(0, 1.0), std::ldexp(term, 20));
+}
+
+TEST(BinnedSumTest, MergeRaisesAPartialToTheHigherLevelAndDropsItsLowBins) {
+  // Partial a = {1.5, 0.125} (level -1: both kept exactly, 1.625); partial b = {2^62, -2^62}
+  // (level 2: the grid is 2^((2 - 2) * 31) = 1, sum 0). One sum of all four terms keeps its
+  // bins at level 2, where each term is truncated to an integer: 1 + 0 + 2^62 - 2^62 = 1.
+  // Merging must give that 1, not 1.625.
+  const double a_terms[] = {1.5, 0.125}, b_terms[] = {0x1p62, -0x1p62};
+  BinnedSum a(1), b(1), whole(1);
+  for (double t : a_terms) a.AddTerms(&t, 0, 1);
+  for (double t : b_terms) b.AddTerms(&t, 0, 1);
+  for (double t : {1.5, 0x1p62, 0.125, -0x1p62}) whole.AddTerms(&t, 0, 1);
+  EXPECT_EQ(a.Quotient(0, 1.0), 1.625);
+  EXPECT_EQ(whole.Quotient(0, 1.0), 1.0);
+  BinnedSum ab = a, ba = b;
+  ab.Merge(b);
+  ba.Merge(a);
+  EXPECT_EQ(ab.Quotient(0, 1.0), 1.0);
+  EXPECT_EQ(ba.Quotient(0, 1.0), 1.0);
+  // An empty partial changes nothing; merging into an empty sum copies.
+  BinnedSum empty(1);
+  a.Merge(empty);
+  EXPECT_EQ(a.Quotient(0, 1.0), 1.625);
+  empty.Merge(a);
+  EXPECT_EQ(empty.Quotient(0, 1.0), 1.625);
+}
+
+TEST(BinnedSumTest, StateRoundTripsAndLoadChecksIt) {
+  BinnedSum s(2);
+  const double terms[] = {-3.25, 0x1p40};
+  s.AddTerms(terms, 0, 2);  // element 0: -3.25; element 1: 2^40
+  std::string bytes;
+  s.AppendState(bytes);
+  ASSERT_EQ(bytes.size(), 2 * BinnedSum::kBytesPerElement);
+  BinnedSum back(2);
+  ASSERT_TRUE(back.LoadState(bytes, 1));
+  EXPECT_EQ(back.Quotient(0, 1.0), -3.25);
+  EXPECT_EQ(back.Quotient(1, 1.0), 0x1p40);
+  EXPECT_FALSE(back.LoadState(bytes.substr(1), 1));
+  EXPECT_FALSE(back.LoadState(bytes, 0));  // nonzero bins from no terms
+  EXPECT_FALSE(back.LoadState(bytes, BinnedSum::kMaxTerms + 1));
+  std::string empty_with_bin(2 * BinnedSum::kBytesPerElement, '\0');
+  empty_with_bin[0] = static_cast<char>(-128);  // empty element...
+  empty_with_bin[1] = 1;                        // ...with a nonzero bin
+  empty_with_bin[BinnedSum::kBytesPerElement] = static_cast<char>(-128);
+  EXPECT_FALSE(back.LoadState(empty_with_bin, 5));
+  EXPECT_EQ(back.Quotient(1, 1.0), 0x1p40);  // a refused load leaves the state
 }
 
 }  // namespace
