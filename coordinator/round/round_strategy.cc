@@ -92,12 +92,25 @@ absl::Status UpdateFold::Add(const ArrayRecord& update, const UpdateWeight& w) {
   } else {
     TESSERA_RETURN_IF_ERROR(accumulator_->AddFinite(update, w.weight));
   }
+  AddFolded(w);
+  return absl::OkStatus();
+}
+
+void UpdateFold::AddFolded(const UpdateWeight& w) {
   if (w.local_steps > 0) {
     p_ += static_cast<double>(w.num_examples);
     p_tau_ += static_cast<double>(w.num_examples) * w.local_steps;
     p_over_tau_ += w.weight;
   }
-  return absl::OkStatus();
+}
+
+absl::Status UpdateFold::Merge(const aggregation::WeightedAccumulator& partial) {
+  if (IsRobustRule(config_)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "strategy \"", StrategyName(config_.kind()),
+        "\" combines individual updates: a partial sum cannot be folded"));
+  }
+  return accumulator_->Merge(partial);
 }
 
 absl::StatusOr<ArrayRecord> UpdateFold::Aggregate() && {

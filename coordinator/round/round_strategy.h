@@ -43,6 +43,15 @@ class UpdateFold {
   // first, so a rejected update leaves the fold unchanged; a held update's layout is
   // checked by the caller (CheckSameLayout with the round's model, outside the lock).
   absl::Status Add(const ArrayRecord& update, const UpdateWeight& w);
+  // Partial sums (tessera-sim across MPI ranks): folds `partial`, the exact weighted sum of
+  // updates another process folded with this strategy's weights, as if each had been Add()ed
+  // (bit for bit: WeightedAccumulator::Merge); each of them then enters with AddFolded.
+  // Errors: FAILED_PRECONDITION for a robust rule (it needs every update); Merge's errors
+  // (layout, count), leaving the fold unchanged.
+  absl::Status Merge(const aggregation::WeightedAccumulator& partial);
+  // Add() for an update whose values came in a Merge()d partial: its weight's bookkeeping
+  // only (FedNova's sums; the weight itself is in the partial).
+  void AddFolded(const UpdateWeight& w);
   // Aggregate: the combined update of everything added (the weighted mean, FedNova's
   // normalized update, or the robust rule's result). The fold is spent.
   absl::StatusOr<ArrayRecord> Aggregate() &&;

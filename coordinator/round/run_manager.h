@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "aggregation/fed_avg.h"
 #include "coordinator/round/audit_trail.h"
 #include "coordinator/round/client_registry.h"
 #include "coordinator/round/model_snapshot.h"
@@ -165,6 +166,23 @@ class RunManager {
   absl::Status SubmitUpdate(absl::string_view task_id, absl::string_view client,
                             uint64_t num_examples, const std::map<std::string, double>& metrics,
                             const ArrayRecord& update, uint64_t bytes_up);
+  // Partial sums (tessera-sim across MPI ranks, docs/simulation.md): folds `partial`, the
+  // exact weighted sum of updates of training tasks of the round of `task_id` (a task of
+  // `client`'s), folded by another process with the run's strategy weights
+  // (RoundStrategy::Weigh). Each of those tasks must then report with SubmitFoldedUpdate; the
+  // caller is trusted to fold only updates SubmitUpdate would accept. Errors: as FindTask;
+  // FAILED_PRECONDITION for a round under central DP or secure aggregation or with a robust
+  // rule (each update is needed) and for a closed round; UpdateFold::Merge's. Nothing
+  // changes on error.
+  absl::Status MergePartialUpdate(absl::string_view task_id, absl::string_view client,
+                                  const aggregation::WeightedAccumulator& partial);
+  // SubmitUpdate for an update whose values came in a MergePartialUpdate: the same checks,
+  // counts and metrics, without folding values. Errors: as SubmitUpdate, and
+  // FAILED_PRECONDITION where MergePartialUpdate refuses.
+  absl::Status SubmitFoldedUpdate(absl::string_view task_id, absl::string_view client,
+                                  uint64_t num_examples,
+                                  const std::map<std::string, double>& metrics,
+                                  uint64_t bytes_up);
   // Hands a secure aggregation message of a TRAIN task's client to its round; on OK,
   // `reply` gets the coordinator's answer when the phase closes. Errors: as BeginUpdate
   // (FAILED_PRECONDITION also for a run without secure aggregation), and those of
@@ -244,6 +262,13 @@ class RunManager {
   struct Round;
   struct Task;
   struct Run;
+
+  // SubmitUpdate (`update` set) or SubmitFoldedUpdate (null).
+  absl::Status AcceptUpdate(absl::string_view task_id, absl::string_view client,
+                            uint64_t num_examples, const std::map<std::string, double>& metrics,
+                            const ArrayRecord* update, uint64_t bytes_up);
+  // FAILED_PRECONDITION when `round` needs each update itself (MergePartialUpdate).
+  static absl::Status CheckPartialSums(const Round& round);
 
   void Drive(std::shared_ptr<Run> run);
   // One attempt of training round `round`; returns the new model or why the attempt failed.

@@ -70,6 +70,13 @@ class RunManagerStrategyTest : public RunManagerTest {
     EXPECT_THAT(exported, IsOk());
     return exported.ok() ? Floats(exported->model->weights, "w") : std::vector<float>{};
   }
+  // A FedNova run of one round that waits for clients "a" and "b", from w = 1.
+  std::string StartFedNovaWithTwoClients() {
+    Connect("a");
+    Connect("b");
+    return CreateAndStartRun(WithStrategy(Config(1, 2, 2), StrategyConfig::FEDNOVA),
+                             Uniform(1, 0));
+  }
   // Waits until `n` tasks are queued over all clients and takes them, by client name.
   std::vector<std::pair<std::string, wire::v1::Task>> AwaitTasks(size_t n) {
     absl::MutexLock l(&mu_);
@@ -233,10 +240,7 @@ TEST_F(RunManagerStrategyTest, KrumPicksTheMostCentralUpdate) {
 }
 
 TEST_F(RunManagerStrategyTest, FedNovaNormalizesByLocalSteps) {
-  Connect("a");
-  Connect("b");
-  const std::string run =
-      CreateAndStartRun(WithStrategy(Config(1, 2, 2), StrategyConfig::FEDNOVA), Uniform(1, 0));
+  const std::string run = StartFedNovaWithTwoClients();
   ASSERT_FALSE(run.empty());
   wire::v1::Task ta = NextTask("a");
   wire::v1::Task tb = NextTask("b");
@@ -250,6 +254,57 @@ TEST_F(RunManagerStrategyTest, FedNovaNormalizesByLocalSteps) {
   // p = (1, 3) / 4, tau = (1, 4): tau_eff = 0.25 + 0.75 * 4 = 3.25;
   // sum p_i d_i / tau_i = 0.25 * 2 + 0.75 * 1 = 1.25; the global moves by 4.0625 (FedAvg: 3.5).
   EXPECT_THAT(ExportedW(run), Each(FloatEq(1 + 4.0625f)));
+}
+
+// tessera-sim across MPI ranks: b's update arrives inside a partial sum another process
+// folded (MergePartialUpdate), then b reports without values (SubmitFoldedUpdate). The round
+// must come out as FedNovaNormalizesByLocalSteps's, where both sent their updates: the same
+// hand-derived 1 + 4.0625, with FedNova's sums kept for the folded report too.
+TEST_F(RunManagerStrategyTest, APartialSumGivesTheRoundOfIndividualUpdates) {
+  const std::string run = StartFedNovaWithTwoClients();
+  ASSERT_FALSE(run.empty());
+  wire::v1::Task ta = NextTask("a");
+  wire::v1::Task tb = NextTask("b");
+  auto partial = aggregation::WeightedAccumulator::Create(Uniform(0));
+  ASSERT_THAT(partial, IsOk());
+  TESSERA_ASSERT_OK(partial->Add(Uniform(4), 3.0 / 4));  // FedNova's weight: examples / steps
+  // Another layout is refused and leaves the round as it was.
+  ArrayRecord wide;
+  wide.tensors.push_back(*Tensor::FromFloats("w", {4}, {0, 0, 0, 0}));
+  auto mismatched = aggregation::WeightedAccumulator::Create(wide);
+  ASSERT_THAT(mismatched, IsOk());
+  EXPECT_THAT(runs_->MergePartialUpdate(tb.task_id(), "b", *mismatched),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("merge")));
+  EXPECT_THAT(runs_->MergePartialUpdate(tb.task_id(), "a", *partial),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  TESSERA_ASSERT_OK(runs_->MergePartialUpdate(tb.task_id(), "b", *partial));
+  TESSERA_ASSERT_OK(Send("a", ta, Uniform(2), 1, {{"local_steps", 1}}));
+  TESSERA_ASSERT_OK(runs_->SubmitFoldedUpdate(tb.task_id(), "b", 3, {{"local_steps", 4}}, 100));
+  // Reported once only (ALREADY_EXISTS, or FAILED_PRECONDITION once the round has closed).
+  EXPECT_FALSE(runs_->SubmitFoldedUpdate(tb.task_id(), "b", 3, {{"local_steps", 4}}, 100).ok());
+  AwaitState(run, wire::v1::COMPLETED);
+  EXPECT_THAT(ExportedW(run), Each(FloatEq(1 + 4.0625f)));
+}
+
+TEST_F(RunManagerStrategyTest, ARobustRuleRefusesPartialSums) {
+  for (const char* c : {"a", "b", "c"}) Connect(c);
+  const std::string run =
+      CreateAndStartRun(WithStrategy(Config(1, 3, 3), StrategyConfig::MEDIAN), Uniform(10, 0));
+  ASSERT_FALSE(run.empty());
+  wire::v1::Task ta = NextTask("a");
+  auto partial = aggregation::WeightedAccumulator::Create(Uniform(0));
+  ASSERT_THAT(partial, IsOk());
+  TESSERA_ASSERT_OK(partial->Add(Uniform(1e6), 1));
+  EXPECT_THAT(runs_->MergePartialUpdate(ta.task_id(), "a", *partial),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("needs each update")));
+  EXPECT_THAT(runs_->SubmitFoldedUpdate(ta.task_id(), "a", 1, {}, 100),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("needs each update")));
+  // Nothing was taken: the round completes with MedianIgnoresAnOutlier's median.
+  TESSERA_ASSERT_OK(Send("a", ta, Record({1, 5, -1}), 1));
+  TESSERA_ASSERT_OK(Send("b", NextTask("b"), Record({2, 3, -2}), 1000));
+  TESSERA_ASSERT_OK(Send("c", NextTask("c"), Record({1e6, -1e6, 1e6}), 1));
+  AwaitState(run, wire::v1::COMPLETED);
+  EXPECT_THAT(ExportedW(run), ElementsAre(FloatEq(12), FloatEq(13), FloatEq(9)));
 }
 
 TEST_F(RunManagerStrategyTest, ScaffoldServesAndUpdatesTheControlVariate) {

@@ -107,6 +107,41 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
                                       uint64_t num_examples,
                                       const std::map<std::string, double>& metrics,
                                       const ArrayRecord& update, uint64_t bytes_up) {
+  return AcceptUpdate(task_id, client, num_examples, metrics, &update, bytes_up);
+}
+
+absl::Status RunManager::SubmitFoldedUpdate(absl::string_view task_id, absl::string_view client,
+                                            uint64_t num_examples,
+                                            const std::map<std::string, double>& metrics,
+                                            uint64_t bytes_up) {
+  return AcceptUpdate(task_id, client, num_examples, metrics, nullptr, bytes_up);
+}
+
+absl::Status RunManager::CheckPartialSums(const Round& round) {
+  if (round.dp != nullptr || round.secagg != nullptr || round.strategy->HoldsUpdates()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "round ", round.number, " needs each update (central DP clips each, secure "
+        "aggregation masks each, a robust rule compares them): a partial sum is refused"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunManager::MergePartialUpdate(absl::string_view task_id, absl::string_view client,
+                                            const aggregation::WeightedAccumulator& partial) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  Round& round = *task->round;
+  TESSERA_RETURN_IF_ERROR(CheckPartialSums(round));
+  absl::MutexLock l(&round.mu);
+  if (!round.open) {
+    return absl::FailedPreconditionError(absl::StrCat("round ", round.number, " is closed"));
+  }
+  return round.fold->Merge(partial);
+}
+
+absl::Status RunManager::AcceptUpdate(absl::string_view task_id, absl::string_view client,
+                                      uint64_t num_examples,
+                                      const std::map<std::string, double>& metrics,
+                                      const ArrayRecord* values, uint64_t bytes_up) {
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
   if (task->task.type() != wire::v1::TRAIN) {
     return absl::FailedPreconditionError(absl::StrCat("task ", task_id, " is not a training task"));
@@ -121,10 +156,13 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
       return absl::InvalidArgumentError(absl::StrCat("metric \"", name, "\" is not finite"));
     }
   }
+  Round& round = *task->round;
+  if (values == nullptr) TESSERA_RETURN_IF_ERROR(CheckPartialSums(round));
+  static const ArrayRecord kFolded;  // its values are in a merged partial sum
+  const ArrayRecord& update = values != nullptr ? *values : kFolded;
   // Validate outside the round lock (concurrent uploads scan in parallel); the fold under
   // the lock then reads the update once.
   for (const Tensor& t : update.tensors) TESSERA_RETURN_IF_ERROR(CheckFinite(t));
-  Round& round = *task->round;
   // Central DP: every update weighs 1 and is clipped here too, so the sensitivity bound
   // holds whatever the client did; it reports whether it was within the clip (0 or 1).
   std::optional<RoundPrivacy::ClippedUpdate> clipped;
@@ -149,7 +187,11 @@ absl::Status RunManager::SubmitUpdate(absl::string_view task_id, absl::string_vi
       return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already has an update"));
     }
     // A rejected update leaves the fold unchanged.
-    TESSERA_RETURN_IF_ERROR(round.fold->Add(hold ? update : folded, weight));
+    if (values != nullptr) {
+      TESSERA_RETURN_IF_ERROR(round.fold->Add(hold ? update : folded, weight));
+    } else {
+      round.fold->AddFolded(weight);
+    }
     if (clipped) round.dp_unclipped += clipped->unclipped;
     round.bytes_up += bytes_up;  // before `reported` moves: the driver reads both at quorum
     task->reported = true;
