@@ -5,7 +5,9 @@
 # (FedAvg, with dropouts), a robust one (coordinate-wise median) and one with client state
 # (SCAFFOLD: each client's variate lives on its rank; 10 of 25 clients per round, so some
 # train again), and ranks launched with different overrides refuse to run, ending the job
-# instead of hanging.
+# instead of hanging. Linear strategies (FedAvg, FedNova, FedAdam, SCAFFOLD) reach rank 0 as
+# each rank's exact partial sum per round (metrics.json's updates_in_partial_sums > 0), the
+# median as individual updates (0): a partial sum that changed any bit fails the comparison.
 #   mpi_sim_test.sh MPIRUN TESSERA_SIM WORK_DIR
 set -euo pipefail
 MPIRUN=$1 SIM=$2 DIR=$3
@@ -51,11 +53,19 @@ TOML
 config fedavg 'name = "fedavg"' 'dropout = 0.2'
 config median 'name = "median"' ''
 config scaffold 'name = "scaffold"' ''
+config fednova 'name = "fednova"' 'dropout = 0.2'
+config fedadam 'name = "fedadam"' ''
 
-compare() {  # ONE THREE
-  /usr/bin/python3 - "$1/metrics.json" "$2/metrics.json" <<'PY'
+compare() {  # ONE THREE PARTIAL_SUMS(yes|no)
+  /usr/bin/python3 - "$1/metrics.json" "$2/metrics.json" "$3" <<'PY'
 import json, sys
 one, three = (json.load(open(p)) for p in sys.argv[1:3])
+partial = three["updates_in_partial_sums"]
+assert one["updates_in_partial_sums"] == 0, one["updates_in_partial_sums"]
+if sys.argv[3] == "yes":
+    assert partial > 0, "no update reached rank 0 in a partial sum"
+else:
+    assert partial == 0, f"{partial} updates in partial sums for a robust rule"
 assert one["state"].startswith("COMPLETED"), one["state"]
 assert three["state"].startswith("COMPLETED"), three["state"]
 assert three["ranks"] == 3 and one["ranks"] == 1, (one["ranks"], three["ranks"])
@@ -69,17 +79,18 @@ for a, b in zip(one["rounds"], three["rounds"]):
         # repr: the shortest text that reads back as the same double (NaN as null)
         assert repr(a[k]) == repr(b[k]), f"round {a['round']}: {k}: {a[k]!r} != {b[k]!r}"
 assert three["peak_rss_bytes_all_ranks"] > three["peak_rss_bytes"]
-print(f"  {sys.argv[1]}: 3 rounds and model {one['model_sha256'][:16]}... match")
+print(f"  {sys.argv[1]}: 3 rounds and model {one['model_sha256'][:16]}... match "
+      f"({partial} updates in partial sums)")
 PY
 }
 
-for s in fedavg median scaffold; do
+for s in fedavg median scaffold fednova fedadam; do
   echo "== $s: one process"
   "$SIM" "$DIR/$s.toml" --output "$DIR/$s-one" --threads 1 --no-plot
   echo "== $s: mpirun -np 3"
   timeout 600 "$MPIRUN" "${MPI_ARGS[@]}" -np 3 "$SIM" "$DIR/$s.toml" --output "$DIR/$s-three" \
     --no-plot
-  compare "$DIR/$s-one" "$DIR/$s-three"
+  compare "$DIR/$s-one" "$DIR/$s-three" "$([ $s = median ] && echo no || echo yes)"
 done
 
 echo "== ranks that disagree on the overrides end the job with the reason"

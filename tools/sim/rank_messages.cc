@@ -154,6 +154,7 @@ absl::StatusOr<std::string> EncodeJob(const JobMessage& job) {
   std::string out = Start(RankMessageKind::kJob);
   PutU64(out, job.id);
   PutU64(out, job.client);
+  PutU64(out, job.partial);
   PutBytes(out, job.task);
   return Checked(std::move(out), "a task");
 }
@@ -180,7 +181,23 @@ absl::StatusOr<std::string> EncodeResult(const ResultMessage& result) {
   PutF64(out, t.sampling_rate);
   PutU64(out, t.clipped_examples);
   PutRecord(out, u.update);
+  PutU64(out, result.folded ? 1 : 0);
+  PutU64(out, result.update_bytes);
   return Checked(std::move(out), "an update");
+}
+
+std::string EncodeFlush(uint64_t partial) {
+  std::string out = Start(RankMessageKind::kFlush);
+  PutU64(out, partial);
+  return out;
+}
+
+absl::StatusOr<std::string> EncodePartial(const PartialMessage& partial) {
+  std::string out = Start(RankMessageKind::kPartial);
+  out.reserve(partial.sums.size() + 32);
+  PutU64(out, partial.partial);
+  PutBytes(out, partial.sums);
+  return Checked(std::move(out), "a partial sum");
 }
 
 std::string EncodeStop() { return Start(RankMessageKind::kStop); }
@@ -195,7 +212,7 @@ absl::StatusOr<RankMessageKind> PeekKind(absl::string_view bytes) {
   if (bytes.empty()) return absl::InvalidArgumentError("rank message: empty");
   const uint8_t k = static_cast<uint8_t>(bytes[0]);
   if (k < static_cast<uint8_t>(RankMessageKind::kModel) ||
-      k > static_cast<uint8_t>(RankMessageKind::kStopped)) {
+      k > static_cast<uint8_t>(RankMessageKind::kPartial)) {
     return absl::InvalidArgumentError(absl::StrCat("rank message: unknown kind ", k));
   }
   return static_cast<RankMessageKind>(k);
@@ -215,6 +232,7 @@ absl::StatusOr<JobMessage> DecodeJob(absl::string_view bytes) {
   JobMessage job;
   TESSERA_ASSIGN_OR_RETURN(job.id, r.U64("id"));
   TESSERA_ASSIGN_OR_RETURN(job.client, r.U64("client"));
+  TESSERA_ASSIGN_OR_RETURN(job.partial, r.U64("partial"));
   TESSERA_ASSIGN_OR_RETURN(job.task, r.Bytes("task"));
   TESSERA_RETURN_IF_ERROR(r.End());
   return job;
@@ -249,6 +267,13 @@ absl::StatusOr<ResultMessage> DecodeResult(absl::string_view bytes) {
   TESSERA_ASSIGN_OR_RETURN(t.sampling_rate, r.F64("train.sampling_rate"));
   TESSERA_ASSIGN_OR_RETURN(t.clipped_examples, r.U64("train.clipped_examples"));
   TESSERA_ASSIGN_OR_RETURN(u.update, r.Record("update"));
+  TESSERA_ASSIGN_OR_RETURN(uint64_t folded, r.U64("folded"));
+  if (folded > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank message: RESULT has folded ", folded, " (0 or 1)"));
+  }
+  m.folded = folded == 1;
+  TESSERA_ASSIGN_OR_RETURN(m.update_bytes, r.U64("update_bytes"));
   TESSERA_RETURN_IF_ERROR(r.End());
   return m;
 }
@@ -265,6 +290,24 @@ absl::StatusOr<uint64_t> DecodeStopped(absl::string_view bytes) {
   TESSERA_ASSIGN_OR_RETURN(uint64_t rss, r.U64("peak_rss_bytes"));
   TESSERA_RETURN_IF_ERROR(r.End());
   return rss;
+}
+
+absl::StatusOr<uint64_t> DecodeFlush(absl::string_view bytes) {
+  Reader r(bytes, "FLUSH", RankMessageKind::kFlush);
+  TESSERA_RETURN_IF_ERROR(r.Kind());
+  TESSERA_ASSIGN_OR_RETURN(uint64_t partial, r.U64("partial"));
+  TESSERA_RETURN_IF_ERROR(r.End());
+  return partial;
+}
+
+absl::StatusOr<PartialMessage> DecodePartial(absl::string_view bytes) {
+  Reader r(bytes, "PARTIAL", RankMessageKind::kPartial);
+  TESSERA_RETURN_IF_ERROR(r.Kind());
+  PartialMessage m;
+  TESSERA_ASSIGN_OR_RETURN(m.partial, r.U64("partial"));
+  TESSERA_ASSIGN_OR_RETURN(m.sums, r.Bytes("sums"));
+  TESSERA_RETURN_IF_ERROR(r.End());
+  return m;
 }
 
 }  // namespace tessera::sim

@@ -51,23 +51,68 @@ TEST(ShardTest, EveryClientOnExactlyTheRankThatCountsIt) {
   }
 }
 
-// The layout, written out by hand: kind 2, id and client as 8-byte little-endian, then the
-// task's length and bytes.
+// The layout, written out by hand: kind 2, id, client and partial as 8-byte little-endian,
+// then the task's length and bytes.
 TEST(RankMessagesTest, JobBytesAreTheDocumentedLayout) {
-  absl::StatusOr<std::string> bytes = EncodeJob(JobMessage{1, 258, "ab"});
+  absl::StatusOr<std::string> bytes = EncodeJob(JobMessage{1, 258, 3, "ab"});
   TESSERA_ASSERT_OK(bytes);
   const std::string expected("\x02"
                              "\x01\x00\x00\x00\x00\x00\x00\x00"
                              "\x02\x01\x00\x00\x00\x00\x00\x00"
+                             "\x03\x00\x00\x00\x00\x00\x00\x00"
                              "\x02\x00\x00\x00\x00\x00\x00\x00"
                              "ab",
-                             1 + 8 + 8 + 8 + 2);
+                             1 + 8 + 8 + 8 + 8 + 2);
   EXPECT_EQ(*bytes, expected);
   absl::StatusOr<JobMessage> job = DecodeJob(*bytes);
   TESSERA_ASSERT_OK(job);
   EXPECT_EQ(job->id, 1u);
   EXPECT_EQ(job->client, 258u);
+  EXPECT_EQ(job->partial, 3u);
   EXPECT_EQ(job->task, "ab");
+}
+
+TEST(RankMessagesTest, FlushAndPartialLayouts) {
+  // FLUSH: kind 6 and the number; PARTIAL: kind 7, the number, the sums' length and bytes.
+  const std::string flush = EncodeFlush(0x0201);
+  EXPECT_EQ(flush, std::string("\x06\x01\x02\0\0\0\0\0\0", 9));
+  EXPECT_THAT(DecodeFlush(flush), IsOkAndHolds(0x0201u));
+  EXPECT_THAT(PeekKind(flush), IsOkAndHolds(RankMessageKind::kFlush));
+  absl::StatusOr<std::string> partial = EncodePartial(PartialMessage{5, "xyz"});
+  TESSERA_ASSERT_OK(partial);
+  EXPECT_EQ(*partial, std::string("\x07\x05\0\0\0\0\0\0\0\x03\0\0\0\0\0\0\0xyz", 20));
+  absl::StatusOr<PartialMessage> got = DecodePartial(*partial);
+  TESSERA_ASSERT_OK(got);
+  EXPECT_EQ(got->partial, 5u);
+  EXPECT_EQ(got->sums, "xyz");
+  for (size_t n = 0; n < partial->size(); ++n) {
+    EXPECT_THAT(DecodePartial(partial->substr(0, n)).status(),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("PARTIAL")));
+  }
+  EXPECT_THAT(DecodeFlush(flush + "x").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "rank message: FLUSH has 1 bytes after its last field"));
+}
+
+TEST(RankMessagesTest, AFoldedResultCarriesItsBytesAndNoValues) {
+  ResultMessage m;
+  m.id = 9;
+  m.update.weight = 12;
+  m.folded = true;
+  m.update_bytes = 123456;
+  absl::StatusOr<std::string> bytes = EncodeResult(m);
+  TESSERA_ASSERT_OK(bytes);
+  absl::StatusOr<ResultMessage> got = DecodeResult(*bytes);
+  TESSERA_ASSERT_OK(got);
+  EXPECT_TRUE(got->folded);
+  EXPECT_EQ(got->update_bytes, 123456u);
+  EXPECT_TRUE(got->update.update.tensors.empty());
+  // The folded flag is the second-to-last field: 2 is neither 0 nor 1.
+  std::string bad = *bytes;
+  bad[bad.size() - 16] = 2;
+  EXPECT_THAT(DecodeResult(bad).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "rank message: RESULT has folded 2 (0 or 1)"));
 }
 
 TEST(RankMessagesTest, StoppedCarriesThePeakRss) {
@@ -176,8 +221,8 @@ TEST(RankMessagesTest, WrongKindsAndCorruptFieldsAreRefused) {
   EXPECT_THAT(PeekKind("").status(), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(PeekKind(std::string(1, '\0')).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, "rank message: unknown kind 0"));
-  EXPECT_THAT(PeekKind("\x06").status(),
-              StatusIs(absl::StatusCode::kInvalidArgument, "rank message: unknown kind 6"));
+  EXPECT_THAT(PeekKind("\x08").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, "rank message: unknown kind 8"));
   // A tensor count of 2^64 - 1 in a short message: refused, nothing reserved.
   std::string huge("\x01", 1);
   huge.append(8, '\xff');

@@ -81,6 +81,7 @@ absl::Status WriteMetrics(const std::string& dir, const RunSummary& run,
                               {"peak_rss_bytes", run.peak_rss_bytes},
                               {"ranks", run.ranks},
                               {"peak_rss_bytes_all_ranks", run.peak_rss_bytes_all_ranks},
+                              {"updates_in_partial_sums", run.updates_in_partial_sums},
                               {"model_sha256", run.model_sha256},
                               {"rounds", json_rows}};
   std::ofstream json(dir + "/metrics.json");

@@ -43,6 +43,7 @@ struct RunSummary {
   uint64_t peak_rss_bytes = 0;
   uint32_t ranks = 1;                     // MPI ranks (1: one process)
   uint64_t peak_rss_bytes_all_ranks = 0;  // every rank's peak RSS, summed
+  uint64_t updates_in_partial_sums = 0;   // MPI: updates whose values came in a rank's sum
   std::string model_sha256;               // the final global model's safetensors, hex
 };
 

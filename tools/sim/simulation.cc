@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include <glog/logging.h>
 
@@ -18,6 +19,7 @@
 #include "client/runtime/local_data.h"
 #include "client/training/local_model.h"
 #include "coordinator/round/client_registry.h"
+#include "coordinator/round/round_strategy.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/service/server.h"
 #include "coordinator/state/coordinator_state.h"
@@ -80,6 +82,14 @@ absl::Status CheckAcrossRanks(const wire::v1::RunConfig& c, const SimulationConf
         "coordinator in one process", kOne));
   }
   return absl::OkStatus();
+}
+
+// Whether a run's clients keep nothing between tasks (no SCAFFOLD variate, no compression
+// error feedback; record-level DP's ledger is refused across ranks), so that any rank may
+// train any of them.
+bool StatelessClients(const wire::v1::RunConfig& c) {
+  return c.strategy().kind() != wire::v1::StrategyConfig::SCAFFOLD &&
+         c.compression().method() == wire::v1::CompressionConfig::NONE;
 }
 
 // What every rank must agree on: the config file, the command line's overrides, the model's
@@ -205,9 +215,21 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
           "(SHA-256 ", crypto::HexEncode(mine), ", rank 0's ",
           crypto::HexEncode(root), "): every rank must run the same command on the same files"));
     }
+  }
+  // Across ranks, how updates are weighed and whether they may be summed on their rank
+  // (linear strategies) or must travel one by one (robust rules).
+  std::optional<coordinator::RoundStrategy> strategy;
+  if (link != nullptr) {
+    absl::StatusOr<coordinator::RoundStrategy> s =
+        coordinator::RoundStrategy::Create(rc.config.strategy(), ArrayRecord(), nullptr);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.config_path, ": strategy: ", s.status().message()));
+    }
+    strategy = *std::move(s);
     if (link->rank() > 0) {
       ShardTrainer trainer(sc, *spec, rc.config.seed(), &data.train, std::move(parts), artifact,
-                           link->rank(), link->size());
+                           *strategy, StatelessClients(rc.config), link->rank(), link->size());
       TESSERA_RETURN_IF_ERROR(trainer.Serve(*link));
       return SimulationResult();
     }
@@ -279,7 +301,9 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
   VirtualFleet fleet(sc, *spec, config.seed(), virtual_deadline, &data.train, std::move(parts), &runs,
                      &registry);
   if (channel != nullptr) fleet.UseGrpc(channel);
-  if (link != nullptr) fleet.UseRanks(link);
+  if (link != nullptr) {
+    fleet.UseRanks(link, !strategy->HoldsUpdates(), StatelessClients(rc.config));
+  }
   if (lm_sim != nullptr) {
     fleet.UseText(sc.base_checkpoint, lm_sim->shards().paths, lm_sim->shards().train_examples);
   }
@@ -387,6 +411,7 @@ absl::StatusOr<SimulationResult> RunSimulation(const SimulationOptions& options)
   result.run.ranks = link != nullptr ? static_cast<uint32_t>(link->size()) : 1;
   result.run.peak_rss_bytes_all_ranks =
       result.run.peak_rss_bytes + fleet.remote_peak_rss_bytes();
+  result.run.updates_in_partial_sums = fleet.folded_updates();
   TESSERA_RETURN_IF_ERROR(WriteMetrics(sc.output, result.run, result.rows));
   if (options.plot) {
     absl::Status plot = PlotMetrics(

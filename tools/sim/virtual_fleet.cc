@@ -182,7 +182,7 @@ bool VirtualFleet::Deliver(size_t client, const wire::v1::Task& task) {
     return false;
   }
   Job job{client, task, batch_, batch_->assigned++};
-  if (link_ != nullptr && ShardOf(client, link_->size()) != 0) {
+  if (link_ != nullptr && !any_rank_ && ShardOf(client, link_->size()) != 0) {
     remote_queue_.push_back(std::move(job));
   } else {
     queue_.push_back(std::move(job));

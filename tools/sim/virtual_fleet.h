@@ -12,6 +12,7 @@
 #ifndef TESSERA_TOOLS_SIM_VIRTUAL_FLEET_H_
 #define TESSERA_TOOLS_SIM_VIRTUAL_FLEET_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -72,7 +73,24 @@ class VirtualFleet {
   // (ShardOf) are trained there; a dispatcher thread sends each rank the round's model and its
   // clients' tasks, two at a time (one training, one waiting), and settles their updates as
   // they come back, so they reach the coordinator in dispatch order as local ones do.
-  void UseRanks(RankLink* link) { link_ = link; }
+  // With `partial_sums` (a linear strategy), a task without DP, compression or secure
+  // aggregation is folded into its rank's exact partial sum for the round, which the rank
+  // sends once it has trained all its clients of the round; rank 0 merges it
+  // (RunManager::MergePartialUpdate) before it hands in those clients' reports
+  // (SubmitFoldedUpdate), in dispatch order.
+  // With `any_rank` (clients keep no state between tasks: no SCAFFOLD variate, no
+  // compression error feedback), a client is trained wherever there is room: rank 0's
+  // workers and the dispatcher take from one queue, the dispatcher handing each job to the
+  // rank with the fewest jobs out, so a rank (rank 0 with its coordinator work above all)
+  // trains as many clients as it has time for. Otherwise client i trains on rank ShardOf(i),
+  // where its state lives.
+  void UseRanks(RankLink* link, bool partial_sums, bool any_rank) {
+    link_ = link;
+    partial_sums_ = partial_sums;
+    any_rank_ = any_rank;
+  }
+  // Updates whose values reached the coordinator in partial sums.
+  uint64_t folded_updates() const { return folded_updates_; }
   // Stops the workers and, across ranks, ends the other ranks' training loops after their
   // outstanding jobs (they answer with their peak RSS). The destructor calls it too.
   void Stop();
@@ -123,7 +141,7 @@ class VirtualFleet {
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
-  std::deque<Job> remote_queue_ ABSL_GUARDED_BY(mu_);  // for other ranks' clients
+  std::deque<Job> remote_queue_ ABSL_GUARDED_BY(mu_);  // for other ranks' clients (pinned)
   std::shared_ptr<Batch> batch_ ABSL_GUARDED_BY(mu_);  // the round being dispatched
   std::map<uint32_t, std::shared_ptr<Batch>> batches_ ABSL_GUARDED_BY(mu_);  // by round
   std::deque<std::shared_ptr<Batch>> submit_order_ ABSL_GUARDED_BY(mu_);
@@ -133,6 +151,9 @@ class VirtualFleet {
   std::vector<std::thread> workers_;
   std::thread submitter_;
   RankLink* link_ = nullptr;  // across ranks; the dispatcher's while it runs
+  bool partial_sums_ = false;
+  bool any_rank_ = false;
+  std::atomic<uint64_t> folded_updates_{0};
   std::thread dispatcher_;
   uint64_t remote_peak_rss_ = 0;  // written by the dispatcher before it ends
   std::vector<std::thread> secagg_threads_ ABSL_GUARDED_BY(mu_);

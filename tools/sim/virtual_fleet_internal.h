@@ -46,6 +46,10 @@ struct VirtualFleet::Result {
   std::string reason;
   double virtual_seconds = 0;
   std::shared_ptr<PreparedUpdate> update;  // null: none
+  // The update's values reached the coordinator in a rank's partial sum (update->update is
+  // empty); `update_bytes` is what it weighed.
+  bool folded = false;
+  uint64_t update_bytes = 0;
 };
 
 struct VirtualFleet::Batch {

@@ -65,6 +65,13 @@ void VirtualFleet::Submitter() {
         absl::MutexLock l(&mu_);
         clients_[r.client]->connected = false;
       }
+    } else if (r.folded) {
+      s = runs_->SubmitFoldedUpdate(r.task.task_id(), c.name, r.update->weight,
+                                    r.update->metrics, r.update_bytes);
+      if (!s.ok()) {  // its values are already in the round: the run cannot go on as is
+        absl::MutexLock l(&mu_);
+        if (error_.ok()) error_ = s;
+      }
     } else if (!r.secagg) {
       s = TransportFor(c)->PushUpdate(r.task, r.update->weight, r.update->metrics,
                                       r.update->update);
