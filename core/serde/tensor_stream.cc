@@ -143,10 +143,56 @@ absl::Status TensorStreamReader::FinishTensor() {
                                                          std::move(shape),
                                                          std::move(current_data_)));
   current_data_.clear();
-  if (limits_.require_finite) TESSERA_RETURN_IF_ERROR(CheckFinite(tensor));
-  record_.tensors.push_back(std::move(tensor));
   current_.reset();
+  if (limits_.require_finite) TESSERA_RETURN_IF_ERROR(CheckFinite(tensor));
+  ++tensors_;
+  if (limits_.on_tensor) {
+    if (!sunk_names_.insert(tensor.name()).second) {
+      return absl::InvalidArgumentError(absl::StrCat("duplicate tensor name \"", tensor.name(),
+                                                     "\""));
+    }
+    return limits_.on_tensor(std::move(tensor));
+  }
+  record_.tensors.push_back(std::move(tensor));
   return absl::OkStatus();
+}
+
+absl::Status TensorStreamReader::AddData(const std::string& data, std::string* take) {
+  if (!current_.has_value()) {
+    return absl::InvalidArgumentError("tensor stream: data before a tensor header");
+  }
+  if (data.size() > kMaxChunkBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor stream: chunk of ", data.size(),
+                                                   " bytes exceeds the limit of ",
+                                                   kMaxChunkBytes));
+  }
+  if (current_data_.size() + data.size() > current_expected_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor stream: tensor \"", current_->name(), "\" overflows its ",
+        current_expected_, " bytes"));
+  }
+  hash_->Update(data);
+  data_bytes_ += data.size();
+  if (take != nullptr && current_data_.empty() && data.size() == current_expected_) {
+    // The whole tensor in one chunk: take its buffer; the chunk gets the one reserved at
+    // the header, for the next message to be parsed into.
+    current_data_.swap(*take);
+    return absl::OkStatus();
+  }
+  const uint64_t needed = current_data_.size() + data.size();
+  if (needed > current_data_.capacity()) {
+    current_data_.reserve(std::min<uint64_t>(
+        current_expected_, std::max<uint64_t>(needed, 2 * current_data_.capacity())));
+  }
+  current_data_.append(data);
+  return absl::OkStatus();
+}
+
+absl::Status TensorStreamReader::Add(wire::v1::TensorChunk&& chunk) {
+  if (!done_ && chunk.kind_case() == wire::v1::TensorChunk::kData) {
+    return AddData(chunk.data(), chunk.mutable_data());
+  }
+  return Add(static_cast<const wire::v1::TensorChunk&>(chunk));
 }
 
 absl::Status TensorStreamReader::Add(const wire::v1::TensorChunk& chunk) {
@@ -182,7 +228,7 @@ absl::Status TensorStreamReader::Add(const wire::v1::TensorChunk& chunk) {
       if (!begun_) return absl::InvalidArgumentError("tensor stream: tensor before begin");
       TESSERA_RETURN_IF_ERROR(FinishTensor());
       const wire::v1::TensorHeader& header = chunk.tensor();
-      const size_t index = record_.tensors.size();
+      const size_t index = tensors_;
       if (index >= declared_tensors_) {
         return absl::InvalidArgumentError(absl::StrCat(
             "tensor stream: more tensors than the ", declared_tensors_, " declared"));
@@ -222,43 +268,21 @@ absl::Status TensorStreamReader::Add(const wire::v1::TensorChunk& chunk) {
       HashTensorHeader(*hash_, header.name(), dtype, header.shape(), current_expected_);
       return absl::OkStatus();
     }
-    case wire::v1::TensorChunk::kData: {
-      if (!current_.has_value()) {
-        return absl::InvalidArgumentError("tensor stream: data before a tensor header");
-      }
-      const std::string& data = chunk.data();
-      if (data.size() > kMaxChunkBytes) {
-        return absl::InvalidArgumentError(absl::StrCat("tensor stream: chunk of ", data.size(),
-                                                       " bytes exceeds the limit of ",
-                                                       kMaxChunkBytes));
-      }
-      if (current_data_.size() + data.size() > current_expected_) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "tensor stream: tensor \"", current_->name(), "\" overflows its ",
-            current_expected_, " bytes"));
-      }
-      const uint64_t needed = current_data_.size() + data.size();
-      if (needed > current_data_.capacity()) {
-        current_data_.reserve(std::min<uint64_t>(
-            current_expected_, std::max<uint64_t>(needed, 2 * current_data_.capacity())));
-      }
-      current_data_.append(data);
-      hash_->Update(data);
-      data_bytes_ += data.size();
-      return absl::OkStatus();
-    }
+    case wire::v1::TensorChunk::kData:
+      return AddData(chunk.data(), nullptr);
     case wire::v1::TensorChunk::kEnd: {
       if (!begun_) return absl::InvalidArgumentError("tensor stream: end before begin");
       TESSERA_RETURN_IF_ERROR(FinishTensor());
-      if (record_.tensors.size() != declared_tensors_ || data_bytes_ != declared_bytes_) {
+      if (tensors_ != declared_tensors_ || data_bytes_ != declared_bytes_) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "tensor stream truncated: got ", record_.tensors.size(), " tensors / ",
+            "tensor stream truncated: got ", tensors_, " tensors / ",
             data_bytes_, " bytes of ", declared_tensors_, " / ", declared_bytes_));
       }
       digest_ = std::move(*hash_).Finish();
       if (chunk.end().sha256() != digest_) {
         return absl::DataLossError("tensor stream: SHA-256 mismatch");
       }
+      // (The sink's tensors were checked one by one in FinishTensor.)
       TESSERA_RETURN_IF_ERROR(CheckUniqueNames(record_));
       done_ = true;
       return absl::OkStatus();

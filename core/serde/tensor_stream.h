@@ -16,10 +16,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/model/tensor.h"
@@ -42,6 +44,12 @@ struct TensorStreamLimits {
   const ArrayRecord* expected_layout = nullptr;
   // Reject NaN/Inf in float tensors.
   bool require_finite = false;
+  // When set, each complete tensor (layout- and, if required, finiteness-checked) is handed to
+  // this sink instead of being kept, and Finish() returns an empty record. The sink sees a
+  // tensor BEFORE the stream's SHA-256 is checked (it covers the whole stream): whatever it
+  // does with it must be undone unless Finish() succeeds. An error from the sink ends the
+  // stream with that error.
+  std::function<absl::Status(Tensor)> on_tensor;
 };
 
 // SCAFFOLD runs (fleet.proto StrategyTask): the global model carries the server control
@@ -95,7 +103,11 @@ class TensorStreamReader {
   TensorStreamReader(const TensorStreamReader&) = delete;
   TensorStreamReader& operator=(const TensorStreamReader&) = delete;
 
+  // Every byte of tensor data is hashed as it arrives (no second pass at the end).
   absl::Status Add(const wire::v1::TensorChunk& chunk);
+  // The same, but a data chunk that carries its whole tensor is taken, not copied: `chunk`'s
+  // data is left holding a spare buffer that the next message parsed into it reuses.
+  absl::Status Add(wire::v1::TensorChunk&& chunk);
   // True once the end message was accepted.
   bool done() const { return done_; }
   uint64_t data_bytes_received() const { return data_bytes_; }
@@ -106,6 +118,8 @@ class TensorStreamReader {
 
  private:
   absl::Status FinishTensor();
+  // A data chunk; `take` (may be null) is the same bytes, which may be swapped in instead.
+  absl::Status AddData(const std::string& data, std::string* take);
 
   TensorStreamLimits limits_;
   bool begun_ = false;
@@ -118,6 +132,8 @@ class TensorStreamReader {
   std::string current_data_;
   uint64_t current_expected_ = 0;
   ArrayRecord record_;
+  uint32_t tensors_ = 0;                // complete tensors, kept or given to the sink
+  absl::flat_hash_set<std::string> sunk_names_;  // of the tensors given to the sink
   std::unique_ptr<crypto::Sha256> hash_;
   std::string digest_;
 };

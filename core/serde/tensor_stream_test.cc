@@ -6,11 +6,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "core/base/testing/status_matchers.h"
+#include "core/crypto/sha256.h"
 
 namespace tessera {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 ArrayRecord SampleRecord(size_t big_floats = 300000) {
@@ -156,6 +159,146 @@ TEST(TensorStreamTest, MessagesOutOfOrderAreRejected) {
   EXPECT_THAT(Decode(twice), StatusIs(absl::StatusCode::kInvalidArgument,
                                       HasSubstr("after the end")));
   EXPECT_THAT(Decode({wire::v1::TensorChunk()}), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// Decodes with the Add(TensorChunk&&) overload, which takes single-chunk tensors' buffers.
+absl::StatusOr<ArrayRecord> DecodeTaking(std::vector<wire::v1::TensorChunk> chunks,
+                                         TensorStreamLimits limits = {}) {
+  TensorStreamReader reader(std::move(limits));
+  for (auto& c : chunks) {
+    absl::Status s = reader.Add(std::move(c));
+    if (!s.ok()) return s;
+  }
+  return std::move(reader).Finish();
+}
+
+// w = float32 [1.0, 2.0], b = int64 7 (scalar).
+ArrayRecord TinyRecord() {
+  ArrayRecord r;
+  r.tensors.push_back(*Tensor::FromFloats("w", {2}, {1.0f, 2.0f}));
+  r.tensors.push_back(
+      *Tensor::Create("b", DType::kInt64, {}, std::string("\x07\0\0\0\0\0\0\0", 8)));
+  return r;
+}
+
+// SHA-256 of TinyRecord's canonical form (docs/wire_protocol.md), from Python's hashlib:
+//   d = b"tessera.tensors.v1" + u32(2)
+//     + u32(1) b"w" u32(1) u32(1) i64(2) u64(8) f32(1.0) f32(2.0)
+//     + u32(1) b"b" u32(5) u32(0) u64(8) i64(7)
+constexpr char kTinyRecordSha256[] =
+    "60b393148e129674dfb772041a77469739a264dade99bfb4911048c09998b5d9";
+
+TEST(TensorStreamTest, StreamingHashMatchesAnIndependentDigest) {
+  std::vector<wire::v1::TensorChunk> chunks = Encode(TinyRecord());
+  EXPECT_EQ(crypto::HexEncode(chunks.back().end().sha256()), kTinyRecordSha256);
+  TensorStreamReader copying;
+  for (const auto& c : chunks) ASSERT_THAT(copying.Add(c), IsOk());
+  EXPECT_EQ(crypto::HexEncode(copying.digest()), kTinyRecordSha256);
+  TensorStreamReader taking;
+  for (auto c : chunks) ASSERT_THAT(taking.Add(std::move(c)), IsOk());
+  EXPECT_EQ(crypto::HexEncode(taking.digest()), kTinyRecordSha256);
+}
+
+TEST(TensorStreamTest, TakingChunksGivesTheSameRecord) {
+  // 300,000 floats span two 1 MiB chunks (appended); the int64 scalar is one chunk (taken).
+  ArrayRecord r = SampleRecord();
+  r.tensors.push_back(*Tensor::FromFloats("one_chunk", {3}, {0.25f, -1.5f, 8.0f}));
+  auto back = DecodeTaking(Encode(r));
+  ASSERT_THAT(back, IsOk());
+  ASSERT_EQ(back->tensors.size(), 4u);
+  for (size_t i = 0; i < r.tensors.size(); ++i) {
+    EXPECT_EQ(back->tensors[i].name(), r.tensors[i].name());
+    EXPECT_EQ(back->tensors[i].data(), r.tensors[i].data()) << r.tensors[i].name();
+  }
+}
+
+TEST(TensorStreamTest, ATakenChunkStillLeavesItsMessageReusable) {
+  std::vector<wire::v1::TensorChunk> chunks = Encode(TinyRecord());
+  TensorStreamReader reader;
+  wire::v1::TensorChunk reused;
+  for (const auto& c : chunks) {
+    reused = c;  // as a gRPC reader parses each message into the same object
+    ASSERT_THAT(reader.Add(std::move(reused)), IsOk());
+  }
+  auto back = std::move(reader).Finish();
+  ASSERT_THAT(back, IsOk());
+  EXPECT_THAT(back->tensors[0].values<float>(), ElementsAre(1.0f, 2.0f));
+  EXPECT_THAT(back->tensors[1].values<int64_t>(), ElementsAre(7));
+}
+
+TEST(TensorStreamTest, ACorruptedTakenChunkIsRefused) {
+  // Each tensor of TinyRecord is a single data chunk, so the taking path handles each.
+  for (int which : {3, 5}) {  // begin, w header, w data, b header, b data, end
+    std::vector<wire::v1::TensorChunk> chunks = Encode(TinyRecord());
+    ASSERT_TRUE(chunks[which - 1].has_data());
+    (*chunks[which - 1].mutable_data())[1] ^= 0x40;
+    EXPECT_THAT(DecodeTaking(chunks), StatusIs(absl::StatusCode::kDataLoss, HasSubstr("SHA-256")))
+        << "chunk " << which;
+  }
+  // Also a multi-chunk tensor corrupted in its second chunk.
+  std::vector<wire::v1::TensorChunk> chunks = Encode(SampleRecord(), 1 << 16);
+  (*chunks[3].mutable_data())[7] ^= 1;
+  EXPECT_THAT(DecodeTaking(chunks), StatusIs(absl::StatusCode::kDataLoss));
+}
+
+TEST(TensorStreamTest, TakingKeepsTheChunkLimits) {
+  std::vector<wire::v1::TensorChunk> chunks = Encode(TinyRecord());
+  chunks[2].mutable_data()->append("xxxx");  // w is 8 bytes; 12 arrive
+  EXPECT_THAT(DecodeTaking(chunks), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("overflows its 8 bytes")));
+  chunks = Encode(TinyRecord());
+  std::vector<wire::v1::TensorChunk> no_header = {chunks[0], chunks[2]};
+  EXPECT_THAT(DecodeTaking(no_header), StatusIs(absl::StatusCode::kInvalidArgument,
+                                                HasSubstr("before a tensor header")));
+}
+
+TEST(TensorStreamTest, TheSinkGetsEachTensorAndFinishOnlyVerifies) {
+  std::vector<std::string> names;
+  std::vector<std::string> data;
+  TensorStreamLimits limits;
+  limits.on_tensor = [&](Tensor t) {
+    names.push_back(t.name());
+    data.push_back(t.data());
+    return absl::OkStatus();
+  };
+  auto back = DecodeTaking(Encode(TinyRecord()), limits);
+  ASSERT_THAT(back, IsOk());
+  EXPECT_TRUE(back->tensors.empty());
+  EXPECT_THAT(names, ElementsAre("w", "b"));
+  // float32 1.0 = 0x3f800000, 2.0 = 0x40000000, little-endian; int64 7.
+  EXPECT_EQ(data[0], std::string("\0\0\x80\x3f\0\0\0\x40", 8));
+  EXPECT_EQ(data[1], std::string("\x07\0\0\0\0\0\0\0", 8));
+}
+
+TEST(TensorStreamTest, TheSinkSeesTensorsBeforeTheDigestFails) {
+  std::vector<wire::v1::TensorChunk> chunks = Encode(TinyRecord());
+  (*chunks[4].mutable_data())[0] ^= 1;  // b's data
+  int seen = 0;
+  TensorStreamLimits limits;
+  limits.on_tensor = [&](Tensor) {
+    ++seen;
+    return absl::OkStatus();
+  };
+  EXPECT_THAT(DecodeTaking(chunks, limits), StatusIs(absl::StatusCode::kDataLoss));
+  EXPECT_EQ(seen, 2);  // as documented: the caller must undo what the sink did
+}
+
+TEST(TensorStreamTest, TheSinksErrorsAndDuplicateNamesEndTheStream) {
+  TensorStreamLimits failing;
+  failing.on_tensor = [](Tensor t) {
+    return absl::ResourceExhaustedError(absl::StrCat("no room for ", t.name()));
+  };
+  EXPECT_THAT(DecodeTaking(Encode(TinyRecord()), failing),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("no room for w")));
+  ArrayRecord twice = TinyRecord();
+  twice.tensors.push_back(twice.tensors[0]);
+  TensorStreamLimits accepting;
+  accepting.on_tensor = [](Tensor) { return absl::OkStatus(); };
+  EXPECT_THAT(DecodeTaking(Encode(twice), accepting),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("duplicate tensor name \"w\"")));
+  EXPECT_THAT(Decode(Encode(twice)), StatusIs(absl::StatusCode::kInvalidArgument,
+                                              HasSubstr("duplicate tensor name \"w\"")));
 }
 
 }  // namespace
