@@ -6,7 +6,9 @@
 //   rss           coordinator peak RSS (VmHWM) through one full round with 10 and 50
 //                 uploading clients and a --rss-params float32 model, as a multiple of it
 //   overhead      wall time per round with 10 and 50 tessera-client processes in
-//                 --bench-fixed-update mode (no training) and a --overhead-params model
+//                 --bench-fixed-update mode (no training) and a --overhead-params model,
+//                 next to the same bytes through raw mTLS streams on loopback (OpenSSL, no
+//                 framing, no hashing: privacy/crypto/tls_stream_baseline.h), --repeat times
 //   secagg        the same rounds with secure aggregation on, next to plain FedAvg: the
 //                 end-to-end ratio
 //
@@ -26,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/crypto/sha256.h"
 #include "core/serde/tensor_stream.h"
+#include "privacy/crypto/tls_stream_baseline.h"
 #include "tessera/wire/v1/control.grpc.pb.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 #include "tests/integration/process.h"
@@ -65,10 +68,11 @@ struct Env {
 };
 
 std::vector<std::string> g_coordinator_args;  // extra flags (--coordinator-arg)
+std::string g_bin_dir = BinDir();              // where tessera-coordinator/-client are (--bin-dir)
 
 std::unique_ptr<Process> StartCoordinator(const Env& env, const std::string& tag) {
   const std::string port_file = env.dir + "/" + tag + ".port";
-  std::vector<std::string> argv = {BinDir() + "/tessera-coordinator", "--listen", "127.0.0.1:0",
+  std::vector<std::string> argv = {g_bin_dir + "/tessera-coordinator", "--listen", "127.0.0.1:0",
                                    "--port-file", port_file, "--state-dir", env.dir + "/" + tag,
                                    "--ca", env.Pki("ca.pem"), "--cert", env.Pki("coordinator.pem"),
                                    "--key", env.Pki("coordinator.key")};
@@ -136,7 +140,7 @@ struct SimClient {
     uint64_t raw = 0;
     while (reader->Read(&c)) {
       raw += c.data().size();
-      if (verify && !stream.Add(c).ok()) return 0;
+      if (verify && !stream.Add(std::move(c)).ok()) return 0;
     }
     if (!reader->Finish().ok()) return 0;
     if (!verify) return raw;
@@ -267,14 +271,14 @@ int Distribution(const Env& env, double mb) {
   return 0;
 }
 
-int Rss(const Env& env, int64_t params) {
+int Rss(const Env& env, int64_t params, const std::vector<int>& client_counts) {
   ArrayRecord model = BenchModel(params);
   const double model_mb = static_cast<double>(model.TotalBytes()) / 1e6;
   std::printf("\n## Coordinator peak RSS through one round (%lld params, %.0f MB model)\n",
               static_cast<long long>(params), model_mb);
   std::printf("%8s %12s %14s %14s %12s %10s\n", "clients", "idle RSS MB", "created RSS MB",
               "peak RSS MB", "peak/model", "round s");
-  for (int n : {10, 50}) {
+  for (int n : client_counts) {
     const std::string tag = "rss" + std::to_string(n);
     auto coordinator = StartCoordinator(env, tag);
     if (!coordinator) return 1;
@@ -310,27 +314,96 @@ int Rss(const Env& env, int64_t params) {
   return 0;
 }
 
-// Median and minimum seconds of rounds 2.. of a run of `n` --bench-fixed-update clients
-// (round 1 includes the client processes starting), and MB moved per round; empty on failure.
+// Rounds 2.. of a run of `n` --bench-fixed-update clients (round 1 includes the client
+// processes starting): the median and minimum of the rounds' own seconds (RoundSummary.seconds:
+// select to evaluate, without the commit), the median start-to-start time of consecutive rounds
+// (everything a run waits for per round, the commit included), and MB moved per round; ok is
+// false on failure.
+// cpu_*: CPU seconds per round of rounds 2.. (/proc/PID/stat), of the coordinator and of all
+// client processes together.
 struct RoundTimes {
-  double median = 0, min = 0, mb = 0;
+  double median = 0, min = 0, cadence = 0, mb = 0;
+  double gap = 0;  // median of start-to-start less the round's own seconds: commit and next select
+  CpuSeconds cpu_coordinator, cpu_clients;
   bool ok = false;
 };
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 == 1 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// Seconds for `n` mTLS connections (the bench PKI's c0.. and coordinator certificates) to
+// each carry `bytes` down and then `bytes` up on loopback; 0 after printing the error.
+double RawTlsRoundSeconds(const Env& env, int n, uint64_t bytes) {
+  crypto::RawTlsRoundOptions o;
+  o.ca_path = env.Pki("ca.pem");
+  o.server = {env.Pki("coordinator.pem"), env.Pki("coordinator.key")};
+  for (int i = 0; i < n; ++i) {
+    const std::string name = "c" + std::to_string(i);
+    o.clients.push_back({env.Pki(name + ".pem"), env.Pki(name + ".key")});
+  }
+  o.down_bytes = bytes;
+  o.up_bytes = bytes;
+  absl::StatusOr<crypto::RawTlsRoundResult> r = crypto::TimeRawTlsRound(o);
+  if (!r.ok()) {
+    std::fprintf(stderr, "raw TLS baseline: %s\n", r.status().ToString().c_str());
+    return 0;
+  }
+  static bool printed = false;
+  if (!printed) {
+    std::printf("(raw TLS baseline: %s %s, 1 MiB writes)\n", r->version.c_str(),
+                r->cipher.c_str());
+    printed = true;
+  }
+  return r->seconds;
+}
 
 RoundTimes TimeRounds(const Env& env, const ArrayRecord& model, int n, int rounds, bool secure,
                       const std::string& tag);
 
-int Overhead(const Env& env, int64_t params, int rounds) {
+// Flower 1.12's gRPC deployment (no TLS), 50 clients, 1M float32 parameters, no training:
+// issue #20's side-by-side measurement on this machine. Flower is not installed here, so it
+// is quoted, not re-measured.
+constexpr double kFlowerRoundSeconds = 4.47;
+
+int Overhead(const Env& env, int64_t params, int rounds, int repeat) {
   ArrayRecord model = BenchModel(params);
   std::printf("\n## Round overhead, clients doing no training (%lld params, mTLS, %d rounds)\n",
               static_cast<long long>(params), rounds);
-  std::printf("%8s %16s %16s %16s\n", "clients", "median round s", "min round s",
-              "MB moved/round");
+  std::printf("round s: the round's own time (select..evaluate); start-to-start s: from one "
+              "round's start to the next (the commit included); raw TLS s: the round's bytes\n"
+              "through n raw mTLS streams, measured right after the run\n");
+  std::printf("CPU s/round: rounds 2.., user+system, of the coordinator and of all clients\n");
+  std::printf("between s: start-to-start less the round's own time (the commit, the next "
+              "round's plan and select)\n");
+  std::printf("%8s %4s %10s %10s %16s %10s %10s %10s %14s %10s %15s %15s\n", "clients", "rep",
+              "round s", "min s", "start-to-start s", "between s", "MB/round", "raw TLS s",
+              "s-t-s/raw TLS", "vs Flower", "coord CPU u+s", "clients CPU u+s");
   for (int n : {10, 50}) {
-    const RoundTimes t = TimeRounds(env, model, n, rounds, false, "ovh" + std::to_string(n));
-    if (!t.ok) return 1;
-    std::printf("%8d %16.3f %16.3f %16.1f\n", n, t.median, t.min, t.mb);
+    std::vector<double> cadence, raw, ratio;
+    for (int r = 0; r < repeat; ++r) {
+      const RoundTimes t = TimeRounds(env, model, n, rounds, false,
+                                      absl::StrCat("ovh", n, "-", r));
+      if (!t.ok) return 1;
+      const double tls = RawTlsRoundSeconds(env, n, model.TotalBytes());
+      if (tls <= 0) return 1;
+      cadence.push_back(t.cadence);
+      raw.push_back(tls);
+      ratio.push_back(t.cadence / tls);
+      std::printf("%8d %4d %10.3f %10.3f %16.3f %10.3f %10.1f %10.3f %14.2f %9.1fx "
+                  "%7.3f+%-7.3f %7.3f+%-7.3f\n", n, r + 1, t.median, t.min, t.cadence, t.gap,
+                  t.mb, tls,
+                  t.cadence / tls, kFlowerRoundSeconds / t.cadence, t.cpu_coordinator.user,
+                  t.cpu_coordinator.system, t.cpu_clients.user, t.cpu_clients.system);
+    }
+    std::printf("%8d %4s %10s %10s %16.3f %10s %10s %10.3f %14.2f %9.1fx\n", n, "med", "", "",
+                Median(cadence), "", "", Median(raw), Median(ratio),
+                kFlowerRoundSeconds / Median(cadence));
   }
+  std::printf("vs Flower: %.2f s (Flower 1.12 gRPC, no TLS, 50 clients, issue #20's measurement "
+              "on this machine, not re-measured) / start-to-start s\n", kFlowerRoundSeconds);
   return 0;
 }
 
@@ -363,7 +436,7 @@ RoundTimes TimeRounds(const Env& env, const ArrayRecord& model, int n, int round
     for (int i = 0; i < n; ++i) {
       const std::string name = "c" + std::to_string(i);
       procs.push_back(std::make_unique<Process>(
-          std::vector<std::string>{BinDir() + "/tessera-client", "--coordinator",
+          std::vector<std::string>{g_bin_dir + "/tessera-client", "--coordinator",
                                    "127.0.0.1:" + std::to_string(port), "--name", name, "--ca",
                                    env.Pki("ca.pem"), "--cert", env.Pki(name + ".pem"), "--key",
                                    env.Pki(name + ".key"), "--bench-fixed-update"},
@@ -371,22 +444,58 @@ RoundTimes TimeRounds(const Env& env, const ArrayRecord& model, int n, int round
     }
     auto control = wire::v1::Control::NewStub(env.Channel(port, "operator"));
     const std::string run = CreateBenchRun(*control, model, n, rounds, secure);
-    wire::v1::RunStatus status = AwaitRunEnd(*control, run, 600);
-    std::vector<double> secs;
+    // CPU used by the coordinator and the clients, summed: at the end of round 1, then at
+    // the end of the run.
+    auto cpu = [&] {
+      std::pair<CpuSeconds, CpuSeconds> total{ProcessCpuSeconds(coordinator->pid()), {}};
+      for (const auto& p : procs) {
+        const CpuSeconds c = ProcessCpuSeconds(p->pid());
+        total.second.user += c.user;
+        total.second.system += c.system;
+      }
+      return total;
+    };
+    std::pair<CpuSeconds, CpuSeconds> cpu_first;
+    uint32_t rounds_first = 0;
+    wire::v1::RunStatus status;
+    const auto until = Clock::now() + std::chrono::seconds(600);
+    while (Clock::now() < until && status.state() != wire::v1::COMPLETED &&
+           status.state() != wire::v1::FAILED) {
+      status = AwaitRunEnd(*control, run, 0.02);
+      if (rounds_first == 0 && status.completed_rounds() >= 1) {
+        cpu_first = cpu();
+        rounds_first = status.completed_rounds();
+      }
+    }
+    const std::pair<CpuSeconds, CpuSeconds> cpu_last = cpu();
+    std::vector<double> secs, cadence, gaps;
     double mb = 0;
+    int64_t last_start = 0;
+    double last_seconds = 0;
     for (const auto& r : status.rounds()) {
       if (r.state() != wire::v1::ROUND_COMPLETED) continue;
       // Round 1 includes waiting for all client processes to start; skip it.
       if (r.round() == 1) continue;
       secs.push_back(r.seconds());
+      if (last_start > 0) {
+        cadence.push_back(static_cast<double>(r.started_unix_ms() - last_start) / 1e3);
+        gaps.push_back(cadence.back() - last_seconds);
+      }
+      last_start = r.started_unix_ms();
+      last_seconds = r.seconds();
       mb = static_cast<double>(r.bytes_down() + r.bytes_up()) / 1e6;
     }
     std::sort(secs.begin(), secs.end());
-    if (secs.empty()) {
+    if (secs.empty() || cadence.empty()) {
       std::printf("%8d  (run %s: %s)\n", n, wire::v1::RunState_Name(status.state()).c_str(),
                   status.message().c_str());
     } else {
-      times = {secs[secs.size() / 2], secs.front(), mb, true};
+      times = {Median(secs), secs.front(), Median(cadence), mb, Median(gaps), {}, {}, true};
+      const double counted = std::max<double>(1, status.completed_rounds() - rounds_first);
+      times.cpu_coordinator = {(cpu_last.first.user - cpu_first.first.user) / counted,
+                               (cpu_last.first.system - cpu_first.first.system) / counted};
+      times.cpu_clients = {(cpu_last.second.user - cpu_first.second.user) / counted,
+                           (cpu_last.second.system - cpu_first.second.system) / counted};
     }
     procs.clear();
     coordinator->Kill(SIGKILL);
@@ -402,16 +511,26 @@ int main(int argc, char** argv) {
   std::string only;
   double dist_mb = 100;
   int64_t rss_params = 10'000'000;
+  std::vector<int> rss_clients = {10, 50};
   int64_t overhead_params = 1'000'000;
-  int rounds = 6;
+  int rounds = 8;
+  int repeat = 1;
   CLI::App app{"Tessera federation benchmarks (real coordinator process, mTLS, loopback)"};
   app.add_option("--only", only, "distribution | rss | overhead | secagg");
   app.add_option("--dist-mb", dist_mb, "model size for distribution")->capture_default_str();
   app.add_option("--rss-params", rss_params, "float32 params for the RSS bench")->capture_default_str();
+  app.add_option("--rss-clients", rss_clients, "client counts for the RSS bench (1 to 50 each)")
+      ->delimiter(',')->capture_default_str()->check(CLI::Range(1, 50));
   app.add_option("--overhead-params", overhead_params, "params for round overhead")->capture_default_str();
   app.add_option("--coordinator-arg", tessera::bench::g_coordinator_args,
                  "extra tessera-coordinator flag (repeatable), e.g. --coordinator-arg=--max-concurrent-uploads=1");
+  app.add_option("--bin-dir", tessera::bench::g_bin_dir,
+                 "directory of the tessera-coordinator and tessera-client to run (e.g. an "
+                 "earlier build, for a before/after comparison in one session)")
+      ->capture_default_str();
   app.add_option("--rounds", rounds, "rounds for round overhead")->capture_default_str();
+  app.add_option("--repeat", repeat, "runs of each round overhead configuration")
+      ->capture_default_str()->check(CLI::Range(1, 20));
   CLI11_PARSE(app, argc, argv);
   signal(SIGPIPE, SIG_IGN);
   tessera::bench::Env env;
@@ -425,8 +544,8 @@ int main(int argc, char** argv) {
   std::printf("tessera-bench-federation (work dir %s)\n", env.dir.c_str());
   int rc = 0;
   if (only.empty() || only == "distribution") rc |= tessera::bench::Distribution(env, dist_mb);
-  if (only.empty() || only == "rss") rc |= tessera::bench::Rss(env, rss_params);
-  if (only.empty() || only == "overhead") rc |= tessera::bench::Overhead(env, overhead_params, rounds);
+  if (only.empty() || only == "rss") rc |= tessera::bench::Rss(env, rss_params, rss_clients);
+  if (only.empty() || only == "overhead") rc |= tessera::bench::Overhead(env, overhead_params, rounds, repeat);
   if (only.empty() || only == "secagg") {
     rc |= tessera::bench::SecAggOverhead(env, overhead_params, rounds);
   }

@@ -1,10 +1,13 @@
 #include "tools/bench/federation_support.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -129,6 +132,24 @@ uint64_t ProcStatusField(pid_t pid, const std::string& name) {
 }
 
 uint64_t PeakRssBytes(pid_t pid) { return ProcStatusField(pid, "VmHWM") * 1024; }
+
+CpuSeconds ProcessCpuSeconds(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  std::getline(in, line);
+  // Field 2 is "(comm)", which may hold spaces: fields 14 and 15 count from the last ')'.
+  const size_t close = line.rfind(')');
+  if (close == std::string::npos) return {};
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return {static_cast<double>(utime) / tick, static_cast<double>(stime) / tick};
+}
 
 uint64_t OpenFileCount(pid_t pid) {
   std::error_code ec;

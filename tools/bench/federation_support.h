@@ -43,6 +43,13 @@ uint64_t ProcStatusField(pid_t pid, const std::string& name);
 // VmHWM (peak resident set) in bytes.
 uint64_t PeakRssBytes(pid_t pid);
 
+// CPU seconds the process has used so far (/proc/PID/stat utime and stime); {0, 0} if gone.
+struct CpuSeconds {
+  double user = 0;
+  double system = 0;
+};
+CpuSeconds ProcessCpuSeconds(pid_t pid);
+
 // Entries of /proc/PID/fd: the process's open file descriptors.
 uint64_t OpenFileCount(pid_t pid);
 
