@@ -257,6 +257,12 @@ uint64_t WeightedAccumulator::memory_bytes() const {
   return bytes;
 }
 
+uint64_t WeightedAccumulator::MemoryBytesFor(const ArrayRecord& layout) {
+  uint64_t elements = 1;  // the weights' sum
+  for (const Tensor& t : layout.tensors) elements += static_cast<uint64_t>(t.numel());
+  return elements * BinnedSum::kBytesPerElement;
+}
+
 absl::Status WeightedAccumulator::Merge(const WeightedAccumulator& other) {
   if (other.specs_.size() != specs_.size()) {
     return absl::InvalidArgumentError(absl::StrCat("merge: expected ", specs_.size(),

@@ -86,6 +86,8 @@ class WeightedAccumulator {
 
   // Bytes held for the running sums (25 per parameter).
   uint64_t memory_bytes() const;
+  // memory_bytes() of an accumulator created for `layout`, without making one.
+  static uint64_t MemoryBytesFor(const ArrayRecord& layout);
 
   // Partial sums: adds everything `other` holds, so that an accumulator per process (or
   // thread) over disjoint sets of updates, merged in any order, ends with exactly the bits of

@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
   app.add_option("--transport-memory-bytes", options.transport_memory_bytes,
                  "memory gRPC may use for transport buffers")
       ->capture_default_str()->check(CLI::Range(int64_t{8} << 20, int64_t{1} << 40));
+  app.add_option("--fold-memory-bytes", options.fold_memory_bytes,
+                 "rounds whose exact accumulator (25 bytes per parameter) is larger stage each "
+                 "update on disk under STATE_DIR/staging and average block by block")
+      ->capture_default_str()->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
   app.add_option("--max-message-bytes", options.max_message_bytes,
                  "largest gRPC message (secure aggregation sends a model's masked input in one)")
       ->check(CLI::Range(1 << 20, 1 << 30));

@@ -10,10 +10,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "aggregation/fed_avg.h"
 #include "coordinator/round/round_phases.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "coordinator/round/secure_aggregation.h"
+#include "coordinator/round/update_staging.h"
 #include "core/base/status_macros.h"
 #include "core/config/run_config.h"
 #include "core/serde/tensor_stream.h"
@@ -114,10 +116,17 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
           updated = run->record;
         }
         updated.set_completed_rounds(number);
-        absl::StatusOr<ArrayRecord> stored = StoredModel(**model);
-        commit = stored.ok() ? state_->CommitRound(updated, summary, *stored,
-                                                   charge ? &*charge : nullptr)
-                             : stored.status();
+        // Without server state the weights are stored as they are: a copy would be one more
+        // model in memory at the commit (docs/architecture.md, "Coordinator memory").
+        const ArrayRecord* stored = &(*model)->weights;
+        absl::StatusOr<ArrayRecord> with_state;
+        if (!(*model)->server_state.tensors.empty()) {
+          with_state = StoredModel(**model);
+          stored = with_state.ok() ? &*with_state : nullptr;
+        }
+        commit = stored != nullptr ? state_->CommitRound(updated, summary, *stored,
+                                                         charge ? &*charge : nullptr)
+                                   : with_state.status();
         if (commit.ok()) {  // published only once durable
           NoIoMutexLock l(&run->mu);
           run->record = std::move(updated);
@@ -277,8 +286,20 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
     round->dp = run->privacy;
     round->dp_clip = summary->privacy().clip_norm();
   }
+  if (!options_.staging_dir.empty() && !run->strategy->HoldsUpdates() &&
+      aggregation::WeightedAccumulator::MemoryBytesFor(global->weights) >
+          options_.fold_memory_bytes) {
+    absl::StatusOr<std::shared_ptr<UpdateStaging>> staging = UpdateStaging::Create(
+        absl::StrCat(options_.staging_dir, "/", staging_seq_.fetch_add(1)), global->weights);
+    if (!staging.ok()) return staging.status();
+    round->staging = *std::move(staging);
+    LOG(INFO) << "run " << run->id << " round " << summary->round() << ": updates staged in "
+              << round->staging->dir() << " (an exact accumulator would take "
+              << aggregation::WeightedAccumulator::MemoryBytesFor(global->weights)
+              << " bytes, over the fold budget of " << options_.fold_memory_bytes << ")";
+  }
   {
-    absl::StatusOr<UpdateFold> fold = run->strategy->NewFold(global->weights);
+    absl::StatusOr<UpdateFold> fold = run->strategy->NewFold(global->weights, round->staging);
     if (!fold.ok()) return fold.status();
     absl::MutexLock l(&round->mu);
     round->fold.emplace(*std::move(fold));

@@ -86,17 +86,7 @@ absl::StatusOr<ArrayRecord> CombineHeld(const StrategyConfig& s,
 
 }  // namespace
 
-absl::Status UpdateFold::Add(const ArrayRecord& update, const UpdateWeight& w) {
-  if (IsRobustRule(config_)) {
-    held_.push_back(update);
-  } else {
-    TESSERA_RETURN_IF_ERROR(accumulator_->AddFinite(update, w.weight));
-  }
-  AddFolded(w);
-  return absl::OkStatus();
-}
-
-void UpdateFold::AddFolded(const UpdateWeight& w) {
+void UpdateFold::CountSteps(const UpdateWeight& w) {
   if (w.local_steps > 0) {
     p_ += static_cast<double>(w.num_examples);
     p_tau_ += static_cast<double>(w.num_examples) * w.local_steps;
@@ -104,26 +94,65 @@ void UpdateFold::AddFolded(const UpdateWeight& w) {
   }
 }
 
-absl::Status UpdateFold::Merge(const aggregation::WeightedAccumulator& partial) {
+absl::Status UpdateFold::Add(const ArrayRecord& update, const UpdateWeight& w) {
   if (IsRobustRule(config_)) {
+    held_.push_back(update);
+  } else if (staging_ != nullptr) {
+    TESSERA_ASSIGN_OR_RETURN(StagedFile file, staging_->Write(update));
+    return AddStaged(std::move(file), w);
+  } else {
+    TESSERA_RETURN_IF_ERROR(accumulator_->AddFinite(update, w.weight));
+  }
+  CountSteps(w);
+  return absl::OkStatus();
+}
+
+absl::Status UpdateFold::Merge(const aggregation::WeightedAccumulator& partial) {
+  if (IsRobustRule(config_) || staging_ != nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "strategy \"", StrategyName(config_.kind()),
-        "\" combines individual updates: a partial sum cannot be folded"));
+        "strategy \"", StrategyName(config_.kind()), "\"",
+        staging_ != nullptr ? " with staged uploads" : " combines individual updates",
+        ": a partial sum cannot be folded"));
   }
   return accumulator_->Merge(partial);
 }
 
+absl::Status UpdateFold::AddStaged(StagedFile file, const UpdateWeight& w) {
+  if (staging_ == nullptr) return absl::FailedPreconditionError("the fold is not staged");
+  // A staged fold's accumulator has no tensors: it sums the weights exactly, and refuses a
+  // weight as a fold in memory would.
+  TESSERA_RETURN_IF_ERROR(accumulator_->AddFinite(ArrayRecord(), w.weight));
+  staged_.push_back(std::move(file));
+  staged_weights_.push_back(w.weight);
+  CountSteps(w);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ArrayRecord> UpdateFold::Aggregate() && {
+  double total_weight = 0;
+  absl::StatusOr<ArrayRecord> mean;
+  if (IsRobustRule(config_)) {
+    mean = CombineHeld(config_, held_);
+  } else if (staging_ != nullptr) {
+    total_weight = accumulator_->total_weight();
+    std::vector<const StagedFile*> files;
+    files.reserve(staged_.size());
+    for (const StagedFile& f : staged_) files.push_back(&f);
+    mean = staged_.empty() ? absl::FailedPreconditionError("no updates to average")
+                           : staging_->WeightedMean(files, staged_weights_);
+  } else {
+    total_weight = accumulator_->total_weight();
+    mean = std::move(*accumulator_).Average();
+  }
   if (config_.kind() == StrategyConfig::FEDNOVA && p_over_tau_ > 0) {
     // FedNova's sum of examples / local_steps is the accumulator's weight sum: take its exact
     // value, not the running double (whose last bit depends on the arrival order).
-    p_over_tau_ = accumulator_->total_weight();
+    p_over_tau_ = total_weight;
   }
-  absl::StatusOr<ArrayRecord> mean = IsRobustRule(config_)
-                                         ? CombineHeld(config_, held_)
-                                         : std::move(*accumulator_).Average();
   accumulator_.reset();
   held_.clear();
+  staged_.clear();  // removes the files
+  staged_weights_.clear();
   if (!mean.ok()) return mean.status();
   if (config_.kind() == StrategyConfig::FEDNOVA) {
     if (!(p_ > 0 && p_over_tau_ > 0)) {
@@ -204,10 +233,21 @@ absl::StatusOr<UpdateWeight> RoundStrategy::Weigh(
   return w;
 }
 
-absl::StatusOr<UpdateFold> RoundStrategy::NewFold(const ArrayRecord& layout) const {
+absl::StatusOr<UpdateFold> RoundStrategy::NewFold(const ArrayRecord& layout,
+                                                  std::shared_ptr<UpdateStaging> staging) const {
+  // Robust rules hold the updates themselves (no running sum: it used to be made anyway, 25
+  // unused bytes per parameter); a staged fold's updates are files, and its accumulator only
+  // sums the weights.
+  TESSERA_RETURN_IF_ERROR(CheckUniqueNames(layout));
+  if (IsRobustRule(config_)) return UpdateFold(config_, std::nullopt, nullptr);
+  if (staging != nullptr) {
+    TESSERA_ASSIGN_OR_RETURN(aggregation::WeightedAccumulator weights,
+                             aggregation::WeightedAccumulator::Create(ArrayRecord()));
+    return UpdateFold(config_, std::move(weights), std::move(staging));
+  }
   TESSERA_ASSIGN_OR_RETURN(aggregation::WeightedAccumulator acc,
                            aggregation::WeightedAccumulator::Create(layout));
-  return UpdateFold(config_, std::move(acc));
+  return UpdateFold(config_, std::move(acc), nullptr);
 }
 
 std::pair<ArrayRecord, ArrayRecord> SplitStoredModel(ArrayRecord stored) {

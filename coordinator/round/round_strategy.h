@@ -21,6 +21,7 @@
 #include "aggregation/fed_avg.h"
 #include "aggregation/server_optimizer.h"
 #include "coordinator/round/model_snapshot.h"
+#include "coordinator/round/update_staging.h"
 #include "core/model/tensor.h"
 #include "tessera/wire/v1/control.pb.h"
 #include "tessera/wire/v1/fleet.pb.h"
@@ -35,35 +36,54 @@ struct UpdateWeight {
 };
 
 // One round's updates under the run's strategy: a streaming weighted mean (exact whatever
-// the arrival order), or for robust rules every update held until aggregation. Not
-// thread-safe: the round's lock guards it.
+// the arrival order), or for robust rules every update held until aggregation. A fold made
+// with an UpdateStaging (NewFold) keeps no accumulator: each update is a file, and Aggregate
+// computes the same exact mean block by block (update_staging.h). Not thread-safe: the
+// round's lock guards it.
 class UpdateFold {
  public:
   // Accept update: folds `update` with `w`. A streaming mean checks layout and weight
   // first, so a rejected update leaves the fold unchanged; a held update's layout is
-  // checked by the caller (CheckSameLayout with the round's model, outside the lock).
+  // checked by the caller (CheckSameLayout with the round's model, outside the lock). A
+  // staged fold writes `update` to its staging directory (under the caller's lock: the
+  // round loop stages outside it, then calls AddStaged).
   absl::Status Add(const ArrayRecord& update, const UpdateWeight& w);
+  // Accept update for a staged fold: `file` was written by staging()->Write. On error the
+  // file is removed and the fold is unchanged. FAILED_PRECONDITION for a fold that is not
+  // staged; INVALID_ARGUMENT for a weight WeightedAccumulator would refuse.
+  absl::Status AddStaged(StagedFile file, const UpdateWeight& w);
+  // The staging directory of a staged fold; null otherwise.
+  const std::shared_ptr<UpdateStaging>& staging() const { return staging_; }
   // Partial sums (tessera-sim across MPI ranks): folds `partial`, the exact weighted sum of
   // updates another process folded with this strategy's weights, as if each had been Add()ed
   // (bit for bit: WeightedAccumulator::Merge); each of them then enters with AddFolded.
-  // Errors: FAILED_PRECONDITION for a robust rule (it needs every update); Merge's errors
-  // (layout, count), leaving the fold unchanged.
+  // Errors: FAILED_PRECONDITION for a robust rule (it needs every update) or a staged fold;
+  // Merge's errors (layout, count), leaving the fold unchanged.
   absl::Status Merge(const aggregation::WeightedAccumulator& partial);
   // Add() for an update whose values came in a Merge()d partial: its weight's bookkeeping
   // only (FedNova's sums; the weight itself is in the partial).
-  void AddFolded(const UpdateWeight& w);
+  void AddFolded(const UpdateWeight& w) { CountSteps(w); }
   // Aggregate: the combined update of everything added (the weighted mean, FedNova's
-  // normalized update, or the robust rule's result). The fold is spent.
+  // normalized update, or the robust rule's result). The fold is spent; a staged fold's
+  // files are removed.
   absl::StatusOr<ArrayRecord> Aggregate() &&;
 
  private:
   friend class RoundStrategy;
-  UpdateFold(wire::v1::StrategyConfig config, aggregation::WeightedAccumulator accumulator)
-      : config_(std::move(config)), accumulator_(std::move(accumulator)) {}
+  UpdateFold(wire::v1::StrategyConfig config,
+             std::optional<aggregation::WeightedAccumulator> accumulator,
+             std::shared_ptr<UpdateStaging> staging)
+      : config_(std::move(config)), accumulator_(std::move(accumulator)),
+        staging_(std::move(staging)) {}
+  // FedNova's sums over the round.
+  void CountSteps(const UpdateWeight& w);
 
   wire::v1::StrategyConfig config_;
-  std::optional<aggregation::WeightedAccumulator> accumulator_;
+  std::optional<aggregation::WeightedAccumulator> accumulator_;  // a streaming mean in memory
   std::vector<ArrayRecord> held_;  // robust rules
+  std::shared_ptr<UpdateStaging> staging_;  // a staged mean
+  std::vector<StagedFile> staged_;
+  std::vector<double> staged_weights_;
   // FedNova's sums over the round (p = examples, tau = local steps).
   double p_ = 0, p_tau_ = 0, p_over_tau_ = 0;
 };
@@ -97,8 +117,10 @@ class RoundStrategy {
   // without a valid "local_steps" metric).
   absl::StatusOr<UpdateWeight> Weigh(uint64_t num_examples,
                                      const std::map<std::string, double>& metrics) const;
-  // A new round's fold for updates of `layout`.
-  absl::StatusOr<UpdateFold> NewFold(const ArrayRecord& layout) const;
+  // A new round's fold for updates of `layout`: staged in `staging` when given and the
+  // strategy computes a weighted mean (robust rules always hold their updates in memory).
+  absl::StatusOr<UpdateFold> NewFold(const ArrayRecord& layout,
+                                     std::shared_ptr<UpdateStaging> staging = nullptr) const;
   // Aggregate: the next global model from the round's combined update: SCAFFOLD's server
   // step sizes, then the server optimizer (whose state advances) or global += mean.
   // `reported` of `population` connected clients contributed.

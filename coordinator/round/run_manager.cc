@@ -42,6 +42,10 @@ void RunManager::Shutdown() {
 }
 
 absl::Status RunManager::Recover() {
+  // No round survives a restart: staged updates of interrupted rounds are garbage.
+  if (!options_.staging_dir.empty()) {
+    TESSERA_RETURN_IF_ERROR(ResetStagingRoot(options_.staging_dir));
+  }
   TESSERA_RETURN_IF_ERROR(SecureAggregation::AbortInterruptedSessions(*state_));
   // An interrupted release is charged (and recorded) before any run resumes.
   TESSERA_RETURN_IF_ERROR(RecoverReleases(*state_));

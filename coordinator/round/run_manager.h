@@ -35,6 +35,7 @@
 #include "coordinator/round/privacy_plan.h"
 #include "coordinator/round/run_governance.h"
 #include "coordinator/round/run_retention.h"
+#include "coordinator/round/update_staging.h"
 #include "coordinator/round/run_metrics.h"
 #include "coordinator/state/coordinator_state.h"
 #include "core/model/tensor.h"
@@ -70,6 +71,13 @@ struct RunManagerOptions {
   // Robust rules (median, trimmed mean, Krum) hold every update of a round in memory: an
   // attempt whose updates could exceed this many bytes fails before dispatch.
   uint64_t max_held_update_bytes = 8ull << 30;
+  // Weighted means whose exact accumulator (25 bytes per parameter,
+  // WeightedAccumulator::MemoryBytesFor) would exceed this many bytes stage each accepted
+  // update to a file under `staging_dir` and average them block by block at the end of the
+  // round (update_staging.h); smaller ones fold in memory. Empty `staging_dir`: always in
+  // memory. Recover() empties `staging_dir` (docs/architecture.md, "Coordinator memory").
+  uint64_t fold_memory_bytes = 32ull << 20;
+  std::string staging_dir;
   // Provenance (docs/governance.md): the build recorded with every run, and the key that
   // signs bills of materials and audit heads (exports and audit exports fail without one).
   std::string coordinator_version;
@@ -183,6 +191,20 @@ class RunManager {
                                   uint64_t num_examples,
                                   const std::map<std::string, double>& metrics,
                                   uint64_t bytes_up);
+  // Upload staging (push_update.cc): the directory an update for `task_id` may stream into
+  // tensor by tensor (UpdateStaging::Begin) when its round stages updates
+  // (RunManagerOptions::fold_memory_bytes) without central DP (which clips the whole update
+  // first); null otherwise. Errors: as BeginUpdate.
+  absl::StatusOr<std::shared_ptr<UpdateStaging>> UploadStaging(absl::string_view task_id,
+                                                               absl::string_view client);
+  // SubmitUpdate for an update that streamed into `file` (a StagedWriter of UploadStaging's
+  // directory, finished once the stream's SHA-256 verified). Same errors as SubmitUpdate, and
+  // FAILED_PRECONDITION when the round does not take streamed updates. The file is removed
+  // unless the update is accepted.
+  absl::Status SubmitStagedUpdate(absl::string_view task_id, absl::string_view client,
+                                  uint64_t num_examples,
+                                  const std::map<std::string, double>& metrics, StagedFile file,
+                                  uint64_t bytes_up);
   // Hands a secure aggregation message of a TRAIN task's client to its round; on OK,
   // `reply` gets the coordinator's answer when the phase closes. Errors: as BeginUpdate
   // (FAILED_PRECONDITION also for a run without secure aggregation), and those of
@@ -263,10 +285,12 @@ class RunManager {
   struct Task;
   struct Run;
 
-  // SubmitUpdate (`update` set) or SubmitFoldedUpdate (null).
+  // SubmitUpdate (`update` set), SubmitStagedUpdate (`streamed` set) or SubmitFoldedUpdate
+  // (neither).
   absl::Status AcceptUpdate(absl::string_view task_id, absl::string_view client,
                             uint64_t num_examples, const std::map<std::string, double>& metrics,
-                            const ArrayRecord* update, uint64_t bytes_up);
+                            const ArrayRecord* update, uint64_t bytes_up,
+                            StagedFile* streamed = nullptr);
   // FAILED_PRECONDITION when `round` needs each update itself (MergePartialUpdate).
   static absl::Status CheckPartialSums(const Round& round);
 
@@ -362,6 +386,7 @@ class RunManager {
   std::map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
   uint64_t next_watcher_ ABSL_GUARDED_BY(mu_) = 1;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<uint64_t> staging_seq_{0};  // names the staging directory of each round attempt
   // Serializes StartRun's dataset check with the state change it guards.
   absl::Mutex start_mu_;
 };

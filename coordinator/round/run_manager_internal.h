@@ -76,6 +76,9 @@ struct RunManager::Round {
   // The strategy's fold of this round's updates (training rounds without secure
   // aggregation).
   std::optional<UpdateFold> fold ABSL_GUARDED_BY(mu);
+  // Set before dispatch when the fold is staged (RunManagerOptions::fold_memory_bytes):
+  // SubmitUpdate writes each update here outside `mu`. Its directory goes with the round.
+  std::shared_ptr<UpdateStaging> staging;
   double weighted_loss ABSL_GUARDED_BY(mu) = 0;      // sum of loss * examples
   double weighted_accuracy ABSL_GUARDED_BY(mu) = 0;  // sum of accuracy * examples
   uint64_t examples ABSL_GUARDED_BY(mu) = 0;

@@ -1,5 +1,6 @@
 // RunManager's Fleet side: looking up tasks and taking updates and evaluations.
 #include <cmath>
+#include <optional>
 
 #include <glog/logging.h>
 
@@ -7,6 +8,7 @@
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/peer_text.h"
 #include "coordinator/round/run_manager_internal.h"
+#include "coordinator/round/update_staging.h"
 #include "core/base/status_macros.h"
 
 namespace tessera::coordinator {
@@ -117,11 +119,28 @@ absl::Status RunManager::SubmitFoldedUpdate(absl::string_view task_id, absl::str
   return AcceptUpdate(task_id, client, num_examples, metrics, nullptr, bytes_up);
 }
 
+absl::StatusOr<std::shared_ptr<UpdateStaging>> RunManager::UploadStaging(
+    absl::string_view task_id, absl::string_view client) {
+  TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
+  const Round& round = *task->round;
+  if (task->task.type() != wire::v1::TRAIN || round.dp != nullptr) return nullptr;
+  return round.staging;  // set before dispatch, never changed
+}
+
+absl::Status RunManager::SubmitStagedUpdate(absl::string_view task_id, absl::string_view client,
+                                            uint64_t num_examples,
+                                            const std::map<std::string, double>& metrics,
+                                            StagedFile file, uint64_t bytes_up) {
+  return AcceptUpdate(task_id, client, num_examples, metrics, nullptr, bytes_up, &file);
+}
+
 absl::Status RunManager::CheckPartialSums(const Round& round) {
-  if (round.dp != nullptr || round.secagg != nullptr || round.strategy->HoldsUpdates()) {
+  if (round.dp != nullptr || round.secagg != nullptr || round.strategy->HoldsUpdates() ||
+      round.staging != nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "round ", round.number, " needs each update (central DP clips each, secure "
-        "aggregation masks each, a robust rule compares them): a partial sum is refused"));
+        "aggregation masks each, a robust rule compares them, staging writes each to disk): "
+        "a partial sum is refused"));
   }
   return absl::OkStatus();
 }
@@ -141,7 +160,8 @@ absl::Status RunManager::MergePartialUpdate(absl::string_view task_id, absl::str
 absl::Status RunManager::AcceptUpdate(absl::string_view task_id, absl::string_view client,
                                       uint64_t num_examples,
                                       const std::map<std::string, double>& metrics,
-                                      const ArrayRecord* values, uint64_t bytes_up) {
+                                      const ArrayRecord* values, uint64_t bytes_up,
+                                      StagedFile* streamed) {
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
   if (task->task.type() != wire::v1::TRAIN) {
     return absl::FailedPreconditionError(absl::StrCat("task ", task_id, " is not a training task"));
@@ -157,7 +177,11 @@ absl::Status RunManager::AcceptUpdate(absl::string_view task_id, absl::string_vi
     }
   }
   Round& round = *task->round;
-  if (values == nullptr) TESSERA_RETURN_IF_ERROR(CheckPartialSums(round));
+  if (streamed != nullptr && (round.staging == nullptr || round.dp != nullptr)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "round ", round.number, " does not take updates streamed to disk"));
+  }
+  if (values == nullptr && streamed == nullptr) TESSERA_RETURN_IF_ERROR(CheckPartialSums(round));
   static const ArrayRecord kFolded;  // its values are in a merged partial sum
   const ArrayRecord& update = values != nullptr ? *values : kFolded;
   // Validate outside the round lock (concurrent uploads scan in parallel); the fold under
@@ -178,6 +202,15 @@ absl::Status RunManager::AcceptUpdate(absl::string_view task_id, absl::string_vi
   }
   const bool hold = round.strategy->HoldsUpdates();
   if (hold) TESSERA_RETURN_IF_ERROR(CheckSameLayout(round.model->weights, update));
+  // A staged fold's file is written here, outside the round's lock (uploads write in
+  // parallel); it is removed again if the update is refused below.
+  std::optional<StagedFile> staged;
+  if (streamed != nullptr) {
+    staged.emplace(std::move(*streamed));  // checked finite as it was written
+  } else if (round.staging != nullptr && !hold && values != nullptr) {
+    TESSERA_ASSIGN_OR_RETURN(StagedFile file, round.staging->Write(folded));
+    staged.emplace(std::move(file));
+  }
   {
     absl::MutexLock l(&round.mu);
     if (!round.open) {
@@ -187,7 +220,9 @@ absl::Status RunManager::AcceptUpdate(absl::string_view task_id, absl::string_vi
       return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already has an update"));
     }
     // A rejected update leaves the fold unchanged.
-    if (values != nullptr) {
+    if (staged) {
+      TESSERA_RETURN_IF_ERROR(round.fold->AddStaged(*std::move(staged), weight));
+    } else if (values != nullptr) {
       TESSERA_RETURN_IF_ERROR(round.fold->Add(hold ? update : folded, weight));
     } else {
       round.fold->AddFolded(weight);

@@ -89,6 +89,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   run_options.max_message_bytes = static_cast<uint64_t>(options.max_message_bytes);
   run_options.fault_crash_at = options.fault_crash_at;
   run_options.max_runs = options.max_runs;
+  run_options.fold_memory_bytes = options.fold_memory_bytes;
+  run_options.staging_dir = options.state_dir + "/staging";
   run_options.retention.set_keep_last(options.retain_last);
   run_options.retention.set_keep_every(options.retain_every);
   TESSERA_RETURN_IF_ERROR(ValidateRetentionDefaults(run_options.retention));

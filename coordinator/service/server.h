@@ -42,6 +42,9 @@ struct CoordinatorServerOptions {
   // shrinks flow-control windows, so many concurrent uploads wait at their senders instead
   // of piling up here. Independent of the model size and the number of clients.
   int64_t transport_memory_bytes = 64 << 20;
+  // A round whose exact accumulator (25 bytes per parameter) would be larger stages its
+  // updates in STATE_DIR/staging and averages them block by block (RunManagerOptions).
+  uint64_t fold_memory_bytes = 32ull << 20;
   // Calls one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; gRPC's
   // own default is unlimited). A client uses a few: its task subscription, a fetch or push,
   // a heartbeat, a secure-aggregation exchange; further calls wait at the client for one to

@@ -53,6 +53,7 @@ class FleetBadInputTest : public ::testing::Test {
     o.ca_cert_path = dir_ + "/pki/ca.pem";
     o.cert_path = dir_ + "/pki/coordinator.pem";
     o.key_path = dir_ + "/pki/coordinator.key";
+    o.fold_memory_bytes = fold_memory_bytes_;
     auto server = coordinator::CoordinatorServer::Start(o);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -154,6 +155,18 @@ class FleetBadInputTest : public ::testing::Test {
 
   wire::v1::RunStatus Status(const std::string& run) { return GetRunStatus(*control_, run); }
 
+  // Files under the coordinator's staging directory (staged updates of open rounds).
+  size_t StagedFiles() const {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir_ + "/state/staging")) {
+      if (e.is_regular_file()) ++n;
+    }
+    return n;
+  }
+
+  void EveryBadUpdateIsRejectedAndTheRoundStillCompletes();
+
+  uint64_t fold_memory_bytes_ = coordinator::CoordinatorServerOptions().fold_memory_bytes;
   std::string dir_;
   std::unique_ptr<coordinator::CoordinatorServer> server_;
   std::unique_ptr<wire::v1::Control::Stub> control_;
@@ -193,7 +206,22 @@ TEST_F(FleetBadInputTest, ASecondSubscribeOfTheSessionEndsTheFirstStream) {
   EXPECT_FALSE(NextTask().task_id().empty());
 }
 
+// The same with every round staged on disk (--fold-memory-bytes 0): uploads stream into
+// their staging file tensor by tensor, and a rejected one leaves no file behind.
+class FleetStagedBadInputTest : public FleetBadInputTest {
+ public:
+  FleetStagedBadInputTest() { fold_memory_bytes_ = 0; }
+};
+
 TEST_F(FleetBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
+  EveryBadUpdateIsRejectedAndTheRoundStillCompletes();
+}
+
+TEST_F(FleetStagedBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
+  EveryBadUpdateIsRejectedAndTheRoundStillCompletes();
+}
+
+void FleetBadInputTest::EveryBadUpdateIsRejectedAndTheRoundStillCompletes() {
   auto good = wire::v1::Fleet::NewStub(Channel("pki", "good"));
   auto other = wire::v1::Fleet::NewStub(Channel("pki", "other"));
   const std::string run = CreateAndStartRun();
@@ -304,7 +332,8 @@ TEST_F(FleetBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
   // Zero examples.
   EXPECT_EQ(Push(*good, session, task.task_id(), chunks, 0).error_code(), grpc::INVALID_ARGUMENT);
 
-  // None of that changed the round.
+  // None of that changed the round, or left a staged file.
+  EXPECT_EQ(StagedFiles(), 0u);
   wire::v1::RunStatus s = Status(run);
   EXPECT_EQ(s.state(), wire::v1::RUNNING);
   ASSERT_EQ(s.rounds_size(), 1);
@@ -323,6 +352,7 @@ TEST_F(FleetBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
   ASSERT_TRUE(final_model.ok()) << final_model.status();
   EXPECT_EQ(final_model->tensors[0].values<float>()[999], 1.5f);
   EXPECT_EQ(final_model->tensors[1].values<int64_t>()[0], 6);
+  EXPECT_EQ(StagedFiles(), 0u);
 }
 
 // Compressed uploads (docs/compression.md): the coordinator decodes the encoding the run asked
