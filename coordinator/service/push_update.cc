@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/round/peer_text.h"
+#include "coordinator/round/update_staging.h"
 #include "coordinator/service/auth.h"
 #include "coordinator/service/fleet_service.h"
 #include "coordinator/service/reactors.h"
@@ -95,6 +96,16 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
         limits.max_total_bytes = MaxCompressedUploadBytes(model_->weights);
       } else {
         limits.expected_layout = &model_->weights;
+        // A round that stages its updates on disk takes this one tensor by tensor into its
+        // file, so the upload never sits whole in memory (docs/architecture.md, "Coordinator
+        // memory"). The file counts only once the stream's digest verified (Complete).
+        TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<UpdateStaging> staging,
+                                 runs_->UploadStaging(header_.task_id(), client_));
+        if (staging != nullptr) {
+          TESSERA_ASSIGN_OR_RETURN(staged_, staging->Begin());
+          staging_ = std::move(staging);
+          limits.on_tensor = [writer = staged_.get()](Tensor t) { return writer->Append(t); };
+        }
       }
       // Finiteness is checked once, by RunManager::SubmitUpdate (outside the round lock).
       reader_ = std::make_unique<TensorStreamReader>(limits);
@@ -145,13 +156,27 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
       Fail(received.status());
       return;
     }
+    std::map<std::string, double> metrics(header_.metrics().begin(), header_.metrics().end());
+    if (staged_ != nullptr) {  // the verified update is in its staging file
+      absl::StatusOr<StagedFile> file = std::move(*staged_).Finish();
+      absl::Status s = file.ok() ? runs_->SubmitStagedUpdate(header_.task_id(), client_,
+                                                             header_.num_examples(), metrics,
+                                                             *std::move(file), bytes)
+                                 : file.status();
+      if (!s.ok()) {
+        Fail(s);
+        return;
+      }
+      response_->set_accepted(true);
+      Finish(grpc::Status::OK);
+      return;
+    }
     absl::StatusOr<ArrayRecord> update =
         DecodeUpload(header_.compression(), *std::move(received), model_->weights);
     if (!update.ok()) {
       Fail(update.status());
       return;
     }
-    std::map<std::string, double> metrics(header_.metrics().begin(), header_.metrics().end());
     absl::Status s = runs_->SubmitUpdate(header_.task_id(), client_, header_.num_examples(),
                                          metrics, *update, bytes);
     if (!s.ok()) {
@@ -177,6 +202,10 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
   wire::v1::UpdateHeader header_;
   std::shared_ptr<const ModelSnapshot> model_;
   std::unique_ptr<TensorStreamReader> reader_;
+  // Set when the round stages updates: the reader's tensors go to `staged_`'s file, in
+  // `staging_`'s directory (kept alive as long as the writer).
+  std::shared_ptr<UpdateStaging> staging_;
+  std::unique_ptr<StagedWriter> staged_;
   bool holds_slot_ = false;  // written under guard_->mu or before any concurrency
 };
 
