@@ -110,7 +110,7 @@ absl::StatusOr<ArrayRecord> GrpcFleetTransport::FetchModel(const wire::v1::Task&
   wire::v1::TensorChunk chunk;
   absl::Status bad;
   while (reader->Read(&chunk)) {
-    if (bad.ok()) bad = stream.Add(chunk);
+    if (bad.ok()) bad = stream.Add(std::move(chunk));  // takes whole-tensor chunks' buffers
     if (!bad.ok()) ctx.TryCancel();
   }
   absl::Status rpc = FromGrpcStatus(reader->Finish());

@@ -114,7 +114,8 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
     }
     if (!request_.has_chunk()) return absl::InvalidArgumentError("empty PushUpdate message");
     if (reader_ == nullptr) return absl::InvalidArgumentError("update data before its header");
-    return reader_->Add(request_.chunk());
+    // Hashes as it goes; a chunk that is its tensor's whole data is taken, not copied.
+    return reader_->Add(std::move(*request_.mutable_chunk()));
   }
 
   void WaitForSlot() {
