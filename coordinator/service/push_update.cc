@@ -99,12 +99,16 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
         // A round that stages its updates on disk takes this one tensor by tensor into its
         // file, so the upload never sits whole in memory (docs/architecture.md, "Coordinator
         // memory"). The file counts only once the stream's digest verified (Complete).
-        TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<UpdateStaging> staging,
-                                 runs_->UploadStaging(header_.task_id(), client_));
-        if (staging != nullptr) {
-          TESSERA_ASSIGN_OR_RETURN(staged_, staging->Begin());
-          staging_ = std::move(staging);
-          limits.on_tensor = [writer = staged_.get()](Tensor t) { return writer->Append(t); };
+        // The file is opened at the first tensor, once the upload holds a slot: uploads
+        // waiting at the gate hold no descriptor.
+        TESSERA_ASSIGN_OR_RETURN(staging_, runs_->UploadStaging(header_.task_id(), client_));
+        if (staging_ != nullptr) {
+          limits.on_tensor = [this](Tensor t) -> absl::Status {
+            if (staged_ == nullptr) {
+              TESSERA_ASSIGN_OR_RETURN(staged_, staging_->Begin());
+            }
+            return staged_->Append(t);
+          };
         }
       }
       // Finiteness is checked once, by RunManager::SubmitUpdate (outside the round lock).
@@ -158,7 +162,15 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
       return;
     }
     std::map<std::string, double> metrics(header_.metrics().begin(), header_.metrics().end());
-    if (staged_ != nullptr) {  // the verified update is in its staging file
+    if (staging_ != nullptr) {  // the verified update is in its staging file
+      if (staged_ == nullptr) {  // a layout without tensors
+        absl::StatusOr<std::unique_ptr<StagedWriter>> writer = staging_->Begin();
+        if (!writer.ok()) {
+          Fail(writer.status());
+          return;
+        }
+        staged_ = *std::move(writer);
+      }
       absl::StatusOr<StagedFile> file = std::move(*staged_).Finish();
       absl::Status s = file.ok() ? runs_->SubmitStagedUpdate(header_.task_id(), client_,
                                                              header_.num_examples(), metrics,
