@@ -9,13 +9,13 @@
 #include <glog/logging.h>
 #include <grpcpp/grpcpp.h>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/runtime/data_report.h"
 #include "client/runtime/grpc_transport.h"
 #include "client/runtime/internal/fleet_channel.h"
+#include "client/runtime/internal/task_deliveries.h"
 #include "client/runtime/secagg_participant.h"
 #include "client/runtime/task_executor.h"
 #include "core/base/file.h"
@@ -95,10 +95,8 @@ class NodeRunner::Impl {
   grpc::ClientContext* subscription_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::deque<wire::v1::Task> queue_ ABSL_GUARDED_BY(mu_);
   uint32_t tasks_done_ ABSL_GUARDED_BY(mu_) = 0;
-  // Ids of the last kSeenTasks tasks received, to drop re-sent copies.
-  static constexpr size_t kSeenTasks = 1024;
-  absl::flat_hash_set<std::string> seen_tasks_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::string> seen_order_ ABSL_GUARDED_BY(mu_);
+  // Each task received and where it stands, to answer re-sent copies (task_deliveries.h).
+  TaskDeliveries deliveries_ ABSL_GUARDED_BY(mu_);
 };
 
 absl::Status NodeRunner::Impl::RunTask(const wire::v1::Task& task) {
@@ -152,6 +150,7 @@ void NodeRunner::Impl::Worker() {
       if (stopping_) return;
       task = std::move(queue_.front());
       queue_.pop_front();
+      deliveries_.Start(task.task_id());
       busy_ = true;
     }
     absl::Status s = RunTask(task);
@@ -160,6 +159,12 @@ void NodeRunner::Impl::Worker() {
     }
     absl::MutexLock l(&mu_);
     busy_ = false;
+    if (deliveries_.Finish(task.task_id(), s)) {
+      LOG(INFO) << "task " << task.task_id() << " (round " << task.round()
+                << ") was re-sent while it ran and it failed: running it again";
+      queue_.push_back(std::move(task));
+      continue;
+    }
     ++tasks_done_;
     if (options.max_tasks > 0 && tasks_done_ >= options.max_tasks) {
       stopping_ = true;
@@ -223,18 +228,27 @@ absl::Status NodeRunner::Impl::RegisterAndSubscribe() {
       continue;
     }
     absl::MutexLock l(&mu_);
-    // A coordinator re-sends unanswered tasks when we subscribe again: run each once.
-    if (!seen_tasks_.insert(task.task_id()).second) {
-      LOG(INFO) << "task " << task.task_id() << " (round " << task.round()
-                << ") was already received; ignoring the copy";
-      continue;
+    // A coordinator re-sends unanswered tasks when we subscribe again: never run one twice at
+    // once, but answer every copy the coordinator still waits for (task_deliveries.h).
+    const char* copy = nullptr;
+    switch (deliveries_.Receive(task.task_id())) {
+      case TaskDeliveries::Action::kRun:
+        queue_.push_back(task);
+        break;
+      case TaskDeliveries::Action::kAlreadyQueued:
+        copy = "is queued; the queued one answers it";
+        break;
+      case TaskDeliveries::Action::kRunning:
+        copy = "is running; its result goes over the new connection (if it fails, it runs again)";
+        break;
+      case TaskDeliveries::Action::kAnswered:
+        copy = "was already answered; the copy crossed the coordinator's reply";
+        break;
     }
-    seen_order_.push_back(task.task_id());
-    if (seen_order_.size() > kSeenTasks) {
-      seen_tasks_.erase(seen_order_.front());
-      seen_order_.pop_front();
+    if (copy != nullptr) {
+      LOG(INFO) << "task " << task.task_id() << " (round " << task.round() << ") was re-sent: it "
+                << copy;
     }
-    queue_.push_back(task);
   }
   absl::Status s = FromGrpcStatus(reader->Finish());
   absl::MutexLock l(&mu_);
