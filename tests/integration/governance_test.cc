@@ -4,8 +4,11 @@
 // card (its front matter parsed as YAML), the signed bill of materials, `tessera model
 // verify` and `tessera audit verify`, and that tampering with the weights, the bill of
 // materials or the audit log is detected.
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -111,6 +114,21 @@ TEST_F(GovernanceTest, LicenseRulesCardsSignedExportAndTamperDetection) {
         dir_ + "/" + kSites[i].name + ".log",
         std::vector<std::string>{"OPENBLAS_NUM_THREADS=1"}));
   }
+  // The refusal is made when a round selects among the connected clients: wait until all four
+  // are registered, or with min_clients = 3 both rounds can run before site-d connects (seen
+  // under load: refused_clients empty).
+  std::string listed;
+  for (int waited_ms = 0; waited_ms < 60000; waited_ms += 200) {
+    listed.clear();
+    if (Cli({"clients", "list"}, &listed) == 0 &&
+        std::all_of(std::begin(kSites), std::end(kSites), [&listed](const Site& s) {
+          return listed.find(s.name) != std::string::npos;
+        })) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  for (const Site& s : kSites) ASSERT_THAT(listed, HasSubstr(s.name)) << "not registered in 60 s";
   const std::string config = dir_ + "/run.toml";
   WriteFile(config,
             "name = \"governance-it\"\nrounds = 2\nseed = 3\n"
