@@ -114,20 +114,23 @@ else
 fi
 selection=()
 if [ "${#targets[@]}" -gt 0 ]; then
-  # ctest has no per-executable filter: pick the test numbers whose command is one of
-  # the targets (ctest numbers tests in the order of --show-only=json-v1).
-  numbers=$(cd "$BUILD" && ctest --show-only=json-v1 | "$PYTHON" -c '
+  # ctest has no per-executable filter: select by name the tests whose command is one of the
+  # targets. Not by number: gtest_discover_tests may list the tests again when ctest runs, and
+  # the numbers then need not match those of this listing (a run selected script tests).
+  names=$(cd "$BUILD" && ctest --show-only=json-v1 | "$PYTHON" -c '
 import json, os, sys
 want = set(sys.argv[1:])
 tests = json.load(sys.stdin)["tests"]
-print(",".join(str(i) for i, t in enumerate(tests, 1)
+special = set(".[]*+?()|^$\\")
+print("|".join("".join("\\" + c if c in special else c for c in t["name"])
+               for t in tests
                if t.get("command") and os.path.basename(t["command"][0]) in want))
 ' "${targets[@]}")
-  if [ -z "$numbers" ]; then
+  if [ -z "$names" ]; then
     echo "sanitize $MODE: no tests of ${targets[*]} in $BUILD" >&2
     exit 1
   fi
-  selection=(-I "0,0,0,$numbers")
+  selection=(-R "^($names)\$")
   if [ "$MODE" = tsan ] && [ -z "${SAN_TARGETS:-}" ]; then
     selection+=(-E "$TSAN_EXCLUDE")
   fi
