@@ -203,6 +203,9 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
   void Fail(const absl::Status& s) {
     LOG(WARNING) << "update from " << client_ << " for task " << PeerText(header_.task_id())
                  << " rejected: " << s;
+    // An unfinished staging file goes before the reply, not when the reactor is destroyed
+    // after it: once a client sees the refusal, nothing of the upload is left on disk.
+    staged_.reset();
     Finish(ToGrpcStatus(s));
   }
 
