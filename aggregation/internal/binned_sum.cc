@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
 #include <string>
 #include <utility>
 
@@ -14,7 +13,7 @@ namespace tessera {
 namespace aggregation_internal {
 namespace {
 
-constexpr int8_t kEmpty = std::numeric_limits<int8_t>::min();
+constexpr int8_t kEmpty = kEmptyLevel;
 constexpr int kB = BinnedSum::kBinBits;
 // Double terms lie in [2^-1074, 2^1024), so levels lie in [-35, 33].
 constexpr int kMinLevel = -35, kMaxLevel = 33;
@@ -88,34 +87,25 @@ inline void BinnedSum::Add(size_t j, double term) {
 }
 
 void BinnedSum::AddProducts(const float* x, double w) {
-  // ws[level] = w * 2^-L(level), so that x * ws[level] = round(x * w) * 2^-L exactly: the
-  // product of a float32 and w >= FLT_MIN is a normal double (or zero). Levels whose factor
-  // is not a normal double, and empty elements, get NaN and take the slow path.
-  double table[256];
-  for (int lvl = -128; lvl < 128; ++lvl) {
-    double ws = std::numeric_limits<double>::quiet_NaN();
-    if (lvl >= kMinLevel && lvl <= kMaxLevel) {
-      const int neg_l = -(lvl - kBins + 1) * kB;
-      const double s = w * Pow2(neg_l / 2) * Pow2(neg_l - neg_l / 2);
-      if (std::isnormal(s)) ws = s;
-    }
-    table[lvl + 128] = ws;
-  }
-  constexpr size_t kBlock = 256;
-  double q[kBlock];
+  // In blocks, so that the few elements FoldProducts leaves (a level to raise, or a scale
+  // that is not a normal double) are found again while the block is in cache.
+  constexpr size_t kBlock = 2048;
+  uint64_t w_bits;
+  std::memcpy(&w_bits, &w, sizeof w_bits);
+  const auto w_exponent = static_cast<int32_t>(w_bits >> 52);
   const size_t n = size();
   for (size_t start = 0; start < n; start += kBlock) {
     const size_t m = std::min(kBlock, n - start);
-    if (!ScaleByLevel(x + start, level_.data() + start, table, q, m)) {
-      // Some element needs a higher level (or has none yet): fold those one by one.
-      for (size_t i = 0; i < m; ++i) {
-        if (!(std::fabs(q[i]) < 0x1p93)) {
-          Add(start + i, static_cast<double>(x[start + i]) * w);
-          q[i] = 0;
-        }
-      }
+    if (FoldProducts(x + start, w, level_.data() + start, bins_[0].data() + start,
+                     bins_[1].data() + start, bins_[2].data() + start, m) == 0) {
+      continue;
     }
-    AddDigits(bins_[0].data() + start, bins_[1].data() + start, bins_[2].data() + start, q, m);
+    // The same classification, with the levels FoldProducts wrote (an empty element's is
+    // now its term's bin, which gives the same answer).
+    for (size_t j = start; j < start + m; ++j) {
+      const double term = static_cast<double>(x[j]) * w;
+      if (ClassifyProduct(term, level_[j], w_exponent).slow != 0) Add(j, term);
+    }
   }
 }
 

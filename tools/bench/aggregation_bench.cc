@@ -3,7 +3,10 @@
 //
 //   tessera-bench-aggregation --params=10000000 --clients=20 --repeats=5
 //
-// Throughput is bytes of update read per second: clients x model bytes / time.
+// Throughput is bytes of update read per second: clients x model bytes / time. The exact
+// fold's rows also run each compiled variant of its vectorized kernel (portable, AVX2,
+// AVX-512, where this CPU has them) and an all-zero update (what
+// tessera-bench-federation's clients send).
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -101,8 +104,16 @@ int Run() {
   std::vector<std::vector<float>> dst;
   for (const Tensor& t : updates[0].tensors) dst.emplace_back(t.numel(), 0.0f);
 
+  const std::vector<aggregation_internal::FoldProductsVariant> variants =
+      aggregation_internal::FoldProductsVariants();
+  ArrayRecord zero_update = updates[0];
+  for (Tensor& t : zero_update.tensors) {
+    auto v = t.mutable_values<float>();
+    std::fill(v.begin(), v.end(), 0.0f);
+  }
   std::vector<double> t_memcpy, t_add, t_check, t_axpy, t_fold, t_fold_finite, t_create,
-      t_average;
+      t_average, t_zero;
+  std::vector<std::vector<double>> t_variant(variants.size());
   uint64_t acc_memory = 0;
   double checksum = 0;
   for (int r = 0; r < repeats; ++r) {
@@ -176,15 +187,32 @@ int Run() {
     b = Clock::now();
     t_fold.push_back(Seconds(a, b));
     // The coordinator's path: the stream reader verified finiteness while chunks arrived.
-    absl::StatusOr<aggregation::WeightedAccumulator> acc2 =
-        aggregation::WeightedAccumulator::Create(updates[0]);
-    if (!acc2.ok()) return 1;
-    a = Clock::now();
-    for (int k = 0; k < clients; ++k) {
-      if (!acc2->AddFinite(updates[k], weights[k]).ok()) return 1;
+    // Seconds for AddFinite of every client's update (or of `zero` for each), in a new
+    // accumulator; negative on error.
+    auto time_add_finite = [&](const ArrayRecord* zero) {
+      absl::StatusOr<aggregation::WeightedAccumulator> fresh =
+          aggregation::WeightedAccumulator::Create(updates[0]);
+      if (!fresh.ok()) return -1.0;
+      const Clock::time_point start = Clock::now();
+      for (int k = 0; k < clients; ++k) {
+        if (!fresh->AddFinite(zero != nullptr ? *zero : updates[k], weights[k]).ok()) return -1.0;
+      }
+      return Seconds(start, Clock::now());
+    };
+    t_fold_finite.push_back(time_add_finite(nullptr));
+    // The same fold with each kernel variant this CPU runs.
+    for (size_t v = 0; v < variants.size(); ++v) {
+      if (!variants[v].supported) continue;
+      const aggregation_internal::FoldProductsFn chosen =
+          aggregation_internal::UseFoldProductsVariant(variants[v].fn);
+      t_variant[v].push_back(time_add_finite(nullptr));
+      aggregation_internal::UseFoldProductsVariant(chosen);
+      if (t_variant[v].back() < 0) return 1;
     }
-    b = Clock::now();
-    t_fold_finite.push_back(Seconds(a, b));
+    t_zero.push_back(time_add_finite(&zero_update));
+    for (const std::vector<double>* t : {&t_fold_finite, &t_zero}) {
+      if (t->back() < 0) return 1;
+    }
     a = Clock::now();
     absl::StatusOr<ArrayRecord> avg = std::move(*acc).Average();
     b = Clock::now();
@@ -214,6 +242,12 @@ int Run() {
   row("  fold only (acc[i] += w * x[i])", t_axpy);
   row("WeightedAccumulator::Add", t_fold);
   row("WeightedAccumulator::AddFinite", t_fold_finite);
+  for (size_t v = 0; v < variants.size(); ++v) {
+    if (variants[v].supported) {
+      row(absl::StrCat("  AddFinite, kernel ", variants[v].name).c_str(), t_variant[v]);
+    }
+  }
+  row("  AddFinite of an all-zero update", t_zero);
   const Stats add = Summarize(t_add), fold = Summarize(t_fold),
               finite = Summarize(t_fold_finite);
   std::printf("Add / add-loop throughput: %.2f (best), %.2f (median)\n",
