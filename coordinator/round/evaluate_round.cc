@@ -1,6 +1,8 @@
-// Evaluation of a new global model on every connected client that the run's license rules
-// accept (RunManager::EvaluateRound).
+// The evaluate station (RunManager::EvaluateRound): the new global model goes to every
+// connected client that the run's license rules accept; RoundEvaluation decides which rounds
+// are evaluated and folds the results (round_evaluation.h).
 #include "absl/time/clock.h"
+#include "coordinator/round/round_evaluation.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
 
@@ -14,16 +16,17 @@ void RunManager::EvaluateRound(const std::shared_ptr<Run>& run,
     NoIoMutexLock l(&run->mu);
     config = run->record.config();
   }
-  const uint32_t every = config.evaluation().every();
-  if (every == 0 || (summary->round() % every != 0 && summary->round() != config.rounds())) {
-    return;
-  }
+  if (!RoundEvaluation::Due(config.evaluation(), config.rounds(), summary->round())) return;
   auto round = std::make_shared<Round>();
   round->run_id = run->id;
   round->number = summary->round();
   round->attempt = summary->attempt();
   round->type = wire::v1::EVALUATE;
   round->model = model;
+  {
+    absl::MutexLock l(&round->mu);
+    round->evaluation.emplace();
+  }
   summary->set_state(wire::v1::ROUND_EVALUATING);
   {
     NoIoMutexLock l(&run->mu);
@@ -47,12 +50,8 @@ void RunManager::EvaluateRound(const std::shared_ptr<Run>& run,
   }
   CloseRound(round);
   absl::MutexLock l(&round->mu);
-  summary->set_evaluated(static_cast<uint32_t>(round->reported));
+  round->evaluation->Summarize(summary);
   summary->set_bytes_down(summary->bytes_down() + round->bytes_down);
-  if (round->examples > 0) {
-    summary->set_eval_loss(round->weighted_loss / round->examples);
-    summary->set_eval_accuracy(round->weighted_accuracy / round->examples);
-  }
 }
 
 }  // namespace tessera::coordinator

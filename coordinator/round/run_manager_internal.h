@@ -1,7 +1,7 @@
 // Private state of RunManager: a run with the stages of its round loop, one round attempt,
 // one task. Only RunManager's own files include it; the stages (round_strategy.h,
-// round_privacy.h, record_privacy.h, run_governance.h, secagg_round.h) never do
-// (tests/include_policy_test.sh).
+// round_privacy.h, record_privacy.h, run_governance.h, secagg_round.h, round_evaluation.h)
+// never do (tests/include_policy_test.sh).
 #ifndef TESSERA_COORDINATOR_ROUND_RUN_MANAGER_INTERNAL_H_
 #define TESSERA_COORDINATOR_ROUND_RUN_MANAGER_INTERNAL_H_
 
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "coordinator/round/record_privacy.h"
+#include "coordinator/round/round_evaluation.h"
 #include "coordinator/round/round_phases.h"
 #include "coordinator/round/round_privacy.h"
 #include "coordinator/round/round_strategy.h"
@@ -79,9 +80,11 @@ struct RunManager::Round {
   // Set before dispatch when the fold is staged (RunManagerOptions::fold_memory_bytes):
   // SubmitUpdate writes each update here outside `mu`. Its directory goes with the round.
   std::shared_ptr<UpdateStaging> staging;
-  double weighted_loss ABSL_GUARDED_BY(mu) = 0;      // sum of loss * examples
-  double weighted_accuracy ABSL_GUARDED_BY(mu) = 0;  // sum of accuracy * examples
+  // Training rounds: the reported training loss and examples.
+  double weighted_loss ABSL_GUARDED_BY(mu) = 0;  // sum of loss * examples
   uint64_t examples ABSL_GUARDED_BY(mu) = 0;
+  // Evaluation rounds: the clients' results (set before dispatch).
+  std::optional<RoundEvaluation> evaluation ABSL_GUARDED_BY(mu);
   std::atomic<uint64_t> bytes_down{0};
   std::atomic<uint64_t> bytes_up{0};
   std::vector<std::string> participants ABSL_GUARDED_BY(mu);

@@ -296,13 +296,8 @@ absl::Status RunManager::SubmitEvaluation(absl::string_view task_id, absl::strin
     return absl::FailedPreconditionError(
         absl::StrCat("task ", task_id, " is not an evaluation task"));
   }
-  if (num_examples == 0 || num_examples > options_.max_update_examples) {
-    return absl::InvalidArgumentError("num_examples out of range");
-  }
-  if (!std::isfinite(loss) || !(accuracy >= 0.0 && accuracy <= 1.0)) {
-    return absl::InvalidArgumentError(
-        "evaluation: loss must be finite and accuracy in [0, 1]");
-  }
+  TESSERA_RETURN_IF_ERROR(
+      RoundEvaluation::Validate(num_examples, loss, accuracy, options_.max_update_examples));
   Round& round = *task->round;
   absl::MutexLock l(&round.mu);
   if (task->reported) {
@@ -310,9 +305,7 @@ absl::Status RunManager::SubmitEvaluation(absl::string_view task_id, absl::strin
   }
   task->reported = true;
   ++round.reported;
-  round.examples += num_examples;
-  round.weighted_loss += loss * num_examples;
-  round.weighted_accuracy += accuracy * num_examples;
+  round.evaluation->Accept(num_examples, loss, accuracy);
   return absl::OkStatus();
 }
 
