@@ -124,6 +124,68 @@ class Reader {
 
 std::string Start(RankMessageKind kind) { return std::string(1, static_cast<char>(kind)); }
 
+// A message of `kind` whose fields `fields` reads: its kind byte first, then the fields, then
+// nothing after them.
+template <typename Fields>
+auto Decode(absl::string_view bytes, absl::string_view message, RankMessageKind kind,
+            Fields fields) -> decltype(fields(std::declval<Reader&>())) {
+  Reader r(bytes, message, kind);
+  TESSERA_RETURN_IF_ERROR(r.Kind());
+  auto value = fields(r);
+  if (!value.ok()) return value.status();
+  TESSERA_RETURN_IF_ERROR(r.End());
+  return value;
+}
+
+// The messages of one u64 field (FLUSH, STOPPED).
+std::string EncodeU64Message(RankMessageKind kind, uint64_t value) {
+  std::string out = Start(kind);
+  PutU64(out, value);
+  return out;
+}
+absl::StatusOr<uint64_t> DecodeU64Message(absl::string_view bytes, absl::string_view message,
+                                          RankMessageKind kind, absl::string_view field) {
+  return Decode(bytes, message, kind, [field](Reader& r) { return r.U64(field); });
+}
+
+// RESULT's fields.
+absl::StatusOr<ResultMessage> ResultFields(Reader& r) {
+  ResultMessage m;
+  TESSERA_ASSIGN_OR_RETURN(m.id, r.U64("id"));
+  TESSERA_ASSIGN_OR_RETURN(uint64_t code, r.U64("status code"));
+  TESSERA_ASSIGN_OR_RETURN(std::string message, r.Bytes("status message"));
+  if (code > static_cast<uint64_t>(absl::StatusCode::kUnauthenticated)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank message: RESULT has unknown status code ", code));
+  }
+  m.status = absl::Status(static_cast<absl::StatusCode>(code), message);
+  PreparedUpdate& u = m.update;
+  TESSERA_ASSIGN_OR_RETURN(u.weight, r.U64("weight"));
+  TESSERA_ASSIGN_OR_RETURN(uint64_t metrics, r.Count("metrics count", 16));
+  for (uint64_t i = 0; i < metrics; ++i) {
+    TESSERA_ASSIGN_OR_RETURN(std::string name, r.Bytes("metric name"));
+    TESSERA_ASSIGN_OR_RETURN(double value, r.F64("metric value"));
+    u.metrics[std::move(name)] = value;
+  }
+  TrainResult& t = u.train;
+  TESSERA_ASSIGN_OR_RETURN(t.num_examples, r.U64("train.num_examples"));
+  TESSERA_ASSIGN_OR_RETURN(t.train_loss, r.F64("train.train_loss"));
+  TESSERA_ASSIGN_OR_RETURN(t.steps, r.U64("train.steps"));
+  TESSERA_ASSIGN_OR_RETURN(t.examples_processed, r.U64("train.examples_processed"));
+  TESSERA_ASSIGN_OR_RETURN(t.seconds, r.F64("train.seconds"));
+  TESSERA_ASSIGN_OR_RETURN(t.sampling_rate, r.F64("train.sampling_rate"));
+  TESSERA_ASSIGN_OR_RETURN(t.clipped_examples, r.U64("train.clipped_examples"));
+  TESSERA_ASSIGN_OR_RETURN(u.update, r.Record("update"));
+  TESSERA_ASSIGN_OR_RETURN(uint64_t folded, r.U64("folded"));
+  if (folded > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank message: RESULT has folded ", folded, " (0 or 1)"));
+  }
+  m.folded = folded == 1;
+  TESSERA_ASSIGN_OR_RETURN(m.update_bytes, r.U64("update_bytes"));
+  return m;
+}
+
 }  // namespace
 
 int ShardOf(size_t client, int ranks) {
@@ -187,9 +249,7 @@ absl::StatusOr<std::string> EncodeResult(const ResultMessage& result) {
 }
 
 std::string EncodeFlush(uint64_t partial) {
-  std::string out = Start(RankMessageKind::kFlush);
-  PutU64(out, partial);
-  return out;
+  return EncodeU64Message(RankMessageKind::kFlush, partial);
 }
 
 absl::StatusOr<std::string> EncodePartial(const PartialMessage& partial) {
@@ -203,9 +263,7 @@ absl::StatusOr<std::string> EncodePartial(const PartialMessage& partial) {
 std::string EncodeStop() { return Start(RankMessageKind::kStop); }
 
 std::string EncodeStopped(uint64_t peak_rss_bytes) {
-  std::string out = Start(RankMessageKind::kStopped);
-  PutU64(out, peak_rss_bytes);
-  return out;
+  return EncodeU64Message(RankMessageKind::kStopped, peak_rss_bytes);
 }
 
 absl::StatusOr<RankMessageKind> PeekKind(absl::string_view bytes) {
@@ -219,63 +277,23 @@ absl::StatusOr<RankMessageKind> PeekKind(absl::string_view bytes) {
 }
 
 absl::StatusOr<ArrayRecord> DecodeModel(absl::string_view bytes) {
-  Reader r(bytes, "MODEL", RankMessageKind::kModel);
-  TESSERA_RETURN_IF_ERROR(r.Kind());
-  TESSERA_ASSIGN_OR_RETURN(ArrayRecord weights, r.Record("weights"));
-  TESSERA_RETURN_IF_ERROR(r.End());
-  return weights;
+  return Decode(bytes, "MODEL", RankMessageKind::kModel,
+                [](Reader& r) { return r.Record("weights"); });
 }
 
 absl::StatusOr<JobMessage> DecodeJob(absl::string_view bytes) {
-  Reader r(bytes, "JOB", RankMessageKind::kJob);
-  TESSERA_RETURN_IF_ERROR(r.Kind());
-  JobMessage job;
-  TESSERA_ASSIGN_OR_RETURN(job.id, r.U64("id"));
-  TESSERA_ASSIGN_OR_RETURN(job.client, r.U64("client"));
-  TESSERA_ASSIGN_OR_RETURN(job.partial, r.U64("partial"));
-  TESSERA_ASSIGN_OR_RETURN(job.task, r.Bytes("task"));
-  TESSERA_RETURN_IF_ERROR(r.End());
-  return job;
+  return Decode(bytes, "JOB", RankMessageKind::kJob, [](Reader& r) -> absl::StatusOr<JobMessage> {
+    JobMessage job;
+    TESSERA_ASSIGN_OR_RETURN(job.id, r.U64("id"));
+    TESSERA_ASSIGN_OR_RETURN(job.client, r.U64("client"));
+    TESSERA_ASSIGN_OR_RETURN(job.partial, r.U64("partial"));
+    TESSERA_ASSIGN_OR_RETURN(job.task, r.Bytes("task"));
+    return job;
+  });
 }
 
 absl::StatusOr<ResultMessage> DecodeResult(absl::string_view bytes) {
-  Reader r(bytes, "RESULT", RankMessageKind::kResult);
-  TESSERA_RETURN_IF_ERROR(r.Kind());
-  ResultMessage m;
-  TESSERA_ASSIGN_OR_RETURN(m.id, r.U64("id"));
-  TESSERA_ASSIGN_OR_RETURN(uint64_t code, r.U64("status code"));
-  TESSERA_ASSIGN_OR_RETURN(std::string message, r.Bytes("status message"));
-  if (code > static_cast<uint64_t>(absl::StatusCode::kUnauthenticated)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("rank message: RESULT has unknown status code ", code));
-  }
-  m.status = absl::Status(static_cast<absl::StatusCode>(code), message);
-  PreparedUpdate& u = m.update;
-  TESSERA_ASSIGN_OR_RETURN(u.weight, r.U64("weight"));
-  TESSERA_ASSIGN_OR_RETURN(uint64_t metrics, r.Count("metrics count", 16));
-  for (uint64_t i = 0; i < metrics; ++i) {
-    TESSERA_ASSIGN_OR_RETURN(std::string name, r.Bytes("metric name"));
-    TESSERA_ASSIGN_OR_RETURN(double value, r.F64("metric value"));
-    u.metrics[std::move(name)] = value;
-  }
-  TrainResult& t = u.train;
-  TESSERA_ASSIGN_OR_RETURN(t.num_examples, r.U64("train.num_examples"));
-  TESSERA_ASSIGN_OR_RETURN(t.train_loss, r.F64("train.train_loss"));
-  TESSERA_ASSIGN_OR_RETURN(t.steps, r.U64("train.steps"));
-  TESSERA_ASSIGN_OR_RETURN(t.examples_processed, r.U64("train.examples_processed"));
-  TESSERA_ASSIGN_OR_RETURN(t.seconds, r.F64("train.seconds"));
-  TESSERA_ASSIGN_OR_RETURN(t.sampling_rate, r.F64("train.sampling_rate"));
-  TESSERA_ASSIGN_OR_RETURN(t.clipped_examples, r.U64("train.clipped_examples"));
-  TESSERA_ASSIGN_OR_RETURN(u.update, r.Record("update"));
-  TESSERA_ASSIGN_OR_RETURN(uint64_t folded, r.U64("folded"));
-  if (folded > 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("rank message: RESULT has folded ", folded, " (0 or 1)"));
-  }
-  m.folded = folded == 1;
-  TESSERA_ASSIGN_OR_RETURN(m.update_bytes, r.U64("update_bytes"));
-  TESSERA_RETURN_IF_ERROR(r.End());
-  return m;
+  return Decode(bytes, "RESULT", RankMessageKind::kResult, ResultFields);
 }
 
 absl::Status DecodeStop(absl::string_view bytes) {
@@ -285,29 +303,21 @@ absl::Status DecodeStop(absl::string_view bytes) {
 }
 
 absl::StatusOr<uint64_t> DecodeStopped(absl::string_view bytes) {
-  Reader r(bytes, "STOPPED", RankMessageKind::kStopped);
-  TESSERA_RETURN_IF_ERROR(r.Kind());
-  TESSERA_ASSIGN_OR_RETURN(uint64_t rss, r.U64("peak_rss_bytes"));
-  TESSERA_RETURN_IF_ERROR(r.End());
-  return rss;
+  return DecodeU64Message(bytes, "STOPPED", RankMessageKind::kStopped, "peak_rss_bytes");
 }
 
 absl::StatusOr<uint64_t> DecodeFlush(absl::string_view bytes) {
-  Reader r(bytes, "FLUSH", RankMessageKind::kFlush);
-  TESSERA_RETURN_IF_ERROR(r.Kind());
-  TESSERA_ASSIGN_OR_RETURN(uint64_t partial, r.U64("partial"));
-  TESSERA_RETURN_IF_ERROR(r.End());
-  return partial;
+  return DecodeU64Message(bytes, "FLUSH", RankMessageKind::kFlush, "partial");
 }
 
 absl::StatusOr<PartialMessage> DecodePartial(absl::string_view bytes) {
-  Reader r(bytes, "PARTIAL", RankMessageKind::kPartial);
-  TESSERA_RETURN_IF_ERROR(r.Kind());
-  PartialMessage m;
-  TESSERA_ASSIGN_OR_RETURN(m.partial, r.U64("partial"));
-  TESSERA_ASSIGN_OR_RETURN(m.sums, r.Bytes("sums"));
-  TESSERA_RETURN_IF_ERROR(r.End());
-  return m;
+  return Decode(bytes, "PARTIAL", RankMessageKind::kPartial,
+                [](Reader& r) -> absl::StatusOr<PartialMessage> {
+                  PartialMessage m;
+                  TESSERA_ASSIGN_OR_RETURN(m.partial, r.U64("partial"));
+                  TESSERA_ASSIGN_OR_RETURN(m.sums, r.Bytes("sums"));
+                  return m;
+                });
 }
 
 }  // namespace tessera::sim
