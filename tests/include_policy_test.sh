@@ -42,7 +42,7 @@ check 'coordinator/' 'coordinator/|tests/|tools/sim/|tools/bench/' \
   "nothing outside coordinator/ (and tools/sim, tools/bench, tests) includes coordinator/"
 # The round loop's stages (docs/architecture.md "The round loop") never see RunManager: it
 # calls them, one way. Only RunManager's own files include its private header.
-run_manager_files='coordinator/round/(run_manager|run_lifecycle|run_tasks|round_driver|select_clients|evaluate_round|export_documents)[._]'
+run_manager_files='coordinator/round/(run_manager|run_lifecycle|run_tasks|round_driver|train_round|round_tasks|select_clients|evaluate_round|export_documents)[._]'
 check 'coordinator/round/run_manager_internal\.h' "$run_manager_files" \
   "only RunManager's own files include run_manager_internal.h"
 check 'coordinator/round/run_manager\.h' \

@@ -36,18 +36,8 @@ void RunManager::EvaluateRound(const std::shared_ptr<Run>& run,
   // Only clients the run's license rules accept see the model (run_governance.h).
   const size_t delivered =
       DispatchTasks(run, round, run->governance->Select(registry_->Connected()));
-  const absl::Time deadline = absl::Now() + Seconds(config.evaluation().deadline_seconds());
-  {
-    absl::MutexLock l(&round->mu);
-    auto all_in = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(round->mu) {
-      return round->reported + round->abandoned >= delivered || run->stop.load() ||
-             shutting_down_.load();
-    };
-    while (!all_in() && absl::Now() < deadline) {
-      round->mu.AwaitWithDeadline(absl::Condition(&all_in),
-                                  std::min(deadline, absl::Now() + absl::Milliseconds(200)));
-    }
-  }
+  AwaitTasks(run, round, delivered,
+             absl::Now() + Seconds(config.evaluation().deadline_seconds()));
   CloseRound(round);
   absl::MutexLock l(&round->mu);
   round->evaluation->Summarize(summary);

@@ -20,7 +20,11 @@ namespace tessera::coordinator {
 
 RunManager::RunManager(RunManagerOptions options, CoordinatorState* state,
                        ClientRegistry* registry)
-    : options_(options), state_(state), registry_(registry), audit_(state, options.signer) {}
+    : options_(options),
+      state_(state),
+      registry_(registry),
+      audit_(state, options.signer),
+      folds_(options.staging_dir, options.fold_memory_bytes) {}
 
 RunGovernance::Services RunManager::GovernanceServices() const {
   return {state_, registry_, &audit_, options_.coordinator_version};

@@ -8,8 +8,8 @@
 // new global model on every connected client, then commit the round atomically to the
 // CoordinatorState. RunManager owns the runs, their threads, locks and state access; each
 // concern of a round is a stage the loop calls at fixed stations (round_strategy.h,
-// round_privacy.h, record_privacy.h, run_governance.h, secure_aggregation.h). See
-// docs/architecture.md "The round loop: stations and stages".
+// round_fold.h, round_privacy.h, record_privacy.h, run_governance.h, secure_aggregation.h,
+// round_evaluation.h). See docs/architecture.md "The round loop: stations and stages".
 #ifndef TESSERA_COORDINATOR_ROUND_RUN_MANAGER_H_
 #define TESSERA_COORDINATOR_ROUND_RUN_MANAGER_H_
 
@@ -28,11 +28,13 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "aggregation/fed_avg.h"
 #include "coordinator/round/audit_trail.h"
 #include "coordinator/round/client_registry.h"
 #include "coordinator/round/model_snapshot.h"
 #include "coordinator/round/privacy_plan.h"
+#include "coordinator/round/round_fold.h"
 #include "coordinator/round/run_governance.h"
 #include "coordinator/round/run_retention.h"
 #include "coordinator/round/update_staging.h"
@@ -295,17 +297,28 @@ class RunManager {
   static absl::Status CheckPartialSums(const Round& round);
 
   void Drive(std::shared_ptr<Run> run);
-  // One attempt of training round `round`; returns the new model or why the attempt failed.
+  // One attempt of training round `round` (train_round.cc); returns the new model or why the
+  // attempt failed.
   absl::StatusOr<std::shared_ptr<const ModelSnapshot>> TrainRound(const std::shared_ptr<Run>& run,
                                                                    wire::v1::RoundSummary* summary);
+  // The evaluate station (evaluate_round.cc): when RoundEvaluation::Due, `model` goes to the
+  // clients the run's governance accepts and their results into `summary`.
   void EvaluateRound(const std::shared_ptr<Run>& run,
                      const std::shared_ptr<const ModelSnapshot>& model,
                      wire::v1::RoundSummary* summary);
+  // ---- A round's tasks, driver side (round_tasks.cc) ----
   // Pushes tasks of `round` to `clients`; returns how many were delivered.
   // `customize`, when set, adjusts client i's task before it is sent.
   size_t DispatchTasks(const std::shared_ptr<Run>& run, const std::shared_ptr<Round>& round,
                        const std::vector<std::string>& clients,
                        const std::function<void(size_t, wire::v1::Task&)>& customize = nullptr);
+  // Waits until each of the `delivered` tasks of `round` is answered or abandoned, the run
+  // stops, the coordinator shuts down, or `deadline` passes. `progress`, when set, gets the
+  // number of reports whenever it changed, at most every 100 ms (a status carries the run's
+  // history: one per report would cost O(rounds x clients)).
+  void AwaitTasks(const std::shared_ptr<Run>& run, const std::shared_ptr<Round>& round,
+                  size_t delivered, absl::Time deadline,
+                  const std::function<void(size_t)>& progress = nullptr);
   // The connected clients the run may select: those its governance accepts without those
   // whose record-level budget is spent (`*exhausted` gets how many of those were connected).
   std::vector<std::string> SelectableClients(const std::shared_ptr<Run>& run,
@@ -322,6 +335,7 @@ class RunManager {
   static std::shared_ptr<Round> NewTrainRound(const std::shared_ptr<Run>& run,
                                               const wire::v1::RoundSummary& summary,
                                               std::shared_ptr<const ModelSnapshot> global);
+  // Closes `round` and forgets its tasks: later calls for them fail.
   void CloseRound(const std::shared_ptr<Round>& round);
 
   // ---- Differential privacy (round_privacy.h, docs/privacy.md) ----
@@ -386,7 +400,7 @@ class RunManager {
   std::map<uint64_t, Watcher> watchers_ ABSL_GUARDED_BY(mu_);
   uint64_t next_watcher_ ABSL_GUARDED_BY(mu_) = 1;
   std::atomic<bool> shutting_down_{false};
-  std::atomic<uint64_t> staging_seq_{0};  // names the staging directory of each round attempt
+  FoldBudget folds_;  // the fold of each training round, in memory or staged (round_fold.h)
   // Serializes StartRun's dataset check with the state change it guards.
   absl::Mutex start_mu_;
 };
