@@ -17,6 +17,7 @@
 #include "tessera/wire/v1/control.grpc.pb.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 #include "tests/integration/control_helpers.h"
+#include "tests/integration/mtls_coordinator.h"
 #include "tests/integration/process.h"
 
 namespace tessera::testing_support {
@@ -47,12 +48,7 @@ class FleetBadInputTest : public ::testing::Test {
     dir_ = MakeTempDir("badinput");
     ASSERT_TRUE(MakePki(dir_ + "/pki", {"good", "other"}));
     ASSERT_TRUE(MakePki(dir_ + "/rogue", {"good"}));  // another CA, same names
-    coordinator::CoordinatorServerOptions o;
-    o.listen_address = "127.0.0.1:0";
-    o.state_dir = dir_ + "/state";
-    o.ca_cert_path = dir_ + "/pki/ca.pem";
-    o.cert_path = dir_ + "/pki/coordinator.pem";
-    o.key_path = dir_ + "/pki/coordinator.key";
+    coordinator::CoordinatorServerOptions o = MtlsCoordinatorOptions(dir_, dir_ + "/pki");
     o.fold_memory_bytes = fold_memory_bytes_;
     auto server = coordinator::CoordinatorServer::Start(o);
     ASSERT_TRUE(server.ok()) << server.status();

@@ -28,6 +28,7 @@
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 #include "tests/integration/control_helpers.h"
 #include "tests/integration/log_capture.h"
+#include "tests/integration/mtls_coordinator.h"
 #include "tests/integration/process.h"
 
 namespace tessera {
@@ -51,12 +52,7 @@ class PkiFederationTest : public ::testing::Test {
     Issue("op", CertificateRole::kOperator);
     Issue("hospital-a", CertificateRole::kClient);
     Write("crl.pem", crypto::CreateRevocationList(ca_, {}, 7).value());
-    coordinator::CoordinatorServerOptions o;
-    o.listen_address = "127.0.0.1:0";
-    o.state_dir = dir_ + "/state";
-    o.ca_cert_path = dir_ + "/ca.pem";
-    o.cert_path = dir_ + "/coordinator.pem";
-    o.key_path = dir_ + "/coordinator.key";
+    coordinator::CoordinatorServerOptions o = testing_support::MtlsCoordinatorOptions(dir_, dir_);
     o.crl_path = dir_ + "/crl.pem";
     o.cert_refresh_seconds = 1;
     options_ = o;

@@ -21,6 +21,7 @@
 #include "tessera/wire/v1/control.grpc.pb.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 #include "tests/integration/control_helpers.h"
+#include "tests/integration/mtls_coordinator.h"
 #include "tests/integration/process.h"
 
 namespace tessera::testing_support {
@@ -55,13 +56,8 @@ class SecAggBadInputTest : public ::testing::TestWithParam<Case> {
     dir_ = MakeTempDir("secagg-bad");
     for (int i = 0; i < kClients; ++i) names_.push_back("c" + std::to_string(i));
     ASSERT_TRUE(MakePki(dir_ + "/pki", names_));
-    coordinator::CoordinatorServerOptions o;
-    o.listen_address = "127.0.0.1:0";
-    o.state_dir = dir_ + "/state";
-    o.ca_cert_path = Pki("ca.pem");
-    o.cert_path = Pki("coordinator.pem");
-    o.key_path = Pki("coordinator.key");
-    auto server = coordinator::CoordinatorServer::Start(o);
+    auto server =
+        coordinator::CoordinatorServer::Start(MtlsCoordinatorOptions(dir_, dir_ + "/pki"));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     control_ = wire::v1::Control::NewStub(Channel("operator"));

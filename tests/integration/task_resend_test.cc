@@ -18,6 +18,7 @@
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 #include "tests/integration/control_helpers.h"
 #include "tests/integration/log_capture.h"
+#include "tests/integration/mtls_coordinator.h"
 #include "tests/integration/process.h"
 
 namespace tessera::testing_support {
@@ -65,13 +66,8 @@ class TaskResendTest : public ::testing::Test {
   void SetUp() override {
     dir_ = MakeTempDir("resend");
     ASSERT_TRUE(MakePki(dir_ + "/pki", {"site"}));
-    coordinator::CoordinatorServerOptions o;
-    o.listen_address = "127.0.0.1:0";
-    o.state_dir = dir_ + "/state";
-    o.ca_cert_path = dir_ + "/pki/ca.pem";
-    o.cert_path = dir_ + "/pki/coordinator.pem";
-    o.key_path = dir_ + "/pki/coordinator.key";
-    auto server = coordinator::CoordinatorServer::Start(o);
+    auto server =
+        coordinator::CoordinatorServer::Start(MtlsCoordinatorOptions(dir_, dir_ + "/pki"));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
     control_ = wire::v1::Control::NewStub(MtlsChannel(dir_, server_->port(), "pki", "operator"));
