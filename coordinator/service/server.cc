@@ -45,6 +45,15 @@ void ConfigureBuilder(const CoordinatorServerOptions& options, grpc::ServerBuild
   grpc::ResourceQuota quota("tessera-coordinator");
   quota.Resize(static_cast<size_t>(options.transport_memory_bytes));
   builder.SetResourceQuota(quota);
+  // What one incoming stream may hold in the transport before it is read: a fixed window of
+  // kStreamWindowBytes. With gRPC's default BDP probing a fast link grows every stream's
+  // window to many MiB, and the uploads parked at the upload gate (not read) fill theirs:
+  // once the transport's buffers pass the quota above, gRPC abandons streams (RST_STREAM
+  // ENHANCE_YOUR_CALM), which cut 1-2 GB uploads and CreateRun streams short
+  // (docs/architecture.md, "Coordinator memory"). A larger message still arrives whole: the
+  // window is raised for the message being read.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, kStreamWindowBytes);
   // Detect dead clients within ~15 s; let clients ping idle subscriptions.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);

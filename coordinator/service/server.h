@@ -17,6 +17,10 @@ class ClientRegistry;
 class CoordinatorState;
 class RunManager;
 
+// The flow-control window of one incoming stream, fixed (no BDP probing; server.cc says why)
+// at gRPC's default initial window: what an upload parked at the upload gate may hold here.
+inline constexpr int kStreamWindowBytes = 64 << 10;
+
 struct CoordinatorServerOptions {
   std::string listen_address = "127.0.0.1:7800";  // port 0 picks a free port
   std::string state_dir;                           // RocksDB directory (required)
@@ -38,9 +42,10 @@ struct CoordinatorServerOptions {
   size_t max_concurrent_uploads = 2;  // updates staged in memory at once
   size_t max_concurrent_downloads = 16;  // model streams in flight at once
   int max_message_bytes = 32 << 20;   // per gRPC message; chunks are <= 1 MiB, masked inputs larger
-  // Memory gRPC's transport may use for buffers (its ResourceQuota): under pressure gRPC
-  // shrinks flow-control windows, so many concurrent uploads wait at their senders instead
-  // of piling up here. Independent of the model size and the number of clients.
+  // Memory gRPC's transport may use for buffers (its ResourceQuota). Past it gRPC abandons
+  // streams (RST_STREAM ENHANCE_YOUR_CALM), so it must exceed kStreamWindowBytes per stream
+  // that can be sending at once (every uploading client's, parked at the upload gate or
+  // not) plus the messages being read: 64 MiB covers about 1,000 concurrent uploads.
   int64_t transport_memory_bytes = 64 << 20;
   // A round whose exact accumulator (25 bytes per parameter) would be larger stages its
   // updates in STATE_DIR/staging and averages them block by block (RunManagerOptions).

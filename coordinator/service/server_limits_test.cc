@@ -4,6 +4,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -13,6 +14,8 @@
 #include "coordinator/service/server.h"
 #include "core/base/testing/status_matchers.h"
 #include "core/serde/session_metadata.h"
+#include "core/serde/tensor_stream.h"
+#include "tessera/wire/v1/control.grpc.pb.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 
 namespace tessera::coordinator {
@@ -101,6 +104,70 @@ TEST_F(ServerLimitsTest, AFourthCallStartsWhenFourStreamsAreAllowed) {
   StartWithThreeSubscriptions(4);
   EXPECT_TRUE(Heartbeat(std::chrono::seconds(10)).ok());
   EndSubscriptions();
+}
+
+// gRPC abandons streams (RST_STREAM ENHANCE_YOUR_CALM, error code 11) once its transport
+// buffers pass the ResourceQuota; with BDP probing each stream's window grew to many MiB on
+// loopback, so large concurrent streams were cut short (CreateRun of a 400 MB model at a
+// 16 MiB quota; 1-2 GB uploads at 64 MiB). With the window fixed (kStreamWindowBytes), three
+// concurrent 32 MiB CreateRun streams fit the smallest quota the coordinator accepts (8 MiB);
+// without it two of them were abandoned.
+TEST_F(ServerLimitsTest, LargeConcurrentStreamsAtTheSmallestTransportQuotaAreNotAbandoned) {
+  CoordinatorServerOptions o;
+  o.listen_address = "127.0.0.1:0";
+  o.state_dir = dir_ + "/state";
+  o.insecure = true;
+  o.transport_memory_bytes = 8 << 20;
+  absl::StatusOr<std::unique_ptr<CoordinatorServer>> server = CoordinatorServer::Start(o);
+  ASSERT_THAT(server, IsOk());
+  const std::string address = absl::StrCat("127.0.0.1:", (*server)->port());
+  ArrayRecord model;
+  for (int i = 0; i < 8; ++i) {  // 8 tensors of 1M float32: 32 MiB
+    model.tensors.push_back(*Tensor::Zeros(absl::StrCat("w", i), DType::kFloat32, {1 << 20}));
+  }
+  constexpr int kStreams = 3;
+  std::vector<grpc::Status> results(kStreams);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < kStreams; ++k) {
+    threads.emplace_back([&, k] {
+      // Its own connection, as separate operators (or clients) have.
+      grpc::ChannelArguments args;
+      args.SetInt("tessera.test.connection", k);
+      auto control = wire::v1::Control::NewStub(grpc::CreateCustomChannel(
+          address, grpc::InsecureChannelCredentials(), args));
+      grpc::ClientContext ctx;
+      wire::v1::RunStatus status;
+      auto writer = control->CreateRun(&ctx, &status);
+      wire::v1::CreateRunRequest m;
+      wire::v1::RunConfig* c = m.mutable_config();
+      c->set_name(absl::StrCat("big", k));
+      c->set_rounds(1);
+      c->mutable_model()->set_architecture("mlp");
+      c->mutable_train()->set_local_epochs(1);
+      c->mutable_train()->set_batch_size(32);
+      c->mutable_train()->set_learning_rate(0.01);
+      c->mutable_selection()->set_clients_per_round(1);
+      c->mutable_selection()->set_min_clients(1);
+      c->mutable_selection()->set_wait_for_clients_seconds(60);
+      c->mutable_round()->set_deadline_seconds(60);
+      c->mutable_evaluation()->set_every(0);
+      c->mutable_evaluation()->set_deadline_seconds(60);
+      writer->Write(m);
+      TensorStreamWriter stream(&model);
+      while (true) {
+        m.Clear();
+        if (!stream.Next(m.mutable_weights())) break;
+        if (!writer->Write(m)) break;
+      }
+      writer->WritesDone();
+      results[k] = writer->Finish();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int k = 0; k < kStreams; ++k) {
+    EXPECT_TRUE(results[k].ok()) << "stream " << k << ": " << results[k].error_code() << " "
+                                 << results[k].error_message();
+  }
 }
 
 TEST_F(ServerLimitsTest, ZeroStreamsPerConnectionIsRefused) {

@@ -150,8 +150,8 @@ struct SimClient {
     if (out != nullptr) *out = std::move(*r);
     return bytes;
   }
-  bool Push(const ArrayRecord& update) {
-    return PushBenchUpdate(*stub, session, task, update).ok();
+  grpc::Status Push(const ArrayRecord& update) {
+    return PushBenchUpdate(*stub, session, task, update);
   }
   void Stop() {
     if (sub_ctx) sub_ctx->TryCancel();
@@ -300,7 +300,12 @@ int Rss(const Env& env, int64_t params, const std::vector<int>& client_counts) {
     for (auto& c : clients) {
       threads.emplace_back([&] {
         c.Fetch(nullptr, /*verify=*/false);
-        c.Push(zeros);
+        // A failed upload says why (its gRPC status), or the round's failure is a mystery.
+        if (grpc::Status s = c.Push(zeros); !s.ok()) {
+          std::fprintf(stderr, "upload of task %s failed: %s (code %d)\n",
+                       c.task.task_id().c_str(), s.error_message().c_str(),
+                       static_cast<int>(s.error_code()));
+        }
       });
     }
     for (auto& t : threads) t.join();
