@@ -1,6 +1,7 @@
 #include "client/lm/transformer/fused_ops.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 #include <dlfcn.h>
 #include <torch/torch.h>
 
@@ -8,10 +9,14 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <utility>
 #include <vector>
+
+#include "client/lm/transformer/split_pool.h"
 
 namespace tessera::lm::internal {
 namespace {
@@ -31,25 +36,59 @@ int active_scopes = 0;     // guarded by ScopeMutex()
 int saved_blas_threads = 0;  // guarded by ScopeMutex()
 std::atomic<bool> serial_blas{false};
 
+// Per thread: how many threads the outermost SerialBlasScope alive on this thread splits
+// over (0 without one, and on the pool's workers), how deep the scopes are, and LibTorch's
+// thread count to restore.
+thread_local int split_threads = 0;
+thread_local int scope_depth = 0;
+thread_local int saved_torch_threads = 0;
+
 using SetThreads = void (*)(int);
 using GetThreads = int (*)();
 
-// Whether the products on `t` are split over LibTorch's threads here.
-bool Split(const at::Tensor& t) {
-  return serial_blas.load(std::memory_order_relaxed) && t.device().is_cpu() &&
-         at::get_num_threads() > 1 && !at::in_parallel_region();
+// This thread's OpenMP team size (the ICV omp_set_num_threads sets for the calling thread
+// only, unlike at::set_num_threads, which also changes the count new threads start with).
+// Tessera is compiled without -fopenmp (at::parallel_for in Tessera's own code runs
+// serially); LibTorch's kernels use OpenMP from libgomp, found at run time.
+void SetThisThreadsTorchThreads(int threads) {
+  (void)at::get_num_threads();  // LibTorch's lazy per-thread initialization happens first
+  if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"))) {
+    set(threads);
+  }
 }
 
-// Runs fn(i) for i in [0, n), spread over LibTorch's threads when Split(t).
+// The pool the splits run on; its workers run LibTorch single-threaded.
+SplitPool& Pool() {
+  static auto* pool = new SplitPool([] { SetThisThreadsTorchThreads(1); });
+  return *pool;
+}
+
+// Whether the products on `t` are split over threads here.
+bool Split(const at::Tensor& t) { return split_threads > 1 && t.device().is_cpu(); }
+
+// Runs fn(i) for i in [0, n), spread over the pool's threads when Split(t).
 template <typename Fn>
 void ForEach(int64_t n, const at::Tensor& t, const Fn& fn) {
   if (!Split(t) || n < 2) {
     for (int64_t i = 0; i < n; ++i) fn(i);
     return;
   }
-  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) fn(i);
+  // The workers run each part with the caller's LibTorch thread-local state (grad mode off
+  // inside an autograd Function's forward, for one), and an exception in a part is rethrown
+  // here.
+  const at::ThreadLocalState state;
+  std::mutex mu;
+  std::exception_ptr error;
+  Pool().Run(n, split_threads, [&](int64_t i) {
+    try {
+      at::ThreadLocalStateGuard guard(state);
+      fn(i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!error) error = std::current_exception();
+    }
   });
+  if (error) std::rethrow_exception(error);
 }
 
 // Rows [begin, end) of `part` of `parts` equal parts of `extent`.
@@ -70,8 +109,7 @@ struct FrozenLinearFn : public torch::autograd::Function<FrozenLinearFn> {
     std::vector<int64_t> starts = {0};
     for (int64_t b : blocks) starts.push_back(starts.back() + b);
     const int64_t parts =
-        Split(a) ? std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(),
-                                                          m / kMinRowsPerPart))
+        Split(a) ? std::max<int64_t>(1, std::min<int64_t>(split_threads, m / kMinRowsPerPart))
                  : 1;
     at::Tensor out = at::empty({m, w.size(0)}, a.options());
     const int64_t items = static_cast<int64_t>(blocks.size()) * parts;
@@ -227,7 +265,7 @@ struct LmHeadLossFn : public torch::autograd::Function<LmHeadLossFn> {
     // One chunk per thread (each chunk's products read all of W once, so more chunks cost
     // more), more when a chunk would exceed kLmHeadChunkElements logits.
     const int64_t max_rows = std::max<int64_t>(1, chunk_elements / vocab);
-    const int64_t threads = Split(a) ? at::get_num_threads() : 1;
+    const int64_t threads = Split(a) ? split_threads : 1;
     const int64_t chunks = std::max<int64_t>(
         1, std::max(std::min(threads, rows), (rows + max_rows - 1) / max_rows));
     // Rows of a chunk are normalized a block at a time (about 1 MiB of logits, so the passes
@@ -285,22 +323,53 @@ struct LmHeadLossFn : public torch::autograd::Function<LmHeadLossFn> {
 }  // namespace
 
 SerialBlasScope::SerialBlasScope() {
-  std::lock_guard<std::mutex> lock(ScopeMutex());
-  if (active_scopes++ > 0) return;
-  auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  auto* get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  if (set == nullptr || get == nullptr) return;
-  saved_blas_threads = get();
-  set(1);
-  serial_blas.store(true);
+  {
+    std::lock_guard<std::mutex> lock(ScopeMutex());
+    if (active_scopes++ == 0) {
+      auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+      auto* get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+      if (set != nullptr && get != nullptr) {
+        saved_blas_threads = get();
+        set(1);
+        serial_blas.store(true);
+      }
+    }
+  }
+  if (scope_depth++ > 0 || !serial_blas.load()) return;
+  // LibTorch's own kernels (the element-wise passes between the products) run on this
+  // thread alone, and the products on the pool: one set of threads, no OpenMP regions.
+  saved_torch_threads = at::get_num_threads();
+  split_threads = saved_torch_threads;
+  if (split_threads > 1) SetThisThreadsTorchThreads(1);
 }
 
 SerialBlasScope::~SerialBlasScope() {
+  if (--scope_depth == 0 && split_threads > 0) {
+    if (split_threads > 1) SetThisThreadsTorchThreads(saved_torch_threads);
+    split_threads = 0;
+  }
   std::lock_guard<std::mutex> lock(ScopeMutex());
   if (--active_scopes > 0 || !serial_blas.load()) return;
   serial_blas.store(false);
   reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))(
       saved_blas_threads);
+}
+
+int SplitThreads() { return split_threads; }
+
+void ParallelRows(int64_t rows, int64_t grain, const at::Tensor& t,
+                  const std::function<void(int64_t, int64_t)>& fn) {
+  if (rows <= 0) return;
+  if (!Split(t)) {
+    fn(0, rows);
+    return;
+  }
+  const int64_t parts = std::max<int64_t>(
+      1, std::min<int64_t>(split_threads, rows / std::max<int64_t>(1, grain)));
+  ForEach(parts, t, [&](int64_t part) {
+    const auto [begin, end] = Part(rows, part, parts);
+    if (begin < end) fn(begin, end);
+  });
 }
 
 at::Tensor SplitMatmul(const at::Tensor& a, const at::Tensor& b) {
@@ -310,7 +379,7 @@ at::Tensor SplitMatmul(const at::Tensor& a, const at::Tensor& b) {
   const int64_t n = b.size(1);
   const bool by_rows = m >= 2 * kMinRowsPerPart;
   const int64_t parts = std::min<int64_t>(
-      at::get_num_threads(), by_rows ? m / kMinRowsPerPart : n / kMinColumnsPerPart);
+      split_threads, by_rows ? m / kMinRowsPerPart : n / kMinColumnsPerPart);
   if (parts < 2) return at::mm(a, b);
   at::Tensor out = at::empty({m, n}, a.options());
   const int64_t extent = by_rows ? m : n;

@@ -8,10 +8,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <thread>
 #include <vector>
 
 namespace tessera::lm::internal {
@@ -272,6 +275,52 @@ TEST(FusedOps, SerialBlasScopeRestoresOpenBlasThreads) {
     EXPECT_EQ(get(), 1);  // the outer scope is still alive
   }
   EXPECT_EQ(get(), 2);
+}
+
+// Issue 18: the split ran its parts one after another on the calling thread (Tessera is
+// built without -fopenmp, so at::parallel_for in its own code is serial), while LibTorch's
+// kernels opened OpenMP regions that cost more than they gained: two threads were slower
+// than one. Inside a scope at 2 threads the parts run on two threads at once, and LibTorch's
+// own kernels (on the caller and the workers) run single-threaded; both are restored after.
+TEST(FusedOps, SerialBlasScopeSplitsOverTwoThreadsAtOnce) {
+  if (dlsym(RTLD_DEFAULT, "openblas_get_num_threads") == nullptr) {
+    GTEST_SKIP() << "LibTorch does not run on OpenBLAS: nothing is split";
+  }
+  const int before = at::get_num_threads();
+  at::set_num_threads(2);
+  EXPECT_EQ(SplitThreads(), 0);
+  {
+    SerialBlasScope scope;
+    EXPECT_EQ(SplitThreads(), 2);
+    EXPECT_EQ(at::get_num_threads(), 1);
+    const at::Tensor x = torch::zeros({64, 4});
+    std::atomic<int> started{0};
+    std::atomic<int> torch_threads_seen{0};
+    bool both = true;
+    ParallelRows(64, 16, x, [&](int64_t begin, int64_t end) {
+      EXPECT_EQ(end - begin, 32);
+      torch_threads_seen.fetch_add(at::get_num_threads());
+      started.fetch_add(1);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+      while (started.load() < 2) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          both = false;
+          return;
+        }
+        std::this_thread::yield();
+      }
+    });
+    EXPECT_TRUE(both) << "the two parts did not run at the same time";
+    EXPECT_EQ(torch_threads_seen.load(), 2);  // 1 on each of the two threads
+    {
+      SerialBlasScope inner;  // a nested scope changes nothing and restores nothing
+      EXPECT_EQ(SplitThreads(), 2);
+    }
+    EXPECT_EQ(at::get_num_threads(), 1);
+  }
+  EXPECT_EQ(SplitThreads(), 0);
+  EXPECT_EQ(at::get_num_threads(), 2);
+  at::set_num_threads(before);
 }
 
 }  // namespace

@@ -1,5 +1,4 @@
 // RMSNorm and rotary position embeddings as single passes over the rows (fused_ops.h).
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -14,7 +13,8 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// About this many elements per thread's share before a pass is split over threads.
+// About this many elements per thread's share before a pass is split over threads
+// (ParallelRows).
 constexpr int64_t kGrainElements = 32768;
 
 int64_t RowGrain(int64_t width) { return std::max<int64_t>(1, kGrainElements / width); }
@@ -33,7 +33,7 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     const float* wp = wc.data_ptr<float>();
     float* yp = y.data_ptr<float>();
     float* rp = rstd.data_ptr<float>();
-    at::parallel_for(0, rows, RowGrain(width), [&](int64_t begin, int64_t end) {
+    ParallelRows(rows, RowGrain(width), xc, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const float* xr = xp + r * width;
         float* yr = yp + r * width;
@@ -61,7 +61,7 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     const float* rp = saved[2].data_ptr<float>();
     const float* gp = g.data_ptr<float>();
     float* dp = dx.data_ptr<float>();
-    at::parallel_for(0, rows, RowGrain(width), [&](int64_t begin, int64_t end) {
+    ParallelRows(rows, RowGrain(width), g, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
         const float* xr = xp + r * width;
         const float* gr = gp + r * width;
@@ -90,7 +90,7 @@ void RotateRows(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
   const float* cp = cos.data_ptr<float>();
   const float* sp = sin.data_ptr<float>();
   float* op = out.data_ptr<float>();
-  at::parallel_for(0, batch * heads * seq, RowGrain(dim), [&](int64_t begin, int64_t end) {
+  ParallelRows(batch * heads * seq, RowGrain(dim), x, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t s = row % seq;
       const int64_t h = (row / seq) % heads;
