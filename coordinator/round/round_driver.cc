@@ -109,6 +109,15 @@ void RunManager::Drive(std::shared_ptr<Run> run) {
           updated = run->record;
         }
         updated.set_completed_rounds(number);
+        // The previous global is no longer needed in memory: the next model is made, and the
+        // previous one is stored. Released before the commit, so the old and the new model
+        // are never both held while the new one is encoded and written (docs/architecture.md,
+        // "Coordinator memory"); an export meanwhile reads it from disk, as for an ended run.
+        // If the commit fails, the run fails and stays so.
+        {
+          NoIoMutexLock l(&run->mu);
+          run->model.reset();
+        }
         // Without server state the weights are stored as they are: a copy would be one more
         // model in memory at the commit (docs/architecture.md, "Coordinator memory").
         const ArrayRecord* stored = &(*model)->weights;

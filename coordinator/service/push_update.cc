@@ -22,9 +22,10 @@ namespace {
 
 class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRequest> {
  public:
-  UpdateReader(RunManager* runs, UploadGate* gate, std::string client,
-               wire::v1::PushUpdateResponse* response)
-      : runs_(runs), gate_(gate), client_(std::move(client)), response_(response),
+  UpdateReader(grpc::CallbackServerContext* context, RunManager* runs, UploadGate* gate,
+               std::string client, wire::v1::PushUpdateResponse* response)
+      : context_(context), runs_(runs), gate_(gate), client_(std::move(client)),
+        response_(response),
         guard_(std::make_shared<Guard>()) {
     guard_->reactor = this;
     StartRead(&request_);
@@ -156,6 +157,23 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
     }
     // The bytes that travelled: compressed, when the update was.
     const uint64_t bytes = reader_->data_bytes_received();
+    if (!reader_->done()) {
+      // gRPC ends the reads the same way when the client half-closes early and when the call
+      // is cancelled (by the client, its deadline, a broken connection, keepalive, or gRPC's
+      // transport quota abandoning the stream); OnCancel or the context tell the latter.
+      bool cancelled = context_->IsCancelled();
+      {
+        absl::MutexLock l(&guard_->mu);
+        cancelled = cancelled || guard_->cancelled;
+      }
+      if (cancelled) {
+        Fail(absl::CancelledError(absl::StrCat(
+            "the update stream was cancelled after ", bytes, " bytes of tensor data (the "
+            "client's own status says why: it cancelled, its deadline passed, its connection "
+            "was lost or closed by keepalive, or the transport memory quota abandoned it)")));
+        return;
+      }
+    }
     absl::StatusOr<ArrayRecord> received = std::move(*reader_).Finish();
     if (!received.ok()) {
       Fail(received.status());
@@ -209,6 +227,7 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
     Finish(ToGrpcStatus(s));
   }
 
+  grpc::CallbackServerContext* const context_;
   RunManager* const runs_;
   UploadGate* const gate_;
   const std::string client_;
@@ -233,7 +252,7 @@ grpc::ServerReadReactor<wire::v1::PushUpdateRequest>* FleetService::PushUpdate(
   absl::StatusOr<std::string> client =
       AuthenticateClient(*context, options_.insecure, *registry_, options_.trust);
   if (!client.ok()) return FailedReader<wire::v1::PushUpdateRequest>(client.status());
-  return new UpdateReader(runs_, &gate_, *client, response);
+  return new UpdateReader(context, runs_, &gate_, *client, response);
 }
 
 }  // namespace tessera::coordinator
