@@ -65,15 +65,12 @@ TSAN_EXCLUDE+='|Int8CompressionCutsUploadBytesFourfoldAndStillLearns)|.*_NOT_BUI
 #   process: google/sanitizers#611). Without RTLD_DEEPBIND libsentencepiece's bundled
 #   protobuf-lite 3.14 binds to Debian's libprotobuf 3.21 and aborts its version check, so
 #   there is no way to load it under ASan until the module carries its own private copy.
-# - BpeTrainerTest.TrainsTwoThousandTokensOnAMegabyteQuickly asserts a wall-clock bound
-#   (20 s); under ASan on the shared 2-core machine it took 22.8 s.
 # - SecAggFederationTest.DropoutsAboveTheThresholdAbortAndTheNextAttemptCompletes restarts the
 #   5 crashed clients and needs all 10 connected within the retry's wait_for_clients_seconds
 #   (20 s); under ASan at load 12 only 1 had registered after 20 s (the first start of the 10
 #   took 10-13 s), so the retry ran with 5 and failed. No sanitizer report; passes unsanitized.
 ASAN_EXCLUDE='^(ReferenceTokenizerTest\.(SentencePiece.*|RefusesInvalidUtf8AndOutOfRangeIds)'
 ASAN_EXCLUDE+='|LoadErrorTest\.BadSentencePieceModel'
-ASAN_EXCLUDE+='|BpeTrainerTest\.TrainsTwoThousandTokensOnAMegabyteQuickly'
 ASAN_EXCLUDE+='|SecAggFederationTest\.DropoutsAboveTheThresholdAbortAndTheNextAttemptCompletes)$'
 # The tests that run tessera-sim under mpirun: Open MPI leaks at MPI_Init/MPI_Finalize
 # (tests/sanitizers/lsan.supp says what), and those suppressions only match with ASan's slow
