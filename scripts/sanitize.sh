@@ -71,7 +71,7 @@ TSAN_EXCLUDE+='|Int8CompressionCutsUploadBytesFourfoldAndStillLearns)|.*_NOT_BUI
 #   took 10-13 s), so the retry ran with 5 and failed. No sanitizer report; passes unsanitized.
 # - Deploy.ManifestsParseAndUseRealFlags checks that each container image installs the shared
 #   libraries its release binaries link; sanitizer binaries also link libasan/libubsan (and,
-#   linked without --as-needed, gRPC's and glog's own dependencies directly), which no image
+#   also libcares, libre2 and libgflags directly, cause not investigated), which no image
 #   installs. A check of the release build, not of memory safety; it runs in the normal suite.
 ASAN_EXCLUDE='^(ReferenceTokenizerTest\.(SentencePiece.*|RefusesInvalidUtf8AndOutOfRangeIds)'
 ASAN_EXCLUDE+='|LoadErrorTest\.BadSentencePieceModel'
