@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "client/lm/transformer/test_rendezvous.h"
+
 namespace tessera::lm::internal {
 namespace {
 
@@ -300,15 +302,7 @@ TEST(FusedOps, SerialBlasScopeSplitsOverTwoThreadsAtOnce) {
     ParallelRows(64, 16, x, [&](int64_t begin, int64_t end) {
       EXPECT_EQ(end - begin, 32);
       torch_threads_seen.fetch_add(at::get_num_threads());
-      started.fetch_add(1);
-      const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-      while (started.load() < 2) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          both = false;
-          return;
-        }
-        std::this_thread::yield();
-      }
+      if (!ArriveAndWaitForAll(started, 2)) both = false;
     });
     EXPECT_TRUE(both) << "the two parts did not run at the same time";
     EXPECT_EQ(torch_threads_seen.load(), 2);  // 1 on each of the two threads

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "client/lm/transformer/test_rendezvous.h"
+
 namespace tessera::lm::internal {
 namespace {
 
@@ -45,15 +47,7 @@ TEST(SplitPool, PartsRunConcurrentlyOnTwoThreads) {
       std::lock_guard<std::mutex> lock(mu);
       ids.insert(std::this_thread::get_id());
     }
-    started.fetch_add(1);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-    while (started.load() < 2) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        both = false;
-        return;
-      }
-      std::this_thread::yield();
-    }
+    if (!ArriveAndWaitForAll(started, 2)) both = false;
   });
   EXPECT_TRUE(both);
   EXPECT_EQ(ids.size(), 2u);
