@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "client/lm/transformer/causal_lm_impl.h"
 #include "client/lm/transformer/fused_ops.h"
+#include "client/lm/transformer/thread_split.h"
 #include "client/training/device.h"
 #include "client/training/torch_convert.h"
 #include "core/base/status_macros.h"

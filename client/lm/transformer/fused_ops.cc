@@ -1,22 +1,15 @@
 #include "client/lm/transformer/fused_ops.h"
 
-#include <ATen/Parallel.h>
-#include <ATen/ThreadLocalState.h>
-#include <dlfcn.h>
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <exception>
-#include <functional>
 #include <limits>
-#include <mutex>
 #include <utility>
 #include <vector>
 
-#include "client/lm/transformer/split_pool.h"
+#include "client/lm/transformer/thread_split.h"
 
 namespace tessera::lm::internal {
 namespace {
@@ -27,74 +20,6 @@ using torch::autograd::variable_list;
 // Fewer rows (columns) than this per thread are not worth a split.
 constexpr int64_t kMinRowsPerPart = 16;
 constexpr int64_t kMinColumnsPerPart = 256;
-
-std::mutex& ScopeMutex() {
-  static auto* mu = new std::mutex;
-  return *mu;
-}
-int active_scopes = 0;     // guarded by ScopeMutex()
-int saved_blas_threads = 0;  // guarded by ScopeMutex()
-std::atomic<bool> serial_blas{false};
-
-// Per thread: how many threads the outermost SerialBlasScope alive on this thread splits
-// over (0 without one, and on the pool's workers), how deep the scopes are, and LibTorch's
-// thread count to restore.
-thread_local int split_threads = 0;
-thread_local int scope_depth = 0;
-thread_local int saved_torch_threads = 0;
-
-using SetThreads = void (*)(int);
-using GetThreads = int (*)();
-
-// This thread's OpenMP team size (the ICV omp_set_num_threads sets for the calling thread
-// only, unlike at::set_num_threads, which also changes the count new threads start with).
-// Tessera is compiled without -fopenmp (at::parallel_for in Tessera's own code runs
-// serially); LibTorch's kernels use OpenMP from libgomp, found at run time.
-void SetThisThreadsTorchThreads(int threads) {
-  (void)at::get_num_threads();  // LibTorch's lazy per-thread initialization happens first
-  if (auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"))) {
-    set(threads);
-  }
-}
-
-// The pool the splits run on; its workers run LibTorch single-threaded.
-SplitPool& Pool() {
-  static auto* pool = new SplitPool([] { SetThisThreadsTorchThreads(1); });
-  return *pool;
-}
-
-// Whether the products on `t` are split over threads here.
-bool Split(const at::Tensor& t) { return split_threads > 1 && t.device().is_cpu(); }
-
-// Runs fn(i) for i in [0, n), spread over the pool's threads when Split(t).
-template <typename Fn>
-void ForEach(int64_t n, const at::Tensor& t, const Fn& fn) {
-  if (!Split(t) || n < 2) {
-    for (int64_t i = 0; i < n; ++i) fn(i);
-    return;
-  }
-  // The workers run each part with the caller's LibTorch thread-local state (grad mode off
-  // inside an autograd Function's forward, for one), and an exception in a part is rethrown
-  // here.
-  const at::ThreadLocalState state;
-  std::mutex mu;
-  std::exception_ptr error;
-  Pool().Run(n, split_threads, [&](int64_t i) {
-    try {
-      at::ThreadLocalStateGuard guard(state);
-      fn(i);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!error) error = std::current_exception();
-    }
-  });
-  if (error) std::rethrow_exception(error);
-}
-
-// Rows [begin, end) of `part` of `parts` equal parts of `extent`.
-std::pair<int64_t, int64_t> Part(int64_t extent, int64_t part, int64_t parts) {
-  return {extent * part / parts, extent * (part + 1) / parts};
-}
 
 struct FrozenLinearFn : public torch::autograd::Function<FrozenLinearFn> {
   // The forward product is one per block of the weight's rows (each the same product as the
@@ -109,13 +34,14 @@ struct FrozenLinearFn : public torch::autograd::Function<FrozenLinearFn> {
     std::vector<int64_t> starts = {0};
     for (int64_t b : blocks) starts.push_back(starts.back() + b);
     const int64_t parts =
-        Split(a) ? std::max<int64_t>(1, std::min<int64_t>(split_threads, m / kMinRowsPerPart))
-                 : 1;
+        SplitsOn(a)
+            ? std::max<int64_t>(1, std::min<int64_t>(SplitThreads(), m / kMinRowsPerPart))
+            : 1;
     at::Tensor out = at::empty({m, w.size(0)}, a.options());
     const int64_t items = static_cast<int64_t>(blocks.size()) * parts;
-    ForEach(items, a, [&](int64_t item) {
+    ForEachPart(items, a, [&](int64_t item) {
       const size_t block = static_cast<size_t>(item / parts);
-      const auto [begin, end] = Part(m, item % parts, parts);
+      const auto [begin, end] = PartRange(m, item % parts, parts);
       at::Tensor o = out.narrow(0, begin, end - begin).narrow(1, starts[block], blocks[block]);
       at::mm_out(o, a.narrow(0, begin, end - begin),
                  w.narrow(0, starts[block], blocks[block]).t());
@@ -192,7 +118,7 @@ struct CausalAttentionFn : public torch::autograd::Function<CausalAttentionFn> {
     at::Tensor probs = at::empty({n, groups * seq, total}, q.options().dtype(at::kFloat));
     at::Tensor out = at::empty({n, groups * seq, dim}, q.options());
     const bool is_float = q.scalar_type() == at::kFloat;
-    ForEach(n, q, [&](int64_t i) {
+    ForEachPart(n, q, [&](int64_t i) {
       at::Tensor scores = at::mm(qg[i], kg[i].t()).mul_(scale);
       if (mask.defined()) scores.masked_fill_(mask, -std::numeric_limits<double>::infinity());
       at::Tensor p = probs[i];
@@ -222,7 +148,7 @@ struct CausalAttentionFn : public torch::autograd::Function<CausalAttentionFn> {
     at::Tensor dq = need_q ? at::empty_like(qg) : at::Tensor();
     at::Tensor dk = need_k ? at::empty_like(kg) : at::Tensor();
     at::Tensor dv = need_v ? at::empty_like(vg) : at::Tensor();
-    ForEach(qg.size(0), qg, [&](int64_t i) {
+    ForEachPart(qg.size(0), qg, [&](int64_t i) {
       const at::Tensor p = probs[i];
       const at::Tensor g = d_out[i];
       if (need_v) {
@@ -265,7 +191,7 @@ struct LmHeadLossFn : public torch::autograd::Function<LmHeadLossFn> {
     // One chunk per thread (each chunk's products read all of W once, so more chunks cost
     // more), more when a chunk would exceed kLmHeadChunkElements logits.
     const int64_t max_rows = std::max<int64_t>(1, chunk_elements / vocab);
-    const int64_t threads = Split(a) ? split_threads : 1;
+    const int64_t threads = SplitsOn(a) ? SplitThreads() : 1;
     const int64_t chunks = std::max<int64_t>(
         1, std::max(std::min(threads, rows), (rows + max_rows - 1) / max_rows));
     // Rows of a chunk are normalized a block at a time (about 1 MiB of logits, so the passes
@@ -274,8 +200,8 @@ struct LmHeadLossFn : public torch::autograd::Function<LmHeadLossFn> {
     std::vector<double> losses(static_cast<size_t>(chunks), 0.0);
     std::vector<int64_t> hits(static_cast<size_t>(chunks), 0);
     at::Tensor dx = need_grad ? at::empty_like(a) : at::Tensor();
-    ForEach(chunks, a, [&](int64_t c) {
-      const auto [begin, end] = Part(rows, c, chunks);
+    ForEachPart(chunks, a, [&](int64_t c) {
+      const auto [begin, end] = PartRange(rows, c, chunks);
       if (begin == end) return;
       at::Tensor logits = at::mm(a.narrow(0, begin, end - begin), w.t());
       for (int64_t r = 0; r < end - begin; r += block_rows) {
@@ -322,69 +248,19 @@ struct LmHeadLossFn : public torch::autograd::Function<LmHeadLossFn> {
 
 }  // namespace
 
-SerialBlasScope::SerialBlasScope() {
-  {
-    std::lock_guard<std::mutex> lock(ScopeMutex());
-    if (active_scopes++ == 0) {
-      auto* set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-      auto* get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-      if (set != nullptr && get != nullptr) {
-        saved_blas_threads = get();
-        set(1);
-        serial_blas.store(true);
-      }
-    }
-  }
-  if (scope_depth++ > 0 || !serial_blas.load()) return;
-  // LibTorch's own kernels (the element-wise passes between the products) run on this
-  // thread alone, and the products on the pool: one set of threads, no OpenMP regions.
-  saved_torch_threads = at::get_num_threads();
-  split_threads = saved_torch_threads;
-  if (split_threads > 1) SetThisThreadsTorchThreads(1);
-}
-
-SerialBlasScope::~SerialBlasScope() {
-  if (--scope_depth == 0 && split_threads > 0) {
-    if (split_threads > 1) SetThisThreadsTorchThreads(saved_torch_threads);
-    split_threads = 0;
-  }
-  std::lock_guard<std::mutex> lock(ScopeMutex());
-  if (--active_scopes > 0 || !serial_blas.load()) return;
-  serial_blas.store(false);
-  reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))(
-      saved_blas_threads);
-}
-
-int SplitThreads() { return split_threads; }
-
-void ParallelRows(int64_t rows, int64_t grain, const at::Tensor& t,
-                  const std::function<void(int64_t, int64_t)>& fn) {
-  if (rows <= 0) return;
-  if (!Split(t)) {
-    fn(0, rows);
-    return;
-  }
-  const int64_t parts = std::max<int64_t>(
-      1, std::min<int64_t>(split_threads, rows / std::max<int64_t>(1, grain)));
-  ForEach(parts, t, [&](int64_t part) {
-    const auto [begin, end] = Part(rows, part, parts);
-    if (begin < end) fn(begin, end);
-  });
-}
-
 at::Tensor SplitMatmul(const at::Tensor& a, const at::Tensor& b) {
-  if (!Split(a)) return at::mm(a, b);
+  if (!SplitsOn(a)) return at::mm(a, b);
   // By rows; with few rows (generating a token at a time) by columns.
   const int64_t m = a.size(0);
   const int64_t n = b.size(1);
   const bool by_rows = m >= 2 * kMinRowsPerPart;
   const int64_t parts = std::min<int64_t>(
-      split_threads, by_rows ? m / kMinRowsPerPart : n / kMinColumnsPerPart);
+      SplitThreads(), by_rows ? m / kMinRowsPerPart : n / kMinColumnsPerPart);
   if (parts < 2) return at::mm(a, b);
   at::Tensor out = at::empty({m, n}, a.options());
   const int64_t extent = by_rows ? m : n;
-  ForEach(parts, a, [&](int64_t part) {
-    const auto [begin, end] = Part(extent, part, parts);
+  ForEachPart(parts, a, [&](int64_t part) {
+    const auto [begin, end] = PartRange(extent, part, parts);
     if (by_rows) {
       at::Tensor o = out.narrow(0, begin, end - begin);
       at::mm_out(o, a.narrow(0, begin, end - begin), b);

@@ -8,11 +8,8 @@
 //     done by grouping the query heads that share a key/value head (no repeated keys and
 //     values), the scores scaled, masked and normalized in place one key/value head at a
 //     time, and a hand-written backward pass.
-// On the CPU, while a SerialBlasScope is alive, both split their products over the threads of
-// a SplitPool (split_pool.h), each part a single-threaded BLAS call: one set of threads
-// instead of LibTorch's OpenMP team plus OpenBLAS's own pthreads taking turns (the small
-// per-head products of attention ran up to 9x slower with OpenBLAS's threads on a loaded
-// 2-core machine).
+// On the CPU, while a SerialBlasScope (thread_split.h) is alive, their products and passes are
+// split over threads, each part a single-threaded BLAS call.
 #ifndef TESSERA_CLIENT_LM_TRANSFORMER_FUSED_OPS_H_
 #define TESSERA_CLIENT_LM_TRANSFORMER_FUSED_OPS_H_
 
@@ -23,32 +20,6 @@
 #include <vector>
 
 namespace tessera::lm::internal {
-
-// While at least one scope is alive, OpenBLAS (when LibTorch runs on it) is single-threaded
-// and the products below are split over LibTorch's thread count (at::get_num_threads() on
-// the thread that opens its outermost scope) of SplitPool threads instead; the last scope to
-// end restores OpenBLAS's thread count. On the thread that opened it, a scope also makes
-// LibTorch's own kernels single-threaded (its OpenMP regions cost more than they gained,
-// issue 18) until its outermost scope ends. Scopes may overlap across threads (the
-// simulator's workers). Without OpenBLAS the scope does nothing and the products are not
-// split.
-class SerialBlasScope {
- public:
-  SerialBlasScope();
-  ~SerialBlasScope();
-  SerialBlasScope(const SerialBlasScope&) = delete;
-  SerialBlasScope& operator=(const SerialBlasScope&) = delete;
-};
-
-// How many threads the splits of this thread use: 0 outside a SerialBlasScope (and on the
-// pool's workers), else LibTorch's thread count when the outermost scope began.
-int SplitThreads();
-
-// fn(begin, end) over consecutive ranges covering rows [0, rows): one range per thread (at
-// least `grain` rows each) over the pool while this thread's SerialBlasScope splits and `t`
-// is on the CPU, else fn(0, rows) on this thread.
-void ParallelRows(int64_t rows, int64_t grain, const at::Tensor& t,
-                  const std::function<void(int64_t, int64_t)>& fn);
 
 // a [m, k] times b [k, n] (any strides), split by rows over LibTorch's threads while a
 // SerialBlasScope is alive on the CPU; a plain at::mm otherwise.

@@ -3,6 +3,7 @@
 // cross-entropy, x / (1 + exp(-x)) for silu, autograd for the gradients), with and without
 // the thread split of SerialBlasScope.
 #include "client/lm/transformer/fused_ops.h"
+#include "client/lm/transformer/thread_split.h"
 
 #include <dlfcn.h>
 #include <gtest/gtest.h>

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "client/lm/transformer/fused_ops.h"
+#include "client/lm/transformer/thread_split.h"
 
 namespace tessera::lm::internal {
 namespace {

@@ -17,6 +17,7 @@
 #include "client/lm/transformer/causal_lm.h"
 #include "client/lm/transformer/causal_lm_impl.h"
 #include "client/lm/transformer/fused_ops.h"
+#include "client/lm/transformer/thread_split.h"
 #include "client/lm/transformer/lm_dp_sgd.h"
 #include "core/base/status_macros.h"
 

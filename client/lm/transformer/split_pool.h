@@ -1,6 +1,6 @@
 // File: split_pool.h
 // Internal to client/lm/transformer (LibTorch-free): the worker threads that the products and
-// fused passes of fused_ops.h are split over while a SerialBlasScope is alive.
+// fused passes of fused_ops.h are split over while a SerialBlasScope (thread_split.h) is alive.
 //
 // Run(n, threads, fn) hands out the parts 0..n-1 one at a time to whichever thread asks
 // first: the calling thread and up to threads - 1 workers. The caller takes every part that
