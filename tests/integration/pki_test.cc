@@ -28,6 +28,7 @@
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 #include "tests/integration/control_helpers.h"
 #include "tests/integration/log_capture.h"
+#include "tests/integration/mtls_client.h"
 #include "tests/integration/mtls_coordinator.h"
 #include "tests/integration/process.h"
 
@@ -179,14 +180,11 @@ TEST_F(PkiFederationTest, CliSaysTheCoordinatorRefusedWhichCertificate) {
 TEST_F(PkiFederationTest, ClientLogsThatTheCoordinatorRefusedItsCertificate) {
   const std::string serial = Issue("hospital-c", CertificateRole::kClient);
   Revoke({serial});
-  NodeRunnerOptions o;
-  o.coordinator = "127.0.0.1:" + std::to_string(server_->port());
-  o.name = "hospital-c";
-  o.ca_cert_path = dir_ + "/ca.pem";
-  o.cert_path = dir_ + "/hospital-c.pem";
-  o.key_path = dir_ + "/hospital-c.key";
   LogCapture log;
-  std::unique_ptr<NodeRunner> runner = NodeRunner::Create(o, LocalData()).value();
+  std::unique_ptr<NodeRunner> runner =
+      NodeRunner::Create(testing_support::MtlsClientOptions(server_->port(), "hospital-c", dir_),
+                         LocalData())
+          .value();
   std::thread run([&runner] { runner->Run().IgnoreError(); });
   const std::string expected =
       "refused the client certificate CN=hospital-c OU=client O=Test Federation serial=" + serial;

@@ -18,6 +18,7 @@
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 #include "tests/integration/control_helpers.h"
 #include "tests/integration/log_capture.h"
+#include "tests/integration/mtls_client.h"
 #include "tests/integration/mtls_coordinator.h"
 #include "tests/integration/process.h"
 
@@ -84,12 +85,7 @@ class TaskResendTest : public ::testing::Test {
 
 TEST_F(TaskResendTest, ATaskThatFailedWithTheOldConnectionIsAnsweredOnceAfterTheReconnect) {
   LogCapture log;
-  NodeRunnerOptions o;
-  o.coordinator = "127.0.0.1:" + std::to_string(server_->port());
-  o.name = "site";
-  o.ca_cert_path = dir_ + "/pki/ca.pem";
-  o.cert_path = dir_ + "/pki/site.pem";
-  o.key_path = dir_ + "/pki/site.key";
+  NodeRunnerOptions o = MtlsClientOptions(server_->port(), "site", dir_ + "/pki");
   o.bench_fixed_update = true;  // a zero update of the model's layout: no training needed
   o.max_backoff_seconds = 1;
   RunningClient client(NodeRunner::Create(o, LocalData()).value());
