@@ -63,8 +63,8 @@ at::Tensor LmHeadCrossEntropy(const at::Tensor& x, const at::Tensor& weight,
 
 // silu(gate) * up (SwiGLU) for gate and up of the same shape, keeping only gate and up for the
 // backward pass (autograd's silu then mul also keeps silu(gate)), which computes
-// d up = g * silu(gate) and d gate = g * up * silu'(gate). Only when CanFuseSwiGlu: float32
-// on the CPU.
+// d up = g * silu(gate) and d gate = g * up * silu'(gate), both passes split by rows while a
+// SerialBlasScope splits. Only when CanFuseSwiGlu: float32 on the CPU.
 bool CanFuseSwiGlu(const at::Tensor& gate, const at::Tensor& up);
 at::Tensor FusedSwiGlu(const at::Tensor& gate, const at::Tensor& up);
 

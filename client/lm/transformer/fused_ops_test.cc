@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -259,6 +260,35 @@ TEST(FusedOps, SwiGluMatchesTheFormulaAndItsGradient) {
   FusedSwiGlu(frozen_gate, up_only).backward(g.to(at::kFloat));
   EXPECT_LT(MaxAbsDiff(up_only.grad(), up.grad()), 1e-5);
   EXPECT_FALSE(CanFuseSwiGlu(gf, uf.narrow(-1, 0, 12)));
+}
+
+// Split by rows over 2 threads (2,000 rows of 40, two parts of 1,000: each part needs 819),
+// SwiGLU gives the same bits forward and backward as one thread unsplit: each row goes through
+// the same kernels.
+TEST(FusedOps, SwiGluSplitOverThreadsIsBitIdentical) {
+  if (dlsym(RTLD_DEFAULT, "openblas_get_num_threads") == nullptr) {
+    GTEST_SKIP() << "LibTorch does not run on OpenBLAS: nothing is split";
+  }
+  torch::manual_seed(10);
+  const at::Tensor both = torch::randn({4, 500, 2 * 40}) * 3;
+  const at::Tensor g = torch::randn({4, 500, 40});
+  auto run = [&](bool split) {
+    const at::Tensor b = both.clone().requires_grad_(true);
+    std::optional<SerialBlasScope> scope;
+    if (split) scope.emplace();
+    EXPECT_EQ(SplitThreads(), split ? 2 : 0);
+    const at::Tensor out = FusedSwiGlu(b.narrow(-1, 0, 40), b.narrow(-1, 40, 40));
+    out.backward(g);
+    return std::make_pair(out.detach(), b.grad());
+  };
+  const int before = at::get_num_threads();
+  at::set_num_threads(1);
+  const auto [out1, grad1] = run(false);
+  at::set_num_threads(2);
+  const auto [out2, grad2] = run(true);
+  at::set_num_threads(before);
+  EXPECT_TRUE(at::equal(out1, out2));
+  EXPECT_TRUE(at::equal(grad1, grad2));
 }
 
 TEST(FusedOps, SerialBlasScopeRestoresOpenBlasThreads) {

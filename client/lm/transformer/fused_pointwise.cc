@@ -1,4 +1,4 @@
-// RMSNorm and rotary position embeddings as single passes over the rows (fused_ops.h).
+// RMSNorm, rotary position embeddings and SwiGLU as passes over the rows (fused_ops.h).
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -136,20 +136,52 @@ struct RotaryFn : public torch::autograd::Function<RotaryFn> {
   }
 };
 
+// A [..., width] tensor's rows as a [rows, width] view (a copy only where the strides allow
+// no view; the stacked gate/up views of FrozenLinear's output need none).
+at::Tensor Rows(const at::Tensor& t) { return t.reshape({-1, t.size(-1)}); }
+
+// Each pass is split by rows over the threads (ParallelRows); every row is computed by the
+// same ATen kernels as unsplit, so the split changes no bit.
 struct SwiGluFn : public torch::autograd::Function<SwiGluFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
     ctx->save_for_backward({gate, up});
-    return at::silu(gate).mul_(up);
+    const at::Tensor g = Rows(gate);
+    const at::Tensor u = Rows(up);
+    at::Tensor out = at::empty(g.sizes(), g.options());
+    ParallelRows(g.size(0), RowGrain(g.size(1)), g, [&](int64_t begin, int64_t end) {
+      at::Tensor o = out.narrow(0, begin, end - begin);
+      at::silu_out(o, g.narrow(0, begin, end - begin));
+      o.mul_(u.narrow(0, begin, end - begin));
+    });
+    return out.view(gate.sizes());
   }
 
   // d up = g silu(gate); d gate = g up silu'(gate), silu' = s (1 + gate (1 - s)) with
   // s = sigmoid(gate) (ATen's silu_backward).
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
     const std::vector<at::Tensor> saved = ctx->get_saved_variables();
-    at::Tensor d_gate, d_up;
-    if (ctx->needs_input_grad(1)) d_up = at::silu(saved[0]).mul_(grad[0]);
-    if (ctx->needs_input_grad(0)) d_gate = at::silu_backward(grad[0] * saved[1], saved[0]);
-    return {d_gate, d_up};
+    const at::Tensor g = Rows(saved[0]);
+    const at::Tensor u = Rows(saved[1]);
+    const at::Tensor dy = Rows(grad[0]);
+    const bool need_gate = ctx->needs_input_grad(0);
+    const bool need_up = ctx->needs_input_grad(1);
+    at::Tensor d_gate = need_gate ? at::empty(g.sizes(), g.options()) : at::Tensor();
+    at::Tensor d_up = need_up ? at::empty(g.sizes(), g.options()) : at::Tensor();
+    ParallelRows(g.size(0), RowGrain(g.size(1)), dy, [&](int64_t begin, int64_t end) {
+      const at::Tensor g_rows = g.narrow(0, begin, end - begin);
+      const at::Tensor dy_rows = dy.narrow(0, begin, end - begin);
+      if (need_up) {
+        at::Tensor o = d_up.narrow(0, begin, end - begin);
+        at::silu_out(o, g_rows);
+        o.mul_(dy_rows);
+      }
+      if (need_gate) {
+        at::Tensor o = d_gate.narrow(0, begin, end - begin);
+        at::silu_backward_out(o, dy_rows * u.narrow(0, begin, end - begin), g_rows);
+      }
+    });
+    return {need_gate ? d_gate.view(saved[0].sizes()) : at::Tensor(),
+            need_up ? d_up.view(saved[1].sizes()) : at::Tensor()};
   }
 };
 
