@@ -5,6 +5,7 @@
 // model exactly, only adapters change in training, and FFA-LoRA's averaging is exact.
 #include "client/lm/transformer/causal_lm.h"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -21,6 +22,7 @@
 #include "client/lm/checkpoint/hf_checkpoint.h"
 #include "client/lm/checkpoint/peft_adapter.h"
 #include "client/lm/testing/hf_reference_fixture.h"
+#include "client/training/device.h"
 #include "core/base/testing/status_matchers.h"
 #include "core/model/safetensors.h"
 #include "gmock/gmock.h"
@@ -297,6 +299,48 @@ TEST_F(ReferenceCheckpoints, GradientCheckpointingGivesTheSameTraining) {
     auto a = results[0].tensors[t].values<float>();
     auto b = results[1].tensors[t].values<float>();
     for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6);
+  }
+}
+
+// At 2 threads Train splits its products, attention, SwiGLU and loss over the split pool
+// (thread_split.h); at 1 thread nothing is split. 8 sequences of 200 tokens make every kind of
+// split happen at 2 threads (1,600 rows: the products by rows, SwiGLU in 2 parts of at least
+// 682 rows of 48, attention by key/value head). Each split part computes its rows with the
+// same kernels as the whole, so the trained adapters and the loss are the same.
+TEST_F(ReferenceCheckpoints, TrainingOnTwoThreadsGivesWhatOneThreadGives) {
+  if (dlsym(RTLD_DEFAULT, "openblas_get_num_threads") == nullptr) {
+    GTEST_SKIP() << "LibTorch does not run on OpenBLAS: nothing is split";
+  }
+  std::vector<std::vector<int32_t>> rows(8, std::vector<int32_t>(200));
+  uint32_t x = 12345;
+  for (auto& row : rows) {
+    for (int32_t& id : row) {
+      x = x * 1664525u + 1013904223u;
+      id = static_cast<int32_t>((x >> 8) % 61);  // hf_reference.py's VOCAB
+    }
+  }
+  const int before = TorchThreads();
+  std::vector<ArrayRecord> adapters;
+  std::vector<double> losses;
+  for (int threads : {1, 2}) {
+    ASSERT_TRUE(SetTorchThreads(threads).ok());
+    absl::StatusOr<std::unique_ptr<CausalLm>> lm = CausalLm::Load(Path("llama"), LoraConfig{});
+    ASSERT_TRUE(lm.ok()) << lm.status();
+    LmTrainOptions options;
+    options.steps = 3;
+    options.batch_size = 8;
+    options.seed = 7;
+    absl::StatusOr<LmTrainResult> r = (*lm)->Train(Examples(rows), options);
+    ASSERT_TRUE(r.ok()) << r.status();
+    losses.push_back(r->train_loss);
+    adapters.push_back(*(*lm)->GetAdapter());
+  }
+  ASSERT_TRUE(SetTorchThreads(before).ok());
+  EXPECT_EQ(losses[0], losses[1]);
+  ASSERT_EQ(adapters[0].tensors.size(), adapters[1].tensors.size());
+  for (size_t t = 0; t < adapters[0].tensors.size(); ++t) {
+    EXPECT_EQ(adapters[0].tensors[t].values<float>(), adapters[1].tensors[t].values<float>())
+        << adapters[0].tensors[t].name();
   }
 }
 
