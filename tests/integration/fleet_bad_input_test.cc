@@ -17,6 +17,7 @@
 #include "tessera/wire/v1/control.grpc.pb.h"
 #include "tessera/wire/v1/fleet.grpc.pb.h"
 #include "tests/integration/control_helpers.h"
+#include "tests/integration/log_capture.h"
 #include "tests/integration/mtls_coordinator.h"
 #include "tests/integration/process.h"
 
@@ -24,6 +25,7 @@ namespace tessera::testing_support {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 ArrayRecord Model(float value, int64_t steps) {
   ArrayRecord r;
@@ -215,6 +217,60 @@ TEST_F(FleetBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
 
 TEST_F(FleetStagedBadInputTest, EveryBadUpdateIsRejectedAndTheRoundStillCompletes) {
   EveryBadUpdateIsRejectedAndTheRoundStillCompletes();
+}
+
+// An upload whose call the client cancels midway (all tensors sent, no end message) is
+// refused as CANCELLED with the bytes that arrived, not as a truncated stream (which is what
+// a client's early half-close is, above), its staging file is removed, and the same client's
+// next, whole upload completes the round.
+TEST_F(FleetStagedBadInputTest, ACancelledUploadIsReportedAsCancelledAndLeavesNoFile) {
+  auto good = wire::v1::Fleet::NewStub(Channel("pki", "good"));
+  const std::string run = CreateAndStartRun();
+  const std::string session = RegisterAndSubscribe(*good, "good");
+  const wire::v1::Task task = NextTask();
+  ASSERT_FALSE(task.task_id().empty());
+  const std::vector<wire::v1::TensorChunk> chunks = Chunks(Model(0.5f, 1));
+  ASSERT_GE(chunks.size(), 2u);
+
+  LogCapture log;
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-tessera-session", session);
+    wire::v1::PushUpdateResponse resp;
+    auto w = good->PushUpdate(&ctx, &resp);
+    wire::v1::PushUpdateRequest m;
+    m.mutable_header()->set_task_id(task.task_id());
+    m.mutable_header()->set_num_examples(10);
+    ASSERT_TRUE(w->Write(m));
+    for (size_t i = 0; i + 1 < chunks.size(); ++i) {  // every chunk but the end message
+      m.Clear();
+      *m.mutable_chunk() = chunks[i];
+      ASSERT_TRUE(w->Write(m));
+    }
+    // The coordinator has read the first tensor once its staging file exists.
+    for (int i = 0; i < 600 && StagedFiles() == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_EQ(StagedFiles(), 1u);
+    ctx.TryCancel();
+    EXPECT_EQ(w->Finish().error_code(), grpc::CANCELLED);
+  }
+  const std::string expected = "the update stream was cancelled after ";
+  for (int i = 0; i < 600 && log.text().find(expected) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_THAT(log.text(), HasSubstr(expected));
+  EXPECT_THAT(log.text(), HasSubstr("bytes of tensor data"));
+  EXPECT_THAT(log.text(), Not(HasSubstr("truncated")));
+  EXPECT_EQ(StagedFiles(), 0u);
+  EXPECT_EQ(Status(run).rounds(0).reported(), 0u);
+
+  grpc::Status ok = Push(*good, session, task.task_id(), chunks);
+  ASSERT_TRUE(ok.ok()) << ok.error_message();
+  for (int i = 0; i < 200 && Status(run).state() != wire::v1::COMPLETED; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(Status(run).state(), wire::v1::COMPLETED);
 }
 
 void FleetBadInputTest::EveryBadUpdateIsRejectedAndTheRoundStillCompletes() {
