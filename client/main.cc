@@ -12,6 +12,7 @@
 #include "client/runtime/local_data.h"
 #include "client/runtime/node_runner.h"
 #include "client/training/device.h"
+#include "client/training/memory_policy.h"
 #include "core/base/json_log.h"
 #include "core/base/version.h"
 #include "core/config/data_card.h"
@@ -73,6 +74,7 @@ absl::Status ConfigurePrivacy(const std::string& budget_flag, const std::string&
 }  // namespace
 
 int main(int argc, char** argv) {
+  tessera::UseTrainingMallocPolicy();  // client/training/memory_policy.h
   tessera::NodeRunnerOptions options;
   tessera::LocalDataOptions data;
   int threads = 0;

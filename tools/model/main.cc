@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_join.h"
 #include "client/training/local_model.h"
+#include "client/training/memory_policy.h"
 #include "core/base/version.h"
 #include "tools/model/bench_lm.h"
 #include "tools/model/bench_train.h"
@@ -47,6 +48,7 @@ int Report(const absl::Status& status, const std::string& done) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tessera::UseTrainingMallocPolicy();  // client/training/memory_policy.h
   CLI::App app{"tessera-model: model programs (TorchScript) and federated weights "
                "(safetensors)."};
   app.set_version_flag("--version", std::string(tessera::kVersion));

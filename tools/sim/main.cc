@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/training/device.h"
+#include "client/training/memory_policy.h"
 #include "core/base/version.h"
 #include "tools/sim/rank_link.h"
 #include "tools/sim/simulation.h"
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
     setenv("OMP_NUM_THREADS", "1", 0);
     execv("/proc/self/exe", argv);  // returns only on failure; then go on as we are
   }
+  tessera::UseTrainingMallocPolicy();  // client/training/memory_policy.h
   CLI::App app{"tessera-sim: a federation of virtual clients on this machine, with the "
                "coordinator's and clients' real code."};
   app.set_version_flag("--version", std::string(tessera::kVersion));
