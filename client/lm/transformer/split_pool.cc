@@ -36,6 +36,11 @@ void SplitPool::EnsureWorkers(int count) {
     const int index = static_cast<int>(threads_.size());
     threads_.emplace_back([this, index] { Work(index); });
   }
+  // Wait until each new worker has run on_worker_start_ (LibTorch's per-thread set-up): a
+  // worker still setting up when a short program's last Run returns would race with the
+  // process's exit (a clean-clone CI run of a one-split test aborted at exit with
+  // "malloc_consolidate(): unaligned fastbin chunk detected").
+  while (ready_.load(std::memory_order_acquire) < count) std::this_thread::yield();
   started_.store(count, std::memory_order_release);
 }
 
@@ -51,6 +56,7 @@ int64_t SplitPool::Claim(uint32_t gen, int64_t n) {
 
 void SplitPool::Work(int index) {
   if (on_worker_start_) on_worker_start_();
+  ready_.fetch_add(1, std::memory_order_acq_rel);
   // Generation 0 is no job: a worker started by a Run sees that Run's job at once (if it is
   // still going, Claim gives it parts).
   uint32_t seen = 0;

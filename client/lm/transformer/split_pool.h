@@ -72,6 +72,7 @@ class SplitPool {
   mutable std::mutex mu_;           // guards threads_
   std::vector<std::thread> threads_;
   std::atomic<int> started_{0};
+  std::atomic<int> ready_{0};  // workers that have run on_worker_start_
 };
 
 }  // namespace tessera::lm::internal
