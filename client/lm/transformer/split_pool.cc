@@ -28,6 +28,15 @@ SplitPool::~SplitPool() {
 
 int SplitPool::workers() const { return started_.load(); }
 
+void SplitPool::WaitUntilWorkersStarted() {
+  int count = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    count = static_cast<int>(threads_.size());
+  }
+  while (ready_.load(std::memory_order_acquire) < count) std::this_thread::yield();
+}
+
 void SplitPool::EnsureWorkers(int count) {
   count = std::min(count, kMaxWorkers);
   if (started_.load(std::memory_order_acquire) >= count) return;
@@ -36,11 +45,6 @@ void SplitPool::EnsureWorkers(int count) {
     const int index = static_cast<int>(threads_.size());
     threads_.emplace_back([this, index] { Work(index); });
   }
-  // Wait until each new worker has run on_worker_start_ (LibTorch's per-thread set-up): a
-  // worker still setting up when a short program's last Run returns would race with the
-  // process's exit (a clean-clone CI run of a one-split test aborted at exit with
-  // "malloc_consolidate(): unaligned fastbin chunk detected").
-  while (ready_.load(std::memory_order_acquire) < count) std::this_thread::yield();
   started_.store(count, std::memory_order_release);
 }
 

@@ -48,6 +48,11 @@ class SplitPool {
   // Workers started so far.
   int workers() const;
 
+  // Returns once every worker started so far has run on_worker_start_. Run never waits for
+  // that (a worker the scheduler has not run yet must not hold the caller up); a program's
+  // exit must (thread_split.cc calls this at exit).
+  void WaitUntilWorkersStarted();
+
  private:
   struct Job {
     std::atomic<const absl::FunctionRef<void(int64_t)>*> fn{nullptr};
