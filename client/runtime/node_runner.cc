@@ -124,11 +124,7 @@ absl::Status NodeRunner::Impl::RunTask(const wire::v1::Task& task) {
   }
   TESSERA_ASSIGN_OR_RETURN(
       TaskReport r, executor->Run(task, data.train, data.test, state, secagg_now, *transport));
-  if (task.type() == wire::v1::EVALUATE) {
-    LOG(INFO) << "round " << task.round() << " evaluation: accuracy " << r.eval.accuracy
-              << ", loss " << r.eval.loss << " on " << r.eval.num_examples << " examples";
-    return absl::OkStatus();
-  }
+  if (task.type() == wire::v1::EVALUATE) return absl::OkStatus();  // logged by the executor
   if (task.has_secagg()) {
     LOG(INFO) << "round " << task.round() << ": masked update is in the secure sum of "
               << r.secagg_survivors << " clients";

@@ -262,6 +262,11 @@ absl::StatusOr<TaskReport> TaskExecutor::Run(const wire::v1::Task& task, const D
         TESSERA_ASSIGN_OR_RETURN(report.eval, Evaluate(global, test));
       }
     }
+    // Logged before the report goes out, so the partner's log holds every evaluation it ran,
+    // also one whose report a coordinator that died meanwhile never answered.
+    LOG(INFO) << "round " << task.round() << " evaluation: accuracy " << report.eval.accuracy
+              << ", loss " << report.eval.loss << " on " << report.eval.num_examples
+              << " examples";
     TESSERA_RETURN_IF_ERROR(transport.PushEvaluation(task, report.eval));
     return report;
   }
