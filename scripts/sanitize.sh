@@ -174,4 +174,8 @@ if [ "$status" != 0 ]; then
   echo "sanitize $MODE: tests failed without a sanitizer report" >&2
   exit "$status"
 fi
-echo "sanitize $MODE: no sanitizer reports"
+if [ -n "$reports" ]; then
+  echo "sanitize $MODE: only known third-party sanitizer reports (above)"
+else
+  echo "sanitize $MODE: no sanitizer reports"
+fi

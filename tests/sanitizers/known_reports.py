@@ -43,8 +43,8 @@ def known(text):
         leaks += 1
         size, count = int(m.group(2)), int(m.group(3))
         frames = []
-        while i < len(lines) and FRAME.match(lines[i]):
-            frames.append(FRAME.match(lines[i]).group(1))
+        while i < len(lines) and (frame := FRAME.match(lines[i])):
+            frames.append(frame.group(1))
             i += 1
         if size != ERR_STATE_BYTES * count:
             return None
@@ -57,13 +57,13 @@ def known(text):
 
 def self_test(directory):
     failures = []
-    for path in sorted(Path(directory).glob("*.txt")):
-        verdict = known(path.read_text())
+    paths = sorted(Path(directory).glob("*.txt"))
+    for path in paths:
         want = path.name.startswith("known-")
-        if bool(verdict) != want:
+        if bool(known(path.read_text())) != want:
             failures.append(f"{path.name}: expected {'known' if want else 'not known'}")
     if not failures:
-        print(f"known_reports: {len(list(Path(directory).glob('*.txt')))} reports classified as expected")
+        print(f"known_reports: {len(paths)} reports classified as expected")
         return 0
     print("\n".join(failures))
     return 1
