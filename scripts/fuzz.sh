@@ -11,6 +11,7 @@
 #   FUZZ_RSS_MB     -rss_limit_mb and -malloc_limit_mb (default 2048)
 #   FUZZ_TIMEOUT    -timeout: seconds one input may take (default 10)
 #   JOBS            build parallelism (default nproc)
+#   FUZZ_JOBS       targets fuzzed at once (default nproc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -43,14 +44,12 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ARTIFACTS="$BUILD/fuzz-artifacts"
 WORK="$BUILD/fuzz-work"
 failed=()
-run_start=$(date +%s)
-for t in "${targets[@]}"; do
-  bin="$BUILD/bin/fuzz_$t"
-  if [ ! -x "$bin" ]; then
-    echo "fuzz: no binary $bin (unknown target \"$t\"?)" >&2
-    failed+=("$t")
-    continue
-  fi
+# libFuzzer runs one input at a time on one core: FUZZ_JOBS targets run at once (default
+# nproc), each for its full FUZZ_SECONDS; the results are printed in target order.
+FUZZ_JOBS=${FUZZ_JOBS:-$(nproc)}
+# Runs target $1 and writes its exit status to $WORK/$1.rc.
+fuzz_one() {
+  local t=$1 bin="$BUILD/bin/fuzz_$1" rc
   # libFuzzer adds what it finds to the first directory: a copy, never the committed seeds.
   rm -rf "${WORK:?}/$t"
   mkdir -p "$WORK/$t" "$ARTIFACTS/$t"
@@ -58,27 +57,46 @@ for t in "${targets[@]}"; do
   if [ -d "tests/fuzz/regressions/$t" ] && [ -n "$(ls -A "tests/fuzz/regressions/$t")" ]; then
     cp tests/fuzz/regressions/"$t"/* "$WORK/$t"/
   fi
-  log="$WORK/$t.log"
   set +e
   (cd "$WORK" && "$bin" -max_total_time="$SECONDS_EACH" -rss_limit_mb="$RSS_MB" \
      -malloc_limit_mb="$RSS_MB" -timeout="$TIMEOUT" -print_final_stats=1 \
-     -artifact_prefix="$ARTIFACTS/$t/" "$WORK/$t") > "$log" 2>&1
+     -artifact_prefix="$ARTIFACTS/$t/" "$WORK/$t") > "$WORK/$t.log" 2>&1
   rc=$?
   set -e
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
-  if [ "$rc" -ne 0 ]; then
+  echo "$rc" > "$WORK/$t.rc"
+}
+run_start=$(date +%s)
+mkdir -p "$WORK"
+runnable=()
+for t in "${targets[@]}"; do
+  if [ ! -x "$BUILD/bin/fuzz_$t" ]; then
+    echo "fuzz: no binary $BUILD/bin/fuzz_$t (unknown target \"$t\"?)" >&2
+    failed+=("$t")
+    continue
+  fi
+  runnable+=("$t")
+  rm -f "$WORK/$t.rc"
+  while [ "$(jobs -rp | wc -l)" -ge "$FUZZ_JOBS" ]; do wait -n || true; done
+  fuzz_one "$t" &
+done
+wait
+for t in "${runnable[@]}"; do
+  log="$WORK/$t.log"
+  rc=$(cat "$WORK/$t.rc" 2>/dev/null || echo "no exit status")
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 || true)
+  if [ "$rc" != 0 ]; then
     failed+=("$t")
     echo "fuzz: $t FAILED (exit $rc); last lines of $log:" >&2
     tail -40 "$log" >&2
     for a in "$ARTIFACTS/$t"/*; do
-      [ -f "$a" ] && echo "fuzz: reproducer: $a (replay: $bin $a)" >&2
+      [ -f "$a" ] && echo "fuzz: reproducer: $a (replay: $BUILD/bin/fuzz_$t $a)" >&2
     done
   else
     echo "fuzz: $t ok: ${execs:-?} inputs in ${SECONDS_EACH} s, ${cov:-cov: ?}"
   fi
 done
-echo "fuzz: ran ${#targets[@]} targets in $(( $(date +%s) - run_start )) s"
+echo "fuzz: ran ${#runnable[@]} targets (${FUZZ_JOBS} at a time) in $(( $(date +%s) - run_start )) s"
 if [ ${#failed[@]} -ne 0 ]; then
   echo "fuzz: FAILED: ${failed[*]} (copy each reproducer into tests/fuzz/regressions/<target>/" \
        "once fixed; docs/fuzzing.md)" >&2
