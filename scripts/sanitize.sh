@@ -170,9 +170,9 @@ if [ -n "$reports" ]; then
     echo "==== $f"
     cat "$f"
   done
-  # Every report is printed; the one known third-party report (OpenSSL's per-thread error
-  # queues at a process's exit, tests/sanitizers/known_reports.py says how it is recognized)
-  # does not fail the run, any other does.
+  # Every report is printed; the two known third-party reports (OpenSSL's own objects at a
+  # process's exit, tests/sanitizers/known_reports.py says how each is recognized) do not
+  # fail the run, any other does.
   # shellcheck disable=SC2086
   if ! "$PYTHON" "$SUPP/known_reports.py" $reports; then
     echo "sanitize $MODE: sanitizer report(s) above" >&2
