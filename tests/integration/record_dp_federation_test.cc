@@ -135,7 +135,10 @@ TEST_F(RecordDpFederationTest, LearnsUnderSecureAggregationAndEachSiteReportsIts
     }
   }
   const double accuracy = status["rounds"][2]["eval_accuracy"].get<double>();
-  EXPECT_GT(accuracy, 0.5) << status.dump(1);
+  // Learns: three times chance (10 classes). The DP noise is fresh in every run; after 3
+  // rounds the accuracy was 0.496 once (clean-clone .ci/run of f776fb4, under ASan), so a
+  // bound of 0.5 failed a run that learned.
+  EXPECT_GT(accuracy, 0.3) << status.dump(1);
   // Each site's ledger is a file at the site with one entry per task.
   for (const std::string& name : names_) {
     std::ifstream f(dir_ + "/ledger-" + name + ".json");
