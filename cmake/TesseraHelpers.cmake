@@ -42,7 +42,7 @@ function(tessera_cc_test)
   # compiled without instrumentation and linked with the sanitizer runtime: every library and
   # program they exercise stays instrumented, and allocation, leak and free checks cover the
   # whole process, but gtest's assertion code costs gcc three times as much to compile with
-  # the sanitizers (docs/testing.md, "Build cost and the CI time").
+  # the sanitizers (docs/testing.md, "What is instrumented").
   if(TESSERA_SANITIZE MATCHES "address")
     foreach(_src IN LISTS T_SRCS)
       if(_src MATCHES "_test\\.cc$")

@@ -73,9 +73,8 @@ TSAN_EXCLUDE+='|Int8CompressionCutsUploadBytesFourfoldAndStillLearns)|.*_NOT_BUI
 #   libraries its release binaries link; sanitizer binaries also link libasan/libubsan (and,
 #   also libcares, libre2 and libgflags directly, cause not investigated), which no image
 #   installs. A check of the release build, not of memory safety; it runs in the normal suite.
-# - Demo.MainJobWritesModelCardOfThreeOrganizations, the README's main job (5 sites, 150 s of
-#   LibTorch training, 140 s in the normal suite and 352 s under ASan, which alone was 7% of CI's 88
-#   minutes at 51427d4). Its programs and steps all run under ASan in shorter tests:
+# - Demo.MainJobWritesModelCardOfThreeOrganizations, the README's main job (5 sites; 140 s in
+#   the normal suite and 352 s under ASan, which alone was 7% of CI's 88 minutes at 51427d4). Its programs and steps all run under ASan in shorter tests:
 #   record-level DP at every site with secure aggregation and per-site budgets
 #   (RecordDpFederationTest.*), the signed export, model card, bill of materials and audit
 #   verification (GovernanceTest.*, ModelToolBinaryTest.*), mTLS federations of client

@@ -81,12 +81,14 @@ def known(text):
     leaks = leaks_of(text)
     if leaks is None:
         return None
-    if all(size == ERR_STATE_BYTES * count and len(frames) == 2
-           and frames[0][0] and "malloc" in frames[0][0] and frames[1][0] == "CRYPTO_zalloc"
+    def zalloc_alone(frames):  # malloc, then CRYPTO_zalloc by name, nothing above it
+        return (len(frames) == 2 and frames[0][0] and "malloc" in frames[0][0]
+                and frames[1][0] == "CRYPTO_zalloc")
+
+    if all(size == ERR_STATE_BYTES * count and zalloc_alone(frames)
            for _, size, count, frames in leaks):
         return "OpenSSL's per-thread error queues (ERR_STATE, 904 bytes each) at process exit"
-    direct = [l for l in leaks if l[0] == "Direct"]
-    if direct and all(
+    if any(kind == "Direct" for kind, _, _, _ in leaks) and all(
             (kind == "Direct" and size == UNKNOWN_OPENSSL_BYTES * count
              and allocated_by_libcrypto_alone(frames, {"CRYPTO_zalloc"}))
             or (kind == "Indirect" and allocated_by_libcrypto_alone(frames, LIBCRYPTO_ALLOCATORS))
