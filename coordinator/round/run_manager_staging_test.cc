@@ -68,13 +68,15 @@ TEST_F(RunManagerStagingTest, StagedRoundsGiveTheHandValuesAndLeaveNoFiles) {
   EXPECT_EQ(FilesIn(staging()), 0u);
 }
 
-// An attempt that fails (one of the two required updates by its 0.5 s deadline) removes the
+// An attempt that fails (one of the two required updates by its 2 s deadline) removes the
 // update it had staged before the next attempt is dispatched; the next attempt averages only
 // its own updates: (1 * 2 + 1 * 4) / 2 = 3, so w = 1 + 3 = 4 (not 1 + 100 from attempt 1).
 TEST_F(RunManagerStagingTest, AFailedAttemptRemovesItsFiles) {
   Connect("a");
   Connect("b");
-  auto run = runs_->CreateRun(Config(1, 2, 2, /*deadline=*/0.5), Weights(1), "");
+  // (2 s, not 0.5: FilesIn must see a's file before the deadline, and both answers must
+  // reach attempt 2 before its own, also in a TSan build on a loaded machine.)
+  auto run = runs_->CreateRun(Config(1, 2, 2, /*deadline=*/2.0), Weights(1), "");
   TESSERA_ASSERT_OK(run.status());
   TESSERA_ASSERT_OK(runs_->StartRun(run->run_id()).status());
   TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 100, 1));

@@ -117,7 +117,9 @@ TEST_F(RunManagerTest, BadUpdatesAreRejectedAndLeaveTheSumUnchanged) {
 TEST_F(RunManagerTest, MissingReportsFailTheAttemptAndTheRoundIsRetried) {
   Connect("a");
   Connect("b");
-  const std::string run = CreateAndStartRun(Config(1, 2, 2, /*deadline=*/0.5), Weights(0.0f));
+  // 2 s: a must answer before attempt 1's deadline and both before attempt 2's, which a
+  // thread starved for CPU under TSan at high load could miss at 0.5 s.
+  const std::string run = CreateAndStartRun(Config(1, 2, 2, /*deadline=*/2.0), Weights(0.0f));
   ASSERT_FALSE(run.empty());
   TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 1.0f, 1));
   NextTask("b");  // b never answers: attempt 1 fails at the deadline
@@ -132,8 +134,10 @@ TEST_F(RunManagerTest, MissingReportsFailTheAttemptAndTheRoundIsRetried) {
   EXPECT_THAT(s.rounds(0).failure_reason(), HasSubstr("1 of 2 selected clients reported"));
   EXPECT_EQ(s.rounds(1).state(), wire::v1::ROUND_COMPLETED);
   EXPECT_EQ(s.rounds(1).attempt(), 2u);
-  // Per-phase time: the failed attempt got through selection and training (its 0.5 s
-  // deadline); the completed one through all four. The phases add up to the attempt's time.
+  // Per-phase time: the failed attempt got through selection and training (its 2 s
+  // deadline); the completed one through all four. The phases add up to the attempt's time
+  // (within 50 ms: each phase is rounded to the millisecond, and the attempt's end is read
+  // after its last phase ends).
   auto names = [](const wire::v1::RoundSummary& r) {
     std::vector<std::string> out;
     double total = 0;
@@ -141,11 +145,11 @@ TEST_F(RunManagerTest, MissingReportsFailTheAttemptAndTheRoundIsRetried) {
       out.push_back(p.phase());
       total += p.seconds();
     }
-    EXPECT_NEAR(total, r.seconds(), 0.01);
+    EXPECT_NEAR(total, r.seconds(), 0.05);
     return out;
   };
   EXPECT_THAT(names(s.rounds(0)), ElementsAre("select", "train"));
-  EXPECT_GE(s.rounds(0).phases(1).seconds(), 0.45);
+  EXPECT_GE(s.rounds(0).phases(1).seconds(), 1.95);
   EXPECT_THAT(names(s.rounds(1)), ElementsAre("select", "train", "aggregate", "evaluate"));
   EXPECT_GT(s.rounds(1).started_unix_ms(), s.rounds(0).started_unix_ms());
 }

@@ -219,11 +219,12 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
   }
 
   void Fail(const absl::Status& s) {
+    // An unfinished staging file goes before the log line and the reply, not when the reactor
+    // is destroyed after them: once the refusal is logged or seen, nothing of the upload is
+    // left on disk (FleetStagedBadInputTest reads the log, then counts the files).
+    staged_.reset();
     LOG(WARNING) << "update from " << client_ << " for task " << PeerText(header_.task_id())
                  << " rejected: " << s;
-    // An unfinished staging file goes before the reply, not when the reactor is destroyed
-    // after it: once a client sees the refusal, nothing of the upload is left on disk.
-    staged_.reset();
     Finish(ToGrpcStatus(s));
   }
 
