@@ -18,7 +18,7 @@
 #include "client/runtime/internal/task_deliveries.h"
 #include "client/runtime/secagg_participant.h"
 #include "client/runtime/task_executor.h"
-#include "client/training/memory_policy.h"
+#include "core/base/free_memory.h"
 #include "core/base/file.h"
 #include "core/base/status_macros.h"
 #include "core/base/version.h"
@@ -154,7 +154,7 @@ void NodeRunner::Impl::Worker() {
     if (!s.ok()) {
       LOG(WARNING) << "task " << task.task_id() << " (round " << task.round() << ") failed: " << s;
     }
-    ReleaseFreeMemory();  // what training kept for its next step (memory_policy.h)
+    ReleaseFreeMemory();  // what training kept for its next step (core/base/free_memory.h)
     absl::MutexLock l(&mu_);
     busy_ = false;
     if (deliveries_.Finish(task.task_id(), s)) {

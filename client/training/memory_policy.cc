@@ -17,10 +17,4 @@ void UseTrainingMallocPolicy() {
 #endif
 }
 
-void ReleaseFreeMemory() {
-#if defined(__GLIBC__)
-  malloc_trim(0);
-#endif
-}
-
 }  // namespace tessera

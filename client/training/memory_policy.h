@@ -10,17 +10,16 @@
 //
 // UseTrainingMallocPolicy, called once at start-up by the programs that train (tessera-client,
 // tessera-sim, tessera-model), keeps blocks up to 32 MiB (the largest mmap threshold glibc
-// accepts) in the heap and stops trimming it while training. ReleaseFreeMemory hands the free
-// memory back to the kernel (malloc_trim), at the points where a process goes idle: after
-// each task of tessera-client. Where the allocator is not glibc's (or a sanitizer's
-// replaces it) both do nothing.
+// accepts) in the heap and stops trimming it while training; ReleaseFreeMemory
+// (core/base/free_memory.h) hands the free memory back to the kernel where a process goes
+// idle: after each task of tessera-client. Where the allocator is not glibc's (or a
+// sanitizer's replaces it) it does nothing.
 #ifndef TESSERA_CLIENT_TRAINING_MEMORY_POLICY_H_
 #define TESSERA_CLIENT_TRAINING_MEMORY_POLICY_H_
 
 namespace tessera {
 
 void UseTrainingMallocPolicy();
-void ReleaseFreeMemory();
 
 }  // namespace tessera
 

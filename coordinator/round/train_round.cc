@@ -13,6 +13,7 @@
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_internal.h"
 #include "coordinator/round/secure_aggregation.h"
+#include "core/base/free_memory.h"
 #include "core/base/status_macros.h"
 
 namespace tessera::coordinator {
@@ -108,6 +109,9 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   }
   summary->set_train_loss(round->examples ? round->weighted_loss / round->examples : 0.0);
   // Station aggregate: the strategy's fold, central DP's noise, the strategy's server step.
+  // The mean is the round's largest allocation; what the upload streams freed goes back to
+  // the kernel first, or the process would hold both (core/base/free_memory.h).
+  ReleaseFreeMemory();
   absl::StatusOr<ArrayRecord> mean_delta = std::move(*round->fold).Aggregate();
   round->fold.reset();
   if (!mean_delta.ok()) return mean_delta.status();

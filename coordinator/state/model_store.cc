@@ -33,10 +33,19 @@ absl::Status WriteModelTensorsAndBatchManifest(rocksdb::DB* db, absl::string_vie
   }
   TESSERA_RETURN_IF_ERROR(CheckUniqueNames(model));
   for (size_t i = 0; i < model.tensors.size(); ++i) {
-    TESSERA_ASSIGN_OR_RETURN(std::string value, EncodeTensor(model.tensors[i]));
+    // The value in two parts, the record's head and the tensor's own data: the write batch
+    // copies them once (then the memtable), with no serialized copy of the tensor before it.
+    const Tensor& tensor = model.tensors[i];
+    TESSERA_ASSIGN_OR_RETURN(std::string head, EncodeTensorHead(tensor));
+    const std::string key = ModelTensorKey(run_id, round, i);
+    const rocksdb::Slice key_part(key);
+    const rocksdb::Slice value_parts[2] = {rocksdb::Slice(head), rocksdb::Slice(tensor.data())};
+    rocksdb::WriteBatch one;
     TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
-        db->Put(rocksdb::WriteOptions(), ModelTensorKey(run_id, round, i), value),
-        "writing a tensor"));
+        one.Put(rocksdb::SliceParts(&key_part, 1), rocksdb::SliceParts(value_parts, 2)),
+        "batching a tensor"));
+    TESSERA_RETURN_IF_ERROR(
+        FromRocksDbStatus(db->Write(rocksdb::WriteOptions(), &one), "writing a tensor"));
   }
   TESSERA_ASSIGN_OR_RETURN(
       std::string manifest,

@@ -26,7 +26,8 @@ namespace state_internal {
 // Writes the tensors of `model` one Put at a time (not synced; a later synced write makes
 // them durable), then adds only the manifest to `batch`. The model becomes visible when the
 // batch commits: readers require the manifest, and tensors left by an attempt that never
-// committed are overwritten by the next one. Peak memory is one encoded tensor, not the
+// committed are overwritten by the next one. Peak memory is one tensor's write batch (its
+// value written in parts, with no serialized copy before it) and the memtable, not the
 // whole model a second time. REQUIRES: the caller has checked that this round is not
 // committed yet (otherwise a committed model's tensors would be overwritten).
 absl::Status WriteModelTensorsAndBatchManifest(rocksdb::DB* db, absl::string_view run_id,

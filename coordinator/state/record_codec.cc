@@ -40,10 +40,11 @@ absl::Status ParseRecord(absl::string_view bytes, absl::string_view what,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> EncodeTensor(const Tensor& tensor) {
-  // The record without its data, then the data field appended straight from the tensor: the
-  // same bytes as SerializeToString (data is field 4, the last, and an empty one is omitted),
-  // with one copy of the data instead of two (docs/architecture.md, "Coordinator memory").
+absl::StatusOr<std::string> EncodeTensorHead(const Tensor& tensor) {
+  // The record without its data, then the data field's tag and length; the data follows
+  // straight from the tensor: the same bytes as SerializeToString (data is field 4, the
+  // last, and an empty one is omitted) without copying the data into a serialization
+  // (docs/architecture.md, "Coordinator memory").
   storage::v1::StoredTensor stored;
   stored.set_name(tensor.name());
   stored.set_dtype(
@@ -64,9 +65,14 @@ absl::StatusOr<std::string> EncodeTensor(const Tensor& tensor) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " is ", size, " bytes serialized; the storage limit is ", INT_MAX));
   }
-  out.reserve(size);
   out.append(head, n);
-  out.append(data);
+  return out;
+}
+
+absl::StatusOr<std::string> EncodeTensor(const Tensor& tensor) {
+  TESSERA_ASSIGN_OR_RETURN(std::string out, EncodeTensorHead(tensor));
+  out.reserve(out.size() + tensor.data().size());
+  out.append(tensor.data());
   return out;
 }
 

@@ -31,6 +31,11 @@ absl::Status ParseRecord(absl::string_view bytes, absl::string_view what,
 // The serialized StoredTensor of `tensor`; errors as SerializeRecord.
 absl::StatusOr<std::string> EncodeTensor(const Tensor& tensor);
 
+// The bytes of EncodeTensor(tensor) that come before the tensor's data: EncodeTensor(tensor)
+// is EncodeTensorHead(tensor) followed by tensor.data(). A writer that takes its value in
+// parts (RocksDB's SliceParts) stores a tensor without a serialized copy of its data.
+absl::StatusOr<std::string> EncodeTensorHead(const Tensor& tensor);
+
 // Parses and validates one StoredTensor. DATA_LOSS naming `what` when the bytes
 // do not parse, the dtype is unknown, or Tensor::Create rejects the contents.
 absl::StatusOr<Tensor> DecodeTensor(absl::string_view bytes,

@@ -1,6 +1,7 @@
 // EncodeTensor writes the bytes protobuf's own serializer writes for the same StoredTensor
 // (the reference: libprotobuf's SerializeToString of the complete record), without copying
-// the data twice; DecodeTensor reads them back.
+// the data twice, and EncodeTensorHead those bytes up to the data; DecodeTensor reads them
+// back.
 #include "coordinator/state/record_codec.h"
 
 #include <string>
@@ -39,6 +40,10 @@ TEST(RecordCodecTest, EncodeTensorWritesProtobufsBytes) {
     auto encoded = EncodeTensor(t);
     TESSERA_ASSERT_OK(encoded.status());
     EXPECT_EQ(*encoded, Reference(t)) << t.name();
+    // The head is the same bytes up to the data; the model store appends the data itself.
+    auto head = EncodeTensorHead(t);
+    TESSERA_ASSERT_OK(head.status());
+    EXPECT_EQ(*head + t.data(), Reference(t)) << t.name();
     auto decoded = DecodeTensor(*encoded, t.name());
     TESSERA_ASSERT_OK(decoded.status());
     EXPECT_EQ(decoded->name(), t.name());

@@ -23,7 +23,7 @@
 #include "client/lm/text/text_data.h"
 #include "client/lm/transformer/causal_lm.h"
 #include "client/training/device.h"
-#include "client/training/memory_policy.h"
+#include "core/base/free_memory.h"
 #include "core/base/status_macros.h"
 #include "core/model/tensor.h"
 
@@ -197,7 +197,7 @@ absl::StatusOr<BenchLmResult> BenchLm(const BenchLmOptions& o) {
     TESSERA_ASSIGN_OR_RETURN(model,
                              lm::CausalLm::FromCheckpoint(init, lora, load));
   }  // the host copy of the weights is freed here...
-  ReleaseFreeMemory();  // ...and handed back (client/training/memory_policy.h)
+  ReleaseFreeMemory();  // ...and handed back (core/base/free_memory.h)
   if (model->num_parameters() != r.parameters ||
       model->num_trainable_parameters() != r.trainable_parameters) {
     return absl::InternalError(absl::StrCat(
