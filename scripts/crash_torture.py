@@ -126,24 +126,35 @@ class Federation:
         return open(os.path.join(self.work, "logs", f"{name}.{n}.log"), "w")
 
     def start_coordinator(self):
+        """Starts (or restarts, on the same port) the coordinator. While it was down, the
+        kernel may have given its port to an outgoing connection as a source port; a restart
+        whose bind fails that way ("cannot listen on") is tried again, up to 10 times."""
         port_file = os.path.join(self.work, "port")
-        if os.path.exists(port_file):
-            os.remove(port_file)
-        listen = f"127.0.0.1:{self.port or 0}"
-        self.starts["coordinator"] += 1
-        self.coordinator = subprocess.Popen(
-            [os.path.join(self.bin, "tessera-coordinator"), "--listen", listen, "--port-file",
-             port_file, "--state-dir", os.path.join(self.work, "state"), "--ca",
-             f"{self.pki}/ca.pem", "--cert", f"{self.pki}/coordinator.pem", "--key",
-             f"{self.pki}/coordinator.key"],
-            stdout=self._log("coordinator"), stderr=subprocess.STDOUT)
-        for _ in range(600):
-            if os.path.exists(port_file) and os.path.getsize(port_file) > 0:
-                self.port = int(open(port_file).read().strip())
-                return
-            if self.coordinator.poll() is not None:
+        for attempt in range(10):
+            if os.path.exists(port_file):
+                os.remove(port_file)
+            listen = f"127.0.0.1:{self.port or 0}"
+            self.starts["coordinator"] += 1
+            log_path = os.path.join(self.work, "logs",
+                                    f"coordinator.{self.starts['coordinator']}.log")
+            self.coordinator = subprocess.Popen(
+                [os.path.join(self.bin, "tessera-coordinator"), "--listen", listen,
+                 "--port-file", port_file, "--state-dir", os.path.join(self.work, "state"),
+                 "--ca", f"{self.pki}/ca.pem", "--cert", f"{self.pki}/coordinator.pem",
+                 "--key", f"{self.pki}/coordinator.key"],
+                stdout=self._log("coordinator"), stderr=subprocess.STDOUT)
+            for _ in range(600):
+                if os.path.exists(port_file) and os.path.getsize(port_file) > 0:
+                    self.port = int(open(port_file).read().strip())
+                    return
+                if self.coordinator.poll() is not None:
+                    break
+                time.sleep(0.05)
+            if (self.port is None or self.coordinator.poll() is None or
+                    "cannot listen on" not in open(log_path).read()):
                 break
-            time.sleep(0.05)
+            log(f"coordinator could not bind port {self.port} (attempt {attempt + 1}); again")
+            time.sleep(0.5)
         raise RuntimeError("coordinator did not start; see " + self.work + "/logs")
 
     def start_client(self, i):

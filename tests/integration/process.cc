@@ -130,11 +130,27 @@ std::unique_ptr<Process> StartCoordinator(const std::string& dir, int* port,
                                    pki + "ca.pem", "--cert", pki + "coordinator.pem", "--key",
                                    pki + "coordinator.key"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-  auto p = std::make_unique<Process>(std::move(argv), dir + "/coordinator.log");
-  const int bound = WaitForPort(dir + "/port", 30);
-  if (bound <= 0) return nullptr;
-  *port = bound;
-  return p;
+  // A restart listens on the port of the coordinator it replaces. While that one was down,
+  // the kernel may have given the port to an outgoing connection as its source port (a CLI
+  // call, another test's client); the bind then fails ("cannot listen on") until that
+  // connection closes, so a restart that fails that way is tried again, up to 10 times.
+  for (int attempt = 0;; ++attempt) {
+    auto p = std::make_unique<Process>(argv, dir + "/coordinator.log");
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < until) {
+      const std::string s = ReadFileOrEmpty(dir + "/port");
+      if (!s.empty()) {
+        *port = std::atoi(s.c_str());
+        return *port > 0 ? std::move(p) : nullptr;
+      }
+      if (!p->running()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    const bool retry = *port != 0 && attempt < 9 && !p->running() &&
+                       p->Log().find("cannot listen on") != std::string::npos;
+    if (!retry) return nullptr;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
 }
 
 int RunOperatorCli(const std::string& dir, int port, const std::vector<std::string>& args,

@@ -4,6 +4,7 @@
 // checked bit for bit against the clients' own quantized inputs (docs/secagg.md).
 #include <signal.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -72,16 +73,17 @@ class SecAggFederationTest : public ProcessFederation {
   }
 
   std::string CreateRun(int rounds, double phase_deadline, int retries) {
+    // Every started client is registered before the run exists: 10 clients took 10-13 s to
+    // start under ASan at load 12, and a round that began with fewer would fail the survivor
+    // counts below. (The run's own 20 s wait then only matters after a restart.)
+    AwaitRegistered();
     const std::string path = dir_ + "/run.toml";
-    // Selection goes on as soon as all kClients are connected; the wait only bounds a start-up
-    // that is slow (10 clients took 10-13 s to start under ASan at load 12; at 20 s a round
-    // could have begun with fewer and the survivor counts below would fail).
     std::ofstream(path) << "name = \"secagg-it\"\nrounds = " << rounds << "\nseed = 5\n"
                         << "[model]\narchitecture = \"niid_cnn\"\nseed = 1\n"
                         << "[train]\nlocal_epochs = 1\nbatch_size = 32\n"
                         << "learning_rate = 0.05\nmomentum = 0.9\nmax_steps = 30\n"
                         << "[selection]\nclients_per_round = " << kClients
-                        << "\nmin_clients = 3\nwait_for_clients_seconds = 120\n"
+                        << "\nmin_clients = 3\nwait_for_clients_seconds = 20\n"
                         << "[round]\ndeadline_seconds = 120\nmax_retries = " << retries << "\n"
                         << "[evaluation]\nevery = 0\ndeadline_seconds = 60\n"
                         << "[secure_aggregation]\ndropout_fraction = " << kDropout
@@ -90,6 +92,26 @@ class SecAggFederationTest : public ProcessFederation {
     std::string out;
     EXPECT_EQ(Cli({"--json", "run", "create", path, "--start"}, &out), 0) << out;
     return LastJson(out).value("run_id", "");
+  }
+
+  // Waits (up to 120 s) until `tessera clients list` names every client started so far.
+  void AwaitRegistered() {
+    auto listed = [](const std::string& out, const std::string& name) {
+      for (size_t at = out.find(name); at != std::string::npos; at = out.find(name, at + 1)) {
+        const size_t end = at + name.size();
+        if (end == out.size() || !std::isdigit(static_cast<unsigned char>(out[end]))) return true;
+      }
+      return false;
+    };
+    std::string out;
+    for (int waited_ms = 0; waited_ms < 120000; waited_ms += 200) {
+      out.clear();
+      bool all = Cli({"clients", "list"}, &out) == 0;
+      for (size_t i = 0; all && i < clients_.size(); ++i) all = listed(out, names_[i]);
+      if (all) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ADD_FAILURE() << "not every client registered in 120 s:\n" << out;
   }
 
   nlohmann::json Watch(const std::string& run) {
