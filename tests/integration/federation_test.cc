@@ -1,7 +1,11 @@
 // End to end: a real tessera-coordinator and real tessera-client processes over mTLS on
 // 127.0.0.1, driven by the real operator CLI. Trains the NIID-Bench CNN on small
 // Fashion-MNIST shards.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -217,6 +221,33 @@ TEST_F(FederationTest, CoordinatorKilledMidRoundAndBetweenRoundsResumes) {
       EXPECT_EQ(r["model_sha256"], sha);
     }
   }
+}
+
+// While a coordinator is down, another socket can hold its port (here a listening one; in CI
+// runs an outgoing connection that the kernel gave it as a source port). The restart's bind
+// fails ("cannot listen on") until that socket closes 1.5 s later, and StartCoordinator tries
+// again instead of giving up: the coordinator comes back on the same port.
+TEST_F(FederationTest, RestartWaitsForItsPortToBeFree) {
+  StartCoordinator();
+  const int port = port_;
+  coordinator_->Kill(SIGKILL);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << errno;
+  ASSERT_EQ(listen(fd, 1), 0);
+  std::thread release([fd] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    close(fd);
+  });
+  StartCoordinator();
+  release.join();
+  EXPECT_EQ(port_, port);
+  std::string out;
+  EXPECT_EQ(Cli({"--json", "run", "list"}, &out), 0) << out;
 }
 
 }  // namespace
