@@ -126,7 +126,11 @@ TEST_F(SimulationTest, RecordLevelDpChargesEachVirtualClientsOwnBudget) {
   ASSERT_THAT(r, IsOk());
   ASSERT_EQ(r->rows.size(), 3u);
   for (const RoundRow& row : r->rows) EXPECT_EQ(row.completed, row.selected);
-  EXPECT_GT(r->rows[2].test_accuracy, 0.2);
+  // "Trains": above 1.5 times chance. The DP-SGD noise is fresh in every run; 20 runs of
+  // this test (2026-12-07) gave 0.256-0.413 here and 0.275-0.415 with fp16 below (mean 0.33,
+  // sd 0.04), so the earlier bound of 0.2 was about 3 sd below the mean; 0.15 is 4.5 sd below
+  // it and still well above chance (0.1).
+  EXPECT_GT(r->rows[2].test_accuracy, 0.15);
 
   // The same with fp16 uploads: compression is post-processing of each site's DP-SGD output
   // (docs/compression.md), so the run is accepted and trains; each upload is half the bytes.
@@ -143,7 +147,7 @@ TEST_F(SimulationTest, RecordLevelDpChargesEachVirtualClientsOwnBudget) {
               r->rows[i].bytes_up / r->rows[i].completed * 10)
         << i;
   }
-  EXPECT_GT(half->rows[2].test_accuracy, 0.2);
+  EXPECT_GT(half->rows[2].test_accuracy, 0.15);
 
   std::string without = WriteConfig("name = \"fedavg\"");
   std::ofstream(without, std::ios::app) << dp;
