@@ -360,41 +360,46 @@ def compare(mode, ref, tor, rounds):
     return problems
 
 
+def one_run(args, mode, label, rng, round_s=None):
+    """One run from scratch: undisturbed, or tortured when `round_s` (the reference run's
+    seconds per round) is given."""
+    work = os.path.join(args.out, mode, label)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    fed = Federation(args.bin, work, rng)
+    t0 = time.time()
+    try:
+        run = start(fed, mode, args.rounds)
+        problems = []
+        if round_s is not None:
+            problems = torture(fed, run, rng, args.rounds, args.coordinator_kills,
+                               args.client_kills, args.deadline, round_s)
+        status = wait_done(fed, run, args.deadline)
+        result = collect(fed, run, status, f"{mode}/{label}")
+        result["problems"] = problems
+        result["seconds"] = time.time() - t0
+        result["kills"] = dict(fed.kills)
+    finally:
+        fed.stop()
+    log(f"{mode}/{label}: {status.get('state')} {status.get('completed_rounds')} rounds, "
+        f"{len(status.get('rounds', []))} attempts, "
+        f"SIGKILLed: coordinator {fed.kills['coordinator']}x, clients {fed.kills['client']}x, "
+        f"{result['seconds']:.1f} s, model {result['model_digest'][:16]}")
+    return result
+
+
 def one_mode(args, mode, seed):
     """The reference run, then the tortured run. A tortured run that ended before its first
     coordinator kill tested nothing; it is run again from scratch (at most TRIES times)."""
     rng = random.Random(f"{seed}:{mode}")
-    results = {}
-    labels = ["reference"] + ["tortured"] * TRIES
-    while labels:
-        label = labels.pop(0)
-        if label == "tortured" and "tortured" in results:
-            if results["tortured"]["kills"]["coordinator"] > 0 or args.coordinator_kills == 0:
-                break
+    results = {"reference": one_run(args, mode, "reference", rng)}
+    round_s = results["reference"]["seconds"] / args.rounds
+    for attempt in range(TRIES):
+        if attempt > 0:
             log(f"{mode}/tortured ended before its first coordinator kill: running it again")
-        work = os.path.join(args.out, mode, label)
-        shutil.rmtree(work, ignore_errors=True)
-        os.makedirs(work)
-        fed = Federation(args.bin, work, rng)
-        t0 = time.time()
-        try:
-            run = start(fed, mode, args.rounds)
-            problems = []
-            if label == "tortured":
-                round_s = results["reference"]["seconds"] / args.rounds
-                problems = torture(fed, run, rng, args.rounds, args.coordinator_kills,
-                                   args.client_kills, args.deadline, round_s)
-            status = wait_done(fed, run, args.deadline)
-            results[label] = collect(fed, run, status, f"{mode}/{label}")
-            results[label]["problems"] = problems
-            results[label]["seconds"] = time.time() - t0
-            results[label]["kills"] = dict(fed.kills)
-        finally:
-            fed.stop()
-        log(f"{mode}/{label}: {status.get('state')} {status.get('completed_rounds')} rounds, "
-            f"{len(status.get('rounds', []))} attempts, "
-            f"SIGKILLed: coordinator {fed.kills['coordinator']}x, clients {fed.kills['client']}x, "
-            f"{results[label]['seconds']:.1f} s, model {results[label]['model_digest'][:16]}")
+        results["tortured"] = one_run(args, mode, "tortured", rng, round_s)
+        if results["tortured"]["kills"]["coordinator"] > 0 or args.coordinator_kills == 0:
+            break
     problems = results["tortured"]["problems"] + compare(mode, results["reference"],
                                                          results["tortured"], args.rounds)
     return problems, results

@@ -4,11 +4,8 @@
 // card (its front matter parsed as YAML), the signed bill of materials, `tessera model
 // verify` and `tessera audit verify`, and that tampering with the weights, the bill of
 // materials or the audit log is detected.
-#include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -117,17 +114,10 @@ TEST_F(GovernanceTest, LicenseRulesCardsSignedExportAndTamperDetection) {
   // The refusal is made when a round selects among the connected clients: wait until all four
   // are registered, or with min_clients = 3 both rounds can run before site-d connects (seen
   // under load: refused_clients empty).
+  std::vector<std::string> names;
+  for (const Site& s : kSites) names.push_back(s.name);
   std::string listed;
-  for (int waited_ms = 0; waited_ms < 60000; waited_ms += 200) {
-    listed.clear();
-    if (Cli({"clients", "list"}, &listed) == 0 &&
-        std::all_of(std::begin(kSites), std::end(kSites), [&listed](const Site& s) {
-          return listed.find(s.name) != std::string::npos;
-        })) {
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
+  AwaitClientsListed(dir_, port_, names, 60, &listed);
   for (const Site& s : kSites) ASSERT_THAT(listed, HasSubstr(s.name)) << "not registered in 60 s";
   const std::string config = dir_ + "/run.toml";
   WriteFile(config,

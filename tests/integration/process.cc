@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -162,6 +164,29 @@ int RunOperatorCli(const std::string& dir, int port, const std::vector<std::stri
                                    pki + "operator.key"};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, out, 600);
+}
+
+bool AwaitClientsListed(const std::string& dir, int port, const std::vector<std::string>& names,
+                        double seconds, std::string* listed) {
+  auto named = [listed](const std::string& name) {
+    for (size_t at = listed->find(name); at != std::string::npos;
+         at = listed->find(name, at + 1)) {
+      const size_t end = at + name.size();
+      if (end == listed->size() || !std::isdigit(static_cast<unsigned char>((*listed)[end]))) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (int waited_ms = 0; waited_ms < seconds * 1000; waited_ms += 200) {
+    listed->clear();
+    if (RunOperatorCli(dir, port, {"clients", "list"}, listed) == 0 &&
+        std::all_of(names.begin(), names.end(), named)) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
 }
 
 std::string LastJsonLine(const std::string& out) {

@@ -60,6 +60,12 @@ std::unique_ptr<Process> StartCoordinator(const std::string& dir, int* port,
 int RunOperatorCli(const std::string& dir, int port, const std::vector<std::string>& args,
                    std::string* out);
 
+// Polls `tessera clients list` (RunOperatorCli) every 200 ms, up to `seconds`, until it names
+// every one of `names` (a name followed by a digit does not count: org-1 is not org-10);
+// true once it does. `listed` gets the last listing.
+bool AwaitClientsListed(const std::string& dir, int port, const std::vector<std::string>& names,
+                        double seconds, std::string* listed);
+
 // The last line of `out` that starts with '{' (the CLI's --json output; logs may precede
 // it), or "" if none.
 std::string LastJsonLine(const std::string& out);

@@ -4,7 +4,6 @@
 // checked bit for bit against the clients' own quantized inputs (docs/secagg.md).
 #include <signal.h>
 
-#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -96,22 +95,11 @@ class SecAggFederationTest : public ProcessFederation {
 
   // Waits (up to 120 s) until `tessera clients list` names every client started so far.
   void AwaitRegistered() {
-    auto listed = [](const std::string& out, const std::string& name) {
-      for (size_t at = out.find(name); at != std::string::npos; at = out.find(name, at + 1)) {
-        const size_t end = at + name.size();
-        if (end == out.size() || !std::isdigit(static_cast<unsigned char>(out[end]))) return true;
-      }
-      return false;
-    };
+    const std::vector<std::string> started(names_.begin(), names_.begin() + clients_.size());
     std::string out;
-    for (int waited_ms = 0; waited_ms < 120000; waited_ms += 200) {
-      out.clear();
-      bool all = Cli({"clients", "list"}, &out) == 0;
-      for (size_t i = 0; all && i < clients_.size(); ++i) all = listed(out, names_[i]);
-      if (all) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (!testing_support::AwaitClientsListed(dir_, port_, started, 120, &out)) {
+      ADD_FAILURE() << "not every client registered in 120 s:\n" << out;
     }
-    ADD_FAILURE() << "not every client registered in 120 s:\n" << out;
   }
 
   nlohmann::json Watch(const std::string& run) {
