@@ -147,6 +147,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorState>> CoordinatorState::TEST_OpenWit
   return OpenImpl(dir, env);
 }
 
+uint64_t CoordinatorState::MemtableBytes() const {
+  uint64_t bytes = 0;
+  db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &bytes);
+  return bytes;
+}
+
 absl::StatusOr<std::unique_ptr<CoordinatorState>> CoordinatorState::OpenImpl(
     const std::string& dir, rocksdb::Env* env) {
   rocksdb::Options options;

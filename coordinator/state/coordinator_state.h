@@ -253,6 +253,11 @@ class CoordinatorState {
   // `error` (OK again: writes work), as a full or failing disk would.
   void TEST_FailLedgerCharges(absl::Status error);
 
+  // Bytes in RocksDB's memtables now (rocksdb.cur-size-all-mem-tables): what the state holds
+  // in memory beside its caches. Writing a model leaves none of its tensors there
+  // (model_store.h).
+  uint64_t MemtableBytes() const;
+
  private:
   CoordinatorState(std::unique_ptr<rocksdb::DB> db, uint64_t next_run_seq);
   static absl::StatusOr<std::unique_ptr<CoordinatorState>> OpenImpl(const std::string& dir,

@@ -10,6 +10,7 @@
 #include "coordinator/state/storage_keys.h"
 #include "core/base/status_macros.h"
 #include "rocksdb/db.h"
+#include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
 
 namespace tessera {
@@ -19,6 +20,24 @@ namespace {
 
 std::string ModelName(absl::string_view run_id, uint32_t round) {
   return absl::StrCat("model of run ", run_id, " round ", round);
+}
+
+// A memtable holds whole values until a flush moves them to blob files, and RocksDB switches
+// to a new memtable only at the next write after one is full, flushing the old one in the
+// background: a tensor of T bytes was held up to three times at a commit (the write batch's
+// copy, the active and the flushing memtable), and the last one stayed in the memtable for
+// the whole next round. After a tensor of kFlushTensorBytes or more the memtable is flushed,
+// waiting, before the next tensor is written: at most the batch and one memtable hold it, and
+// none is left once the model is written (docs/architecture.md, "Coordinator memory"). Smaller
+// tensors share memtables as RocksDB fills and flushes them (at most 2 x 8 MiB), without a
+// flush in the commit's path.
+constexpr uint64_t kFlushTensorBytes = 4 << 20;
+
+absl::Status FlushAfterLargeTensor(rocksdb::DB* db, const Tensor& tensor) {
+  if (tensor.byte_size() < kFlushTensorBytes) return absl::OkStatus();
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  return FromRocksDbStatus(db->Flush(flush), "flushing a model's tensors to disk");
 }
 
 }  // namespace
@@ -46,6 +65,7 @@ absl::Status WriteModelTensorsAndBatchManifest(rocksdb::DB* db, absl::string_vie
         "batching a tensor"));
     TESSERA_RETURN_IF_ERROR(
         FromRocksDbStatus(db->Write(rocksdb::WriteOptions(), &one), "writing a tensor"));
+    TESSERA_RETURN_IF_ERROR(FlushAfterLargeTensor(db, tensor));
   }
   TESSERA_ASSIGN_OR_RETURN(
       std::string manifest,
