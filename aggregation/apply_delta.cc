@@ -1,7 +1,9 @@
 // ApplyDelta: global += delta. Validates every tensor (pass 1) before writing
 // any (pass 2), so a rejected delta leaves the global model untouched.
+// ApplyDeltaRange: the same addition for a range of one tensor's elements.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -24,72 +26,78 @@ absl::Status Overflow(const Tensor& t, size_t index) {
                                             " sum overflows at index ", index));
 }
 
-// Adds (or, with apply == false, only checks) one tensor. Returns the first
-// index whose sum is not representable, or -1.
+// Adds (or, with apply == false, only checks) n elements of delta `d` to those of `g`.
+// Returns the first index (from 0) whose sum is not representable, or -1.
 template <typename T>
-int64_t AddFloat(Tensor& g, const Tensor& d, bool apply) {
-  auto gv = g.mutable_values<T>();
-  auto dv = d.values<T>();
-  for (size_t j = 0; j < gv.size(); ++j) {
-    const T sum = gv[j] + dv[j];
+int64_t AddFloat(char* g, const char* d, size_t n, bool apply) {
+  for (size_t j = 0; j < n; ++j) {
+    T gj, dj;
+    std::memcpy(&gj, g + j * sizeof(T), sizeof(T));
+    std::memcpy(&dj, d + j * sizeof(T), sizeof(T));
+    const T sum = gj + dj;
     if (!apply && !std::isfinite(sum)) return static_cast<int64_t>(j);
-    if (apply) gv[j] = sum;
+    if (apply) std::memcpy(g + j * sizeof(T), &sum, sizeof(T));
   }
   return -1;
 }
 
-int64_t AddHalf(Tensor& g, const Tensor& d, bool apply) {
-  const bool half = g.dtype() == DType::kFloat16;
-  auto gv = g.mutable_values<uint16_t>();
-  auto dv = d.values<uint16_t>();
-  for (size_t j = 0; j < gv.size(); ++j) {
-    const float sum = half ? HalfToFloat(gv[j]) + HalfToFloat(dv[j])
-                           : BFloat16ToFloat(gv[j]) + BFloat16ToFloat(dv[j]);
+int64_t AddHalf(bool half, char* g, const char* d, size_t n, bool apply) {
+  for (size_t j = 0; j < n; ++j) {
+    uint16_t gj, dj;
+    std::memcpy(&gj, g + 2 * j, 2);
+    std::memcpy(&dj, d + 2 * j, 2);
+    const float sum = half ? HalfToFloat(gj) + HalfToFloat(dj)
+                           : BFloat16ToFloat(gj) + BFloat16ToFloat(dj);
     const uint16_t rounded = half ? FloatToHalf(sum) : FloatToBFloat16(sum);
     const float back = half ? HalfToFloat(rounded) : BFloat16ToFloat(rounded);
     if (!apply && !std::isfinite(back)) return static_cast<int64_t>(j);
-    if (apply) gv[j] = rounded;
+    if (apply) std::memcpy(g + 2 * j, &rounded, 2);
   }
   return -1;
 }
 
 template <typename T>
-int64_t AddInt(Tensor& g, const Tensor& d, bool apply, bool is_bool) {
-  auto gv = g.mutable_values<T>();
-  auto dv = d.values<T>();
-  for (size_t j = 0; j < gv.size(); ++j) {
-    T sum;
-    const bool overflow =
-        __builtin_add_overflow(gv[j], dv[j], &sum) || (is_bool && sum > 1);
+int64_t AddInt(char* g, const char* d, size_t n, bool apply, bool is_bool) {
+  for (size_t j = 0; j < n; ++j) {
+    T gj, dj, sum;
+    std::memcpy(&gj, g + j * sizeof(T), sizeof(T));
+    std::memcpy(&dj, d + j * sizeof(T), sizeof(T));
+    const bool overflow = __builtin_add_overflow(gj, dj, &sum) || (is_bool && sum > 1);
     if (!apply && overflow) return static_cast<int64_t>(j);
-    if (apply) gv[j] = sum;
+    if (apply) std::memcpy(g + j * sizeof(T), &sum, sizeof(T));
+  }
+  return -1;
+}
+
+int64_t AddElements(DType dtype, char* g, const char* d, size_t n, bool apply) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return AddFloat<float>(g, d, n, apply);
+    case DType::kFloat64:
+      return AddFloat<double>(g, d, n, apply);
+    case DType::kFloat16:
+      return AddHalf(/*half=*/true, g, d, n, apply);
+    case DType::kBFloat16:
+      return AddHalf(/*half=*/false, g, d, n, apply);
+    case DType::kInt64:
+      return AddInt<int64_t>(g, d, n, apply, false);
+    case DType::kInt32:
+      return AddInt<int32_t>(g, d, n, apply, false);
+    case DType::kInt16:
+      return AddInt<int16_t>(g, d, n, apply, false);
+    case DType::kInt8:
+      return AddInt<int8_t>(g, d, n, apply, false);
+    case DType::kUInt8:
+      return AddInt<uint8_t>(g, d, n, apply, false);
+    case DType::kBool:
+      return AddInt<uint8_t>(g, d, n, apply, true);
   }
   return -1;
 }
 
 int64_t AddTensor(Tensor& g, const Tensor& d, bool apply) {
-  switch (g.dtype()) {
-    case DType::kFloat32:
-      return AddFloat<float>(g, d, apply);
-    case DType::kFloat64:
-      return AddFloat<double>(g, d, apply);
-    case DType::kFloat16:
-    case DType::kBFloat16:
-      return AddHalf(g, d, apply);
-    case DType::kInt64:
-      return AddInt<int64_t>(g, d, apply, false);
-    case DType::kInt32:
-      return AddInt<int32_t>(g, d, apply, false);
-    case DType::kInt16:
-      return AddInt<int16_t>(g, d, apply, false);
-    case DType::kInt8:
-      return AddInt<int8_t>(g, d, apply, false);
-    case DType::kUInt8:
-      return AddInt<uint8_t>(g, d, apply, false);
-    case DType::kBool:
-      return AddInt<uint8_t>(g, d, apply, true);
-  }
-  return -1;
+  return AddElements(g.dtype(), g.mutable_data()->data(), d.data().data(),
+                     static_cast<size_t>(g.numel()), apply);
 }
 
 }  // namespace
@@ -105,6 +113,26 @@ absl::Status ApplyDelta(ArrayRecord& global, const ArrayRecord& delta) {
   for (size_t i = 0; i < global.tensors.size(); ++i) {
     AddTensor(global.tensors[i], delta.tensors[i], /*apply=*/true);
   }
+  return absl::OkStatus();
+}
+
+absl::Status ApplyDeltaRange(Tensor& global, size_t offset, const Tensor& delta) {
+  if (delta.dtype() != global.dtype()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor \"", global.name(), "\" is ", DTypeName(global.dtype()), "; the delta is ",
+        DTypeName(delta.dtype())));
+  }
+  const size_t n = static_cast<size_t>(delta.numel());
+  const size_t total = static_cast<size_t>(global.numel());
+  if (offset > total || n > total - offset) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor \"", global.name(), "\": elements ",
+                                                   offset, "..", offset + n, " of ", total));
+  }
+  TESSERA_RETURN_IF_ERROR(CheckFinite(delta));
+  char* g = global.mutable_data()->data() + offset * DTypeSize(global.dtype());
+  const int64_t bad = AddElements(global.dtype(), g, delta.data().data(), n, /*apply=*/false);
+  if (bad >= 0) return Overflow(global, offset + static_cast<size_t>(bad));
+  AddElements(global.dtype(), g, delta.data().data(), n, /*apply=*/true);
   return absl::OkStatus();
 }
 

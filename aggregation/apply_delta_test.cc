@@ -99,6 +99,42 @@ TEST(ApplyDeltaTest, RejectsNaNDeltaAndLayoutMismatch) {
   EXPECT_THAT(Values<float>(global, 0), ElementsAre(1.0f, 2.0f));
 }
 
+TEST(ApplyDeltaRangeTest, AddsARangeOfOneTensorAsApplyDeltaAdds) {
+  Tensor global = MakeVector<float>("f", DType::kFloat32, {1.0f, 2.0f, 3.0f, 4.0f});
+  TESSERA_ASSERT_OK(ApplyDeltaRange(global, 1, MakeVector<float>("x", DType::kFloat32,
+                                                                {0.5f, -3.0f})));
+  EXPECT_THAT(global.values<float>(), ElementsAre(1.0f, 2.5f, 0.0f, 4.0f));
+  Tensor h = MakeVector<uint16_t>("h", DType::kFloat16, {0x3C00, 0x3C00});  // 1.0, 1.0
+  TESSERA_ASSERT_OK(ApplyDeltaRange(h, 1, MakeVector<uint16_t>("x", DType::kFloat16, {0x3C00})));
+  EXPECT_THAT(h.values<uint16_t>(), ElementsAre(0x3C00, 0x4000));  // 1.0, 2.0
+  Tensor q = MakeVector<int8_t>("q", DType::kInt8, {1, 2, 3});
+  TESSERA_ASSERT_OK(ApplyDeltaRange(q, 0, MakeVector<int8_t>("x", DType::kInt8, {-1, 125, 0})));
+  EXPECT_THAT(q.values<int8_t>(), ElementsAre(0, 127, 3));
+  // An empty range at the end changes nothing.
+  TESSERA_ASSERT_OK(ApplyDeltaRange(q, 3, MakeVector<int8_t>("x", DType::kInt8, {})));
+  EXPECT_THAT(q.values<int8_t>(), ElementsAre(0, 127, 3));
+}
+
+TEST(ApplyDeltaRangeTest, ErrorsNameTheTensorAndIndexAndLeaveItUnchanged) {
+  Tensor q = MakeVector<int8_t>("q", DType::kInt8, {1, 2, 120});
+  const std::string before = q.data();
+  // Element 2 of q (index 1 of the range) overflows: nothing of the range is written.
+  EXPECT_THAT(ApplyDeltaRange(q, 1, MakeVector<int8_t>("x", DType::kInt8, {1, 8})),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("\"q\": int8 sum overflows at index 2")));
+  EXPECT_EQ(q.data(), before);
+  EXPECT_THAT(ApplyDeltaRange(q, 2, MakeVector<int8_t>("x", DType::kInt8, {1, 1})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("elements 2..4 of 3")));
+  EXPECT_THAT(ApplyDeltaRange(q, 0, MakeVector<int16_t>("x", DType::kInt16, {1})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("\"q\" is int8; the delta is int16")));
+  Tensor f = MakeVector<float>("f", DType::kFloat32, {1.0f, 3e38f});
+  EXPECT_THAT(ApplyDeltaRange(f, 0, MakeVector<float>("x", DType::kFloat32, {NAN})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("non-finite")));
+  EXPECT_THAT(ApplyDeltaRange(f, 1, MakeVector<float>("x", DType::kFloat32, {3e38f})),
+              StatusIs(absl::StatusCode::kOutOfRange, HasSubstr("at index 1")));
+  EXPECT_THAT(f.values<float>(), ElementsAre(1.0f, 3e38f));
+  EXPECT_EQ(q.data(), before);
+}
+
 }  // namespace
 }  // namespace aggregation
 }  // namespace tessera

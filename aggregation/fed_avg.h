@@ -138,6 +138,13 @@ absl::StatusOr<ArrayRecord> FedAvg(absl::Span<const ArrayRecord> updates,
 // The message names the tensor and index.
 absl::Status ApplyDelta(ArrayRecord& global, const ArrayRecord& delta);
 
+// The elements [offset, offset + delta.numel()) of `global` += `delta` (any shape; its
+// elements in order), each added exactly as ApplyDelta adds it, so a tensor updated range by
+// range has ApplyDelta's bits. On error `global` is unchanged. Errors: INVALID_ARGUMENT for
+// another dtype, a range past the end of `global`, or NaN/Inf in `delta`; OUT_OF_RANGE as
+// ApplyDelta, naming `global` and the index in it.
+absl::Status ApplyDeltaRange(Tensor& global, size_t offset, const Tensor& delta);
+
 }  // namespace aggregation
 }  // namespace tessera
 

@@ -2,6 +2,7 @@
 #include "coordinator/round/round_strategy.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "absl/strings/match.h"
@@ -164,6 +165,23 @@ absl::StatusOr<ArrayRecord> UpdateFold::Aggregate() && {
   return mean;
 }
 
+absl::Status UpdateFold::AddMeanTo(ArrayRecord& base) && {
+  if (staging_ == nullptr || IsRobustRule(config_) ||
+      config_.kind() == StrategyConfig::FEDNOVA) {
+    return absl::FailedPreconditionError(
+        "only a staged fold of a plain weighted mean adds its mean in place");
+  }
+  std::vector<const StagedFile*> files;
+  files.reserve(staged_.size());
+  for (const StagedFile& f : staged_) files.push_back(&f);
+  absl::Status s = staged_.empty() ? absl::FailedPreconditionError("no updates to average")
+                                   : staging_->AddWeightedMeanTo(files, staged_weights_, base);
+  accumulator_.reset();
+  staged_.clear();  // removes the files
+  staged_weights_.clear();
+  return s;
+}
+
 absl::StatusOr<RoundStrategy> RoundStrategy::Create(const StrategyConfig& config,
                                                     const ArrayRecord& layout,
                                                     const ArrayRecord* stored_state) {
@@ -195,6 +213,11 @@ absl::Status RoundStrategy::PrepareInitialModel(const StrategyConfig& config,
 }
 
 bool RoundStrategy::HoldsUpdates() const { return IsRobustRule(config_); }
+
+bool RoundStrategy::AddsMeanToGlobal() const {
+  return !IsRobustRule(config_) && config_.kind() != StrategyConfig::FEDNOVA &&
+         config_.kind() != StrategyConfig::SCAFFOLD && optimizer_ == nullptr;
+}
 
 absl::Status RoundStrategy::CheckHeldBytes(size_t clients, uint64_t update_bytes,
                                            uint64_t limit) const {
@@ -275,6 +298,17 @@ absl::StatusOr<ArrayRecord> StoredModel(const ModelSnapshot& model) {
     out.tensors.push_back(std::move(c));
   }
   return out;
+}
+
+ArrayRecord TakeWeights(std::shared_ptr<const ModelSnapshot> model) {
+  if (model.use_count() == 1) {
+    // The only owner: nobody else can read the snapshot now or later. The acquire fence
+    // orders this thread's writes after the other owners' reads, which they finished before
+    // releasing their references.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return std::move(const_cast<ModelSnapshot&>(*model).weights);
+  }
+  return model->weights;
 }
 
 absl::StatusOr<std::shared_ptr<const ModelSnapshot>> NextModel(ArrayRecord mean_delta,

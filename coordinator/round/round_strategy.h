@@ -67,6 +67,12 @@ class UpdateFold {
   // normalized update, or the robust rule's result). The fold is spent; a staged fold's
   // files are removed.
   absl::StatusOr<ArrayRecord> Aggregate() &&;
+  // Aggregate for a staged weighted mean: base += the mean, block by block in base's buffers
+  // (UpdateStaging::AddWeightedMeanTo: ApplyDelta's bits, the mean never whole). The fold is
+  // spent and its files removed. FAILED_PRECONDITION for a fold that is not staged or whose
+  // combined update is not the plain mean (FedNova, robust rules); AddWeightedMeanTo's errors,
+  // after which base is to be discarded.
+  absl::Status AddMeanTo(ArrayRecord& base) &&;
 
  private:
   friend class RoundStrategy;
@@ -121,6 +127,9 @@ class RoundStrategy {
   // strategy computes a weighted mean (robust rules always hold their updates in memory).
   absl::StatusOr<UpdateFold> NewFold(const ArrayRecord& layout,
                                      std::shared_ptr<UpdateStaging> staging = nullptr) const;
+  // Whether the next global model is global + the weighted mean of the updates: no robust
+  // rule, no FedNova or SCAFFOLD scaling, no server optimizer (UpdateFold::AddMeanTo).
+  bool AddsMeanToGlobal() const;
   // Aggregate: the next global model from the round's combined update: SCAFFOLD's server
   // step sizes, then the server optimizer (whose state advances) or global += mean.
   // `reported` of `population` connected clients contributed.
@@ -134,6 +143,12 @@ class RoundStrategy {
   wire::v1::StrategyConfig config_;
   std::shared_ptr<aggregation::ServerOptimizer> optimizer_;  // null: plain global += mean
 };
+
+// The weights of `model` for a next model to be computed in: its own buffers, moved out, when
+// `model` is the snapshot's only owner (no task, stream, run or export holds it, and none can
+// take it again); a copy otherwise. REQUIRES: no weak_ptr to the snapshot exists, and it was
+// made as a non-const ModelSnapshot (make_shared<ModelSnapshot>, as every snapshot is).
+ArrayRecord TakeWeights(std::shared_ptr<const ModelSnapshot> model);
 
 // The global model after a round: `global` plus the mean update `mean_delta` (summed in
 // mean_delta's buffers). INTERNAL if the result is not finite.

@@ -68,7 +68,10 @@ struct RunManager::Round {
   uint32_t number = 0;
   uint32_t attempt = 0;
   wire::v1::TaskType type = wire::v1::TRAIN;
-  std::shared_ptr<const ModelSnapshot> model;  // what this round's tasks fetch
+  // What this round's tasks fetch. Set before dispatch; a training round's aggregate may
+  // clear it, under `mu`, once the round is closed: other threads read it under `mu`
+  // (RunManager::OpenRoundModel).
+  std::shared_ptr<const ModelSnapshot> model;
 
   absl::Mutex mu;
   bool open ABSL_GUARDED_BY(mu) = true;

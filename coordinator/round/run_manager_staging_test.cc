@@ -3,6 +3,7 @@
 // ends, and no file outlives its round (completed, failed or interrupted by a restart).
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -11,10 +12,13 @@
 #include "absl/time/clock.h"
 #include "coordinator/round/run_manager.h"
 #include "coordinator/round/run_manager_test_fixture.h"
+#include "core/base/status_macros.h"
 #include "core/base/testing/status_matchers.h"
 
 namespace tessera::coordinator {
 namespace {
+
+using ::testing::HasSubstr;
 
 size_t FilesIn(const std::filesystem::path& dir) {
   size_t n = 0;
@@ -90,6 +94,38 @@ TEST_F(RunManagerStagingTest, AFailedAttemptRemovesItsFiles) {
   wire::v1::RunStatus s = AwaitState(run->run_id(), wire::v1::COMPLETED);
   EXPECT_EQ(s.rounds(0).state(), wire::v1::ROUND_FAILED);
   EXPECT_THAT(W(run->run_id()), ::testing::ElementsAre(4.0f, 4.0f, 4.0f));
+  EXPECT_EQ(FilesIn(staging()), 0u);
+}
+
+// The next model is computed in the global model's own buffers (train_round.cc): tensor w
+// first, then steps. Attempt 1's steps overflow int64 (max + 1) after w's buffer already
+// holds 1 + 100: the attempt fails, and attempt 2 starts again from the stored model, not
+// from that buffer: w = 1 + (2 + 4) / 2 = 4, steps = max - 1.
+TEST_F(RunManagerStagingTest, AnAggregateThatFailsInTheGlobalsBuffersIsRetriedFromTheStoredModel) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  Connect("a");
+  Connect("b");
+  auto run = runs_->CreateRun(Config(1, 2, 2), Weights(1, kMax), "");
+  TESSERA_ASSERT_OK(run.status());
+  TESSERA_ASSERT_OK(runs_->StartRun(run->run_id()).status());
+  TESSERA_ASSERT_OK(Answer("a", NextTask("a"), 100, 1));  // steps delta 1
+  TESSERA_ASSERT_OK(Answer("b", NextTask("b"), 100, 1));
+  auto answer = [&](const std::string& client, float delta) {
+    const wire::v1::Task t = NextTask(client);
+    TESSERA_RETURN_IF_ERROR(runs_->BeginUpdate(t.task_id(), client).status());
+    return runs_->SubmitUpdate(t.task_id(), client, 1, {{"train_loss", 1.0}},
+                               Weights(delta, -1), 100);
+  };
+  TESSERA_ASSERT_OK(answer("a", 2));
+  TESSERA_ASSERT_OK(answer("b", 4));
+  wire::v1::RunStatus s = AwaitState(run->run_id(), wire::v1::COMPLETED);
+  ASSERT_GE(s.rounds_size(), 2);
+  EXPECT_EQ(s.rounds(0).state(), wire::v1::ROUND_FAILED);
+  EXPECT_THAT(s.rounds(0).failure_reason(), HasSubstr("\"steps\": int64 sum overflows"));
+  EXPECT_THAT(W(run->run_id()), ::testing::ElementsAre(4.0f, 4.0f, 4.0f));
+  auto exported = runs_->ExportModel(run->run_id(), -1);
+  TESSERA_ASSERT_OK(exported.status());
+  EXPECT_EQ(exported->model->weights.tensors[1].values<int64_t>()[0], kMax - 1);
   EXPECT_EQ(FilesIn(staging()), 0u);
 }
 

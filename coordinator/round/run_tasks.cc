@@ -40,7 +40,16 @@ absl::StatusOr<std::shared_ptr<RunManager::Task>> RunManager::FindTask(
 absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::ModelForTask(
     absl::string_view task_id, absl::string_view client) {
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Task> task, FindTask(task_id, client));
-  return task->round->model;
+  return OpenRoundModel(*task->round);
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::OpenRoundModel(Round& round) {
+  absl::MutexLock l(&round.mu);
+  if (!round.open || round.model == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("round ", round.number, " of run ",
+                                                      round.run_id, " is closed"));
+  }
+  return round.model;
 }
 
 absl::StatusOr<std::string> RunManager::ArtifactForTask(absl::string_view task_id,
@@ -70,11 +79,13 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::BeginUpdate(
         "round ", task->round->number, " uses secure aggregation: a plaintext update is "
         "refused; send it masked with SecAggExchange"));
   }
-  absl::MutexLock l(&task->round->mu);
-  if (task->reported) {
-    return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already has an update"));
+  {
+    absl::MutexLock l(&task->round->mu);
+    if (task->reported) {
+      return absl::AlreadyExistsError(absl::StrCat("task ", task_id, " already has an update"));
+    }
   }
-  return task->round->model;
+  return OpenRoundModel(*task->round);
 }
 
 absl::Status RunManager::CheckUpdateEncoding(absl::string_view task_id,
@@ -191,8 +202,9 @@ absl::Status RunManager::AcceptUpdate(absl::string_view task_id, absl::string_vi
   // holds whatever the client did; it reports whether it was within the clip (0 or 1).
   std::optional<RoundPrivacy::ClippedUpdate> clipped;
   if (round.dp != nullptr) {
+    TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSnapshot> model, OpenRoundModel(round));
     TESSERA_ASSIGN_OR_RETURN(
-        clipped, RoundPrivacy::Clip(update, metrics, round.model->weights, round.dp_clip));
+        clipped, RoundPrivacy::Clip(update, metrics, model->weights, round.dp_clip));
   }
   const ArrayRecord& folded = clipped ? clipped->update : update;
   UpdateWeight weight;  // under central DP every update weighs 1
@@ -201,7 +213,10 @@ absl::Status RunManager::AcceptUpdate(absl::string_view task_id, absl::string_vi
     TESSERA_ASSIGN_OR_RETURN(weight, round.strategy->Weigh(num_examples, metrics));
   }
   const bool hold = round.strategy->HoldsUpdates();
-  if (hold) TESSERA_RETURN_IF_ERROR(CheckSameLayout(round.model->weights, update));
+  if (hold) {
+    TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSnapshot> model, OpenRoundModel(round));
+    TESSERA_RETURN_IF_ERROR(CheckSameLayout(model->weights, update));
+  }
   // A staged fold's file is written here, outside the round's lock (uploads write in
   // parallel); it is removed again if the update is refused below.
   std::optional<StagedFile> staged;

@@ -15,6 +15,7 @@
 #include "coordinator/round/secure_aggregation.h"
 #include "core/base/free_memory.h"
 #include "core/base/status_macros.h"
+#include "core/serde/tensor_stream.h"
 
 namespace tessera::coordinator {
 
@@ -22,9 +23,20 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
     const std::shared_ptr<Run>& run, wire::v1::RoundSummary* summary) {
   wire::v1::RunConfig config;
   std::shared_ptr<const ModelSnapshot> global;
+  uint32_t completed = 0;
   {
     NoIoMutexLock l(&run->mu);
     config = run->record.config();
+    global = run->model;
+    completed = run->record.completed_rounds();
+  }
+  if (global == nullptr) {
+    // An earlier attempt's aggregate took the global model's buffers (below) and then
+    // failed: read it back from storage.
+    TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<const ModelSnapshot> stored,
+                             LoadSnapshot(run->id, completed));
+    NoIoMutexLock l(&run->mu);
+    if (run->model == nullptr) run->model = stored;
     global = run->model;
   }
   if (config.secure_aggregation().enabled()) return TrainRoundSecure(run, config, global, summary);
@@ -112,6 +124,29 @@ absl::StatusOr<std::shared_ptr<const ModelSnapshot>> RunManager::TrainRound(
   // The mean is the round's largest allocation; what the upload streams freed goes back to
   // the kernel first, or the process would hold both (core/base/free_memory.h).
   ReleaseFreeMemory();
+  if (round->dp == nullptr && round->staging != nullptr && run->strategy->AddsMeanToGlobal()) {
+    // The next model is global + mean: computed block by block in the global's own buffers,
+    // so the mean is never whole beside it (docs/architecture.md, "Coordinator memory").
+    // Nobody needs the global in memory now: the round is closed (no task fetches it again),
+    // an export reads the stored copy while run->model is empty, and if this attempt fails
+    // the next one reads it back from storage (above). It is copied instead when something
+    // else still holds it (TakeWeights).
+    round->model.reset();
+    {
+      NoIoMutexLock l(&run->mu);
+      run->model.reset();
+    }
+    ArrayRecord next_weights = TakeWeights(std::move(global));
+    absl::Status added = std::move(*round->fold).AddMeanTo(next_weights);
+    round->fold.reset();
+    if (!added.ok()) return added;
+    auto next = std::make_shared<ModelSnapshot>();
+    next->round = summary->round();
+    next->digest = DigestArrayRecord(next_weights);
+    next->weights = std::move(next_weights);
+    EndPhase(summary, "aggregate");
+    return next;
+  }
   absl::StatusOr<ArrayRecord> mean_delta = std::move(*round->fold).Aggregate();
   round->fold.reset();
   if (!mean_delta.ok()) return mean_delta.status();

@@ -10,12 +10,15 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "aggregation/fed_avg.h"
 #include "core/base/status_macros.h"
+#include "core/model/finite.h"
 
 namespace tessera::coordinator {
 namespace {
@@ -99,7 +102,7 @@ absl::StatusOr<std::shared_ptr<UpdateStaging>> UpdateStaging::Create(std::string
   specs.reserve(layout.tensors.size());
   uint64_t offset = 0;
   for (const Tensor& t : layout.tensors) {
-    specs.push_back({t.name(), t.dtype(), t.shape(), offset});
+    specs.push_back({t.name(), t.dtype(), t.shape(), offset, t.byte_size()});
     offset += t.byte_size();
   }
   if (::mkdir(dir.c_str(), 0700) != 0) {
@@ -153,9 +156,66 @@ absl::Status StagedWriter::Append(const Tensor& tensor) {
         "staged update: tensor ", next_, " \"", tensor.name(), "\" does not match the round's \"",
         spec.name, "\" (name, dtype and shape)"));
   }
-  TESSERA_RETURN_IF_ERROR(CheckFinite(tensor));
-  TESSERA_RETURN_IF_ERROR(WriteAll(fd_, tensor.data().data(), tensor.byte_size(), file_.path()));
+  failed_ = false;
+  TESSERA_RETURN_IF_ERROR(AppendData(next_, tensor.data()));
+  return EndTensor(next_);
+}
+
+absl::Status StagedWriter::AppendData(size_t index, absl::string_view data) {
+  if (failed_ || fd_ < 0) return absl::FailedPreconditionError("staged update: writer is spent");
+  failed_ = true;  // until these bytes are written
+  const std::vector<UpdateStaging::Spec>& specs = staging_->specs_;
+  if (index != next_ || next_ >= specs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("staged update: data for tensor ", index,
+                                                   " while tensor ", next_, " of ",
+                                                   specs.size(), " is being written"));
+  }
+  const UpdateStaging::Spec& spec = specs[next_];
+  if (data.size() > spec.bytes - written_) {
+    return absl::InvalidArgumentError(absl::StrCat("staged update: tensor \"", spec.name,
+                                                   "\" has ", spec.bytes, " bytes; got more"));
+  }
+  // Finiteness, element by element across the pieces: an element split between two pieces
+  // waits in partial_ for its other bytes.
+  const size_t size = DTypeSize(spec.dtype);
+  size_t element = (written_ - partial_.size()) / size;  // the first one not checked yet
+  absl::string_view rest = data;
+  if (!partial_.empty()) {
+    const size_t take = std::min(size - partial_.size(), rest.size());
+    partial_.append(rest.data(), take);
+    rest.remove_prefix(take);
+    if (partial_.size() == size) {
+      TESSERA_RETURN_IF_ERROR(
+          CheckFiniteElements(spec.name, spec.dtype, partial_.data(), 1, element));
+      partial_.clear();
+      ++element;
+    }
+  }
+  const size_t whole = partial_.empty() ? rest.size() / size : 0;
+  TESSERA_RETURN_IF_ERROR(CheckFiniteElements(spec.name, spec.dtype, rest.data(), whole, element));
+  partial_.append(rest.data() + whole * size, rest.size() - whole * size);
+  TESSERA_RETURN_IF_ERROR(WriteAll(fd_, data.data(), data.size(), file_.path()));
+  written_ += data.size();
+  failed_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status StagedWriter::EndTensor(size_t index) {
+  if (failed_ || fd_ < 0) return absl::FailedPreconditionError("staged update: writer is spent");
+  failed_ = true;
+  const std::vector<UpdateStaging::Spec>& specs = staging_->specs_;
+  if (index != next_ || next_ >= specs.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("staged update: end of tensor ", index,
+                                                   " while tensor ", next_, " of ",
+                                                   specs.size(), " is being written"));
+  }
+  if (written_ != specs[next_].bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("staged update: tensor \"", specs[next_].name,
+                                                   "\" ended after ", written_, " of ",
+                                                   specs[next_].bytes, " bytes"));
+  }
   ++next_;
+  written_ = 0;
   failed_ = false;
   return absl::OkStatus();
 }
@@ -176,10 +236,10 @@ absl::StatusOr<StagedFile> StagedWriter::Finish() && {
   return std::move(file_);
 }
 
-absl::StatusOr<ArrayRecord> UpdateStaging::WeightedMean(absl::Span<const StagedFile* const> files,
-                                                        absl::Span<const double> weights,
-                                                        double* total_weight,
-                                                        size_t block_elements) const {
+absl::Status UpdateStaging::FoldBlocks(
+    absl::Span<const StagedFile* const> files, absl::Span<const double> weights,
+    double* total_weight, size_t block_elements,
+    const std::function<absl::Status(size_t, size_t, const Tensor&)>& take) const {
   if (files.empty()) return absl::InvalidArgumentError("no staged updates to average");
   if (files.size() != weights.size()) {
     return absl::InvalidArgumentError(absl::StrCat(files.size(), " staged updates but ",
@@ -207,12 +267,11 @@ absl::StatusOr<ArrayRecord> UpdateStaging::WeightedMean(absl::Span<const StagedF
     for (double w : weights) TESSERA_RETURN_IF_ERROR(weights_only.Add(empty, w));
     if (total_weight != nullptr) *total_weight = weights_only.total_weight();
   }
-  ArrayRecord mean;
-  mean.tensors.reserve(specs_.size());
-  for (const Spec& spec : specs_) {
-    TESSERA_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(spec.name, spec.dtype, spec.shape));
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    const Spec& spec = specs_[i];
     const size_t esize = DTypeSize(spec.dtype);
-    const size_t n = static_cast<size_t>(out.numel());
+    TESSERA_ASSIGN_OR_RETURN(const int64_t numel, NumElements(spec.shape));
+    const size_t n = static_cast<size_t>(numel);
     for (size_t start = 0; start < n; start += block_elements) {
       const size_t m = std::min(block_elements, n - start);
       ArrayRecord block;
@@ -231,13 +290,57 @@ absl::StatusOr<ArrayRecord> UpdateStaging::WeightedMean(absl::Span<const StagedF
               absl::StrCat("staged update ", files[k]->path(), ": ", s.message()));
         }
       }
+      block.tensors.clear();  // the read buffer goes before the block's mean is made
       TESSERA_ASSIGN_OR_RETURN(ArrayRecord avg, std::move(acc).Average());
-      std::memcpy(out.mutable_data()->data() + start * esize, avg.tensors[0].data().data(),
-                  m * esize);
+      TESSERA_RETURN_IF_ERROR(take(i, start, avg.tensors[0]));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ArrayRecord> UpdateStaging::WeightedMean(absl::Span<const StagedFile* const> files,
+                                                        absl::Span<const double> weights,
+                                                        double* total_weight,
+                                                        size_t block_elements) const {
+  ArrayRecord mean;
+  mean.tensors.reserve(specs_.size());
+  for (const Spec& spec : specs_) {
+    TESSERA_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(spec.name, spec.dtype, spec.shape));
     mean.tensors.push_back(std::move(out));
   }
+  TESSERA_RETURN_IF_ERROR(FoldBlocks(
+      files, weights, total_weight, block_elements,
+      [&](size_t i, size_t start, const Tensor& avg) {
+        std::memcpy(mean.tensors[i].mutable_data()->data() + start * DTypeSize(avg.dtype()),
+                    avg.data().data(), avg.byte_size());
+        return absl::OkStatus();
+      }));
   return mean;
+}
+
+absl::Status UpdateStaging::AddWeightedMeanTo(absl::Span<const StagedFile* const> files,
+                                             absl::Span<const double> weights,
+                                             ArrayRecord& base, double* total_weight,
+                                             size_t block_elements) const {
+  if (base.tensors.size() != specs_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("the base model has ", base.tensors.size(),
+                                                   " tensors; the staged updates have ",
+                                                   specs_.size()));
+  }
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    const Tensor& t = base.tensors[i];
+    if (t.name() != specs_[i].name || t.dtype() != specs_[i].dtype ||
+        t.shape() != specs_[i].shape) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "base model tensor ", i, " is ", t.DebugString(), "; the staged updates have \"",
+          specs_[i].name, "\" ", DTypeName(specs_[i].dtype), "[",
+          absl::StrJoin(specs_[i].shape, ","), "]"));
+    }
+  }
+  return FoldBlocks(files, weights, total_weight, block_elements,
+                    [&](size_t i, size_t start, const Tensor& avg) {
+                      return aggregation::ApplyDeltaRange(base.tensors[i], start, avg);
+                    });
 }
 
 absl::Status ResetStagingRoot(const std::string& root) {

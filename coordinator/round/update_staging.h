@@ -14,12 +14,14 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/model/tensor.h"
 
@@ -49,9 +51,10 @@ class StagedFile {
 
 class UpdateStaging;
 
-// Writes one update to a new staged file tensor by tensor, as an upload streams in
-// (TensorStreamLimits::on_tensor), so that no upload sits whole in memory. Its UpdateStaging
-// must outlive it. Not thread-safe.
+// Writes one update to a new staged file, whole tensors (Append) or chunks as an upload
+// streams in (AppendData and EndTensor, from TensorStreamLimits::on_data), so that neither
+// an upload nor one of its tensors sits whole in memory. Its UpdateStaging must outlive it.
+// Not thread-safe.
 class StagedWriter {
  public:
   ~StagedWriter();  // an unfinished file is removed
@@ -62,6 +65,15 @@ class StagedWriter {
   // next one of the layout (name, dtype, shape) or holds NaN or Inf; write errors as
   // UpdateStaging::Write. After an error the writer is spent.
   absl::Status Append(const Tensor& tensor);
+  // The same, in pieces as an upload's chunks arrive (TensorStreamLimits::on_data): bytes of
+  // the layout's tensor `index`, which must be the one being written, in order, of any
+  // length (an element may straddle two pieces); then EndTensor(index) once it has all its
+  // bytes. INVALID_ARGUMENT for another tensor, more bytes than the tensor has, a NaN or Inf
+  // (naming the tensor and the element), or EndTensor before all its bytes; write errors as
+  // UpdateStaging::Write. The caller has matched the stream's tensor headers to the layout.
+  // After an error the writer is spent.
+  absl::Status AppendData(size_t index, absl::string_view data);
+  absl::Status EndTensor(size_t index);
   // The file, once every tensor of the layout was appended; INVALID_ARGUMENT (and the file
   // removed) otherwise.
   absl::StatusOr<StagedFile> Finish() &&;
@@ -75,6 +87,8 @@ class StagedWriter {
   StagedFile file_;
   int fd_;
   size_t next_ = 0;  // index of the next tensor of the layout
+  uint64_t written_ = 0;  // bytes of tensor next_ written so far (AppendData)
+  std::string partial_;   // the bytes of an element that AppendData has not seen whole yet
   bool failed_ = false;
 };
 
@@ -114,6 +128,18 @@ class UpdateStaging {
                                            double* total_weight = nullptr,
                                            size_t block_elements = kStagedBlockElements) const;
 
+  // base += WeightedMean(files, weights), block by block into base's own buffers, each
+  // element added as aggregation::ApplyDelta adds it: the same bits as ApplyDelta(base,
+  // WeightedMean(...)) without the mean ever held whole (the aggregate station's next model,
+  // docs/architecture.md "Coordinator memory"). `base` must have the staged layout
+  // (INVALID_ARGUMENT naming the first tensor that differs). Other errors as WeightedMean, and
+  // OUT_OF_RANGE where a sum is not representable (ApplyDeltaRange). On an error after the
+  // first block, base's earlier blocks hold their sums: the caller discards it.
+  absl::Status AddWeightedMeanTo(absl::Span<const StagedFile* const> files,
+                                 absl::Span<const double> weights, ArrayRecord& base,
+                                 double* total_weight = nullptr,
+                                 size_t block_elements = kStagedBlockElements) const;
+
   // Bytes of one staged file (the layout's tensor bytes).
   uint64_t file_bytes() const { return file_bytes_; }
 
@@ -124,7 +150,14 @@ class UpdateStaging {
     DType dtype;
     std::vector<int64_t> shape;
     uint64_t offset = 0;  // of the tensor's bytes in a staged file
+    uint64_t bytes = 0;
   };
+  // The checks and the block loop of WeightedMean: `take(i, start, mean)` gets the mean of
+  // the elements [start, start + mean.numel()) of tensor i, in layout order.
+  absl::Status FoldBlocks(
+      absl::Span<const StagedFile* const> files, absl::Span<const double> weights,
+      double* total_weight, size_t block_elements,
+      const std::function<absl::Status(size_t, size_t, const Tensor&)>& take) const;
   UpdateStaging(std::string dir, std::vector<Spec> specs, uint64_t file_bytes)
       : dir_(std::move(dir)), specs_(std::move(specs)), file_bytes_(file_bytes) {}
 

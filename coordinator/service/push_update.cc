@@ -97,18 +97,19 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
         limits.max_total_bytes = MaxCompressedUploadBytes(model_->weights);
       } else {
         limits.expected_layout = &model_->weights;
-        // A round that stages its updates on disk takes this one tensor by tensor into its
-        // file, so the upload never sits whole in memory (docs/architecture.md, "Coordinator
-        // memory"). The file counts only once the stream's digest verified (Complete).
-        // The file is opened at the first tensor, once the upload holds a slot: uploads
-        // waiting at the gate hold no descriptor.
+        // A round that stages its updates on disk takes this one chunk at a time into its
+        // file, so neither the upload nor one of its tensors sits whole in memory
+        // (docs/architecture.md, "Coordinator memory"). The file counts only once the
+        // stream's digest verified (Complete). The file is opened at the first data, once
+        // the upload holds a slot: uploads waiting at the gate hold no descriptor.
         TESSERA_ASSIGN_OR_RETURN(staging_, runs_->UploadStaging(header_.task_id(), client_));
         if (staging_ != nullptr) {
-          limits.on_tensor = [this](Tensor t) -> absl::Status {
+          limits.on_data = [this](size_t tensor, absl::string_view data,
+                                  bool end) -> absl::Status {
             if (staged_ == nullptr) {
               TESSERA_ASSIGN_OR_RETURN(staged_, staging_->Begin());
             }
-            return staged_->Append(t);
+            return end ? staged_->EndTensor(tensor) : staged_->AppendData(tensor, data);
           };
         }
       }
@@ -190,6 +191,7 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
         staged_ = *std::move(writer);
       }
       absl::StatusOr<StagedFile> file = std::move(*staged_).Finish();
+      ReleaseModel();
       absl::Status s = file.ok() ? runs_->SubmitStagedUpdate(header_.task_id(), client_,
                                                              header_.num_examples(), metrics,
                                                              *std::move(file), bytes)
@@ -204,6 +206,7 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
     }
     absl::StatusOr<ArrayRecord> update =
         DecodeUpload(header_.compression(), *std::move(received), model_->weights);
+    ReleaseModel();
     if (!update.ok()) {
       Fail(update.status());
       return;
@@ -218,7 +221,17 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
     Finish(grpc::Status::OK);
   }
 
+  // The round's model is no longer needed once the update is read: released before the
+  // update is submitted, not when gRPC destroys the reactor later, so that the round's
+  // aggregate, which the last update can start, finds itself the model's only owner and
+  // computes the next model in its buffers (docs/architecture.md, "Coordinator memory").
+  void ReleaseModel() {
+    reader_.reset();  // it points into the model's layout
+    model_.reset();
+  }
+
   void Fail(const absl::Status& s) {
+    ReleaseModel();
     // An unfinished staging file goes before the log line and the reply, not when the reactor
     // is destroyed after them: once the refusal is logged or seen, nothing of the upload is
     // left on disk (FleetStagedBadInputTest reads the log, then counts the files).

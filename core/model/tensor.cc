@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/container/flat_hash_set.h"
+#include "core/model/finite.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/status_macros.h"
@@ -178,41 +179,23 @@ absl::Status CheckUniqueNames(const ArrayRecord& record) {
 }
 
 absl::Status CheckFinite(const Tensor& tensor) {
-  auto check = [&](auto values) -> absl::Status {
-    for (size_t i = 0; i < values.size(); ++i) {
-      if (!std::isfinite(values[i])) {
-        return absl::InvalidArgumentError(absl::StrCat("tensor \"", tensor.name(),
-                                                       "\" has a non-finite value at index ",
-                                                       i));
-      }
+  return CheckFiniteElements(tensor.name(), tensor.dtype(), tensor.data().data(),
+                             static_cast<size_t>(tensor.byte_size() / DTypeSize(tensor.dtype())),
+                             0);
+}
+
+absl::Status CheckFiniteElements(absl::string_view name, DType dtype, const char* data,
+                                 size_t n, size_t first) {
+  if (AllFiniteBytes(dtype, data, n)) return absl::OkStatus();
+  // Find the first offender, one value at a time.
+  const size_t size = DTypeSize(dtype);
+  for (size_t i = 0; i < n; ++i) {
+    if (!AllFiniteBytes(dtype, data + i * size, 1)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor \"", name, "\" has a non-finite value at index ", first + i));
     }
-    return absl::OkStatus();
-  };
-  switch (tensor.dtype()) {
-    case DType::kFloat32: {
-      auto v = tensor.values<float>();
-      return AllFinite(v.data(), v.size()) ? absl::OkStatus() : check(v);
-    }
-    case DType::kFloat64: {
-      auto v = tensor.values<double>();
-      return AllFinite(v.data(), v.size()) ? absl::OkStatus() : check(v);
-    }
-    case DType::kFloat16:
-    case DType::kBFloat16: {
-      // Exponent all ones means Inf or NaN in both formats.
-      const uint16_t mask = tensor.dtype() == DType::kFloat16 ? 0x7C00 : 0x7F80;
-      auto v = tensor.values<uint16_t>();
-      for (size_t i = 0; i < v.size(); ++i) {
-        if ((v[i] & mask) == mask) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "tensor \"", tensor.name(), "\" has a non-finite value at index ", i));
-        }
-      }
-      return absl::OkStatus();
-    }
-    default:
-      return absl::OkStatus();
   }
+  return absl::OkStatus();
 }
 
 }  // namespace tessera

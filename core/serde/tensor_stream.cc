@@ -133,10 +133,16 @@ TensorStreamReader::~TensorStreamReader() = default;
 
 absl::Status TensorStreamReader::FinishTensor() {
   if (!current_.has_value()) return absl::OkStatus();
-  if (current_data_.size() != current_expected_) {
+  if (current_received_ != current_expected_) {
     return absl::InvalidArgumentError(absl::StrCat("tensor \"", current_->name(), "\" got ",
-                                                   current_data_.size(), " of ",
+                                                   current_received_, " of ",
                                                    current_expected_, " bytes"));
+  }
+  if (limits_.on_data) {
+    // The layout was matched at the header, so names are the layout's (unique or refused
+    // by the layout's owner); the data went to the sink as it came.
+    current_.reset();
+    return limits_.on_data(tensors_++, absl::string_view(), /*end=*/true);
   }
   std::vector<int64_t> shape(current_->shape().begin(), current_->shape().end());
   TESSERA_ASSIGN_OR_RETURN(Tensor tensor, Tensor::Create(current_->name(), current_dtype_,
@@ -146,13 +152,6 @@ absl::Status TensorStreamReader::FinishTensor() {
   current_.reset();
   if (limits_.require_finite) TESSERA_RETURN_IF_ERROR(CheckFinite(tensor));
   ++tensors_;
-  if (limits_.on_tensor) {
-    if (!sunk_names_.insert(tensor.name()).second) {
-      return absl::InvalidArgumentError(absl::StrCat("duplicate tensor name \"", tensor.name(),
-                                                     "\""));
-    }
-    return limits_.on_tensor(std::move(tensor));
-  }
   record_.tensors.push_back(std::move(tensor));
   return absl::OkStatus();
 }
@@ -166,13 +165,15 @@ absl::Status TensorStreamReader::AddData(const std::string& data, std::string* t
                                                    " bytes exceeds the limit of ",
                                                    kMaxChunkBytes));
   }
-  if (current_data_.size() + data.size() > current_expected_) {
+  if (current_received_ + data.size() > current_expected_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "tensor stream: tensor \"", current_->name(), "\" overflows its ",
         current_expected_, " bytes"));
   }
   hash_->Update(data);
   data_bytes_ += data.size();
+  current_received_ += data.size();
+  if (limits_.on_data) return limits_.on_data(tensors_, data, /*end=*/false);
   if (take != nullptr && current_data_.empty() && data.size() == current_expected_) {
     // The whole tensor in one chunk: take its buffer; the chunk gets the one reserved at
     // the header, for the next message to be parsed into.
@@ -200,6 +201,9 @@ absl::Status TensorStreamReader::Add(const wire::v1::TensorChunk& chunk) {
   switch (chunk.kind_case()) {
     case wire::v1::TensorChunk::kBegin: {
       if (begun_) return absl::InvalidArgumentError("tensor stream: second begin message");
+      if (limits_.on_data && limits_.expected_layout == nullptr) {
+        return absl::InternalError("tensor stream: a data sink needs an expected layout");
+      }
       begun_ = true;
       declared_tensors_ = chunk.begin().num_tensors();
       declared_bytes_ = chunk.begin().total_bytes();
@@ -262,9 +266,12 @@ absl::Status TensorStreamReader::Add(const wire::v1::TensorChunk& chunk) {
             declared_bytes_, " bytes"));
       }
       current_data_.clear();
+      current_received_ = 0;
       // A header alone must not cost its tensor's size: reserve at most kReserveAheadBytes
-      // now, and grow with the data that arrives.
-      current_data_.reserve(std::min<uint64_t>(current_expected_, kReserveAheadBytes));
+      // now, and grow with the data that arrives (nothing when the data goes to a sink).
+      if (!limits_.on_data) {
+        current_data_.reserve(std::min<uint64_t>(current_expected_, kReserveAheadBytes));
+      }
       HashTensorHeader(*hash_, header.name(), dtype, header.shape(), current_expected_);
       return absl::OkStatus();
     }
@@ -282,7 +289,6 @@ absl::Status TensorStreamReader::Add(const wire::v1::TensorChunk& chunk) {
       if (chunk.end().sha256() != digest_) {
         return absl::DataLossError("tensor stream: SHA-256 mismatch");
       }
-      // (The sink's tensors were checked one by one in FinishTensor.)
       TESSERA_RETURN_IF_ERROR(CheckUniqueNames(record_));
       done_ = true;
       return absl::OkStatus();

@@ -21,9 +21,9 @@
 #include <optional>
 #include <string>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/model/tensor.h"
 #include "tessera/wire/v1/tensor.pb.h"
 
@@ -44,12 +44,15 @@ struct TensorStreamLimits {
   const ArrayRecord* expected_layout = nullptr;
   // Reject NaN/Inf in float tensors.
   bool require_finite = false;
-  // When set, each complete tensor (layout- and, if required, finiteness-checked) is handed to
-  // this sink instead of being kept, and Finish() returns an empty record. The sink sees a
-  // tensor BEFORE the stream's SHA-256 is checked (it covers the whole stream): whatever it
-  // does with it must be undone unless Finish() succeeds. An error from the sink ends the
-  // stream with that error.
-  std::function<absl::Status(Tensor)> on_tensor;
+  // When set (with expected_layout; require_finite is then unused), tensors are not
+  // assembled at all: each data chunk goes to this sink as it arrives, as (i, bytes, false)
+  // for the layout's tensor i, and (i, {}, true) once tensor i has all its bytes (also for a
+  // tensor of none). Finish() returns an empty record. A stream then holds one chunk at a
+  // time instead of a whole tensor. The sink sees bytes BEFORE the stream's SHA-256 (which
+  // covers the whole stream) is checked: whatever it does with them must be undone unless
+  // Finish() succeeds, and it checks what it needs of the values (e.g. finiteness). An error
+  // from the sink ends the stream with that error.
+  std::function<absl::Status(size_t tensor, absl::string_view data, bool end)> on_data;
 };
 
 // SCAFFOLD runs (fleet.proto StrategyTask): the global model carries the server control
@@ -130,10 +133,10 @@ class TensorStreamReader {
   std::optional<wire::v1::TensorHeader> current_;
   DType current_dtype_ = DType::kFloat32;
   std::string current_data_;
+  uint64_t current_received_ = 0;  // bytes of the current tensor so far
   uint64_t current_expected_ = 0;
   ArrayRecord record_;
-  uint32_t tensors_ = 0;                // complete tensors, kept or given to the sink
-  absl::flat_hash_set<std::string> sunk_names_;  // of the tensors given to the sink
+  uint32_t tensors_ = 0;  // complete tensors, kept or given to the sink
   std::unique_ptr<crypto::Sha256> hash_;
   std::string digest_;
 };

@@ -252,51 +252,89 @@ TEST(TensorStreamTest, TakingKeepsTheChunkLimits) {
                                                 HasSubstr("before a tensor header")));
 }
 
-TEST(TensorStreamTest, TheSinkGetsEachTensorAndFinishOnlyVerifies) {
-  std::vector<std::string> names;
-  std::vector<std::string> data;
+TEST(TensorStreamTest, TheDataSinkGetsEachChunkAndEachTensorsEndAndFinishOnlyVerifies) {
+  const ArrayRecord layout = TinyRecord();
+  std::vector<std::string> events;
   TensorStreamLimits limits;
-  limits.on_tensor = [&](Tensor t) {
-    names.push_back(t.name());
-    data.push_back(t.data());
+  limits.expected_layout = &layout;
+  limits.on_data = [&](size_t i, absl::string_view data, bool end) {
+    events.push_back(absl::StrCat(i, end ? " end" : " data ", end ? "" : data));
     return absl::OkStatus();
   };
   auto back = DecodeTaking(Encode(TinyRecord()), limits);
   ASSERT_THAT(back, IsOk());
   EXPECT_TRUE(back->tensors.empty());
-  EXPECT_THAT(names, ElementsAre("w", "b"));
   // float32 1.0 = 0x3f800000, 2.0 = 0x40000000, little-endian; int64 7.
-  EXPECT_EQ(data[0], std::string("\0\0\x80\x3f\0\0\0\x40", 8));
-  EXPECT_EQ(data[1], std::string("\x07\0\0\0\0\0\0\0", 8));
+  EXPECT_THAT(events, ElementsAre(std::string("0 data \0\0\x80\x3f\0\0\0\x40", 15), "0 end",
+                                  std::string("1 data \x07\0\0\0\0\0\0\0", 15), "1 end"));
 }
 
-TEST(TensorStreamTest, TheSinkSeesTensorsBeforeTheDigestFails) {
+TEST(TensorStreamTest, TheDataSinkGetsChunksAsTheyComeAndTheEndOfAnEmptyTensor) {
+  ArrayRecord layout;
+  layout.tensors.push_back(*Tensor::FromFloats("e", {0}, {}));
+  layout.tensors.push_back(*Tensor::FromFloats("v", {3}, {1.0f, 2.0f, 3.0f}));
+  std::vector<std::string> events;
+  TensorStreamLimits limits;
+  limits.expected_layout = &layout;
+  limits.on_data = [&](size_t i, absl::string_view data, bool end) {
+    events.push_back(end ? absl::StrCat(i, " end") : absl::StrCat(i, " ", data.size()));
+    return absl::OkStatus();
+  };
+  TensorStreamReader reader(limits);
+  // Chunks of 5 bytes: v's 12 bytes arrive as 5 + 5 + 2, elements split across chunks.
+  TensorStreamWriter writer(&layout, std::nullopt, /*chunk_bytes=*/5);
+  wire::v1::TensorChunk chunk;
+  while (writer.Next(&chunk)) ASSERT_THAT(reader.Add(chunk), IsOk());
+  EXPECT_TRUE(reader.done());
+  EXPECT_THAT(events, ElementsAre("0 end", "1 5", "1 5", "1 2", "1 end"));
+}
+
+TEST(TensorStreamTest, TheDataSinkSeesDataBeforeTheDigestFails) {
+  const ArrayRecord layout = TinyRecord();
   std::vector<wire::v1::TensorChunk> chunks = Encode(TinyRecord());
   (*chunks[4].mutable_data())[0] ^= 1;  // b's data
-  int seen = 0;
+  int ends = 0;
   TensorStreamLimits limits;
-  limits.on_tensor = [&](Tensor) {
-    ++seen;
+  limits.expected_layout = &layout;
+  limits.on_data = [&](size_t, absl::string_view, bool end) {
+    ends += end ? 1 : 0;
     return absl::OkStatus();
   };
   EXPECT_THAT(DecodeTaking(chunks, limits), StatusIs(absl::StatusCode::kDataLoss));
-  EXPECT_EQ(seen, 2);  // as documented: the caller must undo what the sink did
+  EXPECT_EQ(ends, 2);  // as documented: the caller must undo what the sink did
 }
 
-TEST(TensorStreamTest, TheSinksErrorsAndDuplicateNamesEndTheStream) {
+TEST(TensorStreamTest, TheDataSinksErrorsEndTheStreamAndItNeedsALayout) {
+  const ArrayRecord layout = TinyRecord();
   TensorStreamLimits failing;
-  failing.on_tensor = [](Tensor t) {
-    return absl::ResourceExhaustedError(absl::StrCat("no room for ", t.name()));
+  failing.expected_layout = &layout;
+  failing.on_data = [](size_t i, absl::string_view, bool) {
+    return absl::ResourceExhaustedError(absl::StrCat("no room for tensor ", i));
   };
   EXPECT_THAT(DecodeTaking(Encode(TinyRecord()), failing),
-              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("no room for w")));
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("no room for tensor 0")));
+  TensorStreamLimits no_layout;
+  no_layout.on_data = [](size_t, absl::string_view, bool) { return absl::OkStatus(); };
+  EXPECT_THAT(DecodeTaking(Encode(TinyRecord()), no_layout),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("needs an expected layout")));
+  // A stream out of the layout is refused at the tensor's header, before the sink.
+  ArrayRecord other = TinyRecord();
+  other.tensors[0] = *Tensor::FromFloats("x", {2}, {1.0f, 2.0f});
+  int calls = 0;
+  TensorStreamLimits counting;
+  counting.expected_layout = &layout;
+  counting.on_data = [&](size_t, absl::string_view, bool) {
+    ++calls;
+    return absl::OkStatus();
+  };
+  EXPECT_THAT(DecodeTaking(Encode(other), counting),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("expected w float32[2]")));
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(TensorStreamTest, DuplicateNamesEndTheStream) {
   ArrayRecord twice = TinyRecord();
   twice.tensors.push_back(twice.tensors[0]);
-  TensorStreamLimits accepting;
-  accepting.on_tensor = [](Tensor) { return absl::OkStatus(); };
-  EXPECT_THAT(DecodeTaking(Encode(twice), accepting),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("duplicate tensor name \"w\"")));
   EXPECT_THAT(Decode(Encode(twice)), StatusIs(absl::StatusCode::kInvalidArgument,
                                               HasSubstr("duplicate tensor name \"w\"")));
 }
