@@ -167,7 +167,7 @@ absl::StatusOr<ArrayRecord> UpdateFold::Aggregate() && {
 
 absl::Status UpdateFold::AddMeanTo(ArrayRecord& base) && {
   if (staging_ == nullptr || IsRobustRule(config_) ||
-      config_.kind() == StrategyConfig::FEDNOVA) {
+      config_.kind() == StrategyConfig::FEDNOVA || config_.kind() == StrategyConfig::SCAFFOLD) {
     return absl::FailedPreconditionError(
         "only a staged fold of a plain weighted mean adds its mean in place");
   }

@@ -70,8 +70,9 @@ class UpdateFold {
   // Aggregate for a staged weighted mean: base += the mean, block by block in base's buffers
   // (UpdateStaging::AddWeightedMeanTo: ApplyDelta's bits, the mean never whole). The fold is
   // spent and its files removed. FAILED_PRECONDITION for a fold that is not staged or whose
-  // combined update is not the plain mean (FedNova, robust rules); AddWeightedMeanTo's errors,
-  // after which base is to be discarded.
+  // combined update is not added to the global as it is (FedNova, SCAFFOLD, robust rules);
+  // AddWeightedMeanTo's errors, after which base is to be discarded. REQUIRES: the strategy
+  // has no server optimizer (RoundStrategy::AddsMeanToGlobal, which the fold cannot see).
   absl::Status AddMeanTo(ArrayRecord& base) &&;
 
  private:

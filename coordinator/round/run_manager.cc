@@ -473,6 +473,16 @@ void RunManager::Notify(const std::shared_ptr<Run>& run) {
 
 absl::StatusOr<RunManager::Export> RunManager::ExportModel(absl::string_view run_id,
                                                            int32_t round) {
+  absl::StatusOr<Export> out = ExportModelOnce(run_id, round);
+  // The last completed round's model is read from disk while the driver has taken the
+  // in-memory one (from the aggregate to the commit, train_round.cc); if that round commits
+  // meanwhile, retention may remove the model being read. The new last round is then read.
+  if (round < 0 && absl::IsNotFound(out.status())) out = ExportModelOnce(run_id, round);
+  return out;
+}
+
+absl::StatusOr<RunManager::Export> RunManager::ExportModelOnce(absl::string_view run_id,
+                                                               int32_t round) {
   TESSERA_ASSIGN_OR_RETURN(std::shared_ptr<Run> run, FindRun(run_id));
   Export out;
   uint32_t completed;

@@ -347,6 +347,8 @@ class RunManager {
   void FaultPoint(const std::shared_ptr<Run>& run, uint32_t round);
   absl::StatusOr<std::shared_ptr<Task>> FindTask(absl::string_view task_id,
                                                  absl::string_view client);
+  // ExportModel without its retry.
+  absl::StatusOr<Export> ExportModelOnce(absl::string_view run_id, int32_t round);
   // The model an open round's tasks fetch; FAILED_PRECONDITION once the round is closed.
   static absl::StatusOr<std::shared_ptr<const ModelSnapshot>> OpenRoundModel(Round& round);
 

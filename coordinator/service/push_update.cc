@@ -113,7 +113,8 @@ class UpdateReader final : public grpc::ServerReadReactor<wire::v1::PushUpdateRe
           };
         }
       }
-      // Finiteness is checked once, by RunManager::SubmitUpdate (outside the round lock).
+      // Finiteness is checked once: by the StagedWriter as chunks are staged, otherwise by
+      // RunManager::SubmitUpdate (outside the round lock).
       reader_ = std::make_unique<TensorStreamReader>(limits);
       WaitForSlot();
       return absl::OkStatus();

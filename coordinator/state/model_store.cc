@@ -26,15 +26,18 @@ std::string ModelName(absl::string_view run_id, uint32_t round) {
 // to a new memtable only at the next write after one is full, flushing the old one in the
 // background: a tensor of T bytes was held up to three times at a commit (the write batch's
 // copy, the active and the flushing memtable), and the last one stayed in the memtable for
-// the whole next round. After a tensor of kFlushTensorBytes or more the memtable is flushed,
-// waiting, before the next tensor is written: at most the batch and one memtable hold it, and
-// none is left once the model is written (docs/architecture.md, "Coordinator memory"). Smaller
-// tensors share memtables as RocksDB fills and flushes them (at most 2 x 8 MiB), without a
+// the whole next round. After a large tensor (at least kFlushTensorBytes and a sixteenth of
+// the model) the memtable is flushed, waiting, before the next tensor is written: at most the
+// batch and one memtable hold it, and none is left once the model is written
+// (docs/architecture.md, "Coordinator memory"). At most 16 flushes per model; smaller tensors
+// share memtables as RocksDB fills and flushes them (at most 2 x 8 MiB beside T), with no
 // flush in the commit's path.
 constexpr uint64_t kFlushTensorBytes = 4 << 20;
 
-absl::Status FlushAfterLargeTensor(rocksdb::DB* db, const Tensor& tensor) {
-  if (tensor.byte_size() < kFlushTensorBytes) return absl::OkStatus();
+absl::Status FlushAfterLargeTensor(rocksdb::DB* db, const Tensor& tensor, uint64_t model_bytes) {
+  if (tensor.byte_size() < kFlushTensorBytes || tensor.byte_size() < model_bytes / 16) {
+    return absl::OkStatus();
+  }
   rocksdb::FlushOptions flush;
   flush.wait = true;
   return FromRocksDbStatus(db->Flush(flush), "flushing a model's tensors to disk");
@@ -59,13 +62,15 @@ absl::Status WriteModelTensorsAndBatchManifest(rocksdb::DB* db, absl::string_vie
     const std::string key = ModelTensorKey(run_id, round, i);
     const rocksdb::Slice key_part(key);
     const rocksdb::Slice value_parts[2] = {rocksdb::Slice(head), rocksdb::Slice(tensor.data())};
-    rocksdb::WriteBatch one;
-    TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
-        one.Put(rocksdb::SliceParts(&key_part, 1), rocksdb::SliceParts(value_parts, 2)),
-        "batching a tensor"));
-    TESSERA_RETURN_IF_ERROR(
-        FromRocksDbStatus(db->Write(rocksdb::WriteOptions(), &one), "writing a tensor"));
-    TESSERA_RETURN_IF_ERROR(FlushAfterLargeTensor(db, tensor));
+    {
+      rocksdb::WriteBatch one;  // gone before the flush: the memtable's copy is then the only one
+      TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
+          one.Put(rocksdb::SliceParts(&key_part, 1), rocksdb::SliceParts(value_parts, 2)),
+          "batching a tensor"));
+      TESSERA_RETURN_IF_ERROR(
+          FromRocksDbStatus(db->Write(rocksdb::WriteOptions(), &one), "writing a tensor"));
+    }
+    TESSERA_RETURN_IF_ERROR(FlushAfterLargeTensor(db, tensor, model.TotalBytes()));
   }
   TESSERA_ASSIGN_OR_RETURN(
       std::string manifest,

@@ -28,8 +28,9 @@ namespace state_internal {
 // batch commits: readers require the manifest, and tensors left by an attempt that never
 // committed are overwritten by the next one. Peak memory is one tensor's write batch (its
 // value written in parts, with no serialized copy before it) and one memtable, not the
-// whole model a second time: after a tensor of 4 MiB or more the memtable is flushed
-// (waiting) before the next one, so none is left holding it afterwards either. REQUIRES: the caller has checked that this round is not
+// whole model a second time: after a tensor of 4 MiB or more that is also at least a
+// sixteenth of the model, the memtable is flushed (waiting) before the next one, so none is
+// left holding it afterwards either. REQUIRES: the caller has checked that this round is not
 // committed yet (otherwise a committed model's tensors would be overwritten).
 absl::Status WriteModelTensorsAndBatchManifest(rocksdb::DB* db, absl::string_view run_id,
                                                uint32_t round, const ArrayRecord& model,

@@ -204,6 +204,10 @@ absl::Status TensorStreamReader::Add(const wire::v1::TensorChunk& chunk) {
       if (limits_.on_data && limits_.expected_layout == nullptr) {
         return absl::InternalError("tensor stream: a data sink needs an expected layout");
       }
+      if (limits_.on_data && limits_.require_finite) {
+        return absl::InternalError(
+            "tensor stream: a data sink checks finiteness itself (require_finite is unused)");
+      }
       begun_ = true;
       declared_tensors_ = chunk.begin().num_tensors();
       declared_bytes_ = chunk.begin().total_bytes();

@@ -44,7 +44,7 @@ struct TensorStreamLimits {
   const ArrayRecord* expected_layout = nullptr;
   // Reject NaN/Inf in float tensors.
   bool require_finite = false;
-  // When set (with expected_layout; require_finite is then unused), tensors are not
+  // When set (with expected_layout, and without require_finite: INTERNAL), tensors are not
   // assembled at all: each data chunk goes to this sink as it arrives, as (i, bytes, false)
   // for the layout's tensor i, and (i, {}, true) once tensor i has all its bytes (also for a
   // tensor of none). Finish() returns an empty record. A stream then holds one chunk at a

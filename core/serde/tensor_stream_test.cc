@@ -304,7 +304,7 @@ TEST(TensorStreamTest, TheDataSinkSeesDataBeforeTheDigestFails) {
   EXPECT_EQ(ends, 2);  // as documented: the caller must undo what the sink did
 }
 
-TEST(TensorStreamTest, TheDataSinksErrorsEndTheStreamAndItNeedsALayout) {
+TEST(TensorStreamTest, TheDataSinksErrorsEndTheStreamAndItsMisuseIsInternal) {
   const ArrayRecord layout = TinyRecord();
   TensorStreamLimits failing;
   failing.expected_layout = &layout;
@@ -317,6 +317,11 @@ TEST(TensorStreamTest, TheDataSinksErrorsEndTheStreamAndItNeedsALayout) {
   no_layout.on_data = [](size_t, absl::string_view, bool) { return absl::OkStatus(); };
   EXPECT_THAT(DecodeTaking(Encode(TinyRecord()), no_layout),
               StatusIs(absl::StatusCode::kInternal, HasSubstr("needs an expected layout")));
+  TensorStreamLimits checking = no_layout;
+  checking.expected_layout = &layout;
+  checking.require_finite = true;
+  EXPECT_THAT(DecodeTaking(Encode(TinyRecord()), checking),
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("checks finiteness itself")));
   // A stream out of the layout is refused at the tensor's header, before the sink.
   ArrayRecord other = TinyRecord();
   other.tensors[0] = *Tensor::FromFloats("x", {2}, {1.0f, 2.0f});

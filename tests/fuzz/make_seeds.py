@@ -141,6 +141,8 @@ def tensor_stream_seeds():
               ("b", "I64", [4], struct.pack("<4q", 1, -1, 2, -2))]
     write(t, "model_default_limits", framed(4, stream(layout)))
     write(t, "update_expected_layout_finite", framed(3, stream(layout)))
+    write(t, "update_staged_sink", framed(10, stream(layout)))
+    write(t, "update_staged_sink_bad_digest", framed(10, stream(layout, corrupt_digest=True)))
     write(t, "small_limits", framed(0, stream([("a", "U8", [3], b"abc"), ("e", "F16", [0], b"")])))
     write(t, "bad_digest", framed(4, stream(layout, corrupt_digest=True)))
     write(t, "nan_required_finite", framed(1, stream([("n", "F32", [1], floats([float("nan")]))])))

@@ -4,7 +4,8 @@
 // Input: one flags byte, then chunks, each a 2-byte little-endian length and that many bytes
 // of a serialized TensorChunk. Flags: bit 0 require_finite; bit 1 the coordinator's update
 // check against a model layout (float32 "w" [2,3], int64 "b" [4]); bit 2 the default limits
-// (otherwise 8 tensors / 64 KiB).
+// (otherwise 8 tensors / 64 KiB); bit 3, with bit 1 and without bit 0, the staged upload's
+// data sink (TensorStreamLimits::on_data), whose pieces are reassembled and checked.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -38,6 +39,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     limits.max_tensors = 8;
     limits.max_total_bytes = 64 << 10;
   }
+  // The sink's calls must come in the layout's order: pieces of tensor i, then its end with
+  // all its bytes. What it got is checked against the stream's digest below.
+  const bool sink = (flags & 2) != 0 && (flags & 8) != 0 && (flags & 1) == 0;
+  tessera::ArrayRecord sunk;
+  size_t ended = 0;
+  std::string pending;
+  if (sink) {
+    limits.on_data = [&](size_t i, absl::string_view piece, bool end) -> absl::Status {
+      Check(i == ended && i < Layout().tensors.size(), "pieces in the layout's order");
+      const tessera::Tensor& want = Layout().tensors[i];
+      if (!end) {
+        Check(pending.size() + piece.size() <= want.byte_size(), "no more than the tensor");
+        pending.append(piece.data(), piece.size());
+        return absl::OkStatus();
+      }
+      Check(pending.size() == want.byte_size(), "a tensor ends with all its bytes");
+      sunk.tensors.push_back(*tessera::Tensor::Create(want.name(), want.dtype(), want.shape(),
+                                                      std::move(pending)));
+      pending.clear();
+      ++ended;
+      return absl::OkStatus();
+    };
+  }
   tessera::TensorStreamReader reader(limits);
   size_t pos = 1;
   bool failed = false;
@@ -56,6 +80,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string digest = reader.digest();
   absl::StatusOr<tessera::ArrayRecord> record = std::move(reader).Finish();
   Check(record.ok(), "Finish succeeds after an accepted end message");
+  if (sink) {
+    Check(record->tensors.empty(), "nothing kept beside the sink");
+    Check(ended == Layout().tensors.size(), "every tensor ended");
+    Check(tessera::DigestArrayRecord(sunk) == digest, "digest of what the sink got");
+    return 0;
+  }
   uint64_t bytes = 0;
   for (const tessera::Tensor& t : record->tensors) bytes += t.byte_size();
   Check(bytes == record->TotalBytes(), "byte count");
