@@ -1,12 +1,13 @@
 // CoordinatorState on RocksDB. Key layout (docs/storage_format.md has the
 // full description; numbers are zero-padded so byte order is numeric order):
 //
-//   meta/format_version                 "1" (raw), checked on Open
+//   meta/format_version                 "2" (raw), checked on Open ("1" upgraded)
 //   run/<id>                            storage::v1::RunRecord
 //   runorder/<seq %020u>                run id (raw), creation order
 //   round/<id>/<round %08u>/<att %04u>  wire::v1::RoundSummary
 //   model/<id>/<round %08u>/m           storage::v1::ModelManifest
-//   model/<id>/<round %08u>/t/<%06u>    storage::v1::StoredTensor
+//   model/<id>/<round %08u>/t/<%06u>    storage::v1::StoredTensor (or its piece 0)
+//   model/<id>/<round %08u>/t/<%06u>/<%06u>  piece 1.. of a tensor over 1 MiB (raw)
 //   artifact/<id>                       TorchScript bytes (raw), optional
 //   client/<name>                       storage::v1::ClientRecord
 //
@@ -92,6 +93,14 @@ absl::Status CheckFormatVersion(rocksdb::DB* db, const std::string& dir) {
       si::ReadKey(db, rocksdb::ReadOptions(), si::kFormatVersionKey, &version));
   if (found) {
     if (version == si::kFormatVersion) return absl::OkStatus();
+    if (version == si::kFormatVersionV1) {
+      // Version 2 reads version 1's layout as it is (no tensor in pieces); from now on this
+      // database may hold pieces, which a version-1 build must refuse rather than misread.
+      return FromRocksDbStatus(
+          db->Put(si::SyncedWrite(), si::ToSlice(si::kFormatVersionKey),
+                  si::ToSlice(si::kFormatVersion)),
+          "upgrading the format version");
+    }
     return absl::FailedPreconditionError(absl::StrCat(
         "coordinator state in ", dir, " has format version \"", version,
         "\"; this build reads version ", si::kFormatVersion));
@@ -489,6 +498,13 @@ absl::Status CoordinatorState::TEST_PutRaw(absl::string_view key,
   return FromRocksDbStatus(
       db_->Put(si::SyncedWrite(), si::ToSlice(key), si::ToSlice(value)),
       absl::StrCat("writing ", key));
+}
+
+absl::StatusOr<std::string> CoordinatorState::TEST_GetRaw(absl::string_view key) {
+  std::string value;
+  TESSERA_ASSIGN_OR_RETURN(bool found, si::ReadKey(db_.get(), rocksdb::ReadOptions(), key, &value));
+  if (!found) return absl::NotFoundError(absl::StrCat(key, " not found"));
+  return value;
 }
 
 }  // namespace coordinator

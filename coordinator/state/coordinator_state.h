@@ -245,6 +245,8 @@ class CoordinatorState {
 
   // Test only: writes `value` under `key` verbatim (to simulate corruption).
   absl::Status TEST_PutRaw(absl::string_view key, absl::string_view value);
+  // Test only: the value stored under `key` verbatim; NOT_FOUND when there is none.
+  absl::StatusOr<std::string> TEST_GetRaw(absl::string_view key);
   // Test only: `hook` (null: none) runs in CommitRound right before its synced batch is
   // written, with the commit's lanes held and no mutex: a test blocks it to look at the
   // coordinator while a commit is on its way to disk.

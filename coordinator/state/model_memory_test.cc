@@ -1,7 +1,9 @@
-// What writing a model leaves in memory (model_store.h): its tensors go through RocksDB's
-// memtables, flushed after each tensor of 4 MiB or more, so a large model's CreateRun or commit
-// leaves none of its tensors in a memtable for the round that follows (docs/architecture.md,
-// "Coordinator memory"), and the model still reads back bit for bit.
+// What writing a model leaves in memory (model_store.h): a tensor over 1 MiB is stored in
+// pieces of at most 1 MiB, and the memtable is flushed after every 4 MiB of them, so a large
+// model's CreateRun or commit leaves at most 4 MiB of it in a memtable for the round that
+// follows (docs/architecture.md, "Coordinator memory"), and the model still reads back bit
+// for bit. Also the pieces' layout (docs/storage_format.md, "Models"), what a missing, extra
+// or altered piece reads as, and the upgrade of a version-1 database.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -9,6 +11,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "coordinator/state/coordinator_state.h"
 #include "coordinator/state/state_test_fixture.h"
 #include "core/base/testing/status_matchers.h"
@@ -16,8 +19,8 @@
 namespace tessera::coordinator {
 namespace {
 
-// Three float32 tensors of 6 MB each (above the 4 MiB flush point, below the 8 MiB
-// memtable): without the flush, RocksDB leaves at least the last one in the active memtable.
+// Three float32 tensors of 6 MB each (18 MB, below RocksDB's two 8 MiB memtables): without
+// the flushes RocksDB leaves 12-18 MB of them in its memtables.
 ArrayRecord LargeModel(float seed) {
   ArrayRecord model;
   for (int t = 0; t < 3; ++t) {
@@ -29,13 +32,119 @@ ArrayRecord LargeModel(float seed) {
 }
 
 using ModelMemoryTest = StateTest;
+using testing::HasSubstr;
 
-TEST_F(ModelMemoryTest, ALargeModelLeavesNoTensorInTheMemtables) {
+storage::v1::RunRecord NewRun(const std::string& id) {
   storage::v1::RunRecord run;
-  run.set_run_id("big");
-  run.mutable_config()->set_name("big");
+  run.set_run_id(id);
+  run.mutable_config()->set_name(id);
   run.mutable_config()->set_rounds(2);
   run.set_state(wire::v1::CREATED);
+  return run;
+}
+
+// Float32 tensors of 1 MiB exactly (stored whole), 1 MiB + 4 bytes (2 pieces: 1 MiB and 4
+// bytes), 3.5 MiB (4 pieces: three of 1 MiB, one of 0.5 MiB), an empty one and a small one.
+ArrayRecord PiecesModel() {
+  ArrayRecord model;
+  const int64_t sizes[] = {262144, 262145, 917504, 0, 3};
+  for (int t = 0; t < 5; ++t) {
+    std::vector<float> v(static_cast<size_t>(sizes[t]));
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(t * 1000003 + i);
+    model.tensors.push_back(*Tensor::FromFloats("p" + std::to_string(t), {sizes[t]}, v));
+  }
+  return model;
+}
+
+// Keys written by hand from docs/storage_format.md.
+const char kTensor1[] = "model/pieces/00000000/t/000001";
+const char kTensor2LastPiece[] = "model/pieces/00000000/t/000002/000003";
+
+TEST_F(ModelMemoryTest, ATensorOverOneMiBIsStoredInPiecesAndReadsBackBitForBit) {
+  const ArrayRecord model = PiecesModel();
+  TESSERA_ASSERT_OK(state_->CreateRun(NewRun("pieces"), model, ""));
+  // Tensor 0 (1 MiB) is one value with all its data; tensor 1 is piece 0 (1 MiB) with
+  // pieces = 2, then 4 bytes under .../000001/000001; tensor 2's last piece is 0.5 MiB.
+  absl::StatusOr<std::string> whole = state_->TEST_GetRaw("model/pieces/00000000/t/000000");
+  ASSERT_THAT(whole, IsOk());
+  storage::v1::StoredTensor stored;
+  ASSERT_TRUE(stored.ParseFromString(*whole));
+  EXPECT_EQ(stored.pieces(), 0u);
+  EXPECT_EQ(stored.data(), model.tensors[0].data());
+  absl::StatusOr<std::string> head = state_->TEST_GetRaw(kTensor1);
+  ASSERT_THAT(head, IsOk());
+  ASSERT_TRUE(stored.ParseFromString(*head));
+  EXPECT_EQ(stored.pieces(), 2u);
+  EXPECT_EQ(stored.data(), model.tensors[1].data().substr(0, 1 << 20));
+  absl::StatusOr<std::string> tail = state_->TEST_GetRaw(absl::StrCat(kTensor1, "/000001"));
+  ASSERT_THAT(tail, IsOk());
+  EXPECT_EQ(*tail, model.tensors[1].data().substr(1 << 20));
+  absl::StatusOr<std::string> last = state_->TEST_GetRaw(kTensor2LastPiece);
+  ASSERT_THAT(last, IsOk());
+  EXPECT_EQ(*last, model.tensors[2].data().substr(3 << 20));
+  EXPECT_THAT(state_->TEST_GetRaw("model/pieces/00000000/t/000002/000004"),
+              StatusIs(absl::StatusCode::kNotFound));
+
+  Reopen();
+  absl::StatusOr<ArrayRecord> loaded = state_->LoadModel("pieces", 0);
+  ASSERT_THAT(loaded, IsOk());
+  ASSERT_EQ(loaded->tensors.size(), model.tensors.size());
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    EXPECT_EQ(loaded->tensors[i].name(), model.tensors[i].name());
+    EXPECT_EQ(loaded->tensors[i].shape(), model.tensors[i].shape());
+    EXPECT_TRUE(loaded->tensors[i].data() == model.tensors[i].data()) << "tensor " << i;
+  }
+}
+
+TEST_F(ModelMemoryTest, AnAlteredPieceIsDataLoss) {
+  const ArrayRecord model = PiecesModel();
+  TESSERA_ASSERT_OK(state_->CreateRun(NewRun("pieces"), model, ""));
+  std::string other = model.tensors[2].data().substr(3 << 20);
+  other[0] = static_cast<char>(other[0] ^ 1);
+  TESSERA_ASSERT_OK(state_->TEST_PutRaw(kTensor2LastPiece, other));
+  EXPECT_THAT(state_->LoadModel("pieces", 0),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("SHA-256")));
+}
+
+TEST_F(ModelMemoryTest, AnExtraPieceIsDataLoss) {
+  TESSERA_ASSERT_OK(state_->CreateRun(NewRun("pieces"), PiecesModel(), ""));
+  TESSERA_ASSERT_OK(state_->TEST_PutRaw("model/pieces/00000000/t/000002/000004", "xxxx"));
+  EXPECT_THAT(state_->LoadModel("pieces", 0),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("unexpected key model/pieces/00000000/t/000002/000004")));
+}
+
+TEST_F(ModelMemoryTest, AMissingPieceIsDataLoss) {
+  const ArrayRecord model = PiecesModel();
+  TESSERA_ASSERT_OK(state_->CreateRun(NewRun("pieces"), model, ""));
+  // Tensor 1's head now says 3 pieces; only pieces 0 and 1 are stored.
+  storage::v1::StoredTensor stored;
+  stored.set_name("p1");
+  stored.set_dtype(wire::v1::FLOAT32);
+  stored.add_shape(262145);
+  stored.set_data(model.tensors[1].data().substr(0, 1 << 20));
+  stored.set_pieces(3);
+  TESSERA_ASSERT_OK(state_->TEST_PutRaw(kTensor1, stored.SerializeAsString()));
+  EXPECT_THAT(state_->LoadModel("pieces", 0),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("tensor 1 has 3 pieces; piece 2 is missing")));
+}
+
+TEST_F(ModelMemoryTest, AVersionOneDatabaseIsUpgradedAndReadsAsBefore) {
+  // Version 1 stored every tensor whole under one key: such a model is also version 2.
+  ArrayRecord small;
+  small.tensors.push_back(*Tensor::FromFloats("w", {2}, {1.5f, -2.0f}));
+  TESSERA_ASSERT_OK(state_->CreateRun(NewRun("small"), small, ""));
+  TESSERA_ASSERT_OK(state_->TEST_PutRaw("meta/format_version", "1"));
+  Reopen();
+  EXPECT_THAT(state_->TEST_GetRaw("meta/format_version"), IsOkAndHolds(std::string("2")));
+  absl::StatusOr<ArrayRecord> loaded = state_->LoadModel("small", 0);
+  ASSERT_THAT(loaded, IsOk());
+  EXPECT_EQ(loaded->tensors[0].values<float>()[1], -2.0f);
+}
+
+TEST_F(ModelMemoryTest, ALargeModelLeavesLessThanFourMiBInTheMemtables) {
+  storage::v1::RunRecord run = NewRun("big");
   const ArrayRecord initial = LargeModel(0);
   TESSERA_ASSERT_OK(state_->CreateRun(run, initial, ""));
   EXPECT_LT(state_->MemtableBytes(), 4u << 20) << "after CreateRun";

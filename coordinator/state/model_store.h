@@ -26,11 +26,13 @@ namespace state_internal {
 // Writes the tensors of `model` one Put at a time (not synced; a later synced write makes
 // them durable), then adds only the manifest to `batch`. The model becomes visible when the
 // batch commits: readers require the manifest, and tensors left by an attempt that never
-// committed are overwritten by the next one. Peak memory is one tensor's write batch (its
-// value written in parts, with no serialized copy before it) and one memtable, not the
-// whole model a second time: after a tensor of 4 MiB or more that is also at least a
-// sixteenth of the model, the memtable is flushed (waiting) before the next one, so none is
-// left holding it afterwards either. REQUIRES: the caller has checked that this round is not
+// committed are overwritten by the next one. A tensor of more than kTensorPieceBytes is
+// written in pieces of at most that size, one Put each (docs/storage_format.md, "Models"),
+// and after every max(4 MiB, model / 16) bytes of pieces the memtable is flushed (waiting):
+// peak memory is one piece's write batch, that much of the model in the memtable and one
+// piece in the flush's blob record, not the whole model or a whole tensor a second time.
+// INVALID_ARGUMENT for more than kMaxModelTensors tensors, duplicate names, or a tensor of
+// more than kMaxTensorPieces pieces. REQUIRES: the caller has checked that this round is not
 // committed yet (otherwise a committed model's tensors would be overwritten).
 absl::Status WriteModelTensorsAndBatchManifest(rocksdb::DB* db, absl::string_view run_id,
                                                uint32_t round, const ArrayRecord& model,
@@ -41,9 +43,10 @@ absl::StatusOr<storage::v1::ModelManifest> ReadModelManifest(
     rocksdb::DB* db, const rocksdb::ReadOptions& options,
     absl::string_view run_id, uint32_t round);
 
-// The model, validated against its manifest. NOT_FOUND as ReadModelManifest;
-// DATA_LOSS if a tensor does not parse or validate, an index is missing or
-// extra, or the count, byte total or SHA-256 differ from the manifest.
+// The model, validated against its manifest, a tensor stored in pieces put together again.
+// NOT_FOUND as ReadModelManifest; DATA_LOSS if a tensor does not parse or validate, an index
+// or a piece is missing or extra, or the count, byte total or SHA-256 differ from the
+// manifest.
 // `options` should name a snapshot so the manifest and tensors agree.
 absl::StatusOr<ArrayRecord> ReadModel(rocksdb::DB* db,
                                       const rocksdb::ReadOptions& options,

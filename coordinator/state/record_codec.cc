@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "core/base/status_macros.h"
 #include "core/serde/tensor_stream.h"
 #include "tessera/wire/v1/tensor.pb.h"
@@ -40,33 +41,55 @@ absl::Status ParseRecord(absl::string_view bytes, absl::string_view what,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> EncodeTensorHead(const Tensor& tensor) {
-  // The record without its data, then the data field's tag and length; the data follows
-  // straight from the tensor: the same bytes as SerializeToString (data is field 4, the
-  // last, and an empty one is omitted) without copying the data into a serialization
-  // (docs/architecture.md, "Coordinator memory").
+namespace {
+
+// The record without its data (and with `pieces` when > 1), then the data field's tag and
+// the length of the data stored with it, `stored_bytes`.
+absl::StatusOr<std::string> EncodeHead(const Tensor& tensor, uint32_t pieces,
+                                       size_t stored_bytes) {
   storage::v1::StoredTensor stored;
   stored.set_name(tensor.name());
   stored.set_dtype(
       static_cast<wire::v1::DType>(static_cast<int>(tensor.dtype())));
   for (int64_t d : tensor.shape()) stored.add_shape(d);
+  if (pieces > 1) stored.set_pieces(pieces);
   const std::string what = absl::StrCat("tensor \"", tensor.name(), "\"");
   TESSERA_ASSIGN_OR_RETURN(std::string out, SerializeRecord(stored, what));
-  const std::string& data = tensor.data();
-  if (data.empty()) return out;
+  if (stored_bytes == 0) return out;
   char head[11];
   size_t n = 0;
   head[n++] = static_cast<char>((4 << 3) | 2);  // field 4, length-delimited
-  uint64_t v = data.size();  // its length as a varint
+  uint64_t v = stored_bytes;  // its length as a varint
   for (; v >= 0x80; v >>= 7) head[n++] = static_cast<char>((v & 0x7f) | 0x80);
   head[n++] = static_cast<char>(v);
-  const size_t size = out.size() + n + data.size();
+  const size_t size = out.size() + n + stored_bytes;
   if (size > static_cast<size_t>(INT_MAX)) {
     return absl::InvalidArgumentError(absl::StrCat(
         what, " is ", size, " bytes serialized; the storage limit is ", INT_MAX));
   }
   out.append(head, n);
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EncodeTensorHead(const Tensor& tensor) {
+  // The data follows straight from the tensor: the same bytes as SerializeToString (data is
+  // field 4, the last, and an empty one is omitted) without copying the data into a
+  // serialization (docs/architecture.md, "Coordinator memory").
+  return EncodeHead(tensor, 0, tensor.data().size());
+}
+
+absl::StatusOr<std::string> EncodePiecedTensorHead(const Tensor& tensor, uint32_t pieces,
+                                                   size_t first_piece_bytes) {
+  if (pieces < 2 || first_piece_bytes > tensor.data().size()) {
+    return absl::InternalError(absl::StrCat("tensor \"", tensor.name(), "\" of ",
+                                            tensor.data().size(), " bytes cannot be stored in ",
+                                            pieces, " pieces of ", first_piece_bytes));
+  }
+  // Field 5 (pieces) is serialized before the data field here; a parser takes fields in any
+  // order.
+  return EncodeHead(tensor, pieces, first_piece_bytes);
 }
 
 absl::StatusOr<std::string> EncodeTensor(const Tensor& tensor) {
@@ -80,6 +103,26 @@ absl::StatusOr<Tensor> DecodeTensor(absl::string_view bytes,
                                     absl::string_view what) {
   storage::v1::StoredTensor stored;
   TESSERA_RETURN_IF_ERROR(ParseRecord(bytes, what, &stored));
+  if (stored.pieces() > 1) {
+    return absl::DataLossError(absl::StrCat("stored ", what, " is piece 0 of ", stored.pieces(),
+                                            ", not a whole tensor"));
+  }
+  return TensorFromStored(std::move(stored), what);
+}
+
+absl::optional<uint64_t> StoredDataBytes(const storage::v1::StoredTensor& stored) {
+  absl::StatusOr<DType> dtype = DTypeFromWire(static_cast<int>(stored.dtype()));
+  if (!dtype.ok()) return absl::nullopt;
+  absl::StatusOr<int64_t> numel =
+      NumElements(absl::MakeConstSpan(stored.shape().data(), stored.shape().size()));
+  if (!numel.ok() || *numel < 0) return absl::nullopt;
+  const uint64_t element = DTypeSize(*dtype);
+  if (element != 0 && static_cast<uint64_t>(*numel) > UINT64_MAX / element) return absl::nullopt;
+  return static_cast<uint64_t>(*numel) * element;
+}
+
+absl::StatusOr<Tensor> TensorFromStored(storage::v1::StoredTensor stored,
+                                        absl::string_view what) {
   absl::StatusOr<DType> dtype = DTypeFromWire(static_cast<int>(stored.dtype()));
   if (!dtype.ok()) {
     return absl::DataLossError(

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
 #include "core/model/tensor.h"
 #include "google/protobuf/message_lite.h"
 #include "tessera/storage/v1/records.pb.h"
@@ -36,10 +37,25 @@ absl::StatusOr<std::string> EncodeTensor(const Tensor& tensor);
 // parts (RocksDB's SliceParts) stores a tensor without a serialized copy of its data.
 absl::StatusOr<std::string> EncodeTensorHead(const Tensor& tensor);
 
+// The head of a tensor stored in `pieces` pieces (> 1, docs/storage_format.md "Models"): the
+// record with `pieces` set and without its data, then the data field's tag and the length of
+// piece 0, `first_piece_bytes`; piece 0 of the data follows.
+absl::StatusOr<std::string> EncodePiecedTensorHead(const Tensor& tensor, uint32_t pieces,
+                                                   size_t first_piece_bytes);
+
 // Parses and validates one StoredTensor. DATA_LOSS naming `what` when the bytes
 // do not parse, the dtype is unknown, or Tensor::Create rejects the contents.
 absl::StatusOr<Tensor> DecodeTensor(absl::string_view bytes,
                                     absl::string_view what);
+
+// The tensor a parsed StoredTensor holds (its data whole: a pieced tensor's pieces appended
+// to `data`). DATA_LOSS naming `what` as DecodeTensor.
+absl::StatusOr<Tensor> TensorFromStored(storage::v1::StoredTensor stored,
+                                        absl::string_view what);
+
+// The data bytes a stored tensor's dtype and shape call for; nullopt when either is invalid
+// (TensorFromStored then says why).
+absl::optional<uint64_t> StoredDataBytes(const storage::v1::StoredTensor& stored);
 
 // Count, total data bytes and DigestArrayRecord of `model`.
 storage::v1::ModelManifest MakeManifest(const ArrayRecord& model);

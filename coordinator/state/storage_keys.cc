@@ -96,6 +96,11 @@ std::string ModelTensorKey(absl::string_view run_id, uint32_t round,
   return absl::StrFormat("%s%06u", ModelTensorPrefix(run_id, round), index);
 }
 
+std::string ModelTensorPieceKey(absl::string_view run_id, uint32_t round, size_t index,
+                                uint32_t piece) {
+  return absl::StrFormat("%s/%06u", ModelTensorKey(run_id, round, index), piece);
+}
+
 std::string ArtifactKey(absl::string_view run_id) {
   return absl::StrCat("artifact/", run_id);
 }

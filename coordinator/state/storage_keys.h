@@ -18,7 +18,10 @@ namespace state_internal {
 
 // The on-disk format this code reads and writes, stored under
 // kFormatVersionKey.
-inline constexpr absl::string_view kFormatVersion = "1";
+// Version 2 (stored tensors of more than kTensorPieceBytes in pieces) reads every database
+// of version 1, which Open upgrades in place.
+inline constexpr absl::string_view kFormatVersion = "2";
+inline constexpr absl::string_view kFormatVersionV1 = "1";
 inline constexpr absl::string_view kFormatVersionKey = "meta/format_version";
 
 // Limits that keep the fixed-width key fields sortable.
@@ -26,6 +29,11 @@ inline constexpr size_t kMaxIdBytes = 256;
 inline constexpr uint32_t kMaxRound = 99999999;     // %08u
 inline constexpr uint32_t kMaxAttempt = 9999;       // %04u
 inline constexpr size_t kMaxModelTensors = 999999;  // %06u
+// A stored tensor's data is split into pieces of this size (the last one shorter) when it
+// is larger, each under its own key, so that no RocksDB value (and no memtable entry, write
+// batch or blob record holding one) is larger than this.
+inline constexpr size_t kTensorPieceBytes = 1 << 20;
+inline constexpr uint32_t kMaxTensorPieces = 999999;  // %06u
 
 // INVALID_ARGUMENT unless `id` is non-empty, at most kMaxIdBytes, and free of
 // '/' and of control characters. `what` names the field in the message ("run
@@ -52,6 +60,10 @@ std::string ModelManifestKey(absl::string_view run_id, uint32_t round);
 std::string ModelTensorPrefix(absl::string_view run_id, uint32_t round);
 std::string ModelTensorKey(absl::string_view run_id, uint32_t round,
                            size_t index);
+// model/<id>/<round %08u>/t/<index %06u>/<piece %06u>: piece 1.. of a tensor stored in
+// pieces; sorts after its tensor's key and before the next tensor's.
+std::string ModelTensorPieceKey(absl::string_view run_id, uint32_t round, size_t index,
+                                uint32_t piece);
 
 // model/<id>/ (every model of a run) and model/<id>/<round %08u>/ (one model).
 std::string RunModelsPrefix(absl::string_view run_id);
