@@ -138,7 +138,7 @@ absl::Status GrpcFleetTransport::PushUpdate(const wire::v1::Task& task, uint64_t
   // Encoded by CompressUpdate as the task says (docs/compression.md).
   if (IsCompressed(task.compression())) *header->mutable_compression() = task.compression();
   bool ok = writer->Write(msg);
-  TensorStreamWriter stream(&update);
+  TensorStreamWriter stream(&update, std::nullopt, kUploadChunkBytes);
   while (ok) {
     msg.Clear();
     if (!stream.Next(msg.mutable_chunk())) break;

@@ -95,7 +95,7 @@ grpc::Status PushBenchUpdate(wire::v1::Fleet::Stub& stub, const std::string& ses
   m.mutable_header()->set_task_id(task.task_id());
   m.mutable_header()->set_num_examples(1);
   w->Write(m);
-  TensorStreamWriter stream(&update, std::move(digest));
+  TensorStreamWriter stream(&update, std::move(digest), kUploadChunkBytes);  // as clients do
   while (true) {
     m.Clear();
     if (!stream.Next(m.mutable_chunk())) break;
