@@ -106,6 +106,37 @@ TEST_F(ModelMemoryTest, AnAlteredPieceIsDataLoss) {
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("SHA-256")));
 }
 
+TEST_F(ModelMemoryTest, APieceOfTheWrongSizeIsDataLoss) {
+  const ArrayRecord model = PiecesModel();
+  TESSERA_ASSERT_OK(state_->CreateRun(NewRun("pieces"), model, ""));
+  // Tensor 2's piece 1 must be 1 MiB (every piece but the last is).
+  TESSERA_ASSERT_OK(state_->TEST_PutRaw("model/pieces/00000000/t/000002/000001",
+                                        std::string(2 << 20, 'x')));
+  EXPECT_THAT(state_->LoadModel("pieces", 0),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       HasSubstr("piece 1 of tensor 2 is 2097152 bytes")));
+}
+
+TEST_F(ModelMemoryTest, PiecesLeftByAnAttemptThatNeverCommittedAreCleared) {
+  const ArrayRecord model = PiecesModel();
+  TESSERA_ASSERT_OK(state_->CreateRun(NewRun("pieces"), model, ""));
+  // What a crashed attempt of round 1 with a larger tensor 2 could have left.
+  TESSERA_ASSERT_OK(state_->TEST_PutRaw("model/pieces/00000001/t/000002/000004", "xxxx"));
+  storage::v1::RunRecord run = NewRun("pieces");
+  run.set_state(wire::v1::RUNNING);
+  run.set_completed_rounds(1);
+  wire::v1::RoundSummary summary;
+  summary.set_round(1);
+  summary.set_attempt(1);
+  summary.set_state(wire::v1::ROUND_COMPLETED);
+  TESSERA_ASSERT_OK(state_->CommitRound(run, summary, model));
+  EXPECT_THAT(state_->TEST_GetRaw("model/pieces/00000001/t/000002/000004"),
+              StatusIs(absl::StatusCode::kNotFound));
+  absl::StatusOr<ArrayRecord> loaded = state_->LoadModel("pieces", 1);
+  ASSERT_THAT(loaded, IsOk());
+  EXPECT_TRUE(loaded->tensors[2].data() == model.tensors[2].data());
+}
+
 TEST_F(ModelMemoryTest, AnExtraPieceIsDataLoss) {
   TESSERA_ASSERT_OK(state_->CreateRun(NewRun("pieces"), PiecesModel(), ""));
   TESSERA_ASSERT_OK(state_->TEST_PutRaw("model/pieces/00000000/t/000002/000004", "xxxx"));
@@ -117,7 +148,7 @@ TEST_F(ModelMemoryTest, AnExtraPieceIsDataLoss) {
 TEST_F(ModelMemoryTest, AMissingPieceIsDataLoss) {
   const ArrayRecord model = PiecesModel();
   TESSERA_ASSERT_OK(state_->CreateRun(NewRun("pieces"), model, ""));
-  // Tensor 1's head now says 3 pieces; only pieces 0 and 1 are stored.
+  // Tensor 1's head now says 3 pieces, its piece 1 is a full 1 MiB, and there is no piece 2.
   storage::v1::StoredTensor stored;
   stored.set_name("p1");
   stored.set_dtype(wire::v1::FLOAT32);
@@ -125,6 +156,8 @@ TEST_F(ModelMemoryTest, AMissingPieceIsDataLoss) {
   stored.set_data(model.tensors[1].data().substr(0, 1 << 20));
   stored.set_pieces(3);
   TESSERA_ASSERT_OK(state_->TEST_PutRaw(kTensor1, stored.SerializeAsString()));
+  TESSERA_ASSERT_OK(state_->TEST_PutRaw(absl::StrCat(kTensor1, "/000001"),
+                                        std::string(1 << 20, 'y')));
   EXPECT_THAT(state_->LoadModel("pieces", 0),
               StatusIs(absl::StatusCode::kDataLoss,
                        HasSubstr("tensor 1 has 3 pieces; piece 2 is missing")));

@@ -31,7 +31,8 @@ std::string ModelName(absl::string_view run_id, uint32_t round) {
 // in the memtable for the whole next round. A tensor larger than kTensorPieceBytes is now
 // stored in pieces of at most that size, one key and one write each, and after every
 // FlushEvery(model) bytes of pieces the memtable is flushed (waiting): at a commit the
-// memtable holds at most that much of the model, and the flush one piece at a time
+// memtable holds at most that much of the model and one piece more, and the flush one piece
+// at a time
 // (docs/architecture.md, "Coordinator memory"). At most 16 such flushes per model (RocksDB
 // switches and flushes its own full memtables in between for a larger one); tensors of at
 // most kTensorPieceBytes share memtables as RocksDB fills and flushes them, with no flush in
@@ -83,6 +84,14 @@ absl::Status WriteModelTensorsAndBatchManifest(rocksdb::DB* db, absl::string_vie
           kMaxTensorPieces, " pieces of ", kTensorPieceBytes));
     }
   }
+  // Whatever an attempt that never committed left under this round's tensor keys goes first
+  // (the round is not committed: REQUIRES), so a piece it wrote past this model's last one
+  // is not read as part of it.
+  const std::string tensors = ModelTensorPrefix(run_id, round);
+  TESSERA_RETURN_IF_ERROR(FromRocksDbStatus(
+      db->DeleteRange(rocksdb::WriteOptions(), db->DefaultColumnFamily(), tensors,
+                      PrefixEnd(tensors)),
+      "clearing a model's tensor keys"));
   const uint64_t flush_every = FlushEvery(model);
   uint64_t unflushed = 0;  // bytes of pieces written since the last flush
   for (size_t i = 0; i < model.tensors.size(); ++i) {
@@ -167,6 +176,13 @@ absl::StatusOr<ArrayRecord> ReadModel(rocksdb::DB* db,
                 what, ": tensor ", index, " has ", pending.pieces(), " pieces; piece ",
                 next_piece, " is missing (found key ", key, ")"));
           }
+          // Every piece but the last is kTensorPieceBytes, the last one at most that.
+          const bool last = next_piece + 1 == pending.pieces();
+          if (bytes.empty() || bytes.size() > kTensorPieceBytes ||
+              (!last && bytes.size() != kTensorPieceBytes)) {
+            return absl::DataLossError(absl::StrCat(what, ": piece ", next_piece, " of tensor ",
+                                                    index, " is ", bytes.size(), " bytes"));
+          }
           pending.mutable_data()->append(bytes.data(), bytes.size());
           if (++next_piece < pending.pieces()) return absl::OkStatus();
           next_piece = 0;
@@ -196,9 +212,15 @@ absl::StatusOr<ArrayRecord> ReadModel(rocksdb::DB* db,
           return absl::DataLossError(absl::StrCat(what, ": tensor ", index, " lists ",
                                                   pending.pieces(), " pieces"));
         }
-        // The whole tensor's bytes at once, when its head says a size its pieces can hold.
+        if (pending.data().size() != kTensorPieceBytes) {
+          return absl::DataLossError(absl::StrCat(what, ": piece 0 of tensor ", index, " is ",
+                                                  pending.data().size(), " bytes"));
+        }
+        // The whole tensor's bytes at once, when its head says a size its pieces can hold and
+        // the manifest's total covers.
         const absl::optional<uint64_t> size = StoredDataBytes(pending);
-        if (size.has_value() && *size <= uint64_t{pending.pieces()} * kTensorPieceBytes) {
+        if (size.has_value() && *size <= uint64_t{pending.pieces()} * kTensorPieceBytes &&
+            *size <= manifest.total_bytes()) {
           pending.mutable_data()->reserve(*size);
         }
         next_piece = 1;

@@ -25,8 +25,8 @@ namespace state_internal {
 
 // Writes the tensors of `model` one Put at a time (not synced; a later synced write makes
 // them durable), then adds only the manifest to `batch`. The model becomes visible when the
-// batch commits: readers require the manifest, and tensors left by an attempt that never
-// committed are overwritten by the next one. A tensor of more than kTensorPieceBytes is
+// batch commits: readers require the manifest, and the round's tensor keys that an attempt
+// that never committed left are cleared (one range delete) before this one writes. A tensor of more than kTensorPieceBytes is
 // written in pieces of at most that size, one Put each (docs/storage_format.md, "Models"),
 // and after every max(4 MiB, model / 16) bytes of pieces the memtable is flushed (waiting):
 // peak memory is one piece's write batch, that much of the model in the memtable and one
