@@ -56,6 +56,29 @@ ArrayRecord PiecesModel() {
   return model;
 }
 
+// Stores PiecesModel as run "pieces", writes `value` under `key` verbatim, and expects
+// loading it to be DATA_LOSS with `message`.
+void ExpectDataLossAfter(CoordinatorState& state, const std::string& key,
+                         const std::string& value, const std::string& message) {
+  TESSERA_ASSERT_OK(state.CreateRun(NewRun("pieces"), PiecesModel(), ""));
+  TESSERA_ASSERT_OK(state.TEST_PutRaw(key, value));
+  EXPECT_THAT(state.LoadModel("pieces", 0),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr(message)));
+}
+
+// Commits `model` as round 1 of a run created with NewRun(id).
+absl::Status CommitRoundOne(CoordinatorState& state, const std::string& id,
+                            const ArrayRecord& model) {
+  storage::v1::RunRecord run = NewRun(id);
+  run.set_state(wire::v1::RUNNING);
+  run.set_completed_rounds(1);
+  wire::v1::RoundSummary summary;
+  summary.set_round(1);
+  summary.set_attempt(1);
+  summary.set_state(wire::v1::ROUND_COMPLETED);
+  return state.CommitRound(run, summary, model);
+}
+
 // Keys written by hand from docs/storage_format.md.
 const char kTensor1[] = "model/pieces/00000000/t/000001";
 const char kTensor2LastPiece[] = "model/pieces/00000000/t/000002/000003";
@@ -107,14 +130,9 @@ TEST_F(ModelMemoryTest, AnAlteredPieceIsDataLoss) {
 }
 
 TEST_F(ModelMemoryTest, APieceOfTheWrongSizeIsDataLoss) {
-  const ArrayRecord model = PiecesModel();
-  TESSERA_ASSERT_OK(state_->CreateRun(NewRun("pieces"), model, ""));
   // Tensor 2's piece 1 must be 1 MiB (every piece but the last is).
-  TESSERA_ASSERT_OK(state_->TEST_PutRaw("model/pieces/00000000/t/000002/000001",
-                                        std::string(2 << 20, 'x')));
-  EXPECT_THAT(state_->LoadModel("pieces", 0),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("piece 1 of tensor 2 is 2097152 bytes")));
+  ExpectDataLossAfter(*state_, "model/pieces/00000000/t/000002/000001",
+                      std::string(2 << 20, 'x'), "piece 1 of tensor 2 is 2097152 bytes");
 }
 
 TEST_F(ModelMemoryTest, PiecesLeftByAnAttemptThatNeverCommittedAreCleared) {
@@ -122,14 +140,7 @@ TEST_F(ModelMemoryTest, PiecesLeftByAnAttemptThatNeverCommittedAreCleared) {
   TESSERA_ASSERT_OK(state_->CreateRun(NewRun("pieces"), model, ""));
   // What a crashed attempt of round 1 with a larger tensor 2 could have left.
   TESSERA_ASSERT_OK(state_->TEST_PutRaw("model/pieces/00000001/t/000002/000004", "xxxx"));
-  storage::v1::RunRecord run = NewRun("pieces");
-  run.set_state(wire::v1::RUNNING);
-  run.set_completed_rounds(1);
-  wire::v1::RoundSummary summary;
-  summary.set_round(1);
-  summary.set_attempt(1);
-  summary.set_state(wire::v1::ROUND_COMPLETED);
-  TESSERA_ASSERT_OK(state_->CommitRound(run, summary, model));
+  TESSERA_ASSERT_OK(CommitRoundOne(*state_, "pieces", model));
   EXPECT_THAT(state_->TEST_GetRaw("model/pieces/00000001/t/000002/000004"),
               StatusIs(absl::StatusCode::kNotFound));
   absl::StatusOr<ArrayRecord> loaded = state_->LoadModel("pieces", 1);
@@ -138,11 +149,8 @@ TEST_F(ModelMemoryTest, PiecesLeftByAnAttemptThatNeverCommittedAreCleared) {
 }
 
 TEST_F(ModelMemoryTest, AnExtraPieceIsDataLoss) {
-  TESSERA_ASSERT_OK(state_->CreateRun(NewRun("pieces"), PiecesModel(), ""));
-  TESSERA_ASSERT_OK(state_->TEST_PutRaw("model/pieces/00000000/t/000002/000004", "xxxx"));
-  EXPECT_THAT(state_->LoadModel("pieces", 0),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("unexpected key model/pieces/00000000/t/000002/000004")));
+  ExpectDataLossAfter(*state_, "model/pieces/00000000/t/000002/000004", "xxxx",
+                      "unexpected key model/pieces/00000000/t/000002/000004");
 }
 
 TEST_F(ModelMemoryTest, AMissingPieceIsDataLoss) {
@@ -177,19 +185,12 @@ TEST_F(ModelMemoryTest, AVersionOneDatabaseIsUpgradedAndReadsAsBefore) {
 }
 
 TEST_F(ModelMemoryTest, ALargeModelLeavesLessThanFourMiBInTheMemtables) {
-  storage::v1::RunRecord run = NewRun("big");
   const ArrayRecord initial = LargeModel(0);
-  TESSERA_ASSERT_OK(state_->CreateRun(run, initial, ""));
+  TESSERA_ASSERT_OK(state_->CreateRun(NewRun("big"), initial, ""));
   EXPECT_LT(state_->MemtableBytes(), 4u << 20) << "after CreateRun";
 
-  run.set_state(wire::v1::RUNNING);
-  run.set_completed_rounds(1);
-  wire::v1::RoundSummary summary;
-  summary.set_round(1);
-  summary.set_attempt(1);
-  summary.set_state(wire::v1::ROUND_COMPLETED);
   const ArrayRecord next = LargeModel(1);
-  TESSERA_ASSERT_OK(state_->CommitRound(run, summary, next));
+  TESSERA_ASSERT_OK(CommitRoundOne(*state_, "big", next));
   EXPECT_LT(state_->MemtableBytes(), 4u << 20) << "after CommitRound";
 
   for (const auto& [round, want] : {std::pair<uint32_t, const ArrayRecord*>{0, &initial},
