@@ -166,6 +166,13 @@ absl::StatusOr<ArrayRecord> ReadModel(rocksdb::DB* db,
   // A tensor stored in pieces: its head with the pieces read so far appended to `data`.
   storage::v1::StoredTensor pending;
   uint32_t next_piece = 0;  // 0: none pending
+  // `pending` (whole now) becomes the model's next tensor.
+  auto take_pending = [&](absl::string_view key) -> absl::Status {
+    TESSERA_ASSIGN_OR_RETURN(Tensor tensor, TensorFromStored(std::move(pending), key));
+    pending.Clear();
+    model.tensors.push_back(std::move(tensor));
+    return absl::OkStatus();
+  };
   TESSERA_RETURN_IF_ERROR(ForEachWithPrefix(
       db, options, ModelTensorPrefix(run_id, round),
       [&](absl::string_view key, absl::string_view bytes) -> absl::Status {
@@ -186,12 +193,7 @@ absl::StatusOr<ArrayRecord> ReadModel(rocksdb::DB* db,
           pending.mutable_data()->append(bytes.data(), bytes.size());
           if (++next_piece < pending.pieces()) return absl::OkStatus();
           next_piece = 0;
-          TESSERA_ASSIGN_OR_RETURN(
-              Tensor tensor,
-              TensorFromStored(std::move(pending), ModelTensorKey(run_id, round, index)));
-          pending.Clear();
-          model.tensors.push_back(std::move(tensor));
-          return absl::OkStatus();
+          return take_pending(ModelTensorKey(run_id, round, index));
         }
         if (key != ModelTensorKey(run_id, round, index)) {
           return absl::DataLossError(
@@ -202,12 +204,7 @@ absl::StatusOr<ArrayRecord> ReadModel(rocksdb::DB* db,
               what, ": manifest lists ", manifest.num_tensors(), " tensors, found key ", key));
         }
         TESSERA_RETURN_IF_ERROR(ParseRecord(bytes, key, &pending));
-        if (pending.pieces() <= 1) {
-          TESSERA_ASSIGN_OR_RETURN(Tensor tensor, TensorFromStored(std::move(pending), key));
-          pending.Clear();
-          model.tensors.push_back(std::move(tensor));
-          return absl::OkStatus();
-        }
+        if (pending.pieces() <= 1) return take_pending(key);
         if (pending.pieces() > kMaxTensorPieces) {
           return absl::DataLossError(absl::StrCat(what, ": tensor ", index, " lists ",
                                                   pending.pieces(), " pieces"));
@@ -216,13 +213,10 @@ absl::StatusOr<ArrayRecord> ReadModel(rocksdb::DB* db,
           return absl::DataLossError(absl::StrCat(what, ": piece 0 of tensor ", index, " is ",
                                                   pending.data().size(), " bytes"));
         }
-        // The whole tensor's bytes at once, when its head says a size its pieces can hold and
-        // the manifest's total covers.
-        const absl::optional<uint64_t> size = StoredDataBytes(pending);
-        if (size.has_value() && *size <= uint64_t{pending.pieces()} * kTensorPieceBytes &&
-            *size <= manifest.total_bytes()) {
-          pending.mutable_data()->reserve(*size);
-        }
+        // Room for all the pieces at once (at most one piece more than the tensor), never
+        // more than the manifest's total: Tensor::Create checks the size against the shape.
+        pending.mutable_data()->reserve(static_cast<size_t>(std::min<uint64_t>(
+            uint64_t{pending.pieces()} * kTensorPieceBytes, manifest.total_bytes())));
         next_piece = 1;
         return absl::OkStatus();
       }));

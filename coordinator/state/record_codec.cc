@@ -7,7 +7,6 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/types/span.h"
 #include "core/base/status_macros.h"
 #include "core/serde/tensor_stream.h"
 #include "tessera/wire/v1/tensor.pb.h"
@@ -108,17 +107,6 @@ absl::StatusOr<Tensor> DecodeTensor(absl::string_view bytes,
                                             ", not a whole tensor"));
   }
   return TensorFromStored(std::move(stored), what);
-}
-
-absl::optional<uint64_t> StoredDataBytes(const storage::v1::StoredTensor& stored) {
-  absl::StatusOr<DType> dtype = DTypeFromWire(static_cast<int>(stored.dtype()));
-  if (!dtype.ok()) return absl::nullopt;
-  absl::StatusOr<int64_t> numel =
-      NumElements(absl::MakeConstSpan(stored.shape().data(), stored.shape().size()));
-  if (!numel.ok() || *numel < 0) return absl::nullopt;
-  const uint64_t element = DTypeSize(*dtype);
-  if (element != 0 && static_cast<uint64_t>(*numel) > UINT64_MAX / element) return absl::nullopt;
-  return static_cast<uint64_t>(*numel) * element;
 }
 
 absl::StatusOr<Tensor> TensorFromStored(storage::v1::StoredTensor stored,

@@ -10,7 +10,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/types/optional.h"
 #include "core/model/tensor.h"
 #include "google/protobuf/message_lite.h"
 #include "tessera/storage/v1/records.pb.h"
@@ -52,10 +51,6 @@ absl::StatusOr<Tensor> DecodeTensor(absl::string_view bytes,
 // to `data`). DATA_LOSS naming `what` as DecodeTensor.
 absl::StatusOr<Tensor> TensorFromStored(storage::v1::StoredTensor stored,
                                         absl::string_view what);
-
-// The data bytes a stored tensor's dtype and shape call for; nullopt when either is invalid
-// (TensorFromStored then says why).
-absl::optional<uint64_t> StoredDataBytes(const storage::v1::StoredTensor& stored);
 
 // Count, total data bytes and DigestArrayRecord of `model`.
 storage::v1::ModelManifest MakeManifest(const ArrayRecord& model);
